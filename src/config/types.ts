@@ -1,0 +1,43 @@
+import type { AttributeShape, BodyMode } from '../mapping/types.js'
+import type { EventType } from '../siem/types.js'
+
+/** Where an effective setting came from (check-config prints it). */
+export type ConfigSource = 'default' | 'file' | 'env' | 'arg'
+
+/** The validated configuration. Durations are milliseconds. Only main.ts builds it from process.env. */
+export interface ReceiverConfig {
+  proofpoint: {
+    baseUrl: string
+    principal: string
+    /** Never logged. Read from PROOFPOINT_SECRET or, re-readable, from `secretFile`. */
+    secret: string
+    secretFile: string | undefined
+    eventTypes: EventType[]
+    threatStatus: string | undefined
+    threatType: string | undefined
+    requestBudget: number
+    requestTimeoutMs: number
+  }
+  receiver: {
+    pollIntervalMs: number
+    startLookbackMs: number
+    stateDir: string
+    noEventsAlertAfterMs: number
+    httpHost: string
+    httpPort: number
+    logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+    body: BodyMode
+    attributeShape: AttributeShape
+    overlapMs: number
+  }
+  /** The standard OTEL_* settings the receiver itself uses; the exporters also read their own variables. */
+  otel: {
+    logsEndpoint: string
+    protocol: 'http/protobuf' | 'http/json'
+    headers: Record<string, string>
+    compression: 'gzip' | 'none'
+    timeoutMs: number
+    serviceName: string
+    resourceAttributes: Record<string, string>
+  }
+}

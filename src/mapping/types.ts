@@ -1,0 +1,34 @@
+import type { AnyValue, AnyValueMap } from '@opentelemetry/api-logs'
+import type { EventType } from '../siem/types.js'
+
+/** [seconds, nanoseconds] as the OpenTelemetry SDK's HrTime. */
+export type HrTime = [number, number]
+
+export type AttributeShape = 'flat' | 'nested'
+export type BodyMode = 'json' | 'map' | 'none'
+
+export interface MappingOptions {
+  attributeShape: AttributeShape
+  body: BodyMode
+}
+
+/** Why an event is counted as malformed; it is still exported. */
+export type MalformedReason = string
+
+/** One SIEM event mapped to the parts of one OpenTelemetry log record. Pure data, no SDK objects. */
+export interface MappedRecord {
+  eventType: EventType
+  /** `proofpoint.message.delivered`, ... */
+  eventName: string
+  /** log.record.uid: hex SHA-256 of the event's canonical JSON, prefixed with the event type. */
+  uid: string
+  /** Event time (messageTime/clickTime); undefined when absent or unparseable. */
+  timestamp?: HrTime
+  observedTimestamp: HrTime
+  severityNumber: number
+  severityText: string
+  attributes: AnyValueMap
+  body?: AnyValue
+  /** Empty when the event is well-formed. */
+  malformed: MalformedReason[]
+}
