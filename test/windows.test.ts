@@ -1,0 +1,63 @@
+import t from 'tap'
+import { API_LIMITS, initialCursor, planNextWindow } from '../src/siem/windows.js'
+
+const MIN = 60_000
+const H = 60 * MIN
+const D = 24 * H
+const at = (iso: string): number => Date.parse(iso)
+const iso = (d: Date): string => d.toISOString()
+
+t.test('first start: lookback before now, on a minute boundary', async (t) => {
+  const now = at('2026-11-24T12:34:56.789Z')
+  t.equal(iso(initialCursor(now, H)), '2026-11-24T11:35:00.000Z')
+  t.equal(iso(initialCursor(now, 7 * D)), iso(new Date(Math.ceil((now - API_LIMITS.maxAgeMs) / MIN) * MIN)), 'capped at the 7 d limit')
+  t.ok(now - initialCursor(now, 7 * D).getTime() < 7 * D, 'start is inside the API age limit')
+})
+
+t.test('resume: from the cursor up to the last whole minute', async (t) => {
+  const plan = planNextWindow(at('2026-11-24T12:00:00Z'), at('2026-11-24T12:05:30Z'))
+  t.same(plan.kind === 'window' && [iso(plan.window.start), iso(plan.window.end), plan.catchingUp, plan.gapMs], [
+    '2026-11-24T12:00:00.000Z',
+    '2026-11-24T12:05:00.000Z',
+    false,
+    0,
+  ])
+})
+
+t.test('the minimum window: wait until 30 s (rounded to the next minute) have passed', async (t) => {
+  const cursor = at('2026-11-24T12:00:00Z')
+  const plan = planNextWindow(cursor, at('2026-11-24T12:00:40Z'))
+  t.same(plan, { kind: 'wait', waitMs: 20_000 }, 'waits for 12:01:00')
+  const unaligned = planNextWindow(at('2026-11-24T12:00:45Z'), at('2026-11-24T12:01:10Z'))
+  t.same(unaligned, { kind: 'wait', waitMs: 50_000 }, 'a 15 s window is never asked for: next is 12:00:45 → 12:02:00')
+  const ok = planNextWindow(at('2026-11-24T12:00:45Z'), at('2026-11-24T12:02:00Z'))
+  t.ok(ok.kind === 'window' && ok.window.end.getTime() - ok.window.start.getTime() >= 30_000)
+})
+
+t.test('catch-up over several hours walks 1 h windows, oldest first, contiguous', async (t) => {
+  const now = at('2026-11-24T17:20:10Z')
+  let cursor = at('2026-11-24T12:00:00Z')
+  const windows: string[] = []
+  for (;;) {
+    const plan = planNextWindow(cursor, now)
+    if (plan.kind === 'wait') break
+    t.equal(plan.window.start.getTime(), cursor, 'each window starts where the last ended')
+    t.ok(plan.window.end.getTime() - plan.window.start.getTime() <= H, 'never longer than 1 h')
+    windows.push(`${iso(plan.window.start).slice(11, 16)}-${iso(plan.window.end).slice(11, 16)}${plan.catchingUp ? '+' : ''}`)
+    cursor = plan.window.end.getTime()
+  }
+  t.same(windows, ['12:00-13:00+', '13:00-14:00+', '14:00-15:00+', '15:00-16:00+', '16:00-17:00+', '17:00-17:20'])
+})
+
+t.test('a cursor older than the 7 d limit moves forward and reports the gap', async (t) => {
+  const now = at('2026-11-24T12:00:00Z')
+  const cursor = now - 10 * D
+  const plan = planNextWindow(cursor, now)
+  t.equal(plan.kind, 'window')
+  if (plan.kind !== 'window') return
+  t.ok(now - plan.window.start.getTime() < 7 * D, 'start within the API age limit')
+  t.equal(plan.gapMs, plan.window.start.getTime() - cursor, 'the gap is exactly the skipped span')
+  t.ok(plan.gapMs > 3 * D - 10 * MIN && plan.gapMs < 3 * D + 10 * MIN)
+  t.equal(plan.window.start.getTime() % MIN, 0, 'still minute-aligned')
+  t.equal(plan.window.end.getTime() - plan.window.start.getTime(), H)
+})
