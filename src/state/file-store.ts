@@ -1,0 +1,166 @@
+import { mkdir, open, readFile, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { StateError } from '../errors.js'
+import { STATE_VERSION, type ReceiverState, type StateStore } from './types.js'
+
+/** The state file inside RECEIVER_STATE_DIR. */
+export const STATE_FILE_NAME = 'state.json'
+/** Temporary files are `state.json.tmp-<pid>-<counter>`; a crash can leave one behind, `init()` removes them. */
+const TMP_PREFIX = `${STATE_FILE_NAME}.tmp-`
+const PROBE_PREFIX = '.write-probe-'
+
+const RESTORE_HINT =
+  'restore it from a backup, or delete it knowingly: without it the receiver starts RECEIVER_START_LOOKBACK back, which can export events again or skip some'
+
+/**
+ * The receiver state as one JSON file, `state.json` in `dir`, replaced atomically: write a temporary file in the
+ * same directory, fsync it, rename it over `state.json`, fsync the directory. A crash at any instant leaves the
+ * old or the new file, never a torn one. Saves are serialised in call order, so the last `save` called wins.
+ */
+export class FileStateStore implements StateStore {
+  readonly dir: string
+  readonly path: string
+  private counter = 0
+  private queue: Promise<unknown> = Promise.resolve()
+
+  constructor(dir: string) {
+    this.dir = dir
+    this.path = join(dir, STATE_FILE_NAME)
+  }
+
+  /**
+   * Checks at start that the state can be kept: creates the directory, writes and removes a probe file, and
+   * removes temporary files a crash left behind. Throws `StateError` that names RECEIVER_STATE_DIR.
+   */
+  async init(): Promise<void> {
+    try {
+      await mkdir(this.dir, { recursive: true })
+      const probe = join(this.dir, `${PROBE_PREFIX}${process.pid}`)
+      await writeFile(probe, 'probe\n')
+      await unlink(probe)
+    } catch (err) {
+      throw new StateError(
+        `RECEIVER_STATE_DIR "${this.dir}" is not a writable directory (${describe(err)}): create it, or point RECEIVER_STATE_DIR at a directory this process can write (in Kubernetes a persistent volume; with a read-only root filesystem it must be a mounted volume)`,
+        err,
+      )
+    }
+    let names: string[]
+    try {
+      names = await readdir(this.dir)
+    } catch (err) {
+      throw new StateError(`cannot list RECEIVER_STATE_DIR "${this.dir}" (${describe(err)}): make it readable by this process`, err)
+    }
+    for (const name of names) {
+      if (name.startsWith(TMP_PREFIX) || name.startsWith(PROBE_PREFIX)) {
+        // A leftover of a crash mid-save: state.json is still the last complete state.
+        await rm(join(this.dir, name), { force: true }).catch(() => undefined)
+      }
+    }
+  }
+
+  async load(): Promise<ReceiverState | undefined> {
+    let text: string
+    try {
+      text = await readFile(this.path, 'utf8')
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return undefined
+      throw new StateError(
+        `cannot read the state file "${this.path}" (${describe(err)}): make it readable by this process (RECEIVER_STATE_DIR), or ${RESTORE_HINT}`,
+        err,
+      )
+    }
+    let value: unknown
+    try {
+      value = JSON.parse(text)
+    } catch (err) {
+      throw new StateError(`the state file "${this.path}" is not valid JSON (${describe(err)}): ${RESTORE_HINT}`, err)
+    }
+    const problems = validateReceiverState(value)
+    if (problems.length > 0) {
+      throw new StateError(`the state file "${this.path}" is not a receiver state this version can use (${problems.join('; ')}): ${RESTORE_HINT}`)
+    }
+    return copyState(value as ReceiverState)
+  }
+
+  save(state: ReceiverState): Promise<void> {
+    // JSON is taken now, so later changes by the caller do not leak into a queued save.
+    const text = `${JSON.stringify(copyState(state), null, 2)}\n`
+    const run = this.queue.then(() => this.write(text))
+    this.queue = run.catch(() => undefined)
+    return run
+  }
+
+  private async write(text: string): Promise<void> {
+    const tmp = join(this.dir, `${TMP_PREFIX}${process.pid}-${++this.counter}`)
+    try {
+      await mkdir(this.dir, { recursive: true })
+      const file = await open(tmp, 'w', 0o600)
+      try {
+        await file.writeFile(text, 'utf8')
+        await file.sync()
+      } finally {
+        await file.close()
+      }
+      await rename(tmp, this.path)
+    } catch (err) {
+      await rm(tmp, { force: true }).catch(() => undefined)
+      throw new StateError(
+        `cannot write the state file "${this.path}" (${describe(err)}): check RECEIVER_STATE_DIR "${this.dir}" is writable and not full; the cursor stays where it was`,
+        err,
+      )
+    }
+    await syncDir(this.dir)
+  }
+}
+
+/** fsync a directory so a rename in it is durable. Some file systems cannot; the rename itself is still atomic. */
+async function syncDir(dir: string): Promise<void> {
+  let handle
+  try {
+    handle = await open(dir, 'r')
+    await handle.sync()
+  } catch (err) {
+    const code = errnoCode(err)
+    if (code === 'EISDIR' || code === 'EINVAL' || code === 'EPERM' || code === 'ENOTSUP' || code === 'EBADF') return
+    throw new StateError(`cannot sync RECEIVER_STATE_DIR "${dir}" after writing the state file (${describe(err)})`, err)
+  } finally {
+    await handle?.close()
+  }
+}
+
+/** Every problem that makes `value` unusable as a {@link ReceiverState}; empty when it is fine. */
+export function validateReceiverState(value: unknown): string[] {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return ['not a JSON object']
+  const v = value as Record<string, unknown>
+  const problems: string[] = []
+  if (v.version !== STATE_VERSION) problems.push(`version is ${JSON.stringify(v.version)}, expected ${STATE_VERSION}`)
+  if (!isIsoDate(v.cursor)) problems.push('cursor is not an ISO-8601 time')
+  if (v.lastEventAt !== undefined && !isIsoDate(v.lastEventAt)) problems.push('lastEventAt is not an ISO-8601 time')
+  const keys = v.exportedKeys
+  if (typeof keys !== 'object' || keys === null || Array.isArray(keys)) {
+    problems.push('exportedKeys is not an object')
+  } else {
+    const bad = Object.entries(keys).filter(([, t]) => typeof t !== 'number' || !Number.isFinite(t)).length
+    if (bad > 0) problems.push(`${bad} exportedKeys value(s) are not numbers`)
+  }
+  return problems
+}
+
+function isIsoDate(v: unknown): v is string {
+  return typeof v === 'string' && v.length > 0 && !Number.isNaN(Date.parse(v))
+}
+
+/** A copy holding only the known fields. */
+function copyState(s: ReceiverState): ReceiverState {
+  const out: ReceiverState = { version: STATE_VERSION, cursor: s.cursor, exportedKeys: { ...s.exportedKeys } }
+  if (s.lastEventAt !== undefined) out.lastEventAt = s.lastEventAt
+  return out
+}
+
+function errnoCode(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string' ? err.code : undefined
+}
+
+function describe(err: unknown): string {
+  return errnoCode(err) ?? (err instanceof Error ? err.message : String(err))
+}

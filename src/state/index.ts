@@ -1,0 +1,5 @@
+export type { ReceiverState, StateStore } from './types.js'
+export { STATE_VERSION } from './types.js'
+export { FileStateStore, STATE_FILE_NAME, validateReceiverState } from './file-store.js'
+export { MemoryStateStore } from './memory-store.js'
+export { pruneExportedKeys } from './prune.js'

@@ -1,0 +1,39 @@
+import { StateError } from '../errors.js'
+import type { ReceiverState, StateStore } from './types.js'
+
+/**
+ * An in-memory {@link StateStore} for tests and the demo, like OTel's `InMemoryLogRecordExporter`. Saves and loads
+ * deep-copy, so neither side can change the other's state by reference.
+ */
+export class MemoryStateStore implements StateStore {
+  private state: ReceiverState | undefined
+  private failures: Error[] = []
+  /** How many saves succeeded. */
+  saveCount = 0
+
+  constructor(initial?: ReceiverState) {
+    this.state = initial === undefined ? undefined : structuredClone(initial)
+  }
+
+  load(): Promise<ReceiverState | undefined> {
+    return Promise.resolve(this.state === undefined ? undefined : structuredClone(this.state))
+  }
+
+  save(state: ReceiverState): Promise<void> {
+    const failure = this.failures.shift()
+    if (failure !== undefined) return Promise.reject(failure)
+    this.state = structuredClone(state)
+    this.saveCount++
+    return Promise.resolve()
+  }
+
+  /** Makes the next save fail (the state stays as it was); a `StateError` by default. */
+  failNextSave(error: Error = new StateError('simulated state write failure')): void {
+    this.failures.push(error)
+  }
+
+  /** The saved state without copying, for assertions. */
+  get current(): Readonly<ReceiverState> | undefined {
+    return this.state
+  }
+}

@@ -1,0 +1,29 @@
+/** Durable receiver state: what survives a restart. */
+
+/**
+ * The state file's content. `version` guards the format: a file with another version is refused, never guessed at.
+ */
+export interface ReceiverState {
+  version: 1
+  /** ISO-8601 end of the last fully acknowledged window: every event created up to here has been exported. */
+  cursor: string
+  /** ISO-8601 time an event was last exported; keeps the no-events alert honest across restarts. */
+  lastEventAt?: string
+  /**
+   * `log.record.uid` → epoch ms of the end of the window the record was exported in. The poller skips events
+   * re-reported at window boundaries and in the overlap, and prunes entries older than the overlap
+   * (see {@link pruneExportedKeys}).
+   */
+  exportedKeys: Record<string, number>
+}
+
+/** Where the receiver state lives. `save` is all-or-nothing: after a crash `load` returns the old or the new state. */
+export interface StateStore {
+  /** The saved state, or `undefined` when none was ever saved. Throws `StateError` when the saved state is unusable. */
+  load(): Promise<ReceiverState | undefined>
+  /** Replaces the saved state. Resolves only once the state is durable. Throws `StateError`. */
+  save(state: ReceiverState): Promise<void>
+}
+
+/** The only state format this version reads and writes. */
+export const STATE_VERSION = 1

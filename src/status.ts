@@ -1,0 +1,339 @@
+import type { EventType } from './siem/types.js'
+
+/**
+ * What the receiver is doing, as `/status` shows it. The poller sets it with {@link ReceiverStatus.setPhase}.
+ * - `starting`: state not loaded or no poll made yet
+ * - `polling`: caught up; fetching and exporting the newest window
+ * - `waiting`: caught up; sleeping until the next window is due (one poll interval)
+ * - `catching_up`: the cursor is more than one window behind; walking windows back to back
+ * - `backing_off`: the last SIEM API call or export failed; waiting before trying again
+ * - `stopping`: shutdown started
+ */
+export const RECEIVER_PHASES = ['starting', 'polling', 'waiting', 'catching_up', 'backing_off', 'stopping'] as const
+export type ReceiverPhase = (typeof RECEIVER_PHASES)[number]
+
+/** A liveness probe fails only when the loop has made no progress for this long, at least. */
+export const MIN_LIVENESS_TIMEOUT_MS = 5 * 60_000
+/** ... or for this many poll intervals, whichever is longer. */
+export const LIVENESS_POLL_INTERVALS = 3
+const DAY_MS = 24 * 60 * 60_000
+
+export interface ReceiverStatusOptions {
+  /** Process start, epoch ms. The no-events clock starts here when no event was ever exported. */
+  startedAt: number
+  /** RECEIVER_NO_EVENTS_ALERT_AFTER in ms. */
+  noEventsAlertAfterMs: number
+  /** RECEIVER_POLL_INTERVAL in ms; sets the liveness timeout. */
+  pollIntervalMs: number
+  /** The configured event types: `/status` shows a zero row for each from the start. */
+  eventTypes: readonly EventType[]
+  /** The receiver's version, shown in `/status`. */
+  version: string
+}
+
+/** The error part of a poll or export outcome. Messages come from the error catalogue and never hold secrets. */
+export interface StatusError {
+  code: string
+  message: string
+}
+
+export interface PollRecord {
+  /** epoch ms the call finished */
+  at: number
+  outcome: 'ok' | 'error'
+  /** HTTP status, when the API answered */
+  httpStatus?: number
+  /** events in the response */
+  events: number
+  error?: StatusError
+}
+
+export interface ExportRecord {
+  /** epoch ms the export finished */
+  at: number
+  outcome: 'ok' | 'error'
+  records: number
+  error?: StatusError & { retryable: boolean }
+}
+
+export interface TypeCounts {
+  received: number
+  exported: number
+  malformed: number
+  duplicates: number
+}
+
+/** The JSON of `GET /status`. Absent values are `null`, so every field is always there. */
+export interface StatusSnapshot {
+  version: string
+  state: ReceiverPhase
+  /** ISO */
+  startedAt: string
+  uptimeSeconds: number
+  eventTypes: EventType[]
+  /** ISO end of the last acknowledged window */
+  cursor: string | null
+  /** now − cursor in whole seconds (never negative); null before there is a cursor */
+  lagSeconds: number | null
+  lastPoll: { at: string; outcome: 'ok' | 'error'; httpStatus: number | null; events: number; error?: StatusError } | null
+  /** ISO of the last poll that succeeded */
+  lastSuccessfulPollAt: string | null
+  lastExport: { at: string; outcome: 'ok' | 'error'; records: number; error?: StatusError & { retryable: boolean } } | null
+  /** Counters since the process started; `byType` has one row per event type (the configured ones at least). */
+  totals: TypeCounts & { byType: Partial<Record<EventType, TypeCounts>> }
+  noEvents: {
+    alerting: boolean
+    thresholdSeconds: number
+    /** ISO time an event was last exported (kept across restarts), null if never */
+    lastEventAt: string | null
+    /** seconds since lastEventAt, or since the process started when no event was ever exported */
+    silentSeconds: number
+  }
+  apiRequestsLast24h: number
+  authFailing: boolean
+  stateDir: { ok: boolean; reason: string | null }
+  /** ISO time of the poll loop's last sign of progress */
+  lastHeartbeatAt: string
+}
+
+export interface Readiness {
+  ready: boolean
+  /** Human sentences, one per problem; empty when ready. */
+  reasons: string[]
+}
+
+export interface Liveness {
+  alive: boolean
+  reason?: string
+}
+
+/**
+ * The receiver's live status: the poller writes it, the ops server reads it. Pure bookkeeping: no timers and no
+ * I/O; every time comes in as epoch ms, so tests pass explicit clocks.
+ */
+export class ReceiverStatus {
+  readonly startedAt: number
+  readonly noEventsAlertAfterMs: number
+  readonly pollIntervalMs: number
+  readonly version: string
+  private readonly eventTypes: EventType[]
+  private phase: ReceiverPhase = 'starting'
+  private cursor: string | undefined
+  private lastEventAt: string | undefined
+  private lastPoll: PollRecord | undefined
+  private lastSuccessfulPollAt: number | undefined
+  private lastExport: ExportRecord | undefined
+  private readonly counts = new Map<EventType, TypeCounts>()
+  private authFailing = false
+  private stateDirOk = true
+  private stateDirReason: string | undefined
+  private lastHeartbeat: number
+  private nextHeartbeatBy: number | undefined
+  private apiRequestTimes: number[] = []
+  private apiRequestsOverride: number | undefined
+
+  constructor(opts: ReceiverStatusOptions) {
+    this.startedAt = opts.startedAt
+    this.noEventsAlertAfterMs = opts.noEventsAlertAfterMs
+    this.pollIntervalMs = opts.pollIntervalMs
+    this.version = opts.version
+    this.eventTypes = [...opts.eventTypes]
+    this.lastHeartbeat = opts.startedAt
+    for (const type of opts.eventTypes) this.counts.set(type, zeroCounts())
+  }
+
+  setPhase(phase: ReceiverPhase): void {
+    this.phase = phase
+  }
+
+  /** After each acknowledged window (and once at start from the saved state). */
+  setCursor(iso: string): void {
+    this.cursor = iso
+  }
+
+  /** When events were exported (and once at start from the saved state). */
+  setLastEventAt(iso: string | undefined): void {
+    this.lastEventAt = iso
+  }
+
+  recordPoll(p: PollRecord): void {
+    this.lastPoll = { ...p, ...(p.error ? { error: { code: p.error.code, message: p.error.message } } : {}) }
+    if (p.outcome === 'ok') this.lastSuccessfulPollAt = p.at
+  }
+
+  recordExport(e: ExportRecord): void {
+    this.lastExport = { ...e, ...(e.error ? { error: { code: e.error.code, message: e.error.message, retryable: e.error.retryable } } : {}) }
+  }
+
+  /** Adds to the counters of one event type. */
+  count(type: EventType, c: Partial<TypeCounts>): void {
+    let row = this.counts.get(type)
+    if (row === undefined) {
+      row = zeroCounts()
+      this.counts.set(type, row)
+    }
+    row.received += c.received ?? 0
+    row.exported += c.exported ?? 0
+    row.malformed += c.malformed ?? 0
+    row.duplicates += c.duplicates ?? 0
+  }
+
+  setAuthFailing(failing: boolean): void {
+    this.authFailing = failing
+  }
+
+  setStateDirOk(ok: boolean, reason?: string): void {
+    this.stateDirOk = ok
+    this.stateDirReason = ok ? undefined : reason
+  }
+
+  /**
+   * The poll loop's sign of life: call it on every attempt and every bit of progress. Before a wait longer than
+   * the liveness timeout (a long Retry-After, slow auth retries), pass `nextExpectedAt`, the epoch ms the loop
+   * will wake up, so the wait does not look like a stuck loop.
+   */
+  heartbeat(at: number, nextExpectedAt?: number): void {
+    this.lastHeartbeat = at
+    this.nextHeartbeatBy = nextExpectedAt
+  }
+
+  /** One SIEM API request made at `at` (epoch ms); `/status` counts those of the last 24 h. */
+  recordApiRequest(at: number): void {
+    this.apiRequestTimes.push(at)
+    this.dropOldRequests(at)
+  }
+
+  /**
+   * Sets the 24-hour request count from an outside source (the request budget, which also knows the requests made
+   * before a restart). Once set, it is shown instead of the in-memory count of {@link recordApiRequest}.
+   */
+  setApiRequestsLast24h(n: number): void {
+    this.apiRequestsOverride = n
+  }
+
+  apiRequestsLast24h(now: number): number {
+    if (this.apiRequestsOverride !== undefined) return this.apiRequestsOverride
+    this.dropOldRequests(now)
+    return this.apiRequestTimes.length
+  }
+
+  snapshot(now: number): StatusSnapshot {
+    const byType: Partial<Record<EventType, TypeCounts>> = {}
+    const totals = zeroCounts()
+    for (const [type, row] of this.counts) {
+      byType[type] = { ...row }
+      totals.received += row.received
+      totals.exported += row.exported
+      totals.malformed += row.malformed
+      totals.duplicates += row.duplicates
+    }
+    const cursorMs = this.cursor === undefined ? NaN : Date.parse(this.cursor)
+    const silentMs = now - this.noEventsSince()
+    return {
+      version: this.version,
+      state: this.phase,
+      startedAt: iso(this.startedAt),
+      uptimeSeconds: Math.max(0, Math.floor((now - this.startedAt) / 1000)),
+      eventTypes: [...this.eventTypes],
+      cursor: this.cursor ?? null,
+      lagSeconds: Number.isNaN(cursorMs) ? null : Math.max(0, Math.floor((now - cursorMs) / 1000)),
+      lastPoll:
+        this.lastPoll === undefined
+          ? null
+          : {
+              at: iso(this.lastPoll.at),
+              outcome: this.lastPoll.outcome,
+              httpStatus: this.lastPoll.httpStatus ?? null,
+              events: this.lastPoll.events,
+              ...(this.lastPoll.error ? { error: { ...this.lastPoll.error } } : {}),
+            },
+      lastSuccessfulPollAt: this.lastSuccessfulPollAt === undefined ? null : iso(this.lastSuccessfulPollAt),
+      lastExport:
+        this.lastExport === undefined
+          ? null
+          : {
+              at: iso(this.lastExport.at),
+              outcome: this.lastExport.outcome,
+              records: this.lastExport.records,
+              ...(this.lastExport.error ? { error: { ...this.lastExport.error } } : {}),
+            },
+      totals: { ...totals, byType },
+      noEvents: {
+        alerting: this.noEventsAlerting(now),
+        thresholdSeconds: this.noEventsAlertAfterMs / 1000,
+        lastEventAt: this.lastEventAt ?? null,
+        silentSeconds: Math.max(0, Math.floor(silentMs / 1000)),
+      },
+      apiRequestsLast24h: this.apiRequestsLast24h(now),
+      authFailing: this.authFailing,
+      stateDir: { ok: this.stateDirOk, reason: this.stateDirReason ?? null },
+      lastHeartbeatAt: iso(this.lastHeartbeat),
+    }
+  }
+
+  /** True when no event was exported for RECEIVER_NO_EVENTS_ALERT_AFTER, counted from process start if never. */
+  noEventsAlerting(now: number): boolean {
+    return now - this.noEventsSince() >= this.noEventsAlertAfterMs
+  }
+
+  /** `/readyz`: can this receiver be trusted to deliver right now? */
+  readiness(_now: number): Readiness {
+    const reasons: string[] = []
+    if (this.phase === 'stopping') reasons.push('the receiver is shutting down')
+    if (!this.stateDirOk) {
+      reasons.push(`the state directory (RECEIVER_STATE_DIR) is not usable${this.stateDirReason ? `: ${this.stateDirReason}` : ''}`)
+    }
+    if (this.authFailing) {
+      reasons.push('the SIEM API refuses the credentials: check PROOFPOINT_PRINCIPAL and PROOFPOINT_SECRET/PROOFPOINT_SECRET_FILE')
+    }
+    if (this.lastSuccessfulPollAt === undefined) reasons.push('no successful SIEM API call yet')
+    if (this.lastPoll?.outcome === 'error') {
+      reasons.push(`the last SIEM API call failed${describeError(this.lastPoll.error)}`)
+    }
+    if (this.lastExport?.outcome === 'error') {
+      reasons.push(`the last export to the OTLP endpoint failed${describeError(this.lastExport.error)}`)
+    }
+    return { ready: reasons.length === 0, reasons }
+  }
+
+  /** `/healthz`: is the poll loop still turning? Fails only for a stuck loop, never for a failing dependency. */
+  liveness(now: number): Liveness {
+    const timeoutMs = this.livenessTimeoutMs()
+    const deadline = Math.max(this.lastHeartbeat, this.nextHeartbeatBy ?? 0) + timeoutMs
+    if (now <= deadline) return { alive: true }
+    const silentSeconds = Math.floor((now - this.lastHeartbeat) / 1000)
+    return {
+      alive: false,
+      reason: `the poll loop has shown no progress for ${silentSeconds} s (limit ${Math.round(timeoutMs / 1000)} s): it looks stuck`,
+    }
+  }
+
+  /** max(3 × poll interval, 5 min) */
+  livenessTimeoutMs(): number {
+    return Math.max(LIVENESS_POLL_INTERVALS * this.pollIntervalMs, MIN_LIVENESS_TIMEOUT_MS)
+  }
+
+  private noEventsSince(): number {
+    const last = this.lastEventAt === undefined ? NaN : Date.parse(this.lastEventAt)
+    return Number.isNaN(last) ? this.startedAt : last
+  }
+
+  private dropOldRequests(now: number): void {
+    const from = now - DAY_MS
+    let drop = 0
+    while (drop < this.apiRequestTimes.length && (this.apiRequestTimes[drop] ?? Infinity) <= from) drop++
+    if (drop > 0) this.apiRequestTimes.splice(0, drop)
+  }
+}
+
+function zeroCounts(): TypeCounts {
+  return { received: 0, exported: 0, malformed: 0, duplicates: 0 }
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString()
+}
+
+function describeError(e: StatusError | undefined): string {
+  return e === undefined ? '' : ` (${e.code}): ${e.message}`
+}

@@ -1,0 +1,260 @@
+import t, { type Test } from 'tap'
+import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { Writable } from 'node:stream'
+import { pino } from 'pino'
+import type { FastifyInstance } from 'fastify'
+import { buildOpsServer, closeOpsServer } from '../src/ops/server.js'
+import { ReceiverStatus, type StatusSnapshot } from '../src/status.js'
+
+const T0 = Date.parse('2024-05-01T00:00:00.000Z')
+const MIN = 60_000
+
+interface Reply {
+  status: number
+  headers: IncomingHttpHeaders
+  text: string
+}
+
+function send(base: string, method: string, path: string, opts: { agent?: Agent; body?: string; headers?: Record<string, string> } = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(new URL(path, base), { method, agent: opts.agent ?? false, headers: opts.headers }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }))
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+    req.end(opts.body)
+  })
+}
+
+function json(r: Reply): unknown {
+  return JSON.parse(r.text)
+}
+
+function newStatus(): ReceiverStatus {
+  return new ReceiverStatus({
+    startedAt: T0,
+    noEventsAlertAfterMs: 24 * 60 * MIN,
+    pollIntervalMs: MIN,
+    eventTypes: ['messagesDelivered', 'messagesBlocked', 'clicksPermitted', 'clicksBlocked'],
+    version: '0.1.0',
+  })
+}
+
+async function start(t: Test, app: FastifyInstance): Promise<string> {
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  t.teardown(() => closeOpsServer(app))
+  const { port } = app.server.address() as AddressInfo
+  return `http://127.0.0.1:${port}`
+}
+
+void t.test('good state: 200 on all three routes', async (t) => {
+  const status = newStatus()
+  let clock = T0 + MIN
+  const app = buildOpsServer({ status, now: () => clock })
+  const base = await start(t, app)
+  status.setPhase('polling')
+  status.setCursor('2024-05-01T00:00:00.000Z')
+  status.recordPoll({ at: T0 + 30_000, outcome: 'ok', httpStatus: 200, events: 3 })
+  status.recordExport({ at: T0 + 31_000, outcome: 'ok', records: 3 })
+  status.count('messagesDelivered', { received: 3, exported: 3 })
+  status.heartbeat(T0 + 31_000)
+  clock = T0 + 2 * MIN
+
+  const h = await send(base, 'GET', '/healthz')
+  t.equal(h.status, 200)
+  t.same(json(h), { status: 'ok' })
+  t.match(h.headers['content-type'], /^application\/json/)
+  t.equal(h.headers['cache-control'], 'no-store')
+
+  const r = await send(base, 'GET', '/readyz')
+  t.equal(r.status, 200)
+  t.same(json(r), { status: 'ready' })
+
+  const s = await send(base, 'GET', '/status')
+  t.equal(s.status, 200)
+  const snap = json(s) as StatusSnapshot
+  t.equal(snap.cursor, '2024-05-01T00:00:00.000Z')
+  t.equal(snap.lagSeconds, 120)
+  t.same(snap.lastPoll, { at: '2024-05-01T00:00:30.000Z', outcome: 'ok', httpStatus: 200, events: 3 })
+  t.same(snap.lastExport, { at: '2024-05-01T00:00:31.000Z', outcome: 'ok', records: 3 })
+  t.equal(snap.totals.exported, 3)
+  t.same(snap.totals.byType.messagesDelivered, { received: 3, exported: 3, malformed: 0, duplicates: 0 })
+  t.same(snap.noEvents, { alerting: false, thresholdSeconds: 86400, lastEventAt: null, silentSeconds: 120 })
+  t.equal(snap.apiRequestsLast24h, 0)
+  t.equal(snap.state, 'polling')
+})
+
+void t.test('bad state: 503 with reasons', async (t) => {
+  const status = newStatus()
+  let clock = T0
+  const base = await start(t, buildOpsServer({ status, now: () => clock }))
+
+  let r = await send(base, 'GET', '/readyz')
+  t.equal(r.status, 503)
+  t.same(json(r), { status: 'not ready', reasons: ['no successful SIEM API call yet'] })
+
+  status.setAuthFailing(true)
+  status.recordPoll({ at: T0, outcome: 'error', httpStatus: 401, events: 0, error: { code: 'PSR_ERR_SIEM_AUTH', message: 'refused' } })
+  r = await send(base, 'GET', '/readyz')
+  t.equal(r.status, 503)
+  t.equal((json(r) as { reasons: string[] }).reasons.length, 3)
+
+  const s = await send(base, 'GET', '/status')
+  t.equal(s.status, 200, '/status answers whatever the state')
+  t.same((json(s) as StatusSnapshot).lastPoll?.error, { code: 'PSR_ERR_SIEM_AUTH', message: 'refused' })
+
+  clock = T0 + 6 * MIN
+  const h = await send(base, 'GET', '/healthz')
+  t.equal(h.status, 503)
+  const body = json(h) as { status: string; reason: string }
+  t.equal(body.status, 'unhealthy')
+  t.match(body.reason, /stuck/)
+  status.heartbeat(clock)
+  t.equal((await send(base, 'GET', '/healthz')).status, 200, 'a heartbeat revives it')
+})
+
+void t.test('HEAD works, other methods are 405, unknown routes 404 JSON', async (t) => {
+  const base = await start(t, buildOpsServer({ status: newStatus(), now: () => T0 }))
+  const head = await send(base, 'HEAD', '/healthz')
+  t.equal(head.status, 200)
+  t.equal(head.text, '')
+  t.equal((await send(base, 'HEAD', '/status')).status, 200)
+
+  for (const method of ['POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']) {
+    const r = await send(base, method, '/status')
+    t.equal(r.status, 405, method)
+    t.equal(r.headers.allow, 'GET, HEAD')
+  }
+
+  for (const path of ['/nope', '/metrics', '/healthz/', '/status/x?y=1']) {
+    const r = await send(base, 'GET', path)
+    t.equal(r.status, 404, path)
+    t.match(r.headers['content-type'], /^application\/json/)
+    const body = json(r) as { statusCode: number; message: string }
+    t.equal(body.statusCode, 404)
+    t.match(body.message, /\/healthz, \/readyz, \/status/)
+    t.notMatch(r.text, /at .*\.js|node_modules|stack/i, 'no stack')
+  }
+
+  const bad = await send(base, 'POST', '/status', { body: '{"broken', headers: { 'content-type': 'application/json' } })
+  t.equal(bad.status, 400)
+  t.notMatch(bad.text, /at .*\.js|node_modules|stack/i)
+})
+
+void t.test('internal errors are a generic 500, logged, never leaked', async (t) => {
+  class Broken extends ReceiverStatus {
+    override snapshot(): StatusSnapshot {
+      throw new Error('secret internals /etc/passwd')
+    }
+  }
+  const lines: string[] = []
+  const logger = pino(
+    { level: 'info' },
+    new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        lines.push(chunk.toString('utf8'))
+        cb()
+      },
+    }),
+  )
+  const status = new Broken({ startedAt: T0, noEventsAlertAfterMs: MIN, pollIntervalMs: MIN, eventTypes: [], version: 'x' })
+  const base = await start(t, buildOpsServer({ status, now: () => T0, logger }))
+  const r = await send(base, 'GET', '/status')
+  t.equal(r.status, 500)
+  t.same(json(r), { statusCode: 500, error: 'Internal Server Error', message: 'internal error; see the receiver log' })
+  t.notMatch(r.text, /secret|passwd|at /)
+  t.ok(lines.some((l) => l.includes('secret internals') && l.includes('"component":"ops-server"')), 'logged')
+  t.notOk(lines.some((l) => l.includes('incoming request')), 'no per-request logs')
+})
+
+/** Sends requests one after another on one keep-alive connection until one fails. */
+function busyClient(base: string): { agent: Agent; count: () => number; done: Promise<void> } {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+  let n = 0
+  const done = (async () => {
+    for (;;) {
+      try {
+        const r = await send(base, 'GET', '/status', { agent })
+        if (r.status !== 200 || r.headers.connection === 'close') return
+        n++
+      } catch {
+        return
+      }
+    }
+  })()
+  return { agent, count: () => n, done }
+}
+
+async function waitFor(cond: () => boolean): Promise<void> {
+  while (!cond()) await new Promise((r) => setTimeout(r, 5))
+}
+
+void t.test('close is quick while a client keeps a keep-alive connection busy', async (t) => {
+  for (const how of ['closeOpsServer', 'app.close'] as const) {
+    const app = buildOpsServer({ status: newStatus(), now: () => T0 })
+    await app.listen({ host: '127.0.0.1', port: 0 })
+    const { port } = app.server.address() as AddressInfo
+    const client = busyClient(`http://127.0.0.1:${port}`)
+    await waitFor(() => client.count() >= 20)
+    const started = performance.now()
+    await (how === 'closeOpsServer' ? closeOpsServer(app) : app.close())
+    const ms = performance.now() - started
+    t.comment(`${how} took ${ms.toFixed(1)} ms after ${client.count()} keep-alive requests`)
+    t.ok(ms < 5000, `${how} returns quickly`)
+    await client.done
+    client.agent.destroy()
+  }
+})
+
+void t.test('a request in flight when closing starts gets connection: close', async (t) => {
+  const app = buildOpsServer({ status: newStatus(), now: () => T0 })
+  let release!: () => void
+  const gate = new Promise<void>((r) => (release = r))
+  let entered!: () => void
+  const inHandler = new Promise<void>((r) => (entered = r))
+  app.get('/slow', async () => {
+    entered()
+    await gate
+    return { slow: true }
+  })
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const { port } = app.server.address() as AddressInfo
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+  t.teardown(() => agent.destroy())
+  const pending = send(`http://127.0.0.1:${port}`, 'GET', '/slow', { agent })
+  await inHandler
+  const started = performance.now()
+  const closed = app.close()
+  await new Promise((r) => setTimeout(r, 20))
+  release()
+  const r = await pending
+  t.equal(r.status, 200, 'the in-flight request is answered')
+  t.equal(r.headers.connection, 'close')
+  await closed
+  const ms = performance.now() - started
+  t.comment(`close with a request in flight took ${ms.toFixed(1)} ms`)
+  t.ok(ms < 5000)
+})
+
+void t.test('closeOpsServer drops a connection that stays busy past the grace period', async (t) => {
+  const app = buildOpsServer({ status: newStatus(), now: () => T0 })
+  app.get('/hang', () => new Promise<never>(() => undefined))
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const { port } = app.server.address() as AddressInfo
+  const pending = send(`http://127.0.0.1:${port}`, 'GET', '/hang').then(
+    () => 'answered',
+    () => 'dropped',
+  )
+  await new Promise((r) => setTimeout(r, 50))
+  const started = performance.now()
+  await closeOpsServer(app, { graceMs: 200 })
+  const ms = performance.now() - started
+  t.comment(`closeOpsServer with a hung request took ${ms.toFixed(1)} ms`)
+  t.ok(ms < 5000)
+  t.equal(await pending, 'dropped')
+  await closeOpsServer(app)
+  t.pass('closing twice is fine')
+})

@@ -1,0 +1,182 @@
+import t from 'tap'
+import { RECEIVER_PHASES, ReceiverStatus } from '../src/status.js'
+
+const T0 = Date.parse('2024-05-01T00:00:00.000Z')
+const MIN = 60_000
+const HOUR = 60 * MIN
+
+function make(over: Partial<ConstructorParameters<typeof ReceiverStatus>[0]> = {}): ReceiverStatus {
+  return new ReceiverStatus({
+    startedAt: T0,
+    noEventsAlertAfterMs: 24 * HOUR,
+    pollIntervalMs: MIN,
+    eventTypes: ['messagesDelivered', 'clicksPermitted'],
+    version: '1.2.3',
+    ...over,
+  })
+}
+
+void t.test('a fresh status', (t) => {
+  const s = make()
+  const snap = s.snapshot(T0 + 90_500)
+  t.equal(snap.version, '1.2.3')
+  t.equal(snap.state, 'starting')
+  t.equal(snap.startedAt, '2024-05-01T00:00:00.000Z')
+  t.equal(snap.uptimeSeconds, 90)
+  t.equal(snap.cursor, null)
+  t.equal(snap.lagSeconds, null)
+  t.equal(snap.lastPoll, null)
+  t.equal(snap.lastExport, null)
+  t.equal(snap.apiRequestsLast24h, 0)
+  t.same(snap.totals, {
+    received: 0,
+    exported: 0,
+    malformed: 0,
+    duplicates: 0,
+    byType: {
+      messagesDelivered: { received: 0, exported: 0, malformed: 0, duplicates: 0 },
+      clicksPermitted: { received: 0, exported: 0, malformed: 0, duplicates: 0 },
+    },
+  })
+  t.same(snap.noEvents, { alerting: false, thresholdSeconds: 86400, lastEventAt: null, silentSeconds: 90 })
+  t.same(JSON.parse(JSON.stringify(snap)), snap, 'plain JSON')
+  t.ok(RECEIVER_PHASES.includes(snap.state))
+  t.end()
+})
+
+void t.test('no-events alert counts from process start when there was never an event', (t) => {
+  const s = make()
+  t.equal(s.snapshot(T0 + 24 * HOUR - 1).noEvents.alerting, false)
+  t.equal(s.snapshot(T0 + 24 * HOUR).noEvents.alerting, true, 'at the threshold')
+  t.equal(s.snapshot(T0 + 30 * HOUR).noEvents.silentSeconds, 30 * 3600)
+  t.end()
+})
+
+void t.test('no-events alert counts from the last event, even one from before the restart', (t) => {
+  const s = make({ noEventsAlertAfterMs: 2 * HOUR })
+  s.setLastEventAt(new Date(T0 - HOUR).toISOString())
+  t.equal(s.snapshot(T0 + HOUR - 1).noEvents.alerting, false)
+  t.equal(s.snapshot(T0 + HOUR).noEvents.alerting, true, 'two hours after the last event, one after start')
+  t.equal(s.snapshot(T0 + HOUR).noEvents.lastEventAt, '2024-04-30T23:00:00.000Z')
+  s.setLastEventAt(new Date(T0 + 3 * HOUR).toISOString())
+  t.equal(s.snapshot(T0 + 4 * HOUR).noEvents.alerting, false, 'a new event clears it')
+  t.equal(s.snapshot(T0 + 5 * HOUR).noEvents.alerting, true)
+  t.equal(s.snapshot(T0 + 5 * HOUR).noEvents.thresholdSeconds, 7200)
+  t.end()
+})
+
+void t.test('lag is now − cursor in whole seconds', (t) => {
+  const s = make()
+  s.setCursor('2024-05-01T00:00:00Z')
+  t.equal(s.snapshot(T0 + 125_900).lagSeconds, 125)
+  t.equal(s.snapshot(T0 + 125_900).cursor, '2024-05-01T00:00:00Z')
+  t.equal(s.snapshot(T0 - 5000).lagSeconds, 0, 'a cursor ahead of the clock is no negative lag')
+  t.end()
+})
+
+void t.test('polls, exports and counts', (t) => {
+  const s = make()
+  s.recordPoll({ at: T0 + 1000, outcome: 'ok', httpStatus: 200, events: 7 })
+  s.recordExport({ at: T0 + 2000, outcome: 'ok', records: 6 })
+  s.count('messagesDelivered', { received: 5, exported: 4, duplicates: 1 })
+  s.count('clicksPermitted', { received: 2, exported: 2, malformed: 1 })
+  s.count('messagesBlocked', { received: 1 })
+  s.count('messagesDelivered', { received: 1 })
+  let snap = s.snapshot(T0 + 3000)
+  t.same(snap.lastPoll, { at: '2024-05-01T00:00:01.000Z', outcome: 'ok', httpStatus: 200, events: 7 })
+  t.same(snap.lastExport, { at: '2024-05-01T00:00:02.000Z', outcome: 'ok', records: 6 })
+  t.equal(snap.lastSuccessfulPollAt, '2024-05-01T00:00:01.000Z')
+  t.same(snap.totals.byType.messagesDelivered, { received: 6, exported: 4, malformed: 0, duplicates: 1 })
+  t.same(snap.totals.byType.clicksPermitted, { received: 2, exported: 2, malformed: 1, duplicates: 0 })
+  t.same(snap.totals.byType.messagesBlocked, { received: 1, exported: 0, malformed: 0, duplicates: 0 }, 'an unconfigured type still counts')
+  t.equal(snap.totals.byType.clicksBlocked, undefined)
+  t.equal(snap.totals.received, 9)
+  t.equal(snap.totals.exported, 6)
+  t.equal(snap.totals.malformed, 1)
+  t.equal(snap.totals.duplicates, 1)
+
+  s.recordPoll({ at: T0 + 4000, outcome: 'error', error: { code: 'PSR_ERR_SIEM_NETWORK', message: 'connection refused' }, events: 0 })
+  s.recordExport({ at: T0 + 5000, outcome: 'error', records: 3, error: { code: 'PSR_ERR_EXPORT_FAILED', message: '503', retryable: true } })
+  snap = s.snapshot(T0 + 6000)
+  t.same(snap.lastPoll, {
+    at: '2024-05-01T00:00:04.000Z',
+    outcome: 'error',
+    httpStatus: null,
+    events: 0,
+    error: { code: 'PSR_ERR_SIEM_NETWORK', message: 'connection refused' },
+  })
+  t.same(snap.lastExport?.error, { code: 'PSR_ERR_EXPORT_FAILED', message: '503', retryable: true })
+  t.equal(snap.lastSuccessfulPollAt, '2024-05-01T00:00:01.000Z')
+  t.end()
+})
+
+void t.test('readiness', (t) => {
+  const s = make()
+  t.same(s.readiness(T0), { ready: false, reasons: ['no successful SIEM API call yet'] })
+
+  s.recordPoll({ at: T0, outcome: 'error', httpStatus: 401, events: 0, error: { code: 'PSR_ERR_SIEM_AUTH', message: 'refused' } })
+  s.setAuthFailing(true)
+  let r = s.readiness(T0)
+  t.equal(r.ready, false)
+  t.equal(r.reasons.length, 3)
+  t.match(r.reasons, [/credentials/, /no successful SIEM API call yet/, /last SIEM API call failed \(PSR_ERR_SIEM_AUTH\): refused/])
+
+  s.setAuthFailing(false)
+  s.recordPoll({ at: T0 + 1, outcome: 'ok', httpStatus: 200, events: 0 })
+  t.same(s.readiness(T0 + 2), { ready: true, reasons: [] })
+
+  s.recordExport({ at: T0 + 3, outcome: 'error', records: 1, error: { code: 'PSR_ERR_EXPORT_FAILED', message: 'collector down', retryable: true } })
+  r = s.readiness(T0 + 4)
+  t.equal(r.ready, false)
+  t.match(r.reasons, [/last export .* failed \(PSR_ERR_EXPORT_FAILED\): collector down/])
+  s.recordExport({ at: T0 + 5, outcome: 'ok', records: 1 })
+  t.equal(s.readiness(T0 + 6).ready, true)
+
+  s.setStateDirOk(false, 'ENOSPC')
+  t.same(s.readiness(T0 + 7).reasons, ['the state directory (RECEIVER_STATE_DIR) is not usable: ENOSPC'])
+  t.equal(s.snapshot(T0 + 7).stateDir.reason, 'ENOSPC')
+  s.setStateDirOk(true)
+  t.equal(s.readiness(T0 + 8).ready, true)
+  t.same(s.snapshot(T0 + 8).stateDir, { ok: true, reason: null })
+
+  s.setPhase('stopping')
+  t.same(s.readiness(T0 + 9).reasons, ['the receiver is shutting down'])
+  t.end()
+})
+
+void t.test('liveness: max(3 poll intervals, 5 min) without a heartbeat', (t) => {
+  const s = make({ pollIntervalMs: MIN })
+  t.equal(s.livenessTimeoutMs(), 5 * MIN)
+  t.same(s.liveness(T0 + 5 * MIN), { alive: true }, 'counts from start')
+  const dead = s.liveness(T0 + 5 * MIN + 1)
+  t.equal(dead.alive, false)
+  t.match(dead.reason, /no progress for 300 s \(limit 300 s\)/)
+  s.heartbeat(T0 + 10 * MIN)
+  t.equal(s.liveness(T0 + 14 * MIN).alive, true)
+  t.equal(s.snapshot(T0 + 14 * MIN).lastHeartbeatAt, '2024-05-01T00:10:00.000Z')
+
+  const slow = make({ pollIntervalMs: 10 * MIN })
+  t.equal(slow.livenessTimeoutMs(), 30 * MIN)
+  t.equal(slow.liveness(T0 + 30 * MIN).alive, true)
+  t.equal(slow.liveness(T0 + 30 * MIN + 1).alive, false)
+
+  s.heartbeat(T0 + 20 * MIN, T0 + 80 * MIN)
+  t.equal(s.liveness(T0 + 84 * MIN).alive, true, 'an announced long wait is not a stuck loop')
+  t.equal(s.liveness(T0 + 86 * MIN).alive, false, 'but oversleeping it is')
+  s.heartbeat(T0 + 90 * MIN)
+  t.equal(s.liveness(T0 + 96 * MIN).alive, false, 'a plain heartbeat forgets the announced wait')
+  t.end()
+})
+
+void t.test('API requests in the last 24 h', (t) => {
+  const s = make()
+  s.recordApiRequest(T0)
+  s.recordApiRequest(T0 + HOUR)
+  s.recordApiRequest(T0 + 2 * HOUR)
+  t.equal(s.snapshot(T0 + 2 * HOUR).apiRequestsLast24h, 3)
+  t.equal(s.snapshot(T0 + 24 * HOUR).apiRequestsLast24h, 2, 'the first aged out')
+  t.equal(s.snapshot(T0 + 27 * HOUR).apiRequestsLast24h, 0)
+  s.setApiRequestsLast24h(1234)
+  t.equal(s.snapshot(T0 + 27 * HOUR).apiRequestsLast24h, 1234, 'an outside count wins')
+  t.end()
+})
