@@ -1,0 +1,33 @@
+/** Exponential backoff with full jitter (the AWS "full jitter" variant): spreads retries of many receivers apart. */
+export interface BackoffPolicy {
+  initialMs: number
+  maxMs: number
+}
+
+export const DEFAULT_BACKOFF: BackoffPolicy = { initialMs: 1_000, maxMs: 5 * 60_000 }
+/** Bad credentials do not fix themselves quickly; retrying fast only burns the request budget. */
+export const AUTH_BACKOFF: BackoffPolicy = { initialMs: 30_000, maxMs: 10 * 60_000 }
+
+/**
+ * Delay before retry number `attempt` (0-based). A server's Retry-After wins when it asks for longer.
+ * `random` is injectable so tests can pin the jitter.
+ */
+export function backoffDelay(attempt: number, policy: BackoffPolicy, retryAfterMs?: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(policy.maxMs, policy.initialMs * 2 ** Math.min(attempt, 30))
+  const jittered = Math.round(ceiling / 2 + random() * (ceiling / 2))
+  return retryAfterMs === undefined ? jittered : Math.max(retryAfterMs, Math.min(jittered, policy.initialMs))
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts (never rejects: the caller checks `signal.aborted`). */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve()
+    const timer = setTimeout(done, ms)
+    function done(): void {
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', done)
+      resolve()
+    }
+    signal?.addEventListener('abort', done, { once: true })
+  })
+}

@@ -1,0 +1,27 @@
+import t from 'tap'
+import { backoffDelay, sleep } from '../src/backoff.js'
+
+const policy = { initialMs: 1000, maxMs: 60_000 }
+
+t.test('grows exponentially up to the ceiling, jittered between half and all of it', async (t) => {
+  t.equal(backoffDelay(0, policy, undefined, () => 1), 1000)
+  t.equal(backoffDelay(0, policy, undefined, () => 0), 500)
+  t.equal(backoffDelay(3, policy, undefined, () => 1), 8000)
+  t.equal(backoffDelay(20, policy, undefined, () => 1), 60_000, 'capped')
+  t.equal(backoffDelay(2000, policy, undefined, () => 0), 30_000, 'huge attempt counts do not overflow')
+})
+
+t.test('Retry-After is honoured when longer than the backoff', async (t) => {
+  t.equal(backoffDelay(0, policy, 120_000, () => 1), 120_000)
+  t.equal(backoffDelay(5, policy, 10, () => 1), 1000, 'a tiny Retry-After does not make us hammer the server')
+})
+
+t.test('sleep ends early on abort', async (t) => {
+  const ac = new AbortController()
+  const started = Date.now()
+  setTimeout(() => ac.abort(), 20)
+  await sleep(10_000, ac.signal)
+  t.ok(Date.now() - started < 5000)
+  await sleep(10_000, ac.signal) // already aborted: immediate
+  t.ok(Date.now() - started < 5000)
+})
