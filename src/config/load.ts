@@ -1,0 +1,584 @@
+/**
+ * Loading: defaults < config file < environment, then validation that reports every problem at once.
+ * Pure apart from `readFile` (injected for tests); the caller passes the environment in.
+ */
+import { readFileSync } from 'node:fs'
+import { extname } from 'node:path'
+import { parse as parseYaml, YAMLError } from 'yaml'
+import { ConfigError } from '../errors.js'
+import { EVENT_TYPES } from '../siem/types.js'
+import type { EventType } from '../siem/types.js'
+import { formatDuration } from './duration.js'
+import { CONFIG_VARIABLES, SENSITIVE_VARIABLES, THREAT_STATUSES, checkHttpUrl, createConvict, isConfigVariable, quote } from './schema.js'
+import type { ConfigVariable, RawConfig } from './schema.js'
+import type { ConfigSource, ReceiverConfig } from './types.js'
+
+export interface LoadOptions {
+  /** The environment (main passes process.env). Unknown variables are ignored. */
+  env: Record<string, string | undefined>
+  /** `--config FILE`: wins over RECEIVER_CONFIG_FILE. */
+  configFile?: string
+  /** Reads a config or secret file as UTF-8 text; defaults to fs.readFileSync. */
+  readFile?: (path: string) => string
+}
+
+export interface LoadedConfig {
+  config: ReceiverConfig
+  /** Where each variable's value came from, for every name in CONFIG_VARIABLES. */
+  sources: Record<string, ConfigSource>
+  /** The config file that was read, if any. */
+  configFile?: string
+}
+
+const SECOND = 1000
+const MINUTE = 60 * SECOND
+const HOUR = 60 * MINUTE
+const DAY = 24 * HOUR
+
+// SIEM API limits (see design §2): a window is at least 30 s and at most 1 h; its start at most 7 days back.
+const MIN_POLL_INTERVAL_MS = 30 * SECOND
+const MAX_START_LOOKBACK_MS = 7 * DAY
+/** The overlap is re-asked together with new data in one request of at most 1 h; leave a minute for new data. */
+const MAX_OVERLAP_MS = 59 * MINUTE
+
+// OpenTelemetry specification defaults (OTLP exporter configuration, resource SDK).
+const DEFAULT_OTLP_BASE = 'http://localhost:4318'
+const LOGS_PATH = '/v1/logs'
+const DEFAULT_OTLP_TIMEOUT_MS = 10_000
+const DEFAULT_SERVICE_NAME = 'proofpoint-siem-receiver'
+const OTLP_PROTOCOLS = ['http/protobuf', 'http/json'] as const
+const OTLP_COMPRESSIONS = ['gzip', 'none'] as const
+
+/** An empty value means unset (as OpenTelemetry says), except where "empty" is itself the mistake to report. */
+const EMPTY_IS_A_VALUE: ReadonlySet<ConfigVariable> = new Set<ConfigVariable>([
+  'PROOFPOINT_PRINCIPAL',
+  'PROOFPOINT_SECRET',
+  'PROOFPOINT_SECRET_FILE',
+])
+
+const REDACTED = '[redacted]'
+const UNSET = '(unset)'
+
+const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+const WHOLE_NUMBER = /^\d+$/
+
+function defaultReadFile(path: string): string {
+  return readFileSync(path, 'utf8')
+}
+
+/** The error's code (ENOENT, EACCES, ...) or message: never file contents. */
+function fsReason(err: unknown): string {
+  if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') return err.code
+  return err instanceof Error ? err.message : String(err)
+}
+
+function secretFromFile(path: string, readFile: (path: string) => string): { secret: string } | { problem: string } {
+  let text: string
+  try {
+    text = readFile(path)
+  } catch (err) {
+    return { problem: `PROOFPOINT_SECRET_FILE: cannot read ${quote(path)} (${fsReason(err)})` }
+  }
+  const secret = text.trimEnd()
+  if (secret.trim() === '') return { problem: `PROOFPOINT_SECRET_FILE: ${quote(path)} is empty` }
+  return { secret }
+}
+
+/**
+ * The secret held in `path`, trailing newline and whitespace removed (Kubernetes Secret volumes and `echo` add one).
+ * The poller calls it again after a 401 so a rotated secret is picked up. Throws ConfigError; the message never
+ * contains the file's contents.
+ */
+export function readSecretFile(path: string, readFile: (path: string) => string = defaultReadFile): string {
+  const result = secretFromFile(path, readFile)
+  if ('problem' in result) throw new ConfigError([result.problem])
+  return result.secret
+}
+
+/** The receiver's variables from the environment, unset and (mostly) empty ones left out. */
+function settingsFromEnv(env: Record<string, string | undefined>): Partial<Record<ConfigVariable, string>> {
+  const out: Partial<Record<ConfigVariable, string>> = {}
+  for (const name of CONFIG_VARIABLES) {
+    const value = env[name]
+    if (value === undefined || (value === '' && !EMPTY_IS_A_VALUE.has(name))) continue
+    out[name] = value
+  }
+  return out
+}
+
+function levenshtein(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i]
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min((prev[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1))
+    }
+    prev = row
+  }
+  return prev[b.length] ?? 0
+}
+
+function suggestion(key: string): string {
+  const upper = key.toUpperCase().replace(/[.-]/g, '_')
+  let best: ConfigVariable | undefined
+  let bestDistance = 4
+  for (const name of CONFIG_VARIABLES) {
+    const d = name === upper ? 0 : levenshtein(upper, name)
+    if (d < bestDistance) {
+      best = name
+      bestDistance = d
+    }
+  }
+  return best ? ` (did you mean ${best}?)` : ''
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+function jsonErrorPosition(err: unknown, text: string): string {
+  const message = err instanceof Error ? err.message : ''
+  const lineCol = /line (\d+) column (\d+)/.exec(message)
+  if (lineCol) return ` at line ${lineCol[1]}, column ${lineCol[2]}`
+  const pos = /at position (\d+)/.exec(message)
+  if (!pos) return ''
+  const before = text.slice(0, Number(pos[1]))
+  const line = before.split('\n').length
+  const column = before.length - before.lastIndexOf('\n')
+  return ` at line ${line}, column ${column}`
+}
+
+interface FileResult {
+  values: Partial<Record<ConfigVariable, string>>
+  problems: string[]
+  /** The file could not be read or parsed: settings it may hold are unknown. */
+  failed: boolean
+}
+
+/**
+ * A JSON or YAML config file whose keys are the variable names. Parser messages are not passed on: they quote
+ * the file's text, which may hold the secret; line and column are enough.
+ */
+function readConfigFile(path: string, setting: string, readFile: (path: string) => string): FileResult {
+  const failed = (problem: string): FileResult => ({ values: {}, problems: [`${setting}: ${problem}`], failed: true })
+  const ext = extname(path).toLowerCase()
+  if (ext !== '.json' && ext !== '.yaml' && ext !== '.yml') {
+    return failed(`${quote(path)} is neither JSON nor YAML: name it *.json, *.yaml or *.yml`)
+  }
+  let text: string
+  try {
+    text = readFile(path)
+  } catch (err) {
+    return failed(`cannot read ${quote(path)} (${fsReason(err)})`)
+  }
+  let parsed: unknown
+  if (text.trim() === '') {
+    parsed = {}
+  } else if (ext === '.json') {
+    try {
+      parsed = JSON.parse(text)
+    } catch (err) {
+      return failed(`${quote(path)} is not valid JSON${jsonErrorPosition(err, text)}`)
+    }
+  } else {
+    try {
+      parsed = parseYaml(text)
+    } catch (err) {
+      if (err instanceof YAMLError) {
+        const at = err.linePos ? ` at line ${err.linePos[0].line}, column ${err.linePos[0].col}` : ''
+        return failed(`${quote(path)} is not valid YAML (${err.code}${at})`)
+      }
+      return failed(`${quote(path)} is not valid YAML`)
+    }
+  }
+  if (parsed === null || parsed === undefined) parsed = {}
+  if (!isPlainObject(parsed)) {
+    return failed(`${quote(path)} must hold a mapping of setting names (the environment variable names) to values`)
+  }
+
+  const values: Partial<Record<ConfigVariable, string>> = {}
+  const problems: string[] = []
+  for (const [key, value] of Object.entries(parsed)) {
+    if (!isConfigVariable(key)) {
+      problems.push(`${setting}: ${quote(path)} has an unknown setting ${quote(key)}${suggestion(key)}; keys are the environment variable names`)
+      continue
+    }
+    if (key === 'RECEIVER_CONFIG_FILE') {
+      problems.push(`${setting}: ${quote(path)} sets RECEIVER_CONFIG_FILE, which only the environment can set`)
+      continue
+    }
+    const text = settingText(value)
+    if (text === undefined) {
+      problems.push(`${key}: in ${quote(path)} must be a string, a number, a boolean or a list of them`)
+      continue
+    }
+    if (text === '' && !EMPTY_IS_A_VALUE.has(key)) continue
+    values[key] = text
+  }
+  return { values, problems, failed: false }
+}
+
+/** File values become the text the environment would carry: 8080 → "8080", [a, b] → "a,b"; null → unset (''). */
+function settingText(value: unknown): string | undefined {
+  if (value === null) return ''
+  if (typeof value === 'string') return value
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value)
+  if (Array.isArray(value) && value.every((v) => typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean')) {
+    return value.map(String).join(',')
+  }
+  return undefined
+}
+
+/**
+ * convict reports all invalid settings in one message, a line each: `NAME: what is wrong[: value was "..."]`.
+ * Our formats already quote the value where it is not sensitive, so convict's suffix is cut.
+ */
+function convictProblems(err: unknown, raw: RawConfig): { problems: Map<ConfigVariable, string>; other: string[] } {
+  const problems = new Map<ConfigVariable, string>()
+  const other: string[] = []
+  const message = err instanceof Error ? err.message : String(err)
+  for (const line of message.split('\n')) {
+    if (line.trim() === '') continue
+    const sep = line.indexOf(': ')
+    const name = sep > 0 ? line.slice(0, sep) : ''
+    if (!isConfigVariable(name)) {
+      other.push(line)
+      continue
+    }
+    let text = line.slice(sep + 2)
+    const suffix = `: value was ${JSON.stringify(raw[name])}`
+    if (text.endsWith(suffix)) text = text.slice(0, -suffix.length)
+    const cut = text.indexOf(': value was ')
+    if (cut >= 0) text = text.slice(0, cut)
+    problems.set(name, text)
+  }
+  return { problems, other }
+}
+
+interface KeyValueList {
+  entries: Record<string, string>
+  problems: string[]
+}
+
+/**
+ * `key=value,key2=value2` with percent-encoded keys and values (OTEL_RESOURCE_ATTRIBUTES, OTEL_EXPORTER_OTLP_HEADERS).
+ * Problems name the entry by position and never quote it: header entries usually hold credentials.
+ */
+export function parseKeyValueList(text: string): KeyValueList {
+  const entries: Record<string, string> = {}
+  const problems: string[] = []
+  text.split(',').forEach((entry, i) => {
+    if (entry.trim() === '') return
+    const eq = entry.indexOf('=')
+    const key = eq < 0 ? '' : entry.slice(0, eq).trim()
+    if (key === '') {
+      problems.push(`entry ${i + 1} is not key=value`)
+      return
+    }
+    try {
+      entries[decodeURIComponent(key)] = decodeURIComponent(entry.slice(eq + 1).trim())
+    } catch {
+      problems.push(`entry ${i + 1} is not valid percent-encoding`)
+    }
+  })
+  return { entries, problems }
+}
+
+type Sources = Record<ConfigVariable, ConfigSource>
+type OtelVariable = Extract<ConfigVariable, `OTEL_${string}`>
+
+function isSet(sources: Sources, name: ConfigVariable): boolean {
+  return sources[name] !== 'default'
+}
+
+/** The OTLP settings, per the OpenTelemetry specification: the signal-specific variable wins over the general one. */
+function resolveOtel(raw: RawConfig, sources: Sources, report: (name: ConfigVariable, problem: string) => void): ReceiverConfig['otel'] {
+  /** The signal-specific variable if set, else the general one; undefined when neither is. */
+  const pick = (general: OtelVariable, logs: OtelVariable): { name: OtelVariable; value: string } | undefined => {
+    if (isSet(sources, logs)) return { name: logs, value: raw[logs].trim() }
+    if (isSet(sources, general)) return { name: general, value: raw[general].trim() }
+    return undefined
+  }
+  const checkEndpoint = (name: ConfigVariable, value: string): void => {
+    const problem = checkHttpUrl(value)
+    if (problem) return report(name, problem)
+    const url = new URL(value)
+    if (url.username !== '' || url.password !== '') {
+      report(name, `${quote(value)} must not carry a user name or password: put credentials in OTEL_EXPORTER_OTLP_HEADERS`)
+    }
+  }
+
+  let logsEndpoint = `${DEFAULT_OTLP_BASE}${LOGS_PATH}`
+  const endpoint = pick('OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_LOGS_ENDPOINT')
+  if (endpoint) {
+    checkEndpoint(endpoint.name, endpoint.value)
+    logsEndpoint =
+      endpoint.name === 'OTEL_EXPORTER_OTLP_LOGS_ENDPOINT' ? endpoint.value : `${endpoint.value.replace(/\/+$/, '')}${LOGS_PATH}`
+  }
+
+  let protocol: ReceiverConfig['otel']['protocol'] = 'http/protobuf'
+  const proto = pick('OTEL_EXPORTER_OTLP_PROTOCOL', 'OTEL_EXPORTER_OTLP_LOGS_PROTOCOL')
+  if (proto) {
+    const known = OTLP_PROTOCOLS.find((p) => p === proto.value)
+    if (known) protocol = known
+    else if (proto.value === 'grpc') {
+      report(proto.name, 'grpc is not supported: this receiver exports over OTLP/HTTP; use http/protobuf or http/json')
+    } else report(proto.name, `${quote(proto.value)} is not one of ${OTLP_PROTOCOLS.join(', ')}`)
+  }
+
+  const headers: Record<string, string> = {}
+  for (const name of ['OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_EXPORTER_OTLP_LOGS_HEADERS'] as const) {
+    if (!isSet(sources, name)) continue
+    const list = parseKeyValueList(raw[name])
+    for (const problem of list.problems) report(name, problem)
+    for (const [key, value] of Object.entries(list.entries)) {
+      if (HTTP_TOKEN.test(key)) headers[key.toLowerCase()] = value
+      else report(name, 'an entry has a key that is not a valid HTTP header name')
+    }
+  }
+
+  let compression: ReceiverConfig['otel']['compression'] = 'none'
+  const comp = pick('OTEL_EXPORTER_OTLP_COMPRESSION', 'OTEL_EXPORTER_OTLP_LOGS_COMPRESSION')
+  if (comp) {
+    const known = OTLP_COMPRESSIONS.find((c) => c === comp.value)
+    if (known) compression = known
+    else report(comp.name, `${quote(comp.value)} is not one of ${OTLP_COMPRESSIONS.join(', ')}`)
+  }
+
+  let timeoutMs = DEFAULT_OTLP_TIMEOUT_MS
+  const timeout = pick('OTEL_EXPORTER_OTLP_TIMEOUT', 'OTEL_EXPORTER_OTLP_LOGS_TIMEOUT')
+  if (timeout) {
+    const ms = WHOLE_NUMBER.test(timeout.value) ? Number(timeout.value) : NaN
+    if (Number.isSafeInteger(ms) && ms > 0) timeoutMs = ms
+    else {
+      report(timeout.name, `${quote(timeout.value)} is not a positive whole number of milliseconds (OpenTelemetry timeouts are milliseconds, e.g. 10000)`)
+    }
+  }
+
+  let resourceAttributes: Record<string, string> = {}
+  if (isSet(sources, 'OTEL_RESOURCE_ATTRIBUTES')) {
+    const list = parseKeyValueList(raw.OTEL_RESOURCE_ATTRIBUTES)
+    for (const problem of list.problems) report('OTEL_RESOURCE_ATTRIBUTES', problem)
+    resourceAttributes = list.entries
+  }
+  const serviceName = raw.OTEL_SERVICE_NAME.trim() || resourceAttributes['service.name'] || DEFAULT_SERVICE_NAME
+
+  return { logsEndpoint, protocol, headers, compression, timeoutMs, serviceName, resourceAttributes }
+}
+
+function eventTypesOf(names: string[]): EventType[] {
+  if (names.includes('all')) return [...EVENT_TYPES]
+  return EVENT_TYPES.filter((t) => names.includes(t))
+}
+
+function threatStatusOf(text: string): string | undefined {
+  const statuses = THREAT_STATUSES.filter((s) => text.split(',').some((item) => item.trim() === s))
+  return statuses.length > 0 ? statuses.join(',') : undefined
+}
+
+/**
+ * Builds the configuration from defaults, the config file (`opts.configFile`, else RECEIVER_CONFIG_FILE) and the
+ * environment, which wins. Throws one ConfigError listing every problem, each naming its setting; secret values
+ * never appear in it.
+ */
+export function loadConfig(opts: LoadOptions): LoadedConfig {
+  const readFile = opts.readFile ?? defaultReadFile
+  const env = settingsFromEnv(opts.env)
+  const problems: string[] = []
+
+  const configFile = opts.configFile ?? env.RECEIVER_CONFIG_FILE
+  let file: FileResult = { values: {}, problems: [], failed: false }
+  if (configFile !== undefined) {
+    file = readConfigFile(configFile, opts.configFile !== undefined ? '--config' : 'RECEIVER_CONFIG_FILE', readFile)
+    problems.push(...file.problems)
+  }
+
+  const sources = {} as Sources
+  for (const name of CONFIG_VARIABLES) sources[name] = name in env ? 'env' : name in file.values ? 'file' : 'default'
+  if (opts.configFile !== undefined) sources.RECEIVER_CONFIG_FILE = 'arg'
+
+  /** Problems name the setting first; a value that came from the file says so. */
+  const report = (name: ConfigVariable, problem: string): void => {
+    const where = sources[name] === 'file' && configFile !== undefined ? ` (set in ${quote(configFile)})` : ''
+    problems.push(`${name}: ${problem}${where}`)
+  }
+
+  const cfg = createConvict(env)
+  cfg.load(file.values) // the environment is applied again on top: it wins
+  const raw = cfg.getProperties()
+  let invalid = new Map<ConfigVariable, string>()
+  try {
+    cfg.validate({ allowed: 'strict' })
+  } catch (err) {
+    const found = convictProblems(err, raw)
+    invalid = found.problems
+    problems.push(...found.other)
+  }
+  for (const [name, problem] of invalid) report(name, problem)
+  const valid = (name: ConfigVariable): boolean => !invalid.has(name)
+
+  // Ranges that depend on the SIEM API's limits (durations are never negative: the parser has no sign).
+  const positive = (name: ConfigVariable, ms: number): void => {
+    if (valid(name) && ms === 0) report(name, 'must be longer than 0s')
+  }
+  const atLeast = (name: ConfigVariable, ms: number, min: number, why: string): void => {
+    if (valid(name) && ms < min) report(name, `${formatDuration(ms)} is less than ${formatDuration(min)}: ${why}`)
+  }
+  const atMost = (name: ConfigVariable, ms: number, max: number, why: string): void => {
+    if (valid(name) && ms > max) report(name, `${formatDuration(ms)} is more than ${formatDuration(max)}: ${why}`)
+  }
+  atLeast('RECEIVER_POLL_INTERVAL', raw.RECEIVER_POLL_INTERVAL, MIN_POLL_INTERVAL_MS, 'the SIEM API answers windows of at least 30s')
+  positive('RECEIVER_START_LOOKBACK', raw.RECEIVER_START_LOOKBACK)
+  atMost('RECEIVER_START_LOOKBACK', raw.RECEIVER_START_LOOKBACK, MAX_START_LOOKBACK_MS, 'the SIEM API serves at most 7 days back')
+  atMost('RECEIVER_OVERLAP', raw.RECEIVER_OVERLAP, MAX_OVERLAP_MS, 'the overlap and new data are asked in one request of at most 1h')
+  positive('RECEIVER_NO_EVENTS_ALERT_AFTER', raw.RECEIVER_NO_EVENTS_ALERT_AFTER)
+  positive('PROOFPOINT_REQUEST_TIMEOUT', raw.PROOFPOINT_REQUEST_TIMEOUT)
+
+  // Credentials. Required settings are not reported missing when a config file that may hold them failed.
+  const principal = raw.PROOFPOINT_PRINCIPAL.trim()
+  if (!isSet(sources, 'PROOFPOINT_PRINCIPAL')) {
+    if (!file.failed) report('PROOFPOINT_PRINCIPAL', 'required: the TAP service principal')
+  } else if (principal === '') report('PROOFPOINT_PRINCIPAL', 'must not be empty')
+
+  let secret = ''
+  let secretFile: string | undefined
+  const hasSecret = isSet(sources, 'PROOFPOINT_SECRET')
+  const hasSecretFile = isSet(sources, 'PROOFPOINT_SECRET_FILE')
+  if (hasSecret && hasSecretFile) {
+    problems.push('PROOFPOINT_SECRET and PROOFPOINT_SECRET_FILE are both set: give only one')
+  } else if (hasSecret) {
+    secret = raw.PROOFPOINT_SECRET
+    if (secret.trim() === '') report('PROOFPOINT_SECRET', 'must not be empty')
+  } else if (hasSecretFile) {
+    secretFile = raw.PROOFPOINT_SECRET_FILE
+    if (secretFile.trim() === '') report('PROOFPOINT_SECRET_FILE', 'must not be empty')
+    else {
+      const result = secretFromFile(secretFile, readFile)
+      if ('problem' in result) problems.push(result.problem)
+      else secret = result.secret
+    }
+  } else if (!file.failed) {
+    problems.push('PROOFPOINT_SECRET or PROOFPOINT_SECRET_FILE: required: the TAP service secret, or a file holding it')
+  }
+
+  const otel = resolveOtel(raw, sources, report)
+
+  if (problems.length > 0) throw new ConfigError(problems)
+
+  const config: ReceiverConfig = {
+    proofpoint: {
+      baseUrl: raw.PROOFPOINT_BASE_URL.replace(/\/+$/, ''),
+      principal,
+      secret,
+      secretFile,
+      eventTypes: eventTypesOf(raw.PROOFPOINT_EVENT_TYPES),
+      threatStatus: threatStatusOf(raw.PROOFPOINT_THREAT_STATUS),
+      threatType: raw.PROOFPOINT_THREAT_TYPE || undefined,
+      requestBudget: raw.PROOFPOINT_REQUEST_BUDGET,
+      requestTimeoutMs: raw.PROOFPOINT_REQUEST_TIMEOUT,
+    },
+    receiver: {
+      pollIntervalMs: raw.RECEIVER_POLL_INTERVAL,
+      startLookbackMs: raw.RECEIVER_START_LOOKBACK,
+      stateDir: raw.RECEIVER_STATE_DIR,
+      noEventsAlertAfterMs: raw.RECEIVER_NO_EVENTS_ALERT_AFTER,
+      httpHost: raw.RECEIVER_HTTP_HOST,
+      httpPort: raw.RECEIVER_HTTP_PORT,
+      logLevel: raw.RECEIVER_LOG_LEVEL,
+      body: raw.RECEIVER_BODY,
+      attributeShape: raw.RECEIVER_ATTRIBUTE_SHAPE,
+      overlapMs: raw.RECEIVER_OVERLAP,
+    },
+    otel,
+  }
+  return { config, sources, ...(configFile !== undefined ? { configFile } : {}) }
+}
+
+function encodeKeyValueList(entries: Record<string, string>, redact: boolean): string {
+  const enc = (s: string): string => s.replace(/[%,=]/g, (c) => encodeURIComponent(c))
+  return Object.entries(entries)
+    .map(([k, v]) => `${enc(k)}=${redact ? REDACTED : enc(v)}`)
+    .join(',')
+}
+
+export interface ConfigRow {
+  name: string
+  value: string
+  source: ConfigSource
+}
+
+/**
+ * Every setting with its effective value, for `check-config`. The secret and header values show as `[redacted]`.
+ * For the OTLP pairs, the `_LOGS_` row shows what the receiver uses (whichever variable or default supplied it);
+ * the general row shows its own contribution, or that it is overridden.
+ */
+export function describeConfig(loaded: LoadedConfig): ConfigRow[] {
+  const { config, configFile } = loaded
+  const source = (name: ConfigVariable): ConfigSource => loaded.sources[name] ?? 'default'
+  const set = (name: ConfigVariable): boolean => source(name) !== 'default'
+  const orUnset = (value: string | undefined): string => (value === undefined || value === '' ? UNSET : value)
+  const pp = config.proofpoint
+  const rc = config.receiver
+  const otel = config.otel
+
+  /** The general/specific OTLP pair: [general row value, specific row value, specific row source]. */
+  type Row = [string, ConfigSource]
+  const pair = (general: ConfigVariable, logs: ConfigVariable, effective: string, generalValue: string): [Row, Row] => {
+    const generalText = !set(general) ? UNSET : set(logs) ? `(overridden by ${logs})` : generalValue
+    return [
+      [generalText, source(general)],
+      [effective, set(logs) ? source(logs) : source(general)],
+    ]
+  }
+  const endpointBase = otel.logsEndpoint.endsWith(LOGS_PATH) ? otel.logsEndpoint.slice(0, -LOGS_PATH.length) : otel.logsEndpoint
+  const [endpointRow, logsEndpointRow] = pair('OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_LOGS_ENDPOINT', otel.logsEndpoint, endpointBase)
+  const [protocolRow, logsProtocolRow] = pair('OTEL_EXPORTER_OTLP_PROTOCOL', 'OTEL_EXPORTER_OTLP_LOGS_PROTOCOL', otel.protocol, otel.protocol)
+  const [compressionRow, logsCompressionRow] = pair('OTEL_EXPORTER_OTLP_COMPRESSION', 'OTEL_EXPORTER_OTLP_LOGS_COMPRESSION', otel.compression, otel.compression)
+  const timeout = String(otel.timeoutMs)
+  const [timeoutRow, logsTimeoutRow] = pair('OTEL_EXPORTER_OTLP_TIMEOUT', 'OTEL_EXPORTER_OTLP_LOGS_TIMEOUT', timeout, timeout)
+  const headerSource: ConfigSource = set('OTEL_EXPORTER_OTLP_LOGS_HEADERS') ? source('OTEL_EXPORTER_OTLP_LOGS_HEADERS') : source('OTEL_EXPORTER_OTLP_HEADERS')
+  const serviceNameSource: ConfigSource = set('OTEL_SERVICE_NAME')
+    ? source('OTEL_SERVICE_NAME')
+    : otel.resourceAttributes['service.name'] !== undefined
+      ? source('OTEL_RESOURCE_ATTRIBUTES')
+      : 'default'
+
+  const rows: Record<ConfigVariable, Row> = {
+    PROOFPOINT_BASE_URL: [pp.baseUrl, source('PROOFPOINT_BASE_URL')],
+    PROOFPOINT_PRINCIPAL: [pp.principal, source('PROOFPOINT_PRINCIPAL')],
+    PROOFPOINT_SECRET: [set('PROOFPOINT_SECRET') ? REDACTED : UNSET, source('PROOFPOINT_SECRET')],
+    PROOFPOINT_SECRET_FILE: [orUnset(pp.secretFile), source('PROOFPOINT_SECRET_FILE')],
+    PROOFPOINT_EVENT_TYPES: [pp.eventTypes.join(','), source('PROOFPOINT_EVENT_TYPES')],
+    PROOFPOINT_THREAT_STATUS: [orUnset(pp.threatStatus), source('PROOFPOINT_THREAT_STATUS')],
+    PROOFPOINT_THREAT_TYPE: [orUnset(pp.threatType), source('PROOFPOINT_THREAT_TYPE')],
+    PROOFPOINT_REQUEST_BUDGET: [String(pp.requestBudget), source('PROOFPOINT_REQUEST_BUDGET')],
+    PROOFPOINT_REQUEST_TIMEOUT: [formatDuration(pp.requestTimeoutMs), source('PROOFPOINT_REQUEST_TIMEOUT')],
+    RECEIVER_CONFIG_FILE: [orUnset(configFile), source('RECEIVER_CONFIG_FILE')],
+    RECEIVER_POLL_INTERVAL: [formatDuration(rc.pollIntervalMs), source('RECEIVER_POLL_INTERVAL')],
+    RECEIVER_START_LOOKBACK: [formatDuration(rc.startLookbackMs), source('RECEIVER_START_LOOKBACK')],
+    RECEIVER_STATE_DIR: [rc.stateDir, source('RECEIVER_STATE_DIR')],
+    RECEIVER_NO_EVENTS_ALERT_AFTER: [formatDuration(rc.noEventsAlertAfterMs), source('RECEIVER_NO_EVENTS_ALERT_AFTER')],
+    RECEIVER_HTTP_HOST: [rc.httpHost, source('RECEIVER_HTTP_HOST')],
+    RECEIVER_HTTP_PORT: [String(rc.httpPort), source('RECEIVER_HTTP_PORT')],
+    RECEIVER_LOG_LEVEL: [rc.logLevel, source('RECEIVER_LOG_LEVEL')],
+    RECEIVER_BODY: [rc.body, source('RECEIVER_BODY')],
+    RECEIVER_ATTRIBUTE_SHAPE: [rc.attributeShape, source('RECEIVER_ATTRIBUTE_SHAPE')],
+    RECEIVER_OVERLAP: [formatDuration(rc.overlapMs), source('RECEIVER_OVERLAP')],
+    OTEL_EXPORTER_OTLP_ENDPOINT: endpointRow,
+    OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: logsEndpointRow,
+    OTEL_EXPORTER_OTLP_PROTOCOL: protocolRow,
+    OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: logsProtocolRow,
+    OTEL_EXPORTER_OTLP_HEADERS: [set('OTEL_EXPORTER_OTLP_HEADERS') ? REDACTED : UNSET, source('OTEL_EXPORTER_OTLP_HEADERS')],
+    OTEL_EXPORTER_OTLP_LOGS_HEADERS: [orUnset(encodeKeyValueList(otel.headers, true)), headerSource],
+    OTEL_EXPORTER_OTLP_COMPRESSION: compressionRow,
+    OTEL_EXPORTER_OTLP_LOGS_COMPRESSION: logsCompressionRow,
+    OTEL_EXPORTER_OTLP_TIMEOUT: timeoutRow,
+    OTEL_EXPORTER_OTLP_LOGS_TIMEOUT: logsTimeoutRow,
+    OTEL_SERVICE_NAME: [otel.serviceName, serviceNameSource],
+    OTEL_RESOURCE_ATTRIBUTES: [orUnset(encodeKeyValueList(otel.resourceAttributes, false)), source('OTEL_RESOURCE_ATTRIBUTES')],
+  }
+  return CONFIG_VARIABLES.map((name) => {
+    const [value, from] = rows[name]
+    return { name, value: SENSITIVE_VARIABLES.has(name) && value !== UNSET && !value.includes(REDACTED) ? REDACTED : value, source: from }
+  })
+}

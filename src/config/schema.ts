@@ -1,0 +1,357 @@
+/**
+ * The configuration schema: every setting, its environment variable, its default and its format, in one place.
+ * Keys are the variable names themselves, so a config file uses the same names as the environment and every
+ * problem convict reports already names the variable the operator has to fix.
+ */
+import convict from 'convict'
+import type { AttributeShape, BodyMode } from '../mapping/types.js'
+import { EVENT_TYPES } from '../siem/types.js'
+import { DURATION_HINT, parseDuration } from './duration.js'
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+
+/** Setting values after convict's coercion (durations in ms). Only trusted once validation found no problem. */
+export interface RawConfig {
+  PROOFPOINT_BASE_URL: string
+  PROOFPOINT_PRINCIPAL: string
+  PROOFPOINT_SECRET: string
+  PROOFPOINT_SECRET_FILE: string
+  /** `all` or event type names, split; normalised after validation. */
+  PROOFPOINT_EVENT_TYPES: string[]
+  PROOFPOINT_THREAT_STATUS: string
+  PROOFPOINT_THREAT_TYPE: string
+  PROOFPOINT_REQUEST_BUDGET: number
+  PROOFPOINT_REQUEST_TIMEOUT: number
+  RECEIVER_CONFIG_FILE: string
+  RECEIVER_POLL_INTERVAL: number
+  RECEIVER_START_LOOKBACK: number
+  RECEIVER_STATE_DIR: string
+  RECEIVER_NO_EVENTS_ALERT_AFTER: number
+  RECEIVER_HTTP_HOST: string
+  RECEIVER_HTTP_PORT: number
+  RECEIVER_LOG_LEVEL: LogLevel
+  RECEIVER_BODY: BodyMode
+  RECEIVER_ATTRIBUTE_SHAPE: AttributeShape
+  RECEIVER_OVERLAP: number
+  /* The OTEL_* settings are resolved together (specific over general, defaults per the specification) in load.ts;
+     here they are plain strings, '' meaning unset. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: string
+  OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: string
+  OTEL_EXPORTER_OTLP_PROTOCOL: string
+  OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: string
+  OTEL_EXPORTER_OTLP_HEADERS: string
+  OTEL_EXPORTER_OTLP_LOGS_HEADERS: string
+  OTEL_EXPORTER_OTLP_COMPRESSION: string
+  OTEL_EXPORTER_OTLP_LOGS_COMPRESSION: string
+  OTEL_EXPORTER_OTLP_TIMEOUT: string
+  OTEL_EXPORTER_OTLP_LOGS_TIMEOUT: string
+  OTEL_SERVICE_NAME: string
+  OTEL_RESOURCE_ATTRIBUTES: string
+}
+export type ConfigVariable = keyof RawConfig
+
+const SECOND = 1000
+const MINUTE = 60 * SECOND
+const HOUR = 60 * MINUTE
+
+export const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+export const BODY_MODES: readonly BodyMode[] = ['json', 'map', 'none']
+export const ATTRIBUTE_SHAPES: readonly AttributeShape[] = ['flat', 'nested']
+/** The SIEM API's `threatStatus` and `threatType` filter values. */
+export const THREAT_STATUSES = ['active', 'cleared', 'falsePositive'] as const
+export const THREAT_TYPES = ['url', 'attachment', 'messageText'] as const
+
+/** Whole non-negative decimal numbers only: `parseInt` would read `80abc` as 80. */
+const WHOLE_NUMBER = /^\d+$/
+
+/** `"value"` for messages. Values of sensitive settings never reach this. */
+export function quote(value: unknown): string {
+  return JSON.stringify(typeof value === 'string' ? redactUrlCredentials(value) : value) ?? String(value)
+}
+
+/** `https://user:pass@host` → `https://[redacted]@host`, so a URL that carries credentials can be echoed. */
+export function redactUrlCredentials(text: string): string {
+  return text.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1[redacted]@')
+}
+
+/** 127.0.0.0/8, ::1, localhost: the only hosts the SIEM API may be reached over plain http (simulator, tests). */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.toLowerCase().replace(/^\[(.*)\]$/, '$1')
+  if (host === 'localhost' || host === '::1') return true
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
+}
+
+function commaList(text: string): string[] {
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+}
+
+/** A convict format function that accepts one of `values` (and '' for unset when `optional`). */
+function oneOf(values: readonly string[], optional = false): (value: unknown) => void {
+  return (value) => {
+    if (optional && value === '') return
+    if (typeof value !== 'string' || !values.includes(value)) {
+      throw new Error(`${quote(value)} is not one of ${values.join(', ')}`)
+    }
+  }
+}
+
+function nonEmpty(value: unknown): void {
+  if (typeof value !== 'string' || value.trim() === '') throw new Error('must not be empty')
+}
+
+function anyString(value: unknown): void {
+  if (typeof value !== 'string') throw new Error('must be a string')
+}
+
+function threatStatusList(value: unknown): void {
+  if (typeof value !== 'string') throw new Error('must be a string')
+  const bad = commaList(value).filter((s) => !(THREAT_STATUSES as readonly string[]).includes(s))
+  if (bad.length > 0) {
+    const list = bad.map((s) => quote(s)).join(', ')
+    throw new Error(`${list} ${bad.length === 1 ? 'is' : 'are'} not one of ${THREAT_STATUSES.join(', ')} (a comma list is allowed)`)
+  }
+}
+
+function baseUrl(value: unknown): void {
+  if (typeof value !== 'string') throw new Error('must be a string')
+  const problem = checkHttpUrl(value)
+  if (problem) throw new Error(problem)
+  const url = new URL(value)
+  if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
+    throw new Error(`${quote(value)} uses http: the SIEM API credentials must travel over https (http is allowed only for loopback hosts)`)
+  }
+  if (url.username !== '' || url.password !== '') {
+    throw new Error(`${quote(value)} must not carry a user name or password: use PROOFPOINT_PRINCIPAL and PROOFPOINT_SECRET`)
+  }
+  if (url.search !== '' || url.hash !== '') throw new Error(`${quote(value)} must not have a query or fragment`)
+}
+
+/** undefined when `text` is an absolute http(s) URL, else what is wrong with it. */
+export function checkHttpUrl(text: string): string | undefined {
+  let url: URL
+  try {
+    url = new URL(text)
+  } catch {
+    return `${quote(text)} is not a URL (expected e.g. https://host:port)`
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `${quote(text)} is not an http or https URL`
+  return undefined
+}
+
+let formatsRegistered = false
+
+/** Named formats (they can coerce strings, which format functions cannot). convict keeps them globally. */
+function registerFormats(): void {
+  if (formatsRegistered) return
+  formatsRegistered = true
+  convict.addFormats({
+    'psr-duration': {
+      coerce: (value: string): number | string => parseDuration(value) ?? value,
+      validate(value: unknown): void {
+        if (typeof value === 'number') return
+        if (typeof value === 'string' && WHOLE_NUMBER.test(value.trim())) {
+          throw new Error(`${quote(value)} has no unit: write e.g. ${value.trim()}s or ${value.trim()}ms (${DURATION_HINT})`)
+        }
+        throw new Error(`${quote(value)} is not a duration (${DURATION_HINT})`)
+      },
+    },
+    'psr-port': {
+      coerce: (value: string): number | string => (WHOLE_NUMBER.test(value.trim()) ? Number(value) : value),
+      validate(value: unknown): void {
+        if (typeof value !== 'number' || !Number.isInteger(value) || value > 65535) {
+          throw new Error(`${quote(value)} is not a port number (0-65535, 0 picks a free port)`)
+        }
+      },
+    },
+    'psr-positive-int': {
+      coerce: (value: string): number | string => (WHOLE_NUMBER.test(value.trim()) ? Number(value) : value),
+      validate(value: unknown): void {
+        if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+          throw new Error(`${quote(value)} is not a positive whole number`)
+        }
+      },
+    },
+    'psr-event-types': {
+      coerce: (value: string): string[] => commaList(value),
+      validate(value: unknown): void {
+        if (!Array.isArray(value)) throw new Error('must be a comma list')
+        const names = value.map(String)
+        const known: readonly string[] = EVENT_TYPES
+        const bad = names.filter((s) => s !== 'all' && !known.includes(s))
+        const hint = `use all or a comma list of ${EVENT_TYPES.join(',')}`
+        if (bad.length > 0) {
+          throw new Error(`${bad.map((s) => quote(s)).join(', ')} ${bad.length === 1 ? 'is not an event type' : 'are not event types'}: ${hint}`)
+        }
+        if (names.length === 0) throw new Error(`is empty: ${hint}`)
+        if (names.includes('all') && names.length > 1) throw new Error('all cannot be combined with event type names')
+      },
+    },
+  })
+}
+
+/** One place for every setting and its default. `env` is the key itself; the file uses the same keys. */
+const SCHEMA: convict.Schema<RawConfig> = {
+  PROOFPOINT_BASE_URL: {
+    doc: 'The Proofpoint Domain (TAP SIEM API base URL)',
+    default: 'https://tap-api-v2.proofpoint.com',
+    format: baseUrl,
+    env: 'PROOFPOINT_BASE_URL',
+  },
+  PROOFPOINT_PRINCIPAL: {
+    doc: 'TAP service principal (basic auth user); required',
+    default: '',
+    format: anyString,
+    env: 'PROOFPOINT_PRINCIPAL',
+  },
+  PROOFPOINT_SECRET: {
+    doc: 'TAP service secret; give this or PROOFPOINT_SECRET_FILE',
+    default: '',
+    format: anyString,
+    env: 'PROOFPOINT_SECRET',
+    sensitive: true,
+  },
+  PROOFPOINT_SECRET_FILE: {
+    doc: 'File holding the TAP service secret (read again when the API refuses the credentials)',
+    default: '',
+    format: anyString,
+    env: 'PROOFPOINT_SECRET_FILE',
+  },
+  PROOFPOINT_EVENT_TYPES: {
+    doc: 'all, or a comma list of messagesDelivered,messagesBlocked,clicksPermitted,clicksBlocked',
+    default: ['all'],
+    format: 'psr-event-types',
+    env: 'PROOFPOINT_EVENT_TYPES',
+  },
+  PROOFPOINT_THREAT_STATUS: {
+    doc: 'threatStatus filter: comma list of active, cleared, falsePositive; unset: the API default',
+    default: '',
+    format: threatStatusList,
+    env: 'PROOFPOINT_THREAT_STATUS',
+  },
+  PROOFPOINT_THREAT_TYPE: {
+    doc: 'threatType filter: url, attachment or messageText; unset: all',
+    default: '',
+    format: oneOf(THREAT_TYPES, true),
+    env: 'PROOFPOINT_THREAT_TYPE',
+  },
+  PROOFPOINT_REQUEST_BUDGET: {
+    // The SIEM API allows about 1,800 requests per rolling 24 h per credential and pool; over it, 429.
+    doc: 'SIEM API requests allowed per rolling 24 h',
+    default: 1800,
+    format: 'psr-positive-int',
+    env: 'PROOFPOINT_REQUEST_BUDGET',
+  },
+  PROOFPOINT_REQUEST_TIMEOUT: {
+    // An hour of a large tenant can be hundreds of MB: the timeout covers the whole response.
+    doc: 'Time allowed for one SIEM API request, body included',
+    default: 60 * SECOND,
+    format: 'psr-duration',
+    env: 'PROOFPOINT_REQUEST_TIMEOUT',
+  },
+  RECEIVER_CONFIG_FILE: {
+    doc: 'JSON or YAML file with these same keys (the environment wins); --config overrides it',
+    default: '',
+    format: anyString,
+    env: 'RECEIVER_CONFIG_FILE',
+  },
+  RECEIVER_POLL_INTERVAL: {
+    doc: 'How often to ask for new data when caught up (at least 30s)',
+    default: 60 * SECOND,
+    format: 'psr-duration',
+    env: 'RECEIVER_POLL_INTERVAL',
+  },
+  RECEIVER_START_LOOKBACK: {
+    doc: 'How far back to start when there is no cursor (at most 7d)',
+    default: HOUR,
+    format: 'psr-duration',
+    env: 'RECEIVER_START_LOOKBACK',
+  },
+  RECEIVER_STATE_DIR: {
+    doc: 'Directory of the cursor and dedup state',
+    default: './data',
+    format: nonEmpty,
+    env: 'RECEIVER_STATE_DIR',
+  },
+  RECEIVER_NO_EVENTS_ALERT_AFTER: {
+    doc: 'Raise the no-events alert after this long without an event',
+    default: 24 * HOUR,
+    format: 'psr-duration',
+    env: 'RECEIVER_NO_EVENTS_ALERT_AFTER',
+  },
+  RECEIVER_HTTP_HOST: {
+    doc: 'Address of the ops server (/healthz /readyz /status /metrics)',
+    default: '0.0.0.0',
+    format: nonEmpty,
+    env: 'RECEIVER_HTTP_HOST',
+  },
+  RECEIVER_HTTP_PORT: {
+    doc: 'Port of the ops server',
+    default: 13133,
+    format: 'psr-port',
+    env: 'RECEIVER_HTTP_PORT',
+  },
+  RECEIVER_LOG_LEVEL: {
+    doc: "The receiver's own log level (JSON lines on stderr)",
+    default: 'info',
+    format: oneOf(LOG_LEVELS),
+    env: 'RECEIVER_LOG_LEVEL',
+  },
+  RECEIVER_BODY: {
+    doc: 'Log record body: json, map or none',
+    default: 'json',
+    format: oneOf(BODY_MODES),
+    env: 'RECEIVER_BODY',
+  },
+  RECEIVER_ATTRIBUTE_SHAPE: {
+    doc: 'flat (works with every shipper) or nested (maps)',
+    default: 'flat',
+    format: oneOf(ATTRIBUTE_SHAPES),
+    env: 'RECEIVER_ATTRIBUTE_SHAPE',
+  },
+  RECEIVER_OVERLAP: {
+    // Events appear up to ~30 min after their window (indexing lag); the request must stay within 1 h.
+    doc: 'How far behind the cursor each poll asks again, for late-indexed events (0 to 59m)',
+    default: 30 * MINUTE,
+    format: 'psr-duration',
+    env: 'RECEIVER_OVERLAP',
+  },
+  OTEL_EXPORTER_OTLP_ENDPOINT: otel('OTEL_EXPORTER_OTLP_ENDPOINT', 'OTLP/HTTP base URL; /v1/logs is appended'),
+  OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: otel('OTEL_EXPORTER_OTLP_LOGS_ENDPOINT', 'OTLP/HTTP logs URL, used as-is'),
+  OTEL_EXPORTER_OTLP_PROTOCOL: otel('OTEL_EXPORTER_OTLP_PROTOCOL', 'http/protobuf (default) or http/json'),
+  OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: otel('OTEL_EXPORTER_OTLP_LOGS_PROTOCOL', 'http/protobuf (default) or http/json, for logs'),
+  OTEL_EXPORTER_OTLP_HEADERS: otel('OTEL_EXPORTER_OTLP_HEADERS', 'key=value,... request headers (percent-encoded values)', true),
+  OTEL_EXPORTER_OTLP_LOGS_HEADERS: otel('OTEL_EXPORTER_OTLP_LOGS_HEADERS', 'key=value,... request headers for logs', true),
+  OTEL_EXPORTER_OTLP_COMPRESSION: otel('OTEL_EXPORTER_OTLP_COMPRESSION', 'gzip or none (default)'),
+  OTEL_EXPORTER_OTLP_LOGS_COMPRESSION: otel('OTEL_EXPORTER_OTLP_LOGS_COMPRESSION', 'gzip or none, for logs'),
+  OTEL_EXPORTER_OTLP_TIMEOUT: otel('OTEL_EXPORTER_OTLP_TIMEOUT', 'export timeout in milliseconds (default 10000)'),
+  OTEL_EXPORTER_OTLP_LOGS_TIMEOUT: otel('OTEL_EXPORTER_OTLP_LOGS_TIMEOUT', 'export timeout in milliseconds, for logs'),
+  OTEL_SERVICE_NAME: otel('OTEL_SERVICE_NAME', 'service.name resource attribute (default proofpoint-siem-receiver)'),
+  OTEL_RESOURCE_ATTRIBUTES: otel('OTEL_RESOURCE_ATTRIBUTES', 'key=value,... resource attributes (percent-encoded)'),
+}
+
+function otel(name: ConfigVariable, doc: string, sensitive = false): convict.SchemaObj<string> {
+  return { doc, default: '', format: anyString, env: name, sensitive }
+}
+
+/** Every variable the receiver knows, in schema order: the keys of the environment and of a config file. */
+export const CONFIG_VARIABLES: readonly ConfigVariable[] = Object.keys(SCHEMA) as ConfigVariable[]
+
+/** Settings whose values are never shown: the secret, and OTLP headers (they usually carry credentials). */
+export const SENSITIVE_VARIABLES: ReadonlySet<ConfigVariable> = new Set<ConfigVariable>([
+  'PROOFPOINT_SECRET',
+  'OTEL_EXPORTER_OTLP_HEADERS',
+  'OTEL_EXPORTER_OTLP_LOGS_HEADERS',
+])
+
+export function isConfigVariable(name: string): name is ConfigVariable {
+  return Object.prototype.hasOwnProperty.call(SCHEMA, name)
+}
+
+/** A convict instance with the defaults, then `env` (variable → value) applied. `args: []`: no process.argv. */
+export function createConvict(env: Partial<Record<ConfigVariable, string>>): convict.Config<RawConfig> {
+  registerFormats()
+  return convict<RawConfig>(SCHEMA, { env, args: [] })
+}

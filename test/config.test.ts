@@ -1,0 +1,573 @@
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import t from 'tap'
+import type { Test } from 'tap'
+import { ConfigError } from '../src/errors.js'
+import { CONFIG_VARIABLES, describeConfig, formatDuration, loadConfig, parseDuration, readSecretFile } from '../src/config/index.js'
+import type { LoadedConfig } from '../src/config/index.js'
+
+const SECRET = 's3cr3t-SHOULD-NOT-LEAK'
+const HEADER_SECRET = 'Bearer h3ader-SHOULD-NOT-LEAK'
+const REQUIRED = { PROOFPOINT_PRINCIPAL: 'principal@example.com', PROOFPOINT_SECRET: SECRET }
+
+type Env = Record<string, string | undefined>
+
+/** The ConfigError `fn` throws (fails the test if it throws anything else or nothing). */
+function configError(t: Test, fn: () => unknown): ConfigError {
+  try {
+    fn()
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      t.equal(err.code, 'PSR_ERR_CONFIG_INVALID')
+      return err
+    }
+    throw err
+  }
+  t.fail('expected a ConfigError')
+  return new ConfigError([])
+}
+
+function problemsFor(t: Test, env: Env, opts: { configFile?: string; readFile?: (path: string) => string } = {}): readonly string[] {
+  return configError(t, () => loadConfig({ env, ...opts })).problems
+}
+
+/** A readFile over in-memory files; anything else is ENOENT. */
+function files(contents: Record<string, string>): (path: string) => string {
+  return (path) => {
+    const text = contents[path]
+    if (text === undefined) throw Object.assign(new Error(`ENOENT: no such file or directory, open '${path}'`), { code: 'ENOENT' })
+    return text
+  }
+}
+
+const named = (problems: readonly string[], name: string): string[] => problems.filter((p) => p.startsWith(`${name}:`))
+
+t.test('durations: the accepted forms', (t) => {
+  t.equal(parseDuration('1500ms'), 1500)
+  t.equal(parseDuration('30s'), 30_000)
+  t.equal(parseDuration('5m'), 300_000)
+  t.equal(parseDuration('24h'), 86_400_000)
+  t.equal(parseDuration('7d'), 604_800_000)
+  t.equal(parseDuration('0s'), 0)
+  t.equal(parseDuration(' 2m\n'), 120_000, 'surrounding whitespace is ignored')
+  t.end()
+})
+
+t.test('durations: everything else is refused', (t) => {
+  for (const text of ['60', '60000', '5 minutes', '1.5h', '-5m', '+5m', '5M', '5 m', '1h30m', '', 'm', '10w', '5sec', '9999999999999999d']) {
+    t.equal(parseDuration(text), undefined, JSON.stringify(text))
+  }
+  t.end()
+})
+
+t.test('durations: formatted in the largest exact unit and read back', (t) => {
+  t.equal(formatDuration(0), '0s')
+  t.equal(formatDuration(1500), '1500ms')
+  t.equal(formatDuration(90_000), '90s')
+  t.equal(formatDuration(60_000), '1m')
+  t.equal(formatDuration(3_600_000), '1h')
+  t.equal(formatDuration(7 * 86_400_000), '7d')
+  for (const ms of [0, 1, 999, 1000, 61_000, 5_400_000, 90_000_000, 604_800_000]) t.equal(parseDuration(formatDuration(ms)), ms)
+  t.throws(() => formatDuration(-1), RangeError)
+  t.throws(() => formatDuration(1.5), RangeError)
+  t.end()
+})
+
+t.test('only the required settings: every default of the contract', (t) => {
+  const { config, sources } = loadConfig({ env: { ...REQUIRED, UNRELATED: 'x' } })
+  t.same(config, {
+    proofpoint: {
+      baseUrl: 'https://tap-api-v2.proofpoint.com',
+      principal: 'principal@example.com',
+      secret: SECRET,
+      secretFile: undefined,
+      eventTypes: ['messagesDelivered', 'messagesBlocked', 'clicksPermitted', 'clicksBlocked'],
+      threatStatus: undefined,
+      threatType: undefined,
+      requestBudget: 1800,
+      requestTimeoutMs: 60_000,
+    },
+    receiver: {
+      pollIntervalMs: 60_000,
+      startLookbackMs: 3_600_000,
+      stateDir: './data',
+      noEventsAlertAfterMs: 86_400_000,
+      httpHost: '0.0.0.0',
+      httpPort: 13133,
+      logLevel: 'info',
+      body: 'json',
+      attributeShape: 'flat',
+      overlapMs: 1_800_000,
+    },
+    otel: {
+      logsEndpoint: 'http://localhost:4318/v1/logs',
+      protocol: 'http/protobuf',
+      headers: {},
+      compression: 'none',
+      timeoutMs: 10_000,
+      serviceName: 'proofpoint-siem-receiver',
+      resourceAttributes: {},
+    },
+  })
+  t.equal(sources.PROOFPOINT_PRINCIPAL, 'env')
+  t.equal(sources.RECEIVER_POLL_INTERVAL, 'default')
+  t.same(Object.keys(sources).sort(), [...CONFIG_VARIABLES].sort(), 'a source for every variable')
+  t.end()
+})
+
+t.test('the schema knows every variable of the contract', (t) => {
+  for (const name of [
+    'PROOFPOINT_BASE_URL', 'PROOFPOINT_PRINCIPAL', 'PROOFPOINT_SECRET', 'PROOFPOINT_SECRET_FILE', 'PROOFPOINT_EVENT_TYPES',
+    'PROOFPOINT_THREAT_STATUS', 'PROOFPOINT_THREAT_TYPE', 'PROOFPOINT_REQUEST_BUDGET', 'PROOFPOINT_REQUEST_TIMEOUT',
+    'RECEIVER_CONFIG_FILE', 'RECEIVER_POLL_INTERVAL', 'RECEIVER_START_LOOKBACK', 'RECEIVER_STATE_DIR',
+    'RECEIVER_NO_EVENTS_ALERT_AFTER', 'RECEIVER_HTTP_HOST', 'RECEIVER_HTTP_PORT', 'RECEIVER_LOG_LEVEL', 'RECEIVER_BODY',
+    'RECEIVER_ATTRIBUTE_SHAPE', 'RECEIVER_OVERLAP', 'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_LOGS_ENDPOINT',
+    'OTEL_EXPORTER_OTLP_LOGS_PROTOCOL', 'OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_EXPORTER_OTLP_COMPRESSION',
+    'OTEL_EXPORTER_OTLP_TIMEOUT', 'OTEL_SERVICE_NAME', 'OTEL_RESOURCE_ATTRIBUTES',
+  ]) {
+    t.ok(CONFIG_VARIABLES.includes(name), name)
+  }
+  t.end()
+})
+
+t.test('every setting in every accepted form', (t) => {
+  const { config } = loadConfig({
+    env: {
+      ...REQUIRED,
+      PROOFPOINT_BASE_URL: 'https://tap.example.com/proxy/',
+      PROOFPOINT_EVENT_TYPES: ' clicksBlocked, messagesDelivered,clicksBlocked ',
+      PROOFPOINT_THREAT_STATUS: 'falsePositive,active',
+      PROOFPOINT_THREAT_TYPE: 'messageText',
+      PROOFPOINT_REQUEST_BUDGET: '900',
+      PROOFPOINT_REQUEST_TIMEOUT: '1500ms',
+      RECEIVER_POLL_INTERVAL: '30s',
+      RECEIVER_START_LOOKBACK: '7d',
+      RECEIVER_STATE_DIR: '/var/lib/receiver',
+      RECEIVER_NO_EVENTS_ALERT_AFTER: '2h',
+      RECEIVER_HTTP_HOST: '127.0.0.1',
+      RECEIVER_HTTP_PORT: '0',
+      RECEIVER_LOG_LEVEL: 'silent',
+      RECEIVER_BODY: 'none',
+      RECEIVER_ATTRIBUTE_SHAPE: 'nested',
+      RECEIVER_OVERLAP: '0s',
+    },
+  })
+  t.equal(config.proofpoint.baseUrl, 'https://tap.example.com/proxy', 'trailing slash dropped: the client appends /v2/...')
+  t.same(config.proofpoint.eventTypes, ['messagesDelivered', 'clicksBlocked'], 'API order, duplicates dropped')
+  t.equal(config.proofpoint.threatStatus, 'active,falsePositive')
+  t.equal(config.proofpoint.threatType, 'messageText')
+  t.equal(config.proofpoint.requestBudget, 900)
+  t.equal(config.proofpoint.requestTimeoutMs, 1500)
+  t.same(config.receiver, {
+    pollIntervalMs: 30_000,
+    startLookbackMs: 7 * 86_400_000,
+    stateDir: '/var/lib/receiver',
+    noEventsAlertAfterMs: 7_200_000,
+    httpHost: '127.0.0.1',
+    httpPort: 0,
+    logLevel: 'silent',
+    body: 'none',
+    attributeShape: 'nested',
+    overlapMs: 0,
+  })
+  t.equal(loadConfig({ env: { ...REQUIRED, RECEIVER_OVERLAP: '59m' } }).config.receiver.overlapMs, 59 * 60_000, '59m is the largest overlap')
+  t.end()
+})
+
+t.test('each invalid setting gives a problem naming that variable', (t) => {
+  const cases: Array<[string, string]> = [
+    ['PROOFPOINT_BASE_URL', 'not a url'],
+    ['PROOFPOINT_BASE_URL', 'ftp://tap.example.com'],
+    ['PROOFPOINT_BASE_URL', 'http://tap.example.com'],
+    ['PROOFPOINT_BASE_URL', 'https://tap.example.com/?x=1'],
+    ['PROOFPOINT_PRINCIPAL', '   '],
+    ['PROOFPOINT_SECRET', ''],
+    ['PROOFPOINT_EVENT_TYPES', 'messagesDelivered,clicks'],
+    ['PROOFPOINT_EVENT_TYPES', 'all,clicksBlocked'],
+    ['PROOFPOINT_EVENT_TYPES', 'messages,clicks'],
+    ['PROOFPOINT_EVENT_TYPES', ' , '],
+    ['PROOFPOINT_THREAT_STATUS', 'active,resolved'],
+    ['PROOFPOINT_THREAT_STATUS', 'Active,Cleared'],
+    ['PROOFPOINT_THREAT_TYPE', 'URL'],
+    ['PROOFPOINT_THREAT_TYPE', 'url,attachment'],
+    ['PROOFPOINT_REQUEST_BUDGET', '0'],
+    ['PROOFPOINT_REQUEST_BUDGET', '-5'],
+    ['PROOFPOINT_REQUEST_BUDGET', '1.5'],
+    ['PROOFPOINT_REQUEST_BUDGET', '100abc'],
+    ['PROOFPOINT_REQUEST_TIMEOUT', '0s'],
+    ['PROOFPOINT_REQUEST_TIMEOUT', '60'],
+    ['RECEIVER_POLL_INTERVAL', '5 minutes'],
+    ['RECEIVER_POLL_INTERVAL', '60'],
+    ['RECEIVER_POLL_INTERVAL', '29s'],
+    ['RECEIVER_START_LOOKBACK', '8d'],
+    ['RECEIVER_START_LOOKBACK', '0s'],
+    ['RECEIVER_START_LOOKBACK', '1 hour'],
+    ['RECEIVER_NO_EVENTS_ALERT_AFTER', '0m'],
+    ['RECEIVER_NO_EVENTS_ALERT_AFTER', 'never'],
+    ['RECEIVER_HTTP_HOST', '  '],
+    ['RECEIVER_STATE_DIR', ' '],
+    ['RECEIVER_HTTP_PORT', '65536'],
+    ['RECEIVER_HTTP_PORT', 'http'],
+    ['RECEIVER_HTTP_PORT', '80abc'],
+    ['RECEIVER_LOG_LEVEL', 'verbose'],
+    ['RECEIVER_BODY', 'xml'],
+    ['RECEIVER_ATTRIBUTE_SHAPE', 'deep'],
+    ['RECEIVER_OVERLAP', '60m'],
+    ['RECEIVER_OVERLAP', '30'],
+    ['OTEL_EXPORTER_OTLP_ENDPOINT', 'collector:4318'],
+    ['OTEL_EXPORTER_OTLP_LOGS_ENDPOINT', 'grpc://collector:4317'],
+    ['OTEL_EXPORTER_OTLP_LOGS_ENDPOINT', 'https://user:pw@collector/v1/logs'],
+    ['OTEL_EXPORTER_OTLP_PROTOCOL', 'grpc'],
+    ['OTEL_EXPORTER_OTLP_LOGS_PROTOCOL', 'http'],
+    ['OTEL_EXPORTER_OTLP_HEADERS', 'novalue'],
+    ['OTEL_EXPORTER_OTLP_LOGS_HEADERS', 'x-bad%zz=1'],
+    ['OTEL_EXPORTER_OTLP_LOGS_HEADERS', 'bad header=1'],
+    ['OTEL_EXPORTER_OTLP_COMPRESSION', 'zstd'],
+    ['OTEL_EXPORTER_OTLP_LOGS_COMPRESSION', 'GZIP'],
+    ['OTEL_EXPORTER_OTLP_TIMEOUT', '10s'],
+    ['OTEL_EXPORTER_OTLP_LOGS_TIMEOUT', '0'],
+    ['OTEL_RESOURCE_ATTRIBUTES', 'deployment.environment=prod,=x'],
+  ]
+  for (const [name, value] of cases) {
+    const problems = problemsFor(t, { ...REQUIRED, [name]: value })
+    t.ok(problems.length > 0 && problems.every((p) => p.startsWith(`${name}:`)), `${name}=${JSON.stringify(value)}: ${problems.join(' | ')}`)
+  }
+  t.end()
+})
+
+t.test('problem texts say what to write instead', (t) => {
+  const problems = problemsFor(t, { ...REQUIRED, RECEIVER_POLL_INTERVAL: '5 minutes', RECEIVER_OVERLAP: '60', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' })
+  t.match(named(problems, 'RECEIVER_POLL_INTERVAL'), [/"5 minutes" is not a duration \(use 30s, 5m, 24h, 7d\)/])
+  t.match(named(problems, 'RECEIVER_OVERLAP'), [/"60" has no unit/])
+  t.match(named(problems, 'OTEL_EXPORTER_OTLP_PROTOCOL'), [/http\/protobuf or http\/json/])
+  t.notMatch(problems.join('\n'), /value was/, "convict's own value suffix is not repeated")
+  t.end()
+})
+
+t.test('several invalid settings are reported together', (t) => {
+  const problems = problemsFor(t, {
+    PROOFPOINT_BASE_URL: 'http://tap.example.com',
+    RECEIVER_POLL_INTERVAL: '10s',
+    RECEIVER_HTTP_PORT: 'x',
+    RECEIVER_BODY: 'xml',
+    OTEL_EXPORTER_OTLP_COMPRESSION: 'br',
+  })
+  for (const name of ['PROOFPOINT_BASE_URL', 'RECEIVER_POLL_INTERVAL', 'RECEIVER_HTTP_PORT', 'RECEIVER_BODY', 'OTEL_EXPORTER_OTLP_COMPRESSION', 'PROOFPOINT_PRINCIPAL']) {
+    t.equal(named(problems, name).length, 1, name)
+  }
+  t.ok(problems.some((p) => p.includes('PROOFPOINT_SECRET_FILE') && p.includes('required')), 'the missing secret too')
+  t.equal(problems.length, 7)
+  t.end()
+})
+
+t.test('PROOFPOINT_BASE_URL: https, or http to a loopback host only', (t) => {
+  for (const url of ['http://127.0.0.1:8080', 'http://127.10.20.30', 'http://localhost:9999', 'http://[::1]:9999', 'https://tap.example.com']) {
+    t.equal(loadConfig({ env: { ...REQUIRED, PROOFPOINT_BASE_URL: url } }).config.proofpoint.baseUrl, url, url)
+  }
+  for (const url of ['http://tap-api-v2.proofpoint.com', 'http://10.0.0.1', 'http://128.0.0.1', 'http://localhost.example.com', 'http://evil.localhost', 'http://[::2]']) {
+    t.match(named(problemsFor(t, { ...REQUIRED, PROOFPOINT_BASE_URL: url }), 'PROOFPOINT_BASE_URL'), [/https/], url)
+  }
+  const [problem] = problemsFor(t, { ...REQUIRED, PROOFPOINT_BASE_URL: 'https://me:hunter2@tap.example.com' })
+  t.match(problem, /PROOFPOINT_BASE_URL: .*PROOFPOINT_PRINCIPAL and PROOFPOINT_SECRET/)
+  t.notMatch(problem, /hunter2/, 'a password in the URL is not echoed')
+  t.end()
+})
+
+t.test('the principal is required and not empty', (t) => {
+  t.match(named(problemsFor(t, { PROOFPOINT_SECRET: SECRET }), 'PROOFPOINT_PRINCIPAL'), [/required/])
+  t.match(named(problemsFor(t, { ...REQUIRED, PROOFPOINT_PRINCIPAL: '' }), 'PROOFPOINT_PRINCIPAL'), [/empty/])
+  t.equal(loadConfig({ env: { ...REQUIRED, PROOFPOINT_PRINCIPAL: ' p \n' } }).config.proofpoint.principal, 'p')
+  t.end()
+})
+
+t.test('secret: exactly one of PROOFPOINT_SECRET and PROOFPOINT_SECRET_FILE', (t) => {
+  const readFile = files({ '/run/secrets/tap': `${SECRET}\n` })
+  const both = problemsFor(t, { ...REQUIRED, PROOFPOINT_SECRET_FILE: '/run/secrets/tap' }, { readFile })
+  t.equal(both.length, 1)
+  t.match(both[0], /PROOFPOINT_SECRET and PROOFPOINT_SECRET_FILE are both set/)
+  const neither = problemsFor(t, { PROOFPOINT_PRINCIPAL: 'p' })
+  t.equal(neither.length, 1)
+  t.match(neither[0], /^PROOFPOINT_SECRET or PROOFPOINT_SECRET_FILE: required/)
+  t.match(problemsFor(t, { PROOFPOINT_PRINCIPAL: 'p', PROOFPOINT_SECRET: ' \n' }), [/^PROOFPOINT_SECRET: must not be empty/])
+  t.match(problemsFor(t, { PROOFPOINT_PRINCIPAL: 'p', PROOFPOINT_SECRET_FILE: '' }), [/^PROOFPOINT_SECRET_FILE: must not be empty/])
+  t.end()
+})
+
+t.test('secret file: read, trailing newline trimmed, re-readable', (t) => {
+  const dir = t.testdir({ secret: `  ${SECRET} \r\n\n` })
+  const path = join(dir, 'secret')
+  const { config, sources } = loadConfig({ env: { PROOFPOINT_PRINCIPAL: 'p', PROOFPOINT_SECRET_FILE: path } })
+  t.equal(config.proofpoint.secret, `  ${SECRET}`, 'trailing whitespace only')
+  t.equal(config.proofpoint.secretFile, path, 'kept so the poller can read it again')
+  t.equal(sources.PROOFPOINT_SECRET_FILE, 'env')
+  t.equal(sources.PROOFPOINT_SECRET, 'default')
+  writeFileSync(path, 'rotated\n')
+  t.equal(readSecretFile(path), 'rotated', 'a rotated secret is picked up')
+  t.equal(readSecretFile('/s', files({ '/s': 'x\n' })), 'x', 'readFile is injectable')
+  t.end()
+})
+
+t.test('secret file: missing or empty is a problem naming PROOFPOINT_SECRET_FILE', (t) => {
+  const dir = t.testdir({ empty: '\n  \n' })
+  const missing = problemsFor(t, { PROOFPOINT_PRINCIPAL: 'p', PROOFPOINT_SECRET_FILE: join(dir, 'nope') })
+  t.match(missing, [/^PROOFPOINT_SECRET_FILE: cannot read ".*nope" \(ENOENT\)/])
+  const empty = problemsFor(t, { PROOFPOINT_PRINCIPAL: 'p', PROOFPOINT_SECRET_FILE: join(dir, 'empty') })
+  t.match(empty, [/^PROOFPOINT_SECRET_FILE: ".*empty" is empty/])
+  const err = configError(t, () => readSecretFile(join(dir, 'nope')))
+  t.match(err.problems, [/^PROOFPOINT_SECRET_FILE: cannot read/])
+  const odd = configError(t, () =>
+    readSecretFile('/s', () => {
+      throw new Error('device busy')
+    }),
+  )
+  t.match(odd.problems, [/\(device busy\)/], 'a reason without a code is passed on')
+  t.end()
+})
+
+t.test('config file: JSON, the environment wins', (t) => {
+  const dir = t.testdir({
+    'receiver.json': JSON.stringify({
+      PROOFPOINT_PRINCIPAL: 'from-file',
+      PROOFPOINT_SECRET: SECRET,
+      RECEIVER_POLL_INTERVAL: '2m',
+      RECEIVER_HTTP_PORT: 8080,
+      RECEIVER_OVERLAP: '10m',
+      PROOFPOINT_EVENT_TYPES: ['clicksPermitted', 'clicksBlocked'],
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
+      PROOFPOINT_THREAT_TYPE: null,
+    }),
+  })
+  const file = join(dir, 'receiver.json')
+  const loaded = loadConfig({ env: { RECEIVER_OVERLAP: '5m', RECEIVER_CONFIG_FILE: file } })
+  t.equal(loaded.config.proofpoint.principal, 'from-file')
+  t.equal(loaded.config.proofpoint.secret, SECRET)
+  t.equal(loaded.config.receiver.pollIntervalMs, 120_000)
+  t.equal(loaded.config.receiver.httpPort, 8080, 'numbers are accepted in files')
+  t.same(loaded.config.proofpoint.eventTypes, ['clicksPermitted', 'clicksBlocked'], 'lists are accepted in files')
+  t.equal(loaded.config.receiver.overlapMs, 300_000, 'the environment wins over the file')
+  t.equal(loaded.config.proofpoint.threatType, undefined, 'null means unset')
+  t.equal(loaded.config.otel.logsEndpoint, 'http://collector:4318/v1/logs', 'OTEL_* settings may be in the file')
+  t.equal(loaded.configFile, file)
+  t.same(
+    [loaded.sources.PROOFPOINT_PRINCIPAL, loaded.sources.RECEIVER_OVERLAP, loaded.sources.RECEIVER_BODY, loaded.sources.RECEIVER_CONFIG_FILE],
+    ['file', 'env', 'default', 'env'],
+  )
+  t.end()
+})
+
+t.test('config file: YAML (.yaml and .yml), --config wins over RECEIVER_CONFIG_FILE', (t) => {
+  const yaml = [
+    'PROOFPOINT_PRINCIPAL: yaml-principal',
+    `PROOFPOINT_SECRET: "${SECRET}"`,
+    'RECEIVER_START_LOOKBACK: 24h',
+    'RECEIVER_LOG_LEVEL: debug',
+    'PROOFPOINT_EVENT_TYPES:',
+    '  - messagesBlocked',
+    'OTEL_RESOURCE_ATTRIBUTES: deployment.environment=prod',
+    '',
+  ].join('\n')
+  const dir = t.testdir({ 'a.yaml': yaml, 'b.yml': yaml.replace('debug', 'warn') })
+  const viaArg = loadConfig({ env: { RECEIVER_CONFIG_FILE: join(dir, 'a.yaml') }, configFile: join(dir, 'b.yml') })
+  t.equal(viaArg.config.receiver.logLevel, 'warn', '--config is the file read')
+  t.equal(viaArg.sources.RECEIVER_CONFIG_FILE, 'arg')
+  const viaEnv = loadConfig({ env: { RECEIVER_CONFIG_FILE: join(dir, 'a.yaml'), RECEIVER_LOG_LEVEL: 'error' } })
+  t.equal(viaEnv.config.proofpoint.principal, 'yaml-principal')
+  t.equal(viaEnv.config.receiver.startLookbackMs, 86_400_000)
+  t.same(viaEnv.config.proofpoint.eventTypes, ['messagesBlocked'])
+  t.same(viaEnv.config.otel.resourceAttributes, { 'deployment.environment': 'prod' })
+  t.equal(viaEnv.config.receiver.logLevel, 'error', 'the environment wins')
+  t.end()
+})
+
+t.test('config file: an invalid value says it came from the file', (t) => {
+  const dir = t.testdir({ 'c.json': JSON.stringify({ ...REQUIRED, RECEIVER_POLL_INTERVAL: 60 }) })
+  const problems = problemsFor(t, {}, { configFile: join(dir, 'c.json') })
+  t.match(problems, [/^RECEIVER_POLL_INTERVAL: "60" has no unit.*\(set in ".*c\.json"\)$/])
+  t.end()
+})
+
+t.test('config file: unknown keys are errors naming the key', (t) => {
+  const dir = t.testdir({
+    'c.yaml': `PROOFPOINT_PRINCIPAL: p\nPROOFPOINT_SECRET: x\nRECEIVER_POLL_INTERVALL: 2m\nsomething_else: 1\nRECEIVER_CONFIG_FILE: other.yaml\n`,
+  })
+  const problems = problemsFor(t, {}, { configFile: join(dir, 'c.yaml') })
+  t.equal(problems.length, 3)
+  t.match(problems[0], /^--config: ".*c\.yaml" has an unknown setting "RECEIVER_POLL_INTERVALL" \(did you mean RECEIVER_POLL_INTERVAL\?\)/)
+  t.match(problems[1], /unknown setting "something_else"/)
+  t.match(problems[2], /RECEIVER_CONFIG_FILE, which only the environment can set/)
+  const lower = problemsFor(t, {}, { readFile: files({ 'x.json': '{"receiver_body":"map"}' }), configFile: 'x.json' })
+  t.match(lower, [/did you mean RECEIVER_BODY\?/])
+  t.end()
+})
+
+t.test('config file: missing, unreadable, unparseable or of the wrong shape', (t) => {
+  const dir = t.testdir({
+    'bad.json': `{"PROOFPOINT_SECRET": "${SECRET}",\n  "RECEIVER_BODY": json}`,
+    'comma.json': `{"PROOFPOINT_SECRET": "${SECRET}",\n}`,
+    'bad.yaml': `PROOFPOINT_SECRET: ${SECRET}\nPROOFPOINT_SECRET: again\n`,
+    'list.yaml': '- a\n- b\n',
+    'nested.json': JSON.stringify({ ...REQUIRED, RECEIVER_BODY: { mode: 'json' } }),
+    'empty.yaml': '',
+    'c.toml': 'x = 1',
+  })
+  const cases: Array<[string, RegExp]> = [
+    ['missing.json', /^RECEIVER_CONFIG_FILE: cannot read ".*missing\.json" \(ENOENT\)/],
+    ['bad.json', /^RECEIVER_CONFIG_FILE: ".*bad\.json" is not valid JSON/],
+    ['comma.json', /^RECEIVER_CONFIG_FILE: ".*comma\.json" is not valid JSON at line 2, column 1$/],
+    ['bad.yaml', /^RECEIVER_CONFIG_FILE: ".*bad\.yaml" is not valid YAML \(DUPLICATE_KEY at line 2, column 1\)$/],
+    ['list.yaml', /must hold a mapping/],
+    ['c.toml', /neither JSON nor YAML/],
+  ]
+  for (const [name, expected] of cases) {
+    const problems = problemsFor(t, { RECEIVER_CONFIG_FILE: join(dir, name) })
+    t.match(problems, [expected], name)
+    t.equal(problems.length, 1, `${name}: settings that may be in the file are not reported missing`)
+    t.notMatch(problems.join('\n'), SECRET, `${name}: the file's text is not quoted`)
+  }
+  t.match(problemsFor(t, {}, { configFile: join(dir, 'nested.json') }), [/^RECEIVER_BODY: in ".*nested\.json" must be a string/])
+  t.match(problemsFor(t, {}, { configFile: join(dir, 'empty.yaml') }), [/PROOFPOINT_PRINCIPAL: required/], 'an empty file is an empty mapping')
+  t.match(problemsFor(t, { ...REQUIRED, RECEIVER_BODY: 'xml' }, { configFile: join(dir, 'missing.yaml') }), [/^--config: cannot read/, /^RECEIVER_BODY/])
+  t.end()
+})
+
+t.test('OTLP endpoint: logs-specific as-is, else the base plus /v1/logs, else localhost', (t) => {
+  const endpoint = (env: Env): string => loadConfig({ env: { ...REQUIRED, ...env } }).config.otel.logsEndpoint
+  t.equal(endpoint({}), 'http://localhost:4318/v1/logs')
+  t.equal(endpoint({ OTEL_EXPORTER_OTLP_ENDPOINT: 'https://collector:4318' }), 'https://collector:4318/v1/logs')
+  t.equal(endpoint({ OTEL_EXPORTER_OTLP_ENDPOINT: 'https://collector:4318/' }), 'https://collector:4318/v1/logs')
+  t.equal(endpoint({ OTEL_EXPORTER_OTLP_ENDPOINT: 'https://gw.example.com/otlp/' }), 'https://gw.example.com/otlp/v1/logs')
+  t.equal(
+    endpoint({ OTEL_EXPORTER_OTLP_ENDPOINT: 'https://collector:4318', OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: 'http://fluent-bit:4318/custom' }),
+    'http://fluent-bit:4318/custom',
+  )
+  t.equal(endpoint({ OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: '', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318' }), 'http://c:4318/v1/logs', 'empty = unset')
+  t.equal(
+    endpoint({ OTEL_EXPORTER_OTLP_ENDPOINT: 'nonsense', OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: 'http://ok:4318/v1/logs' }),
+    'http://ok:4318/v1/logs',
+    'an overridden general endpoint is not used, so not an error',
+  )
+  t.end()
+})
+
+t.test('OTLP protocol: logs-specific, then general, default http/protobuf; grpc refused', (t) => {
+  const protocol = (env: Env): string => loadConfig({ env: { ...REQUIRED, ...env } }).config.otel.protocol
+  t.equal(protocol({}), 'http/protobuf')
+  t.equal(protocol({ OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }), 'http/json')
+  t.equal(protocol({ OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: 'http/protobuf' }), 'http/protobuf')
+  t.equal(protocol({ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: 'http/json' }), 'http/json', 'grpc for other signals is fine')
+  t.match(problemsFor(t, { ...REQUIRED, OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: 'grpc' }), [/^OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: grpc is not supported.*use http\/protobuf or http\/json/])
+  t.end()
+})
+
+t.test('OTLP headers: both variables, percent-decoded, logs-specific wins per key', (t) => {
+  const { config } = loadConfig({
+    env: {
+      ...REQUIRED,
+      OTEL_EXPORTER_OTLP_HEADERS: 'Authorization=Basic%20abc%3D%3D, X-Tenant = acme ,,x-scope=general',
+      OTEL_EXPORTER_OTLP_LOGS_HEADERS: 'x-scope=logs,x-extra=a%2Cb%3Dc',
+    },
+  })
+  t.same(config.otel.headers, { authorization: 'Basic abc==', 'x-tenant': 'acme', 'x-scope': 'logs', 'x-extra': 'a,b=c' })
+  t.same(loadConfig({ env: { ...REQUIRED, OTEL_EXPORTER_OTLP_LOGS_HEADERS: 'k=v' } }).config.otel.headers, { k: 'v' })
+  t.end()
+})
+
+t.test('OTLP compression and timeout', (t) => {
+  const otel = (env: Env): LoadedConfig['config']['otel'] => loadConfig({ env: { ...REQUIRED, ...env } }).config.otel
+  t.equal(otel({ OTEL_EXPORTER_OTLP_COMPRESSION: 'gzip' }).compression, 'gzip')
+  t.equal(otel({ OTEL_EXPORTER_OTLP_COMPRESSION: 'gzip', OTEL_EXPORTER_OTLP_LOGS_COMPRESSION: 'none' }).compression, 'none')
+  t.equal(otel({ OTEL_EXPORTER_OTLP_TIMEOUT: '2500' }).timeoutMs, 2500, 'milliseconds, as the specification says')
+  t.equal(otel({ OTEL_EXPORTER_OTLP_TIMEOUT: '2500', OTEL_EXPORTER_OTLP_LOGS_TIMEOUT: '30000' }).timeoutMs, 30_000)
+  t.match(problemsFor(t, { ...REQUIRED, OTEL_EXPORTER_OTLP_TIMEOUT: '10s' }), [/^OTEL_EXPORTER_OTLP_TIMEOUT: "10s" is not a positive whole number of milliseconds/])
+  t.end()
+})
+
+t.test('service name and resource attributes', (t) => {
+  const otel = (env: Env): LoadedConfig['config']['otel'] => loadConfig({ env: { ...REQUIRED, ...env } }).config.otel
+  const attrs = 'service.name=from-attrs,deployment.environment=prod%2Ceu,team=sec%3Dops'
+  t.same(otel({ OTEL_RESOURCE_ATTRIBUTES: attrs }).resourceAttributes, {
+    'service.name': 'from-attrs',
+    'deployment.environment': 'prod,eu',
+    team: 'sec=ops',
+  })
+  t.equal(otel({ OTEL_RESOURCE_ATTRIBUTES: attrs }).serviceName, 'from-attrs')
+  t.equal(otel({ OTEL_RESOURCE_ATTRIBUTES: attrs, OTEL_SERVICE_NAME: 'svc' }).serviceName, 'svc', 'OTEL_SERVICE_NAME wins')
+  t.equal(otel({ OTEL_SERVICE_NAME: '' }).serviceName, 'proofpoint-siem-receiver')
+  t.match(problemsFor(t, { ...REQUIRED, OTEL_RESOURCE_ATTRIBUTES: 'a=%E0%A4%A' }), [/^OTEL_RESOURCE_ATTRIBUTES: entry 1 is not valid percent-encoding/])
+  t.end()
+})
+
+t.test('the secret and header values never appear in errors', (t) => {
+  const env = {
+    PROOFPOINT_PRINCIPAL: '',
+    PROOFPOINT_SECRET: SECRET,
+    PROOFPOINT_SECRET_FILE: '/nope',
+    RECEIVER_POLL_INTERVAL: '5 minutes',
+    RECEIVER_BODY: 'xml',
+    OTEL_EXPORTER_OTLP_HEADERS: `Authorization ${HEADER_SECRET}`,
+    OTEL_EXPORTER_OTLP_LOGS_HEADERS: `${HEADER_SECRET}=1,authorization=${encodeURIComponent(HEADER_SECRET)}%`,
+  }
+  const err = configError(t, () => loadConfig({ env }))
+  t.ok(err.problems.length >= 5)
+  t.notMatch(err.message, /SHOULD-NOT-LEAK/)
+  t.notMatch(JSON.stringify(err), /SHOULD-NOT-LEAK/)
+  t.notMatch(String(err.stack), /SHOULD-NOT-LEAK/)
+  // only the secret is wrong here (empty principal aside): still no echo
+  const only = configError(t, () => loadConfig({ env: { PROOFPOINT_SECRET: SECRET, RECEIVER_LOG_LEVEL: 'loud' } }))
+  t.notMatch(only.message, SECRET)
+  t.end()
+})
+
+t.test('describeConfig: every variable once, sources, secrets and header values redacted', (t) => {
+  const dir = t.testdir({ 'c.yaml': 'RECEIVER_BODY: map\nOTEL_EXPORTER_OTLP_HEADERS: "x-tenant=acme"\n' })
+  const loaded = loadConfig({
+    env: {
+      ...REQUIRED,
+      RECEIVER_POLL_INTERVAL: '90s',
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
+      OTEL_EXPORTER_OTLP_LOGS_HEADERS: `authorization=${encodeURIComponent(HEADER_SECRET)}`,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: 'http/protobuf',
+      OTEL_RESOURCE_ATTRIBUTES: 'service.name=svc,k=a%2Cb',
+    },
+    configFile: join(dir, 'c.yaml'),
+  })
+  const rows = describeConfig(loaded)
+  t.same(rows.map((r) => r.name), CONFIG_VARIABLES, 'every variable, in schema order')
+  const row = (name: string): [string, string] => {
+    const r = rows.find((x) => x.name === name)
+    return r ? [r.value, r.source] : ['?', '?']
+  }
+  t.same(row('PROOFPOINT_SECRET'), ['[redacted]', 'env'])
+  t.same(row('PROOFPOINT_SECRET_FILE'), ['(unset)', 'default'])
+  t.same(row('PROOFPOINT_PRINCIPAL'), ['principal@example.com', 'env'])
+  t.same(row('RECEIVER_POLL_INTERVAL'), ['90s', 'env'])
+  t.same(row('RECEIVER_OVERLAP'), ['30m', 'default'])
+  t.same(row('RECEIVER_BODY'), ['map', 'file'])
+  t.same(row('RECEIVER_CONFIG_FILE'), [join(dir, 'c.yaml'), 'arg'])
+  t.same(row('PROOFPOINT_EVENT_TYPES'), ['messagesDelivered,messagesBlocked,clicksPermitted,clicksBlocked', 'default'])
+  t.same(row('OTEL_EXPORTER_OTLP_ENDPOINT'), ['http://collector:4318', 'env'])
+  t.same(row('OTEL_EXPORTER_OTLP_LOGS_ENDPOINT'), ['http://collector:4318/v1/logs', 'env'], 'the effective endpoint, from the general variable')
+  t.same(row('OTEL_EXPORTER_OTLP_PROTOCOL'), ['(overridden by OTEL_EXPORTER_OTLP_LOGS_PROTOCOL)', 'env'])
+  t.same(row('OTEL_EXPORTER_OTLP_LOGS_PROTOCOL'), ['http/protobuf', 'env'])
+  t.same(row('OTEL_EXPORTER_OTLP_HEADERS'), ['[redacted]', 'file'])
+  t.same(row('OTEL_EXPORTER_OTLP_LOGS_HEADERS'), ['x-tenant=[redacted],authorization=[redacted]', 'env'])
+  t.same(row('OTEL_EXPORTER_OTLP_TIMEOUT'), ['(unset)', 'default'])
+  t.same(row('OTEL_EXPORTER_OTLP_LOGS_TIMEOUT'), ['10000', 'default'])
+  t.same(row('OTEL_SERVICE_NAME'), ['svc', 'env'], 'from service.name in OTEL_RESOURCE_ATTRIBUTES')
+  t.same(row('OTEL_RESOURCE_ATTRIBUTES'), ['service.name=svc,k=a%2Cb', 'env'])
+  const text = JSON.stringify(rows)
+  t.notMatch(text, /SHOULD-NOT-LEAK/)
+  t.notMatch(text, /acme/, 'no header value, even a harmless one')
+  t.ok(rows.every((r) => typeof r.value === 'string' && r.value !== ''), 'every value is a non-empty string')
+  t.end()
+})
+
+t.test('describeConfig: a secret file shows its path, the secret stays hidden', (t) => {
+  const loaded = loadConfig({ env: { PROOFPOINT_PRINCIPAL: 'p', PROOFPOINT_SECRET_FILE: '/run/s' }, readFile: files({ '/run/s': SECRET }) })
+  const rows = describeConfig(loaded)
+  t.same(rows.find((r) => r.name === 'PROOFPOINT_SECRET_FILE'), { name: 'PROOFPOINT_SECRET_FILE', value: '/run/s', source: 'env' })
+  t.same(rows.find((r) => r.name === 'PROOFPOINT_SECRET'), { name: 'PROOFPOINT_SECRET', value: '(unset)', source: 'default' })
+  t.notMatch(JSON.stringify(rows), SECRET)
+  t.end()
+})
