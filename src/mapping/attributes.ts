@@ -1,0 +1,229 @@
+/**
+ * JSON values → OpenTelemetry attribute values, by JSON type (the schema only checks, see map-event.ts).
+ *
+ * - scalars stay what they are (an integral number is an int for OTLP, others doubles);
+ * - arrays of scalars stay arrays and are kept homogeneous: null elements become `""`, and when element types mix
+ *   (or a null sits among numbers/booleans) every element becomes a string (`String(x)`), since backends dislike
+ *   mixed-type arrays;
+ * - objects and arrays of objects depend on the attribute shape:
+ *   - `flat`: an object's keys become `<key>.<k>` attributes (null members left out); an array of objects becomes one
+ *     array per key (the union of the elements' keys, in order of first appearance), index-aligned, `""` where an
+ *     element lacks the key, has it null, or is null itself, homogeneous as above. Values below that level
+ *     (objects, arrays) are written as JSON strings.
+ *   - `nested`: objects become maps without their null members, arrays of objects arrays of maps (a null element
+ *     becomes an empty map, to keep positions).
+ * - any other array (arrays of arrays, objects mixed with scalars) becomes an array of strings in `flat` shape (JSON
+ *   for non-scalars, `""` for null) and an array of converted values in `nested` shape (`""` for null).
+ */
+import type { AnyValue, AnyValueMap } from '@opentelemetry/api-logs'
+import type { JsonObject, JsonValue } from '../siem/types.js'
+import type { AttributeShape } from './types.js'
+
+type Scalar = string | number | boolean
+
+const enum ArrayKind {
+  /** No elements. */
+  Empty,
+  /** Scalars of one type, no nulls: usable as is. */
+  Scalar,
+  /** Scalars (strings only) and nulls. */
+  StringsWithNulls,
+  /** Scalars of several types and/or nulls. */
+  MixedScalars,
+  /** Objects and nulls, at least one object. */
+  Objects,
+  /** Anything else: arrays inside, or objects mixed with scalars. */
+  Complex,
+}
+
+export function isJsonObject(v: JsonValue | undefined): v is JsonObject {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+function classify(arr: readonly JsonValue[]): ArrayKind {
+  const n = arr.length
+  if (n === 0) return ArrayKind.Empty
+  let firstType: string | undefined
+  let mixed = false
+  let nulls = false
+  let objects = false
+  let scalars = false
+  for (let i = 0; i < n; i++) {
+    const v = arr[i]
+    if (v === null || v === undefined) {
+      nulls = true
+      continue
+    }
+    const t = typeof v
+    if (t === 'object') {
+      if (Array.isArray(v)) return ArrayKind.Complex
+      objects = true
+    } else {
+      scalars = true
+      if (firstType === undefined) firstType = t
+      else if (t !== firstType) mixed = true
+    }
+    if (objects && scalars) return ArrayKind.Complex
+  }
+  if (objects) return ArrayKind.Objects
+  if (!nulls && !mixed) return ArrayKind.Scalar
+  if (!mixed && (firstType === 'string' || firstType === undefined)) return ArrayKind.StringsWithNulls
+  return ArrayKind.MixedScalars
+}
+
+function scalarToString(v: Scalar): string {
+  return typeof v === 'string' ? v : String(v)
+}
+
+/** A value below the first level, in flat shape: scalars as is, null as `""`, objects and arrays as JSON. */
+function deepToFlatScalar(v: JsonValue | undefined): Scalar {
+  if (v === null || v === undefined) return ''
+  return typeof v === 'object' ? JSON.stringify(v) : v
+}
+
+/** Homogeneous copy of a scalar array with nulls (`""`) and/or mixed types (all strings). */
+function fixScalarArray(arr: readonly JsonValue[], allStrings: boolean): string[] {
+  const out = new Array<string>(arr.length)
+  for (let i = 0; i < arr.length; i++) {
+    const v = arr[i]
+    out[i] = v === null || v === undefined ? '' : allStrings ? (v as string) : scalarToString(v as Scalar)
+  }
+  return out
+}
+
+/** Arrays of anything else, flat: strings (JSON for objects and arrays, `""` for null). */
+function complexToStrings(arr: readonly JsonValue[]): string[] {
+  const out = new Array<string>(arr.length)
+  for (let i = 0; i < arr.length; i++) {
+    const v = arr[i]
+    out[i] = v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : scalarToString(v)
+  }
+  return out
+}
+
+/** Flat shape of an array of objects (and nulls): one index-aligned array per key under `key.<k>`. */
+function flattenObjectArray(attrs: AnyValueMap, key: string, arr: readonly JsonValue[]): void {
+  const n = arr.length
+  // Columns as parallel arrays: elements usually share one key order, so the column of the j-th key of an element
+  // is usually column j (a pointer comparison of the interned key strings), else a short linear search.
+  const colKeys: string[] = []
+  const colValues: Scalar[][] = []
+  /** typeof of the column's first value, or 'mixed'. */
+  const colTypes: string[] = []
+  const colSet: number[] = []
+  for (let i = 0; i < n; i++) {
+    const el = arr[i]
+    if (!isJsonObject(el)) continue
+    let j = 0
+    for (const k in el) {
+      const raw = el[k]
+      if (raw === null || raw === undefined) {
+        j++
+        continue
+      }
+      const v = deepToFlatScalar(raw)
+      const t = typeof v
+      let c = j < colKeys.length && colKeys[j] === k ? j : colKeys.indexOf(k)
+      if (c < 0) {
+        c = colKeys.length
+        colKeys.push(k)
+        colValues.push(new Array<Scalar>(n).fill(''))
+        colTypes.push(t)
+        colSet.push(0)
+      } else if (colTypes[c] !== t) {
+        colTypes[c] = 'mixed'
+      }
+      ;(colValues[c] as Scalar[])[i] = v
+      colSet[c] = (colSet[c] as number) + 1
+      j++
+    }
+  }
+  for (let c = 0; c < colKeys.length; c++) {
+    const values = colValues[c] as Scalar[]
+    const t = colTypes[c]
+    // Placeholders ("") among numbers or booleans, or mixed types: make the whole column strings.
+    if (t !== 'string' && (t === 'mixed' || (colSet[c] as number) < n)) {
+      for (let i = 0; i < n; i++) values[i] = scalarToString(values[i] as Scalar)
+    }
+    attrs[key + '.' + (colKeys[c] as string)] = values
+  }
+}
+
+/** Flat shape of one object: `key.<k>` per non-null member, deeper values as JSON. */
+function flattenObject(attrs: AnyValueMap, key: string, obj: JsonObject): void {
+  for (const k in obj) {
+    const v = obj[k]
+    if (v === null || v === undefined) continue
+    attrs[key + '.' + k] = typeof v === 'object' ? JSON.stringify(v) : v
+  }
+}
+
+/** Nested shape of a value. */
+export function toNested(v: JsonValue): AnyValue {
+  if (typeof v !== 'object' || v === null) return v
+  return Array.isArray(v) ? nestedArray(v) : nestedMap(v)
+}
+
+function nestedMap(obj: JsonObject): AnyValueMap {
+  const out: AnyValueMap = {}
+  for (const k in obj) {
+    const v = obj[k]
+    if (v === null || v === undefined) continue
+    const nv = typeof v === 'object' ? toNested(v) : v
+    // JSON.parse makes "__proto__" an own key; plain assignment would set the map's prototype instead.
+    if (k === '__proto__') Object.defineProperty(out, k, { value: nv, enumerable: true, writable: true, configurable: true })
+    else out[k] = nv
+  }
+  return out
+}
+
+function nestedArray(arr: JsonValue[]): AnyValue[] {
+  switch (classify(arr)) {
+    case ArrayKind.Empty:
+    case ArrayKind.Scalar:
+      return arr
+    case ArrayKind.StringsWithNulls:
+      return fixScalarArray(arr, true)
+    case ArrayKind.MixedScalars:
+      return fixScalarArray(arr, false)
+    case ArrayKind.Objects:
+      return arr.map((el) => (isJsonObject(el) ? nestedMap(el) : {}))
+    case ArrayKind.Complex:
+      return arr.map((el) => (el === null || el === undefined ? '' : toNested(el)))
+  }
+}
+
+/**
+ * Writes the attribute(s) of one non-null field value under `key` (already prefixed).
+ * Scalar arrays that need no fixing are shared with the event, not copied.
+ */
+export function putAttribute(attrs: AnyValueMap, key: string, v: JsonValue, shape: AttributeShape): void {
+  if (typeof v !== 'object' || v === null) {
+    if (v !== null) attrs[key] = v
+    return
+  }
+  if (!Array.isArray(v)) {
+    if (shape === 'nested') attrs[key] = nestedMap(v)
+    else flattenObject(attrs, key, v)
+    return
+  }
+  switch (classify(v)) {
+    case ArrayKind.Empty:
+    case ArrayKind.Scalar:
+      attrs[key] = v
+      return
+    case ArrayKind.StringsWithNulls:
+      attrs[key] = fixScalarArray(v, true)
+      return
+    case ArrayKind.MixedScalars:
+      attrs[key] = fixScalarArray(v, false)
+      return
+    case ArrayKind.Objects:
+      if (shape === 'nested') attrs[key] = v.map((el) => (isJsonObject(el) ? nestedMap(el) : {}))
+      else flattenObjectArray(attrs, key, v)
+      return
+    case ArrayKind.Complex:
+      attrs[key] = shape === 'nested' ? v.map((el) => (el === null || el === undefined ? '' : toNested(el))) : complexToStrings(v)
+      return
+  }
+}

@@ -1,0 +1,227 @@
+/**
+ * One SIEM event → the parts of one OpenTelemetry log record (design §3). Pure: no I/O, no clock (the caller
+ * passes the observed time), never throws. Problems with an event are collected as malformed reasons; the event
+ * is exported all the same.
+ */
+import { randomUUID } from 'node:crypto'
+import type { AnyValue, AnyValueMap } from '@opentelemetry/api-logs'
+import { EVENT_TYPES } from '../siem/types.js'
+import type { EventType, JsonObject, JsonValue, SiemResponse } from '../siem/types.js'
+import { isJsonObject, putAttribute } from './attributes.js'
+import { ATTRIBUTE_PREFIX, COMPILED_FIELDS, EVENT_FAMILY, EVENT_NAMES, TIME_FIELD } from './schema.js'
+import type { FieldSpec, ScalarKind } from './schema.js'
+import { severityOf } from './severity.js'
+import { hrTimeFromIso } from './time.js'
+import type { AttributeShape, HrTime, MalformedReason, MappedRecord, MappingOptions } from './types.js'
+import { eventUid } from './uid.js'
+
+/** Attribute holding the API array name (`messagesDelivered`, ...). */
+export const EVENT_TYPE_ATTRIBUTE = 'proofpoint.event_type'
+/** Attribute holding the dedup key. */
+export const UID_ATTRIBUTE = 'log.record.uid'
+
+/** Values quoted in malformed reasons are cut to this many characters. */
+const QUOTE_MAX = 64
+
+function truncate(s: string): string {
+  return s.length > QUOTE_MAX ? s.slice(0, QUOTE_MAX) + '…' : s
+}
+
+/** A value for a reason: strings quoted, others as (truncated) JSON. */
+function quote(v: JsonValue): string {
+  return typeof v === 'string' ? JSON.stringify(truncate(v)) : truncate(JSON.stringify(v))
+}
+
+function jsonType(v: JsonValue): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v
+}
+
+function describe(v: JsonValue): string {
+  return typeof v === 'object' && v !== null ? jsonType(v) : `${jsonType(v)} ${quote(v)}`
+}
+
+/** The reason a scalar is not of its schema kind, or undefined when it is. Null is always acceptable (absent). */
+function scalarProblem(path: string, kind: ScalarKind, v: JsonValue): string | undefined {
+  switch (kind) {
+    case 'string':
+      return typeof v === 'string' ? undefined : `${path}: expected string, got ${describe(v)}`
+    case 'int':
+      return typeof v === 'number' && Number.isInteger(v) ? undefined : `${path}: expected int, got ${describe(v)}`
+    case 'bool':
+      return typeof v === 'boolean' ? undefined : `${path}: expected bool, got ${describe(v)}`
+    case 'time':
+      if (typeof v !== 'string') return `${path}: expected time string, got ${describe(v)}`
+      return hrTimeFromIso(v) === undefined ? `${path} unparseable: ${quote(v)}` : undefined
+  }
+}
+
+/** Checks a non-null field value against its schema type. Arrays report their first bad element only. */
+function checkField(name: string, spec: FieldSpec, v: JsonValue, malformed: MalformedReason[]): void {
+  switch (spec.kind) {
+    case 'stringArray':
+      if (!Array.isArray(v)) {
+        malformed.push(`${name}: expected array of strings, got ${describe(v)}`)
+        return
+      }
+      for (let i = 0; i < v.length; i++) {
+        const el = v[i] as JsonValue
+        if (el !== null && typeof el !== 'string') {
+          malformed.push(`${name}[${i}]: expected string, got ${describe(el)}`)
+          return
+        }
+      }
+      return
+    case 'objectArray':
+      if (!Array.isArray(v)) {
+        malformed.push(`${name}: expected array of objects, got ${describe(v)}`)
+        return
+      }
+      for (let i = 0; i < v.length; i++) {
+        const el = v[i] as JsonValue
+        if (el === null) continue
+        if (!isJsonObject(el)) {
+          malformed.push(`${name}[${i}]: expected object, got ${describe(el)}`)
+          return
+        }
+        for (const k in spec.keys) {
+          const kv = el[k]
+          if (kv === null || kv === undefined) continue
+          const problem = scalarProblem(`${name}[${i}].${k}`, spec.keys[k] as ScalarKind, kv)
+          if (problem !== undefined) {
+            malformed.push(problem)
+            return
+          }
+        }
+      }
+      return
+    default: {
+      const problem = scalarProblem(name, spec.kind, v)
+      if (problem !== undefined) malformed.push(problem)
+    }
+  }
+}
+
+function eventTime(v: JsonValue | undefined, field: string, malformed: MalformedReason[]): HrTime | undefined {
+  if (v === null || v === undefined) {
+    malformed.push(`${field} missing`)
+    return undefined
+  }
+  const t = typeof v === 'string' ? hrTimeFromIso(v) : undefined
+  if (t === undefined) malformed.push(`${field} unparseable: ${quote(v)}`)
+  return t
+}
+
+function bodyOf(event: JsonValue, mode: MappingOptions['body']): AnyValue {
+  switch (mode) {
+    case 'none':
+      return undefined
+    case 'map':
+      // The event itself: JSON values are AnyValues (null included). Shared with the input, not copied.
+      return event
+    default:
+      return JSON.stringify(event) ?? 'null'
+  }
+}
+
+function mapObject(event: JsonObject, type: EventType, shape: AttributeShape, malformed: MalformedReason[]): AnyValueMap {
+  const family = EVENT_FAMILY[type]
+  const fields = COMPILED_FIELDS[family]
+  const timeField = TIME_FIELD[family]
+  const attrs: AnyValueMap = {}
+  for (const k in event) {
+    const v = event[k]
+    if (v === null || v === undefined) continue
+    const f = fields.get(k)
+    if (f === undefined) {
+      putAttribute(attrs, ATTRIBUTE_PREFIX + k, v, shape)
+      continue
+    }
+    // The event time is checked once, as the Timestamp.
+    if (k !== timeField) checkField(k, f.spec, v, malformed)
+    // Flat shape: an array of objects lives under `<field>.<key>` keys; an empty one has no keys, and a bare
+    // `<field>` key would clash with them in backends that expand dotted names (Elasticsearch, OpenSearch).
+    if (shape === 'flat' && f.spec.kind === 'objectArray' && Array.isArray(v) && v.length === 0) continue
+    putAttribute(attrs, f.attributeKey, v, shape)
+  }
+  return attrs
+}
+
+/**
+ * Maps one event of the given type. `event` may be anything: a non-object still gives one record (its JSON as
+ * body, reason `not an object`).
+ */
+export function mapEvent(event: JsonValue, type: EventType, opts: MappingOptions, observedAt: HrTime): MappedRecord {
+  try {
+    const malformed: MalformedReason[] = []
+    const uid = eventUid(event, type)
+    let attributes: AnyValueMap
+    let timestamp: HrTime | undefined
+    let obj: JsonObject | undefined
+    if (isJsonObject(event)) {
+      obj = event
+      timestamp = eventTime(event[TIME_FIELD[EVENT_FAMILY[type]]], TIME_FIELD[EVENT_FAMILY[type]], malformed)
+      attributes = mapObject(event, type, opts.attributeShape === 'nested' ? 'nested' : 'flat', malformed)
+    } else {
+      malformed.push('not an object')
+      attributes = {}
+    }
+    // Set last, so that a vendor field spelled `event_type` cannot replace ours.
+    attributes[EVENT_TYPE_ATTRIBUTE] = type
+    attributes[UID_ATTRIBUTE] = uid
+    const severity = severityOf(obj, type)
+    const record: MappedRecord = {
+      eventType: type,
+      eventName: EVENT_NAMES[type],
+      uid,
+      observedTimestamp: observedAt,
+      severityNumber: severity.number,
+      severityText: severity.text,
+      attributes,
+      body: bodyOf(event, opts.body),
+      malformed,
+    }
+    if (timestamp !== undefined) record.timestamp = timestamp
+    return record
+  } catch (err) {
+    return fallbackRecord(event, type, opts, observedAt, err)
+  }
+}
+
+/**
+ * For values no JSON parser produces (cycles, BigInt): a record that still goes out, with a random uid so that it
+ * is never dropped as a duplicate of another.
+ */
+function fallbackRecord(event: unknown, type: EventType, opts: MappingOptions, observedAt: HrTime, err: unknown): MappedRecord {
+  const uid = randomUUID()
+  let body: AnyValue
+  if (opts.body !== 'none') {
+    try {
+      body = JSON.stringify(event) ?? 'null'
+    } catch {
+      body = '<unserializable>'
+    }
+  }
+  const severity = severityOf(undefined, type)
+  return {
+    eventType: type,
+    eventName: EVENT_NAMES[type] ?? `proofpoint.${String(type)}`,
+    uid,
+    observedTimestamp: observedAt,
+    severityNumber: severity?.number ?? 0,
+    severityText: severity?.text ?? '',
+    attributes: { [EVENT_TYPE_ATTRIBUTE]: type, [UID_ATTRIBUTE]: uid },
+    body,
+    malformed: [`mapping failed: ${err instanceof Error ? err.message : String(err)}`],
+  }
+}
+
+/** Maps every event of a response, in `EVENT_TYPES` order, then the order received. */
+export function mapResponse(response: SiemResponse, opts: MappingOptions, observedAt: HrTime): MappedRecord[] {
+  const out: MappedRecord[] = []
+  for (const type of EVENT_TYPES) {
+    const events = response.events[type] as JsonValue[] | undefined
+    if (!Array.isArray(events)) continue
+    for (const event of events) out.push(mapEvent(event, type, opts, observedAt))
+  }
+  return out
+}
