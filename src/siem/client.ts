@@ -1,0 +1,326 @@
+/**
+ * The Proofpoint TAP SIEM API client: one time window → one GET → the parsed event arrays, or a typed error.
+ *
+ * - One keep-alive connection pool for the API origin. Redirects are not followed: the credentials go to
+ *   PROOFPOINT_BASE_URL's origin and nowhere else.
+ * - The secret is fetched per request (`getSecret`), so a rotated secret file is picked up without a restart,
+ *   and never appears in an error: API-supplied text that is quoted in errors has it redacted.
+ * - Timeouts are idle timeouts (`timeoutMs` for the response headers, and again between body chunks), so a
+ *   large window that keeps arriving is not cut off, but a server that stops sending is.
+ * - The body is parsed as it streams in (see response-parser.ts): no limit on its size.
+ */
+import { pipeline } from 'node:stream'
+import type { Readable } from 'node:stream'
+import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib'
+import { Pool } from 'undici'
+import type { Dispatcher } from 'undici'
+import {
+  SiemAuthError,
+  SiemBadRequestError,
+  SiemBadResponseError,
+  SiemNetworkError,
+  SiemServerError,
+  SiemThrottledError,
+  SiemTimeoutError,
+} from '../errors.js'
+import { BodyFormatError, SiemBodyParser } from './response-parser.js'
+import { ALL_EVENTS_PATH, EVENT_TYPES, EVENT_TYPE_PATHS } from './types.js'
+import type { EventType, SiemResponse, TimeWindow } from './types.js'
+
+export interface SiemClientOptions {
+  /** The Proofpoint Domain, e.g. `https://tap-api-v2.proofpoint.com` (a path prefix is kept; user info is not allowed). */
+  baseUrl: string
+  principal: string
+  /** Called for every request, so a rotated secret (file) is used from the next request on. */
+  getSecret: () => string
+  /** The event types to ask for; empty means all four. One type uses its own endpoint, several use /v2/siem/all. */
+  eventTypes: readonly EventType[]
+  /** Passed to the API as `threatStatus` (active, cleared, falsePositive). */
+  threatStatus?: string | undefined
+  /** Passed to the API as `threatType` (url, attachment, messageText). */
+  threatType?: string | undefined
+  /** Idle timeout: for the response headers, and for each gap between body chunks. */
+  timeoutMs: number
+  /** Use this dispatcher instead of creating a pool; `close()` then leaves it open. */
+  dispatcher?: Dispatcher
+  /** Clock for Retry-After dates (tests). */
+  now?: () => number
+}
+
+export interface FetchWindowResult {
+  response: SiemResponse
+  /** HTTP status of the answer (200 or 204). */
+  status: number
+  /** Size of the response body as received (before any content decoding). */
+  bytes: number
+}
+
+/** How much of an error response body is read for its message; the rest is discarded. */
+const ERROR_BODY_LIMIT = 64 * 1024
+/** Longest API message quoted in a SiemBadRequestError. */
+const API_MESSAGE_MAX = 500
+/** Longest excerpt of an unexpected body quoted in an error. */
+const EXCERPT_MAX = 80
+
+/** undici codes that mean the request was built wrong (a bug), not that reaching the server failed. */
+const PROGRAMMING_ERROR_CODES = new Set(['UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED', 'UND_ERR_INVALID_RETURN_VALUE'])
+const TIMEOUT_ERROR_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT'])
+
+/** ISO-8601 UTC without milliseconds, as the API documents: `2026-11-24T11:00:00Z`. */
+export function formatApiTime(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z')
+}
+
+/** Retry-After as milliseconds from now: delta-seconds or an HTTP-date; undefined when absent or unreadable. */
+export function parseRetryAfter(value: string | string[] | undefined, nowMs: number): number | undefined {
+  const v = (Array.isArray(value) ? value[0] : value)?.trim()
+  if (!v) return undefined
+  if (/^\d+(\.\d+)?$/.test(v)) return Math.round(Number(v) * 1000)
+  const at = Date.parse(v)
+  if (Number.isNaN(at)) return undefined
+  return Math.max(0, at - nowMs)
+}
+
+function headerValue(h: Record<string, string | string[] | undefined>, name: string): string | undefined {
+  const v = h[name]
+  return Array.isArray(v) ? v.join(', ') : v
+}
+
+function errorCode(err: unknown): string | undefined {
+  if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') return err.code
+  return undefined
+}
+
+export class SiemClient {
+  private readonly origin: string
+  private readonly pathPrefix: string
+  private readonly principal: string
+  private readonly getSecret: () => string
+  private readonly eventTypes: readonly EventType[]
+  private readonly path: string
+  private readonly threatStatus: string | undefined
+  private readonly threatType: string | undefined
+  private readonly timeoutMs: number
+  private readonly dispatcher: Dispatcher
+  private readonly ownsDispatcher: boolean
+  private readonly now: () => number
+  private closing: Promise<void> | undefined
+
+  constructor(opts: SiemClientOptions) {
+    const url = new URL(opts.baseUrl)
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new TypeError(`baseUrl must be http(s), got ${url.protocol}`)
+    if (url.username || url.password) throw new TypeError('baseUrl must not contain credentials')
+    this.origin = url.origin
+    this.pathPrefix = url.pathname.replace(/\/+$/, '')
+    this.principal = opts.principal
+    this.getSecret = opts.getSecret
+    const types = opts.eventTypes.length === 0 ? EVENT_TYPES : opts.eventTypes
+    this.eventTypes = EVENT_TYPES.filter((t) => types.includes(t))
+    const only = this.eventTypes.length === 1 ? this.eventTypes[0] : undefined
+    this.path = only === undefined ? ALL_EVENTS_PATH : EVENT_TYPE_PATHS[only]
+    this.threatStatus = opts.threatStatus || undefined
+    this.threatType = opts.threatType || undefined
+    this.timeoutMs = opts.timeoutMs
+    this.now = opts.now ?? Date.now
+    if (opts.dispatcher) {
+      this.dispatcher = opts.dispatcher
+      this.ownsDispatcher = false
+    } else {
+      this.dispatcher = new Pool(this.origin, {
+        connections: 1,
+        pipelining: 1,
+        keepAliveTimeout: 30_000,
+        connectTimeout: opts.timeoutMs,
+        headersTimeout: opts.timeoutMs,
+        bodyTimeout: opts.timeoutMs,
+      })
+      this.ownsDispatcher = true
+    }
+  }
+
+  /** The request path and query for a window (no credentials in it; safe to log). */
+  requestPath(window: TimeWindow): string {
+    const q = new URLSearchParams({ format: 'json', interval: `${formatApiTime(window.start)}/${formatApiTime(window.end)}` })
+    if (this.threatStatus !== undefined) q.set('threatStatus', this.threatStatus)
+    if (this.threatType !== undefined) q.set('threatType', this.threatType)
+    return `${this.pathPrefix}${this.path}?${q.toString()}`
+  }
+
+  /** Asks the API for the events created in `window` (both ends included). Rejects with a SiemApiError subclass,
+   *  or with `signal.reason` when the caller aborts. */
+  async fetchWindow(window: TimeWindow, signal?: AbortSignal): Promise<FetchWindowResult> {
+    signal?.throwIfAborted()
+    const path = this.requestPath(window)
+    const secret = this.getSecret()
+    const token = Buffer.from(`${this.principal}:${secret}`, 'utf8').toString('base64')
+    const redact = (s: string): string => {
+      let out = s
+      if (secret) out = out.split(secret).join('[REDACTED]')
+      return out.split(token).join('[REDACTED]')
+    }
+
+    let res: Dispatcher.ResponseData
+    try {
+      res = await this.dispatcher.request({
+        origin: this.origin,
+        path,
+        method: 'GET',
+        headers: {
+          authorization: `Basic ${token}`,
+          accept: 'application/json',
+          'accept-encoding': 'gzip, deflate, br',
+          'user-agent': 'proofpoint-siem-receiver',
+        },
+        signal,
+        headersTimeout: this.timeoutMs,
+        bodyTimeout: this.timeoutMs,
+      })
+    } catch (err) {
+      throw this.transportError(err, signal, redact, undefined)
+    }
+
+    const { statusCode, headers, body } = res
+    if (statusCode < 200 || statusCode >= 300) {
+      const text = redact(await readErrorBody(body))
+      throw this.statusError(statusCode, headers, text, path, redact)
+    }
+
+    const parser = new SiemBodyParser(this.eventTypes)
+    let wire = 0
+    try {
+      const encoding = headerValue(headers, 'content-encoding')?.trim().toLowerCase()
+      let source: AsyncIterable<Buffer> = body
+      if (encoding && encoding !== 'identity') {
+        const decoder =
+          encoding === 'gzip' || encoding === 'x-gzip'
+            ? createGunzip()
+            : encoding === 'deflate'
+              ? createInflate()
+              : encoding === 'br'
+                ? createBrotliDecompress()
+                : undefined
+        if (!decoder) {
+          discard(body)
+          throw new BodyFormatError(`unsupported content-encoding "${encoding.slice(0, 40)}"`)
+        }
+        body.on('data', (c: Buffer) => {
+          wire += c.length
+        })
+        source = decoder
+        pipeline(body, decoder, () => {})
+      }
+      for await (const chunk of source) {
+        if (source === body) wire += chunk.length
+        parser.write(chunk)
+      }
+      const parsed = parser.end()
+      const response: SiemResponse = { events: parsed.events }
+      if (parsed.queryEndTime !== undefined) response.queryEndTime = parsed.queryEndTime
+      return { response, status: statusCode, bytes: wire }
+    } catch (err) {
+      discard(body)
+      if (err instanceof BodyFormatError) {
+        const excerpt = redact(parser.headText())
+        const type = headerValue(headers, 'content-type')
+        throw new SiemBadResponseError(
+          `${err.message}${type ? ` (content-type ${sanitize(type, 60)})` : ''}${excerpt ? `; it starts with ${JSON.stringify(sanitize(excerpt, EXCERPT_MAX))}` : ''}`,
+        )
+      }
+      const code = errorCode(err)
+      // zlib: Z_DATA_ERROR, Z_BUF_ERROR (truncated); brotli: ERR__ERROR_FORMAT_..., ERR_BROTLI_...
+      if (code !== undefined && (code.startsWith('Z_') || code.startsWith('ERR_BROTLI') || code.startsWith('ERR__ERROR'))) {
+        throw new SiemBadResponseError(`the ${headerValue(headers, 'content-encoding')} content could not be decoded (${code})`)
+      }
+      throw this.transportError(err, signal, redact, wire)
+    }
+  }
+
+  /** Closes the pool (when the client created it). Idempotent. */
+  close(): Promise<void> {
+    if (!this.ownsDispatcher) return Promise.resolve()
+    this.closing ??= this.dispatcher.close()
+    return this.closing
+  }
+
+  private transportError(err: unknown, signal: AbortSignal | undefined, redact: (s: string) => string, bodyBytes: number | undefined): unknown {
+    if (signal?.aborted) return signal.reason
+    const code = errorCode(err)
+    // Network, TLS and HTTP-protocol failures carry a code (ECONNREFUSED, UND_ERR_SOCKET, CERT_HAS_EXPIRED, ...);
+    // anything without one is a bug and is not disguised as a network problem.
+    if (code === undefined || PROGRAMMING_ERROR_CODES.has(code)) return err
+    if (TIMEOUT_ERROR_CODES.has(code)) return new SiemTimeoutError(this.timeoutMs, err)
+    const detail = redact(sanitize(err instanceof Error ? err.message : String(err), 200))
+    const where = bodyBytes === undefined ? `request to ${this.origin} failed` : `connection to ${this.origin} failed after ${bodyBytes} bytes of the response body`
+    return new SiemNetworkError(`${where}: ${code}: ${detail}`, err)
+  }
+
+  private statusError(status: number, headers: Record<string, string | string[] | undefined>, text: string, path: string, redact: (s: string) => string): Error {
+    // Redacted again after JSON decoding: an escaped secret in a JSON body is plain text once parsed.
+    const message = redact(apiMessage(text))
+    if (status === 400) return new SiemBadRequestError(message ? sanitize(message, API_MESSAGE_MAX) : '(no message)')
+    if (status === 401 || status === 403) return new SiemAuthError(status, this.principal)
+    if (status === 429) return new SiemThrottledError(parseRetryAfter(headers['retry-after'], this.now()))
+    let detail = message ? sanitize(message, 200) : ''
+    if (status >= 300 && status < 400) {
+      const location = headerValue(headers, 'location')
+      detail = `redirect${location ? ` to ${sanitize(location, 120)}` : ''} not followed (credentials are only sent to PROOFPOINT_BASE_URL ${this.origin})`
+    } else if (status === 404) {
+      detail = `${this.origin}${path.split('?')[0] ?? ''} not found; is PROOFPOINT_BASE_URL the Proofpoint API domain?`
+    }
+    return new SiemServerError(status, detail)
+  }
+}
+
+/** Reads at most ERROR_BODY_LIMIT bytes of an error body, then discards the rest so the connection is not leaked. */
+async function readErrorBody(body: Readable): Promise<string> {
+  body.on('error', noop) // destroying an unfinished body emits an error: it is expected here
+  const parts: Buffer[] = []
+  let size = 0
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      parts.push(chunk)
+      size += chunk.length
+      if (size >= ERROR_BODY_LIMIT) break
+    }
+  } catch {
+    // The status is what matters; an error body that cannot be read is reported without its text.
+  } finally {
+    discard(body)
+  }
+  return Buffer.concat(parts).subarray(0, ERROR_BODY_LIMIT).toString('utf8')
+}
+
+function noop(): void {}
+
+/** Drops a response body that will not be read (again): frees or closes its connection, and swallows the
+ *  "aborted" error that destroying an unfinished body emits. */
+function discard(body: Readable): void {
+  body.on('error', noop)
+  body.destroy()
+}
+
+/** The API's own words: a JSON body's `message` (or `error`) field, else the text. */
+function apiMessage(text: string): string {
+  const t = text.trim()
+  if (t.startsWith('{')) {
+    try {
+      const v = JSON.parse(t) as unknown
+      if (typeof v === 'object' && v !== null) {
+        for (const k of ['message', 'error', 'detail']) {
+          const m = (v as Record<string, unknown>)[k]
+          if (typeof m === 'string' && m.trim()) return m.trim()
+        }
+      }
+    } catch {
+      // not JSON after all: quote the text
+    }
+  }
+  return t
+}
+
+/** One line of printable text at most `max` characters: control and bidi characters become spaces. */
+function sanitize(s: string, max: number): string {
+  // eslint-disable-next-line no-control-regex
+  const clean = s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]+/g, ' ').trim()
+  return clean.length > max ? `${clean.slice(0, max)}…` : clean
+}

@@ -1,0 +1,416 @@
+/**
+ * A stand-in for the Proofpoint TAP SIEM API v2 on loopback, for `demo`, the tests and the benchmark.
+ *
+ * It behaves like the API where the receiver depends on it (design §2): basic auth, `format=json` required (the
+ * default answer is syslog text), one time selector (`interval`, `sinceSeconds`, `sinceTime`) with the API's limits
+ * (30 s .. 1 h, at most 7 days back), the END time included, 204 for an empty window, `threatStatus` /
+ * `threatType` filters. Events come from the deterministic generator, plus any a test injects; nothing later than
+ * the simulator's clock is served. Optionally it models indexing lag: an event becomes visible only some time after
+ * its own time. Faults can be queued with `failNext`.
+ */
+import { once } from 'node:events'
+import { createServer } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { ALL_EVENTS_PATH, EVENT_TYPES, EVENT_TYPE_PATHS } from '../siem/types.js'
+import type { EventType, JsonObject, JsonValue, TimeWindow } from '../siem/types.js'
+import { forEachGeneratedEvent } from './generator.js'
+
+export interface SimulatorOptions {
+  /** Default 127.0.0.1. */
+  host?: string
+  /** Default 0 (any free port). */
+  port?: number
+  principal: string
+  secret: string
+  /** Generator seed, default 1. */
+  seed?: number
+  /** Mean events per minute, default 6. */
+  eventsPerMinute?: number
+  /** The simulator's clock (epoch ms), default Date.now. Events later than now are not served. */
+  now?: () => number
+  /** Model the API's indexing lag: each event becomes visible a deterministic 0..maxIndexingLagMs after its time. Default 0. */
+  maxIndexingLagMs?: number
+}
+
+/** A canned answer for the next request(s), whatever they ask. */
+export interface FaultReply {
+  status: number
+  headers?: Record<string, string>
+  body?: string
+  /** Wait this long before answering (a slow or hanging API). */
+  delayMs?: number
+}
+
+export interface SimulatorRequest {
+  method: string
+  path: string
+  query: Record<string, string>
+  authorized: boolean
+  status: number
+  /** Events in the answer (0 for errors and 204). */
+  events: number
+  /** Body bytes sent. */
+  bytes: number
+  /** Simulator clock when it answered. */
+  at: number
+}
+
+export interface SiemSimulator {
+  /** Base URL, e.g. `http://127.0.0.1:41234`: give it to the client as PROOFPOINT_BASE_URL. */
+  readonly url: string
+  /** Every request, in arrival order. */
+  readonly requests: SimulatorRequest[]
+  /** What GET /v2/siem/all?format=json would answer for `window` right now (no filters), END included. */
+  eventsIn(window: TimeWindow): Record<EventType, JsonObject[]>
+  /** Adds an event to the stream. Its time is `at`, or else its messageTime / clickTime. */
+  inject(type: EventType, event: JsonObject, at?: Date | number): void
+  /** The next `n` requests get `reply` instead of an answer. Calls queue up. */
+  failNext(n: number, reply: FaultReply): void
+  /** Change the credentials the simulator accepts (a rotated secret). */
+  setCredentials(principal: string, secret: string): void
+  close(): Promise<void>
+}
+
+/** API limits (design §2, Proofpoint TAP SIEM API documentation). */
+const MIN_WINDOW_MS = 30_000
+const MAX_WINDOW_MS = 3_600_000
+const MAX_AGE_MS = 7 * 24 * 3_600_000
+const THREAT_STATUSES = ['active', 'cleared', 'falsePositive']
+const THREAT_TYPE_VALUES = ['url', 'attachment', 'messageText']
+/** The `issues` endpoint: delivered messages and permitted clicks. */
+const ISSUES_PATH = '/v2/siem/issues'
+
+const ROUTES = new Map<string, readonly EventType[]>([
+  [ALL_EVENTS_PATH, EVENT_TYPES],
+  [ISSUES_PATH, ['messagesDelivered', 'clicksPermitted']],
+  ...EVENT_TYPES.map((t): [string, readonly EventType[]] => [EVENT_TYPE_PATHS[t], [t]]),
+])
+
+/** ISO-8601 date-time with a zone, as the API takes it. */
+const ISO_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/
+
+/** The API's way of writing a time: whole seconds without a fraction. */
+function apiTime(ms: number): string {
+  const iso = new Date(ms).toISOString()
+  return ms % 1000 === 0 ? `${iso.slice(0, 19)}Z` : iso
+}
+
+function parseIso(s: string): number | undefined {
+  if (!ISO_RE.test(s)) return undefined
+  const t = Date.parse(s)
+  return Number.isNaN(t) ? undefined : t
+}
+
+class BadRequest extends Error {}
+
+interface Query {
+  startMs: number
+  endMs: number
+  types: readonly EventType[]
+  threatStatus: readonly string[]
+  threatType: readonly string[]
+  json: boolean
+}
+
+interface Injected {
+  type: EventType
+  timeMs: number
+  event: JsonObject
+}
+
+/** A scalar as text; objects and arrays as JSON. */
+function str(v: JsonValue | undefined): string {
+  return v !== null && typeof v === 'object' ? JSON.stringify(v) : String(v)
+}
+
+function eventTimeOf(type: EventType, event: JsonObject): number | undefined {
+  const v = type.startsWith('clicks') ? event.clickTime : event.messageTime
+  if (typeof v !== 'string') return undefined
+  const t = Date.parse(v)
+  return Number.isNaN(t) ? undefined : t
+}
+
+/** Does the event match the threatStatus / threatType filters (any threat of a message, the click's own threat)? */
+function matchesFilters(type: EventType, event: JsonObject, statuses: readonly string[], threatTypes: readonly string[]): boolean {
+  if (statuses.length === 0 && threatTypes.length === 0) return true
+  if (type.startsWith('clicks')) {
+    if (statuses.length > 0 && !statuses.includes(str(event.threatStatus))) return false
+    return threatTypes.length === 0 || threatTypes.includes('url')
+  }
+  const threats = Array.isArray(event.threatsInfoMap) ? event.threatsInfoMap : []
+  return threats.some((t: JsonValue) => {
+    if (t === null || typeof t !== 'object' || Array.isArray(t)) return false
+    return (statuses.length === 0 || statuses.includes(str(t.threatStatus))) && (threatTypes.length === 0 || threatTypes.includes(str(t.threatType)))
+  })
+}
+
+/** Accumulates JSON text in ~1 MB buffers, so a response of hundreds of MB never becomes one string. */
+class JsonArrayBuilder {
+  readonly parts: Buffer[] = []
+  private pending: string[] = []
+  private pendingChars = 0
+  count = 0
+  bytes = 0
+
+  add(json: string): void {
+    this.pending.push(this.count === 0 ? json : `,${json}`)
+    this.pendingChars += json.length
+    this.count++
+    if (this.pendingChars > 1_000_000) this.flush()
+  }
+
+  flush(): void {
+    if (this.pending.length === 0) return
+    const b = Buffer.from(this.pending.join(''), 'utf8')
+    this.parts.push(b)
+    this.bytes += b.length
+    this.pending = []
+    this.pendingChars = 0
+  }
+}
+
+/** Resolves when the response can take more data or is gone, leaving no listeners behind. */
+function drainedOrClosed(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off('drain', done)
+      res.off('close', done)
+      resolve()
+    }
+    res.on('drain', done)
+    res.on('close', done)
+  })
+}
+
+function syslogLine(type: EventType, event: JsonObject): string {
+  const fields = Object.entries(event)
+    .filter(([, v]) => v !== null && typeof v !== 'object')
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? JSON.stringify(v) : str(v)}`)
+  const time = str(type.startsWith('clicks') ? event.clickTime : event.messageTime)
+  return `<14>1 ${time} tap-api-v2 siem - ${type} - type=${type} ${fields.join(' ')}\n`
+}
+
+export async function startSimulator(opts: SimulatorOptions): Promise<SiemSimulator> {
+  const host = opts.host ?? '127.0.0.1'
+  const now = opts.now ?? Date.now
+  const gen = { seed: opts.seed ?? 1, eventsPerMinute: opts.eventsPerMinute ?? 6 }
+  const maxLag = opts.maxIndexingLagMs ?? 0
+  let principal = opts.principal
+  let secret = opts.secret
+  const requests: SimulatorRequest[] = []
+  const injected: Injected[] = []
+  const faults: FaultReply[] = []
+
+  /** Visits the events created in [startMs, endMs] that are visible at `nowMs`, in time order per type. */
+  function collect(startMs: number, endMs: number, nowMs: number, visit: (type: EventType, event: JsonObject) => void): void {
+    const until = Math.min(endMs, nowMs)
+    const extra = injected.filter((e) => e.timeMs >= startMs && e.timeMs <= until).sort((a, b) => a.timeMs - b.timeMs)
+    let next = 0
+    forEachGeneratedEvent(startMs, until, gen, (e) => {
+      while (next < extra.length && (extra[next] as Injected).timeMs <= e.timeMs) {
+        const x = extra[next++] as Injected
+        visit(x.type, x.event)
+      }
+      if (maxLag > 0 && e.timeMs + Math.floor(e.lag * maxLag) > nowMs) return
+      visit(e.type, e.event)
+    })
+    for (; next < extra.length; next++) {
+      const x = extra[next] as Injected
+      visit(x.type, x.event)
+    }
+  }
+
+  function parseQuery(path: string, params: URLSearchParams, nowMs: number): Query {
+    const types = ROUTES.get(path) as readonly EventType[]
+    const format = params.get('format')
+    if (format !== null && format !== 'json' && format !== 'syslog') throw new BadRequest(`The format parameter must be "json" or "syslog", not "${format}".`)
+    const selectors = ['interval', 'sinceSeconds', 'sinceTime'].filter((k) => params.has(k))
+    if (selectors.length === 0) throw new BadRequest('A time selector is required: one of interval, sinceSeconds or sinceTime.')
+    if (selectors.length > 1) throw new BadRequest(`Only one time selector may be given, got ${selectors.join(' and ')}.`)
+    let startMs: number
+    let endMs: number
+    if (params.has('interval')) {
+      const interval = params.get('interval') as string
+      const parts = interval.split('/')
+      const s = parts.length === 2 ? parseIso(parts[0] as string) : undefined
+      const e = parts.length === 2 ? parseIso(parts[1] as string) : undefined
+      if (s === undefined || e === undefined) throw new BadRequest(`The interval "${interval}" is not valid: expected START/END in ISO-8601 format.`)
+      if (e <= s) throw new BadRequest('The interval end time must be after its start time.')
+      if (e - s < MIN_WINDOW_MS) throw new BadRequest('The requested interval is too short: it must be at least 30 seconds.')
+      if (e - s > MAX_WINDOW_MS) throw new BadRequest('The requested interval is too long: it must be at most 1 hour.')
+      if (s < nowMs - MAX_AGE_MS) throw new BadRequest('The requested start time is too far into the past: it must be within the last 7 days.')
+      startMs = s
+      endMs = e
+    } else if (params.has('sinceSeconds')) {
+      const v = params.get('sinceSeconds') as string
+      const n = /^\d+$/.test(v) ? Number(v) : NaN
+      if (!(n >= 30 && n <= 3600)) throw new BadRequest(`sinceSeconds must be an integer from 30 to 3600, not "${v}".`)
+      startMs = nowMs - n * 1000
+      endMs = nowMs
+    } else {
+      const v = params.get('sinceTime') as string
+      const t = parseIso(v)
+      if (t === undefined) throw new BadRequest(`sinceTime "${v}" is not an ISO-8601 date-time.`)
+      if (t > nowMs) throw new BadRequest('sinceTime is in the future.')
+      if (nowMs - t > MAX_WINDOW_MS) throw new BadRequest('sinceTime is too far into the past: it must be within the last hour.')
+      startMs = t
+      endMs = nowMs
+    }
+    const threatStatus = params.getAll('threatStatus')
+    const bad = threatStatus.find((s) => !THREAT_STATUSES.includes(s))
+    if (bad !== undefined) throw new BadRequest(`Invalid threatStatus "${bad}": expected active, cleared or falsePositive.`)
+    const threatType = params.getAll('threatType')
+    const badType = threatType.find((s) => !THREAT_TYPE_VALUES.includes(s))
+    if (badType !== undefined) throw new BadRequest(`Invalid threatType "${badType}": expected url, attachment or messageText.`)
+    return { startMs, endMs, types, threatStatus, threatType, json: format === 'json' }
+  }
+
+  function isAuthorized(header: string | undefined): boolean {
+    const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header ?? '')
+    if (!m) return false
+    const decoded = Buffer.from(m[1] as string, 'base64').toString('utf8')
+    return decoded === `${principal}:${secret}`
+  }
+
+  async function send(res: ServerResponse, status: number, headers: Record<string, string | number>, body: Buffer[] | string | undefined): Promise<number> {
+    const chunks = typeof body === 'string' ? [Buffer.from(body, 'utf8')] : (body ?? [])
+    const length = chunks.reduce((n, b) => n + b.length, 0)
+    res.writeHead(status, { ...headers, ...(status === 204 || status === 304 ? {} : { 'content-length': String(length) }) })
+    for (const chunk of chunks) {
+      if (res.destroyed) break
+      if (!res.write(chunk)) await drainedOrClosed(res)
+    }
+    res.end()
+    return length
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://simulator')
+    const params = url.searchParams
+    const entry: SimulatorRequest = {
+      method: req.method ?? 'GET',
+      path: url.pathname,
+      query: Object.fromEntries(params),
+      authorized: isAuthorized(req.headers.authorization),
+      status: 0,
+      events: 0,
+      bytes: 0,
+      at: now(),
+    }
+    requests.push(entry)
+    const reply = async (status: number, headers: Record<string, string | number>, body?: Buffer[] | string): Promise<void> => {
+      entry.status = status
+      entry.bytes = await send(res, status, headers, body)
+    }
+
+    const fault = faults.shift()
+    if (fault) {
+      if (fault.delayMs) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, fault.delayMs)
+          res.once('close', () => {
+            clearTimeout(timer)
+            resolve()
+          })
+        })
+        if (res.destroyed) {
+          entry.status = fault.status
+          return
+        }
+      }
+      await reply(fault.status, { 'content-type': 'text/plain; charset=utf-8', ...fault.headers }, fault.body ?? '')
+      return
+    }
+    if (req.method !== 'GET') return reply(405, { allow: 'GET', 'content-type': 'text/plain; charset=utf-8' }, 'Method not allowed\n')
+    if (!ROUTES.has(url.pathname)) return reply(404, { 'content-type': 'text/plain; charset=utf-8' }, 'Not found\n')
+    if (!entry.authorized) {
+      return reply(401, { 'content-type': 'application/json', 'www-authenticate': 'Basic realm="tap-api"' }, '{"message":"The credentials are invalid or missing."}\n')
+    }
+    const nowMs = now()
+    let q: Query
+    try {
+      q = parseQuery(url.pathname, params, nowMs)
+    } catch (err) {
+      // parseQuery throws only BadRequest
+      return reply(400, { 'content-type': 'text/plain; charset=utf-8' }, (err as BadRequest).message)
+    }
+
+    const wanted = new Set(q.types)
+    if (!q.json) {
+      const lines: string[] = []
+      collect(q.startMs, q.endMs, nowMs, (type, event) => {
+        if (wanted.has(type) && matchesFilters(type, event, q.threatStatus, q.threatType)) lines.push(syslogLine(type, event))
+      })
+      entry.events = lines.length
+      if (lines.length === 0) return reply(204, {})
+      return reply(200, { 'content-type': 'text/plain; charset=utf-8' }, lines.join(''))
+    }
+
+    const arrays = new Map<EventType, JsonArrayBuilder>(q.types.map((t) => [t, new JsonArrayBuilder()]))
+    let total = 0
+    collect(q.startMs, q.endMs, nowMs, (type, event) => {
+      const builder = arrays.get(type)
+      if (builder && matchesFilters(type, event, q.threatStatus, q.threatType)) {
+        builder.add(JSON.stringify(event))
+        total++
+      }
+    })
+    entry.events = total
+    if (total === 0) return reply(204, {})
+    const chunks: Buffer[] = [Buffer.from(`{"queryEndTime":${JSON.stringify(apiTime(q.endMs))}`)]
+    for (const [type, builder] of arrays) {
+      builder.flush()
+      chunks.push(Buffer.from(`,${JSON.stringify(type)}:[`), ...builder.parts, Buffer.from(']'))
+    }
+    chunks.push(Buffer.from('}'))
+    return reply(200, { 'content-type': 'application/json' }, chunks)
+  }
+
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      // A bug or an unserializable injected event: say so, like an API server error would.
+      /* c8 ignore next 4 -- writing the body does not throw once the headers are out */
+      if (res.headersSent) {
+        res.destroy()
+        return
+      }
+      res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' })
+      res.end(`simulator error: ${err instanceof Error ? err.message : String(err)}\n`)
+    })
+  })
+  server.listen(opts.port ?? 0, host)
+  await once(server, 'listening')
+  const address = server.address() as AddressInfo
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`
+  let closed: Promise<void> | undefined
+
+  return {
+    url,
+    requests,
+    eventsIn(window: TimeWindow): Record<EventType, JsonObject[]> {
+      const out: Record<EventType, JsonObject[]> = { messagesDelivered: [], messagesBlocked: [], clicksPermitted: [], clicksBlocked: [] }
+      collect(window.start.getTime(), window.end.getTime(), now(), (type, event) => out[type].push(event))
+      return out
+    },
+    inject(type: EventType, event: JsonObject, at?: Date | number): void {
+      const timeMs = at === undefined ? eventTimeOf(type, event) : typeof at === 'number' ? at : at.getTime()
+      if (timeMs === undefined) throw new TypeError(`inject: the ${type} event has no readable time; pass one`)
+      injected.push({ type, timeMs, event })
+    },
+    failNext(n: number, reply: FaultReply): void {
+      for (let i = 0; i < n; i++) faults.push(reply)
+    },
+    setCredentials(p: string, s: string): void {
+      principal = p
+      secret = s
+    },
+    close(): Promise<void> {
+      closed ??= new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        server.closeAllConnections()
+      })
+      return closed
+    },
+  }
+}
