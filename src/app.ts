@@ -1,0 +1,139 @@
+/**
+ * Wiring: config + injected parts → a running receiver with start/shutdown. Touches no process globals,
+ * so tests run it in-process and main.ts only adds argv, env, signals and exit codes.
+ */
+import type { FastifyInstance } from 'fastify'
+import type { Logger } from 'pino'
+import type { ReceiverConfig } from './config/types.js'
+import { createExportPipeline } from './export/index.js'
+import type { ExportPipeline } from './export/index.js'
+import type { MappedRecord } from './mapping/types.js'
+import { buildOpsServer, closeOpsServer } from './ops/server.js'
+import { Poller } from './poller.js'
+import type { RecordSink, WindowFetcher } from './poller.js'
+import { SiemClient } from './siem/client.js'
+import type { WindowLimits } from './siem/windows.js'
+import { readSecretFile } from './config/index.js'
+import { FileStateStore } from './state/index.js'
+import type { StateStore } from './state/index.js'
+import { ReceiverStatus } from './status.js'
+import { VERSION } from './version.js'
+
+export interface AppDeps {
+  logger: Logger
+  clock?: () => number
+  /** Replaces the SIEM client (tests). */
+  fetcher?: WindowFetcher
+  /** Replaces the OTLP export pipeline (the demo's printer, tests). */
+  sink?: RecordSink
+  /** Replaces the file state store (tests). */
+  store?: StateStore
+  onExported?: (records: readonly MappedRecord[]) => void
+  limits?: WindowLimits
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>
+}
+
+export interface App {
+  readonly status: ReceiverStatus
+  readonly ops: FastifyInstance
+  /** Checks the state directory, listens on the ops port, starts polling. */
+  start(): Promise<{ opsAddress: string }>
+  /** Stops polling (the in-flight window is abandoned, the cursor stays), closes the ops server and the exporter. Idempotent. */
+  shutdown(): Promise<void>
+}
+
+export function createApp(config: ReceiverConfig, deps: AppDeps): App {
+  const clock = deps.clock ?? Date.now
+  const { logger } = deps
+  const status = new ReceiverStatus({
+    startedAt: clock(),
+    noEventsAlertAfterMs: config.receiver.noEventsAlertAfterMs,
+    pollIntervalMs: config.receiver.pollIntervalMs,
+    eventTypes: config.proofpoint.eventTypes,
+    version: VERSION,
+  })
+  const pp = config.proofpoint
+  const secretFile = pp.secretFile
+  let client: SiemClient | undefined
+  const fetcher =
+    deps.fetcher ??
+    (client = new SiemClient({
+      baseUrl: pp.baseUrl,
+      principal: pp.principal,
+      // Re-read per request so a rotated Kubernetes Secret is picked up without a restart.
+      getSecret: secretFile ? () => readSecretFile(secretFile) : () => pp.secret,
+      eventTypes: pp.eventTypes,
+      ...(pp.threatStatus ? { threatStatus: pp.threatStatus } : {}),
+      ...(pp.threatType ? { threatType: pp.threatType } : {}),
+      timeoutMs: pp.requestTimeoutMs,
+    }))
+  let pipeline: ExportPipeline | undefined
+  const sink =
+    deps.sink ??
+    (pipeline = createExportPipeline({
+      endpoint: config.otel.logsEndpoint,
+      protocol: config.otel.protocol,
+      headers: config.otel.headers,
+      compression: config.otel.compression,
+      timeoutMs: config.otel.timeoutMs,
+      serviceName: config.otel.serviceName,
+      serviceVersion: VERSION,
+      resourceAttributes: config.otel.resourceAttributes,
+    }))
+  let fileStore: FileStateStore | undefined
+  const store = deps.store ?? (fileStore = new FileStateStore(config.receiver.stateDir))
+  const poller = new Poller(
+    {
+      pollIntervalMs: config.receiver.pollIntervalMs,
+      startLookbackMs: config.receiver.startLookbackMs,
+      mapping: { attributeShape: config.receiver.attributeShape, body: config.receiver.body },
+      ...(deps.limits ? { limits: deps.limits } : {}),
+    },
+    {
+      fetcher,
+      sink,
+      store,
+      status,
+      logger,
+      clock,
+      ...(deps.sleep ? { sleep: deps.sleep } : {}),
+      ...(deps.onExported ? { onExported: deps.onExported } : {}),
+    },
+  )
+  const ops = buildOpsServer({ status, now: clock, logger })
+  let shuttingDown: Promise<void> | undefined
+
+  return {
+    status,
+    ops,
+    async start() {
+      if (fileStore) {
+        try {
+          await fileStore.init()
+          status.setStateDirOk(true)
+        } catch (err) {
+          status.setStateDirOk(false, err instanceof Error ? err.message : String(err))
+          throw err
+        }
+      }
+      const opsAddress = await ops.listen({ host: config.receiver.httpHost, port: config.receiver.httpPort })
+      logger.info({ address: opsAddress }, 'ops server listening')
+      try {
+        await poller.start()
+      } catch (err) {
+        await closeOpsServer(ops)
+        throw err
+      }
+      return { opsAddress }
+    },
+    shutdown() {
+      shuttingDown ??= (async () => {
+        await poller.stop()
+        await closeOpsServer(ops)
+        await pipeline?.shutdown()
+        await client?.close()
+      })()
+      return shuttingDown
+    },
+  }
+}

@@ -1,0 +1,170 @@
+#!/usr/bin/env node
+/**
+ * The command line, and the only module that touches process: argv, env, signals, stdout, exit codes.
+ */
+import { readFileSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import { createApp } from './app.js'
+import { runDemo } from './cli/demo.js'
+import { mapCommand } from './cli/map.js'
+import { describeConfig, loadConfig } from './config/index.js'
+import type { LoadedConfig } from './config/index.js'
+import { ConfigError, ReceiverError } from './errors.js'
+import { createLogger } from './logger.js'
+import { NAME, VERSION } from './version.js'
+
+/** sysexits.h EX_CONFIG: what init systems and operators recognise as "fix the configuration". */
+export const EXIT_CONFIG = 78
+/** SIGTERM → exit within this; Kubernetes' default grace period is 30 s, the design promises 10 s. */
+const SHUTDOWN_DEADLINE_MS = 9_000
+
+const USAGE = `Usage: ${NAME} [run|demo|check-config|map FILE|-] [--config FILE]
+
+Pulls Proofpoint TAP SIEM API events and exports them as OpenTelemetry log records over OTLP/HTTP.
+
+Commands:
+  run            poll the SIEM API forever and export (default)
+  demo           run against a built-in SIEM API simulator on loopback and print each record (no credentials needed)
+  check-config   validate the configuration, print it with its sources (secrets redacted), exit 0 or 1
+  map FILE|-     map a saved SIEM API JSON response to OTLP/JSON on stdout (no network)
+
+Options:
+  --config FILE  JSON or YAML file with the same keys as the environment variables (environment wins)
+  --help, -h     this text
+  --version, -v  the version
+
+Configuration is read from the environment; see the README for every variable.`
+
+function loadOrExplain(env: NodeJS.ProcessEnv, configFile: string | undefined): LoadedConfig | undefined {
+  try {
+    return loadConfig({ env, ...(configFile ? { configFile } : {}) })
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${NAME}: ${err.message}\n`)
+      return undefined
+    }
+    throw err
+  }
+}
+
+async function runCommand(env: NodeJS.ProcessEnv, configFile: string | undefined): Promise<number> {
+  const loaded = loadOrExplain(env, configFile)
+  if (!loaded) return EXIT_CONFIG
+  const { config } = loaded
+  const logger = createLogger(config.receiver.logLevel)
+  const app = createApp(config, { logger })
+  try {
+    await app.start()
+  } catch (err) {
+    logger.fatal({ err: err instanceof ReceiverError ? { code: err.code, message: err.message } : err }, 'could not start')
+    await app.shutdown()
+    return err instanceof ReceiverError && err.code === 'PSR_ERR_STATE' ? EXIT_CONFIG : 1
+  }
+  logger.info({ version: VERSION, principal: config.proofpoint.principal, endpoint: config.otel.logsEndpoint }, 'receiver started')
+  await untilSignal()
+  logger.info('shutting down')
+  await withDeadline(app.shutdown(), SHUTDOWN_DEADLINE_MS, () => logger.warn('shutdown deadline passed; exiting anyway'))
+  logger.info('stopped')
+  return 0
+}
+
+function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (sig: NodeJS.Signals): void => {
+      process.off('SIGTERM', on)
+      process.off('SIGINT', on)
+      resolve(sig)
+    }
+    process.on('SIGTERM', on)
+    process.on('SIGINT', on)
+  })
+}
+
+async function withDeadline(p: Promise<void>, ms: number, onTimeout: () => void): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      onTimeout()
+      resolve()
+    }, ms)
+    timer.unref()
+  })
+  await Promise.race([p.catch(() => undefined), deadline])
+  clearTimeout(timer)
+}
+
+function checkConfigCommand(env: NodeJS.ProcessEnv, configFile: string | undefined): number {
+  const loaded = loadOrExplain(env, configFile)
+  if (!loaded) return 1
+  const rows = describeConfig(loaded)
+  const width = Math.max(...rows.map((r) => r.name.length))
+  for (const r of rows) process.stdout.write(`${r.name.padEnd(width)}  ${r.value}  (${r.source})\n`)
+  process.stdout.write('configuration is valid\n')
+  return 0
+}
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  let parsed
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+      },
+    })
+  } catch (err) {
+    process.stderr.write(`${NAME}: ${err instanceof Error ? err.message : String(err)}\n\n${USAGE}\n`)
+    return 2
+  }
+  const { values, positionals } = parsed
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`)
+    return 0
+  }
+  if (values.version) {
+    process.stdout.write(`${VERSION}\n`)
+    return 0
+  }
+  const [command = 'run', ...rest] = positionals
+  switch (command) {
+    case 'run':
+      return runCommand(env, values.config)
+    case 'check-config':
+      return checkConfigCommand(env, values.config)
+    case 'demo':
+      return runDemo({ env, untilStopped: untilSignal, stdout: process.stdout, stderr: process.stderr })
+    case 'map': {
+      const file = rest[0]
+      if (!file) {
+        process.stderr.write(`${NAME}: map needs a FILE (or - for standard input)\n`)
+        return 2
+      }
+      let text: Buffer
+      try {
+        text = readFileSync(file === '-' ? 0 : file)
+      } catch (err) {
+        process.stderr.write(`${NAME}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}\n`)
+        return 1
+      }
+      return mapCommand(text, { env, stdout: process.stdout, stderr: process.stderr })
+    }
+    default:
+      process.stderr.write(`${NAME}: unknown command "${command}"\n\n${USAGE}\n`)
+      return 2
+  }
+}
+
+main(process.argv.slice(2), process.env).then(
+  (code) => {
+    process.exitCode = code
+    // Anything still holding the loop (sockets closing) must not keep a stopped receiver alive.
+    setTimeout(() => process.exit(code), 1_000).unref()
+  },
+  (err: unknown) => {
+    process.stderr.write(`${NAME}: unexpected failure: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
+    process.exit(1)
+  },
+)
