@@ -1,0 +1,230 @@
+/**
+ * End to end, in process, with real parts: the simulator as the SIEM API (real HTTP), the real SIEM client,
+ * mapper, export pipeline and OTLP exporter, a real OTLP/HTTP sink decoding what was sent, the real state file.
+ * Only time is simulated, so hours of polling and catch-up run in seconds.
+ */
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { Writable } from 'node:stream'
+import t from 'tap'
+import type { Test } from 'tap'
+import { createApp } from '../src/app.js'
+import type { App } from '../src/app.js'
+import { loadConfig } from '../src/config/index.js'
+import { createLogger } from '../src/logger.js'
+import { eventUid, hrTimeFromIso } from '../src/mapping/index.js'
+import { EVENT_TYPES } from '../src/siem/types.js'
+import type { JsonObject } from '../src/siem/types.js'
+import { startSimulator } from '../src/simulator/index.js'
+import type { SiemSimulator } from '../src/simulator/index.js'
+import { fakeTime } from './helpers/fake-time.js'
+import type { FakeTime } from './helpers/fake-time.js'
+import { startOtlpSink } from './helpers/otlp-sink.js'
+import type { OtlpSink, SinkRecord } from './helpers/otlp-sink.js'
+
+const SECRET = 'e2e-s3cr3t-MUST-NOT-LEAK'
+const PRINCIPAL = 'e2e-principal'
+const MIN = 60_000
+const H = 60 * MIN
+const T0 = Date.parse('2026-11-24T12:00:30.000Z')
+
+interface Rig {
+  time: FakeTime
+  sim: SiemSimulator
+  sink: OtlpSink
+  stateDir: string
+  logs: string[]
+  startApp(): Promise<App>
+}
+
+async function rig(t: Test, protocol: 'http/protobuf' | 'http/json'): Promise<Rig> {
+  const time = fakeTime(T0)
+  const sim = await startSimulator({ principal: PRINCIPAL, secret: SECRET, now: time.clock, eventsPerMinute: 3, seed: 7 })
+  const sink = await startOtlpSink({ rejectChunked: true })
+  const stateDir = t.testdir()
+  const logs: string[] = []
+  const apps: App[] = []
+  t.teardown(async () => {
+    for (const app of apps) await app.shutdown()
+    await sim.close()
+    await sink.close()
+  })
+  const { config } = loadConfig({
+    env: {
+      PROOFPOINT_BASE_URL: sim.url,
+      PROOFPOINT_PRINCIPAL: PRINCIPAL,
+      PROOFPOINT_SECRET: SECRET,
+      RECEIVER_STATE_DIR: stateDir,
+      RECEIVER_START_LOOKBACK: '1h',
+      RECEIVER_HTTP_HOST: '127.0.0.1',
+      RECEIVER_HTTP_PORT: '0',
+      RECEIVER_LOG_LEVEL: 'debug',
+      OTEL_EXPORTER_OTLP_ENDPOINT: sink.url,
+      OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: protocol,
+      OTEL_EXPORTER_OTLP_TIMEOUT: '1500',
+      OTEL_SERVICE_NAME: 'e2e-receiver',
+      OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment=test',
+    },
+  })
+  const logStream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      logs.push(...chunk.toString('utf8').split('\n').filter(Boolean))
+      cb()
+    },
+  })
+  return {
+    time,
+    sim,
+    sink,
+    stateDir,
+    logs,
+    async startApp() {
+      const app = createApp(config, { logger: createLogger('debug', logStream), clock: time.clock, sleep: time.sleep })
+      apps.push(app)
+      await app.start()
+      return app
+    },
+  }
+}
+
+/** What the simulated API holds for [start, end], as log.record.uid → the event. */
+function expectedUids(sim: SiemSimulator, start: number, end: number): Map<string, { type: string; event: JsonObject }> {
+  const byType = sim.eventsIn({ start: new Date(start), end: new Date(end) })
+  const out = new Map<string, { type: string; event: JsonObject }>()
+  for (const type of EVENT_TYPES) for (const event of byType[type]) out.set(eventUid(event, type), { type, event })
+  return out
+}
+
+const uidOf = (r: SinkRecord): string => String(r.attributes['log.record.uid'])
+
+function readState(dir: string): { cursor: string; exportedKeys: Record<string, number>; lastEventAt?: string } {
+  return JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as { cursor: string; exportedKeys: Record<string, number> }
+}
+
+function assertExactlyOnce(t: Test, sink: OtlpSink, expected: Map<string, unknown>): void {
+  const got = sink.records.map(uidOf)
+  const unique = new Set(got)
+  t.equal(got.length, unique.size, 'no record arrived twice')
+  t.equal(unique.size, expected.size, 'as many records as the API holds events')
+  const missing = [...expected.keys()].filter((k) => !unique.has(k))
+  const extra = [...unique].filter((k) => !expected.has(k))
+  t.same({ missing, extra }, { missing: [], extra: [] }, 'the same events')
+}
+
+for (const protocol of ['http/protobuf', 'http/json'] as const) {
+  t.test(`${protocol}: every event exactly once, typed, and a restart resumes at the cursor`, async (t) => {
+    const r = await rig(t, protocol)
+    const app1 = await r.startApp()
+    await r.time.idle()
+    const firstCursor = readState(r.stateDir).cursor
+    t.equal(firstCursor, '2026-11-24T12:00:00.000Z', 'first window: lookback start … the last whole minute')
+    t.equal(r.sim.requests.length, 1, 'the whole first hour in one request')
+    t.match(r.sim.requests[0]?.query, { format: 'json', interval: '2026-11-24T11:01:00Z/2026-11-24T12:00:00Z' })
+
+    // An event created exactly on a window boundary: the API returns it for both windows (END is inclusive).
+    const sample = Object.values(r.sim.eventsIn({ start: new Date(T0 - H), end: new Date(T0) }).messagesDelivered)[0]
+    t.ok(sample)
+    r.sim.inject('messagesDelivered', { ...sample, id: 'boundary-event', messageTime: '2026-11-24T12:05:00.000Z' })
+    // Polling on for 10 minutes: one 1-minute window per poll interval.
+    r.time.advanceTo(T0 + 10 * MIN)
+    await r.time.idle()
+    t.equal(readState(r.stateDir).cursor, '2026-11-24T12:10:00.000Z')
+    t.equal(r.sim.requests.filter((q) => q.events > 0 && /T12:0[45]:00Z\/2026-11-24T12:0[56]:00Z/.test(q.query.interval ?? '')).length, 2)
+    t.equal(r.sink.records.filter((x) => x.attributes['proofpoint.id'] === 'boundary-event').length, 1, 'the boundary event once')
+    t.equal(app1.status.snapshot(r.time.clock()).totals.duplicates, 1, 'its second copy counted as a duplicate')
+    await app1.shutdown()
+
+    // Down for 3 hours, then a new process on the same state directory.
+    const requestsBefore = r.sim.requests.length
+    r.time.jumpTo(T0 + 3 * H + 10 * MIN)
+    const app2 = await r.startApp()
+    await r.time.idle()
+    const intervals = r.sim.requests.slice(requestsBefore).map((q) => q.query.interval)
+    t.same(
+      intervals,
+      [
+        '2026-11-24T12:10:00Z/2026-11-24T13:10:00Z',
+        '2026-11-24T13:10:00Z/2026-11-24T14:10:00Z',
+        '2026-11-24T14:10:00Z/2026-11-24T15:10:00Z',
+      ],
+      'resumes exactly at the cursor and catches up in 1-hour windows, oldest first',
+    )
+    const end = Date.parse(readState(r.stateDir).cursor)
+    t.equal(new Date(end).toISOString(), '2026-11-24T15:10:00.000Z')
+    const expected = expectedUids(r.sim, Date.parse('2026-11-24T11:01:00Z'), end)
+    t.ok(expected.size > 400, `a realistic volume (${expected.size} events)`)
+    assertExactlyOnce(t, r.sink, expected)
+
+    // Content of the records, checked against the events the API served.
+    for (const rec of r.sink.records) {
+      const known = expected.get(uidOf(rec))
+      if (!known) {
+        t.fail(`unexpected record ${uidOf(rec)}`)
+        break
+      }
+      const { type, event } = known
+      const timeField = type.startsWith('clicks') ? 'clickTime' : 'messageTime'
+      const hr = hrTimeFromIso(event[timeField] as string)
+      t.equal(rec.timeUnixNano, hr ? BigInt(hr[0]) * 1_000_000_000n + BigInt(hr[1]) : undefined, 'timestamp to the nanosecond')
+      t.equal(rec.attributes['proofpoint.event_type'], type)
+      t.equal(rec.body, JSON.stringify(event), 'the original event is the body')
+      if (!t.passing()) break
+    }
+    const message = r.sink.records.find((x) => x.attributes['proofpoint.event_type'] === 'messagesDelivered')
+    t.ok(message)
+    t.match(message?.attributeKinds, {
+      'proofpoint.spamScore': 'int',
+      'proofpoint.messageSize': 'int',
+      'proofpoint.completelyRewritten': 'bool',
+      'proofpoint.toAddresses': 'array',
+      'proofpoint.threatsInfoMap.threatStatus': 'array',
+      'proofpoint.subject': 'string',
+    })
+    t.equal(message?.eventName, 'proofpoint.message.delivered')
+    t.match(message?.resource, { 'service.name': 'e2e-receiver', 'deployment.environment': 'test', 'service.version': String })
+    t.match(message?.scope, { name: 'proofpoint-siem-receiver' })
+    t.ok(
+      r.sink.requests.every((q) => q.contentLength !== undefined && q.transferEncoding === undefined),
+      'every request has Content-Length and is not chunked (Fluent Bit)',
+    )
+
+    const status = app2.status.snapshot(r.time.clock())
+    t.equal(status.cursor, '2026-11-24T15:10:00.000Z')
+    t.equal(status.lastExport?.outcome, 'ok')
+    t.equal(r.logs.filter((l) => l.includes(SECRET)).length, 0, 'the secret is in no log line')
+    t.ok(r.logs.some((l) => l.includes('"window done"')), 'one log line per window')
+  })
+}
+
+t.test('the collector answering 503 holds the cursor; nothing is lost once it recovers', async (t) => {
+  const r = await rig(t, 'http/protobuf')
+  const app = await r.startApp()
+  await r.time.idle()
+  const before = readState(r.stateDir)
+  const received = r.sink.records.length
+
+  r.sink.failNext(1_000, 503)
+  r.time.advanceTo(T0 + 5 * MIN)
+  // Wait (real time) until the receiver has seen the failure and is backing off.
+  for (let i = 0; i < 400 && app.status.snapshot(r.time.clock()).lastExport?.outcome !== 'error'; i++) await new Promise((res) => setTimeout(res, 10))
+  t.equal(app.status.snapshot(r.time.clock()).lastExport?.outcome, 'error', 'the failure is visible in /status')
+  t.equal(readState(r.stateDir).cursor, before.cursor, 'the cursor did not move past unacknowledged events')
+  const ready = app.status.readiness(r.time.clock())
+  t.equal(ready.ready, false, 'not ready while the collector fails')
+
+  // The collector comes back.
+  r.sink.clear()
+  r.time.advanceTo(T0 + 2 * H)
+  await r.time.idle()
+  t.equal(app.status.snapshot(r.time.clock()).lastExport?.outcome, 'ok')
+  const end = Date.parse(readState(r.stateDir).cursor)
+  t.ok(end > Date.parse(before.cursor), 'the cursor moves again')
+  const expected = expectedUids(r.sim, Date.parse(before.cursor), end)
+  // Records of the first window arrived before the outage; the rest after it. Together: each once.
+  const firstWindow = expectedUids(r.sim, Date.parse('2026-11-24T11:01:00Z'), Date.parse(before.cursor))
+  t.equal(received, firstWindow.size)
+  const boundaryDuplicates = [...expected.keys()].filter((k) => firstWindow.has(k))
+  for (const k of boundaryDuplicates) expected.delete(k)
+  assertExactlyOnce(t, r.sink, expected)
+  t.ok(r.logs.some((l) => l.includes('export failed; retrying')), 'the retries are logged')
+})
