@@ -79,6 +79,8 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
       serviceName: config.otel.serviceName,
       serviceVersion: VERSION,
       resourceAttributes: config.otel.resourceAttributes,
+      ...(config.otel.tls ? { tls: config.otel.tls } : {}),
+      ...(config.otel.logRecordLimits ? { logRecordLimits: config.otel.logRecordLimits } : {}),
     }))
   let fileStore: FileStateStore | undefined
   const store = deps.store ?? (fileStore = new FileStateStore(config.receiver.stateDir))

@@ -1,4 +1,5 @@
-import { writeFileSync } from 'node:fs'
+import { generateKeyPairSync } from 'node:crypto'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import type { Test } from 'tap'
@@ -109,6 +110,8 @@ t.test('only the required settings: every default of the contract', (t) => {
       resourceAttributes: {},
     },
   })
+  t.notOk('tls' in config.otel, 'no TLS settings: no tls field')
+  t.notOk('logRecordLimits' in config.otel, 'no limits: the SDK defaults')
   t.equal(sources.PROOFPOINT_PRINCIPAL, 'env')
   t.equal(sources.RECEIVER_POLL_INTERVAL, 'default')
   t.same(Object.keys(sources).sort(), [...CONFIG_VARIABLES].sort(), 'a source for every variable')
@@ -124,6 +127,10 @@ t.test('the schema knows every variable of the contract', (t) => {
     'RECEIVER_ATTRIBUTE_SHAPE', 'RECEIVER_OVERLAP', 'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_LOGS_ENDPOINT',
     'OTEL_EXPORTER_OTLP_LOGS_PROTOCOL', 'OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_EXPORTER_OTLP_COMPRESSION',
     'OTEL_EXPORTER_OTLP_TIMEOUT', 'OTEL_SERVICE_NAME', 'OTEL_RESOURCE_ATTRIBUTES',
+    'OTEL_EXPORTER_OTLP_CERTIFICATE', 'OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE', 'OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE',
+    'OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE', 'OTEL_EXPORTER_OTLP_CLIENT_KEY', 'OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY',
+    'OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT', 'OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT', 'OTEL_ATTRIBUTE_COUNT_LIMIT',
+    'OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT',
   ]) {
     t.ok(CONFIG_VARIABLES.includes(name), name)
   }
@@ -227,6 +234,12 @@ t.test('each invalid setting gives a problem naming that variable', (t) => {
     ['OTEL_EXPORTER_OTLP_TIMEOUT', '10s'],
     ['OTEL_EXPORTER_OTLP_LOGS_TIMEOUT', '0'],
     ['OTEL_RESOURCE_ATTRIBUTES', 'deployment.environment=prod,=x'],
+    ['OTEL_EXPORTER_OTLP_CERTIFICATE', '/no/such/ca.pem'],
+    ['OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE', '   '],
+    ['OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT', '0'],
+    ['OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT', '1k'],
+    ['OTEL_ATTRIBUTE_COUNT_LIMIT', '-1'],
+    ['OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT', '12.5'],
   ]
   for (const [name, value] of cases) {
     const problems = problemsFor(t, { ...REQUIRED, [name]: value })
@@ -569,5 +582,229 @@ t.test('describeConfig: a secret file shows its path, the secret stays hidden', 
   t.same(rows.find((r) => r.name === 'PROOFPOINT_SECRET_FILE'), { name: 'PROOFPOINT_SECRET_FILE', value: '/run/s', source: 'env' })
   t.same(rows.find((r) => r.name === 'PROOFPOINT_SECRET'), { name: 'PROOFPOINT_SECRET', value: '(unset)', source: 'default' })
   t.notMatch(JSON.stringify(rows), SECRET)
+  t.end()
+})
+
+// --- TLS files and SDK attribute limits -------------------------------------------------------------------------
+
+// Tests run from dist/test; the fixtures stay in the source tree (test-only CA, server and client certificates).
+const tlsFixture = (name: string): string => readFileSync(new URL(`../../test/fixtures/tls/${name}`, import.meta.url), 'utf8')
+const CA = tlsFixture('ca.pem')
+const SERVER_CERT = tlsFixture('server.pem')
+const CLIENT_CERT = tlsFixture('client.pem')
+const CLIENT_KEY = tlsFixture('client.key')
+const SERVER_KEY = tlsFixture('server.key')
+/** The base64 lines of a PEM: none of them may ever be printed for a key. */
+const pemBody = (pem: string): string[] => pem.split('\n').filter((l) => l !== '' && !l.startsWith('-----'))
+const KEY_MARKER = 'k3y-SHOULD-NOT-LEAK'
+
+const TLS_FILES = {
+  '/etc/otel/ca.pem': CA,
+  '/etc/otel/logs-ca.pem': SERVER_CERT, // any valid certificate will do: it shows which file was used
+  '/etc/otel/client.pem': CLIENT_CERT,
+  '/etc/otel/client.key': CLIENT_KEY,
+  '/etc/otel/server.key': SERVER_KEY,
+  '/etc/otel/empty.pem': '\n  \n',
+  '/etc/otel/not-pem.pem': `just text ${KEY_MARKER}`,
+  '/etc/otel/broken-cert.pem': '-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n',
+  '/etc/otel/broken.key': `-----BEGIN PRIVATE KEY-----\n${KEY_MARKER}\n-----END PRIVATE KEY-----\n`,
+}
+const loadTls = (env: Env): LoadedConfig => loadConfig({ env: { ...REQUIRED, ...env }, readFile: files(TLS_FILES) })
+const tlsProblems = (t: Test, env: Env): readonly string[] => problemsFor(t, { ...REQUIRED, ...env }, { readFile: files(TLS_FILES) })
+
+t.test('OTLP TLS: the files are read at load time; the _LOGS_ variable wins, each pair on its own', (t) => {
+  t.same(loadTls({ OTEL_EXPORTER_OTLP_CERTIFICATE: '/etc/otel/ca.pem' }).config.otel.tls, { ca: CA })
+  t.same(
+    loadTls({ OTEL_EXPORTER_OTLP_CERTIFICATE: '/etc/otel/ca.pem', OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE: '/etc/otel/logs-ca.pem' }).config.otel.tls,
+    { ca: SERVER_CERT },
+  )
+  t.same(
+    loadTls({ OTEL_EXPORTER_OTLP_CERTIFICATE: '/no/such/file', OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE: '/etc/otel/ca.pem' }).config.otel.tls,
+    { ca: CA },
+    'an overridden general file is not read, so not an error',
+  )
+  t.same(
+    loadTls({
+      OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE: ' /etc/otel/ca.pem ',
+      OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE: '/etc/otel/client.pem',
+      OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: '/no/such/file',
+      OTEL_EXPORTER_OTLP_CLIENT_KEY: '/etc/otel/client.key',
+    }).config.otel.tls,
+    { ca: CA, cert: CLIENT_CERT, key: CLIENT_KEY },
+    'logs-specific certificate with the general key; paths trimmed',
+  )
+  t.same(
+    loadTls({ OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: '/etc/otel/client.pem', OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY: '/etc/otel/client.key' }).config.otel.tls,
+    { cert: CLIENT_CERT, key: CLIENT_KEY },
+    'mutual TLS with the system CAs',
+  )
+  t.notOk('tls' in loadTls({ OTEL_EXPORTER_OTLP_CERTIFICATE: '' }).config.otel, 'empty = unset')
+  t.end()
+})
+
+t.test('OTLP TLS: from real files, also when named in the config file', (t) => {
+  const dir = t.testdir({ 'ca.pem': CA, 'client.pem': CLIENT_CERT, 'client.key': CLIENT_KEY })
+  const dirFile = join(dir, 'c.json')
+  writeFileSync(dirFile, JSON.stringify({ OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: join(dir, 'client.pem'), OTEL_EXPORTER_OTLP_CLIENT_KEY: join(dir, 'client.key') }))
+  const loaded = loadConfig({ env: { ...REQUIRED, OTEL_EXPORTER_OTLP_CERTIFICATE: join(dir, 'ca.pem') }, configFile: dirFile })
+  t.same(loaded.config.otel.tls, { ca: CA, cert: CLIENT_CERT, key: CLIENT_KEY })
+  t.equal(loaded.sources.OTEL_EXPORTER_OTLP_CLIENT_KEY, 'file')
+  const problems = problemsFor(t, { ...REQUIRED, OTEL_EXPORTER_OTLP_CERTIFICATE: dir, OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY: join(dir, 'nope.key') })
+  t.match(named(problems, 'OTEL_EXPORTER_OTLP_CERTIFICATE'), [new RegExp(`cannot read "${dir}" \\(EISDIR\\)`)])
+  t.match(named(problems, 'OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY'), [/needs its certificate/, new RegExp(`cannot read "${join(dir, 'nope.key')}" \\(ENOENT\\)`)])
+  t.end()
+})
+
+t.test('OTLP TLS: missing, empty or non-PEM files are problems naming the variable and the path', (t) => {
+  t.match(tlsProblems(t, { OTEL_EXPORTER_OTLP_CERTIFICATE: '/etc/otel/missing.pem' }), [
+    /^OTEL_EXPORTER_OTLP_CERTIFICATE: cannot read "\/etc\/otel\/missing.pem" \(ENOENT\)$/,
+  ])
+  t.match(tlsProblems(t, { OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE: '/etc/otel/empty.pem' }), [
+    /^OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE: "\/etc\/otel\/empty.pem" is empty$/,
+  ])
+  t.match(tlsProblems(t, { OTEL_EXPORTER_OTLP_CERTIFICATE: '/etc/otel/not-pem.pem' }), [
+    /^OTEL_EXPORTER_OTLP_CERTIFICATE: "\/etc\/otel\/not-pem.pem" holds no PEM certificate .*openssl x509 -inform der/,
+  ])
+  t.match(tlsProblems(t, { OTEL_EXPORTER_OTLP_CERTIFICATE: '/etc/otel/client.key' }), [/^OTEL_EXPORTER_OTLP_CERTIFICATE: .* holds no PEM certificate/], 'a key is not a CA')
+  t.match(tlsProblems(t, { OTEL_EXPORTER_OTLP_CERTIFICATE: '/etc/otel/broken-cert.pem' }), [
+    /^OTEL_EXPORTER_OTLP_CERTIFICATE: certificate 1 in "\/etc\/otel\/broken-cert.pem" cannot be parsed$/,
+  ])
+  t.match(tlsProblems(t, { OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE: '   ' }), [/^OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE: is blank/])
+  t.match(tlsProblems(t, { OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: '/etc/otel/ca.pem', OTEL_EXPORTER_OTLP_CLIENT_KEY: '/etc/otel/not-pem.pem' }), [
+    /^OTEL_EXPORTER_OTLP_CLIENT_KEY: "\/etc\/otel\/not-pem.pem" holds no PEM private key/,
+  ])
+  t.match(tlsProblems(t, { OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: '/etc/otel/client.pem', OTEL_EXPORTER_OTLP_CLIENT_KEY: '/etc/otel/broken.key' }), [
+    /^OTEL_EXPORTER_OTLP_CLIENT_KEY: the private key in "\/etc\/otel\/broken.key" cannot be parsed$/,
+  ])
+  t.end()
+})
+
+t.test('OTLP TLS: client certificate and key come together and belong together', (t) => {
+  t.match(tlsProblems(t, { OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: '/etc/otel/client.pem' }), [
+    /^OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: a client certificate needs its private key: set OTEL_EXPORTER_OTLP_CLIENT_KEY/,
+  ])
+  t.match(tlsProblems(t, { OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY: '/etc/otel/client.key', OTEL_EXPORTER_OTLP_CERTIFICATE: '/etc/otel/ca.pem' }), [
+    /^OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY: a client key needs its certificate: set OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE/,
+  ])
+  const mismatch = tlsProblems(t, { OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: '/etc/otel/client.pem', OTEL_EXPORTER_OTLP_CLIENT_KEY: '/etc/otel/server.key' })
+  t.match(mismatch, [
+    /^OTEL_EXPORTER_OTLP_CLIENT_KEY: "\/etc\/otel\/server.key" is not the private key of the certificate in "\/etc\/otel\/client.pem" \(OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE\)$/,
+  ])
+  t.end()
+})
+
+t.test('OTLP TLS: an encrypted key is refused (OpenTelemetry has no passphrase setting)', (t) => {
+  const encrypt = (type: 'pkcs8' | 'sec1'): string =>
+    generateKeyPairSync('ec', {
+      namedCurve: 'P-256',
+      publicKeyEncoding: { type: 'spki', format: 'pem' },
+      privateKeyEncoding: { type, format: 'pem', cipher: 'aes-256-cbc', passphrase: 'pw' },
+    }).privateKey
+  for (const type of ['pkcs8', 'sec1'] as const) {
+    const pem = encrypt(type)
+    const problems = problemsFor(
+      t,
+      { ...REQUIRED, OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: '/c.pem', OTEL_EXPORTER_OTLP_CLIENT_KEY: '/k.pem' },
+      { readFile: files({ '/c.pem': CLIENT_CERT, '/k.pem': pem }) },
+    )
+    t.match(problems, [/^OTEL_EXPORTER_OTLP_CLIENT_KEY: "\/k.pem" holds an encrypted private key: .*unencrypted/], type)
+    for (const line of pemBody(pem)) t.notOk(problems.join('\n').includes(line), `${type}: no key text in the problem`)
+  }
+  t.end()
+})
+
+t.test('OTLP TLS: key contents never appear in errors or in describeConfig', (t) => {
+  const env: Env = {
+    OTEL_EXPORTER_OTLP_ENDPOINT: 'https://collector:4318',
+    OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: '/etc/otel/client.pem',
+    OTEL_EXPORTER_OTLP_CLIENT_KEY: '/etc/otel/client.key',
+  }
+  const rows = describeConfig(loadTls(env))
+  const text = JSON.stringify(rows)
+  t.ok(text.includes('/etc/otel/client.key'), 'the path is shown')
+  for (const line of [...pemBody(CLIENT_KEY), ...pemBody(CLIENT_CERT)]) t.notOk(text.includes(line), 'no PEM text')
+  t.notMatch(text, /BEGIN/)
+
+  for (const bad of [
+    { ...env, OTEL_EXPORTER_OTLP_CLIENT_KEY: '/etc/otel/broken.key' },
+    { ...env, OTEL_EXPORTER_OTLP_CLIENT_KEY: '/etc/otel/not-pem.pem' },
+    { ...env, OTEL_EXPORTER_OTLP_CERTIFICATE: '/etc/otel/not-pem.pem' },
+    { ...env, OTEL_EXPORTER_OTLP_CLIENT_KEY: '/etc/otel/server.key' },
+    { ...env, OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: '/etc/otel/client.key', OTEL_EXPORTER_OTLP_CLIENT_KEY: '/etc/otel/client.pem' },
+  ]) {
+    const err = configError(t, () => loadTls(bad))
+    const all = `${err.message}\n${JSON.stringify(err)}\n${String(err.stack)}`
+    t.notMatch(all, /SHOULD-NOT-LEAK/)
+    t.notMatch(all, /-----(\n|\\n)/, 'no PEM block (the hints name the header, never a file\'s text)')
+    for (const line of [...pemBody(CLIENT_KEY), ...pemBody(SERVER_KEY)]) t.notOk(all.includes(line), 'no key text')
+  }
+  t.end()
+})
+
+t.test('describeConfig: TLS paths, which one is used, and whether the endpoint uses them', (t) => {
+  const row = (rows: ReturnType<typeof describeConfig>, name: string): [string, string] => {
+    const r = rows.find((x) => x.name === name)
+    return r ? [r.value, r.source] : ['?', '?']
+  }
+  const https = describeConfig(
+    loadTls({
+      OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: 'https://collector:4318/v1/logs',
+      OTEL_EXPORTER_OTLP_CERTIFICATE: '/etc/otel/ca.pem',
+      OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE: '/etc/otel/logs-ca.pem',
+      OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: '/etc/otel/client.pem',
+      OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY: '/etc/otel/client.key',
+    }),
+  )
+  t.same(row(https, 'OTEL_EXPORTER_OTLP_CERTIFICATE'), ['(overridden by OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE)', 'env'])
+  t.same(row(https, 'OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE'), ['/etc/otel/logs-ca.pem', 'env'])
+  t.same(row(https, 'OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE'), ['/etc/otel/client.pem', 'env'])
+  t.same(row(https, 'OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE'), ['/etc/otel/client.pem', 'env'], 'the effective file, from the general variable')
+  t.same(row(https, 'OTEL_EXPORTER_OTLP_CLIENT_KEY'), ['(unset)', 'default'])
+  t.same(row(https, 'OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY'), ['/etc/otel/client.key', 'env'])
+
+  const http = describeConfig(loadTls({ OTEL_EXPORTER_OTLP_CERTIFICATE: '/etc/otel/ca.pem' }))
+  t.same(row(http, 'OTEL_EXPORTER_OTLP_CERTIFICATE'), ['/etc/otel/ca.pem (not used: the endpoint is not https)', 'env'])
+  t.same(row(http, 'OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE'), ['/etc/otel/ca.pem (not used: the endpoint is not https)', 'env'])
+  t.same(row(http, 'OTEL_EXPORTER_OTLP_CLIENT_KEY'), ['(unset)', 'default'])
+  t.end()
+})
+
+t.test('SDK attribute limits: log-record-specific over general, whole numbers, unset = SDK defaults', (t) => {
+  const limits = (env: Env): LoadedConfig['config']['otel']['logRecordLimits'] => loadConfig({ env: { ...REQUIRED, ...env } }).config.otel.logRecordLimits
+  t.equal(limits({}), undefined, 'unset: no value length limit, 128 attributes (the SDK applies them)')
+  t.same(limits({ OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: '4096', OTEL_ATTRIBUTE_COUNT_LIMIT: '64' }), { attributeValueLengthLimit: 4096, attributeCountLimit: 64 })
+  t.same(limits({ OTEL_ATTRIBUTE_COUNT_LIMIT: '64', OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT: '200' }), { attributeCountLimit: 200 })
+  t.same(limits({ OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: '100', OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT: ' 2048 ' }), { attributeValueLengthLimit: 2048 })
+  t.same(limits({ OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT: '0' }), { attributeCountLimit: 0 }, 'a count of 0 is valid: no attributes')
+  t.same(limits({ OTEL_ATTRIBUTE_COUNT_LIMIT: 'many', OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT: '10' }), { attributeCountLimit: 10 }, 'an overridden general value is not used, so not an error')
+  t.same(limits({ OTEL_ATTRIBUTE_COUNT_LIMIT: '' }), undefined, 'empty = unset')
+
+  for (const [name, value] of [
+    ['OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT', '-1'],
+    ['OTEL_ATTRIBUTE_COUNT_LIMIT', '1.5'],
+    ['OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT', '4KB'],
+    ['OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT', '99999999999999999999'],
+  ] as const) {
+    t.match(problemsFor(t, { ...REQUIRED, [name]: value }), [new RegExp(`^${name}: ${JSON.stringify(value).replace(/[.]/g, '\\.')} is not a whole number \\(0 or more\\)$`)], `${name}=${value}`)
+  }
+  t.match(problemsFor(t, { ...REQUIRED, OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT: '0' }), [
+    /^OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT: 0 would cut every string attribute to nothing .*unset it for no limit/,
+  ])
+  t.end()
+})
+
+t.test('describeConfig: attribute limits show the effective value and where it came from', (t) => {
+  const rowsOf = (env: Env): Record<string, [string, string]> =>
+    Object.fromEntries(describeConfig(loadConfig({ env: { ...REQUIRED, ...env } })).map((r) => [r.name, [r.value, r.source]]))
+  const defaults = rowsOf({})
+  t.same(defaults.OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT, ['(unset)', 'default'])
+  t.same(defaults.OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT, ['(no limit)', 'default'])
+  t.same(defaults.OTEL_ATTRIBUTE_COUNT_LIMIT, ['(unset)', 'default'])
+  t.same(defaults.OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT, ['128', 'default'])
+  const set = rowsOf({ OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: '512', OTEL_ATTRIBUTE_COUNT_LIMIT: '64', OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT: '100' })
+  t.same(set.OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT, ['512', 'env'])
+  t.same(set.OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT, ['512', 'env'])
+  t.same(set.OTEL_ATTRIBUTE_COUNT_LIMIT, ['(overridden by OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT)', 'env'])
+  t.same(set.OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT, ['100', 'env'])
   t.end()
 })

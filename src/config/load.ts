@@ -2,6 +2,8 @@
  * Loading: defaults < config file < environment, then validation that reports every problem at once.
  * Pure apart from `readFile` (injected for tests); the caller passes the environment in.
  */
+import { X509Certificate, createPrivateKey } from 'node:crypto'
+import type { KeyObject } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { extname } from 'node:path'
 import { parse as parseYaml, YAMLError } from 'yaml'
@@ -18,7 +20,7 @@ export interface LoadOptions {
   env: Record<string, string | undefined>
   /** `--config FILE`: wins over RECEIVER_CONFIG_FILE. */
   configFile?: string
-  /** Reads a config or secret file as UTF-8 text; defaults to fs.readFileSync. */
+  /** Reads a config, secret or certificate file as UTF-8 text; defaults to fs.readFileSync. */
   readFile?: (path: string) => string
 }
 
@@ -28,6 +30,8 @@ export interface LoadedConfig {
   sources: Record<string, ConfigSource>
   /** The config file that was read, if any. */
   configFile?: string
+  /** The TLS file paths as given (for check-config); the files' contents are in `config.otel.tls`. */
+  tlsFiles?: Partial<Record<TlsVariable, string>>
 }
 
 const SECOND = 1000
@@ -48,6 +52,8 @@ const DEFAULT_OTLP_TIMEOUT_MS = 10_000
 const DEFAULT_SERVICE_NAME = 'proofpoint-siem-receiver'
 const OTLP_PROTOCOLS = ['http/protobuf', 'http/json'] as const
 const OTLP_COMPRESSIONS = ['gzip', 'none'] as const
+/** The SDK's default attribute count limit (OTEL_ATTRIBUTE_COUNT_LIMIT); the value length is unlimited by default. */
+const DEFAULT_ATTRIBUTE_COUNT_LIMIT = 128
 
 /** An empty value means unset (as OpenTelemetry says), except where "empty" is itself the mistake to report. */
 const EMPTY_IS_A_VALUE: ReadonlySet<ConfigVariable> = new Set<ConfigVariable>([
@@ -286,13 +292,72 @@ export function parseKeyValueList(text: string): KeyValueList {
 
 type Sources = Record<ConfigVariable, ConfigSource>
 type OtelVariable = Extract<ConfigVariable, `OTEL_${string}`>
+export type TlsVariable = Extract<OtelVariable, `${string}_CERTIFICATE` | `${string}_CLIENT_KEY`>
+const TLS_VARIABLES: readonly TlsVariable[] = [
+  'OTEL_EXPORTER_OTLP_CERTIFICATE',
+  'OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE',
+  'OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE',
+  'OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE',
+  'OTEL_EXPORTER_OTLP_CLIENT_KEY',
+  'OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY',
+]
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g
+const PEM_PRIVATE_KEY = /-----BEGIN ((?:RSA |EC |ENCRYPTED )?PRIVATE KEY)-----/
+
+/**
+ * The PEM certificates in `text`, each parsed; a problem when there is none or one is broken. Nothing of the
+ * file's contents goes into a problem.
+ */
+function pemCertificates(text: string, path: string): { certs: X509Certificate[] } | { problem: string } {
+  const blocks = text.match(PEM_CERTIFICATE) ?? []
+  if (blocks.length === 0) {
+    return { problem: `${quote(path)} holds no PEM certificate (-----BEGIN CERTIFICATE-----); a DER file converts with openssl x509 -inform der` }
+  }
+  const certs: X509Certificate[] = []
+  for (const [i, block] of blocks.entries()) {
+    try {
+      certs.push(new X509Certificate(block))
+    } catch {
+      return { problem: `certificate ${i + 1} in ${quote(path)} cannot be parsed` }
+    }
+  }
+  return { certs }
+}
+
+function belongsTo(key: KeyObject, cert: X509Certificate): boolean {
+  try {
+    return cert.checkPrivateKey(key)
+  } catch {
+    return false
+  }
+}
+
+/** The private key in `text`. Problems never quote the file (it is a secret). */
+function pemPrivateKey(text: string, path: string): { key: KeyObject } | { problem: string } {
+  const header = PEM_PRIVATE_KEY.exec(text)
+  if (!header) return { problem: `${quote(path)} holds no PEM private key (-----BEGIN PRIVATE KEY-----)` }
+  const encrypted = `${quote(path)} holds an encrypted private key: OpenTelemetry has no passphrase setting; give the key unencrypted (e.g. openssl pkey -in key.pem -out plain.pem) in a file only the receiver can read`
+  if (header[1] === 'ENCRYPTED PRIVATE KEY' || /^Proc-Type: 4,ENCRYPTED/m.test(text)) return { problem: encrypted }
+  try {
+    return { key: createPrivateKey(text) }
+  } catch (err) {
+    if (typeof err === 'object' && err !== null && 'code' in err && err.code === 'ERR_MISSING_PASSPHRASE') return { problem: encrypted }
+    return { problem: `the private key in ${quote(path)} cannot be parsed` }
+  }
+}
 
 function isSet(sources: Sources, name: ConfigVariable): boolean {
   return sources[name] !== 'default'
 }
 
 /** The OTLP settings, per the OpenTelemetry specification: the signal-specific variable wins over the general one. */
-function resolveOtel(raw: RawConfig, sources: Sources, report: (name: ConfigVariable, problem: string) => void): ReceiverConfig['otel'] {
+function resolveOtel(
+  raw: RawConfig,
+  sources: Sources,
+  report: (name: ConfigVariable, problem: string) => void,
+  readFile: (path: string) => string,
+): ReceiverConfig['otel'] {
   /** The signal-specific variable if set, else the general one; undefined when neither is. */
   const pick = (general: OtelVariable, logs: OtelVariable): { name: OtelVariable; value: string } | undefined => {
     if (isSet(sources, logs)) return { name: logs, value: raw[logs].trim() }
@@ -363,7 +428,105 @@ function resolveOtel(raw: RawConfig, sources: Sources, report: (name: ConfigVari
   }
   const serviceName = raw.OTEL_SERVICE_NAME.trim() || resourceAttributes['service.name'] || DEFAULT_SERVICE_NAME
 
-  return { logsEndpoint, protocol, headers, compression, timeoutMs, serviceName, resourceAttributes }
+  const otel: ReceiverConfig['otel'] = { logsEndpoint, protocol, headers, compression, timeoutMs, serviceName, resourceAttributes }
+  const tls = resolveTls(pick, report, readFile)
+  if (tls) otel.tls = tls
+  const limits = resolveLimits(pick, report)
+  if (limits) otel.logRecordLimits = limits
+  return otel
+}
+
+type Pick = (general: OtelVariable, logs: OtelVariable) => { name: OtelVariable; value: string } | undefined
+type Report = (name: ConfigVariable, problem: string) => void
+
+/**
+ * OTEL_EXPORTER_OTLP_[LOGS_]CERTIFICATE, _CLIENT_CERTIFICATE, _CLIENT_KEY: each a PEM file path, read now, so a
+ * wrong path stops the receiver at start rather than at the first export. Each pair resolves on its own (the
+ * _LOGS_ variable wins); the client certificate and key must come together and belong together.
+ */
+function resolveTls(pick: Pick, report: Report, readFile: (path: string) => string): ReceiverConfig['otel']['tls'] {
+  const read = (setting: { name: OtelVariable; value: string } | undefined): { name: OtelVariable; path: string; text: string } | undefined => {
+    if (!setting) return undefined
+    const { name, value: path } = setting
+    if (path === '') {
+      report(name, 'is blank: give the path of a PEM file, or leave it unset')
+      return undefined
+    }
+    let text: string
+    try {
+      text = readFile(path)
+    } catch (err) {
+      report(name, `cannot read ${quote(path)} (${fsReason(err)})`)
+      return undefined
+    }
+    if (text.trim() === '') {
+      report(name, `${quote(path)} is empty`)
+      return undefined
+    }
+    return { name, path, text }
+  }
+  const caSetting = pick('OTEL_EXPORTER_OTLP_CERTIFICATE', 'OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE')
+  const certSetting = pick('OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE', 'OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE')
+  const keySetting = pick('OTEL_EXPORTER_OTLP_CLIENT_KEY', 'OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY')
+  if (certSetting && !keySetting) {
+    report(certSetting.name, 'a client certificate needs its private key: set OTEL_EXPORTER_OTLP_CLIENT_KEY (or OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY) too')
+  }
+  if (keySetting && !certSetting) {
+    report(keySetting.name, 'a client key needs its certificate: set OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE (or OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE) too')
+  }
+
+  const tls: NonNullable<ReceiverConfig['otel']['tls']> = {}
+  const ca = read(caSetting)
+  if (ca) {
+    const parsed = pemCertificates(ca.text, ca.path)
+    if ('problem' in parsed) report(ca.name, parsed.problem)
+    else tls.ca = ca.text
+  }
+  const cert = read(certSetting)
+  let clientCert: X509Certificate | undefined
+  if (cert) {
+    const parsed = pemCertificates(cert.text, cert.path)
+    if ('problem' in parsed) report(cert.name, parsed.problem)
+    else {
+      clientCert = parsed.certs[0]
+      tls.cert = cert.text
+    }
+  }
+  const key = read(keySetting)
+  if (key) {
+    const parsed = pemPrivateKey(key.text, key.path)
+    if ('problem' in parsed) report(key.name, parsed.problem)
+    else if (cert && clientCert && !belongsTo(parsed.key, clientCert)) {
+      report(key.name, `${quote(key.path)} is not the private key of the certificate in ${quote(cert.path)} (${cert.name})`)
+    } else tls.key = key.text
+  }
+  return Object.keys(tls).length > 0 ? tls : undefined
+}
+
+/**
+ * OTEL_LOGRECORD_ATTRIBUTE_{VALUE_LENGTH,COUNT}_LIMIT, else OTEL_ATTRIBUTE_*: whole numbers. Unset leaves the SDK
+ * default (no value length limit; 128 attributes). The flat mapping gives a message event about 40 attributes
+ * (39-43 for the sample response; up to ~50 with every optional field) and a click about 20, so the default count
+ * limit drops nothing; a lower one drops attributes, which the export report counts (droppedAttributes).
+ */
+function resolveLimits(pick: Pick, report: Report): ReceiverConfig['otel']['logRecordLimits'] {
+  const whole = (setting: { name: OtelVariable; value: string } | undefined): number | undefined => {
+    if (!setting) return undefined
+    const n = WHOLE_NUMBER.test(setting.value) ? Number(setting.value) : NaN
+    if (Number.isSafeInteger(n)) return n
+    report(setting.name, `${quote(setting.value)} is not a whole number (0 or more)`)
+    return undefined
+  }
+  const limits: NonNullable<ReceiverConfig['otel']['logRecordLimits']> = {}
+  const lengthSetting = pick('OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT', 'OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT')
+  const length = whole(lengthSetting)
+  if (length === 0 && lengthSetting) {
+    // The JavaScript SDK ignores a limit of 0 (it truncates nothing): refuse it rather than pretend.
+    report(lengthSetting.name, '0 would cut every string attribute to nothing (and the OpenTelemetry SDK ignores 0): unset it for no limit, or give a positive length')
+  } else if (length !== undefined) limits.attributeValueLengthLimit = length
+  const count = whole(pick('OTEL_ATTRIBUTE_COUNT_LIMIT', 'OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT'))
+  if (count !== undefined) limits.attributeCountLimit = count
+  return Object.keys(limits).length > 0 ? limits : undefined
 }
 
 function eventTypesOf(names: string[]): EventType[] {
@@ -461,7 +624,7 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
     problems.push('PROOFPOINT_SECRET or PROOFPOINT_SECRET_FILE: required: the TAP service secret, or a file holding it')
   }
 
-  const otel = resolveOtel(raw, sources, report)
+  const otel = resolveOtel(raw, sources, report, readFile)
 
   if (problems.length > 0) throw new ConfigError(problems)
 
@@ -491,7 +654,14 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
     },
     otel,
   }
-  return { config, sources, ...(configFile !== undefined ? { configFile } : {}) }
+  const tlsFiles: Partial<Record<TlsVariable, string>> = {}
+  for (const name of TLS_VARIABLES) if (isSet(sources, name)) tlsFiles[name] = raw[name].trim()
+  return {
+    config,
+    sources,
+    ...(configFile !== undefined ? { configFile } : {}),
+    ...(Object.keys(tlsFiles).length > 0 ? { tlsFiles } : {}),
+  }
 }
 
 function encodeKeyValueList(entries: Record<string, string>, redact: boolean): string {
@@ -508,7 +678,8 @@ export interface ConfigRow {
 }
 
 /**
- * Every setting with its effective value, for `check-config`. The secret and header values show as `[redacted]`.
+ * Every setting with its effective value, for `check-config`. The secret and header values show as `[redacted]`;
+ * TLS settings show their file paths, never the files' contents.
  * For the OTLP pairs, the `_LOGS_` row shows what the receiver uses (whichever variable or default supplied it);
  * the general row shows its own contribution, or that it is overridden.
  */
@@ -536,6 +707,21 @@ export function describeConfig(loaded: LoadedConfig): ConfigRow[] {
   const [compressionRow, logsCompressionRow] = pair('OTEL_EXPORTER_OTLP_COMPRESSION', 'OTEL_EXPORTER_OTLP_LOGS_COMPRESSION', otel.compression, otel.compression)
   const timeout = String(otel.timeoutMs)
   const [timeoutRow, logsTimeoutRow] = pair('OTEL_EXPORTER_OTLP_TIMEOUT', 'OTEL_EXPORTER_OTLP_LOGS_TIMEOUT', timeout, timeout)
+  // TLS rows show file paths (never contents); a path the http endpoint does not use says so.
+  const tlsFiles = loaded.tlsFiles ?? {}
+  const unused = otel.logsEndpoint.startsWith('https:') ? '' : ' (not used: the endpoint is not https)'
+  const tlsPair = (general: TlsVariable, logs: TlsVariable): [Row, Row] => {
+    const effective = tlsFiles[logs] ?? tlsFiles[general]
+    return pair(general, logs, effective === undefined ? UNSET : `${effective}${unused}`, `${tlsFiles[general] ?? ''}${unused}`)
+  }
+  const [caRow, logsCaRow] = tlsPair('OTEL_EXPORTER_OTLP_CERTIFICATE', 'OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE')
+  const [certRow, logsCertRow] = tlsPair('OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE', 'OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE')
+  const [keyRow, logsKeyRow] = tlsPair('OTEL_EXPORTER_OTLP_CLIENT_KEY', 'OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY')
+  const lengthLimit = otel.logRecordLimits?.attributeValueLengthLimit
+  const lengthText = lengthLimit === undefined ? '(no limit)' : String(lengthLimit)
+  const countText = String(otel.logRecordLimits?.attributeCountLimit ?? DEFAULT_ATTRIBUTE_COUNT_LIMIT)
+  const [lengthRow, logsLengthRow] = pair('OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT', 'OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT', lengthText, lengthText)
+  const [countRow, logsCountRow] = pair('OTEL_ATTRIBUTE_COUNT_LIMIT', 'OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT', countText, countText)
   const headerSource: ConfigSource = set('OTEL_EXPORTER_OTLP_LOGS_HEADERS') ? source('OTEL_EXPORTER_OTLP_LOGS_HEADERS') : source('OTEL_EXPORTER_OTLP_HEADERS')
   const serviceNameSource: ConfigSource = set('OTEL_SERVICE_NAME')
     ? source('OTEL_SERVICE_NAME')
@@ -574,8 +760,18 @@ export function describeConfig(loaded: LoadedConfig): ConfigRow[] {
     OTEL_EXPORTER_OTLP_LOGS_COMPRESSION: logsCompressionRow,
     OTEL_EXPORTER_OTLP_TIMEOUT: timeoutRow,
     OTEL_EXPORTER_OTLP_LOGS_TIMEOUT: logsTimeoutRow,
+    OTEL_EXPORTER_OTLP_CERTIFICATE: caRow,
+    OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE: logsCaRow,
+    OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: certRow,
+    OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE: logsCertRow,
+    OTEL_EXPORTER_OTLP_CLIENT_KEY: keyRow,
+    OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY: logsKeyRow,
     OTEL_SERVICE_NAME: [otel.serviceName, serviceNameSource],
     OTEL_RESOURCE_ATTRIBUTES: [orUnset(encodeKeyValueList(otel.resourceAttributes, false)), source('OTEL_RESOURCE_ATTRIBUTES')],
+    OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: lengthRow,
+    OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT: logsLengthRow,
+    OTEL_ATTRIBUTE_COUNT_LIMIT: countRow,
+    OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT: logsCountRow,
   }
   return CONFIG_VARIABLES.map((name) => {
     const [value, from] = rows[name]

@@ -45,8 +45,20 @@ export interface RawConfig {
   OTEL_EXPORTER_OTLP_LOGS_COMPRESSION: string
   OTEL_EXPORTER_OTLP_TIMEOUT: string
   OTEL_EXPORTER_OTLP_LOGS_TIMEOUT: string
+  /* TLS: file paths; load.ts reads the files. */
+  OTEL_EXPORTER_OTLP_CERTIFICATE: string
+  OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE: string
+  OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: string
+  OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE: string
+  OTEL_EXPORTER_OTLP_CLIENT_KEY: string
+  OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY: string
   OTEL_SERVICE_NAME: string
   OTEL_RESOURCE_ATTRIBUTES: string
+  /* SDK limits: the log-record-specific variable wins over the general attribute limit. */
+  OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: string
+  OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT: string
+  OTEL_ATTRIBUTE_COUNT_LIMIT: string
+  OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT: string
 }
 export type ConfigVariable = keyof RawConfig
 
@@ -328,8 +340,19 @@ const SCHEMA: convict.Schema<RawConfig> = {
   OTEL_EXPORTER_OTLP_LOGS_COMPRESSION: otel('OTEL_EXPORTER_OTLP_LOGS_COMPRESSION', 'gzip or none, for logs'),
   OTEL_EXPORTER_OTLP_TIMEOUT: otel('OTEL_EXPORTER_OTLP_TIMEOUT', 'export timeout in milliseconds (default 10000)'),
   OTEL_EXPORTER_OTLP_LOGS_TIMEOUT: otel('OTEL_EXPORTER_OTLP_LOGS_TIMEOUT', 'export timeout in milliseconds, for logs'),
+  // File paths, read at load time (PEM). The key file's path may be shown; its contents never are.
+  OTEL_EXPORTER_OTLP_CERTIFICATE: otel('OTEL_EXPORTER_OTLP_CERTIFICATE', 'PEM file of the CA(s) trusted for the collector (https); replaces the system CAs'),
+  OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE: otel('OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE', 'PEM CA file, for logs'),
+  OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: otel('OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE', 'PEM client certificate (chain) file for mutual TLS; needs the client key'),
+  OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE: otel('OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE', 'PEM client certificate file, for logs'),
+  OTEL_EXPORTER_OTLP_CLIENT_KEY: otel('OTEL_EXPORTER_OTLP_CLIENT_KEY', 'PEM client private key file (unencrypted) for mutual TLS; never printed'),
+  OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY: otel('OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY', 'PEM client private key file, for logs'),
   OTEL_SERVICE_NAME: otel('OTEL_SERVICE_NAME', 'service.name resource attribute (default proofpoint-siem-receiver)'),
   OTEL_RESOURCE_ATTRIBUTES: otel('OTEL_RESOURCE_ATTRIBUTES', 'key=value,... resource attributes (percent-encoded)'),
+  OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: otel('OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT', 'longest attribute string value kept (default: no limit)'),
+  OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT: otel('OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT', 'longest log record attribute value kept (default: OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT)'),
+  OTEL_ATTRIBUTE_COUNT_LIMIT: otel('OTEL_ATTRIBUTE_COUNT_LIMIT', 'attributes kept per record (default 128)'),
+  OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT: otel('OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT', 'attributes kept per log record (default: OTEL_ATTRIBUTE_COUNT_LIMIT, else 128)'),
 }
 
 function otel(name: ConfigVariable, doc: string, sensitive = false): convict.SchemaObj<string> {

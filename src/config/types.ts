@@ -39,5 +39,15 @@ export interface ReceiverConfig {
     timeoutMs: number
     serviceName: string
     resourceAttributes: Record<string, string>
+    /**
+     * PEM text read from OTEL_EXPORTER_OTLP_[LOGS_]CERTIFICATE (CA), _CLIENT_CERTIFICATE and _CLIENT_KEY (both or
+     * neither); absent when none is set. Used for https endpoints only. `key` is secret: never logged.
+     */
+    tls?: { ca?: string; cert?: string; key?: string }
+    /**
+     * OTEL_LOGRECORD_ATTRIBUTE_{VALUE_LENGTH,COUNT}_LIMIT, else OTEL_ATTRIBUTE_*; absent when none is set (the SDK
+     * defaults then apply: no value length limit, 128 attributes).
+     */
+    logRecordLimits?: { attributeValueLengthLimit?: number; attributeCountLimit?: number }
   }
 }
