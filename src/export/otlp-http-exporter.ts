@@ -1,3 +1,4 @@
+import { errorCodeOf, parseRetryAfter } from '../http-util.js'
 import http from 'node:http'
 import https from 'node:https'
 import { promisify } from 'node:util'
@@ -121,14 +122,6 @@ type Attempt =
     }
 
 /** Parse Retry-After (seconds or an HTTP date) into milliseconds. */
-export function parseRetryAfter(value: string | undefined, now: number = Date.now()): number | undefined {
-  if (value === undefined || value.trim() === '') return undefined
-  const trimmed = value.trim()
-  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000
-  const at = Date.parse(trimmed)
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now)
-}
-
 function printable(buf: Buffer): string {
   return buf
     .subarray(0, RESPONSE_TEXT_MAX * 4)
@@ -139,12 +132,10 @@ function printable(buf: Buffer): string {
     .slice(0, RESPONSE_TEXT_MAX)
 }
 
-function errorCodeOf(err: unknown): string | undefined {
-  if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') return err.code
-  return undefined
-}
 
 /** A LogRecordExporter that POSTs OTLP/HTTP with a Content-Length, retries like the SDK, and reports the outcome. */
+export { parseRetryAfter }
+
 export class OtlpHttpLogExporter implements LogRecordExporter {
   private readonly url: URL
   private readonly protocol: OtlpProtocol

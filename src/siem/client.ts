@@ -9,6 +9,7 @@
  *   large window that keeps arriving is not cut off, but a server that stops sending is.
  * - The body is parsed as it streams in (see response-parser.ts): no limit on its size.
  */
+import { errorCodeOf, parseRetryAfter } from '../http-util.js'
 import { pipeline } from 'node:stream'
 import type { Readable } from 'node:stream'
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib'
@@ -72,24 +73,13 @@ export function formatApiTime(d: Date): string {
 }
 
 /** Retry-After as milliseconds from now: delta-seconds or an HTTP-date; undefined when absent or unreadable. */
-export function parseRetryAfter(value: string | string[] | undefined, nowMs: number): number | undefined {
-  const v = (Array.isArray(value) ? value[0] : value)?.trim()
-  if (!v) return undefined
-  if (/^\d+(\.\d+)?$/.test(v)) return Math.round(Number(v) * 1000)
-  const at = Date.parse(v)
-  if (Number.isNaN(at)) return undefined
-  return Math.max(0, at - nowMs)
-}
-
 function headerValue(h: Record<string, string | string[] | undefined>, name: string): string | undefined {
   const v = h[name]
   return Array.isArray(v) ? v.join(', ') : v
 }
 
-function errorCode(err: unknown): string | undefined {
-  if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') return err.code
-  return undefined
-}
+
+export { parseRetryAfter }
 
 export class SiemClient {
   private readonly origin: string
@@ -226,7 +216,7 @@ export class SiemClient {
           `${err.message}${type ? ` (content-type ${sanitize(type, 60)})` : ''}${excerpt ? `; it starts with ${JSON.stringify(sanitize(excerpt, EXCERPT_MAX))}` : ''}`,
         )
       }
-      const code = errorCode(err)
+      const code = errorCodeOf(err)
       // zlib: Z_DATA_ERROR, Z_BUF_ERROR (truncated); brotli: ERR__ERROR_FORMAT_..., ERR_BROTLI_...
       if (code !== undefined && (code.startsWith('Z_') || code.startsWith('ERR_BROTLI') || code.startsWith('ERR__ERROR'))) {
         throw new SiemBadResponseError(`the ${headerValue(headers, 'content-encoding')} content could not be decoded (${code})`)
@@ -244,7 +234,7 @@ export class SiemClient {
 
   private transportError(err: unknown, signal: AbortSignal | undefined, redact: (s: string) => string, bodyBytes: number | undefined): unknown {
     if (signal?.aborted) return signal.reason
-    const code = errorCode(err)
+    const code = errorCodeOf(err)
     // Network, TLS and HTTP-protocol failures carry a code (ECONNREFUSED, UND_ERR_SOCKET, CERT_HAS_EXPIRED, ...);
     // anything without one is a bug and is not disguised as a network problem.
     if (code === undefined || PROGRAMMING_ERROR_CODES.has(code)) return err
