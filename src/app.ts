@@ -4,6 +4,8 @@
  */
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
+import { AUTH_BACKOFF, DEFAULT_BACKOFF } from './backoff.js'
+import type { BackoffPolicy } from './backoff.js'
 import type { ReceiverConfig } from './config/types.js'
 import { createExportPipeline } from './export/index.js'
 import type { ExportPipeline } from './export/index.js'
@@ -40,6 +42,12 @@ export interface App {
   start(): Promise<{ opsAddress: string }>
   /** Stops polling (the in-flight window is abandoned, the cursor stays), closes the ops server and the exporter. Idempotent. */
   shutdown(): Promise<void>
+}
+
+/** Backoff policies under the operator's cap (RECEIVER_RETRY_MAX_BACKOFF). */
+function retryPolicies(maxMs: number): { backoff: BackoffPolicy; authBackoff: BackoffPolicy } {
+  const cap = (p: BackoffPolicy): BackoffPolicy => ({ initialMs: Math.min(p.initialMs, maxMs), maxMs: Math.min(p.maxMs, maxMs) })
+  return { backoff: cap(DEFAULT_BACKOFF), authBackoff: { ...cap(AUTH_BACKOFF), maxMs } }
 }
 
 export function createApp(config: ReceiverConfig, deps: AppDeps): App {
@@ -88,6 +96,9 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
     {
       pollIntervalMs: config.receiver.pollIntervalMs,
       startLookbackMs: config.receiver.startLookbackMs,
+      overlapMs: config.receiver.overlapMs,
+      requestBudget: config.proofpoint.requestBudget,
+      ...retryPolicies(config.receiver.retryMaxBackoffMs),
       mapping: { attributeShape: config.receiver.attributeShape, body: config.receiver.body },
       ...(deps.limits ? { limits: deps.limits } : {}),
     },
@@ -130,9 +141,13 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
     },
     shutdown() {
       shuttingDown ??= (async () => {
-        await poller.stop()
-        await closeOpsServer(ops)
+        status.setPhase('stopping')
+        // Abort the loop first, then release an export stuck on a hanging collector: the window in flight is
+        // abandoned and the cursor stays where it is.
+        const stopped = poller.stop()
         await pipeline?.shutdown()
+        await stopped
+        await closeOpsServer(ops)
         await client?.close()
       })()
       return shuttingDown

@@ -8,14 +8,14 @@
 import type { Logger } from 'pino'
 import { AUTH_BACKOFF, DEFAULT_BACKOFF, backoffDelay, sleep as defaultSleep } from './backoff.js'
 import type { BackoffPolicy } from './backoff.js'
-import { ExportError, ReceiverError, SiemApiError, SiemAuthError, SiemThrottledError, StateError } from './errors.js'
+import { ExportError, ReceiverError, SiemApiError, SiemAuthError, SiemBadRequestError, SiemThrottledError, StateError } from './errors.js'
 import { mapEvent } from './mapping/index.js'
 import type { HrTime, MappedRecord, MappingOptions } from './mapping/types.js'
 import { EVENT_TYPES } from './siem/types.js'
 import type { EventType, SiemResponse, TimeWindow } from './siem/types.js'
-import { API_LIMITS, initialCursor, planNextWindow } from './siem/windows.js'
+import { API_LIMITS, initialCursor, nextReaskFrom, planNextWindow, repairedLimits } from './siem/windows.js'
 import type { WindowLimits } from './siem/windows.js'
-import { STATE_VERSION, pruneExportedKeys } from './state/index.js'
+import { RequestBudget, STATE_VERSION, pruneExportedKeys } from './state/index.js'
 import type { ReceiverState, StateStore } from './state/index.js'
 import type { ReceiverStatus } from './status.js'
 
@@ -24,14 +24,26 @@ export interface WindowFetcher {
   fetchWindow(window: TimeWindow, signal?: AbortSignal): Promise<{ response: SiemResponse; status: number; bytes: number }>
 }
 
-/** What the poller needs from the export pipeline: resolves only once the collector acknowledged every record. */
+/** Records the collector refused for good (by index into what was sent), so they are counted, not retried forever. */
+export interface ExportOutcome {
+  rejected?: ReadonlyArray<{ index: number; reason: string }>
+}
+
+/**
+ * What the poller needs from the export pipeline: resolves once the collector acknowledged or permanently refused
+ * every record; throws a retryable error otherwise.
+ */
 export interface RecordSink {
-  exportRecords(records: MappedRecord[]): Promise<unknown>
+  exportRecords(records: MappedRecord[]): Promise<ExportOutcome | void>
 }
 
 export interface PollerOptions {
   pollIntervalMs: number
   startLookbackMs: number
+  /** Every poll asks again this far behind the last query, for events the API indexes late. */
+  overlapMs: number
+  /** SIEM API requests allowed per rolling 24 h. */
+  requestBudget: number
   mapping: MappingOptions
   limits?: WindowLimits
   backoff?: BackoffPolicy
@@ -50,6 +62,9 @@ export interface PollerDeps {
   onExported?: (records: readonly MappedRecord[]) => void
 }
 
+/** Retries used up the request budget: wait for it, then plan a fresh window. */
+class BudgetExhausted extends Error {}
+
 /** Longest sleep without a heartbeat; far below the liveness limit. */
 const HEARTBEAT_SLICE_MS = 15_000
 
@@ -66,6 +81,9 @@ export class Poller {
   private readonly abort = new AbortController()
   private running: Promise<void> | undefined
   private state: ReceiverState | undefined
+  private budget = new RequestBudget(Infinity)
+  /** Consecutive 400s from the API: each one shrinks the next window (see repairedLimits). */
+  private badWindows = 0
 
   constructor(opts: PollerOptions, deps: PollerDeps) {
     this.opts = {
@@ -89,8 +107,12 @@ export class Poller {
       cursor: initialCursor(now, this.opts.startLookbackMs, this.opts.limits).toISOString(),
       exportedKeys: {},
     }
+    this.budget = new RequestBudget(this.opts.requestBudget, this.state.apiRequests ?? [])
     status.setCursor(this.state.cursor)
     status.setLastEventAt(this.state.lastEventAt)
+    status.setGapSeconds(this.state.gapSeconds ?? 0)
+    status.setApiRequestsLast24h(this.budget.used(now))
+    status.setRequestBudget(this.opts.requestBudget, undefined)
     logger.info(
       { cursor: this.state.cursor, resumed: saved !== undefined },
       saved ? 'resuming from the saved cursor' : 'no saved cursor: starting RECEIVER_START_LOOKBACK ago',
@@ -120,10 +142,19 @@ export class Poller {
   private async loop(): Promise<void> {
     const { status, logger } = this.deps
     while (!this.signal.aborted) {
+      status.heartbeat(this.clock())
+      // Plan only once a request may go out: a window planned before a long budget wait would be stale.
+      if (!(await this.awaitBudget())) break
       const now = this.clock()
-      status.heartbeat(now)
       const state = this.requireState()
-      const plan = planNextWindow(Date.parse(state.cursor), now, this.opts.limits)
+      const limits = repairedLimits(this.opts.limits, this.badWindows)
+      // After a 400, also stay a little behind our own clock in case it runs ahead of the API's.
+      const plan = planNextWindow(
+        Date.parse(state.cursor),
+        now - this.badWindows * this.opts.limits.granularityMs,
+        limits,
+        state.reaskFrom === undefined ? undefined : Date.parse(state.reaskFrom),
+      )
       if (plan.kind === 'wait') {
         status.setPhase('waiting')
         await this.pause(plan.waitMs)
@@ -132,12 +163,20 @@ export class Poller {
       if (plan.gapMs > 0) {
         logger.error(
           { gapSeconds: Math.round(plan.gapMs / 1000), from: state.cursor, to: plan.window.start.toISOString() },
-          'the cursor is older than the SIEM API serves (7 days): events in this span can no longer be fetched',
+          'the cursor is older than the SIEM API serves (7 days): events created in this span can no longer be fetched and are lost; counted in /status gapSeconds',
         )
       }
       status.setPhase(plan.catchingUp ? 'catching_up' : 'polling')
-      const committed = await this.processWindow(plan.window)
-      if (!committed || this.signal.aborted) break
+      const outcome = await this.processWindow(plan.window, plan.gapMs)
+      if (outcome === 'stopped' || this.signal.aborted) break
+      if (outcome === 'replan') continue
+      if (outcome === 'bad-window') {
+        this.badWindows = Math.min(this.badWindows + 1, 8)
+        status.setPhase('backing_off')
+        await this.pause(backoffDelay(this.badWindows - 1, this.opts.backoff))
+        continue
+      }
+      this.badWindows = 0
       if (!plan.catchingUp) {
         // Caught up: the next window is due one poll interval after this one ended.
         const wait = plan.window.end.getTime() + this.opts.pollIntervalMs - this.clock()
@@ -147,69 +186,141 @@ export class Poller {
     }
   }
 
-  /** One window end to end. Returns false when stopped before the cursor could move. */
-  private async processWindow(window: TimeWindow): Promise<boolean> {
+  /** One window end to end: fetch, map, drop what was already exported, export, commit. */
+  private async processWindow(window: TimeWindow, gapMs: number): Promise<'done' | 'stopped' | 'bad-window' | 'replan'> {
     const { status, logger } = this.deps
     const started = this.clock()
-    const fetched = await this.retry('fetch', () => this.fetch(window))
-    if (fetched === undefined) return false
+    let fetched
+    try {
+      fetched = await this.retry('fetch', () => this.fetch(window), (err) => err instanceof SiemBadRequestError || err instanceof BudgetExhausted)
+    } catch (err) {
+      if (err instanceof BudgetExhausted) return 'replan'
+      if (!(err instanceof SiemBadRequestError)) throw err
+      logger.error(
+        { err: errorInfo(err), apiMessage: err.apiMessage, window: { start: window.start.toISOString(), end: window.end.toISOString() } },
+        'the SIEM API rejected the window; asking again with a smaller, younger window',
+      )
+      return 'bad-window'
+    }
+    if (fetched === undefined) return 'stopped'
     const observed = hrNow(this.clock())
     const state = this.requireState()
     const { fresh, counts } = this.mapAndDedup(fetched.response, observed, state.exportedKeys)
     for (const type of EVENT_TYPES) status.count(type, counts[type])
 
+    let rejected: ReadonlyArray<{ index: number; reason: string }> = []
     if (fresh.length > 0) {
-      const acked = await this.retry('export', () => this.export(fresh))
-      if (acked === undefined) return false
+      const outcome = await this.retry('export', () => this.export(fresh))
+      if (outcome === undefined) return 'stopped'
+      rejected = outcome.rejected ?? []
     }
 
     const windowEnd = window.end.getTime()
-    const exportedKeys = pruneExportedKeys(state.exportedKeys, window.start.getTime())
+    const reaskFrom = nextReaskFrom(window, fetched.queriedAt, this.opts.overlapMs, this.opts.limits)
+    const exportedKeys = pruneExportedKeys(state.exportedKeys, reaskFrom)
+    // Refused records are remembered too: re-sending them on the next overlap would only be refused again.
     for (const r of fresh) exportedKeys[r.uid] = windowEnd
+    const exportedCount = fresh.length - rejected.length
+    const cursorMs = Math.max(Date.parse(state.cursor), windowEnd)
+    const gapSeconds = (state.gapSeconds ?? 0) + Math.round(gapMs / 1000)
+    const now = this.clock()
+    const lastEventAt = exportedCount > 0 ? new Date(now).toISOString() : state.lastEventAt
     const next: ReceiverState = {
       version: STATE_VERSION,
-      cursor: window.end.toISOString(),
+      cursor: new Date(cursorMs).toISOString(),
       exportedKeys,
-      ...(fresh.length > 0 ? { lastEventAt: new Date(this.clock()).toISOString() } : state.lastEventAt ? { lastEventAt: state.lastEventAt } : {}),
+      reaskFrom: new Date(reaskFrom).toISOString(),
+      apiRequests: this.budget.snapshot(now),
+      ...(gapSeconds > 0 ? { gapSeconds } : {}),
+      ...(lastEventAt ? { lastEventAt } : {}),
     }
-    const saved = await this.retry('state', async () => {
-      await this.deps.store.save(next)
-      status.setStateDirOk(true)
-      return true
-    })
-    if (saved === undefined) return false
-    this.state = next
+    const saved = await this.retry('state', () => this.persist(next))
+    if (saved === undefined) return 'stopped'
     status.setCursor(next.cursor)
     status.setLastEventAt(next.lastEventAt)
-    for (const type of EVENT_TYPES) if (counts[type].fresh > 0) status.count(type, { exported: counts[type].fresh })
-    this.deps.onExported?.(fresh)
+    status.setGapSeconds(gapSeconds)
+    const rejectedByType = this.countRejected(fresh, rejected)
+    for (const type of EVENT_TYPES) {
+      const refused = rejectedByType[type]
+      const exported = counts[type].fresh - refused
+      if (exported > 0 || refused > 0) status.count(type, { exported, rejected: refused })
+    }
+    this.deps.onExported?.(rejected.length === 0 ? fresh : fresh.filter((_, i) => !rejected.some((x) => x.index === i)))
     logger.info(
       {
         window: { start: window.start.toISOString(), end: window.end.toISOString() },
         received: fetched.received,
-        exported: fresh.length,
+        exported: exportedCount,
+        rejected: rejected.length,
         duplicates: fetched.received - fresh.length,
         malformed: EVENT_TYPES.reduce((n, t) => n + counts[t].malformed, 0),
         bytes: fetched.bytes,
         durationMs: this.clock() - started,
+        cursor: next.cursor,
       },
       'window done',
     )
+    return 'done'
+  }
+
+  private countRejected(records: readonly MappedRecord[], rejected: ReadonlyArray<{ index: number; reason: string }>): Record<EventType, number> {
+    const byType = { messagesDelivered: 0, messagesBlocked: 0, clicksPermitted: 0, clicksBlocked: 0 }
+    if (rejected.length === 0) return byType
+    const reasons = new Map<string, number>()
+    for (const { index, reason } of rejected) {
+      const r = records[index]
+      if (r) byType[r.eventType]++
+      reasons.set(reason, (reasons.get(reason) ?? 0) + 1)
+    }
+    for (const [reason, n] of reasons) {
+      this.deps.logger.error({ records: n, reason }, 'the collector permanently rejected records: not retried, counted in /status totals.rejected')
+    }
+    return byType
+  }
+
+  /** Saves the state; the receiver's only durable write. */
+  private async persist(next: ReceiverState): Promise<true> {
+    await this.deps.store.save(next)
+    this.deps.status.setStateDirOk(true)
+    this.state = next
     return true
   }
 
-  private async fetch(window: TimeWindow): Promise<{ response: SiemResponse; bytes: number; received: number }> {
+  /** Waits until the request budget allows one more request (false: stopped while waiting). */
+  private async awaitBudget(): Promise<boolean> {
+    const { status, logger } = this.deps
+    let allowedAt = this.budget.nextAllowedAt(this.clock())
+    if (allowedAt <= this.clock()) return true
+    logger.warn(
+      { budget: this.opts.requestBudget, resumeAt: new Date(allowedAt).toISOString() },
+      'the SIEM API request budget (PROOFPOINT_REQUEST_BUDGET per 24 h) is used up: waiting for the oldest request to age out',
+    )
+    while (allowedAt > this.clock() && !this.signal.aborted) {
+      status.setPhase('budget_wait')
+      status.setRequestBudget(this.opts.requestBudget, allowedAt)
+      await this.pause(allowedAt - this.clock())
+      allowedAt = this.budget.nextAllowedAt(this.clock())
+    }
+    status.setRequestBudget(this.opts.requestBudget, undefined)
+    return !this.signal.aborted
+  }
+
+  private async fetch(window: TimeWindow): Promise<{ response: SiemResponse; bytes: number; received: number; queriedAt: number }> {
     const { status } = this.deps
+    if (this.budget.nextAllowedAt(this.clock()) > this.clock()) throw new BudgetExhausted()
+    // Count the request durably before it goes out: a crash-restart loop must not get a fresh budget.
+    const queriedAt = this.clock()
+    this.budget.record(queriedAt)
+    await this.persist({ ...this.requireState(), apiRequests: this.budget.snapshot(queriedAt) })
+    status.setApiRequestsLast24h(this.budget.used(queriedAt))
     try {
       const { response, status: httpStatus, bytes } = await this.deps.fetcher.fetchWindow(window, this.signal)
-      status.recordApiRequest(this.clock())
       const received = EVENT_TYPES.reduce((n, t) => n + response.events[t].length, 0)
       status.recordPoll({ at: this.clock(), outcome: 'ok', httpStatus, events: received })
       status.setAuthFailing(false)
-      return { response, bytes, received }
+      return { response, bytes, received, queriedAt }
     } catch (err) {
       if (this.signal.aborted) throw err
-      status.recordApiRequest(this.clock())
       status.recordPoll({
         at: this.clock(),
         outcome: 'error',
@@ -222,12 +333,12 @@ export class Poller {
     }
   }
 
-  private async export(records: MappedRecord[]): Promise<true> {
+  private async export(records: MappedRecord[]): Promise<ExportOutcome> {
     const { status } = this.deps
     try {
-      await this.deps.sink.exportRecords(records)
+      const outcome = (await this.deps.sink.exportRecords(records)) ?? {}
       status.recordExport({ at: this.clock(), outcome: 'ok', records: records.length })
-      return true
+      return outcome
     } catch (err) {
       status.recordExport({
         at: this.clock(),
@@ -271,16 +382,17 @@ export class Poller {
   }
 
   /** Runs `op` until it succeeds or the poller stops (→ undefined), backing off between tries. */
-  private async retry<T>(what: 'fetch' | 'export' | 'state', op: () => Promise<T>): Promise<T | undefined> {
+  private async retry<T>(what: 'fetch' | 'export' | 'state', op: () => Promise<T>, giveUp?: (err: unknown) => boolean): Promise<T | undefined> {
     const { status, logger } = this.deps
     for (let attempt = 0; !this.signal.aborted; attempt++) {
       try {
         return await op()
       } catch (err) {
         if (this.signal.aborted) return undefined
+        if (giveUp?.(err)) throw err
         if (err instanceof StateError) status.setStateDirOk(false, err.message)
         const policy = err instanceof SiemAuthError ? this.opts.authBackoff : this.opts.backoff
-        const retryAfter = err instanceof SiemThrottledError ? err.retryAfterMs : undefined
+        const retryAfter = err instanceof SiemThrottledError || err instanceof ExportError ? err.retryAfterMs : undefined
         const delay = backoffDelay(attempt, policy, retryAfter)
         const level = attempt === 0 && !(err instanceof SiemAuthError) ? 'warn' : 'error'
         logger[level]({ err: errorInfo(err), attempt: attempt + 1, retryInMs: delay, what }, `${what} failed; retrying`)

@@ -9,7 +9,7 @@ import type { EventType } from './siem/types.js'
  * - `backing_off`: the last SIEM API call or export failed; waiting before trying again
  * - `stopping`: shutdown started
  */
-export const RECEIVER_PHASES = ['starting', 'polling', 'waiting', 'catching_up', 'backing_off', 'stopping'] as const
+export const RECEIVER_PHASES = ['starting', 'polling', 'waiting', 'catching_up', 'backing_off', 'budget_wait', 'stopping'] as const
 export type ReceiverPhase = (typeof RECEIVER_PHASES)[number]
 
 /** A liveness probe fails only when the loop has made no progress for this long, at least. */
@@ -61,6 +61,8 @@ export interface TypeCounts {
   exported: number
   malformed: number
   duplicates: number
+  /** Permanently refused by the collector (a 4xx other than 429): logged and counted, not retried. */
+  rejected: number
 }
 
 /** The JSON of `GET /status`. Absent values are `null`, so every field is always there. */
@@ -90,6 +92,10 @@ export interface StatusSnapshot {
     silentSeconds: number
   }
   apiRequestsLast24h: number
+  /** The SIEM API request budget (PROOFPOINT_REQUEST_BUDGET per rolling 24 h); `waitingUntil` is set while the receiver holds back. */
+  requestBudget: { limit: number | null; waitingUntil: string | null }
+  /** Seconds of events skipped because the cursor was older than the API serves (7 days), in total. */
+  gapSeconds: number
   authFailing: boolean
   stateDir: { ok: boolean; reason: string | null }
   /** ISO time of the poll loop's last sign of progress */
@@ -131,6 +137,9 @@ export class ReceiverStatus {
   private nextHeartbeatBy: number | undefined
   private apiRequestTimes: number[] = []
   private apiRequestsOverride: number | undefined
+  private gapSeconds = 0
+  private budgetLimit: number | undefined
+  private budgetWaitingUntil: number | undefined
 
   constructor(opts: ReceiverStatusOptions) {
     this.startedAt = opts.startedAt
@@ -176,6 +185,18 @@ export class ReceiverStatus {
     row.exported += c.exported ?? 0
     row.malformed += c.malformed ?? 0
     row.duplicates += c.duplicates ?? 0
+    row.rejected += c.rejected ?? 0
+  }
+
+  /** Total seconds lost to the API's 7-day limit (kept in the state file across restarts). */
+  setGapSeconds(seconds: number): void {
+    this.gapSeconds = seconds
+  }
+
+  /** The request budget: its limit, and until when the receiver waits for it (undefined: not waiting). */
+  setRequestBudget(limit: number, waitingUntil: number | undefined): void {
+    this.budgetLimit = limit
+    this.budgetWaitingUntil = waitingUntil
   }
 
   setAuthFailing(failing: boolean): void {
@@ -226,6 +247,7 @@ export class ReceiverStatus {
       totals.exported += row.exported
       totals.malformed += row.malformed
       totals.duplicates += row.duplicates
+      totals.rejected += row.rejected
     }
     const cursorMs = this.cursor === undefined ? NaN : Date.parse(this.cursor)
     const silentMs = now - this.noEventsSince()
@@ -265,6 +287,11 @@ export class ReceiverStatus {
         silentSeconds: Math.max(0, Math.floor(silentMs / 1000)),
       },
       apiRequestsLast24h: this.apiRequestsLast24h(now),
+      requestBudget: {
+        limit: this.budgetLimit ?? null,
+        waitingUntil: this.budgetWaitingUntil === undefined ? null : iso(this.budgetWaitingUntil),
+      },
+      gapSeconds: this.gapSeconds,
       authFailing: this.authFailing,
       stateDir: { ok: this.stateDirOk, reason: this.stateDirReason ?? null },
       lastHeartbeatAt: iso(this.lastHeartbeat),
@@ -327,7 +354,7 @@ export class ReceiverStatus {
 }
 
 function zeroCounts(): TypeCounts {
-  return { received: 0, exported: 0, malformed: 0, duplicates: 0 }
+  return { received: 0, exported: 0, malformed: 0, duplicates: 0, rejected: 0 }
 }
 
 function iso(ms: number): string {

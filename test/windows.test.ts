@@ -1,5 +1,5 @@
 import t from 'tap'
-import { API_LIMITS, initialCursor, planNextWindow } from '../src/siem/windows.js'
+import { API_LIMITS, initialCursor, nextReaskFrom, planNextWindow, repairedLimits } from '../src/siem/windows.js'
 
 const MIN = 60_000
 const H = 60 * MIN
@@ -60,4 +60,36 @@ t.test('a cursor older than the 7 d limit moves forward and reports the gap', as
   t.ok(plan.gapMs > 3 * D - 10 * MIN && plan.gapMs < 3 * D + 10 * MIN)
   t.equal(plan.window.start.getTime() % MIN, 0, 'still minute-aligned')
   t.equal(plan.window.end.getTime() - plan.window.start.getTime(), H)
+})
+
+t.test('overlap: a caught-up poll asks again from the re-ask point, and only when there is something new', async (t) => {
+  const cursor = at('2026-11-24T12:00:00Z')
+  const reask = at('2026-11-24T11:30:00Z')
+  const plan = planNextWindow(cursor, at('2026-11-24T12:01:05Z'), API_LIMITS, reask)
+  t.same(plan.kind === 'window' && [iso(plan.window.start), iso(plan.window.end)], ['2026-11-24T11:30:00.000Z', '2026-11-24T12:01:00.000Z'])
+  t.same(planNextWindow(cursor, at('2026-11-24T12:00:50Z'), API_LIMITS, reask), { kind: 'wait', waitMs: 10_000 }, 'nothing after the cursor yet: wait')
+  const long = planNextWindow(cursor, at('2026-11-24T13:20:00Z'), API_LIMITS, reask)
+  t.ok(long.kind === 'window' && long.window.end.getTime() - long.window.start.getTime() === H, 'the whole request stays within 1 h')
+})
+
+t.test('the re-ask point: settled up to the query time minus the overlap, within the window', async (t) => {
+  const w = { start: new Date('2026-11-24T11:30:00Z'), end: new Date('2026-11-24T12:01:00Z') }
+  t.equal(iso(new Date(nextReaskFrom(w, at('2026-11-24T12:01:05Z'), 30 * MIN))), '2026-11-24T11:31:00.000Z', 'caught up: 30 min behind')
+  t.equal(nextReaskFrom(w, at('2026-11-24T20:00:00Z'), 30 * MIN), w.end.getTime(), 'asked long after: the whole window is settled')
+  t.equal(nextReaskFrom(w, at('2026-11-24T11:50:00Z'), 30 * MIN), w.start.getTime(), 'never before the window start')
+  t.equal(nextReaskFrom(w, at('2026-11-24T12:01:05Z'), 0), w.end.getTime(), 'no overlap: from the cursor')
+})
+
+t.test('after a 400 the window shrinks and keeps further from the 7-day limit', async (t) => {
+  t.equal(repairedLimits(API_LIMITS, 0), API_LIMITS)
+  t.equal(repairedLimits(API_LIMITS, 1).maxWindowMs, 30 * MIN)
+  t.equal(repairedLimits(API_LIMITS, 3).maxWindowMs, 7 * MIN, 'whole minutes')
+  t.equal(repairedLimits(API_LIMITS, 20).maxWindowMs, MIN, 'never below one minute (the API minimum is 30 s)')
+  t.ok(repairedLimits(API_LIMITS, 2).maxAgeMs < API_LIMITS.maxAgeMs)
+})
+
+t.test('a re-ask point older than 7 days is no gap; a cursor older is', async (t) => {
+  const now = at('2026-11-24T12:00:00Z')
+  const plan = planNextWindow(now - 7 * D + 20 * MIN, now, API_LIMITS, now - 7 * D - 20 * MIN)
+  t.equal(plan.kind === 'window' && plan.gapMs, 0)
 })

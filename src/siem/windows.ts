@@ -50,16 +50,22 @@ export function initialCursor(nowMs: number, lookbackMs: number, limits: WindowL
   return new Date(ceilTo(nowMs - lookback, limits.granularityMs))
 }
 
-/** The next window after `cursorMs`, or how long to wait until one of at least the minimum length exists. */
-export function planNextWindow(cursorMs: number, nowMs: number, limits: WindowLimits = API_LIMITS): WindowPlan {
+/**
+ * The next window: from `reaskFromMs` (the earliest instant whose late-indexed events may still be missing, at or
+ * before the cursor) or else the cursor, up to the last whole minute, at most the maximum window long. Waits while
+ * the window would add nothing after the cursor or be shorter than the minimum.
+ */
+export function planNextWindow(cursorMs: number, nowMs: number, limits: WindowLimits = API_LIMITS, reaskFromMs?: number): WindowPlan {
   const oldest = ceilTo(nowMs - limits.maxAgeMs, limits.granularityMs)
-  const start = Math.max(cursorMs, oldest)
-  const gapMs = start - cursorMs
+  const wanted = reaskFromMs === undefined ? cursorMs : Math.min(reaskFromMs, cursorMs)
+  const start = Math.max(wanted, oldest)
+  // Only the span after the cursor was never exported; re-ask time lost to the age limit is not a gap.
+  const gapMs = Math.max(0, oldest - cursorMs)
   const latestEnd = floorTo(nowMs, limits.granularityMs)
   const end = Math.min(start + limits.maxWindowMs, latestEnd)
-  if (end - start < limits.minWindowMs) {
-    // Wait until the next boundary at which the window is long enough.
-    const due = ceilTo(start + limits.minWindowMs, limits.granularityMs)
+  if (end - start < limits.minWindowMs || end <= cursorMs) {
+    // Wait until the next boundary at which the window is long enough and reaches past the cursor.
+    const due = Math.max(ceilTo(start + limits.minWindowMs, limits.granularityMs), floorTo(cursorMs, limits.granularityMs) + limits.granularityMs)
     return { kind: 'wait', waitMs: Math.max(due - nowMs, 1) }
   }
   return {
@@ -67,5 +73,28 @@ export function planNextWindow(cursorMs: number, nowMs: number, limits: WindowLi
     window: { start: new Date(start), end: new Date(end) },
     gapMs,
     catchingUp: end < latestEnd,
+  }
+}
+
+/**
+ * After a window [start, end] was asked at `queriedAtMs` and committed: from where the next poll must ask again.
+ * Events become visible up to `overlapMs` after they were created (indexing lag), so everything created after
+ * `queriedAt − overlap` may still be missing; earlier than that is settled. Never before `start` (nothing new was
+ * settled) nor after `end`. Minute-aligned like every window bound.
+ */
+export function nextReaskFrom(window: TimeWindow, queriedAtMs: number, overlapMs: number, limits: WindowLimits = API_LIMITS): number {
+  const settled = floorTo(queriedAtMs - overlapMs, limits.granularityMs)
+  return Math.min(Math.max(settled, window.start.getTime()), window.end.getTime())
+}
+
+/** Limits for re-planning after the API rejected a window (400): each further rejection halves the window. */
+export function repairedLimits(limits: WindowLimits, rejections: number): WindowLimits {
+  if (rejections <= 0) return limits
+  const shrunk = Math.max(limits.granularityMs, Math.floor(limits.maxWindowMs / 2 ** rejections / limits.granularityMs) * limits.granularityMs)
+  return {
+    ...limits,
+    maxWindowMs: shrunk,
+    // Keep further inside the 7-day limit in case our clock runs ahead of the API's.
+    maxAgeMs: limits.maxAgeMs - rejections * 10 * limits.granularityMs,
   }
 }

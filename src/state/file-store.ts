@@ -143,6 +143,11 @@ export function validateReceiverState(value: unknown): string[] {
     const bad = Object.entries(keys).filter(([, t]) => typeof t !== 'number' || !Number.isFinite(t)).length
     if (bad > 0) problems.push(`${bad} exportedKeys value(s) are not numbers`)
   }
+  if (v.reaskFrom !== undefined && !isIsoDate(v.reaskFrom)) problems.push('reaskFrom is not an ISO-8601 time')
+  if (v.apiRequests !== undefined && !(Array.isArray(v.apiRequests) && v.apiRequests.every((x) => typeof x === 'number' && Number.isFinite(x)))) {
+    problems.push('apiRequests is not a list of numbers')
+  }
+  if (v.gapSeconds !== undefined && !(typeof v.gapSeconds === 'number' && v.gapSeconds >= 0)) problems.push('gapSeconds is not a non-negative number')
   return problems
 }
 
@@ -154,6 +159,9 @@ function isIsoDate(v: unknown): v is string {
 function copyState(s: ReceiverState): ReceiverState {
   const out: ReceiverState = { version: STATE_VERSION, cursor: s.cursor, exportedKeys: { ...s.exportedKeys } }
   if (s.lastEventAt !== undefined) out.lastEventAt = s.lastEventAt
+  if (s.reaskFrom !== undefined) out.reaskFrom = s.reaskFrom
+  if (s.apiRequests !== undefined) out.apiRequests = [...s.apiRequests]
+  if (s.gapSeconds !== undefined) out.gapSeconds = s.gapSeconds
   return out
 }
 

@@ -15,6 +15,15 @@ export interface ReceiverState {
    * (see {@link pruneExportedKeys}).
    */
   exportedKeys: Record<string, number>
+  /**
+   * ISO-8601 instant from which the next poll asks again (≤ cursor): events created after it may not have been
+   * indexed when it was last asked (the API's indexing lag, RECEIVER_OVERLAP). Absent: from the cursor.
+   */
+  reaskFrom?: string
+  /** Epoch ms of each SIEM API request in the last 24 h: the request budget survives restarts. */
+  apiRequests?: number[]
+  /** Total seconds skipped because the cursor was older than the API serves (7 days): shown, never hidden. */
+  gapSeconds?: number
 }
 
 /** Where the receiver state lives. `save` is all-or-nothing: after a crash `load` returns the old or the new state. */

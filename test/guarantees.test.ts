@@ -1,0 +1,177 @@
+/**
+ * Design §5 guarantees, in process with simulated time (real HTTP, real exporter, real state file): late-indexed
+ * events, the request budget, window repair after a 400, permanent rejections, the 7-day gap, liveness, shutdown.
+ */
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import t from 'tap'
+import type { JsonObject } from '../src/siem/types.js'
+import { H, MIN, T0, assertExactlyOnce, expectedUids, readState, rig, uidOf } from './helpers/e2e-rig.js'
+
+const D = 24 * H
+const until = async (cond: () => boolean, ms = 10_000): Promise<void> => {
+  for (const end = Date.now() + ms; !cond(); ) {
+    if (Date.now() > end) throw new Error('condition not met in time')
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+function lateMessage(base: JsonObject, at: number, recipient: string, id: string): JsonObject {
+  return { ...base, id, recipient: [recipient], toAddresses: [recipient], messageTime: new Date(at).toISOString() }
+}
+
+for (const overlap of ['30m', '0s'] as const) {
+  t.test(`late-indexed events with RECEIVER_OVERLAP=${overlap}`, async (t) => {
+    const r = await rig(t, 'http/protobuf', { RECEIVER_OVERLAP: overlap })
+    await r.startApp()
+    await r.time.idle()
+    r.time.advanceTo(T0 + 20 * MIN)
+    await r.time.idle()
+    // Indexed 10 minutes late: created at 12:10:30, visible only now (12:20:30), after its window was polled.
+    const base = r.sim.eventsIn({ start: new Date(T0 - H), end: new Date(T0) }).messagesDelivered[0]
+    t.ok(base)
+    const createdAt = T0 + 10 * MIN
+    r.sim.inject('messagesDelivered', lateMessage(base ?? {}, createdAt, 'alice@corp.example', 'late-1'), createdAt)
+    r.sim.inject('messagesDelivered', lateMessage(base ?? {}, createdAt, 'bob@corp.example', 'late-2'), createdAt)
+    r.time.advanceTo(T0 + 45 * MIN)
+    await r.time.idle()
+    const late = r.sink.records.filter((x) => String(x.attributes['proofpoint.id']).startsWith('late-'))
+    if (overlap === '30m') {
+      t.same(late.map((x) => x.attributes['proofpoint.id']).sort(), ['late-1', 'late-2'], 'both recipients, each once')
+      const expected = expectedUids(r.sim, Date.parse('2026-11-24T11:01:00Z'), Date.parse(readState(r.stateDir).cursor))
+      assertExactlyOnce(t, r.sink, expected)
+      const spans = r.sim.requests.slice(1).map((q) => {
+        const [a = '', b = ''] = (q.query.interval ?? '').split('/')
+        return (Date.parse(b) - Date.parse(a)) / MIN
+      })
+      t.ok(spans.every((m) => m <= 60), 'every request within the 1-hour maximum')
+      t.ok(spans.some((m) => m >= 30), 'polls ask again 30 minutes back')
+    } else {
+      t.equal(late.length, 0, 'without the overlap a late event is lost: why the overlap exists')
+    }
+  })
+}
+
+t.test('the request budget is never exceeded, survives a restart, and the receiver waits it out', async (t) => {
+  const r = await rig(t, 'http/protobuf', { PROOFPOINT_REQUEST_BUDGET: '5', RECEIVER_POLL_INTERVAL: '6h', RECEIVER_START_LOOKBACK: '7d' })
+  const app1 = await r.startApp()
+  await r.time.idle()
+  t.equal(r.sim.requests.length, 5, 'five 1-hour catch-up windows, then it stops asking')
+  const s1 = app1.status.snapshot(r.time.clock())
+  t.equal(s1.apiRequestsLast24h, 5)
+  t.equal(s1.state, 'budget_wait')
+  t.ok(s1.requestBudget.waitingUntil, 'shows until when it waits')
+  await app1.shutdown()
+
+  const app2 = await r.startApp()
+  await r.time.idle()
+  t.equal(r.sim.requests.length, 5, 'a restart does not get a fresh budget')
+  t.equal(app2.status.snapshot(r.time.clock()).apiRequestsLast24h, 5)
+
+  r.time.advanceTo(T0 + D + 2 * H)
+  await r.time.idle()
+  t.ok(r.sim.requests.length > 5, 'asks again once old requests aged out')
+  const times = r.sim.requests.map((q) => q.at)
+  const worst = Math.max(...times.map((at) => times.filter((x) => x > at - D && x <= at).length))
+  t.ok(worst <= 5, `at most 5 requests in any 24 h (${worst})`)
+  // Waiting a day for budget let the oldest hours pass the API's 7-day limit: a gap, shown, not hidden.
+  t.ok(app2.status.snapshot(r.time.clock()).gapSeconds > 0)
+  const served = new Map<string, unknown>()
+  for (const q of r.sim.requests) {
+    const [a = '', b = ''] = (q.query.interval ?? '').split('/')
+    for (const [k, v] of expectedUids(r.sim, Date.parse(a), Date.parse(b))) served.set(k, v)
+  }
+  t.ok(r.sim.requests.every((q) => q.status === 200 || q.status === 204), 'no request wasted on a window gone stale while waiting')
+  assertExactlyOnce(t, r.sink, served)
+})
+
+t.test('a 400 for the window shrinks it instead of asking the same again; the message is logged', async (t) => {
+  const r = await rig(t, 'http/protobuf')
+  r.sim.failNext(2, { status: 400, body: '{"message":"The requested interval is too long"}' })
+  await r.startApp()
+  r.time.advanceTo(T0 + 2 * MIN)
+  await r.time.idle()
+  const spans = r.sim.requests.slice(0, 3).map((q) => {
+    const [a = '', b = ''] = (q.query.interval ?? '').split('/')
+    return [q.status, (Date.parse(b) - Date.parse(a)) / MIN]
+  })
+  t.same(spans, [
+    [400, 59],
+    [400, 30],
+    [200, 15],
+  ])
+  t.ok(r.logs.some((l) => l.includes('The requested interval is too long')), "the API's message is in the log")
+  const expected = expectedUids(r.sim, Date.parse('2026-11-24T11:01:00Z'), Date.parse(readState(r.stateDir).cursor))
+  assertExactlyOnce(t, r.sink, expected)
+})
+
+t.test('a permanent rejection by the collector is counted and logged, not retried forever; the cursor moves on', async (t) => {
+  const r = await rig(t, 'http/protobuf')
+  r.sink.failNext(1, 400, {}, 'bad attribute')
+  const app = await r.startApp()
+  await r.time.idle()
+  const status = app.status.snapshot(r.time.clock())
+  const expected = expectedUids(r.sim, Date.parse('2026-11-24T11:01:00Z'), Date.parse(readState(r.stateDir).cursor))
+  t.equal(status.cursor, '2026-11-24T12:00:00.000Z', 'the cursor moved on')
+  t.ok(status.totals.rejected > 0, `rejected counted (${status.totals.rejected})`)
+  t.equal(status.totals.rejected + r.sink.records.length, expected.size, 'delivered + rejected = every event: none silently dropped')
+  t.equal(r.sink.requests.filter((q) => q.status === 400).length, 1, 'not retried')
+  t.ok(r.logs.some((l) => l.includes('permanently rejected')))
+  t.ok(r.sink.records.every((x) => expected.has(uidOf(x))))
+})
+
+t.test('a cursor older than the API serves moves forward; the gap is logged, counted and kept', async (t) => {
+  const r = await rig(t, 'http/protobuf')
+  writeFileSync(join(r.stateDir, 'state.json'), JSON.stringify({ version: 1, cursor: new Date(T0 - 8 * D).toISOString(), exportedKeys: {} }))
+  const app = await r.startApp()
+  r.time.advanceTo(T0 + MIN)
+  await r.time.idle(60_000)
+  const status = app.status.snapshot(r.time.clock())
+  t.ok(status.gapSeconds > 23 * 3600 && status.gapSeconds < 25 * 3600, `about a day lost (${status.gapSeconds} s)`)
+  t.ok(r.logs.some((l) => l.includes('no longer be fetched')))
+  const first = r.sim.requests[0]?.query.interval?.split('/')[0] ?? ''
+  t.ok(T0 - Date.parse(first) < 7 * D, 'the first window is one the API serves')
+  t.equal((readState(r.stateDir) as { gapSeconds?: number }).gapSeconds, status.gapSeconds, 'kept in the state file')
+  t.equal(status.cursor, '2026-11-24T12:01:00.000Z', 'caught up to now')
+})
+
+t.test('/healthz fails while the loop is stuck and recovers; /readyz explains', async (t) => {
+  const r = await rig(t, 'http/protobuf', { PROOFPOINT_REQUEST_TIMEOUT: '30s' })
+  r.sim.failNext(1, { status: 503, delayMs: 1500 })
+  const app = await r.startApp()
+  await until(() => r.sim.requests.length === 0 && app.status.snapshot(r.time.clock()).state !== 'starting')
+  // The request hangs (1.5 s of real time); meanwhile 10 minutes of simulated time pass with no progress.
+  r.time.jumpTo(T0 + 10 * MIN)
+  const stuck = await app.ops.inject('/healthz')
+  t.equal(stuck.statusCode, 503, 'a loop that made no progress for 10 minutes is not alive')
+  r.time.advanceTo(T0 + 20 * MIN)
+  await until(() => r.sim.requests.length >= 2).catch((err: unknown) => {
+    t.comment(r.logs.slice(-10).join('\n'), JSON.stringify(r.sim.requests))
+    throw err
+  })
+  await r.time.idle()
+  const ok = await app.ops.inject('/healthz')
+  t.equal(ok.statusCode, 200)
+  const ready = await app.ops.inject('/readyz')
+  t.equal(ready.statusCode, 200)
+})
+
+t.test('shutdown while the collector hangs: prompt, and the cursor stays before the unacknowledged window', async (t) => {
+  const r = await rig(t, 'http/protobuf', { OTEL_EXPORTER_OTLP_TIMEOUT: '30000' })
+  await r.sink.setMode('hang')
+  const app = await r.startApp()
+  await until(() => r.sink.requests.length > 0 || r.sim.requests.length > 0)
+  await new Promise((res) => setTimeout(res, 200))
+  const started = Date.now()
+  await app.shutdown()
+  const ms = Date.now() - started
+  t.ok(ms < 5000, `shut down in ${ms} ms while an export hung`)
+  let cursor: string | undefined
+  try {
+    cursor = readState(r.stateDir).cursor
+  } catch {
+    cursor = undefined
+  }
+  t.not(cursor, '2026-11-24T12:00:00.000Z', 'the window was not committed')
+  await r.sink.setMode('ok')
+})

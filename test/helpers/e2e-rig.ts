@@ -1,0 +1,116 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { Writable } from 'node:stream'
+import type { Test } from 'tap'
+import { createApp } from '../../src/app.js'
+import type { App } from '../../src/app.js'
+import { loadConfig } from '../../src/config/index.js'
+import { createLogger } from '../../src/logger.js'
+import { eventUid } from '../../src/mapping/index.js'
+import { EVENT_TYPES } from '../../src/siem/types.js'
+import type { JsonObject } from '../../src/siem/types.js'
+import { startSimulator } from '../../src/simulator/index.js'
+import type { SiemSimulator } from '../../src/simulator/index.js'
+import { fakeTime } from './fake-time.js'
+import type { FakeTime } from './fake-time.js'
+import { startOtlpSink } from './otlp-sink.js'
+import type { OtlpSink, SinkRecord } from './otlp-sink.js'
+
+/**
+ * The in-process end-to-end rig: the simulator as the SIEM API (real HTTP), the real receiver (client, mapper,
+ * export pipeline, exporter, state file), a real OTLP/HTTP sink. Only time is simulated.
+ */
+export const SECRET = 'e2e-s3cr3t-MUST-NOT-LEAK'
+export const PRINCIPAL = 'e2e-principal'
+export const MIN = 60_000
+export const H = 60 * MIN
+export const T0 = Date.parse('2026-11-24T12:00:30.000Z')
+
+export interface Rig {
+  time: FakeTime
+  sim: SiemSimulator
+  sink: OtlpSink
+  stateDir: string
+  logs: string[]
+  startApp(): Promise<App>
+}
+
+
+export async function rig(t: Test, protocol: 'http/protobuf' | 'http/json', env: Record<string, string> = {}): Promise<Rig> {
+  const time = fakeTime(T0)
+  const sim = await startSimulator({ principal: PRINCIPAL, secret: SECRET, now: time.clock, eventsPerMinute: 3, seed: 7 })
+  const sink = await startOtlpSink({ rejectChunked: true })
+  const stateDir = t.testdir()
+  const logs: string[] = []
+  const apps: App[] = []
+  t.teardown(async () => {
+    for (const app of apps) await app.shutdown()
+    await sim.close()
+    await sink.close()
+  })
+  const { config } = loadConfig({
+    env: {
+      PROOFPOINT_BASE_URL: sim.url,
+      PROOFPOINT_PRINCIPAL: PRINCIPAL,
+      PROOFPOINT_SECRET: SECRET,
+      RECEIVER_STATE_DIR: stateDir,
+      RECEIVER_START_LOOKBACK: '1h',
+      RECEIVER_HTTP_HOST: '127.0.0.1',
+      RECEIVER_HTTP_PORT: '0',
+      RECEIVER_LOG_LEVEL: 'debug',
+      OTEL_EXPORTER_OTLP_ENDPOINT: sink.url,
+      OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: protocol,
+      OTEL_EXPORTER_OTLP_TIMEOUT: '1500',
+      OTEL_SERVICE_NAME: 'e2e-receiver',
+      OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment=test',
+      // Window-exact assertions below; the overlap has tests of its own.
+      RECEIVER_OVERLAP: '0s',
+      RECEIVER_RETRY_MAX_BACKOFF: '2m',
+      ...env,
+    },
+  })
+  const logStream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      logs.push(...chunk.toString('utf8').split('\n').filter(Boolean))
+      cb()
+    },
+  })
+  return {
+    time,
+    sim,
+    sink,
+    stateDir,
+    logs,
+    async startApp() {
+      const app = createApp(config, { logger: createLogger('debug', logStream), clock: time.clock, sleep: time.sleep })
+      apps.push(app)
+      await app.start()
+      return app
+    },
+  }
+}
+
+/** What the simulated API holds for [start, end], as log.record.uid → the event. */
+export function expectedUids(sim: SiemSimulator, start: number, end: number): Map<string, { type: string; event: JsonObject }> {
+  const byType = sim.eventsIn({ start: new Date(start), end: new Date(end) })
+  const out = new Map<string, { type: string; event: JsonObject }>()
+  for (const type of EVENT_TYPES) for (const event of byType[type]) out.set(eventUid(event, type), { type, event })
+  return out
+}
+
+export const uidOf = (r: SinkRecord): string => String(r.attributes['log.record.uid'])
+
+export function readState(dir: string): { cursor: string; exportedKeys: Record<string, number>; lastEventAt?: string } {
+  return JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as { cursor: string; exportedKeys: Record<string, number> }
+}
+
+export function assertExactlyOnce(t: Test, sink: OtlpSink, expected: Map<string, unknown>): void {
+  const got = sink.records.map(uidOf)
+  const unique = new Set(got)
+  t.equal(got.length, unique.size, 'no record arrived twice')
+  t.equal(unique.size, expected.size, 'as many records as the API holds events')
+  const missing = [...expected.keys()].filter((k) => !unique.has(k))
+  const extra = [...unique].filter((k) => !expected.has(k))
+  t.same({ missing, extra }, { missing: [], extra: [] }, 'the same events')
+}
+
