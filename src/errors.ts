@@ -91,14 +91,23 @@ export class SiemBadResponseError extends SiemApiError {
   }
 }
 
-/** An OTLP export that the collector did not acknowledge. */
+/**
+ * An OTLP export that the collector did not acknowledge: none of the records given may be treated as delivered,
+ * so the caller keeps its cursor and sends them again. `retryable: true`: the collector is unreachable, slow,
+ * throttling or failing (retry with backoff, at least `retryAfterMs` when set). `retryable: false`: the endpoint,
+ * credentials or protocol are wrong and every request would fail alike until the configuration is fixed
+ * (records the collector refuses as data are not thrown: the pipeline reports them as rejected).
+ */
 export class ExportError extends ReceiverError {
   readonly retryable: boolean
   readonly status: number | undefined
-  constructor(message: string, opts: { retryable: boolean; status?: number; cause?: unknown }) {
+  /** The collector's Retry-After (429, 503), in milliseconds: wait at least this long before sending again. */
+  readonly retryAfterMs: number | undefined
+  constructor(message: string, opts: { retryable: boolean; status?: number; retryAfterMs?: number; cause?: unknown }) {
     super(opts.retryable ? 'PSR_ERR_EXPORT_FAILED' : 'PSR_ERR_EXPORT_REJECTED', message, { cause: opts.cause })
     this.retryable = opts.retryable
     this.status = opts.status
+    this.retryAfterMs = opts.retryAfterMs
   }
 }
 

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs'
+import https from 'node:https'
 import net from 'node:net'
 import t from 'tap'
 import type { Test } from 'tap'
@@ -18,6 +20,9 @@ import {
   SdkRecordFactory,
   toExportError,
   OtlpExportFailure,
+  classifyFailure,
+  failureStatus,
+  rejectionReason,
 } from '../src/export/index.js'
 import type { ExportPipelineOptions } from '../src/export/index.js'
 import type { MappedRecord } from '../src/mapping/types.js'
@@ -106,7 +111,17 @@ for (const protocol of PROTOCOLS) {
     t.equal(req.transferEncoding, undefined, 'not chunked (Fluent Bit rejects chunked)')
     t.equal(req.headers['x-api-key'], SECRET, 'custom header arrives')
     t.match(req.headers['user-agent'], /^proofpoint-siem-receiver\/9\.8\.7/)
-    t.same(report, { records: 4, batches: 1, bytes: req.wireBytes, droppedAttributes: 0, rejectedRecords: 0, rejectionMessages: [] })
+    t.same(report, {
+      records: 4,
+      batches: 1,
+      bytes: req.wireBytes,
+      droppedAttributes: 0,
+      rejectedRecords: 0,
+      rejectionMessages: [],
+      rejected: [],
+      partialRejections: [],
+      splits: 0,
+    })
 
     t.equal(sink.records.length, 4)
     for (const [i, got] of sink.records.entries()) {
@@ -232,22 +247,93 @@ t.test('works against a sink that rejects chunked requests like Fluent Bit', asy
   t.equal(sink.records.length, 1)
 })
 
-t.test('400: permanent ExportError with the status, no retries, no header values in the message', async (t) => {
+t.test('400: the records are reported rejected with the reason, not retried, not thrown; no header values in the reason', async (t) => {
   const { sink, pipeline } = await setup(t)
   sink.failNext(1, 400, {}, 'invalid nested map value')
-  const err = await pipeline.exportRecords([record(1)]).then(
+  const report = await pipeline.exportRecords([record(1), record(2)])
+  t.equal(report.records, 0)
+  t.equal(report.batches, 0)
+  t.equal(report.rejectedRecords, 2)
+  t.same(
+    report.rejected.map((r) => [r.index, r.status]),
+    [
+      [0, 400],
+      [1, 400],
+    ],
+  )
+  const reason = report.rejected[0]!.reason
+  t.match(reason, /collector at http:\/\/127\.0\.0\.1:\d+\/v1\/logs rejected 2 records \(400\): "invalid nested map value"/)
+  t.match(reason, /OTEL_EXPORTER_OTLP_LOGS_PROTOCOL/, 'says what to check')
+  t.notMatch(reason, SECRET)
+  t.same(report.rejectionMessages, [reason])
+  t.equal(sink.requests.length, 1, 'not retried')
+  t.equal(sink.records.length, 0)
+})
+
+t.test('400 on batch 2 of 3: batches 1 and 3 are delivered, batch 2 reported rejected with the reason', async (t) => {
+  const { sink, pipeline } = await setup(t, { maxBatchSize: 3 })
+  const records = Array.from({ length: 8 }, (_, i) =>
+    i % 2 === 0 ? record(i) : record(i, { eventType: 'clicksPermitted', eventName: 'proofpoint.click.permitted' }),
+  )
+  sink.acceptNext(1)
+  sink.failNext(1, 400, {}, 'bad record in there')
+  const report = await pipeline.exportRecords(records)
+  t.same(
+    sink.requests.map((r) => r.status),
+    [200, 400, 200],
+    'three requests, none retried',
+  )
+  t.same(
+    sink.records.map((r) => r.attributes['log.record.uid']),
+    [...records.slice(0, 3), ...records.slice(6)].map((r) => r.uid),
+    'batches 1 and 3 delivered, each record once',
+  )
+  t.equal(report.records, 5)
+  t.equal(report.batches, 2)
+  t.equal(report.rejectedRecords, 3)
+  t.same(
+    report.rejected.map((r) => r.index),
+    [3, 4, 5],
+    'indexes into the input',
+  )
+  t.ok(report.rejected.every((r) => r.status === 400 && /rejected 3 records \(400\): "bad record in there"/.test(r.reason)))
+  t.equal(report.records + report.rejected.length, records.length, 'every record accounted for')
+  // What the caller does with it: count rejections per event type.
+  const perType: Record<string, number> = {}
+  for (const r of report.rejected) perType[records[r.index]!.eventType] = (perType[records[r.index]!.eventType] ?? 0) + 1
+  t.same(perType, { clicksPermitted: 2, messagesDelivered: 1 })
+  t.equal(report.rejectionMessages.length, 1)
+})
+
+t.test('other data rejections (422) are reported rejected; a 400 does not hide a later transient failure', async (t) => {
+  const { sink, pipeline } = await setup(t, { maxBatchSize: 1, timeoutMs: 600 })
+  sink.failNext(1, 422, {}, 'unprocessable')
+  const report = await pipeline.exportRecords([record(1), record(2)])
+  t.same(
+    report.rejected.map((r) => [r.index, r.status]),
+    [[0, 422]],
+  )
+  t.equal(report.records, 1)
+
+  sink.clear()
+  sink.failNext(1, 400)
+  sink.failNext(100, 503)
+  const err = await pipeline.exportRecords([record(1), record(2)]).then(
     () => undefined,
     (e: unknown) => e,
   )
-  t.ok(err instanceof ExportError)
-  const e = err as ExportError
-  t.equal(e.code, 'PSR_ERR_EXPORT_REJECTED')
-  t.equal(e.retryable, false)
-  t.equal(e.status, 400)
-  t.match(e.message, /rejected the export \(400\): "invalid nested map value"/)
-  t.notMatch(e.message, SECRET)
-  t.equal(sink.requests.length, 1, 'not retried')
-  t.equal(sink.records.length, 0)
+  t.ok(err instanceof ExportError && err.retryable, 'the 503 on batch 2 is thrown: the caller sends the set again')
+  t.match((err as Error).message, /batch 2 of 2/)
+})
+
+t.test('401, 403, 404, 415 on a later batch: thrown (not retryable), the records are not counted as rejected', async (t) => {
+  for (const status of [401, 403, 404, 415]) {
+    const { sink, pipeline } = await setup(t, { maxBatchSize: 1 })
+    sink.acceptNext(1)
+    sink.failNext(1, status)
+    await t.rejects(pipeline.exportRecords([record(1), record(2), record(3)]), { code: 'PSR_ERR_EXPORT_REJECTED', retryable: false, status, message: /batch 2 of 3/ }, String(status))
+    t.equal(sink.requests.length, 2, `${status}: stops at the failing batch`)
+  }
 })
 
 t.test('401 and 404 say where to look', async (t) => {
@@ -299,9 +385,63 @@ t.test('429 with Retry-After is honoured', async (t) => {
 t.test('429 with a Retry-After beyond the timeout: retryable, says so', async (t) => {
   const { sink, pipeline } = await setup(t, { timeoutMs: 1000 })
   sink.failNext(1, 429, { 'retry-after': '30' })
-  await t.rejects(pipeline.exportRecords([record(1)]), { retryable: true, status: 429, message: /throttling exports \(429, asked to retry after 30 s\)/ })
+  await t.rejects(pipeline.exportRecords([record(1)]), {
+    retryable: true,
+    status: 429,
+    retryAfterMs: 30_000,
+    message: /throttling exports \(429, asked to retry after 30 s\)/,
+  })
   t.equal(sink.requests.length, 1)
 })
+
+t.test("Retry-After is surfaced on the ExportError (seconds or an HTTP date, 429 or 503) so the caller can honour it", async (t) => {
+  const { sink, pipeline } = await setup(t, { timeoutMs: 800 })
+  sink.failNext(1, 503, { 'retry-after': '20' })
+  const e503 = await pipeline.exportRecords([record(1)]).then(
+    () => undefined,
+    (e: unknown) => e,
+  )
+  t.ok(e503 instanceof ExportError)
+  t.match(e503, { retryable: true, status: 503, retryAfterMs: 20_000, message: /answered 503.*asked to retry after 20 s/ })
+
+  sink.failNext(1, 429, { 'retry-after': new Date(Date.now() + 60_000).toUTCString() })
+  const e429 = (await pipeline.exportRecords([record(1)]).then(
+    () => undefined,
+    (e: unknown) => e,
+  )) as ExportError
+  t.equal(e429.retryable, true)
+  t.ok(e429.retryAfterMs !== undefined && e429.retryAfterMs > 55_000 && e429.retryAfterMs <= 60_000, `HTTP date: ${e429.retryAfterMs} ms`)
+
+  sink.failNext(1, 500)
+  const e500 = (await pipeline.exportRecords([record(1)]).then(
+    () => undefined,
+    (e: unknown) => e,
+  )) as ExportError
+  t.equal(e500.retryAfterMs, undefined, 'no Retry-After: undefined')
+  t.equal(sink.records.length, 0)
+})
+
+for (const status of [429, 502, 503, 504]) {
+  t.test(`${status} persistent without Retry-After: retryable ExportError within about the timeout`, async (t) => {
+    const timeoutMs = 1200
+    const { sink, pipeline } = await setup(t, { timeoutMs })
+    sink.failNext(1000, status)
+    const started = Date.now()
+    const err = (await pipeline.exportRecords([record(1), record(2)]).then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as ExportError
+    const elapsed = Date.now() - started
+    t.ok(err instanceof ExportError)
+    t.equal(err.code, 'PSR_ERR_EXPORT_FAILED')
+    t.equal(err.retryable, true)
+    t.equal(err.status, status)
+    t.equal(err.retryAfterMs, undefined)
+    t.ok(sink.requests.length >= 2, `the exporter retried within the timeout (${sink.requests.length} attempts)`)
+    t.ok(elapsed < timeoutMs + 500, `reported within about the timeout (${elapsed} ms)`)
+    t.equal(sink.records.length, 0)
+  })
+}
 
 t.test('connection refused: retryable ExportError that names the likely cause', async (t) => {
   const port = await closedPort()
@@ -337,16 +477,23 @@ t.test('no answer within timeoutMs: retryable timeout', async (t) => {
   const { sink, pipeline } = await setup(t, { timeoutMs: 500 })
   await sink.setMode('hang')
   const started = Date.now()
-  await t.rejects(pipeline.exportRecords([record(1)]), { retryable: true, code: 'PSR_ERR_EXPORT_FAILED', message: /did not acknowledge the export within 500 ms/ })
-  t.ok(Date.now() - started < 2000)
+  await t.rejects(pipeline.exportRecords([record(1)]), {
+    retryable: true,
+    code: 'PSR_ERR_EXPORT_FAILED',
+    status: undefined,
+    retryAfterMs: undefined,
+    message: /did not acknowledge the export within 500 ms/,
+  })
+  const elapsed = Date.now() - started
+  t.ok(elapsed >= 450 && elapsed < 1500, `after the timeout, not much later (${elapsed} ms)`)
 })
 
-t.test('a failure in the 2nd batch rejects the whole call; sending again duplicates batch 1 with the same uids', async (t) => {
+t.test('a transient failure in the 2nd batch rejects the whole call; sending again duplicates batch 1 with the same uids', async (t) => {
   const { sink, pipeline } = await setup(t, { maxBatchSize: 2 })
   const records = [record(1), record(2), record(3), record(4)]
   sink.acceptNext(1)
-  sink.failNext(1, 400)
-  await t.rejects(pipeline.exportRecords(records), { retryable: false, status: 400, message: /batch 2 of 2/ })
+  sink.failNext(1, 500)
+  await t.rejects(pipeline.exportRecords(records), { retryable: true, status: 500, message: /batch 2 of 2; the whole set will be sent again/ })
   t.equal(sink.records.length, 2, 'batch 1 had been acknowledged')
   await pipeline.exportRecords(records)
   t.same(
@@ -404,7 +551,17 @@ t.test('shutdown abandons an export in flight, is idempotent, and refuses new ex
 
 t.test('nothing to send: no request', async (t) => {
   const { sink, pipeline } = await setup(t)
-  t.same(await pipeline.exportRecords([]), { records: 0, batches: 0, bytes: 0, droppedAttributes: 0, rejectedRecords: 0, rejectionMessages: [] })
+  t.same(await pipeline.exportRecords([]), {
+    records: 0,
+    batches: 0,
+    bytes: 0,
+    droppedAttributes: 0,
+    rejectedRecords: 0,
+    rejectionMessages: [],
+    rejected: [],
+    partialRejections: [],
+    splits: 0,
+  })
   t.equal(sink.requests.length, 0)
 })
 
@@ -439,7 +596,41 @@ t.test('OTLP partial success is reported', async (t) => {
   const pipeline = createExportPipeline({ ...pipelineOpts(sink), exporter })
   t.teardown(() => pipeline.shutdown())
   const report = await pipeline.exportRecords([record(1), record(2)])
-  t.same(report, { records: 2, batches: 1, bytes: 10, droppedAttributes: 0, rejectedRecords: 2, rejectionMessages: ['too old'] })
+  t.same(report, {
+    records: 2,
+    batches: 1,
+    bytes: 10,
+    droppedAttributes: 0,
+    rejectedRecords: 2,
+    rejectionMessages: ['too old'],
+    rejected: [],
+    partialRejections: [{ start: 0, end: 2, rejected: 2, message: 'too old' }],
+    splits: 0,
+  })
+})
+
+t.test('OTLP partial success per request: counted against the request it answered (OTLP does not say which records)', async (t) => {
+  const answers = [
+    { code: ExportResultCode.SUCCESS },
+    { code: ExportResultCode.SUCCESS, partialSuccess: { rejectedLogRecords: 1, errorMessage: 'timestamp too old' } },
+    { code: ExportResultCode.SUCCESS, partialSuccess: { rejectedLogRecords: 0, errorMessage: 'just a warning' } },
+  ]
+  let call = 0
+  const exporter: LogRecordExporter = {
+    export: (_logs, cb) => cb(answers[call++ % answers.length]!),
+    shutdown: () => Promise.resolve(),
+    forceFlush: () => Promise.resolve(),
+  }
+  const sink = await startOtlpSink()
+  t.teardown(() => sink.close())
+  const pipeline = createExportPipeline({ ...pipelineOpts(sink), exporter, maxBatchSize: 2 })
+  t.teardown(() => pipeline.shutdown())
+  const report = await pipeline.exportRecords([record(1), record(2), record(3), record(4), record(5)])
+  t.equal(report.records, 5)
+  t.equal(report.rejectedRecords, 1)
+  t.same(report.partialRejections, [{ start: 2, end: 4, rejected: 1, message: 'timestamp too old' }])
+  t.same(report.rejected, [])
+  t.same(report.rejectionMessages, ['timestamp too old', 'just a warning'])
 })
 
 t.test('partial success from a real answer', async (t) => {
@@ -475,7 +666,14 @@ t.test('the SDK OTLPLogExporter 0.223 sends chunked requests (why we have our ow
   t.equal(sink.requests[0]!.contentLength, undefined)
 
   sink.failNext(1, 400)
-  await t.rejects(pipeline.exportRecords([record(2)]), { code: 'PSR_ERR_EXPORT_REJECTED', retryable: false, status: 400 })
+  const report = await pipeline.exportRecords([record(2)])
+  t.same(
+    report.rejected.map((r) => [r.index, r.status]),
+    [[0, 400]],
+    "the SDK's 400 is a rejection too",
+  )
+  sink.failNext(1, 401)
+  await t.rejects(pipeline.exportRecords([record(2)]), { code: 'PSR_ERR_EXPORT_REJECTED', retryable: false, status: 401 })
   sink.failNext(100, 503)
   // After its retries the SDK reports no status: retryable, status unknown.
   await t.rejects(pipeline.exportRecords([record(3)]), { code: 'PSR_ERR_EXPORT_FAILED', retryable: true, status: undefined })
@@ -646,4 +844,227 @@ t.test('the sink answers like a collector to what is not an OTLP logs request', 
   await t.rejects(sink.waitFor(1, 50), /0 of 1 records/)
   sink.clear()
   t.equal(sink.requests.length, 0)
+})
+
+/** Serialized size of a request holding `records`, as the pipeline would send it (protobuf, uncompressed). */
+function requestBytes(records: MappedRecord[]): number {
+  const factory = new SdkRecordFactory({
+    serviceName: 'psr-test',
+    serviceVersion: '9.8.7',
+    resourceAttributes: { 'deployment.environment.name': 'test', 'k8s.namespace.name': 'security' },
+  })
+  const bytes = ProtobufLogsSerializer.serializeRequest(factory.toSdkRecords(records))!.length
+  void factory.shutdown()
+  return bytes
+}
+
+t.test('413: the request is split in halves until the collector takes it; later calls plan smaller requests', async (t) => {
+  const records = Array.from({ length: 10 }, (_, i) => record(i))
+  const maxBodyBytes = requestBytes(records.slice(0, 3)) + 20
+  const { sink, pipeline } = await setup(t, {}, { maxBodyBytes })
+  const report = await pipeline.exportRecords(records)
+  t.same(
+    sink.requests.map((r) => [r.status, r.records || undefined]),
+    [
+      [413, undefined],
+      [413, undefined],
+      [200, 3],
+      [200, 2],
+      [413, undefined],
+      [200, 3],
+      [200, 2],
+    ],
+    '10 → 5 + 5 → 3 + 2 each',
+  )
+  t.same(
+    sink.records.map((r) => r.attributes['log.record.uid']),
+    records.map((r) => r.uid),
+    'each record once, in order',
+  )
+  t.ok(sink.requests.filter((r) => r.status === 200).every((r) => r.bodyBytes <= maxBodyBytes))
+  t.equal(report.records, 10)
+  t.equal(report.batches, 4)
+  t.equal(report.splits, 3)
+  t.same(report.rejected, [])
+  t.equal(report.rejectedRecords, 0)
+  t.equal(report.bytes, sink.requests.filter((r) => r.status === 200).reduce((n, r) => n + r.wireBytes, 0), 'bytes of acknowledged requests')
+
+  sink.clear()
+  const more = Array.from({ length: 10 }, (_, i) => record(100 + i))
+  const second = await pipeline.exportRecords(more)
+  t.equal(second.records, 10)
+  t.ok(second.splits < report.splits, `the learned limit avoids most 413s (${second.splits} splits)`)
+  t.ok(sink.requests.length < 7, `fewer requests (${sink.requests.length})`)
+  t.same(
+    sink.records.map((r) => r.attributes['log.record.uid']),
+    more.map((r) => r.uid),
+  )
+})
+
+t.test('413 for a single record: rejected, saying it is larger than the collector accepts; the others are delivered', async (t) => {
+  const small = Array.from({ length: 5 }, (_, i) => record(i))
+  const maxBodyBytes = requestBytes(small.slice(0, 3)) + 20
+  const { sink, pipeline } = await setup(t, {}, { maxBodyBytes })
+  const records = [small[0]!, record(99, { body: 'x'.repeat(10_000) }), ...small.slice(1)]
+  const report = await pipeline.exportRecords(records)
+  t.same(
+    sink.records.map((r) => r.attributes['log.record.uid']),
+    records.filter((_, i) => i !== 1).map((r) => r.uid),
+    'all but the big one delivered, in order',
+  )
+  t.equal(report.records, 5)
+  t.equal(report.rejectedRecords, 1)
+  t.equal(report.rejected.length, 1)
+  t.match(report.rejected[0], { index: 1, status: 413 })
+  t.match(report.rejected[0]!.reason, /refused a request holding a single record of \d+ bytes as too large \(413\).*larger than the collector accepts/)
+  t.same(report.rejectionMessages, [report.rejected[0]!.reason])
+  t.ok(report.splits >= 2)
+})
+
+t.test('413 with gzip: split the same way', async (t) => {
+  const records = Array.from({ length: 8 }, (_, i) => record(i))
+  const { sink, pipeline } = await setup(t, { compression: 'gzip' }, { maxBodyBytes: requestBytes(records.slice(0, 2)) + 20 })
+  const report = await pipeline.exportRecords(records)
+  t.equal(report.records, 8)
+  t.same(
+    sink.records.map((r) => r.attributes['log.record.uid']),
+    records.map((r) => r.uid),
+  )
+})
+
+t.test('shutdown during 413 splitting abandons the rest', async (t) => {
+  const records = Array.from({ length: 4 }, (_, i) => record(i))
+  const { sink, pipeline } = await setup(t, {}, { maxBodyBytes: requestBytes(records.slice(0, 1)) + 20 })
+  const pending = pipeline.exportRecords(records)
+  while (sink.requests.length === 0) await new Promise((resolve) => setTimeout(resolve, 1))
+  t.equal(sink.requests[0]!.status, 413, 'splitting has begun')
+  void pipeline.shutdown()
+  await t.rejects(pending, { retryable: true, message: /shutting down/ })
+  t.ok(sink.records.length < 4, `abandoned after ${sink.records.length} records`)
+})
+
+t.test('failure classes: what is retried, what is rejected as data, what needs a configuration fix', (t) => {
+  const http = (status: number): OtlpExportFailure => new OtlpExportFailure('http', 'x', { status, attempts: 1 })
+  const cases: Array<[unknown, string]> = [
+    [http(400), 'rejected'],
+    [http(409), 'rejected'],
+    [http(422), 'rejected'],
+    [http(413), 'too-large'],
+    [http(408), 'transient'],
+    [http(429), 'transient'],
+    [http(500), 'transient'],
+    [http(502), 'transient'],
+    [http(503), 'transient'],
+    [http(504), 'transient'],
+    [http(401), 'misconfigured'],
+    [http(403), 'misconfigured'],
+    [http(404), 'misconfigured'],
+    [http(405), 'misconfigured'],
+    [http(415), 'misconfigured'],
+    [http(431), 'misconfigured'],
+    [http(308), 'misconfigured'],
+    [new OtlpExportFailure('network', 'x', { errorCode: 'ECONNREFUSED', attempts: 1 }), 'transient'],
+    [new OtlpExportFailure('timeout', 'x', { attempts: 1 }), 'transient'],
+    [new OtlpExportFailure('aborted', 'x', { attempts: 0 }), 'transient'],
+    [new OtlpExportFailure('request', 'x', { attempts: 0 }), 'misconfigured'],
+    [Object.assign(new Error('sdk'), { code: 400 }), 'rejected'],
+    [new Error('something else'), 'transient'],
+  ]
+  for (const [error, kind] of cases) t.equal(classifyFailure(error), kind, `${(error as OtlpExportFailure).status ?? (error as Error).message} → ${kind}`)
+  t.equal(failureStatus(http(422)), 422)
+  t.equal(failureStatus(new Error('x')), undefined)
+  const ctx = { endpoint: 'http://c/v1/logs', timeoutMs: 1, batch: 1, batches: 1, records: 1, bytes: undefined }
+  t.match(toExportError(http(308), ctx), { retryable: false, message: /redirect \(308\).*final URL/ })
+  t.match(toExportError(http(408), ctx), { retryable: true, message: /timed the request out \(408\)/ })
+  t.match(rejectionReason(http(422), { ...ctx, records: 3 }), /rejected 3 records \(422\); sending them again cannot help/)
+  t.match(rejectionReason(http(413), ctx), /single record as too large/)
+  t.end()
+})
+
+t.test('TLS: alerts about our client certificate name OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE/_CLIENT_KEY; still retryable', (t) => {
+  const ctx = { endpoint: 'https://c:4318/v1/logs', timeoutMs: 1, batch: 1, batches: 1, records: 1, bytes: undefined }
+  const tls = (code: string, message: string): OtlpExportFailure => new OtlpExportFailure('network', message, { errorCode: code, attempts: 1 })
+  const required = toExportError(tls('ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED', 'tlsv13 alert certificate required: SSL alert number 116'), ctx)
+  t.equal(required.retryable, true)
+  t.match(required.message, /failed the TLS handshake \(ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED\): the collector requires a client certificate/)
+  t.match(required.message, /OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE and OTEL_EXPORTER_OTLP_CLIENT_KEY/)
+  for (const [code, message] of [
+    ['ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE', 'sslv3 alert bad certificate: SSL alert number 42'],
+    ['ERR_SSL_TLSV1_ALERT_UNKNOWN_CA', 'tlsv1 alert unknown ca: SSL alert number 48'],
+    ['ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED', 'sslv3 alert certificate expired'],
+    ['EPROTO', 'write EPROTO ...:sslv3 alert bad certificate:...:SSL alert number 42'],
+  ] as const) {
+    const e = toExportError(tls(code, message), ctx)
+    t.equal(e.retryable, true, code)
+    t.match(e.message, /the collector refused our client certificate \(mutual TLS\); check OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE and OTEL_EXPORTER_OTLP_CLIENT_KEY/, code)
+  }
+  const serverSide = toExportError(tls('UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'unable to verify the first certificate'), ctx)
+  t.match(serverSide.message, /OTEL_EXPORTER_OTLP_CERTIFICATE\)/)
+  t.notMatch(serverSide.message, /CLIENT_CERTIFICATE/, "the server's certificate is not about ours")
+  const reset = toExportError(tls('ECONNRESET', 'socket hang up'), ctx)
+  t.match(reset.message, /if the collector requires mutual TLS, check OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE/)
+  t.notMatch(toExportError(tls('ECONNRESET', 'socket hang up'), { ...ctx, endpoint: 'http://c/v1/logs' }).message, /CLIENT_CERTIFICATE/, 'plain http: no TLS hint')
+  t.end()
+})
+
+// Tests run from dist/test; the fixtures stay in the source tree.
+const tlsFixture = (name: string): string => readFileSync(new URL(`../../test/fixtures/tls/${name}`, import.meta.url), 'utf8')
+
+/** An https OTLP endpoint on 127.0.0.1 that requires a client certificate from `clientCa`. */
+async function mtlsCollector(t: Test, opts: { clientCa: string; maxVersion?: 'TLSv1.2' | 'TLSv1.3' }): Promise<string> {
+  const server = https.createServer(
+    {
+      cert: tlsFixture('server.pem'),
+      key: tlsFixture('server.key'),
+      ca: opts.clientCa,
+      requestCert: true,
+      rejectUnauthorized: true,
+      ...(opts.maxVersion ? { maxVersion: opts.maxVersion } : {}),
+    },
+    (req, res) => {
+      req.resume()
+      req.on('end', () => res.writeHead(200, { 'content-length': '0' }).end())
+    },
+  )
+  server.on('tlsClientError', () => undefined)
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  )
+  return `https://127.0.0.1:${(server.address() as net.AddressInfo).port}/v1/logs`
+}
+
+t.test('mutual TLS over TLS 1.2 without a client certificate: the handshake failure names the client certificate settings', async (t) => {
+  const endpoint = await mtlsCollector(t, { clientCa: tlsFixture('ca.pem'), maxVersion: 'TLSv1.2' })
+  const pipeline = createExportPipeline({ ...pipelineOpts({ logsUrl: endpoint } as OtlpSink, { timeoutMs: 1500 }), tls: { ca: tlsFixture('ca.pem') } })
+  t.teardown(() => pipeline.shutdown())
+  const err = (await pipeline.exportRecords([record(1)]).then(
+    () => undefined,
+    (e: unknown) => e,
+  )) as ExportError
+  t.ok(err instanceof ExportError)
+  t.equal(err.retryable, true)
+  t.match(err.message, /failed the TLS handshake .*OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE and OTEL_EXPORTER_OTLP_CLIENT_KEY/)
+})
+
+t.test('mutual TLS: a client certificate the collector does not trust: retryable, names the client certificate settings', async (t) => {
+  // The collector trusts only its own certificate as a client CA: our client certificate (from the test CA) is refused.
+  const endpoint = await mtlsCollector(t, { clientCa: tlsFixture('server.pem') })
+  const pipeline = createExportPipeline({
+    ...pipelineOpts({ logsUrl: endpoint } as OtlpSink, { timeoutMs: 1500 }),
+    tls: { ca: tlsFixture('ca.pem'), cert: tlsFixture('client.pem'), key: tlsFixture('client.key') },
+  })
+  t.teardown(() => pipeline.shutdown())
+  const err = (await pipeline.exportRecords([record(1)]).then(
+    () => undefined,
+    (e: unknown) => e,
+  )) as ExportError
+  t.ok(err instanceof ExportError)
+  t.equal(err.retryable, true)
+  // A Node.js server drops the connection after the handshake; Go's crypto/tls (the Collector) sends bad_certificate.
+  t.match(err.message, /OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE and OTEL_EXPORTER_OTLP_CLIENT_KEY/)
 })

@@ -1,5 +1,5 @@
 export { createExportPipeline, planBatches, DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_SIZE } from './pipeline.js'
-export type { ExportPipeline, ExportPipelineOptions, ExportReport } from './pipeline.js'
+export type { ExportPipeline, ExportPipelineOptions, ExportReport, PartialRejection, RejectedRecord } from './pipeline.js'
 export { OtlpHttpLogExporter, OtlpExportFailure, isRetryableStatus, parseRetryAfter } from './otlp-http-exporter.js'
 export type {
   OtlpCompression,
@@ -15,6 +15,7 @@ export type { ResourceOptions } from './resource.js'
 export { SdkRecordFactory } from './sdk-records.js'
 export type { RecordFactoryOptions } from './sdk-records.js'
 export { CollectingLogRecordProcessor } from './collecting-processor.js'
-export { displayEndpoint, toExportError } from './errors.js'
+export { classifyFailure, displayEndpoint, failureStatus, rejectionReason, toExportError } from './errors.js'
+export type { ExportFailureContext, FailureKind } from './errors.js'
 export { estimateRecordBytes, estimateRequestOverheadBytes } from './size.js'
 export type { WireFormat } from './size.js'

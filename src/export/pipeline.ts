@@ -3,7 +3,7 @@ import type { ExportResult } from '@opentelemetry/core'
 import type { LogRecordExporter, LogRecordLimits, ReadableLogRecord } from '@opentelemetry/sdk-logs'
 import { ExportError } from '../errors.js'
 import type { MappedRecord } from '../mapping/types.js'
-import { displayEndpoint, toExportError } from './errors.js'
+import { classifyFailure, displayEndpoint, failureStatus, rejectionReason, toExportError } from './errors.js'
 import { OtlpHttpLogExporter } from './otlp-http-exporter.js'
 import type { OtlpCompression, OtlpExportResult, OtlpHttpLogExporterOptions, OtlpProtocol } from './otlp-http-exporter.js'
 import { SCOPE_NAME } from './resource.js'
@@ -30,7 +30,10 @@ export interface ExportPipelineOptions {
   resourceAttributes: Record<string, string>
   /** Records per request. Default 512. */
   maxBatchSize?: number
-  /** Estimated uncompressed request size limit. Default 3 MiB. A single larger record is sent alone. */
+  /**
+   * Estimated uncompressed request size limit. Default 3 MiB. A single larger record is sent alone. After a 413 the
+   * pipeline lowers it for its later calls (to half the estimate of the request that was too large).
+   */
   maxBatchBytes?: number
   /** SDK attribute limits (OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT, _VALUE_LENGTH_LIMIT): sdk-logs 0.223 does not read them. */
   logRecordLimits?: LogRecordLimits
@@ -40,25 +43,63 @@ export interface ExportPipelineOptions {
   exporter?: LogRecordExporter
 }
 
-/** What one acknowledged exportRecords() call sent. */
+/** A record the collector refused as data: sending it again cannot help, so it is counted and the receiver moves on. */
+export interface RejectedRecord {
+  /** Index into the array given to exportRecords(). */
+  index: number
+  /** Why: the collector, its status and what it said (shared by the records of one request). Never header values. */
+  reason: string
+  /** The collector's HTTP status (400, 413, 422, …). */
+  status: number | undefined
+}
+
+/**
+ * OTLP partial success: the collector acknowledged a request but says it rejected `rejected` of its records.
+ * OTLP does not say which ones, so the report can only name the request: input indexes `start` to `end` (exclusive).
+ */
+export interface PartialRejection {
+  start: number
+  end: number
+  rejected: number
+  message: string
+}
+
+/** What one exportRecords() call did: every record was either acknowledged (`records`) or rejected (`rejected`). */
 export interface ExportReport {
+  /** Records in requests the collector acknowledged with a 2xx (partial-success rejections included). */
   records: number
+  /** Requests the collector acknowledged. */
   batches: number
   /** Request body bytes as sent (after compression); undefined when the exporter does not say (an injected one). */
   bytes: number | undefined
-  /** Attributes the SDK dropped over its count limit, summed over the records. */
+  /** Attributes the SDK dropped over its count limit, summed over the acknowledged records. */
   droppedAttributes: number
-  /** OTLP partial success: records the collector accepted the request for but rejected; sending again will not help. */
+  /**
+   * Records the collector rejected: `rejected.length` plus the partial-success counts (`partialRejections`). Either
+   * way sending them again will not help; they are not delivered and must be counted, not retried.
+   */
   rejectedRecords: number
-  /** The collector's partial-success messages, if any. */
+  /** Why records were rejected: one message per rejected request and per partial-success answer that gave one. */
   rejectionMessages: string[]
+  /** The records refused by a 400-class answer (or a single record still over the collector's size limit), in input order. */
+  rejected: RejectedRecord[]
+  /** Partial-success answers: how many of which request's records the collector dropped (not which ones). */
+  partialRejections: PartialRejection[]
+  /** 413 answers that made the pipeline split a request in halves. Later calls plan smaller requests. */
+  splits: number
 }
 
 export interface ExportPipeline {
   /**
-   * Sends every record and resolves only when the collector acknowledged all of them (a 2xx for every batch).
-   * Throws ExportError otherwise, also when only a later batch failed: the caller sends the whole set again;
-   * the records that had gone out arrive twice, with the same `log.record.uid`.
+   * Sends every record, one request at a time, and resolves once each request was answered for good: acknowledged
+   * (2xx), or refused as data (400 and other such 4xx: its records are listed in `rejected`, and the next requests
+   * go on). A 413 splits the request in halves, down to single records; a single record still too large is rejected.
+   *
+   * Throws ExportError when the collector is unreachable, slow, throttling or failing (`retryable: true`, with the
+   * collector's `retryAfterMs` when it gave one), or when the endpoint, credentials or protocol are wrong (401, 403,
+   * 404, 415…: `retryable: false`, the records are not at fault). Then none of the records may be treated as
+   * delivered: the caller sends the whole set again; the records that had gone out arrive twice, with the same
+   * `log.record.uid`.
    */
   exportRecords(records: MappedRecord[]): Promise<ExportReport>
   /** Abandons an export in flight (it rejects with a retryable ExportError) and releases connections. Idempotent. */
@@ -128,36 +169,80 @@ export function createExportPipeline(opts: ExportPipelineOptions): ExportPipelin
   /** Calls are queued: one batch in flight for the whole pipeline. */
   let tail: Promise<unknown> = Promise.resolve()
   let shutdownPromise: Promise<void> | undefined
+  /**
+   * The request size limit in use: lowered after a 413 to half the estimate of the request that was too large, so
+   * later calls do not run into the collector's limit again. It never grows back (the collector's limit is fixed).
+   */
+  let plannedMaxBatchBytes = maxBatchBytes
+
+  const estimate = (records: readonly MappedRecord[]): number => records.reduce((n, r) => n + estimateRecordBytes(r, format), overheadBytes)
 
   async function run(records: MappedRecord[]): Promise<ExportReport> {
-    const report: ExportReport = { records: 0, batches: 0, bytes: 0, droppedAttributes: 0, rejectedRecords: 0, rejectionMessages: [] }
+    const report: ExportReport = {
+      records: 0,
+      batches: 0,
+      bytes: 0,
+      droppedAttributes: 0,
+      rejectedRecords: 0,
+      rejectionMessages: [],
+      rejected: [],
+      partialRejections: [],
+      splits: 0,
+    }
     if (records.length === 0) return report
-    const plan = planBatches(records, { maxBatchSize, maxBatchBytes, overheadBytes, format })
-    for (const [i, planned] of plan.entries()) {
+    const plan = planBatches(records, { maxBatchSize, maxBatchBytes: plannedMaxBatchBytes, overheadBytes, format })
+
+    /** Sends records[start, start + part.length) as one request; after a 413, each half on its own. */
+    const send = async (part: MappedRecord[], start: number, estimatedBytes: number, batch: number): Promise<void> => {
       if (shutdownPromise) {
         throw new ExportError(`export to collector at ${displayEndpoint(opts.endpoint)} abandoned: the receiver is shutting down`, { retryable: true })
       }
-      // SDK records are built per batch, so memory holds one batch of them, not the whole window.
-      const batch = factory.toSdkRecords(planned.records)
-      const result = await exportBatch(exporter, batch)
-      if (result.code !== ExportResultCode.SUCCESS) {
-        throw toExportError(result.error ?? new Error('the exporter reported a failure without an error'), {
-          endpoint: opts.endpoint,
-          timeoutMs: opts.timeoutMs,
-          batch: i + 1,
-          batches: plan.length,
-          records: batch.length,
-          bytes: result.bytes,
-        })
+      // SDK records are built per request, so memory holds one batch of them, not the whole window.
+      const sdkRecords = factory.toSdkRecords(part)
+      const result = await exportBatch(exporter, sdkRecords)
+      if (result.code === ExportResultCode.SUCCESS) {
+        report.records += sdkRecords.length
+        report.batches++
+        report.bytes = report.bytes === undefined || result.bytes === undefined ? undefined : report.bytes + result.bytes
+        for (const r of sdkRecords) report.droppedAttributes += r.droppedAttributesCount
+        const partial = result.partialSuccess
+        if (partial) {
+          if (partial.rejectedLogRecords > 0) {
+            report.rejectedRecords += partial.rejectedLogRecords
+            report.partialRejections.push({ start, end: start + part.length, rejected: partial.rejectedLogRecords, message: partial.errorMessage })
+          }
+          if (partial.errorMessage) report.rejectionMessages.push(partial.errorMessage)
+        }
+        return
       }
-      report.records += batch.length
-      report.batches++
-      report.bytes = report.bytes === undefined || result.bytes === undefined ? undefined : report.bytes + result.bytes
-      for (const r of batch) report.droppedAttributes += r.droppedAttributesCount
-      if (result.partialSuccess) {
-        report.rejectedRecords += result.partialSuccess.rejectedLogRecords
-        if (result.partialSuccess.errorMessage) report.rejectionMessages.push(result.partialSuccess.errorMessage)
+      const error = result.error ?? new Error('the exporter reported a failure without an error')
+      const ctx = { endpoint: opts.endpoint, timeoutMs: opts.timeoutMs, batch, batches: plan.length, records: part.length, bytes: result.bytes }
+      const kind = classifyFailure(error)
+      if (kind === 'too-large' && part.length > 1) {
+        report.splits++
+        plannedMaxBatchBytes = Math.max(1, Math.min(plannedMaxBatchBytes, Math.floor(estimatedBytes / 2)))
+        const half = Math.ceil(part.length / 2)
+        const first = part.slice(0, half)
+        const second = part.slice(half)
+        await send(first, start, estimate(first), batch)
+        await send(second, start + half, estimate(second), batch)
+        return
       }
+      if (kind === 'too-large' || kind === 'rejected') {
+        const reason = rejectionReason(error, ctx)
+        const status = failureStatus(error)
+        for (let i = 0; i < part.length; i++) report.rejected.push({ index: start + i, reason, status })
+        report.rejectedRecords += part.length
+        report.rejectionMessages.push(reason)
+        return
+      }
+      throw toExportError(error, ctx)
+    }
+
+    let start = 0
+    for (const [i, planned] of plan.entries()) {
+      await send(planned.records, start, planned.estimatedBytes, i + 1)
+      start += planned.records.length
     }
     return report
   }
