@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import type { Test } from 'tap'
 import { ConfigError } from '../src/errors.js'
-import { CONFIG_VARIABLES, describeConfig, formatDuration, loadConfig, parseDuration, readSecretFile } from '../src/config/index.js'
+import { CONFIG_VARIABLES, checkRequestBudget, describeConfig, formatDuration, loadConfig, parseDuration, readSecretFile } from '../src/config/index.js'
 import type { LoadedConfig } from '../src/config/index.js'
 
 const SECRET = 's3cr3t-SHOULD-NOT-LEAK'
@@ -99,6 +99,7 @@ t.test('only the required settings: every default of the contract', (t) => {
       body: 'json',
       attributeShape: 'flat',
       overlapMs: 1_800_000,
+      retryMaxBackoffMs: 300_000,
     },
     otel: {
       logsEndpoint: 'http://localhost:4318/v1/logs',
@@ -124,7 +125,7 @@ t.test('the schema knows every variable of the contract', (t) => {
     'PROOFPOINT_THREAT_STATUS', 'PROOFPOINT_THREAT_TYPE', 'PROOFPOINT_REQUEST_BUDGET', 'PROOFPOINT_REQUEST_TIMEOUT',
     'RECEIVER_CONFIG_FILE', 'RECEIVER_POLL_INTERVAL', 'RECEIVER_START_LOOKBACK', 'RECEIVER_STATE_DIR',
     'RECEIVER_NO_EVENTS_ALERT_AFTER', 'RECEIVER_HTTP_HOST', 'RECEIVER_HTTP_PORT', 'RECEIVER_LOG_LEVEL', 'RECEIVER_BODY',
-    'RECEIVER_ATTRIBUTE_SHAPE', 'RECEIVER_OVERLAP', 'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_LOGS_ENDPOINT',
+    'RECEIVER_ATTRIBUTE_SHAPE', 'RECEIVER_OVERLAP', 'RECEIVER_RETRY_MAX_BACKOFF', 'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_LOGS_ENDPOINT',
     'OTEL_EXPORTER_OTLP_LOGS_PROTOCOL', 'OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_EXPORTER_OTLP_COMPRESSION',
     'OTEL_EXPORTER_OTLP_TIMEOUT', 'OTEL_SERVICE_NAME', 'OTEL_RESOURCE_ATTRIBUTES',
     'OTEL_EXPORTER_OTLP_CERTIFICATE', 'OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE', 'OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE',
@@ -145,7 +146,7 @@ t.test('every setting in every accepted form', (t) => {
       PROOFPOINT_EVENT_TYPES: ' clicksBlocked, messagesDelivered,clicksBlocked ',
       PROOFPOINT_THREAT_STATUS: 'falsePositive,active',
       PROOFPOINT_THREAT_TYPE: 'messageText',
-      PROOFPOINT_REQUEST_BUDGET: '900',
+      PROOFPOINT_REQUEST_BUDGET: '3200',
       PROOFPOINT_REQUEST_TIMEOUT: '1500ms',
       RECEIVER_POLL_INTERVAL: '30s',
       RECEIVER_START_LOOKBACK: '7d',
@@ -157,13 +158,14 @@ t.test('every setting in every accepted form', (t) => {
       RECEIVER_BODY: 'none',
       RECEIVER_ATTRIBUTE_SHAPE: 'nested',
       RECEIVER_OVERLAP: '0s',
+      RECEIVER_RETRY_MAX_BACKOFF: '1s',
     },
   })
   t.equal(config.proofpoint.baseUrl, 'https://tap.example.com/proxy', 'trailing slash dropped: the client appends /v2/...')
   t.same(config.proofpoint.eventTypes, ['messagesDelivered', 'clicksBlocked'], 'API order, duplicates dropped')
   t.equal(config.proofpoint.threatStatus, 'active,falsePositive')
   t.equal(config.proofpoint.threatType, 'messageText')
-  t.equal(config.proofpoint.requestBudget, 900)
+  t.equal(config.proofpoint.requestBudget, 3200, '30s polling (2880 a day) fits in 90 % of 3200')
   t.equal(config.proofpoint.requestTimeoutMs, 1500)
   t.same(config.receiver, {
     pollIntervalMs: 30_000,
@@ -176,6 +178,7 @@ t.test('every setting in every accepted form', (t) => {
     body: 'none',
     attributeShape: 'nested',
     overlapMs: 0,
+    retryMaxBackoffMs: 1000,
   })
   t.equal(loadConfig({ env: { ...REQUIRED, RECEIVER_OVERLAP: '59m' } }).config.receiver.overlapMs, 59 * 60_000, '59m is the largest overlap')
   t.end()
@@ -221,6 +224,10 @@ t.test('each invalid setting gives a problem naming that variable', (t) => {
     ['RECEIVER_ATTRIBUTE_SHAPE', 'deep'],
     ['RECEIVER_OVERLAP', '60m'],
     ['RECEIVER_OVERLAP', '30'],
+    ['RECEIVER_RETRY_MAX_BACKOFF', '999ms'],
+    ['RECEIVER_RETRY_MAX_BACKOFF', '0s'],
+    ['RECEIVER_RETRY_MAX_BACKOFF', '300'],
+    ['RECEIVER_RETRY_MAX_BACKOFF', 'forever'],
     ['OTEL_EXPORTER_OTLP_ENDPOINT', 'collector:4318'],
     ['OTEL_EXPORTER_OTLP_LOGS_ENDPOINT', 'grpc://collector:4317'],
     ['OTEL_EXPORTER_OTLP_LOGS_ENDPOINT', 'https://user:pw@collector/v1/logs'],
@@ -556,6 +563,7 @@ t.test('describeConfig: every variable once, sources, secrets and header values 
   t.same(row('PROOFPOINT_PRINCIPAL'), ['principal@example.com', 'env'])
   t.same(row('RECEIVER_POLL_INTERVAL'), ['90s', 'env'])
   t.same(row('RECEIVER_OVERLAP'), ['30m', 'default'])
+  t.same(row('RECEIVER_RETRY_MAX_BACKOFF'), ['5m', 'default'])
   t.same(row('RECEIVER_BODY'), ['map', 'file'])
   t.same(row('RECEIVER_CONFIG_FILE'), [join(dir, 'c.yaml'), 'arg'])
   t.same(row('PROOFPOINT_EVENT_TYPES'), ['messagesDelivered,messagesBlocked,clicksPermitted,clicksBlocked', 'default'])
@@ -806,5 +814,80 @@ t.test('describeConfig: attribute limits show the effective value and where it c
   t.same(set.OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT, ['512', 'env'])
   t.same(set.OTEL_ATTRIBUTE_COUNT_LIMIT, ['(overridden by OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT)', 'env'])
   t.same(set.OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT, ['100', 'env'])
+  t.end()
+})
+
+t.test('RECEIVER_RETRY_MAX_BACKOFF: a duration, default 5m, at least 1s', (t) => {
+  const backoff = (value: string): number => loadConfig({ env: { ...REQUIRED, RECEIVER_RETRY_MAX_BACKOFF: value } }).config.receiver.retryMaxBackoffMs
+  t.equal(loadConfig({ env: REQUIRED }).config.receiver.retryMaxBackoffMs, 5 * 60_000)
+  t.equal(backoff('1s'), 1000, '1s is the least')
+  t.equal(backoff('1000ms'), 1000)
+  t.equal(backoff('30m'), 30 * 60_000)
+  t.equal(backoff('2h'), 2 * 3_600_000)
+  t.match(problemsFor(t, { ...REQUIRED, RECEIVER_RETRY_MAX_BACKOFF: '500ms' }), [/^RECEIVER_RETRY_MAX_BACKOFF: 500ms is less than 1s/])
+  t.match(problemsFor(t, { ...REQUIRED, RECEIVER_RETRY_MAX_BACKOFF: '60' }), [/^RECEIVER_RETRY_MAX_BACKOFF: "60" has no unit/])
+  const dir = t.testdir({ 'c.yaml': 'RECEIVER_RETRY_MAX_BACKOFF: 10m\n' })
+  const loaded = loadConfig({ env: REQUIRED, configFile: join(dir, 'c.yaml') })
+  t.equal(loaded.config.receiver.retryMaxBackoffMs, 600_000, 'from a config file')
+  t.equal(loaded.sources.RECEIVER_RETRY_MAX_BACKOFF, 'file')
+  t.end()
+})
+
+t.test('request budget: polling must fit in 90 % of PROOFPOINT_REQUEST_BUDGET per 24 h', (t) => {
+  const load = (env: Env) => loadConfig({ env: { ...REQUIRED, ...env } }).config
+  // The defaults: 60s polling is 1440 requests a day, within 1620 (90 % of 1800).
+  t.equal(load({}).receiver.pollIntervalMs, 60_000)
+  t.equal(load({ RECEIVER_POLL_INTERVAL: '54s' }).receiver.pollIntervalMs, 54_000, '54s: 1600 a day fits in 1620')
+
+  const problems = problemsFor(t, { ...REQUIRED, RECEIVER_POLL_INTERVAL: '30s' })
+  t.equal(problems.length, 1)
+  t.equal(
+    problems[0],
+    'RECEIVER_POLL_INTERVAL: 30s means 2880 requests per 24 h, over the 1620 that polling may use of PROOFPOINT_REQUEST_BUDGET=1800 (10 % is kept for retries and catch-up); use at least 54s or raise PROOFPOINT_REQUEST_BUDGET',
+  )
+  t.match(problemsFor(t, { ...REQUIRED, RECEIVER_POLL_INTERVAL: '53s' }), [/^RECEIVER_POLL_INTERVAL: 53s means 1631 requests per 24 h.*use at least 54s/])
+  t.match(problemsFor(t, { ...REQUIRED, PROOFPOINT_REQUEST_BUDGET: '1000' }), [
+    /^RECEIVER_POLL_INTERVAL: 1m means 1440 requests per 24 h, over the 900 that polling may use of PROOFPOINT_REQUEST_BUDGET=1000 .*use at least 96s/,
+  ])
+  t.equal(load({ PROOFPOINT_REQUEST_BUDGET: '1000', RECEIVER_POLL_INTERVAL: '96s' }).proofpoint.requestBudget, 1000, 'the suggested interval fits')
+  t.equal(load({ PROOFPOINT_REQUEST_BUDGET: '3200', RECEIVER_POLL_INTERVAL: '30s' }).receiver.pollIntervalMs, 30_000, 'or a larger budget')
+
+  // Tests lower the budget: then the poll interval has to grow with it.
+  t.match(problemsFor(t, { ...REQUIRED, PROOFPOINT_REQUEST_BUDGET: '20' }), [/over the 18 that polling may use.*use at least 80m /])
+  t.equal(load({ PROOFPOINT_REQUEST_BUDGET: '20', RECEIVER_POLL_INTERVAL: '80m' }).proofpoint.requestBudget, 20)
+  t.match(problemsFor(t, { ...REQUIRED, PROOFPOINT_REQUEST_BUDGET: '2', RECEIVER_POLL_INTERVAL: '23h' }), [/use at least 1d/])
+  t.equal(load({ PROOFPOINT_REQUEST_BUDGET: '2', RECEIVER_POLL_INTERVAL: '24h' }).proofpoint.requestBudget, 2)
+  t.match(problemsFor(t, { ...REQUIRED, PROOFPOINT_REQUEST_BUDGET: '1', RECEIVER_POLL_INTERVAL: '7d' }), [
+    /^RECEIVER_POLL_INTERVAL: 7d means 1 requests per 24 h, over the 0 .*no interval fits: raise PROOFPOINT_REQUEST_BUDGET to at least 2/,
+  ])
+  t.end()
+})
+
+t.test('request budget: checked only when both settings are valid; a file value says where it came from', (t) => {
+  t.match(problemsFor(t, { ...REQUIRED, RECEIVER_POLL_INTERVAL: '10s' }), [/^RECEIVER_POLL_INTERVAL: 10s is less than 30s/], 'the API minimum, not the budget')
+  t.match(problemsFor(t, { ...REQUIRED, RECEIVER_POLL_INTERVAL: '30s', PROOFPOINT_REQUEST_BUDGET: '0' }), [/^PROOFPOINT_REQUEST_BUDGET: /])
+  t.match(problemsFor(t, { ...REQUIRED, RECEIVER_POLL_INTERVAL: 'x', PROOFPOINT_REQUEST_BUDGET: '10' }), [/^RECEIVER_POLL_INTERVAL: "x" is not a duration/])
+  const dir = t.testdir({ 'c.json': JSON.stringify({ RECEIVER_POLL_INTERVAL: '30s' }) })
+  const problems = problemsFor(t, REQUIRED, { configFile: join(dir, 'c.json') })
+  t.match(problems, [/^RECEIVER_POLL_INTERVAL: 30s means 2880 requests per 24 h.*PROOFPOINT_REQUEST_BUDGET=1800.* \(set in ".*c\.json"\)$/])
+  t.end()
+})
+
+t.test('checkRequestBudget: the rule itself', (t) => {
+  const MIN = 60_000
+  t.equal(checkRequestBudget(MIN, 1800), undefined)
+  t.equal(checkRequestBudget(24 * 60 * MIN, 2), undefined, 'one request a day fits in floor(1.8)')
+  t.match(checkRequestBudget(30_000, 1800), /2880 requests per 24 h/)
+  // ceil: an interval that does not divide the day still costs the partial request.
+  t.equal(checkRequestBudget(7 * MIN, 230), undefined, '206 ≤ 207')
+  t.match(checkRequestBudget(7 * MIN, 228), /206 requests per 24 h, over the 205 .*use at least 422s/)
+  // The suggestion always passes the check, and one second less does not.
+  for (const budget of [2, 3, 7, 100, 1000, 1800, 5000, 100_000]) {
+    const problem = checkRequestBudget(30_000, budget)
+    if (!problem) continue
+    const suggested = parseDuration(/use at least (\S+)/.exec(problem)![1]!)!
+    t.equal(checkRequestBudget(suggested, budget), undefined, `budget ${budget}: ${formatDuration(suggested)} fits`)
+    t.ok(checkRequestBudget(suggested - 1000, budget) !== undefined || suggested - 1000 < 30_000, `budget ${budget}: a second less does not`)
+  }
   t.end()
 })

@@ -1,7 +1,7 @@
 /** Configuration: the schema, loading (environment, config file, secret file), validation and description. */
 import { CONFIG_VARIABLES as VARIABLES } from './schema.js'
 
-export { loadConfig, describeConfig, readSecretFile } from './load.js'
+export { loadConfig, describeConfig, readSecretFile, checkRequestBudget } from './load.js'
 export type { LoadedConfig, LoadOptions, ConfigRow } from './load.js'
 export { parseDuration, formatDuration } from './duration.js'
 export type { ConfigVariable } from './schema.js'

@@ -44,6 +44,31 @@ const MIN_POLL_INTERVAL_MS = 30 * SECOND
 const MAX_START_LOOKBACK_MS = 7 * DAY
 /** The overlap is re-asked together with new data in one request of at most 1 h; leave a minute for new data. */
 const MAX_OVERLAP_MS = 59 * MINUTE
+/** Retrying more often than once a second gains nothing and burns the SIEM API's request budget. */
+const MIN_RETRY_MAX_BACKOFF_MS = SECOND
+/**
+ * The share of PROOFPOINT_REQUEST_BUDGET steady-state polling may use, in tenths: the other 10 % is kept for
+ * retries (429, 5xx, timeouts) and for catch-up after downtime, which walk extra windows.
+ */
+const POLLING_SHARE_OF_BUDGET_TENTHS = 9
+const BUDGET_PERIOD_MS = DAY
+
+/**
+ * The start-up request budget check: caught up, the receiver makes one request per RECEIVER_POLL_INTERVAL, i.e.
+ * ceil(24 h / interval) per rolling 24 h, and that must fit in 90 % of PROOFPOINT_REQUEST_BUDGET (the rest is
+ * kept for retries and catch-up). Returns the problem, naming both settings and the shortest interval that fits.
+ * The budget is per credential and endpoint pool (clicks/permitted has its own); one receiver uses one pool.
+ */
+export function checkRequestBudget(pollIntervalMs: number, budget: number): string | undefined {
+  const perDay = Math.ceil(BUDGET_PERIOD_MS / pollIntervalMs)
+  const usable = Math.floor((budget * POLLING_SHARE_OF_BUDGET_TENTHS) / 10)
+  if (perDay <= usable) return undefined
+  const over = `${formatDuration(pollIntervalMs)} means ${perDay} requests per 24 h, over the ${usable} that polling may use of PROOFPOINT_REQUEST_BUDGET=${budget} (10 % is kept for retries and catch-up)`
+  if (usable < 1) return `${over}; no interval fits: raise PROOFPOINT_REQUEST_BUDGET to at least 2`
+  // The shortest interval with ceil(24 h / interval) <= usable, in whole seconds.
+  const minimum = Math.ceil(BUDGET_PERIOD_MS / usable / SECOND) * SECOND
+  return `${over}; use at least ${formatDuration(minimum)} or raise PROOFPOINT_REQUEST_BUDGET`
+}
 
 // OpenTelemetry specification defaults (OTLP exporter configuration, resource SDK).
 const DEFAULT_OTLP_BASE = 'http://localhost:4318'
@@ -595,6 +620,12 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
   atMost('RECEIVER_START_LOOKBACK', raw.RECEIVER_START_LOOKBACK, MAX_START_LOOKBACK_MS, 'the SIEM API serves at most 7 days back')
   atMost('RECEIVER_OVERLAP', raw.RECEIVER_OVERLAP, MAX_OVERLAP_MS, 'the overlap and new data are asked in one request of at most 1h')
   positive('RECEIVER_NO_EVENTS_ALERT_AFTER', raw.RECEIVER_NO_EVENTS_ALERT_AFTER)
+  atLeast('RECEIVER_RETRY_MAX_BACKOFF', raw.RECEIVER_RETRY_MAX_BACKOFF, MIN_RETRY_MAX_BACKOFF_MS, 'retrying more often only burns the request budget')
+  // The request budget, once both settings are valid on their own.
+  if (valid('RECEIVER_POLL_INTERVAL') && valid('PROOFPOINT_REQUEST_BUDGET') && raw.RECEIVER_POLL_INTERVAL >= MIN_POLL_INTERVAL_MS) {
+    const problem = checkRequestBudget(raw.RECEIVER_POLL_INTERVAL, raw.PROOFPOINT_REQUEST_BUDGET)
+    if (problem) report('RECEIVER_POLL_INTERVAL', problem)
+  }
   positive('PROOFPOINT_REQUEST_TIMEOUT', raw.PROOFPOINT_REQUEST_TIMEOUT)
 
   // Credentials. Required settings are not reported missing when a config file that may hold them failed.
@@ -651,6 +682,7 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
       body: raw.RECEIVER_BODY,
       attributeShape: raw.RECEIVER_ATTRIBUTE_SHAPE,
       overlapMs: raw.RECEIVER_OVERLAP,
+      retryMaxBackoffMs: raw.RECEIVER_RETRY_MAX_BACKOFF,
     },
     otel,
   }
@@ -750,6 +782,7 @@ export function describeConfig(loaded: LoadedConfig): ConfigRow[] {
     RECEIVER_BODY: [rc.body, source('RECEIVER_BODY')],
     RECEIVER_ATTRIBUTE_SHAPE: [rc.attributeShape, source('RECEIVER_ATTRIBUTE_SHAPE')],
     RECEIVER_OVERLAP: [formatDuration(rc.overlapMs), source('RECEIVER_OVERLAP')],
+    RECEIVER_RETRY_MAX_BACKOFF: [formatDuration(rc.retryMaxBackoffMs), source('RECEIVER_RETRY_MAX_BACKOFF')],
     OTEL_EXPORTER_OTLP_ENDPOINT: endpointRow,
     OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: logsEndpointRow,
     OTEL_EXPORTER_OTLP_PROTOCOL: protocolRow,

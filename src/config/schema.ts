@@ -33,6 +33,7 @@ export interface RawConfig {
   RECEIVER_BODY: BodyMode
   RECEIVER_ATTRIBUTE_SHAPE: AttributeShape
   RECEIVER_OVERLAP: number
+  RECEIVER_RETRY_MAX_BACKOFF: number
   /* The OTEL_* settings are resolved together (specific over general, defaults per the specification) in load.ts;
      here they are plain strings, '' meaning unset. */
   OTEL_EXPORTER_OTLP_ENDPOINT: string
@@ -251,7 +252,9 @@ const SCHEMA: convict.Schema<RawConfig> = {
   },
   PROOFPOINT_REQUEST_BUDGET: {
     // The SIEM API allows about 1,800 requests per rolling 24 h per credential and pool; over it, 429.
-    doc: 'SIEM API requests allowed per rolling 24 h',
+    // Enforced: at start-up against RECEIVER_POLL_INTERVAL (load.ts), and by the poller, which waits when the
+    // rolling 24 h count reaches it.
+    doc: 'SIEM API requests allowed per rolling 24 h (per credential and endpoint pool)',
     default: 1800,
     format: 'psr-positive-int',
     env: 'PROOFPOINT_REQUEST_BUDGET',
@@ -329,6 +332,13 @@ const SCHEMA: convict.Schema<RawConfig> = {
     default: 30 * MINUTE,
     format: 'psr-duration',
     env: 'RECEIVER_OVERLAP',
+  },
+  RECEIVER_RETRY_MAX_BACKOFF: {
+    // Retries back off exponentially with jitter, up to this long between two attempts.
+    doc: 'Longest wait between retries of a failing SIEM API call or export (at least 1s)',
+    default: 5 * MINUTE,
+    format: 'psr-duration',
+    env: 'RECEIVER_RETRY_MAX_BACKOFF',
   },
   OTEL_EXPORTER_OTLP_ENDPOINT: otel('OTEL_EXPORTER_OTLP_ENDPOINT', 'OTLP/HTTP base URL; /v1/logs is appended'),
   OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: otel('OTEL_EXPORTER_OTLP_LOGS_ENDPOINT', 'OTLP/HTTP logs URL, used as-is'),

@@ -29,6 +29,8 @@ export interface ReceiverConfig {
     body: BodyMode
     attributeShape: AttributeShape
     overlapMs: number
+    /** RECEIVER_RETRY_MAX_BACKOFF: the longest wait between retries of a failing SIEM API call or export. */
+    retryMaxBackoffMs: number
   }
   /** The standard OTEL_* settings the receiver itself uses; the exporters also read their own variables. */
   otel: {
