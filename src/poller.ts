@@ -27,6 +27,11 @@ export interface WindowFetcher {
 /** Records the collector refused for good (by index into what was sent), so they are counted, not retried forever. */
 export interface ExportOutcome {
   rejected?: ReadonlyArray<{ index: number; reason: string }>
+  /**
+   * OTLP partial success: the collector took the request [start, end) but dropped `rejected` of its records without
+   * saying which. Counted against the first records of the range, so totals are right and per-type counts approximate.
+   */
+  partialRejections?: ReadonlyArray<{ start: number; end: number; rejected: number; message: string }>
 }
 
 /**
@@ -212,7 +217,12 @@ export class Poller {
     if (fresh.length > 0) {
       const outcome = await this.retry('export', () => this.export(fresh))
       if (outcome === undefined) return 'stopped'
-      rejected = outcome.rejected ?? []
+      rejected = [
+        ...(outcome.rejected ?? []),
+        ...(outcome.partialRejections ?? []).flatMap((p) =>
+          Array.from({ length: Math.min(p.rejected, p.end - p.start) }, (_, i) => ({ index: p.start + i, reason: `partial success: ${p.message}` })),
+        ),
+      ]
     }
 
     const windowEnd = window.end.getTime()

@@ -2,7 +2,7 @@
  * The command line as users run it: the compiled binary in a child process, real ports, real files.
  */
 import { spawn } from 'node:child_process'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
@@ -179,9 +179,18 @@ t.test('run: polls, exports, answers probes on a real port, and stops on SIGTERM
     /"address":"(http:\/\/127\.0\.0\.1:\d+)"/,
   )
   const [, ops] = await p.matched
-  // The first window covers the 30 minutes before the last whole minute.
-  for (let i = 0; i < 200 && !existsSync(join(stateDir, 'state.json')); i++) await new Promise((r) => setTimeout(r, 50))
-  const state = JSON.parse(readFileSync(join(stateDir, 'state.json'), 'utf8')) as { cursor: string }
+  // The first window covers the 30 minutes before the last whole minute; the state file is written before the
+  // request (the request budget) and again once the window is acknowledged.
+  const committed = (): { cursor: string } | undefined => {
+    try {
+      const s = JSON.parse(readFileSync(join(stateDir, 'state.json'), 'utf8')) as { cursor: string }
+      return sim.requests.length > 0 && s.cursor === `${sim.requests[0]?.query.interval?.split('/')[1]?.replace('Z', '.000Z')}` ? s : undefined
+    } catch {
+      return undefined
+    }
+  }
+  for (let i = 0; i < 200 && !committed(); i++) await new Promise((r) => setTimeout(r, 50))
+  const state = committed() ?? { cursor: 'not committed' }
   const [from = '', to = ''] = (sim.requests[0]?.query.interval ?? '').split('/')
   t.equal(new Date(to).toISOString(), state.cursor, 'the cursor is the end of the window asked for')
   const expected = sim.eventsIn({ start: new Date(from), end: new Date(to) })

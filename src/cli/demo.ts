@@ -32,7 +32,6 @@ export async function runDemo(io: DemoIo): Promise<number> {
     loaded = loadConfig({
       env: {
         RECEIVER_START_LOOKBACK: '15m',
-        RECEIVER_POLL_INTERVAL: '30s',
         RECEIVER_LOG_LEVEL: 'warn',
         ...io.env,
         // The demo always talks to its own simulator, never to Proofpoint, and keeps no state between runs.
