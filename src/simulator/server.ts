@@ -40,7 +40,19 @@ export interface FaultReply {
   body?: string
   /** Wait this long before answering (a slow or hanging API). */
   delayMs?: number
+  /** Drop the connection instead of answering (after `delayMs`): a connection reset. `status` is not sent. */
+  reset?: boolean
+  /**
+   * Send the headers with the full Content-Length, then only this many bytes of the body, then drop the connection:
+   * a body cut off in the middle. The body is `body` when given, else the real answer to the request.
+   */
+  cutAfterBytes?: number
 }
+
+/** Called when a request arrives (its entry is already in `requests`); a FaultReply returned answers it instead. */
+export type SimulatorRequestHook = (request: SimulatorRequest) => FaultReply | undefined | void
+/** Called right after an answer was written (or the connection dropped by a fault). */
+export type SimulatorResponseHook = (request: SimulatorRequest) => void
 
 export interface SimulatorRequest {
   method: string
@@ -54,6 +66,8 @@ export interface SimulatorRequest {
   bytes: number
   /** Simulator clock when it answered. */
   at: number
+  /** Set when a fault (failNext or an onRequest hook) answered instead: which kind. */
+  fault?: 'reply' | 'reset' | 'cut'
 }
 
 export interface SiemSimulator {
@@ -69,6 +83,10 @@ export interface SiemSimulator {
   failNext(n: number, reply: FaultReply): void
   /** Change the credentials the simulator accepts (a rotated secret). */
   setCredentials(principal: string, secret: string): void
+  /** Calls `hook` (replacing any earlier one; undefined removes it) when a request arrives; it may return a fault. */
+  onRequest(hook: SimulatorRequestHook | undefined): void
+  /** Calls `hook` (replacing any earlier one) right after each answer was written. */
+  onResponse(hook: SimulatorResponseHook | undefined): void
   close(): Promise<void>
 }
 
@@ -201,6 +219,8 @@ export async function startSimulator(opts: SimulatorOptions): Promise<SiemSimula
   const requests: SimulatorRequest[] = []
   const injected: Injected[] = []
   const faults: FaultReply[] = []
+  let requestHook: SimulatorRequestHook | undefined
+  let responseHook: SimulatorResponseHook | undefined
 
   /** Visits the events created in [startMs, endMs] that are visible at `nowMs`, in time order per type. */
   function collect(startMs: number, endMs: number, nowMs: number, visit: (type: EventType, event: JsonObject) => void): void {
@@ -273,13 +293,29 @@ export async function startSimulator(opts: SimulatorOptions): Promise<SiemSimula
     return decoded === `${principal}:${secret}`
   }
 
-  async function send(res: ServerResponse, status: number, headers: Record<string, string | number>, body: Buffer[] | string | undefined): Promise<number> {
+  async function send(
+    res: ServerResponse,
+    status: number,
+    headers: Record<string, string | number>,
+    body: Buffer[] | string | undefined,
+    cutAfterBytes?: number,
+  ): Promise<number> {
     const chunks = typeof body === 'string' ? [Buffer.from(body, 'utf8')] : (body ?? [])
     const length = chunks.reduce((n, b) => n + b.length, 0)
     res.writeHead(status, { ...headers, ...(status === 204 || status === 304 ? {} : { 'content-length': String(length) }) })
+    let left = cutAfterBytes ?? Infinity
     for (const chunk of chunks) {
       if (res.destroyed) break
-      if (!res.write(chunk)) await drainedOrClosed(res)
+      const part = chunk.length > left ? chunk.subarray(0, left) : chunk
+      left -= part.length
+      if (!res.write(part)) await drainedOrClosed(res)
+      if (left <= 0) break
+    }
+    if (cutAfterBytes !== undefined) {
+      // A body cut off in the middle: what was promised by Content-Length never arrives.
+      if (res.writableLength > 0 && !res.destroyed) await drainedOrClosed(res)
+      res.destroy()
+      return Math.min(cutAfterBytes, length)
     }
     res.end()
     return length
@@ -299,13 +335,16 @@ export async function startSimulator(opts: SimulatorOptions): Promise<SiemSimula
       at: now(),
     }
     requests.push(entry)
+    let cutAfterBytes: number | undefined
     const reply = async (status: number, headers: Record<string, string | number>, body?: Buffer[] | string): Promise<void> => {
       entry.status = status
-      entry.bytes = await send(res, status, headers, body)
+      entry.bytes = await send(res, status, headers, body, cutAfterBytes)
+      responseHook?.(entry)
     }
 
-    const fault = faults.shift()
+    const fault = requestHook?.(entry) ?? faults.shift()
     if (fault) {
+      entry.fault = fault.reset ? 'reset' : fault.cutAfterBytes !== undefined ? 'cut' : 'reply'
       if (fault.delayMs) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, fault.delayMs)
@@ -319,8 +358,17 @@ export async function startSimulator(opts: SimulatorOptions): Promise<SiemSimula
           return
         }
       }
-      await reply(fault.status, { 'content-type': 'text/plain; charset=utf-8', ...fault.headers }, fault.body ?? '')
-      return
+      if (fault.reset) {
+        req.socket.destroy()
+        responseHook?.(entry)
+        return
+      }
+      cutAfterBytes = fault.cutAfterBytes
+      // With cutAfterBytes and no body of its own, the real answer is sent and cut.
+      if (fault.cutAfterBytes === undefined || fault.body !== undefined) {
+        await reply(fault.status, { 'content-type': 'text/plain; charset=utf-8', ...fault.headers }, fault.body ?? '')
+        return
+      }
     }
     if (req.method !== 'GET') return reply(405, { allow: 'GET', 'content-type': 'text/plain; charset=utf-8' }, 'Method not allowed\n')
     if (!ROUTES.has(url.pathname)) return reply(404, { 'content-type': 'text/plain; charset=utf-8' }, 'Not found\n')
@@ -404,6 +452,12 @@ export async function startSimulator(opts: SimulatorOptions): Promise<SiemSimula
     setCredentials(p: string, s: string): void {
       principal = p
       secret = s
+    },
+    onRequest(hook: SimulatorRequestHook | undefined): void {
+      requestHook = hook
+    },
+    onResponse(hook: SimulatorResponseHook | undefined): void {
+      responseHook = hook
     },
     close(): Promise<void> {
       closed ??= new Promise<void>((resolve) => {

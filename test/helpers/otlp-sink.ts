@@ -121,7 +121,17 @@ export interface SinkRequest {
   status: number
   /** Why the sink rejected it, if it did (decode failure, wrong content type, injected failure, …). */
   error?: string
+  /** Epoch ms the request arrived. */
+  receivedAt?: number
 }
+
+/** Called when a request arrives, before anything is read or answered (whatever the mode). */
+export type SinkRequestHook = (arrival: { index: number; at: number; method: string; path: string }) => void
+/**
+ * Called right after an answer was written (res.end): the request, and its decoded records (those it delivered when
+ * accepted; when an injected failure rejected it, those it carried, decoded for the test only).
+ */
+export type SinkResponseHook = (request: SinkRequest, records: readonly SinkRecord[]) => void
 
 export type SinkMode = 'ok' | 'refuse' | 'reset' | 'hang'
 
@@ -144,6 +154,12 @@ export interface OtlpSink {
   readonly records: SinkRecord[]
   /** Every request, accepted or not. */
   readonly requests: SinkRequest[]
+  /** Records of requests answered with an injected failure (failNext), decoded for the test; never delivered. */
+  readonly rejected: SinkRecord[]
+  /** Calls `hook` (replacing any earlier one; undefined removes it) when a request arrives, in every mode. */
+  onRequest(hook: SinkRequestHook | undefined): void
+  /** Calls `hook` (replacing any earlier one) right after each answer was written. */
+  onResponse(hook: SinkResponseHook | undefined): void
   /** Answer the next n requests with this status (and headers, body) instead of accepting them. Queued after acceptNext. */
   failNext(n: number, status: number, headers?: Record<string, string>, body?: string): void
   /** Accept the next n requests before the failures queued after this call: acceptNext(1); failNext(1, 400). */
@@ -271,6 +287,19 @@ export function decodeLogRecords(body: Buffer, contentType: 'protobuf' | 'json')
   return normalise(decodeLogsRequest(body, contentType), -1)
 }
 
+/** The records a request carried, whatever the sink answered (best effort: [] when it does not decode). */
+async function decodeForTest(wire: Buffer, entry: SinkRequest, index: number): Promise<SinkRecord[]> {
+  const type = (entry.contentType ?? '').split(';')[0]?.trim().toLowerCase()
+  const format = type === 'application/x-protobuf' ? 'protobuf' : type === 'application/json' ? 'json' : undefined
+  if (!format) return []
+  try {
+    const body = entry.contentEncoding === 'gzip' ? await gunzip(wire) : wire
+    return normalise(decodeLogsRequest(body, format), index)
+  } catch {
+    return []
+  }
+}
+
 function readBody(req: http.IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
@@ -283,6 +312,10 @@ function readBody(req: http.IncomingMessage): Promise<Buffer> {
 export async function startOtlpSink(opts: OtlpSinkOptions = {}): Promise<OtlpSink> {
   const records: SinkRecord[] = []
   const requests: SinkRequest[] = []
+  const rejected: SinkRecord[] = []
+  let arrivals = 0
+  let requestHook: SinkRequestHook | undefined
+  let responseHook: SinkResponseHook | undefined
   /** What to do with the next requests; empty: accept. */
   const script: Array<{ status: number; headers: Record<string, string>; body: string } | 'accept'> = []
   const waiters = new Set<() => void>()
@@ -297,6 +330,8 @@ export async function startOtlpSink(opts: OtlpSinkOptions = {}): Promise<OtlpSin
   }
 
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+    const receivedAt = Date.now()
+    requestHook?.({ index: arrivals++, at: receivedAt, method: req.method ?? '', path: (req.url ?? '').split('?')[0] ?? '' })
     if (mode === 'reset') {
       req.socket.destroy()
       return
@@ -316,6 +351,7 @@ export async function startOtlpSink(opts: OtlpSinkOptions = {}): Promise<OtlpSin
       bodyBytes: wire.length,
       records: 0,
       status: 0,
+      receivedAt,
     }
     requests.push(entry)
     const reject = (status: number, error: string, headers: Record<string, string> = {}, body?: string): void => {
@@ -327,7 +363,13 @@ export async function startOtlpSink(opts: OtlpSinkOptions = {}): Promise<OtlpSin
     if (entry.method !== 'POST') return reject(405, 'method not allowed')
     if (entry.path !== '/v1/logs') return reject(404, `no OTLP logs receiver at ${entry.path}`)
     const failure = script.shift()
-    if (failure !== undefined && failure !== 'accept') return reject(failure.status, `injected failure ${failure.status}`, failure.headers, failure.body)
+    if (failure !== undefined && failure !== 'accept') {
+      reject(failure.status, `injected failure ${failure.status}`, failure.headers, failure.body)
+      const carried = await decodeForTest(wire, entry, requests.indexOf(entry))
+      rejected.push(...carried)
+      responseHook?.(entry, carried)
+      return
+    }
     if (opts.rejectChunked && entry.transferEncoding?.includes('chunked')) return reject(400, 'chunked requests are not supported')
     const type = (entry.contentType ?? '').split(';')[0]?.trim().toLowerCase()
     const format = type === 'application/x-protobuf' ? 'protobuf' : type === 'application/json' ? 'json' : undefined
@@ -358,6 +400,7 @@ export async function startOtlpSink(opts: OtlpSinkOptions = {}): Promise<OtlpSin
     // An empty ExportLogsServiceResponse: full success.
     if (format === 'protobuf') answer(res, successStatus, 'application/x-protobuf', Buffer.alloc(0))
     else answer(res, successStatus, 'application/json', '{}')
+    responseHook?.(entry, decoded)
     for (const wake of [...waiters]) wake()
   }
 
@@ -390,6 +433,13 @@ export async function startOtlpSink(opts: OtlpSinkOptions = {}): Promise<OtlpSin
     logsUrl: `${url}/v1/logs`,
     records,
     requests,
+    rejected,
+    onRequest(hook) {
+      requestHook = hook
+    },
+    onResponse(hook) {
+      responseHook = hook
+    },
     failNext(n, status, headers = {}, body) {
       for (let i = 0; i < n; i++) script.push({ status, headers, body: body ?? `injected failure ${status}` })
     },
@@ -423,6 +473,7 @@ export async function startOtlpSink(opts: OtlpSinkOptions = {}): Promise<OtlpSin
     clear() {
       records.length = 0
       requests.length = 0
+      rejected.length = 0
       script.length = 0
     },
     async close() {
