@@ -59,6 +59,7 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
     pollIntervalMs: config.receiver.pollIntervalMs,
     eventTypes: config.proofpoint.eventTypes,
     version: VERSION,
+    noEventsFailsReadiness: config.receiver.noEventsFailsReadiness,
   })
   const pp = config.proofpoint
   const secretFile = pp.secretFile

@@ -6,11 +6,12 @@
  * memory holds at most one window.
  */
 import type { Logger } from 'pino'
+import { noEventsRecord } from './alerts/no-events.js'
 import { AUTH_BACKOFF, DEFAULT_BACKOFF, backoffDelay, sleep as defaultSleep } from './backoff.js'
 import type { BackoffPolicy } from './backoff.js'
 import { ExportError, ReceiverError, SiemApiError, SiemAuthError, SiemBadRequestError, SiemThrottledError, StateError } from './errors.js'
 import { mapEvent } from './mapping/index.js'
-import type { HrTime, MappedRecord, MappingOptions } from './mapping/types.js'
+import type { HrTime, LogRecordParts, MappedRecord, MappingOptions } from './mapping/types.js'
 import { EVENT_TYPES } from './siem/types.js'
 import type { EventType, SiemResponse, TimeWindow } from './siem/types.js'
 import { API_LIMITS, initialCursor, nextReaskFrom, planNextWindow, repairedLimits } from './siem/windows.js'
@@ -39,7 +40,7 @@ export interface ExportOutcome {
  * every record; throws a retryable error otherwise.
  */
 export interface RecordSink {
-  exportRecords(records: MappedRecord[]): Promise<ExportOutcome | void>
+  exportRecords(records: LogRecordParts[]): Promise<ExportOutcome | void>
 }
 
 export interface PollerOptions {
@@ -148,6 +149,7 @@ export class Poller {
     const { status, logger } = this.deps
     while (!this.signal.aborted) {
       status.heartbeat(this.clock())
+      if (!(await this.raiseNoEventsAlert())) break
       // Plan only once a request may go out: a window planned before a long budget wait would be stale.
       if (!(await this.awaitBudget())) break
       const now = this.clock()
@@ -225,12 +227,14 @@ export class Poller {
       ]
     }
 
+    const exportedCount = fresh.length - rejected.length
+    if (exportedCount > 0 && state.noEventsAlerting && !(await this.clearNoEventsAlert(state))) return 'stopped'
+
     const windowEnd = window.end.getTime()
     const reaskFrom = nextReaskFrom(window, fetched.queriedAt, this.opts.overlapMs, this.opts.limits)
     const exportedKeys = pruneExportedKeys(state.exportedKeys, reaskFrom)
     // Refused records are remembered too: re-sending them on the next overlap would only be refused again.
     for (const r of fresh) exportedKeys[r.uid] = windowEnd
-    const exportedCount = fresh.length - rejected.length
     const cursorMs = Math.max(Date.parse(state.cursor), windowEnd)
     const gapSeconds = (state.gapSeconds ?? 0) + Math.round(gapMs / 1000)
     const now = this.clock()
@@ -243,6 +247,7 @@ export class Poller {
       apiRequests: this.budget.snapshot(now),
       ...(gapSeconds > 0 ? { gapSeconds } : {}),
       ...(lastEventAt ? { lastEventAt } : {}),
+      ...(state.noEventsAlerting && exportedCount === 0 ? { noEventsAlerting: true } : {}),
     }
     const saved = await this.retry('state', () => this.persist(next))
     if (saved === undefined) return 'stopped'
@@ -286,6 +291,44 @@ export class Poller {
       this.deps.logger.error({ records: n, reason }, 'the collector permanently rejected records: not retried, counted in /status totals.rejected')
     }
     return byType
+  }
+
+  /**
+   * Raises the no-events alert once: an OpenTelemetry record into the same OTLP stream (so the backend's alerting
+   * fires), acknowledged, then remembered in the state file so a restart does not raise it again.
+   * Returns false when stopped.
+   */
+  private async raiseNoEventsAlert(): Promise<boolean> {
+    const { status, logger } = this.deps
+    const now = this.clock()
+    const state = this.requireState()
+    if (state.noEventsAlerting || !status.noEventsAlerting(now)) return true
+    const { noEvents } = status.snapshot(now)
+    const record = noEventsRecord('raised', {
+      now,
+      thresholdMs: noEvents.thresholdSeconds * 1000,
+      lastEventAt: noEvents.lastEventAt ?? undefined,
+      silentSinceMs: now - noEvents.silentSeconds * 1000,
+    })
+    logger.warn(
+      { thresholdSeconds: noEvents.thresholdSeconds, lastEventAt: noEvents.lastEventAt, silentSeconds: noEvents.silentSeconds },
+      'no events exported for longer than RECEIVER_NO_EVENTS_ALERT_AFTER: raising the no-events alert',
+    )
+    if ((await this.retry('export', () => this.export([record]))) === undefined) return false
+    return (await this.retry('state', () => this.persist({ ...this.requireState(), noEventsAlerting: true }))) !== undefined
+  }
+
+  /** Events flow again: one INFO record saying so, before the window that ends the silence is committed. */
+  private async clearNoEventsAlert(previous: ReceiverState): Promise<boolean> {
+    const now = this.clock()
+    const record = noEventsRecord('cleared', {
+      now,
+      thresholdMs: this.deps.status.noEventsAlertAfterMs,
+      lastEventAt: previous.lastEventAt,
+      silentSinceMs: previous.lastEventAt ? Date.parse(previous.lastEventAt) : this.deps.status.startedAt,
+    })
+    this.deps.logger.info({ lastEventAt: previous.lastEventAt }, 'events are flowing again: clearing the no-events alert')
+    return (await this.retry('export', () => this.export([record]))) !== undefined
   }
 
   /** Saves the state; the receiver's only durable write. */
@@ -343,7 +386,7 @@ export class Poller {
     }
   }
 
-  private async export(records: MappedRecord[]): Promise<ExportOutcome> {
+  private async export(records: LogRecordParts[]): Promise<ExportOutcome> {
     const { status } = this.deps
     try {
       const outcome = (await this.deps.sink.exportRecords(records)) ?? {}

@@ -29,6 +29,8 @@ export interface ReceiverStatusOptions {
   eventTypes: readonly EventType[]
   /** The receiver's version, shown in `/status`. */
   version: string
+  /** RECEIVER_NO_EVENTS_FAILS_READINESS: the no-events alert also makes `/readyz` fail (default false). */
+  noEventsFailsReadiness?: boolean
 }
 
 /** The error part of a poll or export outcome. Messages come from the error catalogue and never hold secrets. */
@@ -122,6 +124,7 @@ export class ReceiverStatus {
   readonly noEventsAlertAfterMs: number
   readonly pollIntervalMs: number
   readonly version: string
+  private readonly noEventsFailsReadiness: boolean
   private readonly eventTypes: EventType[]
   private phase: ReceiverPhase = 'starting'
   private cursor: string | undefined
@@ -129,6 +132,7 @@ export class ReceiverStatus {
   private lastPoll: PollRecord | undefined
   private lastSuccessfulPollAt: number | undefined
   private lastExport: ExportRecord | undefined
+  private lastSuccessfulExport: number | undefined
   private readonly counts = new Map<EventType, TypeCounts>()
   private authFailing = false
   private stateDirOk = true
@@ -146,6 +150,7 @@ export class ReceiverStatus {
     this.noEventsAlertAfterMs = opts.noEventsAlertAfterMs
     this.pollIntervalMs = opts.pollIntervalMs
     this.version = opts.version
+    this.noEventsFailsReadiness = opts.noEventsFailsReadiness ?? false
     this.eventTypes = [...opts.eventTypes]
     this.lastHeartbeat = opts.startedAt
     for (const type of opts.eventTypes) this.counts.set(type, zeroCounts())
@@ -172,6 +177,12 @@ export class ReceiverStatus {
 
   recordExport(e: ExportRecord): void {
     this.lastExport = { ...e, ...(e.error ? { error: { code: e.error.code, message: e.error.message, retryable: e.error.retryable } } : {}) }
+    if (e.outcome === 'ok') this.lastSuccessfulExport = e.at
+  }
+
+  /** epoch ms of the last export the collector acknowledged (recordExport with outcome ok); undefined before the first. */
+  lastSuccessfulExportAt(): number | undefined {
+    return this.lastSuccessfulExport
   }
 
   /** Adds to the counters of one event type. */
@@ -304,8 +315,13 @@ export class ReceiverStatus {
   }
 
   /** `/readyz`: can this receiver be trusted to deliver right now? */
-  readiness(_now: number): Readiness {
+  readiness(now: number): Readiness {
     const reasons: string[] = []
+    if (this.noEventsFailsReadiness && this.noEventsAlerting(now)) {
+      reasons.push(
+        `no events exported for ${Math.floor((now - this.noEventsSince()) / 1000)} s (RECEIVER_NO_EVENTS_ALERT_AFTER, and RECEIVER_NO_EVENTS_FAILS_READINESS is true)`,
+      )
+    }
     if (this.phase === 'stopping') reasons.push('the receiver is shutting down')
     if (!this.stateDirOk) {
       reasons.push(`the state directory (RECEIVER_STATE_DIR) is not usable${this.stateDirReason ? `: ${this.stateDirReason}` : ''}`)

@@ -100,6 +100,7 @@ t.test('only the required settings: every default of the contract', (t) => {
       attributeShape: 'flat',
       overlapMs: 1_800_000,
       retryMaxBackoffMs: 300_000,
+      noEventsFailsReadiness: false,
     },
     otel: {
       logsEndpoint: 'http://localhost:4318/v1/logs',
@@ -158,6 +159,7 @@ t.test('every setting in every accepted form', (t) => {
       RECEIVER_BODY: 'none',
       RECEIVER_ATTRIBUTE_SHAPE: 'nested',
       RECEIVER_OVERLAP: '0s',
+      RECEIVER_NO_EVENTS_FAILS_READINESS: 'true',
       RECEIVER_RETRY_MAX_BACKOFF: '1s',
     },
   })
@@ -179,6 +181,7 @@ t.test('every setting in every accepted form', (t) => {
     attributeShape: 'nested',
     overlapMs: 0,
     retryMaxBackoffMs: 1000,
+    noEventsFailsReadiness: true,
   })
   t.equal(loadConfig({ env: { ...REQUIRED, RECEIVER_OVERLAP: '59m' } }).config.receiver.overlapMs, 59 * 60_000, '59m is the largest overlap')
   t.end()
@@ -889,5 +892,14 @@ t.test('checkRequestBudget: the rule itself', (t) => {
     t.equal(checkRequestBudget(suggested, budget), undefined, `budget ${budget}: ${formatDuration(suggested)} fits`)
     t.ok(checkRequestBudget(suggested - 1000, budget) !== undefined || suggested - 1000 < 30_000, `budget ${budget}: a second less does not`)
   }
+  t.end()
+})
+
+t.test('RECEIVER_NO_EVENTS_FAILS_READINESS takes true or false, also as a YAML boolean', (t) => {
+  t.equal(loadConfig({ env: { ...REQUIRED, RECEIVER_NO_EVENTS_FAILS_READINESS: 'true' } }).config.receiver.noEventsFailsReadiness, true)
+  t.throws(() => loadConfig({ env: { ...REQUIRED, RECEIVER_NO_EVENTS_FAILS_READINESS: 'yes' } }), /RECEIVER_NO_EVENTS_FAILS_READINESS/)
+  const file = (text: string): string => text
+  const loaded = loadConfig({ env: REQUIRED, configFile: 'r.yaml', readFile: () => file('RECEIVER_NO_EVENTS_FAILS_READINESS: true\n') })
+  t.equal(loaded.config.receiver.noEventsFailsReadiness, true)
   t.end()
 })

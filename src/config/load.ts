@@ -683,6 +683,7 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
       attributeShape: raw.RECEIVER_ATTRIBUTE_SHAPE,
       overlapMs: raw.RECEIVER_OVERLAP,
       retryMaxBackoffMs: raw.RECEIVER_RETRY_MAX_BACKOFF,
+      noEventsFailsReadiness: raw.RECEIVER_NO_EVENTS_FAILS_READINESS === 'true',
     },
     otel,
   }
@@ -783,6 +784,7 @@ export function describeConfig(loaded: LoadedConfig): ConfigRow[] {
     RECEIVER_ATTRIBUTE_SHAPE: [rc.attributeShape, source('RECEIVER_ATTRIBUTE_SHAPE')],
     RECEIVER_OVERLAP: [formatDuration(rc.overlapMs), source('RECEIVER_OVERLAP')],
     RECEIVER_RETRY_MAX_BACKOFF: [formatDuration(rc.retryMaxBackoffMs), source('RECEIVER_RETRY_MAX_BACKOFF')],
+    RECEIVER_NO_EVENTS_FAILS_READINESS: [String(rc.noEventsFailsReadiness), source('RECEIVER_NO_EVENTS_FAILS_READINESS')],
     OTEL_EXPORTER_OTLP_ENDPOINT: endpointRow,
     OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: logsEndpointRow,
     OTEL_EXPORTER_OTLP_PROTOCOL: protocolRow,

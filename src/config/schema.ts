@@ -34,6 +34,7 @@ export interface RawConfig {
   RECEIVER_ATTRIBUTE_SHAPE: AttributeShape
   RECEIVER_OVERLAP: number
   RECEIVER_RETRY_MAX_BACKOFF: number
+  RECEIVER_NO_EVENTS_FAILS_READINESS: 'true' | 'false'
   /* The OTEL_* settings are resolved together (specific over general, defaults per the specification) in load.ts;
      here they are plain strings, '' meaning unset. */
   OTEL_EXPORTER_OTLP_ENDPOINT: string
@@ -339,6 +340,13 @@ const SCHEMA: convict.Schema<RawConfig> = {
     default: 5 * MINUTE,
     format: 'psr-duration',
     env: 'RECEIVER_RETRY_MAX_BACKOFF',
+  },
+  RECEIVER_NO_EVENTS_FAILS_READINESS: {
+    // Default false: a quiet tenant is not a broken pod; restarting it would not bring events back.
+    doc: 'Whether the no-events alert also makes /readyz fail: true or false',
+    default: 'false',
+    format: oneOf(['true', 'false'] as const),
+    env: 'RECEIVER_NO_EVENTS_FAILS_READINESS',
   },
   OTEL_EXPORTER_OTLP_ENDPOINT: otel('OTEL_EXPORTER_OTLP_ENDPOINT', 'OTLP/HTTP base URL; /v1/logs is appended'),
   OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: otel('OTEL_EXPORTER_OTLP_LOGS_ENDPOINT', 'OTLP/HTTP logs URL, used as-is'),

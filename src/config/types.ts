@@ -31,6 +31,8 @@ export interface ReceiverConfig {
     overlapMs: number
     /** RECEIVER_RETRY_MAX_BACKOFF: the longest wait between retries of a failing SIEM API call or export. */
     retryMaxBackoffMs: number
+    /** RECEIVER_NO_EVENTS_FAILS_READINESS: the no-events alert also makes /readyz fail. */
+    noEventsFailsReadiness: boolean
   }
   /** The standard OTEL_* settings the receiver itself uses; the exporters also read their own variables. */
   otel: {

@@ -1,5 +1,5 @@
 import { JsonLogsSerializer } from '@opentelemetry/otlp-transformer'
-import type { MappedRecord } from '../mapping/types.js'
+import type { LogRecordParts } from '../mapping/types.js'
 import type { ResourceOptions } from './resource.js'
 import { SdkRecordFactory } from './sdk-records.js'
 
@@ -16,7 +16,7 @@ const INT64_MAX = 2n ** 63n - 1n
  * records, same resource and scope), with the OTLP JSON encoding: lowerCamelCase names, enums as integers,
  * 64-bit integers (timestamps, intValue) as decimal strings. No network. Backs the `map FILE` command.
  */
-export function toOtlpJson(records: readonly MappedRecord[], resourceOpts: ResourceOptions, opts: OtlpJsonOptions = {}): string {
+export function toOtlpJson(records: readonly LogRecordParts[], resourceOpts: ResourceOptions, opts: OtlpJsonOptions = {}): string {
   const factory = new SdkRecordFactory(resourceOpts)
   try {
     const bytes = JsonLogsSerializer.serializeRequest(factory.toSdkRecords(records))

@@ -2,7 +2,7 @@ import { ExportResultCode } from '@opentelemetry/core'
 import type { ExportResult } from '@opentelemetry/core'
 import type { LogRecordExporter, LogRecordLimits, ReadableLogRecord } from '@opentelemetry/sdk-logs'
 import { ExportError } from '../errors.js'
-import type { MappedRecord } from '../mapping/types.js'
+import type { LogRecordParts } from '../mapping/types.js'
 import { classifyFailure, displayEndpoint, failureStatus, rejectionReason, toExportError } from './errors.js'
 import { OtlpHttpLogExporter } from './otlp-http-exporter.js'
 import type { OtlpCompression, OtlpExportResult, OtlpHttpLogExporterOptions, OtlpProtocol } from './otlp-http-exporter.js'
@@ -101,18 +101,18 @@ export interface ExportPipeline {
    * delivered: the caller sends the whole set again; the records that had gone out arrive twice, with the same
    * `log.record.uid`.
    */
-  exportRecords(records: MappedRecord[]): Promise<ExportReport>
+  exportRecords(records: LogRecordParts[]): Promise<ExportReport>
   /** Abandons an export in flight (it rejects with a retryable ExportError) and releases connections. Idempotent. */
   shutdown(): Promise<void>
 }
 
 /** Splits records into batches by count and by estimated encoded size; a record over the size limit goes alone. */
 export function planBatches(
-  records: readonly MappedRecord[],
+  records: readonly LogRecordParts[],
   opts: { maxBatchSize: number; maxBatchBytes: number; overheadBytes: number; format: WireFormat },
-): Array<{ records: MappedRecord[]; estimatedBytes: number }> {
-  const batches: Array<{ records: MappedRecord[]; estimatedBytes: number }> = []
-  let current: MappedRecord[] = []
+): Array<{ records: LogRecordParts[]; estimatedBytes: number }> {
+  const batches: Array<{ records: LogRecordParts[]; estimatedBytes: number }> = []
+  let current: LogRecordParts[] = []
   let bytes = opts.overheadBytes
   for (const r of records) {
     const size = estimateRecordBytes(r, opts.format)
@@ -175,9 +175,9 @@ export function createExportPipeline(opts: ExportPipelineOptions): ExportPipelin
    */
   let plannedMaxBatchBytes = maxBatchBytes
 
-  const estimate = (records: readonly MappedRecord[]): number => records.reduce((n, r) => n + estimateRecordBytes(r, format), overheadBytes)
+  const estimate = (records: readonly LogRecordParts[]): number => records.reduce((n, r) => n + estimateRecordBytes(r, format), overheadBytes)
 
-  async function run(records: MappedRecord[]): Promise<ExportReport> {
+  async function run(records: LogRecordParts[]): Promise<ExportReport> {
     const report: ExportReport = {
       records: 0,
       batches: 0,
@@ -193,7 +193,7 @@ export function createExportPipeline(opts: ExportPipelineOptions): ExportPipelin
     const plan = planBatches(records, { maxBatchSize, maxBatchBytes: plannedMaxBatchBytes, overheadBytes, format })
 
     /** Sends records[start, start + part.length) as one request; after a 413, each half on its own. */
-    const send = async (part: MappedRecord[], start: number, estimatedBytes: number, batch: number): Promise<void> => {
+    const send = async (part: LogRecordParts[], start: number, estimatedBytes: number, batch: number): Promise<void> => {
       if (shutdownPromise) {
         throw new ExportError(`export to collector at ${displayEndpoint(opts.endpoint)} abandoned: the receiver is shutting down`, { retryable: true })
       }
@@ -248,7 +248,7 @@ export function createExportPipeline(opts: ExportPipelineOptions): ExportPipelin
   }
 
   return {
-    exportRecords(records: MappedRecord[]): Promise<ExportReport> {
+    exportRecords(records: LogRecordParts[]): Promise<ExportReport> {
       if (shutdownPromise) {
         return Promise.reject(
           new ExportError(`export to collector at ${displayEndpoint(opts.endpoint)} refused: the pipeline is shut down`, { retryable: false }),

@@ -2,7 +2,7 @@ import { LoggerProvider } from '@opentelemetry/sdk-logs'
 import type { LogRecordLimits, ReadableLogRecord } from '@opentelemetry/sdk-logs'
 import type { Logger } from '@opentelemetry/api-logs'
 import type { Resource } from '@opentelemetry/resources'
-import type { HrTime, MappedRecord } from '../mapping/types.js'
+import type { HrTime, LogRecordParts } from '../mapping/types.js'
 import { CollectingLogRecordProcessor } from './collecting-processor.js'
 import { buildResource, SCOPE_NAME } from './resource.js'
 import type { ResourceOptions } from './resource.js'
@@ -36,7 +36,7 @@ export class SdkRecordFactory {
     this.logger = this.provider.getLogger(SCOPE_NAME, opts.serviceVersion)
   }
 
-  toSdkRecords(records: readonly MappedRecord[]): ReadableLogRecord[] {
+  toSdkRecords(records: readonly LogRecordParts[]): ReadableLogRecord[] {
     for (const r of records) {
       this.logger.emit({
         eventName: r.eventName,

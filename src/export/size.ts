@@ -1,5 +1,5 @@
 import type { AnyValue, AnyValueMap } from '@opentelemetry/api-logs'
-import type { MappedRecord } from '../mapping/types.js'
+import type { LogRecordParts } from '../mapping/types.js'
 
 /**
  * Upper-bound estimates of how many bytes a record takes in an OTLP ExportLogsServiceRequest, without encoding it.
@@ -105,7 +105,7 @@ function keyValuesSize(map: AnyValueMap, f: WireFormat): number {
  * "severityNumber":…,"severityText":…,"body":…,"eventName":…,"attributes":[…],"droppedAttributesCount":…},
  * with every number at its longest (~200 bytes).
  */
-export function estimateRecordBytes(r: MappedRecord, f: WireFormat): number {
+export function estimateRecordBytes(r: LogRecordParts, f: WireFormat): number {
   if (f === 'json') {
     let n = 230 + jsonStringLength(r.severityText) + jsonStringLength(r.eventName) + keyValuesSize(r.attributes, f)
     if (r.body !== undefined) n += anyValueSize(r.body, f)

@@ -15,10 +15,9 @@ export interface MappingOptions {
 /** Why an event is counted as malformed; it is still exported. */
 export type MalformedReason = string
 
-/** One SIEM event mapped to the parts of one OpenTelemetry log record. Pure data, no SDK objects. */
-export interface MappedRecord {
-  eventType: EventType
-  /** `proofpoint.message.delivered`, ... */
+/** The parts of one OpenTelemetry log record, as the export pipeline takes them. Pure data, no SDK objects. */
+export interface LogRecordParts {
+  /** `proofpoint.message.delivered`, ..., or the receiver's own `proofpoint.receiver.*` events. */
   eventName: string
   /** log.record.uid: hex SHA-256 of the event's canonical JSON, prefixed with the event type. */
   uid: string
@@ -29,6 +28,11 @@ export interface MappedRecord {
   severityText: string
   attributes: AnyValueMap
   body?: AnyValue
+}
+
+/** One SIEM event mapped to the parts of one OpenTelemetry log record. */
+export interface MappedRecord extends LogRecordParts {
+  eventType: EventType
   /** Empty when the event is well-formed. */
   malformed: MalformedReason[]
 }

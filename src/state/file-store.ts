@@ -148,6 +148,7 @@ export function validateReceiverState(value: unknown): string[] {
     problems.push('apiRequests is not a list of numbers')
   }
   if (v.gapSeconds !== undefined && !(typeof v.gapSeconds === 'number' && v.gapSeconds >= 0)) problems.push('gapSeconds is not a non-negative number')
+  if (v.noEventsAlerting !== undefined && typeof v.noEventsAlerting !== 'boolean') problems.push('noEventsAlerting is not a boolean')
   return problems
 }
 
@@ -162,6 +163,7 @@ function copyState(s: ReceiverState): ReceiverState {
   if (s.reaskFrom !== undefined) out.reaskFrom = s.reaskFrom
   if (s.apiRequests !== undefined) out.apiRequests = [...s.apiRequests]
   if (s.gapSeconds !== undefined) out.gapSeconds = s.gapSeconds
+  if (s.noEventsAlerting !== undefined) out.noEventsAlerting = s.noEventsAlerting
   return out
 }
 

@@ -24,6 +24,8 @@ export interface ReceiverState {
   apiRequests?: number[]
   /** Total seconds skipped because the cursor was older than the API serves (7 days): shown, never hidden. */
   gapSeconds?: number
+  /** The no-events alert was raised and its log record exported: not raised again after a restart. */
+  noEventsAlerting?: boolean
 }
 
 /** Where the receiver state lives. `save` is all-or-nothing: after a crash `load` returns the old or the new state. */

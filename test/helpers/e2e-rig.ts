@@ -36,9 +36,9 @@ export interface Rig {
 }
 
 
-export async function rig(t: Test, protocol: 'http/protobuf' | 'http/json', env: Record<string, string> = {}): Promise<Rig> {
+export async function rig(t: Test, protocol: 'http/protobuf' | 'http/json', env: Record<string, string> = {}, eventsPerMinute = 3): Promise<Rig> {
   const time = fakeTime(T0)
-  const sim = await startSimulator({ principal: PRINCIPAL, secret: SECRET, now: time.clock, eventsPerMinute: 3, seed: 7 })
+  const sim = await startSimulator({ principal: PRINCIPAL, secret: SECRET, now: time.clock, eventsPerMinute, seed: 7 })
   const sink = await startOtlpSink({ rejectChunked: true })
   const stateDir = t.testdir()
   const logs: string[] = []
