@@ -12,7 +12,8 @@
  * back to back (catch-up) with a few events per minute, and retries are capped by RECEIVER_RETRY_MAX_BACKOFF.
  * Scenarios run a few at a time (they share nothing but this process). The last line printed sums them all.
  */
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import type { Test } from 'tap'
@@ -92,6 +93,17 @@ interface Rig {
   sampleState(t: Test): StateFile | undefined
 }
 
+/**
+ * A directory of this run only (not t.testdir(): its path is derived from the test name, so two runs of this file
+ * in one checkout, as happens when several people test at once, would share state directories).
+ */
+function privateDir(t: Test, files: Record<string, string> = {}): string {
+  const dir = mkdtempSync(join(tmpdir(), 'psr-faults-'))
+  for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), content)
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
 async function rig(t: Test, opts: RigOptions = {}): Promise<Rig> {
   const r: Partial<Rig> & { simAt: number | undefined } = { simAt: undefined }
   const simOpts: SimulatorOptions = {
@@ -104,7 +116,7 @@ async function rig(t: Test, opts: RigOptions = {}): Promise<Rig> {
   }
   const sim = await startSimulator(simOpts)
   const sink = await startOtlpSink({ rejectChunked: true })
-  const stateDir = t.testdir()
+  const stateDir = join(privateDir(t), 'state')
   const procs: ReceiverProcess[] = []
   LOGS.set(t, procs)
   const cursors: Rig['cursors'] = []
@@ -354,7 +366,8 @@ t.test('fault injection', { jobs: JOBS }, async (t) => {
   scenario(t, 'collector 429 with Retry-After: honoured, then delivered', async (t) => {
     const r = await rig(t)
     r.sink.failNext(3, 429, { 'retry-after': '1' })
-    const p = await r.start()
+    // Long enough that a slow first export on a busy machine is not cut off before the 429 is read.
+    const p = await r.start({ OTEL_EXPORTER_OTLP_TIMEOUT: '5000' })
     const tally = await finish(t, r, p)
     const q = r.sink.requests
     t.same(
@@ -511,7 +524,7 @@ t.test('fault injection', { jobs: JOBS }, async (t) => {
 
   scenario(t, 'SIEM 401 then a rotated secret in PROOFPOINT_SECRET_FILE: not ready, principal named, picked up without restart', async (t) => {
     const r = await rig(t)
-    const dir = t.testdir({ secret: 'old-s3cr3t-ROTATED-AWAY\n' })
+    const dir = privateDir(t, { secret: 'old-s3cr3t-ROTATED-AWAY\n' })
     const secretFile = join(dir, 'secret')
     const NEW = 'new-s3cr3t-AFTER-ROTATION-77'
     r.sim.setCredentials(PRINCIPAL, NEW)
@@ -741,7 +754,7 @@ t.test('fault injection', { jobs: JOBS }, async (t) => {
   scenario(t, 'request budget: never more than PROOFPOINT_REQUEST_BUDGET in 24 h, across a restart; start-up refuses an interval that cannot fit', async (t) => {
     const refused = startReceiver({
       env: { PROOFPOINT_PRINCIPAL: PRINCIPAL, PROOFPOINT_SECRET: SECRET, PROOFPOINT_REQUEST_BUDGET: '5', RECEIVER_POLL_INTERVAL: '60s' },
-      stateDir: t.testdir(),
+      stateDir: privateDir(t),
     })
     const refusal = await refused.exited
     t.equal(refusal.code, 78, 'exit 78 for a poll interval the budget cannot carry')
