@@ -5,9 +5,10 @@
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { createApp } from './app.js'
+import { checkConfig } from './cli/check-config.js'
 import { runDemo } from './cli/demo.js'
 import { mapCommand } from './cli/map.js'
-import { describeConfig, loadConfig } from './config/index.js'
+import { loadConfig } from './config/index.js'
 import type { LoadedConfig } from './config/index.js'
 import { ConfigError, ReceiverError } from './errors.js'
 import { createLogger } from './logger.js'
@@ -18,18 +19,21 @@ export const EXIT_CONFIG = 78
 /** SIGTERM → exit within this; Kubernetes' default grace period is 30 s, the design promises 10 s. */
 const SHUTDOWN_DEADLINE_MS = 9_000
 
-const USAGE = `Usage: ${NAME} [run|demo|check-config|map FILE|-] [--config FILE]
+const USAGE = `Usage: ${NAME} [run|demo|check-config [--offline]|map FILE|-] [--config FILE]
 
 Pulls Proofpoint TAP SIEM API events and exports them as OpenTelemetry log records over OTLP/HTTP.
 
 Commands:
   run            poll the SIEM API forever and export (default)
   demo           run against a built-in SIEM API simulator on loopback and print each record (no credentials needed)
-  check-config   validate the configuration, print it with its sources (secrets redacted), exit 0 or 1
+  check-config   validate the configuration, print it with its sources (secrets redacted), then check that the
+                 SIEM API accepts the credentials (1 request of the budget) and that the OTLP endpoint answers;
+                 exit 0, or 1 when the configuration is invalid or a check fails
   map FILE|-     map a saved SIEM API JSON response to OTLP/JSON on stdout (no network)
 
 Options:
   --config FILE  JSON or YAML file with the same keys as the environment variables (environment wins)
+  --offline      check-config: validate and print only; no request to the SIEM API or the OTLP endpoint
   --help, -h     this text
   --version, -v  the version
 
@@ -93,14 +97,10 @@ async function withDeadline(p: Promise<void>, ms: number, onTimeout: () => void)
   clearTimeout(timer)
 }
 
-function checkConfigCommand(env: NodeJS.ProcessEnv, configFile: string | undefined): number {
+async function checkConfigCommand(env: NodeJS.ProcessEnv, configFile: string | undefined, offline: boolean): Promise<number> {
   const loaded = loadOrExplain(env, configFile)
   if (!loaded) return 1
-  const rows = describeConfig(loaded)
-  const width = Math.max(...rows.map((r) => r.name.length))
-  for (const r of rows) process.stdout.write(`${r.name.padEnd(width)}  ${r.value}  (${r.source})\n`)
-  process.stdout.write('configuration is valid\n')
-  return 0
+  return checkConfig(loaded, { offline, stdout: process.stdout, stderr: process.stderr })
 }
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
@@ -111,6 +111,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       allowPositionals: true,
       options: {
         config: { type: 'string' },
+        offline: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -133,7 +134,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     case 'run':
       return runCommand(env, values.config)
     case 'check-config':
-      return checkConfigCommand(env, values.config)
+      return checkConfigCommand(env, values.config, values.offline ?? false)
     case 'demo':
       return runDemo({ env, untilStopped: untilSignal, stdout: process.stdout, stderr: process.stderr })
     case 'map': {

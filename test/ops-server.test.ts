@@ -50,7 +50,7 @@ async function start(t: Test, app: FastifyInstance): Promise<string> {
   return `http://127.0.0.1:${port}`
 }
 
-void t.test('good state: 200 on all three routes', async (t) => {
+void t.test('good state: 200 on every route', async (t) => {
   const status = newStatus()
   let clock = T0 + MIN
   const app = buildOpsServer({ status, now: () => clock })
@@ -81,10 +81,16 @@ void t.test('good state: 200 on all three routes', async (t) => {
   t.same(snap.lastPoll, { at: '2024-05-01T00:00:30.000Z', outcome: 'ok', httpStatus: 200, events: 3 })
   t.same(snap.lastExport, { at: '2024-05-01T00:00:31.000Z', outcome: 'ok', records: 3 })
   t.equal(snap.totals.exported, 3)
-  t.same(snap.totals.byType.messagesDelivered, { received: 3, exported: 3, malformed: 0, duplicates: 0 })
+  t.same(snap.totals.byType.messagesDelivered, { received: 3, exported: 3, malformed: 0, duplicates: 0, rejected: 0 })
   t.same(snap.noEvents, { alerting: false, thresholdSeconds: 86400, lastEventAt: null, silentSeconds: 120 })
   t.equal(snap.apiRequestsLast24h, 0)
   t.equal(snap.state, 'polling')
+
+  const page = await send(base, 'GET', '/')
+  t.equal(page.status, 200)
+  t.equal(page.headers['content-type'], 'text/html; charset=utf-8')
+  t.equal(page.headers['x-frame-options'], 'DENY')
+  t.match(page.text, /2 min behind/)
 })
 
 void t.test('bad state: 503 with reasons', async (t) => {
@@ -124,24 +130,75 @@ void t.test('HEAD works, other methods are 405, unknown routes 404 JSON', async 
   t.equal((await send(base, 'HEAD', '/status')).status, 200)
 
   for (const method of ['POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']) {
-    const r = await send(base, method, '/status')
-    t.equal(r.status, 405, method)
-    t.equal(r.headers.allow, 'GET, HEAD')
+    for (const path of ['/status', '/']) {
+      const r = await send(base, method, path)
+      t.equal(r.status, 405, `${method} ${path}`)
+      t.equal(r.headers.allow, 'GET, HEAD')
+    }
   }
+  t.equal((await send(base, 'HEAD', '/')).status, 200)
 
-  for (const path of ['/nope', '/metrics', '/healthz/', '/status/x?y=1']) {
+  for (const path of ['/nope', '/metrics', '/healthz/', '/status/x?y=1', '/index.html']) {
     const r = await send(base, 'GET', path)
     t.equal(r.status, 404, path)
     t.match(r.headers['content-type'], /^application\/json/)
     const body = json(r) as { statusCode: number; message: string }
     t.equal(body.statusCode, 404)
-    t.match(body.message, /\/healthz, \/readyz, \/status/)
+    t.match(body.message, /\/, \/healthz, \/readyz, \/status$/, 'no /metrics without a metrics source')
     t.notMatch(r.text, /at .*\.js|node_modules|stack/i, 'no stack')
   }
 
   const bad = await send(base, 'POST', '/status', { body: '{"broken', headers: { 'content-type': 'application/json' } })
   t.equal(bad.status, 400)
   t.notMatch(bad.text, /at .*\.js|node_modules|stack/i)
+})
+
+void t.test('GET /metrics serves the metrics source with its content type', async (t) => {
+  const contentType = 'text/plain; version=0.0.4; charset=utf-8'
+  let renders = 0
+  const metrics = {
+    contentType,
+    render: async (): Promise<string> => {
+      renders++
+      return `# HELP proofpoint_receiver_up x\n# TYPE proofpoint_receiver_up gauge\nproofpoint_receiver_up ${renders}\n`
+    },
+  }
+  const base = await start(t, buildOpsServer({ status: newStatus(), now: () => T0, metrics }))
+  const r = await send(base, 'GET', '/metrics')
+  t.equal(r.status, 200)
+  t.equal(r.headers['content-type'], contentType)
+  t.equal(r.headers['cache-control'], 'no-store')
+  t.equal(r.text, '# HELP proofpoint_receiver_up x\n# TYPE proofpoint_receiver_up gauge\nproofpoint_receiver_up 1\n')
+  t.match((await send(base, 'GET', '/metrics')).text, /proofpoint_receiver_up 2\n/, 'rendered per scrape')
+  t.equal((await send(base, 'HEAD', '/metrics')).status, 200)
+  const post = await send(base, 'POST', '/metrics')
+  t.equal(post.status, 405)
+  t.equal(post.headers.allow, 'GET, HEAD')
+  const missing = json(await send(base, 'GET', '/nope')) as { message: string }
+  t.match(missing.message, /\/status, \/metrics$/, 'listed among the routes')
+  for (const path of ['/healthz', '/status', '/metrics']) {
+    const h = await send(base, 'GET', path)
+    t.equal(h.headers['x-content-type-options'], 'nosniff', `${path}: security headers on every answer`)
+  }
+})
+
+void t.test('a failing metrics source is a generic 500, logged', async (t) => {
+  const lines: string[] = []
+  const logger = pino(
+    { level: 'info' },
+    new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        lines.push(chunk.toString('utf8'))
+        cb()
+      },
+    }),
+  )
+  const metrics = { contentType: 'text/plain', render: (): Promise<string> => Promise.reject(new Error('registry broke')) }
+  const base = await start(t, buildOpsServer({ status: newStatus(), now: () => T0, metrics, logger }))
+  const r = await send(base, 'GET', '/metrics')
+  t.equal(r.status, 500)
+  t.notMatch(r.text, /registry broke/)
+  t.ok(lines.some((l) => l.includes('registry broke')), 'logged')
 })
 
 void t.test('internal errors are a generic 500, logged, never leaked', async (t) => {

@@ -1,6 +1,14 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { ReceiverStatus } from '../status.js'
+import { renderStatusPage } from './page.js'
+
+/** What `GET /metrics` serves: the Prometheus registry's exposition (ReceiverMetrics). */
+export interface MetricsSource {
+  /** The exposition format's content type, e.g. `text/plain; version=0.0.4; charset=utf-8`. */
+  readonly contentType: string
+  render(): Promise<string>
+}
 
 export interface OpsServerDeps {
   status: ReceiverStatus
@@ -8,10 +16,23 @@ export interface OpsServerDeps {
   now?: () => number
   /** the receiver's pino logger (a child is used), or `false` (the default) for none */
   logger?: Logger | false
+  /** Serves `GET /metrics` when given; without it, `/metrics` is a 404 like any unknown path. */
+  metrics?: MetricsSource
 }
 
-/** The routes, for the 404 answer and docs. */
-export const OPS_ROUTES = ['/healthz', '/readyz', '/status'] as const
+/** The routes always served, for the 404 answer and docs; `/metrics` is added when metrics are given. */
+export const OPS_ROUTES = ['/', '/healthz', '/readyz', '/status'] as const
+
+/**
+ * Sent with every answer. The status page has no script and no external asset: nothing may load, run or frame it.
+ * Harmless on the JSON and text answers, so they get them too.
+ */
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'",
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+}
 
 /** After this long, `closeOpsServer` drops the connections still open instead of waiting for them. */
 export const DEFAULT_CLOSE_GRACE_MS = 2000
@@ -19,7 +40,8 @@ export const DEFAULT_CLOSE_GRACE_MS = 2000
 const METHODS_NOT_ALLOWED = ['DELETE', 'OPTIONS', 'PATCH', 'POST', 'PUT'] as const
 
 /**
- * The ops server: `GET /healthz` (liveness), `GET /readyz` (readiness), `GET /status` (JSON snapshot). Built,
+ * The ops server: `GET /` (the status page for people, HTML), `GET /healthz` (liveness), `GET /readyz`
+ * (readiness), `GET /status` (JSON snapshot), `GET /metrics` (Prometheus, when `deps.metrics` is given). Built,
  * not listening: `main` calls `app.listen({ host: RECEIVER_HTTP_HOST, port: RECEIVER_HTTP_PORT })`.
  *
  * Shutting down: call {@link closeOpsServer}, or `app.close()`. Fastify `close()` alone can wait ~72 s (the
@@ -29,7 +51,8 @@ const METHODS_NOT_ALLOWED = ['DELETE', 'OPTIONS', 'PATCH', 'POST', 'PUT'] as con
  * (`forceCloseConnections: 'idle'`), and `closeOpsServer` drops whatever is still open after a grace period.
  */
 export function buildOpsServer(deps: OpsServerDeps): FastifyInstance {
-  const { status } = deps
+  const { status, metrics } = deps
+  const routes: readonly string[] = metrics ? [...OPS_ROUTES, '/metrics'] : OPS_ROUTES
   const now = deps.now ?? Date.now
   const logger: FastifyBaseLogger | undefined = deps.logger ? deps.logger.child({ component: 'ops-server' }) : undefined
   const app: FastifyInstance = Fastify({
@@ -49,6 +72,7 @@ export function buildOpsServer(deps: OpsServerDeps): FastifyInstance {
   })
   app.addHook('onSend', async (_req, reply, payload) => {
     void reply.header('cache-control', 'no-store')
+    void reply.headers(SECURITY_HEADERS)
     if (closing) void reply.header('connection', 'close')
     return payload
   })
@@ -67,7 +91,20 @@ export function buildOpsServer(deps: OpsServerDeps): FastifyInstance {
 
   app.get('/status', (_req, reply) => reply.send(status.snapshot(now())))
 
-  for (const url of OPS_ROUTES) {
+  app.get('/', (_req, reply) => {
+    const at = now()
+    const page = renderStatusPage(status.snapshot(at), status.readiness(at), at, status.liveness(at))
+    return reply.type('text/html; charset=utf-8').send(page)
+  })
+
+  if (metrics) {
+    app.get('/metrics', async (_req, reply) => {
+      const text = await metrics.render()
+      return reply.type(metrics.contentType).send(text)
+    })
+  }
+
+  for (const url of routes) {
     app.route({
       method: [...METHODS_NOT_ALLOWED],
       url,
@@ -77,7 +114,7 @@ export function buildOpsServer(deps: OpsServerDeps): FastifyInstance {
   }
 
   app.setNotFoundHandler(async (_req, reply) =>
-    reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no such route; this server has ${OPS_ROUTES.join(', ')}` }),
+    reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no such route; this server has ${routes.join(', ')}` }),
   )
 
   // Never a stack trace or an internal message in a response: client errors (bad request framing, a body
