@@ -636,7 +636,7 @@ t.test('fault injection', { jobs: JOBS }, async (t) => {
     return tally
   })
 
-  scenario(t, 'kill -9 at random moments, five times in a row: state always parses, nothing lost', async (t) => {
+  scenario(t, 'kill -9 at random moments, six times in a row: state always parses, nothing lost', async (t) => {
     // Two days behind: about 50 windows to walk, so every kill lands while windows are fetched, exported, committed.
     const r = await rig(t, { eventsPerMinute: 1.5, env: { RECEIVER_START_LOOKBACK: '2d' } })
     // Random moments (ms after the ops server is up), replayable: FAULTS_SEED=<seed> runs the same sequence again.
