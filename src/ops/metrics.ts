@@ -1,0 +1,225 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+import type { EventType } from '../siem/types.js'
+import type { ReceiverStatus, StatusSnapshot, TypeCounts } from '../status.js'
+
+/** Every metric name starts with this. */
+export const METRIC_PREFIX = 'proofpoint_receiver_'
+
+/** SIEM API calls: a fast answer is ~50 ms, a large catch-up window can stream for a minute or two. */
+export const API_DURATION_BUCKETS: readonly number[] = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120]
+/** One exportRecords() call: every OTLP request it made, retries inside the exporter included (up to its timeout). */
+export const EXPORT_DURATION_BUCKETS: readonly number[] = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120]
+
+export type ApiOutcome = 'ok' | 'error'
+/** `rejected`: the collector answered, but refused the records as data (a 4xx other than 429, or partial success). */
+export type ExportOutcome = 'ok' | 'error' | 'rejected'
+
+export interface ReceiverMetricsOptions {
+  /** The live status the poller maintains; the event, time and budget metrics are read from it at scrape time. */
+  status: ReceiverStatus
+  /** epoch ms; defaults to Date.now */
+  now?: () => number
+  /** The registry to register in; a fresh one by default (never prom-client's global registry unless passed). */
+  registry?: Registry
+  /** Adds prom-client's process and Node.js runtime metrics (CPU, memory, event loop lag, GC…), prefixed. Default true. */
+  collectProcessMetrics?: boolean
+}
+
+/** The per-type counters of {@link ReceiverStatus} exposed as `proofpoint_receiver_events_<kind>_total{event_type}`. */
+const EVENT_COUNTERS: ReadonlyArray<{ kind: keyof TypeCounts; name: string; help: string }> = [
+  { kind: 'received', name: 'events_received_total', help: 'Events the SIEM API returned (duplicates and malformed ones included).' },
+  { kind: 'exported', name: 'events_exported_total', help: 'Events the OTLP endpoint acknowledged as log records.' },
+  { kind: 'malformed', name: 'events_malformed_total', help: 'Events that did not match the expected shape; exported as received.' },
+  { kind: 'rejected', name: 'events_rejected_total', help: 'Events the collector refused for good (a 4xx other than 429, or partial success); not retried.' },
+  { kind: 'duplicates', name: 'events_duplicates_total', help: 'Events skipped because they had already been exported (window overlap).' },
+]
+
+/**
+ * The receiver's Prometheus metrics (`GET /metrics`), on a registry of its own.
+ *
+ * Two sources:
+ * - what {@link ReceiverStatus} already counts (events per type, cursor, last poll/export, request budget, gap,
+ *   readiness, no-events alert) is read from one `status.snapshot(now)` per scrape, so `/metrics` and `/status`
+ *   never disagree and the poller counts each thing once;
+ * - what only exists as an observation (each SIEM API request with its status code and duration, each export call
+ *   with its requests and duration) is fed through {@link observeApiRequest} and {@link observeExport}.
+ *
+ * Labels only take values from closed sets (event type, outcome, HTTP status code, version): never error text, so
+ * neither a secret nor an unbounded number of series can reach the output.
+ *
+ * Values before the first occurrence: the two "last successful … timestamp" gauges are 0 ("never", so an alert on
+ * `time() - x > N` fires for a receiver that never succeeded); the cursor lag and the request budget have no sample
+ * until they are known (a made-up 0 would read as "caught up" or "no budget").
+ */
+export class ReceiverMetrics {
+  readonly registry: Registry
+  private readonly status: ReceiverStatus
+  private readonly now: () => number
+  /** The snapshot of the scrape in progress (render()), shared by every collect() so all values are of one instant. */
+  private scrape: StatusSnapshot | undefined
+  private readonly apiRequests: Counter<'outcome' | 'status_code'>
+  private readonly apiDuration: Histogram<'outcome'>
+  private readonly exportRequests: Counter<'outcome'>
+  private readonly exportDuration: Histogram<'outcome'>
+
+  constructor(opts: ReceiverMetricsOptions) {
+    this.status = opts.status
+    this.now = opts.now ?? Date.now
+    this.registry = opts.registry ?? new Registry()
+    const registers = [this.registry]
+    const snap = (): StatusSnapshot => this.scrape ?? this.status.snapshot(this.now())
+
+    for (const { kind, name, help } of EVENT_COUNTERS) {
+      const counter: Counter<'event_type'> = new Counter({
+        name: METRIC_PREFIX + name,
+        help,
+        labelNames: ['event_type'],
+        registers,
+        collect: () => {
+          // The status counters only grow (since process start), so setting the counter to them is truthful.
+          counter.reset()
+          const byType: Partial<Record<EventType, TypeCounts>> = snap().totals.byType
+          for (const [type, row] of Object.entries(byType)) counter.inc({ event_type: type }, row[kind])
+        },
+      })
+    }
+
+    this.apiRequests = new Counter({
+      name: `${METRIC_PREFIX}api_requests_total`,
+      help: 'SIEM API requests by outcome and HTTP status code (status_code="none" when no answer came: network error, timeout).',
+      labelNames: ['outcome', 'status_code'],
+      registers,
+    })
+    this.apiDuration = new Histogram({
+      name: `${METRIC_PREFIX}api_request_duration_seconds`,
+      help: 'SIEM API request duration in seconds, response body read and parsed included.',
+      labelNames: ['outcome'],
+      buckets: [...API_DURATION_BUCKETS],
+      registers,
+    })
+    this.exportRequests = new Counter({
+      name: `${METRIC_PREFIX}export_requests_total`,
+      help: 'OTLP export requests (batches) by outcome: ok (acknowledged), rejected (refused as data, not retried), error (to be retried).',
+      labelNames: ['outcome'],
+      registers,
+    })
+    this.exportDuration = new Histogram({
+      name: `${METRIC_PREFIX}export_duration_seconds`,
+      help: 'Duration in seconds of one export call (all the OTLP requests of one window), by outcome.',
+      labelNames: ['outcome'],
+      buckets: [...EXPORT_DURATION_BUCKETS],
+      registers,
+    })
+    // Known label values start at 0, so rate() and increase() work from the first scrape.
+    for (const outcome of ['ok', 'error'] as const) this.apiDuration.zero({ outcome })
+    for (const outcome of ['ok', 'error', 'rejected'] as const) {
+      this.exportRequests.inc({ outcome }, 0)
+      this.exportDuration.zero({ outcome })
+    }
+
+    const gauge = (name: string, help: string, value: (s: StatusSnapshot) => number | null): void => {
+      const g: Gauge = new Gauge({
+        name: METRIC_PREFIX + name,
+        help,
+        registers,
+        collect: () => {
+          const v = value(snap())
+          if (v === null) g.remove()
+          else g.set(v)
+        },
+      })
+    }
+    gauge('cursor_lag_seconds', 'Seconds between now and the cursor (the end of the last acknowledged window); no sample before there is a cursor.', (s) => s.lagSeconds)
+    gauge('last_successful_poll_timestamp_seconds', 'Unix time of the last successful SIEM API call; 0 before the first.', (s) => isoSeconds(s.lastSuccessfulPollAt))
+    gauge('last_successful_export_timestamp_seconds', 'Unix time of the last export the OTLP endpoint acknowledged; 0 before the first.', () => {
+      const at = this.status.lastSuccessfulExportAt()
+      return at === undefined ? 0 : at / 1000
+    })
+    gauge('api_requests_last_24h', 'SIEM API requests made in the last 24 hours (rolling), those before a restart included.', (s) => s.apiRequestsLast24h)
+    gauge('request_budget', 'SIEM API requests allowed per rolling 24 h (PROOFPOINT_REQUEST_BUDGET); no sample before it is known.', (s) => s.requestBudget.limit)
+    gauge(
+      'request_budget_waiting',
+      '1 while the receiver holds back because the request budget is used up, else 0.',
+      (s) => (s.requestBudget.waitingUntil === null ? 0 : 1),
+    )
+    gauge(
+      'no_events_alert',
+      '1 when no event was exported for RECEIVER_NO_EVENTS_ALERT_AFTER (counted from process start when there never was one), else 0.',
+      (s) => (s.noEvents.alerting ? 1 : 0),
+    )
+    gauge('no_events_threshold_seconds', 'RECEIVER_NO_EVENTS_ALERT_AFTER in seconds.', (s) => s.noEvents.thresholdSeconds)
+    gauge('ready', '1 when /readyz would answer 200 (state directory, credentials, last SIEM API call and last export fine), else 0.', () =>
+      this.status.readiness(this.now()).ready ? 1 : 0,
+    )
+
+    const gap: Counter = new Counter({
+      name: `${METRIC_PREFIX}gap_seconds_total`,
+      help: "Seconds of events skipped because the cursor was older than the SIEM API serves (7 days); kept across restarts.",
+      registers,
+      collect: () => {
+        gap.reset()
+        gap.inc(snap().gapSeconds)
+      },
+    })
+
+    const info: Gauge<'version'> = new Gauge({
+      name: `${METRIC_PREFIX}info`,
+      help: 'Always 1; the version label says which receiver is running.',
+      labelNames: ['version'],
+      registers,
+    })
+    info.set({ version: this.status.version }, 1)
+
+    if (opts.collectProcessMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX })
+  }
+
+  /** The Content-Type of {@link render}'s text (Prometheus text format 0.0.4). */
+  get contentType(): string {
+    return this.registry.contentType
+  }
+
+  /** The exposition text for one scrape, every status-derived value taken from one snapshot. */
+  async render(): Promise<string> {
+    this.scrape = this.status.snapshot(this.now())
+    try {
+      return await this.registry.metrics()
+    } finally {
+      this.scrape = undefined
+    }
+  }
+
+  /**
+   * One SIEM API request finished. `statusCode`: the HTTP status of the answer, undefined when none came (network
+   * error, timeout); anything that is not an HTTP status is counted as `none`. `seconds`: its duration.
+   */
+  observeApiRequest(outcome: ApiOutcome, statusCode: number | undefined, seconds: number): void {
+    this.apiRequests.inc({ outcome, status_code: statusLabel(statusCode) })
+    observe(this.apiDuration, outcome, seconds)
+  }
+
+  /**
+   * One export call finished: `batches` is how many OTLP requests it made with that outcome (0 is fine), `seconds`
+   * the duration of the whole call, observed once under `outcome`. A call with mixed results (some requests
+   * acknowledged, some rejected) is reported once with its main outcome and duration, then once per other outcome
+   * with its request count and `seconds` undefined, so the call is timed once.
+   */
+  observeExport(outcome: ExportOutcome, batches: number, seconds: number | undefined): void {
+    if (Number.isFinite(batches) && batches > 0) this.exportRequests.inc({ outcome }, batches)
+    if (seconds !== undefined) observe(this.exportDuration, outcome, seconds)
+  }
+}
+
+function statusLabel(code: number | undefined): string {
+  return code !== undefined && Number.isInteger(code) && code >= 100 && code <= 599 ? String(code) : 'none'
+}
+
+function observe(h: Histogram<'outcome'>, outcome: string, seconds: number): void {
+  // A clock stepping backwards must not make a negative duration; NaN or infinity is not a duration at all.
+  if (!Number.isFinite(seconds)) return
+  h.observe({ outcome }, Math.max(0, seconds))
+}
+
+function isoSeconds(iso: string | null): number {
+  return iso === null ? 0 : Date.parse(iso) / 1000
+}
