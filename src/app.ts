@@ -10,6 +10,7 @@ import type { ReceiverConfig } from './config/types.js'
 import { createExportPipeline } from './export/index.js'
 import type { ExportPipeline } from './export/index.js'
 import type { MappedRecord } from './mapping/types.js'
+import { ReceiverMetrics } from './ops/metrics.js'
 import { buildOpsServer, closeOpsServer } from './ops/server.js'
 import { Poller } from './poller.js'
 import type { RecordSink, WindowFetcher } from './poller.js'
@@ -37,6 +38,7 @@ export interface AppDeps {
 
 export interface App {
   readonly status: ReceiverStatus
+  readonly metrics: ReceiverMetrics
   readonly ops: FastifyInstance
   /** Checks the state directory, listens on the ops port, starts polling. */
   start(): Promise<{ opsAddress: string }>
@@ -91,6 +93,7 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
       ...(config.otel.tls ? { tls: config.otel.tls } : {}),
       ...(config.otel.logRecordLimits ? { logRecordLimits: config.otel.logRecordLimits } : {}),
     }))
+  const metrics = new ReceiverMetrics({ status, now: clock })
   let fileStore: FileStateStore | undefined
   const store = deps.store ?? (fileStore = new FileStateStore(config.receiver.stateDir))
   const poller = new Poller(
@@ -110,15 +113,17 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
       status,
       logger,
       clock,
+      metrics,
       ...(deps.sleep ? { sleep: deps.sleep } : {}),
       ...(deps.onExported ? { onExported: deps.onExported } : {}),
     },
   )
-  const ops = buildOpsServer({ status, now: clock, logger })
+  const ops = buildOpsServer({ status, now: clock, logger, metrics })
   let shuttingDown: Promise<void> | undefined
 
   return {
     status,
+    metrics,
     ops,
     async start() {
       if (fileStore) {

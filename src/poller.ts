@@ -27,6 +27,9 @@ export interface WindowFetcher {
 
 /** Records the collector refused for good (by index into what was sent), so they are counted, not retried forever. */
 export interface ExportOutcome {
+  /** OTLP requests the collector acknowledged, and refused as data. */
+  batches?: number
+  rejectedBatches?: number
   rejected?: ReadonlyArray<{ index: number; reason: string }>
   /**
    * OTLP partial success: the collector took the request [start, end) but dropped `rejected` of its records without
@@ -41,6 +44,12 @@ export interface ExportOutcome {
  */
 export interface RecordSink {
   exportRecords(records: LogRecordParts[]): Promise<ExportOutcome | void>
+}
+
+/** What the poller reports to /metrics besides what ReceiverStatus holds. */
+export interface PollerMetrics {
+  observeApiRequest(outcome: 'ok' | 'error', statusCode: number | undefined, seconds: number): void
+  observeExport(outcome: 'ok' | 'error' | 'rejected', batches: number, seconds?: number): void
 }
 
 export interface PollerOptions {
@@ -64,6 +73,8 @@ export interface PollerDeps {
   logger: Logger
   clock?: () => number
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>
+  /** Request and export timings for /metrics. */
+  metrics?: PollerMetrics
   /** Called with the records of each acknowledged window (the demo prints them). */
   onExported?: (records: readonly MappedRecord[]) => void
 }
@@ -366,14 +377,18 @@ export class Poller {
     this.budget.record(queriedAt)
     await this.persist({ ...this.requireState(), apiRequests: this.budget.snapshot(queriedAt) })
     status.setApiRequestsLast24h(this.budget.used(queriedAt))
+    const started = performance.now()
+    const seconds = (): number => (performance.now() - started) / 1000
     try {
       const { response, status: httpStatus, bytes } = await this.deps.fetcher.fetchWindow(window, this.signal)
+      this.deps.metrics?.observeApiRequest('ok', httpStatus, seconds())
       const received = EVENT_TYPES.reduce((n, t) => n + response.events[t].length, 0)
       status.recordPoll({ at: this.clock(), outcome: 'ok', httpStatus, events: received })
       status.setAuthFailing(false)
       return { response, bytes, received, queriedAt }
     } catch (err) {
       if (this.signal.aborted) throw err
+      this.deps.metrics?.observeApiRequest('error', err instanceof SiemApiError ? err.status : undefined, seconds())
       status.recordPoll({
         at: this.clock(),
         outcome: 'error',
@@ -388,11 +403,15 @@ export class Poller {
 
   private async export(records: LogRecordParts[]): Promise<ExportOutcome> {
     const { status } = this.deps
+    const started = performance.now()
     try {
       const outcome = (await this.deps.sink.exportRecords(records)) ?? {}
       status.recordExport({ at: this.clock(), outcome: 'ok', records: records.length })
+      this.deps.metrics?.observeExport('ok', outcome.batches ?? 1, (performance.now() - started) / 1000)
+      if (outcome.rejectedBatches) this.deps.metrics?.observeExport('rejected', outcome.rejectedBatches)
       return outcome
     } catch (err) {
+      this.deps.metrics?.observeExport('error', 1, (performance.now() - started) / 1000)
       status.recordExport({
         at: this.clock(),
         outcome: 'error',

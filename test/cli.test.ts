@@ -212,6 +212,26 @@ t.test('run: polls, exports, answers probes on a real port, and stops on SIGTERM
   t.equal(snapshot.noEvents.alerting, false)
   t.notMatch(statusText, SECRET, 'no secret in /status')
 
+  // Prometheus: the exported counters add up to what the collector received.
+  const metricsRes = await request(`${ops}/metrics`)
+  t.match(metricsRes.headers['content-type'], /text\/plain/)
+  const metricsText = await metricsRes.body.text()
+  const samples = metricsText
+    .split('\n')
+    .filter((l) => l && !l.startsWith('#'))
+    .map((l) => /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$/.exec(l))
+  t.ok(samples.every(Boolean), 'every sample line parses')
+  const sum = (name: string): number => samples.filter((m) => m?.[1] === name).reduce((n, m) => n + Number(m?.[3]), 0)
+  t.equal(sum('proofpoint_receiver_events_exported_total'), sink.records.length, 'exported total = records the collector got')
+  t.equal(sum('proofpoint_receiver_events_received_total'), count)
+  t.ok(sum('proofpoint_receiver_api_requests_total') >= 1)
+  t.equal(sum('proofpoint_receiver_no_events_alert'), 0)
+  t.ok(samples.every((m) => m?.[1]?.startsWith('proofpoint_receiver_')), 'every metric is prefixed')
+  const page = await request(`${ops}/`)
+  const pageText = await page.body.text()
+  t.match(pageText, /<html/)
+  for (const [what, text] of [['/metrics', metricsText], ['/', pageText]]) t.notMatch(text, SECRET, `no secret in ${what}`)
+
   p.child.kill('SIGTERM')
   const { code, ms } = await p.exit
   t.equal(code, 0, 'exit 0 on SIGTERM')

@@ -83,6 +83,8 @@ export interface ExportReport {
   rejectionMessages: string[]
   /** The records refused by a 400-class answer (or a single record still over the collector's size limit), in input order. */
   rejected: RejectedRecord[]
+  /** Requests the collector refused as data (each one's records are in `rejected`). */
+  rejectedBatches: number
   /** Partial-success answers: how many of which request's records the collector dropped (not which ones). */
   partialRejections: PartialRejection[]
   /** 413 answers that made the pipeline split a request in halves. Later calls plan smaller requests. */
@@ -186,6 +188,7 @@ export function createExportPipeline(opts: ExportPipelineOptions): ExportPipelin
       rejectedRecords: 0,
       rejectionMessages: [],
       rejected: [],
+      rejectedBatches: 0,
       partialRejections: [],
       splits: 0,
     }
@@ -233,6 +236,7 @@ export function createExportPipeline(opts: ExportPipelineOptions): ExportPipelin
         const status = failureStatus(error)
         for (let i = 0; i < part.length; i++) report.rejected.push({ index: start + i, reason, status })
         report.rejectedRecords += part.length
+        report.rejectedBatches++
         report.rejectionMessages.push(reason)
         return
       }
