@@ -119,6 +119,7 @@ for (const protocol of PROTOCOLS) {
       rejectedRecords: 0,
       rejectionMessages: [],
       rejected: [],
+      rejectedBatches: 0,
       partialRejections: [],
       splits: 0,
     })
@@ -253,6 +254,7 @@ t.test('400: the records are reported rejected with the reason, not retried, not
   const report = await pipeline.exportRecords([record(1), record(2)])
   t.equal(report.records, 0)
   t.equal(report.batches, 0)
+  t.equal(report.rejectedBatches, 1, 'one request refused')
   t.equal(report.rejectedRecords, 2)
   t.same(
     report.rejected.map((r) => [r.index, r.status]),
@@ -559,6 +561,7 @@ t.test('nothing to send: no request', async (t) => {
     rejectedRecords: 0,
     rejectionMessages: [],
     rejected: [],
+    rejectedBatches: 0,
     partialRejections: [],
     splits: 0,
   })
@@ -604,6 +607,7 @@ t.test('OTLP partial success is reported', async (t) => {
     rejectedRecords: 2,
     rejectionMessages: ['too old'],
     rejected: [],
+    rejectedBatches: 0,
     partialRejections: [{ start: 0, end: 2, rejected: 2, message: 'too old' }],
     splits: 0,
   })
