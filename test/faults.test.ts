@@ -139,7 +139,9 @@ async function rig(t: Test, opts: RigOptions = {}): Promise<Rig> {
     RECEIVER_RETRY_MAX_BACKOFF: '2s',
     RECEIVER_LOG_LEVEL: 'info',
     OTEL_EXPORTER_OTLP_ENDPOINT: sink.url,
-    OTEL_EXPORTER_OTLP_TIMEOUT: '1000',
+    // Generous: under CI load a healthy answer can take over a second, and an export that times out after the
+    // collector took it is a legitimate at-least-once duplicate, which these scenarios do not expect.
+    OTEL_EXPORTER_OTLP_TIMEOUT: '5000',
     ...opts.env,
   }
   const note = (cursor: string | null | undefined, from: string): void => {
@@ -408,10 +410,10 @@ t.test('fault injection', { jobs: JOBS }, async (t) => {
     await r.sink.setMode('hang')
     let hung = 0
     r.sink.onRequest(() => hung++)
-    const p = await r.start()
+    const p = await r.start({ OTEL_EXPORTER_OTLP_TIMEOUT: '2000' })
     const failing = await p.waitFor((s) => s.lastExport?.outcome === 'error', 15_000, 'a timed-out export')
     t.match(failing.lastExport?.error?.code ?? '', /TIMEOUT|EXPORT/i, `the export timed out (${failing.lastExport?.error?.code})`)
-    await sleep(1_500)
+    await sleep(4_000)
     t.ok(hung >= 2, `the export was tried again while the collector hung (${hung} tries)`)
     t.equal(windowsAsked(r.sim).size, 1, 'no window asked beyond the one in flight')
     r.extraFaults += hung
