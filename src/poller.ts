@@ -13,7 +13,8 @@ import { ExportError, ReceiverError, SiemApiError, SiemAuthError, SiemBadRequest
 import { mapEvent } from './mapping/index.js'
 import type { HrTime, LogRecordParts, MappedRecord, MappingOptions } from './mapping/types.js'
 import { EVENT_TYPES } from './siem/types.js'
-import type { EventType, SiemResponse, TimeWindow } from './siem/types.js'
+import type { StreamOptions } from './siem/client.js'
+import type { EventType, JsonValue, SiemResponse, TimeWindow } from './siem/types.js'
 import { API_LIMITS, initialCursor, nextReaskFrom, planNextWindow, repairedLimits } from './siem/windows.js'
 import type { WindowLimits } from './siem/windows.js'
 import { RequestBudget, STATE_VERSION, pruneExportedKeys } from './state/index.js'
@@ -22,7 +23,8 @@ import type { ReceiverStatus } from './status.js'
 
 /** What the poller needs from the SIEM client. */
 export interface WindowFetcher {
-  fetchWindow(window: TimeWindow, signal?: AbortSignal): Promise<{ response: SiemResponse; status: number; bytes: number }>
+  /** With `stream`, events are handed over in batches while the body arrives (see SiemClient). */
+  fetchWindow(window: TimeWindow, signal?: AbortSignal, stream?: StreamOptions): Promise<{ response: SiemResponse; status: number; bytes: number; events?: number }>
 }
 
 /** Records the collector refused for good (by index into what was sent), so they are counted, not retried forever. */
@@ -59,6 +61,10 @@ export interface PollerOptions {
   overlapMs: number
   /** SIEM API requests allowed per rolling 24 h. */
   requestBudget: number
+  /** Records per export call while a window streams in (the pipeline splits them into OTLP requests). Default 512. */
+  exportBatchSize?: number
+  /** Export calls in flight at once while a window streams in. Default 2. */
+  exportConcurrency?: number
   mapping: MappingOptions
   limits?: WindowLimits
   backoff?: BackoffPolicy
@@ -105,6 +111,8 @@ export class Poller {
   constructor(opts: PollerOptions, deps: PollerDeps) {
     this.opts = {
       limits: API_LIMITS,
+      exportBatchSize: 512,
+      exportConcurrency: 2,
       backoff: DEFAULT_BACKOFF,
       authBackoff: AUTH_BACKOFF,
       ...opts,
@@ -204,13 +212,19 @@ export class Poller {
     }
   }
 
-  /** One window end to end: fetch, map, drop what was already exported, export, commit. */
+  /**
+   * One window end to end: events are mapped and exported in batches while the response streams in, so memory
+   * holds a few batches, not the window. The cursor moves only once every batch was acknowledged. A failure mid-way
+   * retries the window; records acknowledged by an earlier attempt are not sent again.
+   */
   private async processWindow(window: TimeWindow, gapMs: number): Promise<'done' | 'stopped' | 'bad-window' | 'replan'> {
     const { status, logger } = this.deps
     const started = this.clock()
-    let fetched
+    const state = this.requireState()
+    const done: Acknowledged = new Map()
+    let attempt: WindowAttempt | undefined
     try {
-      fetched = await this.retry('fetch', () => this.fetch(window), (err) => err instanceof SiemBadRequestError || err instanceof BudgetExhausted)
+      attempt = await this.retry('fetch', () => this.streamWindow(window, state, done), (err) => err instanceof SiemBadRequestError || err instanceof BudgetExhausted)
     } catch (err) {
       if (err instanceof BudgetExhausted) return 'replan'
       if (!(err instanceof SiemBadRequestError)) throw err
@@ -220,36 +234,28 @@ export class Poller {
       )
       return 'bad-window'
     }
-    if (fetched === undefined) return 'stopped'
-    const observed = hrNow(this.clock())
-    const state = this.requireState()
-    const { fresh, counts } = this.mapAndDedup(fetched.response, observed, state.exportedKeys)
-    for (const type of EVENT_TYPES) status.count(type, counts[type])
+    if (attempt === undefined) return 'stopped'
+    const { counts, fresh, fetched } = attempt
 
-    let rejected: ReadonlyArray<{ index: number; reason: string }> = []
-    if (fresh.length > 0) {
-      const outcome = await this.retry('export', () => this.export(fresh))
-      if (outcome === undefined) return 'stopped'
-      rejected = [
-        ...(outcome.rejected ?? []),
-        ...(outcome.partialRejections ?? []).flatMap((p) =>
-          Array.from({ length: Math.min(p.rejected, p.end - p.start) }, (_, i) => ({ index: p.start + i, reason: `partial success: ${p.message}` })),
-        ),
-      ]
+    const outcome = { exported: zeroByType(), rejected: zeroByType() }
+    for (const uid of fresh) {
+      const ack = done.get(uid)
+      if (ack) outcome[ack.rejected ? 'rejected' : 'exported'][ack.type]++
     }
-
-    const exportedCount = fresh.length - rejected.length
+    const exportedCount = EVENT_TYPES.reduce((n, t) => n + outcome.exported[t], 0)
+    const rejectedCount = EVENT_TYPES.reduce((n, t) => n + outcome.rejected[t], 0)
     if (exportedCount > 0 && state.noEventsAlerting && !(await this.clearNoEventsAlert(state))) return 'stopped'
 
     const windowEnd = window.end.getTime()
     const reaskFrom = nextReaskFrom(window, fetched.queriedAt, this.opts.overlapMs, this.opts.limits)
     const exportedKeys = pruneExportedKeys(state.exportedKeys, reaskFrom)
     // Refused records are remembered too: re-sending them on the next overlap would only be refused again.
-    for (const r of fresh) exportedKeys[r.uid] = windowEnd
+    for (const uid of fresh) exportedKeys[uid] = windowEnd
     const cursorMs = Math.max(Date.parse(state.cursor), windowEnd)
     const gapSeconds = (state.gapSeconds ?? 0) + Math.round(gapMs / 1000)
     const now = this.clock()
     const lastEventAt = exportedCount > 0 ? new Date(now).toISOString() : state.lastEventAt
+    const latest = this.requireState()
     const next: ReceiverState = {
       version: STATE_VERSION,
       cursor: new Date(cursorMs).toISOString(),
@@ -258,27 +264,23 @@ export class Poller {
       apiRequests: this.budget.snapshot(now),
       ...(gapSeconds > 0 ? { gapSeconds } : {}),
       ...(lastEventAt ? { lastEventAt } : {}),
-      ...(state.noEventsAlerting && exportedCount === 0 ? { noEventsAlerting: true } : {}),
+      ...(latest.noEventsAlerting && exportedCount === 0 ? { noEventsAlerting: true } : {}),
     }
     const saved = await this.retry('state', () => this.persist(next))
     if (saved === undefined) return 'stopped'
     status.setCursor(next.cursor)
     status.setLastEventAt(next.lastEventAt)
     status.setGapSeconds(gapSeconds)
-    const rejectedByType = this.countRejected(fresh, rejected)
     for (const type of EVENT_TYPES) {
-      const refused = rejectedByType[type]
-      const exported = counts[type].fresh - refused
-      if (exported > 0 || refused > 0) status.count(type, { exported, rejected: refused })
+      status.count(type, { ...counts[type], exported: outcome.exported[type], rejected: outcome.rejected[type] })
     }
-    this.deps.onExported?.(rejected.length === 0 ? fresh : fresh.filter((_, i) => !rejected.some((x) => x.index === i)))
     logger.info(
       {
         window: { start: window.start.toISOString(), end: window.end.toISOString() },
         received: fetched.received,
         exported: exportedCount,
-        rejected: rejected.length,
-        duplicates: fetched.received - fresh.length,
+        rejected: rejectedCount,
+        duplicates: EVENT_TYPES.reduce((n, t) => n + counts[t].duplicates, 0),
         malformed: EVENT_TYPES.reduce((n, t) => n + counts[t].malformed, 0),
         bytes: fetched.bytes,
         durationMs: this.clock() - started,
@@ -289,19 +291,86 @@ export class Poller {
     return 'done'
   }
 
-  private countRejected(records: readonly MappedRecord[], rejected: ReadonlyArray<{ index: number; reason: string }>): Record<EventType, number> {
-    const byType = { messagesDelivered: 0, messagesBlocked: 0, clicksPermitted: 0, clicksBlocked: 0 }
-    if (rejected.length === 0) return byType
-    const reasons = new Map<string, number>()
-    for (const { index, reason } of rejected) {
-      const r = records[index]
-      if (r) byType[r.eventType]++
-      reasons.set(reason, (reasons.get(reason) ?? 0) + 1)
+  /** One attempt at a window: fetch it streaming, map, drop known keys, export in bounded concurrent batches. */
+  private async streamWindow(window: TimeWindow, state: ReceiverState, done: Acknowledged): Promise<WindowAttempt> {
+    const fresh = new Set<string>()
+    const counts = {} as Record<EventType, { received: number; malformed: number; duplicates: number }>
+    for (const type of EVENT_TYPES) counts[type] = { received: 0, malformed: 0, duplicates: 0 }
+    const batchSize = this.opts.exportBatchSize
+    let buffer: MappedRecord[] = []
+    const inflight = new Set<Promise<void>>()
+    let failure: { err: unknown } | undefined
+    const flush = async (): Promise<void> => {
+      if (buffer.length > 0) {
+        const batch = buffer
+        buffer = []
+        const sending: Promise<void> = this.exportBatch(batch, done).catch((err: unknown) => {
+          failure ??= { err }
+        })
+        inflight.add(sending)
+        void sending.then(() => inflight.delete(sending))
+      }
+      while (inflight.size >= this.opts.exportConcurrency && !failure) await Promise.race(inflight)
+      if (failure) throw failure.err
     }
+    const onEvents = async (events: Record<EventType, JsonValue[]>): Promise<void> => {
+      const observed = hrNow(this.clock())
+      for (const type of EVENT_TYPES) {
+        const c = counts[type]
+        for (const event of events[type]) {
+          const record = mapEvent(event, type, this.opts.mapping, observed)
+          c.received++
+          if (record.malformed.length > 0) {
+            c.malformed++
+            this.deps.logger.warn({ eventType: type, uid: record.uid, reasons: record.malformed }, 'malformed event: exported as received, counted')
+          }
+          // Re-reported: in the overlap, or the boundary instant both neighbouring windows include (END is inclusive).
+          if (Object.hasOwn(state.exportedKeys, record.uid) || fresh.has(record.uid)) {
+            c.duplicates++
+            continue
+          }
+          fresh.add(record.uid)
+          if (done.has(record.uid)) continue // acknowledged by an earlier attempt at this window
+          buffer.push(record)
+          if (buffer.length >= batchSize) await flush()
+        }
+      }
+    }
+    try {
+      const fetched = await this.fetch(window, { onEvents, batchEvents: batchSize })
+      await flush()
+      await Promise.all(inflight)
+      if (failure) throw failure.err
+      return { fetched, fresh, counts }
+    } catch (err) {
+      // Never leave exports of this attempt running into the next one.
+      await Promise.all(inflight)
+      throw err
+    }
+  }
+
+  /** Exports one batch and records, per key, that the collector took it or refused it for good. */
+  private async exportBatch(batch: MappedRecord[], done: Acknowledged): Promise<void> {
+    const outcome = await this.export(batch)
+    const rejected = [
+      ...(outcome.rejected ?? []),
+      ...(outcome.partialRejections ?? []).flatMap((p) =>
+        Array.from({ length: Math.min(p.rejected, p.end - p.start) }, (_, i) => ({ index: p.start + i, reason: `partial success: ${p.message}` })),
+      ),
+    ]
+    const refused = new Set(rejected.map((r) => r.index))
+    batch.forEach((r, i) => done.set(r.uid, { type: r.eventType, rejected: refused.has(i) }))
+    if (rejected.length > 0) this.logRejections(rejected)
+    const accepted = refused.size === 0 ? batch : batch.filter((_, i) => !refused.has(i))
+    if (accepted.length > 0) this.deps.onExported?.(accepted)
+  }
+
+  private logRejections(rejected: ReadonlyArray<{ index: number; reason: string }>): void {
+    const reasons = new Map<string, number>()
+    for (const { reason } of rejected) reasons.set(reason, (reasons.get(reason) ?? 0) + 1)
     for (const [reason, n] of reasons) {
       this.deps.logger.error({ records: n, reason }, 'the collector permanently rejected records: not retried, counted in /status totals.rejected')
     }
-    return byType
   }
 
   /**
@@ -369,7 +438,7 @@ export class Poller {
     return !this.signal.aborted
   }
 
-  private async fetch(window: TimeWindow): Promise<{ response: SiemResponse; bytes: number; received: number; queriedAt: number }> {
+  private async fetch(window: TimeWindow, stream: StreamOptions): Promise<FetchOutcome> {
     const { status } = this.deps
     if (this.budget.nextAllowedAt(this.clock()) > this.clock()) throw new BudgetExhausted()
     // Count the request durably before it goes out: a crash-restart loop must not get a fresh budget.
@@ -380,14 +449,19 @@ export class Poller {
     const started = performance.now()
     const seconds = (): number => (performance.now() - started) / 1000
     try {
-      const { response, status: httpStatus, bytes } = await this.deps.fetcher.fetchWindow(window, this.signal)
+      const result = await this.deps.fetcher.fetchWindow(window, this.signal, stream)
+      const { status: httpStatus, bytes } = result
+      // A fetcher that does not stream (a test double) returns the events instead: hand them over the same way.
+      const unstreamed = EVENT_TYPES.reduce((n, t) => n + result.response.events[t].length, 0)
+      if (unstreamed > 0) await stream.onEvents(result.response.events)
       this.deps.metrics?.observeApiRequest('ok', httpStatus, seconds())
-      const received = EVENT_TYPES.reduce((n, t) => n + response.events[t].length, 0)
+      const received = result.events ?? unstreamed
       status.recordPoll({ at: this.clock(), outcome: 'ok', httpStatus, events: received })
       status.setAuthFailing(false)
-      return { response, bytes, received, queriedAt }
+      return { bytes, received, queriedAt }
     } catch (err) {
-      if (this.signal.aborted) throw err
+      // An export failing while the window streams in is the export's failure, reported as such.
+      if (this.signal.aborted || err instanceof ExportError) throw err
       this.deps.metrics?.observeApiRequest('error', err instanceof SiemApiError ? err.status : undefined, seconds())
       status.recordPoll({
         at: this.clock(),
@@ -422,37 +496,6 @@ export class Poller {
     }
   }
 
-  private mapAndDedup(
-    response: SiemResponse,
-    observed: HrTime,
-    exported: Readonly<Record<string, number>>,
-  ): { fresh: MappedRecord[]; counts: Record<EventType, { received: number; malformed: number; duplicates: number; fresh: number }> } {
-    const fresh: MappedRecord[] = []
-    const seen = new Set<string>()
-    const counts = {} as Record<EventType, { received: number; malformed: number; duplicates: number; fresh: number }>
-    for (const type of EVENT_TYPES) {
-      const c = { received: 0, malformed: 0, duplicates: 0, fresh: 0 }
-      for (const event of response.events[type]) {
-        const record = mapEvent(event, type, this.opts.mapping, observed)
-        c.received++
-        if (record.malformed.length > 0) {
-          c.malformed++
-          this.deps.logger.warn({ eventType: type, uid: record.uid, reasons: record.malformed }, 'malformed event: exported as received, counted')
-        }
-        // The API returns the boundary instant in both neighbouring windows (END is inclusive).
-        if (Object.hasOwn(exported, record.uid) || seen.has(record.uid)) {
-          c.duplicates++
-          continue
-        }
-        seen.add(record.uid)
-        fresh.push(record)
-        c.fresh++
-      }
-      counts[type] = c
-    }
-    return { fresh, counts }
-  }
-
   /** Runs `op` until it succeeds or the poller stops (→ undefined), backing off between tries. */
   private async retry<T>(what: 'fetch' | 'export' | 'state', op: () => Promise<T>, giveUp?: (err: unknown) => boolean): Promise<T | undefined> {
     const { status, logger } = this.deps
@@ -467,7 +510,9 @@ export class Poller {
         const retryAfter = err instanceof SiemThrottledError || err instanceof ExportError ? err.retryAfterMs : undefined
         const delay = backoffDelay(attempt, policy, retryAfter)
         const level = attempt === 0 && !(err instanceof SiemAuthError) ? 'warn' : 'error'
-        logger[level]({ err: errorInfo(err), attempt: attempt + 1, retryInMs: delay, what }, `${what} failed; retrying`)
+        // A window streams in and exports as it goes: name the side that failed.
+        const failed = err instanceof ExportError ? 'export' : what
+        logger[level]({ err: errorInfo(err), attempt: attempt + 1, retryInMs: delay, what: failed }, `${failed} failed; retrying`)
         status.setPhase('backing_off')
         await this.pause(delay)
       }
@@ -489,3 +534,21 @@ export class Poller {
     return this.state
   }
 }
+
+/** Per key of a window: acknowledged by the collector, or refused for good. Kept across attempts at the window. */
+type Acknowledged = Map<string, { type: EventType; rejected: boolean }>
+
+interface FetchOutcome {
+  bytes: number
+  received: number
+  queriedAt: number
+}
+
+interface WindowAttempt {
+  fetched: FetchOutcome
+  /** Keys in this window not exported before it (each exported or refused by now). */
+  fresh: Set<string>
+  counts: Record<EventType, { received: number; malformed: number; duplicates: number }>
+}
+
+const zeroByType = (): Record<EventType, number> => ({ messagesDelivered: 0, messagesBlocked: 0, clicksPermitted: 0, clicksBlocked: 0 })

@@ -31,6 +31,11 @@ export interface ExportPipelineOptions {
   /** Records per request. Default 512. */
   maxBatchSize?: number
   /**
+   * exportRecords() calls whose requests may be in flight at once (default 1). More overlaps the network with the
+   * caller's parsing and mapping; the caller still learns the outcome of each call.
+   */
+  maxConcurrency?: number
+  /**
    * Estimated uncompressed request size limit. Default 3 MiB. A single larger record is sent alone. After a 413 the
    * pipeline lowers it for its later calls (to half the estimate of the request that was too large).
    */
@@ -168,8 +173,24 @@ export function createExportPipeline(opts: ExportPipelineOptions): ExportPipelin
   })
   // The resource and scope are the same on every request: measure them once.
   const overheadBytes = estimateRequestOverheadBytes(factory.resource.attributes, { name: SCOPE_NAME, version: opts.serviceVersion }, format)
-  /** Calls are queued: one batch in flight for the whole pipeline. */
-  let tail: Promise<unknown> = Promise.resolve()
+  /** At most maxConcurrency calls run at once; the others queue in order. */
+  const maxConcurrency = opts.maxConcurrency ?? 1
+  if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1) throw new RangeError(`maxConcurrency must be a positive integer, got ${maxConcurrency}`)
+  let active = 0
+  const queued: Array<() => void> = []
+  const running = new Set<Promise<unknown>>()
+  const acquire = async (): Promise<void> => {
+    if (active < maxConcurrency) {
+      active++
+      return
+    }
+    await new Promise<void>((resolve) => queued.push(resolve)) // the releasing call hands its slot over
+  }
+  const release = (): void => {
+    const next = queued.shift()
+    if (next) next()
+    else active--
+  }
   let shutdownPromise: Promise<void> | undefined
   /**
    * The request size limit in use: lowered after a 413 to half the estimate of the request that was too large, so
@@ -258,14 +279,23 @@ export function createExportPipeline(opts: ExportPipelineOptions): ExportPipelin
           new ExportError(`export to collector at ${displayEndpoint(opts.endpoint)} refused: the pipeline is shut down`, { retryable: false }),
         )
       }
-      const next = tail.then(() => run(records))
-      tail = next.catch(() => undefined)
+      const next = (async () => {
+        await acquire()
+        try {
+          return await run(records)
+        } finally {
+          release()
+        }
+      })()
+      const settled = next.catch(() => undefined)
+      running.add(settled)
+      void settled.then(() => running.delete(settled))
       return next
     },
     shutdown(): Promise<void> {
       shutdownPromise ??= (async () => {
         await exporter.shutdown()
-        await tail
+        await Promise.all(running)
         await factory.shutdown()
       })()
       return shutdownPromise

@@ -26,7 +26,7 @@ import {
 } from '../errors.js'
 import { BodyFormatError, SiemBodyParser } from './response-parser.js'
 import { ALL_EVENTS_PATH, EVENT_TYPES, EVENT_TYPE_PATHS } from './types.js'
-import type { EventType, SiemResponse, TimeWindow } from './types.js'
+import type { EventType, JsonValue, SiemResponse, TimeWindow } from './types.js'
 
 export interface SiemClientOptions {
   /** The Proofpoint Domain, e.g. `https://tap-api-v2.proofpoint.com` (a path prefix is kept; user info is not allowed). */
@@ -48,7 +48,18 @@ export interface SiemClientOptions {
   now?: () => number
 }
 
+/**
+ * Streaming: events are handed to `onEvents` in batches of about `batchEvents` while the body arrives; reading
+ * waits while the callback's promise is pending (backpressure). The result's `response` then holds no events.
+ */
+export interface StreamOptions {
+  onEvents: (events: Record<EventType, JsonValue[]>) => Promise<void>
+  batchEvents: number
+}
+
 export interface FetchWindowResult {
+  /** Events handed over (all of them, streamed or not). */
+  events: number
   response: SiemResponse
   /** HTTP status of the answer (200 or 204). */
   status: number
@@ -138,7 +149,7 @@ export class SiemClient {
 
   /** Asks the API for the events created in `window` (both ends included). Rejects with a SiemApiError subclass,
    *  or with `signal.reason` when the caller aborts. */
-  async fetchWindow(window: TimeWindow, signal?: AbortSignal): Promise<FetchWindowResult> {
+  async fetchWindow(window: TimeWindow, signal?: AbortSignal, stream?: StreamOptions): Promise<FetchWindowResult> {
     signal?.throwIfAborted()
     const path = this.requestPath(window)
     const secret = this.getSecret()
@@ -177,6 +188,19 @@ export class SiemClient {
 
     const parser = new SiemBodyParser(this.eventTypes)
     let wire = 0
+    let handedOver = 0
+    // A failure of the caller's callback (an export) is the caller's, not a transport error.
+    let callbackFailure: { err: unknown } | undefined
+    const deliver = async (): Promise<void> => {
+      if (!stream || parser.pending === 0) return
+      handedOver += parser.pending
+      try {
+        await stream.onEvents(parser.drain())
+      } catch (err) {
+        callbackFailure = { err }
+        throw err
+      }
+    }
     try {
       const encoding = headerValue(headers, 'content-encoding')?.trim().toLowerCase()
       let source: AsyncIterable<Buffer> = body
@@ -202,13 +226,19 @@ export class SiemClient {
       for await (const chunk of source) {
         if (source === body) wire += chunk.length
         parser.write(chunk)
+        if (stream && parser.pending >= stream.batchEvents) await deliver()
       }
       const parsed = parser.end()
-      const response: SiemResponse = { events: parsed.events }
+      const events = handedOver + EVENT_TYPES.reduce((n, t) => n + parsed.events[t].length, 0)
+      await deliver()
+      const response: SiemResponse = stream
+        ? { events: { messagesDelivered: [], messagesBlocked: [], clicksPermitted: [], clicksBlocked: [] } }
+        : { events: parsed.events }
       if (parsed.queryEndTime !== undefined) response.queryEndTime = parsed.queryEndTime
-      return { response, status: statusCode, bytes: wire }
+      return { response, events, status: statusCode, bytes: wire }
     } catch (err) {
       discard(body)
+      if (callbackFailure) throw callbackFailure.err
       if (err instanceof BodyFormatError) {
         const excerpt = redact(parser.headText())
         const type = headerValue(headers, 'content-type')

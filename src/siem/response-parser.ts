@@ -75,7 +75,8 @@ function typeName(v: JsonValue): string {
 
 export class SiemBodyParser {
   private readonly wanted: ReadonlySet<EventType>
-  private readonly events: Record<EventType, JsonValue[]>
+  private events: Record<EventType, JsonValue[]>
+  private buffered = 0
   private queryEndTime: string | undefined
   private state = S_START
   private total = 0
@@ -103,6 +104,22 @@ export class SiemBodyParser {
   constructor(wanted: Iterable<EventType> = EVENT_TYPES) {
     this.wanted = new Set(wanted)
     this.events = { messagesDelivered: [], messagesBlocked: [], clicksPermitted: [], clicksBlocked: [] }
+  }
+
+  /** Events parsed and not yet handed over by {@link drain}. */
+  get pending(): number {
+    return this.buffered
+  }
+
+  /**
+   * Hands over the events parsed so far and forgets them, so a caller can process a body of any size in
+   * batches while it arrives. (After a drain, a repeated top-level key no longer replaces what was handed over.)
+   */
+  drain(): Record<EventType, JsonValue[]> {
+    const out = this.events
+    this.events = { messagesDelivered: [], messagesBlocked: [], clicksPermitted: [], clicksBlocked: [] }
+    this.buffered = 0
+    return out
   }
 
   /** Bytes seen so far. */
@@ -306,7 +323,10 @@ export class SiemBodyParser {
       this.arrayType = (EVENT_TYPES as readonly string[]).includes(this.key) ? (this.key as EventType) : undefined
       this.state = S_COLON
     } else if (target === T_ELEM) {
-      if (this.keepArray) this.events[this.arrayType as EventType].push(value)
+      if (this.keepArray) {
+        this.events[this.arrayType as EventType].push(value)
+        this.buffered++
+      }
       this.arrayIndex++
       this.state = S_ARR_AFTER
     } else {
