@@ -90,6 +90,8 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
       serviceName: config.otel.serviceName,
       serviceVersion: VERSION,
       resourceAttributes: config.otel.resourceAttributes,
+      maxBatchSize: config.receiver.exportBatchSize,
+      maxConcurrency: config.receiver.exportConcurrency,
       ...(config.otel.tls ? { tls: config.otel.tls } : {}),
       ...(config.otel.logRecordLimits ? { logRecordLimits: config.otel.logRecordLimits } : {}),
     }))
@@ -102,6 +104,9 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
       startLookbackMs: config.receiver.startLookbackMs,
       overlapMs: config.receiver.overlapMs,
       requestBudget: config.proofpoint.requestBudget,
+      exportBatchSize: config.receiver.exportBatchSize,
+      exportConcurrency: config.receiver.exportConcurrency,
+      windowTargets: { maxEvents: config.receiver.windowMaxEvents, maxBytes: config.receiver.windowMaxBytes },
       ...retryPolicies(config.receiver.retryMaxBackoffMs),
       mapping: { attributeShape: config.receiver.attributeShape, body: config.receiver.body },
       ...(deps.limits ? { limits: deps.limits } : {}),

@@ -15,8 +15,8 @@ import type { HrTime, LogRecordParts, MappedRecord, MappingOptions } from './map
 import { EVENT_TYPES } from './siem/types.js'
 import type { StreamOptions } from './siem/client.js'
 import type { EventType, JsonValue, SiemResponse, TimeWindow } from './siem/types.js'
-import { API_LIMITS, initialCursor, nextReaskFrom, planNextWindow, repairedLimits } from './siem/windows.js'
-import type { WindowLimits } from './siem/windows.js'
+import { API_LIMITS, adaptWindowMs, initialCursor, nextReaskFrom, planNextWindow, repairedLimits } from './siem/windows.js'
+import type { WindowLimits, WindowTargets } from './siem/windows.js'
 import { RequestBudget, STATE_VERSION, pruneExportedKeys } from './state/index.js'
 import type { ReceiverState, StateStore } from './state/index.js'
 import type { ReceiverStatus } from './status.js'
@@ -65,6 +65,8 @@ export interface PollerOptions {
   exportBatchSize?: number
   /** Export calls in flight at once while a window streams in. Default 2. */
   exportConcurrency?: number
+  /** Past these, later windows shrink (see adaptWindowMs). Default 200,000 events / 256 MiB. */
+  windowTargets?: WindowTargets
   mapping: MappingOptions
   limits?: WindowLimits
   backoff?: BackoffPolicy
@@ -107,12 +109,15 @@ export class Poller {
   private budget = new RequestBudget(Infinity)
   /** Consecutive 400s from the API: each one shrinks the next window (see repairedLimits). */
   private badWindows = 0
+  /** The longest window for now: shorter after very big windows, back to the API's maximum as traffic drops. */
+  private adaptiveMaxMs: number | undefined
 
   constructor(opts: PollerOptions, deps: PollerDeps) {
     this.opts = {
       limits: API_LIMITS,
       exportBatchSize: 512,
       exportConcurrency: 2,
+      windowTargets: { maxEvents: 200_000, maxBytes: 256 * 1024 * 1024 },
       backoff: DEFAULT_BACKOFF,
       authBackoff: AUTH_BACKOFF,
       ...opts,
@@ -173,7 +178,8 @@ export class Poller {
       if (!(await this.awaitBudget())) break
       const now = this.clock()
       const state = this.requireState()
-      const limits = repairedLimits(this.opts.limits, this.badWindows)
+      const repaired = repairedLimits(this.opts.limits, this.badWindows)
+      const limits = { ...repaired, maxWindowMs: Math.min(repaired.maxWindowMs, this.adaptiveMaxMs ?? repaired.maxWindowMs) }
       // After a 400, also stay a little behind our own clock in case it runs ahead of the API's.
       const plan = planNextWindow(
         Date.parse(state.cursor),
@@ -271,6 +277,12 @@ export class Poller {
     status.setCursor(next.cursor)
     status.setLastEventAt(next.lastEventAt)
     status.setGapSeconds(gapSeconds)
+    const spanMs = window.end.getTime() - window.start.getTime()
+    const adapted = adaptWindowMs(this.adaptiveMaxMs ?? this.opts.limits.maxWindowMs, { spanMs, events: fetched.received, bytes: fetched.bytes }, this.opts.windowTargets, this.opts.limits)
+    if (adapted !== (this.adaptiveMaxMs ?? this.opts.limits.maxWindowMs)) {
+      logger.info({ events: fetched.received, bytes: fetched.bytes, maxWindowMinutes: adapted / 60_000 }, 'window length adapted to the traffic')
+    }
+    this.adaptiveMaxMs = adapted
     for (const type of EVENT_TYPES) {
       status.count(type, { ...counts[type], exported: outcome.exported[type], rejected: outcome.rejected[type] })
     }

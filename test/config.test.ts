@@ -101,6 +101,10 @@ t.test('only the required settings: every default of the contract', (t) => {
       overlapMs: 1_800_000,
       retryMaxBackoffMs: 300_000,
       noEventsFailsReadiness: false,
+      exportBatchSize: 512,
+      exportConcurrency: 2,
+      windowMaxEvents: 200_000,
+      windowMaxBytes: 256 * 1024 * 1024,
     },
     otel: {
       logsEndpoint: 'http://localhost:4318/v1/logs',
@@ -160,6 +164,10 @@ t.test('every setting in every accepted form', (t) => {
       RECEIVER_ATTRIBUTE_SHAPE: 'nested',
       RECEIVER_OVERLAP: '0s',
       RECEIVER_NO_EVENTS_FAILS_READINESS: 'true',
+      RECEIVER_EXPORT_BATCH_SIZE: '1000',
+      RECEIVER_EXPORT_CONCURRENCY: '4',
+      RECEIVER_WINDOW_MAX_EVENTS: '50000',
+      RECEIVER_WINDOW_MAX_MB: '64',
       RECEIVER_RETRY_MAX_BACKOFF: '1s',
     },
   })
@@ -182,6 +190,10 @@ t.test('every setting in every accepted form', (t) => {
     overlapMs: 0,
     retryMaxBackoffMs: 1000,
     noEventsFailsReadiness: true,
+    exportBatchSize: 1000,
+    exportConcurrency: 4,
+    windowMaxEvents: 50_000,
+    windowMaxBytes: 64 * 1024 * 1024,
   })
   t.equal(loadConfig({ env: { ...REQUIRED, RECEIVER_OVERLAP: '59m' } }).config.receiver.overlapMs, 59 * 60_000, '59m is the largest overlap')
   t.end()

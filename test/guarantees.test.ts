@@ -222,3 +222,17 @@ t.test('RECEIVER_NO_EVENTS_FAILS_READINESS=true: the alert makes /readyz fail', 
   t.equal(res.statusCode, 503)
   t.match(res.body, /no events exported/)
 })
+
+t.test('adaptive windows: after a window past RECEIVER_WINDOW_MAX_EVENTS the catch-up continues in smaller windows, nothing lost', async (t) => {
+  const r = await rig(t, 'http/protobuf', { RECEIVER_START_LOOKBACK: '3h', RECEIVER_WINDOW_MAX_EVENTS: '600' }, 30)
+  await r.startApp()
+  await r.time.idle()
+  const spans = r.sim.requests.map((q) => {
+    const [a = '', b = ''] = (q.query.interval ?? '').split('/')
+    return (Date.parse(b) - Date.parse(a)) / MIN
+  })
+  t.equal(spans[0], 60, 'the first catch-up window is the API maximum')
+  t.ok((spans[1] ?? 60) <= 20, `then about a third of it (${spans.join(', ')} min)`)
+  t.ok(r.logs.some((l) => l.includes('window length adapted')))
+  assertExactlyOnce(t, r.sink, expectedUids(r.sim, Date.parse(r.sim.requests[0]?.query.interval?.split('/')[0] ?? ''), Date.parse(readState(r.stateDir).cursor)))
+})

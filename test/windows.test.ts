@@ -1,5 +1,5 @@
 import t from 'tap'
-import { API_LIMITS, initialCursor, nextReaskFrom, planNextWindow, repairedLimits } from '../src/siem/windows.js'
+import { API_LIMITS, adaptWindowMs, initialCursor, nextReaskFrom, planNextWindow, repairedLimits } from '../src/siem/windows.js'
 
 const MIN = 60_000
 const H = 60 * MIN
@@ -92,4 +92,23 @@ t.test('a re-ask point older than 7 days is no gap; a cursor older is', async (t
   const now = at('2026-11-24T12:00:00Z')
   const plan = planNextWindow(now - 7 * D + 20 * MIN, now, API_LIMITS, now - 7 * D - 20 * MIN)
   t.equal(plan.kind === 'window' && plan.gapMs, 0)
+})
+
+t.test('adaptive windows: shrink after a very big window, grow back when traffic drops, stay within the API limits', async (t) => {
+  const targets = { maxEvents: 100_000, maxBytes: 100 * 1024 * 1024 }
+  const MB = 1024 * 1024
+  t.equal(adaptWindowMs(H, { spanMs: H, events: 300_000, bytes: 50 * MB }, targets), 20 * MIN, '3x the events: a third of the window')
+  t.equal(adaptWindowMs(H, { spanMs: H, events: 10_000, bytes: 400 * MB }, targets), 15 * MIN, 'bytes count too')
+  t.equal(adaptWindowMs(H, { spanMs: H, events: 100_000_000, bytes: 0 }, targets), MIN, 'never below a minute (API minimum 30 s)')
+  t.equal(adaptWindowMs(20 * MIN, { spanMs: 20 * MIN, events: 60_000, bytes: 60 * MB }, targets), 20 * MIN, 'between a quarter and the target: kept')
+  t.equal(adaptWindowMs(20 * MIN, { spanMs: 20 * MIN, events: 1_000, bytes: MB }, targets), 40 * MIN, 'quiet: doubles')
+  t.equal(adaptWindowMs(40 * MIN, { spanMs: 40 * MIN, events: 1_000, bytes: MB }, targets), H, 'never above the API maximum of 1 h')
+  t.equal(adaptWindowMs(H, { spanMs: 5 * MIN, events: 150_000, bytes: 0 }, targets), 3 * MIN, 'proportional to the span that was too big')
+  let max = H
+  const sizes: number[] = []
+  for (const events of [400_000, 400_000, 100_000, 20_000, 5_000, 5_000, 5_000]) {
+    max = adaptWindowMs(max, { spanMs: max, events: (events * max) / H, bytes: 0 }, targets)
+    sizes.push(max / MIN)
+  }
+  t.same(sizes, [15, 15, 15, 30, 60, 60, 60], 'a burst of traffic, then quiet')
 })

@@ -35,6 +35,10 @@ export interface RawConfig {
   RECEIVER_OVERLAP: number
   RECEIVER_RETRY_MAX_BACKOFF: number
   RECEIVER_NO_EVENTS_FAILS_READINESS: 'true' | 'false'
+  RECEIVER_EXPORT_BATCH_SIZE: number
+  RECEIVER_EXPORT_CONCURRENCY: number
+  RECEIVER_WINDOW_MAX_EVENTS: number
+  RECEIVER_WINDOW_MAX_MB: number
   /* The OTEL_* settings are resolved together (specific over general, defaults per the specification) in load.ts;
      here they are plain strings, '' meaning unset. */
   OTEL_EXPORTER_OTLP_ENDPOINT: string
@@ -347,6 +351,32 @@ const SCHEMA: convict.Schema<RawConfig> = {
     default: 'false',
     format: oneOf(['true', 'false'] as const),
     env: 'RECEIVER_NO_EVENTS_FAILS_READINESS',
+  },
+  RECEIVER_EXPORT_BATCH_SIZE: {
+    // Records per OTLP request (also kept under 3 MiB each: Fluent Bit refuses requests over 4 MB).
+    doc: 'Log records per OTLP export request',
+    default: 512,
+    format: 'psr-positive-int',
+    env: 'RECEIVER_EXPORT_BATCH_SIZE',
+  },
+  RECEIVER_EXPORT_CONCURRENCY: {
+    // Memory while a window streams in is about batch size x (concurrency + 1) records.
+    doc: 'OTLP export requests in flight at once while a window streams in',
+    default: 2,
+    format: 'psr-positive-int',
+    env: 'RECEIVER_EXPORT_CONCURRENCY',
+  },
+  RECEIVER_WINDOW_MAX_EVENTS: {
+    doc: 'Events in one window above which the following windows shrink (catch-up of big tenants)',
+    default: 200_000,
+    format: 'psr-positive-int',
+    env: 'RECEIVER_WINDOW_MAX_EVENTS',
+  },
+  RECEIVER_WINDOW_MAX_MB: {
+    doc: 'Response megabytes in one window above which the following windows shrink',
+    default: 256,
+    format: 'psr-positive-int',
+    env: 'RECEIVER_WINDOW_MAX_MB',
   },
   OTEL_EXPORTER_OTLP_ENDPOINT: otel('OTEL_EXPORTER_OTLP_ENDPOINT', 'OTLP/HTTP base URL; /v1/logs is appended'),
   OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: otel('OTEL_EXPORTER_OTLP_LOGS_ENDPOINT', 'OTLP/HTTP logs URL, used as-is'),

@@ -33,6 +33,13 @@ export interface ReceiverConfig {
     retryMaxBackoffMs: number
     /** RECEIVER_NO_EVENTS_FAILS_READINESS: the no-events alert also makes /readyz fail. */
     noEventsFailsReadiness: boolean
+    /** RECEIVER_EXPORT_BATCH_SIZE: records per OTLP request. */
+    exportBatchSize: number
+    /** RECEIVER_EXPORT_CONCURRENCY: OTLP requests in flight while a window streams in. */
+    exportConcurrency: number
+    /** RECEIVER_WINDOW_MAX_EVENTS / RECEIVER_WINDOW_MAX_MB (in bytes): past these, later windows shrink. */
+    windowMaxEvents: number
+    windowMaxBytes: number
   }
   /** The standard OTEL_* settings the receiver itself uses; the exporters also read their own variables. */
   otel: {

@@ -98,3 +98,27 @@ export function repairedLimits(limits: WindowLimits, rejections: number): Window
     maxAgeMs: limits.maxAgeMs - rejections * 10 * limits.granularityMs,
   }
 }
+
+/** Past either, a window is too big: later windows shrink so a big tenant's catch-up keeps requests and memory in bounds. */
+export interface WindowTargets {
+  maxEvents: number
+  maxBytes: number
+}
+
+/**
+ * Adaptive window length, pure: after a window of `spanMs` that held `events` events in `bytes` bytes, the longest
+ * next window. Over a target, shrink in proportion (whole minutes, never below one: the API minimum is 30 s); under
+ * a quarter of both targets, grow back (doubling) towards the API's 1 hour; in between, keep the current length.
+ */
+export function adaptWindowMs(
+  currentMaxMs: number,
+  last: { spanMs: number; events: number; bytes: number },
+  targets: WindowTargets,
+  limits: WindowLimits = API_LIMITS,
+): number {
+  const load = Math.max(last.events / targets.maxEvents, last.bytes / targets.maxBytes)
+  const clamp = (ms: number): number => Math.min(limits.maxWindowMs, Math.max(limits.granularityMs, floorTo(ms, limits.granularityMs)))
+  if (load > 1) return clamp(Math.min(currentMaxMs, last.spanMs / load))
+  if (load < 0.25) return clamp(currentMaxMs * 2)
+  return clamp(currentMaxMs)
+}
