@@ -1,0 +1,274 @@
+/**
+ * `npm run bench`: throughput and peak memory of one large window, at 10k, 100k and 300k events, for
+ *
+ *   (a)  this receiver end to end: SIEM API simulator (HTTP, 127.0.0.1) → createApp (real client, mapper, export
+ *        pipeline, exporter, state file; a frozen clock so exactly one 1 h window is fetched) → OTLP/HTTP sink,
+ *        timed from start() until the window's cursor is committed;
+ *   (b)  the floor: JSON.parse of the same body + OTLP protobuf encoding of each event as a record whose body is the
+ *        event's JSON (no attributes), no HTTP;
+ *   (c)  the naive script: whole-body fetch + JSON.parse + LoggerProvider + BatchLogRecordProcessor (defaults) + the
+ *        SDK's OTLP/protobuf exporter, the top-level scalars as attributes, forceFlush; the SDK drops what does not fit
+ *        its queue (2048) and the table says how much;
+ *   (c2) the same script with a queue as large as the window, so nothing is dropped.
+ *
+ * Each scenario runs in a fresh child process (`bench.js --child <variant> <events>`) that prints one JSON line, so
+ * peak RSS (process.resourceUsage().maxRSS) is the scenario's own. This process runs the SIEM API front and the sink
+ * and prints the table. Options: --sizes 10000,100000 --variants a,b --cpu-prof DIR (profiles the (a) children).
+ */
+import { spawn } from 'node:child_process'
+import os from 'node:os'
+import { fileURLToPath } from 'node:url'
+import { startSimulator } from '../src/simulator/index.js'
+import { startBenchSink, startSiemFront } from './servers.js'
+import type { OtlpBenchSink, SiemFront } from './servers.js'
+import { AUTHORIZATION, PRINCIPAL, SECRET, T0, VARIANTS, WINDOW_MS, WINDOW_PATH, runChild } from './scenarios.js'
+import type { ChildResult, Variant } from './scenarios.js'
+
+const DEFAULT_SIZES = [10_000, 100_000, 300_000]
+/** A child that takes longer is stopped and reported (the whole run should stay within ~5 minutes on 2 cores). */
+const CHILD_TIMEOUT_MS = 150_000
+const MB = 1e6
+
+const LABELS: Record<Variant, string> = {
+  a: 'a  receiver e2e',
+  b: 'b  floor',
+  c: 'c  naive (SDK defaults)',
+  c2: 'c2 naive, queue = window',
+}
+
+interface Row {
+  size: number
+  variant: Variant
+  result?: ChildResult
+  error?: string
+  sink?: { requests: number; bytes: number }
+  siemMisses?: number
+}
+
+interface Options {
+  sizes: number[]
+  variants: Variant[]
+  cpuProfDir?: string
+}
+
+function parseOptions(argv: string[]): Options {
+  const opts: Options = { sizes: DEFAULT_SIZES, variants: [...VARIANTS] }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]
+    const value = argv[i + 1]
+    if (arg === '--sizes' && value) {
+      opts.sizes = value.split(',').map((s) => Number(s))
+      i++
+    } else if (arg === '--variants' && value) {
+      opts.variants = value.split(',').filter((v): v is Variant => (VARIANTS as readonly string[]).includes(v))
+      i++
+    } else if (arg === '--cpu-prof' && value) {
+      opts.cpuProfDir = value
+      i++
+    } else {
+      throw new Error(`unknown option ${arg}; use --sizes 10000,100000 --variants a,b,c,c2 --cpu-prof DIR`)
+    }
+  }
+  if (opts.sizes.some((n) => !Number.isInteger(n) || n < 60)) throw new Error('--sizes: integers of at least 60')
+  return opts
+}
+
+function runChildProcess(variant: Variant, events: number, env: Record<string, string>, cpuProfDir: string | undefined): Promise<ChildResult> {
+  const script = fileURLToPath(import.meta.url)
+  const flags = ['--expose-gc', ...(cpuProfDir && variant === 'a' ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=a-${events}.cpuprofile`] : [])]
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...flags, script, '--child', variant, String(events)], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')))
+    child.stderr.on('data', (c: Buffer) => (stderr = (stderr + c.toString('utf8')).slice(-4000)))
+    const timer = setTimeout(() => child.kill('SIGKILL'), CHILD_TIMEOUT_MS)
+    child.on('error', reject)
+    child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      const line = stdout.split('\n').find((l) => l.startsWith('{'))
+      if (code === 0 && line) {
+        resolve(JSON.parse(line) as ChildResult)
+        return
+      }
+      const why = signal === 'SIGKILL' ? `stopped after ${CHILD_TIMEOUT_MS / 1000} s` : `exit ${code ?? signal}`
+      const last = stderr.trim().split('\n').filter(Boolean)
+      const oom = /heap out of memory|Invalid string length|Cannot create a string longer/i.exec(stderr)
+      reject(new Error(`${why}${oom ? `: ${oom[0]}` : last.length ? `: ${last.slice(-1)[0]}` : ''}`))
+    })
+  })
+}
+
+async function runSize(size: number, opts: Options, sink: OtlpBenchSink): Promise<Row[]> {
+  const sim = await startSimulator({ principal: PRINCIPAL, secret: SECRET, now: () => T0, eventsPerMinute: size / (WINDOW_MS / 60_000), seed: 7 })
+  let front: SiemFront | undefined
+  const rows: Row[] = []
+  try {
+    front = await startSiemFront(sim.url)
+    const t = performance.now()
+    const pre = await front.prefetch(WINDOW_PATH, AUTHORIZATION)
+    if (pre.status !== 200) throw new Error(`the simulator answered ${pre.status} for the window`)
+    const generated = sim.requests.at(-1)?.events ?? 0
+    process.stderr.write(
+      `  ${size}: simulator generated ${generated} events, ${(pre.bytes / MB).toFixed(1)} MB of JSON in ${((performance.now() - t) / 1000).toFixed(1)} s\n`,
+    )
+    for (const variant of opts.variants) {
+      sink.reset()
+      front.misses = 0
+      const row: Row = { size, variant }
+      const t0 = performance.now()
+      try {
+        row.result = await runChildProcess(variant, generated, { BENCH_SIEM_URL: front.url, BENCH_SINK_URL: sink.url }, opts.cpuProfDir)
+        if (row.result.events !== generated) row.result.notes.push(`saw ${row.result.events} events, the API holds ${generated}`)
+      } catch (err) {
+        row.error = err instanceof Error ? err.message : String(err)
+      }
+      row.sink = { requests: sink.counters.requests, bytes: sink.counters.bytes }
+      row.siemMisses = front.misses
+      process.stderr.write(`    ${LABELS[variant]}: ${row.error ?? `${(row.result?.ms ?? 0).toFixed(0)} ms`} (child ${((performance.now() - t0) / 1000).toFixed(1)} s)\n`)
+      rows.push(row)
+    }
+  } finally {
+    front?.clear()
+    await front?.close()
+    await sim.close()
+  }
+  return rows
+}
+
+const pad = (s: string, n: number): string => (s.length >= n ? s : s + ' '.repeat(n - s.length))
+const lpad = (s: string, n: number): string => (s.length >= n ? s : ' '.repeat(n - s.length) + s)
+const fmtInt = (n: number): string => Math.round(n).toLocaleString('en-US')
+
+const eventsPerSecond = (r: ChildResult): number => r.events / (r.ms / 1000)
+const deliveredPerSecond = (r: ChildResult): number => r.delivered / (r.ms / 1000)
+
+function printTable(rows: Row[]): void {
+  const header = ['events', 'variant', 'time s', 'µs/event', 'events/s', 'MB/s', 'peak RSS MB', 'delivered', 'dropped', 'OTLP req', 'OTLP MB', 'a/b', 'a/c', 'a/c2']
+  const widths = [8, 25, 7, 9, 9, 7, 12, 10, 8, 9, 8, 6, 6, 6]
+  const lines = [header.map((h, i) => (i < 2 ? pad(h, widths[i] ?? 8) : lpad(h, widths[i] ?? 8))).join(' ')]
+  lines.push(widths.map((w) => '-'.repeat(w)).join(' '))
+  for (const row of rows) {
+    const r = row.result
+    const cells: string[] = [fmtInt(r?.events ?? row.size), LABELS[row.variant]]
+    if (!r) {
+      cells.push(`FAILED: ${row.error ?? '?'}`)
+      lines.push(cells.map((c, i) => (i < 2 ? pad(c, widths[i] ?? 8) : c)).join(' '))
+      continue
+    }
+    const same = rows.filter((x) => x.size === row.size)
+    const a = same.find((x) => x.variant === 'a')?.result
+    const ratio = (other: Variant, rate: (x: ChildResult) => number): string => {
+      const o = same.find((x) => x.variant === other)?.result
+      return row.variant === 'a' && a && o && rate(o) > 0 ? (rate(a) / rate(o)).toFixed(2) : ''
+    }
+    const dropped = r.variant === 'b' ? '' : fmtInt(r.events - r.delivered)
+    cells.push(
+      (r.ms / 1000).toFixed(2),
+      ((r.ms * 1000) / r.events).toFixed(1),
+      fmtInt(eventsPerSecond(r)),
+      (r.bodyBytes / MB / (r.ms / 1000)).toFixed(1),
+      (r.maxRssBytes / MB).toFixed(0),
+      fmtInt(r.delivered),
+      dropped,
+      r.variant === 'b' ? '' : fmtInt(row.sink?.requests ?? 0),
+      ((r.variant === 'b' ? (r.encodedBytes ?? 0) : (row.sink?.bytes ?? 0)) / MB).toFixed(0),
+      ratio('b', eventsPerSecond),
+      // Against the naive script with its defaults: events that reached the collector per second.
+      ratio('c', deliveredPerSecond),
+      ratio('c2', eventsPerSecond),
+    )
+    lines.push(cells.map((c, i) => (i < 2 ? pad(c, widths[i] ?? 8) : lpad(c, widths[i] ?? 8))).join(' '))
+  }
+  console.log(lines.join('\n'))
+  const notes = rows.flatMap((row) => [
+    ...(row.result?.memory
+      ? [`${row.size} ${row.variant}: peak V8 heap used ${(row.result.memory.heapUsed / MB).toFixed(0)} MB, external ${(row.result.memory.external / MB).toFixed(0)} MB (sampled every 20 ms)`]
+      : []),
+    ...(row.result?.notes ?? []).map((n) => `${row.size} ${row.variant}: ${n}`),
+    ...(row.siemMisses ? [`${row.size} ${row.variant}: ${row.siemMisses} SIEM request(s) outside the prefetched window (answered by the simulator, generation time included)`] : []),
+  ])
+  if (notes.length) console.log(`\nnotes:\n${notes.map((n) => `  ${n}`).join('\n')}`)
+}
+
+function printTargets(rows: Row[], sizes: number[]): void {
+  const get = (size: number, v: Variant): ChildResult | undefined => rows.find((r) => r.size === size && r.variant === v)?.result
+  const verdict = (ok: boolean | undefined): string => (ok === undefined ? 'n/a ' : ok ? 'PASS' : 'MISS')
+  const out: string[] = ['', 'targets (issue 6):']
+  for (const size of sizes) {
+    const a = get(size, 'a')
+    const b = get(size, 'b')
+    const c = get(size, 'c')
+    const c2 = get(size, 'c2')
+    const ab = a && b ? eventsPerSecond(a) / eventsPerSecond(b) : undefined
+    const ac = a && c ? deliveredPerSecond(a) / deliveredPerSecond(c) : undefined
+    const ac2 = a && c2 ? eventsPerSecond(a) / eventsPerSecond(c2) : undefined
+    out.push(
+      `  ${pad(fmtInt(size), 8)} e2e ≥ 0.5 × floor: ${verdict(ab === undefined ? undefined : ab >= 0.5)} (${ab?.toFixed(2) ?? '-'})` +
+        `   e2e ≥ 3 × naive, delivered events/s: ${verdict(ac === undefined ? undefined : ac >= 3)} (${ac?.toFixed(1) ?? '-'})` +
+        `   vs naive without drops: ${verdict(ac2 === undefined ? undefined : ac2 >= 3)} (${ac2?.toFixed(2) ?? '-'})`,
+    )
+  }
+  const largest = Math.max(...sizes)
+  const aLargest = get(largest, 'a')
+  out.push(
+    `  peak RSS of (a) at ${fmtInt(largest)} < 300 MB: ${verdict(aLargest ? aLargest.maxRssBytes < 300 * MB : undefined)} (${aLargest ? (aLargest.maxRssBytes / MB).toFixed(0) : '-'} MB)${largest < 300_000 ? '  [the target is for 300k]' : ''}`,
+  )
+  const perEvent = sizes.map((s) => {
+    const a = get(s, 'a')
+    return a ? { size: s, us: (a.ms * 1000) / a.events } : undefined
+  })
+  const known = perEvent.filter((p): p is { size: number; us: number } => p !== undefined)
+  // Linear: the time per event does not grow with the window (1.25 × leaves room for noise and GC of a bigger heap).
+  const linear = known.length >= 2 ? known.every((p, i) => known.slice(0, i).every((q) => p.us <= q.us * 1.25)) : undefined
+  out.push(`  time linear in events (µs/event never grows > 1.25× with size): ${verdict(linear)} (${known.map((p) => `${fmtInt(p.size)}: ${p.us.toFixed(1)} µs`).join(', ')})`)
+  console.log(out.join('\n'))
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2)
+  if (argv[0] === '--child') {
+    const variant = argv[1] as Variant
+    if (!(VARIANTS as readonly string[]).includes(variant)) throw new Error(`--child: unknown variant ${variant}`)
+    const result = await runChild(variant, Number(argv[2]))
+    process.stdout.write(`${JSON.stringify(result)}\n`)
+    return
+  }
+  const opts = parseOptions(argv)
+  const cpu = os.cpus()[0]?.model ?? 'unknown CPU'
+  console.log(`proofpoint-siem-receiver benchmark: one 1-hour window of generated SIEM events per scenario`)
+  console.log(`machine: ${cpu}, ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, Node ${process.version}, ${os.platform()} ${os.arch()}`)
+  console.log(`variants: ${opts.variants.map((v) => LABELS[v]).join('; ')}`)
+  console.log(`load average at start: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} (other work on the machine skews the figures)`)
+  process.stderr.write('running (one child process per scenario):\n')
+  const started = performance.now()
+  const sink = await startBenchSink()
+  const rows: Row[] = []
+  try {
+    for (const size of opts.sizes) rows.push(...(await runSize(size, opts, sink)))
+  } finally {
+    await sink.close()
+  }
+  console.log('')
+  printTable(rows)
+  printTargets(rows, opts.sizes)
+  console.log(
+    [
+      '',
+      'events/s and MB/s (of SIEM JSON body) over the measured time: (a) start() → window cursor committed; (b) JSON.parse →',
+      'last request encoded; (c, c2) fetch → forceFlush done. Peak RSS: the scenario\'s child process (VmHWM; getrusage maxRSS',
+      'would include the parent\'s RSS at spawn). OTLP MB: request bodies the sink received ((b): encoded, not sent).',
+      'a/b and a/c2 compare events/s; a/c compares events delivered to the collector per second (the naive script drops what',
+      'exceeds the SDK queue). SIEM API front and OTLP sink run in the parent process.',
+      `total ${((performance.now() - started) / 1000).toFixed(0)} s; load average at the end: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`,
+    ].join('\n'),
+  )
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? (err.stack ?? err.message) : String(err))
+  process.exitCode = 1
+})

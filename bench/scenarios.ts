@@ -1,0 +1,329 @@
+/**
+ * One benchmark scenario per child process (`bench.js --child <variant> <events>`), so that peak RSS is the
+ * scenario's own. The parent runs the SIEM API front and the OTLP sink (see servers.ts) and passes their URLs in
+ * the environment. Each scenario prints one JSON line (ChildResult) on stdout.
+ */
+import { readFileSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Writable } from 'node:stream'
+import { ExportResultCode } from '@opentelemetry/core'
+import type { ExportResult } from '@opentelemetry/core'
+import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-proto'
+import { ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer'
+import { BatchLogRecordProcessor, LoggerProvider } from '@opentelemetry/sdk-logs'
+import type { LogRecordExporter, ReadableLogRecord } from '@opentelemetry/sdk-logs'
+import type { AnyValueMap } from '@opentelemetry/api-logs'
+import { request } from 'undici'
+import { createApp } from '../src/app.js'
+import { loadConfig } from '../src/config/index.js'
+import { SdkRecordFactory } from '../src/export/index.js'
+import { createLogger } from '../src/logger.js'
+import type { LogRecordParts } from '../src/mapping/types.js'
+import { EVENT_TYPES } from '../src/siem/types.js'
+import { VERSION } from '../src/version.js'
+
+export const VARIANTS = ['a', 'b', 'c', 'c2'] as const
+export type Variant = (typeof VARIANTS)[number]
+
+export const PRINCIPAL = 'bench-principal'
+export const SECRET = 'bench-secret'
+export const AUTHORIZATION = `Basic ${Buffer.from(`${PRINCIPAL}:${SECRET}`).toString('base64')}`
+/** The receiver's (frozen) clock and the simulator's: a whole minute, so the window is exactly [T0 − 1 h, T0]. */
+export const T0 = Date.parse('2026-11-24T12:00:00.000Z')
+export const WINDOW_MS = 3_600_000
+/** The window's request, as the receiver's client sends it. */
+export const WINDOW_PATH = `/v2/siem/all?format=json&interval=${new Date(T0 - WINDOW_MS).toISOString().slice(0, 19)}Z/${new Date(T0).toISOString().slice(0, 19)}Z`
+/** Records per OTLP request for the floor: the receiver's and the SDK's default batch size. */
+const FLOOR_BATCH = 512
+
+export interface ChildResult {
+  variant: Variant
+  /** Events in the window (what the SIEM API answered). */
+  events: number
+  /** SIEM JSON body bytes. */
+  bodyBytes: number
+  /** Wall time of the measured part, ms. */
+  ms: number
+  /** Peak RSS of this process, bytes (see peakRssBytes). */
+  maxRssBytes: number
+  /** process.resourceUsage().maxRSS, bytes: includes the parent's RSS at spawn on Linux. */
+  maxRssRusageBytes: number
+  /** Events acknowledged by the sink (a, c, c2) or encoded (b). */
+  delivered: number
+  /** Peaks of process.memoryUsage() sampled every 20 ms during the measured part ((a) only), bytes. */
+  memory?: { heapUsed: number; external: number }
+  /** OTLP bytes encoded (b only: the sink counts the others). */
+  encodedBytes?: number
+  /** Warnings worth a look (receiver log lines at warn and above, SDK errors). */
+  notes: string[]
+}
+
+interface ChildEnv {
+  siemUrl: string
+  sinkUrl: string
+}
+
+function childEnv(): ChildEnv {
+  const siemUrl = process.env.BENCH_SIEM_URL
+  const sinkUrl = process.env.BENCH_SINK_URL
+  if (!siemUrl || !sinkUrl) throw new Error('BENCH_SIEM_URL and BENCH_SINK_URL must be set (the parent sets them)')
+  return { siemUrl, sinkUrl }
+}
+
+const gc = (): void => (globalThis as { gc?: () => void }).gc?.()
+
+/**
+ * This process's peak resident set, bytes. On Linux, getrusage's maxRSS (process.resourceUsage().maxRSS) carries over
+ * the parent's RSS through fork + exec, so a child of a parent holding a 500 MB body would report at least that; the
+ * kernel's high-water mark of the process's own memory (VmHWM) does not. Elsewhere maxRSS is all there is.
+ */
+export function peakRssBytes(): number {
+  try {
+    const m = /^VmHWM:\s+(\d+)\s+kB$/m.exec(readFileSync('/proc/self/status', 'utf8'))
+    if (m) return Number(m[1]) * 1024
+  } catch {
+    // not Linux
+  }
+  return process.resourceUsage().maxRSS * 1024
+}
+
+/** (a) The receiver end to end: createApp with the real client, mapper, export pipeline, exporter and state file. */
+async function runReceiver(env: ChildEnv): Promise<ChildResult> {
+  const stateDir = await mkdtemp(join(tmpdir(), 'psr-bench-'))
+  const notes: string[] = []
+  let windowDone: { received?: number; bytes?: number } | undefined
+  const logStream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const line of chunk.toString('utf8').split('\n')) {
+        if (!line) continue
+        const entry = JSON.parse(line) as { level?: string; msg?: string; received?: number; bytes?: number }
+        if (entry.msg === 'window done') windowDone = entry
+        else if ((entry.level === 'warn' || entry.level === 'error' || entry.level === 'fatal') && notes.length < 20) notes.push(line.slice(0, 400))
+      }
+      cb()
+    },
+  })
+  const { config } = loadConfig({
+    env: {
+      PROOFPOINT_BASE_URL: env.siemUrl,
+      PROOFPOINT_PRINCIPAL: PRINCIPAL,
+      PROOFPOINT_SECRET: SECRET,
+      RECEIVER_STATE_DIR: stateDir,
+      RECEIVER_START_LOOKBACK: '1h',
+      RECEIVER_OVERLAP: '0s',
+      RECEIVER_HTTP_HOST: '127.0.0.1',
+      RECEIVER_HTTP_PORT: '0',
+      RECEIVER_LOG_LEVEL: 'info',
+      OTEL_EXPORTER_OTLP_ENDPOINT: env.sinkUrl,
+      OTEL_SERVICE_NAME: 'bench-receiver',
+    },
+  })
+  // Time stands still at T0: the first window is [T0 − 1 h, T0], and when the receiver then waits for its next poll
+  // the sleep parks until shutdown aborts it. A retry would park too; the wait below fails on the error instead.
+  const clock = (): number => T0
+  const sleep = (_ms: number, signal: AbortSignal): Promise<void> =>
+    new Promise((resolve) => {
+      if (signal.aborted) resolve()
+      else signal.addEventListener('abort', () => resolve(), { once: true })
+    })
+  const app = createApp(config, { logger: createLogger(config.receiver.logLevel, logStream), clock, sleep })
+  gc()
+  const memory = { heapUsed: 0, external: 0 }
+  const sampler = setInterval(() => {
+    const m = process.memoryUsage()
+    memory.heapUsed = Math.max(memory.heapUsed, m.heapUsed)
+    memory.external = Math.max(memory.external, m.external)
+  }, 20)
+  sampler.unref()
+  const started = performance.now()
+  await app.start()
+  const deadline = Date.now() + 140_000
+  for (;;) {
+    const s = app.status.snapshot(T0)
+    if (s.cursor !== null && Date.parse(s.cursor) >= T0) break
+    const failure = s.lastPoll?.outcome === 'error' ? s.lastPoll.error : s.lastExport?.outcome === 'error' ? s.lastExport.error : undefined
+    if (failure) {
+      await app.shutdown()
+      throw new Error(`the receiver failed: ${failure.code} ${failure.message}`)
+    }
+    if (Date.now() > deadline) {
+      await app.shutdown()
+      throw new Error(`the window was not committed within 140 s (state ${s.state}, cursor ${s.cursor})`)
+    }
+    await new Promise((r) => setTimeout(r, 2))
+  }
+  const ms = performance.now() - started
+  clearInterval(sampler)
+  const { totals } = app.status.snapshot(T0)
+  await app.shutdown()
+  await rm(stateDir, { recursive: true, force: true })
+  if (totals.malformed > 0 || totals.rejected > 0 || totals.duplicates > 0) {
+    notes.push(`malformed ${totals.malformed}, rejected ${totals.rejected}, duplicates ${totals.duplicates}`)
+  }
+  return {
+    variant: 'a',
+    events: totals.received,
+    bodyBytes: windowDone?.bytes ?? 0,
+    ms,
+    maxRssBytes: peakRssBytes(),
+    maxRssRusageBytes: process.resourceUsage().maxRSS * 1024,
+    delivered: totals.exported,
+    memory,
+    notes,
+  }
+}
+
+/** The window's body as the SIEM API front serves it (outside any measured time). */
+async function fetchBody(env: ChildEnv): Promise<Buffer> {
+  const res = await request(`${env.siemUrl}${WINDOW_PATH}`, { headers: { authorization: AUTHORIZATION } })
+  if (res.statusCode !== 200) throw new Error(`the SIEM API front answered ${res.statusCode}`)
+  return Buffer.from(await res.body.arrayBuffer())
+}
+
+function eventArrays(parsed: unknown): Array<[string, unknown[]]> {
+  const out: Array<[string, unknown[]]> = []
+  if (parsed === null || typeof parsed !== 'object') throw new Error('the SIEM body is not a JSON object')
+  for (const type of EVENT_TYPES) {
+    const arr = (parsed as Record<string, unknown>)[type]
+    if (Array.isArray(arr)) out.push([type, arr])
+  }
+  return out
+}
+
+/**
+ * (b) The floor: JSON.parse of the body, then each event as an OTLP log record whose body is the event's JSON, no
+ * attributes, built by our SdkRecordFactory and encoded by the SDK's ProtobufLogsSerializer, 512 per request. No HTTP.
+ */
+async function runFloor(env: ChildEnv): Promise<ChildResult> {
+  const body = await fetchBody(env)
+  const factory = new SdkRecordFactory({ serviceName: 'bench-floor', serviceVersion: VERSION, resourceAttributes: {} })
+  gc()
+  const started = performance.now()
+  const arrays = eventArrays(JSON.parse(body.toString('utf8')))
+  const nowMs = Date.now()
+  const observed: [number, number] = [Math.floor(nowMs / 1000), (nowMs % 1000) * 1e6]
+  let batch: LogRecordParts[] = []
+  let events = 0
+  let encodedBytes = 0
+  const flush = (): void => {
+    if (batch.length === 0) return
+    const encoded = ProtobufLogsSerializer.serializeRequest(factory.toSdkRecords(batch))
+    if (!encoded) throw new Error('ProtobufLogsSerializer returned nothing')
+    encodedBytes += encoded.byteLength
+    batch = []
+  }
+  for (const [type, events_] of arrays) {
+    for (const event of events_) {
+      batch.push({ eventName: type, uid: '', observedTimestamp: observed, severityNumber: 0, severityText: '', attributes: {}, body: JSON.stringify(event) })
+      events++
+      if (batch.length === FLOOR_BATCH) flush()
+    }
+  }
+  flush()
+  const ms = performance.now() - started
+  await factory.shutdown()
+  return {
+    variant: 'b',
+    events,
+    bodyBytes: body.length,
+    ms,
+    maxRssBytes: peakRssBytes(),
+    maxRssRusageBytes: process.resourceUsage().maxRSS * 1024,
+    delivered: events,
+    encodedBytes,
+    notes: [],
+  }
+}
+
+/** Passes everything to the SDK exporter and counts the records it reports acknowledged. */
+class CountingExporter implements LogRecordExporter {
+  acknowledged = 0
+  failed = 0
+  readonly errors: string[] = []
+  constructor(private readonly inner: LogRecordExporter) {}
+  export(logs: ReadableLogRecord[], resultCallback: (result: ExportResult) => void): void {
+    this.inner.export(logs, (result) => {
+      if (result.code === ExportResultCode.SUCCESS) this.acknowledged += logs.length
+      else {
+        this.failed += logs.length
+        if (this.errors.length < 5) this.errors.push(String(result.error))
+      }
+      resultCallback(result)
+    })
+  }
+  shutdown(): Promise<void> {
+    return this.inner.shutdown()
+  }
+  forceFlush(): Promise<void> {
+    return this.inner.forceFlush?.() ?? Promise.resolve()
+  }
+}
+
+/** The flat attributes a hand-written script would set: the event's top-level scalars, as they are. */
+function naiveAttributes(type: string, event: Record<string, unknown>): AnyValueMap {
+  const attributes: AnyValueMap = { 'proofpoint.event_type': type }
+  for (const [k, v] of Object.entries(event)) {
+    if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') attributes[k] = v
+  }
+  return attributes
+}
+
+/**
+ * (c) The naive script: whole-body fetch, JSON.parse, LoggerProvider + BatchLogRecordProcessor (defaults) + the
+ * SDK's protobuf OTLP exporter, one emit per event, forceFlush. (c2) the same with the processor's queue as large as
+ * the window, so that nothing is dropped: what its author does after noticing the drops.
+ */
+async function runNaive(env: ChildEnv, variant: 'c' | 'c2', expectedEvents: number): Promise<ChildResult> {
+  gc()
+  const started = performance.now()
+  const exporter = new CountingExporter(new OTLPLogExporter({ url: `${env.sinkUrl}/v1/logs` }))
+  const processor = new BatchLogRecordProcessor({ exporter, ...(variant === 'c2' ? { maxQueueSize: Math.max(2048, Math.ceil(expectedEvents * 1.1)) } : {}) })
+  const provider = new LoggerProvider({ processors: [processor] })
+  const logger = provider.getLogger('naive-siem-script')
+  const res = await request(`${env.siemUrl}${WINDOW_PATH}`, { headers: { authorization: AUTHORIZATION } })
+  const text = await res.body.text()
+  const bodyBytes = Buffer.byteLength(text, 'utf8')
+  const arrays = eventArrays(JSON.parse(text))
+  let events = 0
+  for (const [type, list] of arrays) {
+    for (const e of list) {
+      const event = e as Record<string, unknown>
+      const time = event.messageTime ?? event.clickTime
+      logger.emit({
+        ...(typeof time === 'string' ? { timestamp: Date.parse(time) } : {}),
+        body: JSON.stringify(event),
+        attributes: naiveAttributes(type, event),
+      })
+      events++
+    }
+  }
+  await provider.forceFlush()
+  const ms = performance.now() - started
+  await provider.shutdown()
+  const notes = exporter.errors.map((e) => `export failed: ${e}`)
+  return {
+    variant,
+    events,
+    bodyBytes,
+    ms,
+    maxRssBytes: peakRssBytes(),
+    maxRssRusageBytes: process.resourceUsage().maxRSS * 1024,
+    delivered: exporter.acknowledged,
+    notes,
+  }
+}
+
+export async function runChild(variant: Variant, expectedEvents: number): Promise<ChildResult> {
+  const env = childEnv()
+  switch (variant) {
+    case 'a':
+      return runReceiver(env)
+    case 'b':
+      return runFloor(env)
+    case 'c':
+    case 'c2':
+      return runNaive(env, variant, expectedEvents)
+  }
+}
