@@ -46,6 +46,8 @@ export interface ChildResult {
   bodyBytes: number
   /** Wall time of the measured part, ms. */
   ms: number
+  /** User + system CPU time of this process over the measured part, ms. */
+  cpuMs: number
   /** Peak RSS of this process, bytes (see peakRssBytes). */
   maxRssBytes: number
   /** process.resourceUsage().maxRSS, bytes: includes the parent's RSS at spawn on Linux. */
@@ -70,6 +72,11 @@ function childEnv(): ChildEnv {
   const sinkUrl = process.env.BENCH_SINK_URL
   if (!siemUrl || !sinkUrl) throw new Error('BENCH_SIEM_URL and BENCH_SINK_URL must be set (the parent sets them)')
   return { siemUrl, sinkUrl }
+}
+
+function cpuSince(start: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(start)
+  return (d.user + d.system) / 1000
 }
 
 const gc = (): void => (globalThis as { gc?: () => void }).gc?.()
@@ -138,6 +145,7 @@ async function runReceiver(env: ChildEnv): Promise<ChildResult> {
   }, 20)
   sampler.unref()
   const started = performance.now()
+  const cpu = process.cpuUsage()
   await app.start()
   const deadline = Date.now() + 140_000
   for (;;) {
@@ -155,6 +163,7 @@ async function runReceiver(env: ChildEnv): Promise<ChildResult> {
     await new Promise((r) => setTimeout(r, 2))
   }
   const ms = performance.now() - started
+  const cpuMs = cpuSince(cpu)
   clearInterval(sampler)
   const { totals } = app.status.snapshot(T0)
   await app.shutdown()
@@ -167,6 +176,7 @@ async function runReceiver(env: ChildEnv): Promise<ChildResult> {
     events: totals.received,
     bodyBytes: windowDone?.bytes ?? 0,
     ms,
+    cpuMs,
     maxRssBytes: peakRssBytes(),
     maxRssRusageBytes: process.resourceUsage().maxRSS * 1024,
     delivered: totals.exported,
@@ -201,6 +211,7 @@ async function runFloor(env: ChildEnv): Promise<ChildResult> {
   const factory = new SdkRecordFactory({ serviceName: 'bench-floor', serviceVersion: VERSION, resourceAttributes: {} })
   gc()
   const started = performance.now()
+  const cpu = process.cpuUsage()
   const arrays = eventArrays(JSON.parse(body.toString('utf8')))
   const nowMs = Date.now()
   const observed: [number, number] = [Math.floor(nowMs / 1000), (nowMs % 1000) * 1e6]
@@ -223,12 +234,14 @@ async function runFloor(env: ChildEnv): Promise<ChildResult> {
   }
   flush()
   const ms = performance.now() - started
+  const cpuMs = cpuSince(cpu)
   await factory.shutdown()
   return {
     variant: 'b',
     events,
     bodyBytes: body.length,
     ms,
+    cpuMs,
     maxRssBytes: peakRssBytes(),
     maxRssRusageBytes: process.resourceUsage().maxRSS * 1024,
     delivered: events,
@@ -278,6 +291,7 @@ function naiveAttributes(type: string, event: Record<string, unknown>): AnyValue
 async function runNaive(env: ChildEnv, variant: 'c' | 'c2', expectedEvents: number): Promise<ChildResult> {
   gc()
   const started = performance.now()
+  const cpu = process.cpuUsage()
   const exporter = new CountingExporter(new OTLPLogExporter({ url: `${env.sinkUrl}/v1/logs` }))
   const processor = new BatchLogRecordProcessor({ exporter, ...(variant === 'c2' ? { maxQueueSize: Math.max(2048, Math.ceil(expectedEvents * 1.1)) } : {}) })
   const provider = new LoggerProvider({ processors: [processor] })
@@ -301,6 +315,7 @@ async function runNaive(env: ChildEnv, variant: 'c' | 'c2', expectedEvents: numb
   }
   await provider.forceFlush()
   const ms = performance.now() - started
+  const cpuMs = cpuSince(cpu)
   await provider.shutdown()
   const notes = exporter.errors.map((e) => `export failed: ${e}`)
   return {
@@ -308,6 +323,7 @@ async function runNaive(env: ChildEnv, variant: 'c' | 'c2', expectedEvents: numb
     events,
     bodyBytes,
     ms,
+    cpuMs,
     maxRssBytes: peakRssBytes(),
     maxRssRusageBytes: process.resourceUsage().maxRSS * 1024,
     delivered: exporter.acknowledged,
