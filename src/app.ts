@@ -123,7 +123,13 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
       ...(deps.onExported ? { onExported: deps.onExported } : {}),
     },
   )
-  const ops = buildOpsServer({ status, now: clock, logger, metrics })
+  const ops = buildOpsServer({
+    status,
+    now: clock,
+    logger,
+    metrics,
+    ...(config.receiver.httpAuthToken !== undefined ? { authToken: config.receiver.httpAuthToken } : {}),
+  })
   let shuttingDown: Promise<void> | undefined
 
   return {

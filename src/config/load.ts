@@ -85,6 +85,8 @@ const EMPTY_IS_A_VALUE: ReadonlySet<ConfigVariable> = new Set<ConfigVariable>([
   'PROOFPOINT_PRINCIPAL',
   'PROOFPOINT_SECRET',
   'PROOFPOINT_SECRET_FILE',
+  // Set but empty is a mistake: the operator meant to protect the ops server, so do not silently leave it open.
+  'RECEIVER_HTTP_AUTH_TOKEN_FILE',
 ])
 
 const REDACTED = '[redacted]'
@@ -103,15 +105,19 @@ function fsReason(err: unknown): string {
   return err instanceof Error ? err.message : String(err)
 }
 
-function secretFromFile(path: string, readFile: (path: string) => string): { secret: string } | { problem: string } {
+function secretFromFile(
+  path: string,
+  readFile: (path: string) => string,
+  name: ConfigVariable = 'PROOFPOINT_SECRET_FILE',
+): { secret: string } | { problem: string } {
   let text: string
   try {
     text = readFile(path)
   } catch (err) {
-    return { problem: `PROOFPOINT_SECRET_FILE: cannot read ${quote(path)} (${fsReason(err)})` }
+    return { problem: `${name}: cannot read ${quote(path)} (${fsReason(err)})` }
   }
   const secret = text.trimEnd()
-  if (secret.trim() === '') return { problem: `PROOFPOINT_SECRET_FILE: ${quote(path)} is empty` }
+  if (secret.trim() === '') return { problem: `${name}: ${quote(path)} is empty` }
   return { secret }
 }
 
@@ -655,6 +661,18 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
     problems.push('PROOFPOINT_SECRET or PROOFPOINT_SECRET_FILE: required: the TAP service secret, or a file holding it')
   }
 
+  // The ops server's bearer token: read once, here; surrounding whitespace (a trailing newline) is not part of it.
+  let httpAuth: { httpAuthTokenFile: string; httpAuthToken: string } | undefined
+  if (isSet(sources, 'RECEIVER_HTTP_AUTH_TOKEN_FILE')) {
+    const tokenFile = raw.RECEIVER_HTTP_AUTH_TOKEN_FILE
+    if (tokenFile.trim() === '') report('RECEIVER_HTTP_AUTH_TOKEN_FILE', 'must not be empty')
+    else {
+      const result = secretFromFile(tokenFile, readFile, 'RECEIVER_HTTP_AUTH_TOKEN_FILE')
+      if ('problem' in result) problems.push(result.problem)
+      else httpAuth = { httpAuthTokenFile: tokenFile, httpAuthToken: result.secret.trim() }
+    }
+  }
+
   const otel = resolveOtel(raw, sources, report, readFile)
 
   if (problems.length > 0) throw new ConfigError(problems)
@@ -688,6 +706,7 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
       exportConcurrency: raw.RECEIVER_EXPORT_CONCURRENCY,
       windowMaxEvents: raw.RECEIVER_WINDOW_MAX_EVENTS,
       windowMaxBytes: raw.RECEIVER_WINDOW_MAX_MB * 1024 * 1024,
+      ...httpAuth,
     },
     otel,
   }
@@ -783,6 +802,7 @@ export function describeConfig(loaded: LoadedConfig): ConfigRow[] {
     RECEIVER_NO_EVENTS_ALERT_AFTER: [formatDuration(rc.noEventsAlertAfterMs), source('RECEIVER_NO_EVENTS_ALERT_AFTER')],
     RECEIVER_HTTP_HOST: [rc.httpHost, source('RECEIVER_HTTP_HOST')],
     RECEIVER_HTTP_PORT: [String(rc.httpPort), source('RECEIVER_HTTP_PORT')],
+    RECEIVER_HTTP_AUTH_TOKEN_FILE: [orUnset(rc.httpAuthTokenFile), source('RECEIVER_HTTP_AUTH_TOKEN_FILE')],
     RECEIVER_LOG_LEVEL: [rc.logLevel, source('RECEIVER_LOG_LEVEL')],
     RECEIVER_BODY: [rc.body, source('RECEIVER_BODY')],
     RECEIVER_ATTRIBUTE_SHAPE: [rc.attributeShape, source('RECEIVER_ATTRIBUTE_SHAPE')],

@@ -29,6 +29,7 @@ export interface RawConfig {
   RECEIVER_NO_EVENTS_ALERT_AFTER: number
   RECEIVER_HTTP_HOST: string
   RECEIVER_HTTP_PORT: number
+  RECEIVER_HTTP_AUTH_TOKEN_FILE: string
   RECEIVER_LOG_LEVEL: LogLevel
   RECEIVER_BODY: BodyMode
   RECEIVER_ATTRIBUTE_SHAPE: AttributeShape
@@ -312,6 +313,14 @@ const SCHEMA: convict.Schema<RawConfig> = {
     default: 13133,
     format: 'psr-port',
     env: 'RECEIVER_HTTP_PORT',
+  },
+  RECEIVER_HTTP_AUTH_TOKEN_FILE: {
+    // Read once at start. The ops port is reachable by anything in the cluster: /status, /metrics and the page
+    // show tenant activity. The probes (/healthz, /readyz) stay open for the kubelet.
+    doc: 'File holding a bearer token required for /status, /metrics and / on the ops server (probes stay open); unset: no token',
+    default: '',
+    format: anyString,
+    env: 'RECEIVER_HTTP_AUTH_TOKEN_FILE',
   },
   RECEIVER_LOG_LEVEL: {
     doc: "The receiver's own log level (JSON lines on stderr)",

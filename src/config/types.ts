@@ -25,6 +25,12 @@ export interface ReceiverConfig {
     noEventsAlertAfterMs: number
     httpHost: string
     httpPort: number
+    /**
+     * RECEIVER_HTTP_AUTH_TOKEN_FILE and the token read from it at start (trimmed); both absent when unset. The token
+     * is never logged or printed; check-config shows the file's path.
+     */
+    httpAuthTokenFile?: string
+    httpAuthToken?: string
     logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
     body: BodyMode
     attributeShape: AttributeShape

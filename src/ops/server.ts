@@ -1,4 +1,5 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify'
+import { createHash, timingSafeEqual } from 'node:crypto'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify'
 import type { Logger } from 'pino'
 import type { ReceiverStatus } from '../status.js'
 import { renderStatusPage } from './page.js'
@@ -18,6 +19,11 @@ export interface OpsServerDeps {
   logger?: Logger | false
   /** Serves `GET /metrics` when given; without it, `/metrics` is a 404 like any unknown path. */
   metrics?: MetricsSource
+  /**
+   * RECEIVER_HTTP_AUTH_TOKEN_FILE's token: when given, `/status`, `/metrics` and `/` need `Authorization: Bearer
+   * <token>`; `/healthz` and `/readyz` stay open (the kubelet's probes send no credentials). Never logged.
+   */
+  authToken?: string
 }
 
 /** The routes always served, for the 404 answer and docs; `/metrics` is added when metrics are given. */
@@ -39,6 +45,32 @@ export const DEFAULT_CLOSE_GRACE_MS = 2000
 
 const METHODS_NOT_ALLOWED = ['DELETE', 'OPTIONS', 'PATCH', 'POST', 'PUT'] as const
 
+/** No route takes a body; a request that announces a bigger one than this is refused before any of it is read. */
+export const OPS_BODY_LIMIT = 1024
+/** The whole request (headers and body) must arrive within this long, so slow senders cannot hold sockets open. */
+export const OPS_REQUEST_TIMEOUT_MS = 10_000
+/** The routes that show tenant activity and so need the bearer token when one is configured. */
+export const PROTECTED_ROUTES: readonly string[] = ['/', '/status', '/metrics']
+
+/** Fixed-length digests, so `timingSafeEqual` compares equal-length buffers and the token's length does not leak. */
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest()
+}
+
+/** The token of an `Authorization: Bearer <token>` header (scheme case-insensitive), or undefined. */
+function bearerToken(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined
+  const m = /^Bearer[ ]+([^ ].*)$/i.exec(header.trim())
+  return m?.[1]?.trim()
+}
+
+/** Whether the request carries (or announces) a body. */
+function hasBody(headers: Record<string, string | string[] | undefined>): boolean {
+  if (headers['transfer-encoding'] !== undefined) return true
+  const length = Number(headers['content-length'] ?? 0)
+  return !(Number.isFinite(length) && length === 0)
+}
+
 /**
  * The ops server: `GET /` (the status page for people, HTML), `GET /healthz` (liveness), `GET /readyz`
  * (readiness), `GET /status` (JSON snapshot), `GET /metrics` (Prometheus, when `deps.metrics` is given). Built,
@@ -52,6 +84,7 @@ const METHODS_NOT_ALLOWED = ['DELETE', 'OPTIONS', 'PATCH', 'POST', 'PUT'] as con
  */
 export function buildOpsServer(deps: OpsServerDeps): FastifyInstance {
   const { status, metrics } = deps
+  const expected = deps.authToken !== undefined && deps.authToken !== '' ? digest(deps.authToken) : undefined
   const routes: readonly string[] = metrics ? [...OPS_ROUTES, '/metrics'] : OPS_ROUTES
   const now = deps.now ?? Date.now
   const logger: FastifyBaseLogger | undefined = deps.logger ? deps.logger.child({ component: 'ops-server' }) : undefined
@@ -61,9 +94,25 @@ export function buildOpsServer(deps: OpsServerDeps): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: 'idle',
     return503OnClosing: true,
-    bodyLimit: 1024,
+    bodyLimit: OPS_BODY_LIMIT,
+    requestTimeout: OPS_REQUEST_TIMEOUT_MS,
     exposeHeadRoutes: true,
+    // A URL the router cannot decode (`/%`, `/%E0%A4%A`): Fastify's own answer repeats the URL; this one does not,
+    // and it carries the usual headers. (Header and URL length: node's 16 KiB maxHeaderSize answers 431.)
+    frameworkErrors: (_err, _req, generic) => {
+      // The option's generic reply type cannot take a status code; it is a plain FastifyReply at run time.
+      const reply = generic as unknown as FastifyReply
+      // Answered before the hooks run, so the headers are set here.
+      void reply
+        .code(400)
+        .header('cache-control', 'no-store')
+        .headers(SECURITY_HEADERS)
+        .send({ statusCode: 400, error: 'Bad Request', message: 'malformed request URL' })
+    },
   })
+
+  const notFound = { statusCode: 404, error: 'Not Found', message: `no such route; this server has ${routes.join(', ')}` }
+  const methodNotAllowed = { statusCode: 405, error: 'Method Not Allowed', message: 'use GET or HEAD' }
 
   let closing = false
   app.addHook('preClose', (done) => {
@@ -75,6 +124,43 @@ export function buildOpsServer(deps: OpsServerDeps): FastifyInstance {
     void reply.headers(SECURITY_HEADERS)
     if (closing) void reply.header('connection', 'close')
     return payload
+  })
+
+  // Before routing's later stages and before any body is read: a method no route takes is 405 (404 off the routes),
+  // a body on GET/HEAD larger than OPS_BODY_LIMIT is 413, and a protected route without the token is 401. When the
+  // request has a body, the connection is closed after the answer, so the rest of the body is never read.
+  app.addHook('onRequest', async (req, reply) => {
+    // The route the router matched (undefined for the 404 handler): never the raw URL, which may be absolute-form
+    // (`GET http://host/status`) or otherwise spelled differently from the route it reaches.
+    const route: string | undefined = req.routeOptions.url
+    const known = route !== undefined && routes.includes(route)
+    const body = hasBody(req.headers)
+    if (body) void reply.header('connection', 'close')
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      // A method no route is registered for (TRACE, ...) reaches the 404 handler: still 405 on a route's path.
+      const q = req.url.indexOf('?')
+      if (!known && !routes.includes(q === -1 ? req.url : req.url.slice(0, q))) return reply.code(404).send(notFound)
+      return reply.code(405).header('allow', 'GET, HEAD').send(methodNotAllowed)
+    }
+    if (body) {
+      const length = Number(req.headers['content-length'] ?? Infinity)
+      if (!(length <= OPS_BODY_LIMIT)) {
+        return reply.code(413).send({ statusCode: 413, error: 'Payload Too Large', message: 'these routes take no body' })
+      }
+    }
+    if (expected && known && PROTECTED_ROUTES.includes(route)) {
+      const given = bearerToken(req.headers.authorization)
+      // Compare digests of equal length in constant time; `ok` is computed even without a token.
+      const ok = timingSafeEqual(digest(given ?? ''), expected) && given !== undefined
+      if (!ok) {
+        const challenge = given === undefined ? 'Bearer realm="proofpoint-siem-receiver"' : 'Bearer realm="proofpoint-siem-receiver", error="invalid_token"'
+        return reply
+          .code(401)
+          .header('www-authenticate', challenge)
+          .send({ statusCode: 401, error: 'Unauthorized', message: 'this route needs Authorization: Bearer <RECEIVER_HTTP_AUTH_TOKEN_FILE token>' })
+      }
+    }
+    return undefined
   })
 
   app.get('/healthz', async (_req, reply) => {
@@ -108,14 +194,12 @@ export function buildOpsServer(deps: OpsServerDeps): FastifyInstance {
     app.route({
       method: [...METHODS_NOT_ALLOWED],
       url,
-      handler: (_req, reply) =>
-        reply.code(405).header('allow', 'GET, HEAD').send({ statusCode: 405, error: 'Method Not Allowed', message: 'use GET or HEAD' }),
+      // Normally answered by the onRequest hook already; kept so the router knows these methods exist.
+      handler: (_req, reply) => reply.code(405).header('allow', 'GET, HEAD').send(methodNotAllowed),
     })
   }
 
-  app.setNotFoundHandler(async (_req, reply) =>
-    reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no such route; this server has ${routes.join(', ')}` }),
-  )
+  app.setNotFoundHandler(async (_req, reply) => reply.code(404).send(notFound))
 
   // Never a stack trace or an internal message in a response: client errors (bad request framing, a body
   // where none is expected) get Fastify's own short message, anything else a generic 500, logged here.
