@@ -14,9 +14,17 @@
  *     becomes an empty map, to keep positions).
  * - any other array (arrays of arrays, objects mixed with scalars) becomes an array of strings in `flat` shape (JSON
  *   for non-scalars, `""` for null) and an array of converted values in `nested` shape (`""` for null).
+ * - depth: in `nested` shape, objects/arrays more than MAX_DEPTH (32) levels below the field are kept as their JSON
+ *   text; JSON text is written without recursion (safe-json.ts), so no input depth overflows the stack.
+ * - keys are data: `__proto__`, `constructor` and `prototype` become own members of plain objects (never a prototype).
+ *   In `nested` shape an object with a `constructor` member is kept as its JSON text: the SDK drops any attribute
+ *   whose map has a `constructor` other than Object (sdk-logs isLogAttributeValue).
+ *
+ * `limitStringLengths` cuts string values to the attribute value length limit afterwards, counting what it cuts.
  */
 import type { AnyValue, AnyValueMap } from '@opentelemetry/api-logs'
 import type { JsonObject, JsonValue } from '../siem/types.js'
+import { MAX_DEPTH, safeJson } from './safe-json.js'
 import type { AttributeShape } from './types.js'
 
 type Scalar = string | number | boolean
@@ -78,7 +86,7 @@ function scalarToString(v: Scalar): string {
 /** A value below the first level, in flat shape: scalars as is, null as `""`, objects and arrays as JSON. */
 function deepToFlatScalar(v: JsonValue | undefined): Scalar {
   if (v === null || v === undefined) return ''
-  return typeof v === 'object' ? JSON.stringify(v) : v
+  return typeof v === 'object' ? safeJson(v) : v
 }
 
 /** Homogeneous copy of a scalar array with nulls (`""`) and/or mixed types (all strings). */
@@ -96,7 +104,7 @@ function complexToStrings(arr: readonly JsonValue[]): string[] {
   const out = new Array<string>(arr.length)
   for (let i = 0; i < arr.length; i++) {
     const v = arr[i]
-    out[i] = v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : scalarToString(v)
+    out[i] = v === null || v === undefined ? '' : typeof v === 'object' ? safeJson(v) : scalarToString(v)
   }
   return out
 }
@@ -154,22 +162,27 @@ function flattenObject(attrs: AnyValueMap, key: string, obj: JsonObject): void {
   for (const k in obj) {
     const v = obj[k]
     if (v === null || v === undefined) continue
-    attrs[key + '.' + k] = typeof v === 'object' ? JSON.stringify(v) : v
+    attrs[key + '.' + k] = typeof v === 'object' ? safeJson(v) : v
   }
 }
 
 /** Nested shape of a value. */
-export function toNested(v: JsonValue): AnyValue {
+export function toNested(v: JsonValue, depth = 1): AnyValue {
   if (typeof v !== 'object' || v === null) return v
-  return Array.isArray(v) ? nestedArray(v) : nestedMap(v)
+  if (depth > MAX_DEPTH) return safeJson(v)
+  return Array.isArray(v) ? nestedArray(v, depth) : nestedMap(v, depth)
 }
 
-function nestedMap(obj: JsonObject): AnyValueMap {
+/** `depth`: the level of `obj` (a field's value is level 1). Past MAX_DEPTH levels, the rest is JSON text. */
+function nestedMap(obj: JsonObject, depth: number): AnyValue {
+  // The SDK drops (silently) any attribute holding a map whose `constructor` member is not Object: such a map is
+  // kept as its JSON text instead.
+  if (Object.prototype.hasOwnProperty.call(obj, 'constructor')) return safeJson(obj)
   const out: AnyValueMap = {}
   for (const k in obj) {
     const v = obj[k]
     if (v === null || v === undefined) continue
-    const nv = typeof v === 'object' ? toNested(v) : v
+    const nv = typeof v === 'object' ? toNested(v, depth + 1) : v
     // JSON.parse makes "__proto__" an own key; plain assignment would set the map's prototype instead.
     if (k === '__proto__') Object.defineProperty(out, k, { value: nv, enumerable: true, writable: true, configurable: true })
     else out[k] = nv
@@ -177,7 +190,7 @@ function nestedMap(obj: JsonObject): AnyValueMap {
   return out
 }
 
-function nestedArray(arr: JsonValue[]): AnyValue[] {
+function nestedArray(arr: JsonValue[], depth: number): AnyValue[] {
   switch (classify(arr)) {
     case ArrayKind.Empty:
     case ArrayKind.Scalar:
@@ -187,9 +200,9 @@ function nestedArray(arr: JsonValue[]): AnyValue[] {
     case ArrayKind.MixedScalars:
       return fixScalarArray(arr, false)
     case ArrayKind.Objects:
-      return arr.map((el) => (isJsonObject(el) ? nestedMap(el) : {}))
+      return arr.map((el) => (isJsonObject(el) ? toNested(el, depth + 1) : {}))
     case ArrayKind.Complex:
-      return arr.map((el) => (el === null || el === undefined ? '' : toNested(el)))
+      return arr.map((el) => (el === null || el === undefined ? '' : toNested(el, depth + 1)))
   }
 }
 
@@ -203,7 +216,7 @@ export function putAttribute(attrs: AnyValueMap, key: string, v: JsonValue, shap
     return
   }
   if (!Array.isArray(v)) {
-    if (shape === 'nested') attrs[key] = nestedMap(v)
+    if (shape === 'nested') attrs[key] = nestedMap(v, 1)
     else flattenObject(attrs, key, v)
     return
   }
@@ -219,11 +232,64 @@ export function putAttribute(attrs: AnyValueMap, key: string, v: JsonValue, shap
       attrs[key] = fixScalarArray(v, false)
       return
     case ArrayKind.Objects:
-      if (shape === 'nested') attrs[key] = v.map((el) => (isJsonObject(el) ? nestedMap(el) : {}))
+      if (shape === 'nested') attrs[key] = v.map((el) => (isJsonObject(el) ? toNested(el, 2) : {}))
       else flattenObjectArray(attrs, key, v)
       return
     case ArrayKind.Complex:
-      attrs[key] = shape === 'nested' ? v.map((el) => (el === null || el === undefined ? '' : toNested(el))) : complexToStrings(v)
+      attrs[key] = shape === 'nested' ? v.map((el) => (el === null || el === undefined ? '' : toNested(el, 2))) : complexToStrings(v)
       return
   }
+}
+
+/**
+ * Cuts every string in the attribute values (array elements and map members too) to `limit` UTF-16 code units,
+ * never between the halves of a surrogate pair, and returns how many strings were cut. Arrays shared with the event
+ * are copied before they are changed; maps are the mapper's own. The SDK applies the same limit
+ * (`logRecordLimits.attributeValueLengthLimit`) silently; cutting here first makes truncation countable.
+ */
+export function limitStringLengths(attrs: AnyValueMap, limit: number): number {
+  if (!(limit > 0) || !Number.isFinite(limit)) return 0
+  const counter = { n: 0 }
+  for (const k of Object.keys(attrs)) {
+    const v = attrs[k]
+    const nv = cutValue(v, limit, counter)
+    if (nv !== v) attrs[k] = nv
+  }
+  return counter.n
+}
+
+export function cutString(s: string, limit: number): string {
+  if (s.length <= limit) return s
+  let end = limit
+  const last = s.charCodeAt(end - 1)
+  if (last >= 0xd800 && last <= 0xdbff) end--
+  return s.slice(0, end)
+}
+
+function cutValue(v: AnyValue, limit: number, counter: { n: number }): AnyValue {
+  if (typeof v === 'string') {
+    if (v.length <= limit) return v
+    counter.n++
+    return cutString(v, limit)
+  }
+  if (typeof v !== 'object' || v === null || v instanceof Uint8Array) return v
+  if (Array.isArray(v)) {
+    let copy: AnyValue[] | undefined
+    for (let i = 0; i < v.length; i++) {
+      const el = v[i]
+      const nel = cutValue(el, limit, counter)
+      if (nel !== el) {
+        copy ??= v.slice()
+        copy[i] = nel
+      }
+    }
+    return copy ?? v
+  }
+  const m = v
+  for (const k of Object.keys(m)) {
+    const el = m[k]
+    const nel = cutValue(el, limit, counter)
+    if (nel !== el) Object.defineProperty(m, k, { value: nel, enumerable: true, writable: true, configurable: true })
+  }
+  return m
 }

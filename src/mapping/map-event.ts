@@ -7,7 +7,8 @@ import { randomUUID } from 'node:crypto'
 import type { AnyValue, AnyValueMap } from '@opentelemetry/api-logs'
 import { EVENT_TYPES } from '../siem/types.js'
 import type { EventType, JsonObject, JsonValue, SiemResponse } from '../siem/types.js'
-import { isJsonObject, putAttribute } from './attributes.js'
+import { isJsonObject, limitStringLengths, putAttribute } from './attributes.js'
+import { limitDepth, MAX_DEPTH, safeJson } from './safe-json.js'
 import { ATTRIBUTE_PREFIX, COMPILED_FIELDS, EVENT_FAMILY, EVENT_NAMES, TIME_FIELD } from './schema.js'
 import type { FieldSpec, ScalarKind } from './schema.js'
 import { severityOf } from './severity.js'
@@ -29,7 +30,7 @@ function truncate(s: string): string {
 
 /** A value for a reason: strings quoted, others as (truncated) JSON. */
 function quote(v: JsonValue): string {
-  return typeof v === 'string' ? JSON.stringify(truncate(v)) : truncate(JSON.stringify(v))
+  return typeof v === 'string' ? JSON.stringify(truncate(v)) : truncate(safeJson(v))
 }
 
 function jsonType(v: JsonValue): string {
@@ -46,6 +47,8 @@ function scalarProblem(path: string, kind: ScalarKind, v: JsonValue): string | u
     case 'string':
       return typeof v === 'string' ? undefined : `${path}: expected string, got ${describe(v)}`
     case 'int':
+      // Kept as the number it is; beyond 2^53 an "integer" is a double that lost digits, so it is not an int either.
+      if (typeof v === 'number' && Number.isInteger(v) && !Number.isSafeInteger(v)) return `${path}: expected int, got number beyond 2^53 ${quote(v)}`
       return typeof v === 'number' && Number.isInteger(v) ? undefined : `${path}: expected int, got ${describe(v)}`
     case 'bool':
       return typeof v === 'boolean' ? undefined : `${path}: expected bool, got ${describe(v)}`
@@ -116,10 +119,12 @@ function bodyOf(event: JsonValue, mode: MappingOptions['body']): AnyValue {
     case 'none':
       return undefined
     case 'map':
-      // The event itself: JSON values are AnyValues (null included). Shared with the input, not copied.
-      return event
+      // The event itself: JSON values are AnyValues (null included). Shared with the input, not copied, unless it
+      // is more than MAX_DEPTH levels deep: then a copy with the deeper parts as JSON text (the SDK's serializers
+      // recurse).
+      return limitDepth(event, MAX_DEPTH) as AnyValue
     default:
-      return JSON.stringify(event) ?? 'null'
+      return safeJson(event)
   }
 }
 
@@ -168,6 +173,8 @@ export function mapEvent(event: JsonValue, type: EventType, opts: MappingOptions
     // Set last, so that a vendor field spelled `event_type` cannot replace ours.
     attributes[EVENT_TYPE_ATTRIBUTE] = type
     attributes[UID_ATTRIBUTE] = uid
+    const limit = opts.attributeValueLengthLimit
+    const truncated = limit === undefined ? 0 : limitStringLengths(attributes, limit)
     const severity = severityOf(obj, type)
     const record: MappedRecord = {
       eventType: type,
@@ -181,6 +188,7 @@ export function mapEvent(event: JsonValue, type: EventType, opts: MappingOptions
       malformed,
     }
     if (timestamp !== undefined) record.timestamp = timestamp
+    if (truncated > 0) record.truncated = truncated
     return record
   } catch (err) {
     return fallbackRecord(event, type, opts, observedAt, err)
@@ -196,7 +204,7 @@ function fallbackRecord(event: unknown, type: EventType, opts: MappingOptions, o
   let body: AnyValue
   if (opts.body !== 'none') {
     try {
-      body = JSON.stringify(event) ?? 'null'
+      body = safeJson(event)
     } catch {
       body = '<unserializable>'
     }

@@ -10,6 +10,13 @@ export type BodyMode = 'json' | 'map' | 'none'
 export interface MappingOptions {
   attributeShape: AttributeShape
   body: BodyMode
+  /**
+   * Attribute string values longer than this many UTF-16 code units are cut (never inside a surrogate pair) and
+   * counted in `MappedRecord.truncated`. Pass the SDK's `logRecordLimits.attributeValueLengthLimit`
+   * (OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT, else OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT); undefined: no limit.
+   * The body is never cut.
+   */
+  attributeValueLengthLimit?: number
 }
 
 /** Why an event is counted as malformed; it is still exported. */
@@ -35,4 +42,6 @@ export interface MappedRecord extends LogRecordParts {
   eventType: EventType
   /** Empty when the event is well-formed. */
   malformed: MalformedReason[]
+  /** How many attribute string values were cut to `attributeValueLengthLimit`; absent when none. */
+  truncated?: number
 }

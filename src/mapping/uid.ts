@@ -11,6 +11,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { EventType, JsonValue } from '../siem/types.js'
+import { MAX_DEPTH, safeJson } from './safe-json.js'
 
 /** The field whose array order carries no meaning. */
 const UNORDERED_FIELD = 'messageParts'
@@ -88,10 +89,15 @@ function isSkipped(v: unknown): boolean {
  * (`null`) and skipped as object members, so any acyclic input gives a string.
  */
 export function canonicalJson(value: unknown): string {
-  return canon(value, true)
+  return canon(value, true, 0)
 }
 
-function canon(value: unknown, top: boolean): string {
+/**
+ * `depth`: how many objects/arrays enclose `value`. Past MAX_DEPTH, the rest is written by safeJson (keys in the
+ * order received, no recursion): events that deep are not real SIEM events, and their uid stays deterministic.
+ */
+function canon(value: unknown, top: boolean, depth: number): string {
+  if (depth > MAX_DEPTH && typeof value === 'object' && value !== null) return safeJson(value)
   switch (typeof value) {
     case 'string':
       return quoteString(value)
@@ -101,7 +107,7 @@ function canon(value: unknown, top: boolean): string {
       return value ? 'true' : 'false'
     case 'object': {
       if (value === null) return 'null'
-      if (Array.isArray(value)) return canonArray(value)
+      if (Array.isArray(value)) return canonArray(value, depth)
       const obj = value as Record<string, unknown>
       const keys = Object.keys(obj)
       if (keys.length === 0) return '{}'
@@ -110,8 +116,8 @@ function canon(value: unknown, top: boolean): string {
       for (let j = 0; j < order.length; j++) {
         const k = keys[order[j] as number] as string
         const v = obj[k]
-        if (isSkipped(v)) return canonSkipping(obj, keys, top)
-        out += (prefixes[j] as string) + (top && k === UNORDERED_FIELD && Array.isArray(v) ? canonUnordered(v) : canon(v, false))
+        if (isSkipped(v)) return canonSkipping(obj, keys, top, depth)
+        out += (prefixes[j] as string) + (top && k === UNORDERED_FIELD && Array.isArray(v) ? canonUnordered(v, depth) : canon(v, false, depth + 1))
       }
       return out + '}'
     }
@@ -122,17 +128,17 @@ function canon(value: unknown, top: boolean): string {
   }
 }
 
-function canonArray(arr: readonly unknown[]): string {
+function canonArray(arr: readonly unknown[], depth: number): string {
   let out = '['
   for (let i = 0; i < arr.length; i++) {
     if (i > 0) out += ','
-    out += canon(arr[i], false)
+    out += canon(arr[i], false, depth + 1)
   }
   return out + ']'
 }
 
 /** Objects with members JSON leaves out (never from JSON.parse). */
-function canonSkipping(obj: Record<string, unknown>, keys: string[], top: boolean): string {
+function canonSkipping(obj: Record<string, unknown>, keys: string[], top: boolean, depth: number): string {
   let out = '{'
   let first = true
   for (const k of [...keys].sort(byCodeUnits)) {
@@ -140,13 +146,13 @@ function canonSkipping(obj: Record<string, unknown>, keys: string[], top: boolea
     if (isSkipped(v)) continue
     if (!first) out += ','
     first = false
-    out += JSON.stringify(k) + ':' + (top && k === UNORDERED_FIELD && Array.isArray(v) ? canonUnordered(v) : canon(v, false))
+    out += JSON.stringify(k) + ':' + (top && k === UNORDERED_FIELD && Array.isArray(v) ? canonUnordered(v, depth) : canon(v, false, depth + 1))
   }
   return out + '}'
 }
 
-function canonUnordered(arr: readonly unknown[]): string {
-  const parts = arr.map((v) => canon(v, false)).sort(byCodeUnits)
+function canonUnordered(arr: readonly unknown[], depth: number): string {
+  const parts = arr.map((v) => canon(v, false, depth + 2)).sort(byCodeUnits)
   return '[' + parts.join(',') + ']'
 }
 
