@@ -170,11 +170,12 @@ export function mapEvent(event: JsonValue, type: EventType, opts: MappingOptions
       malformed.push('not an object')
       attributes = {}
     }
+    // The event's own strings only (the SDK cuts the uid too when the limit is below 64).
+    const limit = opts.attributeValueLengthLimit
+    const truncated = limit === undefined ? 0 : limitStringLengths(attributes, limit)
     // Set last, so that a vendor field spelled `event_type` cannot replace ours.
     attributes[EVENT_TYPE_ATTRIBUTE] = type
     attributes[UID_ATTRIBUTE] = uid
-    const limit = opts.attributeValueLengthLimit
-    const truncated = limit === undefined ? 0 : limitStringLengths(attributes, limit)
     const severity = severityOf(obj, type)
     const record: MappedRecord = {
       eventType: type,
