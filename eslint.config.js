@@ -23,4 +23,6 @@ export default tseslint.config(
     rules: { '@typescript-eslint/no-floating-promises': 'off', '@typescript-eslint/require-await': 'off' },
   },
   { files: ['eslint.config.js'], ...tseslint.configs.disableTypeChecked },
+  // Plain Node scripts run before the build (scripts/audit.mjs in .ci/run): linted, without type information.
+  { files: ['scripts/**/*.mjs'], ...tseslint.configs.disableTypeChecked },
 )
