@@ -42,6 +42,11 @@ export interface SiemClientOptions {
   threatType?: string | undefined
   /** Idle timeout: for the response headers, and for each gap between body chunks. */
   timeoutMs: number
+  /**
+   * PEM CA certificates that are trusted for the API's TLS certificate (PROOFPOINT_CA_FILE) instead of Node's
+   * bundled roots, e.g. for a TLS-inspecting proxy. Verification itself is never switched off.
+   */
+  ca?: string | Buffer | undefined
   /** Use this dispatcher instead of creating a pool; `close()` then leaves it open. */
   dispatcher?: Dispatcher
   /** Clock for Retry-After dates (tests). */
@@ -134,6 +139,7 @@ export class SiemClient {
         connectTimeout: opts.timeoutMs,
         headersTimeout: opts.timeoutMs,
         bodyTimeout: opts.timeoutMs,
+        ...(opts.ca !== undefined ? { connect: { ca: opts.ca } } : {}),
       })
       this.ownsDispatcher = true
     }
