@@ -673,6 +673,24 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
     }
   }
 
+  // The CA bundle for the SIEM API, read and parsed now (as OTEL_EXPORTER_OTLP_CERTIFICATE), so a wrong path stops
+  // the receiver at start. It replaces the system CAs; TLS verification itself is never switched off.
+  let apiCa: { caFile: string; ca: string } | undefined
+  const caFile = raw.PROOFPOINT_CA_FILE
+  if (isSet(sources, 'PROOFPOINT_CA_FILE') && caFile !== '') {
+    let text: string | undefined
+    try {
+      text = readFile(caFile)
+    } catch (err) {
+      report('PROOFPOINT_CA_FILE', `cannot read ${quote(caFile)} (${fsReason(err)})`)
+    }
+    if (text !== undefined) {
+      const parsed = text.trim() === '' ? { problem: `${quote(caFile)} is empty` } : pemCertificates(text, caFile)
+      if ('problem' in parsed) report('PROOFPOINT_CA_FILE', parsed.problem)
+      else apiCa = { caFile, ca: text }
+    }
+  }
+
   const otel = resolveOtel(raw, sources, report, readFile)
 
   if (problems.length > 0) throw new ConfigError(problems)
@@ -683,6 +701,7 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
       principal,
       secret,
       secretFile,
+      ...apiCa,
       eventTypes: eventTypesOf(raw.PROOFPOINT_EVENT_TYPES),
       threatStatus: threatStatusOf(raw.PROOFPOINT_THREAT_STATUS),
       threatType: raw.PROOFPOINT_THREAT_TYPE || undefined,
@@ -790,6 +809,7 @@ export function describeConfig(loaded: LoadedConfig): ConfigRow[] {
     PROOFPOINT_PRINCIPAL: [pp.principal, source('PROOFPOINT_PRINCIPAL')],
     PROOFPOINT_SECRET: [set('PROOFPOINT_SECRET') ? REDACTED : UNSET, source('PROOFPOINT_SECRET')],
     PROOFPOINT_SECRET_FILE: [orUnset(pp.secretFile), source('PROOFPOINT_SECRET_FILE')],
+    PROOFPOINT_CA_FILE: [pp.caFile === undefined ? '(unset: the system CAs)' : `${pp.caFile}${pp.baseUrl.startsWith('https:') ? '' : ' (not used: PROOFPOINT_BASE_URL is not https)'}`, source('PROOFPOINT_CA_FILE')],
     PROOFPOINT_EVENT_TYPES: [pp.eventTypes.join(','), source('PROOFPOINT_EVENT_TYPES')],
     PROOFPOINT_THREAT_STATUS: [orUnset(pp.threatStatus), source('PROOFPOINT_THREAT_STATUS')],
     PROOFPOINT_THREAT_TYPE: [orUnset(pp.threatType), source('PROOFPOINT_THREAT_TYPE')],

@@ -16,6 +16,7 @@ export interface RawConfig {
   PROOFPOINT_PRINCIPAL: string
   PROOFPOINT_SECRET: string
   PROOFPOINT_SECRET_FILE: string
+  PROOFPOINT_CA_FILE: string
   /** `all` or event type names, split; normalised after validation. */
   PROOFPOINT_EVENT_TYPES: string[]
   PROOFPOINT_THREAT_STATUS: string
@@ -237,6 +238,12 @@ const SCHEMA: convict.Schema<RawConfig> = {
     default: '',
     format: anyString,
     env: 'PROOFPOINT_SECRET_FILE',
+  },
+  PROOFPOINT_CA_FILE: {
+    doc: 'PEM file of the CA(s) trusted for PROOFPOINT_BASE_URL (https); replaces the system CAs. Unset: the system CAs',
+    default: '',
+    format: anyString,
+    env: 'PROOFPOINT_CA_FILE',
   },
   PROOFPOINT_EVENT_TYPES: {
     doc: 'all, or a comma list of messagesDelivered,messagesBlocked,clicksPermitted,clicksBlocked',

@@ -12,6 +12,9 @@ export interface ReceiverConfig {
     /** Never logged. Read from PROOFPOINT_SECRET or, re-readable, from `secretFile`. */
     secret: string
     secretFile: string | undefined
+    /** PROOFPOINT_CA_FILE and the PEM CA certificate(s) read from it at start; both absent when unset. */
+    caFile?: string
+    ca?: string
     eventTypes: EventType[]
     threatStatus: string | undefined
     threatType: string | undefined
