@@ -80,3 +80,18 @@ t.test('the loaded CA reaches an https API with the test certificates; without i
   t.type(err, SiemNetworkError, 'the system CAs do not trust the test CA')
   t.match((err as Error).message, /UNABLE_TO_VERIFY_LEAF_SIGNATURE/)
 })
+
+t.test('base URL: https unless the host is loopback, in the config and in the client', (t) => {
+  const accepted = ['https://tap-api-v2.proofpoint.com', 'https://tap.example.com/proxy', 'http://127.0.0.1:8080', 'http://127.1.2.3', 'http://localhost:9', 'http://[::1]:9', 'http://2130706433:9']
+  const refused = ['http://tap.example.com', 'http://127.0.0.1.evil.example', 'http://localhost.evil.example', 'http://10.0.0.1', 'http://[::ffff:7f00:1]', 'http://0.0.0.0:9', 'ftp://127.0.0.1']
+  const client = (baseUrl: string): SiemClient => new SiemClient({ baseUrl, principal: 'p', getSecret: () => 's', eventTypes: [], timeoutMs: 1 })
+  for (const url of accepted) {
+    t.same(problems({ PROOFPOINT_BASE_URL: url }), [], `config accepts ${url}`)
+    t.doesNotThrow(() => void client(url).close(), `client accepts ${url}`)
+  }
+  for (const url of refused) {
+    t.match(problems({ PROOFPOINT_BASE_URL: url }), [/^PROOFPOINT_BASE_URL/], `config refuses ${url}`)
+    t.throws(() => client(url), TypeError, `client refuses ${url}`)
+  }
+  t.end()
+})

@@ -9,6 +9,7 @@
  *   large window that keeps arriving is not cut off, but a server that stops sending is.
  * - The body is parsed as it streams in (see response-parser.ts): no limit on its size.
  */
+import { isLoopbackHost } from '../config/schema.js'
 import { errorCodeOf, parseRetryAfter } from '../http-util.js'
 import { pipeline } from 'node:stream'
 import type { Readable } from 'node:stream'
@@ -116,6 +117,8 @@ export class SiemClient {
     const url = new URL(opts.baseUrl)
     if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new TypeError(`baseUrl must be http(s), got ${url.protocol}`)
     if (url.username || url.password) throw new TypeError('baseUrl must not contain credentials')
+    // Defence in depth (the config checks it too): the credentials never travel in clear text off this host.
+    if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) throw new TypeError(`baseUrl must be https unless the host is loopback, got ${url.origin}`)
     this.origin = url.origin
     this.pathPrefix = url.pathname.replace(/\/+$/, '')
     this.principal = opts.principal
