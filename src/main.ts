@@ -72,11 +72,20 @@ async function runCommand(env: NodeJS.ProcessEnv, configFile: string | undefined
   return 0
 }
 
+/**
+ * Resolves on the first SIGTERM or SIGINT. The handlers stay installed: a second signal during the graceful
+ * shutdown (a repeated Ctrl-C, an impatient supervisor) must not kill the process half-way; the shutdown
+ * deadline bounds it anyway.
+ */
 function untilSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
+    let first: NodeJS.Signals | undefined
     const on = (sig: NodeJS.Signals): void => {
-      process.off('SIGTERM', on)
-      process.off('SIGINT', on)
+      if (first) {
+        process.stderr.write(`${NAME}: ${sig} received again; still shutting down (at most ${SHUTDOWN_DEADLINE_MS / 1000} s)\n`)
+        return
+      }
+      first = sig
       resolve(sig)
     }
     process.on('SIGTERM', on)

@@ -23,7 +23,10 @@ function runChild(args: string[], env: NodeJS.ProcessEnv, until?: () => boolean)
     let stderr = ''
     child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-20_000)))
     const timer = setInterval(() => {
-      if (until?.()) child.kill('SIGTERM')
+      if (until?.()) {
+        clearInterval(timer)
+        child.kill('SIGTERM')
+      }
     }, 100)
     const guard = setTimeout(() => child.kill('SIGKILL'), 90_000)
     child.on('close', (code, signal) => {
