@@ -77,6 +77,7 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
       ...(pp.threatStatus ? { threatStatus: pp.threatStatus } : {}),
       ...(pp.threatType ? { threatType: pp.threatType } : {}),
       timeoutMs: pp.requestTimeoutMs,
+      ...(pp.ca ? { ca: pp.ca } : {}),
     }))
   let pipeline: ExportPipeline | undefined
   const sink =
@@ -108,7 +109,14 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
       exportConcurrency: config.receiver.exportConcurrency,
       windowTargets: { maxEvents: config.receiver.windowMaxEvents, maxBytes: config.receiver.windowMaxBytes },
       ...retryPolicies(config.receiver.retryMaxBackoffMs),
-      mapping: { attributeShape: config.receiver.attributeShape, body: config.receiver.body },
+      mapping: {
+        attributeShape: config.receiver.attributeShape,
+        body: config.receiver.body,
+        // The mapper cuts (and counts) long values itself, so the SDK's own silent cut never applies to event data.
+        ...(config.otel.logRecordLimits?.attributeValueLengthLimit === undefined
+          ? {}
+          : { attributeValueLengthLimit: config.otel.logRecordLimits.attributeValueLengthLimit }),
+      },
       ...(deps.limits ? { limits: deps.limits } : {}),
     },
     {

@@ -306,8 +306,8 @@ export class Poller {
   /** One attempt at a window: fetch it streaming, map, drop known keys, export in bounded concurrent batches. */
   private async streamWindow(window: TimeWindow, state: ReceiverState, done: Acknowledged): Promise<WindowAttempt> {
     const fresh = new Set<string>()
-    const counts = {} as Record<EventType, { received: number; malformed: number; duplicates: number }>
-    for (const type of EVENT_TYPES) counts[type] = { received: 0, malformed: 0, duplicates: 0 }
+    const counts = {} as Record<EventType, { received: number; malformed: number; duplicates: number; truncated: number }>
+    for (const type of EVENT_TYPES) counts[type] = { received: 0, malformed: 0, duplicates: 0, truncated: 0 }
     const batchSize = this.opts.exportBatchSize
     let buffer: MappedRecord[] = []
     const inflight = new Set<Promise<void>>()
@@ -332,6 +332,7 @@ export class Poller {
         for (const event of events[type]) {
           const record = mapEvent(event, type, this.opts.mapping, observed)
           c.received++
+          c.truncated += record.truncated ?? 0
           if (record.malformed.length > 0) {
             c.malformed++
             this.deps.logger.warn({ eventType: type, uid: record.uid, reasons: record.malformed }, 'malformed event: exported as received, counted')
@@ -560,7 +561,7 @@ interface WindowAttempt {
   fetched: FetchOutcome
   /** Keys in this window not exported before it (each exported or refused by now). */
   fresh: Set<string>
-  counts: Record<EventType, { received: number; malformed: number; duplicates: number }>
+  counts: Record<EventType, { received: number; malformed: number; duplicates: number; truncated: number }>
 }
 
 const zeroByType = (): Record<EventType, number> => ({ messagesDelivered: 0, messagesBlocked: 0, clicksPermitted: 0, clicksBlocked: 0 })

@@ -65,6 +65,8 @@ export interface TypeCounts {
   duplicates: number
   /** Permanently refused by the collector (a 4xx other than 429): logged and counted, not retried. */
   rejected: number
+  /** Attribute values cut to OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT (the body keeps the whole event). */
+  truncated: number
 }
 
 /** The JSON of `GET /status`. Absent values are `null`, so every field is always there. */
@@ -197,6 +199,7 @@ export class ReceiverStatus {
     row.malformed += c.malformed ?? 0
     row.duplicates += c.duplicates ?? 0
     row.rejected += c.rejected ?? 0
+    row.truncated += c.truncated ?? 0
   }
 
   /** Total seconds lost to the API's 7-day limit (kept in the state file across restarts). */
@@ -259,6 +262,7 @@ export class ReceiverStatus {
       totals.malformed += row.malformed
       totals.duplicates += row.duplicates
       totals.rejected += row.rejected
+      totals.truncated += row.truncated
     }
     const cursorMs = this.cursor === undefined ? NaN : Date.parse(this.cursor)
     const silentMs = now - this.noEventsSince()
@@ -370,7 +374,7 @@ export class ReceiverStatus {
 }
 
 function zeroCounts(): TypeCounts {
-  return { received: 0, exported: 0, malformed: 0, duplicates: 0, rejected: 0 }
+  return { received: 0, exported: 0, malformed: 0, duplicates: 0, rejected: 0, truncated: 0 }
 }
 
 function iso(ms: number): string {

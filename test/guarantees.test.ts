@@ -236,3 +236,21 @@ t.test('adaptive windows: after a window past RECEIVER_WINDOW_MAX_EVENTS the cat
   t.ok(r.logs.some((l) => l.includes('window length adapted')))
   assertExactlyOnce(t, r.sink, expectedUids(r.sim, Date.parse(r.sim.requests[0]?.query.interval?.split('/')[0] ?? ''), Date.parse(readState(r.stateDir).cursor)))
 })
+
+t.test('long attribute values are cut to OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT, counted, and the body stays whole', async (t) => {
+  const r = await rig(t, 'http/protobuf', { OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT: '64' })
+  const app = await r.startApp()
+  await r.time.idle()
+  const status = app.status.snapshot(r.time.clock())
+  t.ok(status.totals.truncated > 0, `cuts counted in /status (${status.totals.truncated})`)
+  const metrics = await app.metrics.render()
+  t.match(metrics, /proofpoint_receiver_attribute_values_truncated_total\{event_type="messagesDelivered"\} [1-9]/)
+  for (const rec of r.sink.records) {
+    for (const [k, v] of Object.entries(rec.attributes)) if (typeof v === 'string') t.ok(v.length <= 64, k)
+    const body = JSON.parse(String(rec.body)) as Record<string, unknown>
+    t.ok(body && typeof body === 'object', 'the body is the whole event')
+    if (!t.passing()) break
+  }
+  t.ok(r.sink.records.some((x) => String(x.body).length > 64 && /threatUrl/.test(String(x.body))), 'long values survive in the body')
+  t.ok(r.sink.records.every((x) => String(x.attributes['log.record.uid']).length === 64), 'the uid is never cut')
+})

@@ -81,7 +81,7 @@ void t.test('good state: 200 on every route', async (t) => {
   t.same(snap.lastPoll, { at: '2024-05-01T00:00:30.000Z', outcome: 'ok', httpStatus: 200, events: 3 })
   t.same(snap.lastExport, { at: '2024-05-01T00:00:31.000Z', outcome: 'ok', records: 3 })
   t.equal(snap.totals.exported, 3)
-  t.same(snap.totals.byType.messagesDelivered, { received: 3, exported: 3, malformed: 0, duplicates: 0, rejected: 0 })
+  t.same(snap.totals.byType.messagesDelivered, { received: 3, exported: 3, malformed: 0, duplicates: 0, rejected: 0, truncated: 0 })
   t.same(snap.noEvents, { alerting: false, thresholdSeconds: 86400, lastEventAt: null, silentSeconds: 120 })
   t.equal(snap.apiRequestsLast24h, 0)
   t.equal(snap.state, 'polling')

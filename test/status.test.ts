@@ -34,9 +34,10 @@ void t.test('a fresh status', (t) => {
     malformed: 0,
     duplicates: 0,
     rejected: 0,
+    truncated: 0,
     byType: {
-      messagesDelivered: { received: 0, exported: 0, malformed: 0, duplicates: 0, rejected: 0 },
-      clicksPermitted: { received: 0, exported: 0, malformed: 0, duplicates: 0, rejected: 0 },
+      messagesDelivered: { received: 0, exported: 0, malformed: 0, duplicates: 0, rejected: 0, truncated: 0 },
+      clicksPermitted: { received: 0, exported: 0, malformed: 0, duplicates: 0, rejected: 0, truncated: 0 },
     },
   })
   t.same(snap.noEvents, { alerting: false, thresholdSeconds: 86400, lastEventAt: null, silentSeconds: 90 })
@@ -79,7 +80,7 @@ void t.test('polls, exports and counts', (t) => {
   const s = make()
   s.recordPoll({ at: T0 + 1000, outcome: 'ok', httpStatus: 200, events: 7 })
   s.recordExport({ at: T0 + 2000, outcome: 'ok', records: 6 })
-  s.count('messagesDelivered', { received: 5, exported: 4, duplicates: 1, rejected: 0 })
+  s.count('messagesDelivered', { received: 5, exported: 4, duplicates: 1, rejected: 0, truncated: 0 })
   s.count('clicksPermitted', { received: 2, exported: 2, malformed: 1 })
   s.count('messagesBlocked', { received: 1 })
   s.count('messagesDelivered', { received: 1 })
@@ -87,9 +88,9 @@ void t.test('polls, exports and counts', (t) => {
   t.same(snap.lastPoll, { at: '2024-05-01T00:00:01.000Z', outcome: 'ok', httpStatus: 200, events: 7 })
   t.same(snap.lastExport, { at: '2024-05-01T00:00:02.000Z', outcome: 'ok', records: 6 })
   t.equal(snap.lastSuccessfulPollAt, '2024-05-01T00:00:01.000Z')
-  t.same(snap.totals.byType.messagesDelivered, { received: 6, exported: 4, malformed: 0, duplicates: 1, rejected: 0 })
-  t.same(snap.totals.byType.clicksPermitted, { received: 2, exported: 2, malformed: 1, duplicates: 0, rejected: 0 })
-  t.same(snap.totals.byType.messagesBlocked, { received: 1, exported: 0, malformed: 0, duplicates: 0, rejected: 0 }, 'an unconfigured type still counts')
+  t.same(snap.totals.byType.messagesDelivered, { received: 6, exported: 4, malformed: 0, duplicates: 1, rejected: 0, truncated: 0 })
+  t.same(snap.totals.byType.clicksPermitted, { received: 2, exported: 2, malformed: 1, duplicates: 0, rejected: 0, truncated: 0 })
+  t.same(snap.totals.byType.messagesBlocked, { received: 1, exported: 0, malformed: 0, duplicates: 0, rejected: 0, truncated: 0 }, 'an unconfigured type still counts')
   t.equal(snap.totals.byType.clicksBlocked, undefined)
   t.equal(snap.totals.received, 9)
   t.equal(snap.totals.exported, 6)

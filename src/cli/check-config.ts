@@ -92,6 +92,7 @@ async function checkSiemApi(loaded: LoadedConfig, getSecret: () => string, now: 
       ...(pp.threatStatus ? { threatStatus: pp.threatStatus } : {}),
       ...(pp.threatType ? { threatType: pp.threatType } : {}),
       timeoutMs: pp.requestTimeoutMs,
+      ...(pp.ca ? { ca: pp.ca } : {}),
     })
     const result = await client.fetchWindow(window)
     const events = EVENT_TYPES.reduce((n, t) => n + result.response.events[t].length, 0)
