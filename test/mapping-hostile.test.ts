@@ -118,6 +118,14 @@ t.test('long strings: cut to the limit, counted, never inside a surrogate pair',
   t.end()
 })
 
+t.test('keys that differ only in lone surrogates stay two attributes on the wire', (t) => {
+  const e = JSON.parse('{"messageTime":"2026-11-24T12:00:00Z","x":{"\\ud800":[],"\\udbff":0}}') as JsonValue
+  const d = decoded(map(e, FLAT))
+  t.equal(d.attributes['proofpoint.x.\\ud800'], '[]', 'deeper values are JSON text')
+  t.equal(d.attributes['proofpoint.x.\\udbff'], 0)
+  t.end()
+})
+
 t.test('lone surrogates and controls: valid UTF-8 out of both serializers', (t) => {
   const nasty = 'a\uD800b\uDFFFc\u0000d\u001f\u007f\u2028😀\uDBFF'
   const e = JSON.parse(JSON.stringify({ messageTime: TIME, subject: nasty, [nasty]: nasty, toAddresses: [nasty] })) as JsonValue
@@ -127,7 +135,10 @@ t.test('lone surrogates and controls: valid UTF-8 out of both serializers', (t) 
     const wellFormed = 'a\uFFFDb\uFFFDc\u0000d\u001f\u007f\u2028😀\uFFFD'
     const d = decoded(r)
     t.equal(d.attributes['proofpoint.subject'], wellFormed, 'lone surrogates become U+FFFD')
-    t.equal(d.attributes[`proofpoint.${wellFormed}`], wellFormed, 'in keys too')
+    // Keys must stay distinct on the wire, so their lone surrogates are written as text rather than U+FFFD.
+    const escapedKey = 'a\\ud800b\\udfffc\u0000d\u001f\u007f\u2028😀\\udbff'
+    t.equal(d.attributes[`proofpoint.${escapedKey}`], wellFormed, 'in keys: escaped as text, so two keys never collide')
+    t.notOk(`proofpoint.${wellFormed}` in d.attributes)
     t.notOk(Buffer.from(bytes).includes(Buffer.from([0xed, 0xa0, 0x80])), 'no encoded surrogate (CESU-8) in the protobuf')
     const json = JsonLogsSerializer.serializeRequest(factory.toSdkRecords([r]))!
     t.doesNotThrow(() => new TextDecoder('utf-8', { fatal: true }).decode(json), 'the JSON serializer gives valid UTF-8')

@@ -153,7 +153,7 @@ function flattenObjectArray(attrs: AnyValueMap, key: string, arr: readonly JsonV
     if (t !== 'string' && (t === 'mixed' || (colSet[c] as number) < n)) {
       for (let i = 0; i < n; i++) values[i] = scalarToString(values[i] as Scalar)
     }
-    attrs[key + '.' + (colKeys[c] as string)] = values
+    attrs[key + '.' + wellFormedKey(colKeys[c] as string)] = values
   }
 }
 
@@ -162,7 +162,7 @@ function flattenObject(attrs: AnyValueMap, key: string, obj: JsonObject): void {
   for (const k in obj) {
     const v = obj[k]
     if (v === null || v === undefined) continue
-    attrs[key + '.' + k] = typeof v === 'object' ? safeJson(v) : v
+    attrs[key + '.' + wellFormedKey(k)] = typeof v === 'object' ? safeJson(v) : v
   }
 }
 
@@ -184,8 +184,9 @@ function nestedMap(obj: JsonObject, depth: number): AnyValue {
     if (v === null || v === undefined) continue
     const nv = typeof v === 'object' ? toNested(v, depth + 1) : v
     // JSON.parse makes "__proto__" an own key; plain assignment would set the map's prototype instead.
-    if (k === '__proto__') Object.defineProperty(out, k, { value: nv, enumerable: true, writable: true, configurable: true })
-    else out[k] = nv
+    const key = wellFormedKey(k)
+    if (key === '__proto__') Object.defineProperty(out, key, { value: nv, enumerable: true, writable: true, configurable: true })
+    else out[key] = nv
   }
   return out
 }
@@ -292,4 +293,15 @@ function cutValue(v: AnyValue, limit: number, counter: { n: number }): AnyValue 
     if (nel !== el) Object.defineProperty(m, k, { value: nel, enumerable: true, writable: true, configurable: true })
   }
   return m
+}
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g
+
+/**
+ * A key the wire keeps distinct. OTLP keys are UTF-8, so a lone surrogate would become U+FFFD and two different
+ * keys ("\ud800", "\udbff") would collide into one; they are written as the text `\uXXXX` instead. Values keep the
+ * encoder's U+FFFD: they do not identify anything, and the body holds the original.
+ */
+export function wellFormedKey(k: string): string {
+  return k.replace(LONE_SURROGATE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
 }
