@@ -44,6 +44,8 @@ interface Row {
   error?: string
   sink?: { requests: number; bytes: number }
   siemMisses?: number
+  /** 1-minute load average when the run ended: how busy the machine was besides the benchmark. */
+  load?: number
 }
 
 interface Options {
@@ -137,6 +139,7 @@ async function runSize(size: number, opts: Options, sink: OtlpBenchSink): Promis
         }
         row.sink = { requests: sink.counters.requests, bytes: sink.counters.bytes }
         row.siemMisses = front.misses
+        row.load = os.loadavg()[0]
         const took = row.error ?? `${(row.result?.ms ?? 0).toFixed(0)} ms, ${((row.result?.cpuMs ?? 0) / 1000).toFixed(1)} s CPU`
         process.stderr.write(`    ${LABELS[variant]}${opts.repeat > 1 ? ` #${run}` : ''}: ${took} (child ${((performance.now() - t0) / 1000).toFixed(1)} s)\n`)
         // The fastest run is the one least disturbed by other work on the machine; a failure is kept only if all fail.
@@ -160,8 +163,8 @@ const eventsPerSecond = (r: ChildResult): number => r.events / (r.ms / 1000)
 const deliveredPerSecond = (r: ChildResult): number => r.delivered / (r.ms / 1000)
 
 function printTable(rows: Row[]): void {
-  const header = ['events', 'variant', 'time s', 'CPU s', 'µs/event', 'events/s', 'MB/s', 'peak RSS MB', 'delivered', 'dropped', 'OTLP req', 'OTLP MB', 'a/b', 'a/c', 'a/c2']
-  const widths = [8, 25, 7, 6, 9, 9, 7, 12, 10, 8, 9, 8, 6, 6, 6]
+  const header = ['events', 'variant', 'load', 'time s', 'CPU s', 'µs/event', 'events/s', 'MB/s', 'peak RSS MB', 'delivered', 'dropped', 'OTLP req', 'OTLP MB', 'a/b', 'a/c', 'a/c2']
+  const widths = [8, 25, 5, 7, 6, 9, 9, 7, 12, 10, 8, 9, 8, 6, 6, 6]
   const lines = [header.map((h, i) => (i < 2 ? pad(h, widths[i] ?? 8) : lpad(h, widths[i] ?? 8))).join(' ')]
   lines.push(widths.map((w) => '-'.repeat(w)).join(' '))
   for (const row of rows) {
@@ -180,6 +183,7 @@ function printTable(rows: Row[]): void {
     }
     const dropped = r.variant === 'b' ? '' : fmtInt(r.events - r.delivered)
     cells.push(
+      (row.load ?? 0).toFixed(1),
       (r.ms / 1000).toFixed(2),
       (r.cpuMs / 1000).toFixed(1),
       ((r.ms * 1000) / r.events).toFixed(1),
@@ -272,6 +276,7 @@ async function main(): Promise<void> {
   console.log(
     [
       '',
+      'load: the 1-minute load average as the run ended (2 = both cores busy; the benchmark itself keeps about 1-1.5 busy).',
       'CPU s: user + system CPU of the child over the measured time; well below time s, the child waited (for the sink, the',
       'SIEM front or other work on the machine). With --repeat N, the fastest of N runs.',
       'events/s and MB/s (of SIEM JSON body) over the measured time: (a) start() → window cursor committed; (b) JSON.parse →',
