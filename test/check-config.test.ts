@@ -2,48 +2,26 @@
  * `check-config` as users run it: the compiled binary in a child process, against the SIEM API simulator and a
  * real OTLP/HTTP receiver on 127.0.0.1.
  */
-import { spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { startSimulator } from '../src/simulator/index.js'
 import type { SiemSimulator } from '../src/simulator/index.js'
+import { runReceiver } from './helpers/child.js'
+import type { Run } from './helpers/child.js'
 import { startOtlpSink } from './helpers/otlp-sink.js'
 import type { OtlpSink } from './helpers/otlp-sink.js'
 
-const MAIN = fileURLToPath(new URL('../src/main.js', import.meta.url))
 const PRINCIPAL = 'svc-check-principal'
 const SECRET = 'chk-s3cr3t-DISTINCTIVE-5a4b3c'
 const WRONG_SECRET = 'wr0ng-s3cr3t-DISTINCTIVE-0d1e2f'
 const HEADER_TOKEN = 'hdr-t0ken-DISTINCTIVE-77aa'
 const MINUTE = 60_000
 
-interface Run {
-  code: number | null
-  stdout: string
-  stderr: string
-}
-
-/** Env without the developer's own OTEL_/PROOFPOINT_/RECEIVER_ settings, so tests see only what they set. */
-function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {}
-  for (const [k, v] of Object.entries(process.env)) if (!/^(OTEL_|PROOFPOINT_|RECEIVER_)/.test(k)) env[k] = v
-  return { ...env, ...extra }
-}
-
 function run(args: string[], env: Record<string, string>): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-    child.on('error', reject)
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-  })
+  return runReceiver(args, env)
 }
 
 /** No secret (nor its Basic form) in anything the command printed. */

@@ -9,38 +9,13 @@ import t from 'tap'
 import { request } from 'undici'
 import { EVENT_TYPES } from '../src/siem/types.js'
 import { startSimulator } from '../src/simulator/index.js'
+import { MAIN, cleanEnv, runReceiver } from './helpers/child.js'
 import { startOtlpSink } from './helpers/otlp-sink.js'
 
-const MAIN = fileURLToPath(new URL('../src/main.js', import.meta.url))
 const FIXTURE = fileURLToPath(new URL('../../test/fixtures/siem-all-response.json', import.meta.url))
 const SECRET = 'cli-s3cr3t-DISTINCTIVE-9f8e7d'
 
-interface Run {
-  code: number | null
-  signal: NodeJS.Signals | null
-  stdout: string
-  stderr: string
-}
-
-/** Env without the developer's own OTEL_/PROOFPOINT_/RECEIVER_ settings, so tests see only what they set. */
-function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {}
-  for (const [k, v] of Object.entries(process.env)) if (!/^(OTEL_|PROOFPOINT_|RECEIVER_)/.test(k)) env[k] = v
-  return { ...env, ...extra }
-}
-
-function run(args: string[], env: Record<string, string>, input?: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { env: cleanEnv(env), stdio: ['pipe', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-    child.on('error', reject)
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }))
-    child.stdin.end(input ?? '')
-  })
-}
+const run = runReceiver
 
 const VALID = { PROOFPOINT_PRINCIPAL: 'svc-principal', PROOFPOINT_SECRET: SECRET, RECEIVER_STATE_DIR: '/tmp/unused-by-check-config' }
 

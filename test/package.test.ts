@@ -4,13 +4,14 @@
  * (a lock file for the temporary project is derived from the repository's own, production entries only, so npm
  * never needs the registry's metadata), and no install script runs.
  */
-import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { delimiter, dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { runProcess } from './helpers/child.js'
+import type { Run } from './helpers/child.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const SECRET = 'pkg-test-s3cr3t-7c1d'
@@ -31,11 +32,6 @@ interface LockEntry {
   dev?: boolean
   [key: string]: unknown
 }
-interface Run {
-  code: number | null
-  stdout: string
-  stderr: string
-}
 
 const PKG = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as PackageJson
 
@@ -54,15 +50,7 @@ function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 }
 
 function run(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-    child.on('error', reject)
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-  })
+  return runProcess(command, args, { cwd, env, timeoutMs })
 }
 
 /** Every file path an entry point of package.json names (bin, main, types, exports), without "./". */
