@@ -83,8 +83,9 @@ export class FileStateStore implements StateStore {
   }
 
   save(state: ReceiverState): Promise<void> {
-    // JSON is taken now, so later changes by the caller do not leak into a queued save.
-    const text = `${JSON.stringify(copyState(state), null, 2)}\n`
+    // JSON is taken now, so later changes by the caller do not leak into a queued save. Compact: with a big
+    // window the exported keys make this file tens of MB, written at every commit.
+    const text = `${JSON.stringify(copyState(state))}\n`
     const run = this.queue.then(() => this.write(text))
     this.queue = run.catch(() => undefined)
     return run
