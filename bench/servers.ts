@@ -13,6 +13,7 @@ import { once } from 'node:events'
 import http from 'node:http'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { drainedOrClosed } from '../src/simulator/server.js'
 
 export interface SinkCounters {
   requests: number
@@ -138,17 +139,7 @@ export async function startSiemFront(simulatorUrl: string): Promise<SiemFront> {
     res.writeHead(answer.status, { ...answer.headers, ...(answer.status === 204 ? {} : { 'content-length': String(answer.bytes) }) })
     for (const chunk of answer.chunks) {
       if (res.destroyed) return
-      if (!res.write(chunk)) {
-        await new Promise<void>((resolve) => {
-          const done = (): void => {
-            res.off('drain', done)
-            res.off('close', done)
-            resolve()
-          }
-          res.on('drain', done)
-          res.on('close', done)
-        })
-      }
+      if (!res.write(chunk)) await drainedOrClosed(res)
     }
     res.end()
   }

@@ -141,7 +141,7 @@ export class Poller {
     status.setCursor(this.state.cursor)
     status.setLastEventAt(this.state.lastEventAt)
     status.setGapSeconds(this.state.gapSeconds ?? 0)
-    status.setApiRequestsLast24h(this.budget.used(now))
+    status.setApiRequestCounter((at) => this.budget.used(at))
     status.setRequestBudget(this.opts.requestBudget, undefined)
     logger.info(
       { cursor: this.state.cursor, resumed: saved !== undefined },
@@ -458,7 +458,6 @@ export class Poller {
     const queriedAt = this.clock()
     this.budget.record(queriedAt)
     await this.persist({ ...this.requireState(), apiRequests: this.budget.snapshot(queriedAt) })
-    status.setApiRequestsLast24h(this.budget.used(queriedAt))
     const started = performance.now()
     const seconds = (): number => (performance.now() - started) / 1000
     try {

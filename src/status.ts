@@ -16,7 +16,6 @@ export type ReceiverPhase = (typeof RECEIVER_PHASES)[number]
 export const MIN_LIVENESS_TIMEOUT_MS = 5 * 60_000
 /** ... or for this many poll intervals, whichever is longer. */
 export const LIVENESS_POLL_INTERVALS = 3
-const DAY_MS = 24 * 60 * 60_000
 
 export interface ReceiverStatusOptions {
   /** Process start, epoch ms. The no-events clock starts here when no event was ever exported. */
@@ -141,8 +140,7 @@ export class ReceiverStatus {
   private stateDirReason: string | undefined
   private lastHeartbeat: number
   private nextHeartbeatBy: number | undefined
-  private apiRequestTimes: number[] = []
-  private apiRequestsOverride: number | undefined
+  private apiRequestCounter: (now: number) => number = () => 0
   private gapSeconds = 0
   private budgetLimit: number | undefined
   private budgetWaitingUntil: number | undefined
@@ -232,24 +230,16 @@ export class ReceiverStatus {
     this.nextHeartbeatBy = nextExpectedAt
   }
 
-  /** One SIEM API request made at `at` (epoch ms); `/status` counts those of the last 24 h. */
-  recordApiRequest(at: number): void {
-    this.apiRequestTimes.push(at)
-    this.dropOldRequests(at)
-  }
-
   /**
-   * Sets the 24-hour request count from an outside source (the request budget, which also knows the requests made
-   * before a restart). Once set, it is shown instead of the in-memory count of {@link recordApiRequest}.
+   * Where the 24-hour request count comes from: the request budget, which also knows the requests made before a
+   * restart. One source of truth, read at each snapshot, so the count ages out between polls too.
    */
-  setApiRequestsLast24h(n: number): void {
-    this.apiRequestsOverride = n
+  setApiRequestCounter(count: (now: number) => number): void {
+    this.apiRequestCounter = count
   }
 
   apiRequestsLast24h(now: number): number {
-    if (this.apiRequestsOverride !== undefined) return this.apiRequestsOverride
-    this.dropOldRequests(now)
-    return this.apiRequestTimes.length
+    return this.apiRequestCounter(now)
   }
 
   snapshot(now: number): StatusSnapshot {
@@ -365,12 +355,7 @@ export class ReceiverStatus {
     return Number.isNaN(last) ? this.startedAt : last
   }
 
-  private dropOldRequests(now: number): void {
-    const from = now - DAY_MS
-    let drop = 0
-    while (drop < this.apiRequestTimes.length && (this.apiRequestTimes[drop] ?? Infinity) <= from) drop++
-    if (drop > 0) this.apiRequestTimes.splice(0, drop)
-  }
+
 }
 
 function zeroCounts(): TypeCounts {

@@ -163,7 +163,7 @@ void t.test('values follow the status: events per type, times, budget, gap, read
   status.recordPoll({ at: T0 + 9 * MIN, outcome: 'ok', httpStatus: 200, events: 18 })
   status.recordExport({ at: T0 + 9 * MIN + 1500, outcome: 'ok', records: 15 })
   status.setLastEventAt(new Date(T0 + 9 * MIN + 1500).toISOString())
-  status.setApiRequestsLast24h(42)
+  status.setApiRequestCounter(() => 42)
   status.setRequestBudget(1800, undefined)
   status.setGapSeconds(3600)
 

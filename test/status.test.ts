@@ -1,5 +1,6 @@
 import t from 'tap'
 import { RECEIVER_PHASES, ReceiverStatus } from '../src/status.js'
+import { RequestBudget } from '../src/state/index.js'
 
 const T0 = Date.parse('2024-05-01T00:00:00.000Z')
 const MIN = 60_000
@@ -172,13 +173,14 @@ void t.test('liveness: max(3 poll intervals, 5 min) without a heartbeat', (t) =>
 
 void t.test('API requests in the last 24 h', (t) => {
   const s = make()
-  s.recordApiRequest(T0)
-  s.recordApiRequest(T0 + HOUR)
-  s.recordApiRequest(T0 + 2 * HOUR)
+  t.equal(s.snapshot(T0).apiRequestsLast24h, 0, 'none before a counter is set')
+  const budget = new RequestBudget(1800)
+  s.setApiRequestCounter((now) => budget.used(now))
+  budget.record(T0)
+  budget.record(T0 + HOUR)
+  budget.record(T0 + 2 * HOUR)
   t.equal(s.snapshot(T0 + 2 * HOUR).apiRequestsLast24h, 3)
   t.equal(s.snapshot(T0 + 24 * HOUR).apiRequestsLast24h, 2, 'the first aged out')
   t.equal(s.snapshot(T0 + 27 * HOUR).apiRequestsLast24h, 0)
-  s.setApiRequestsLast24h(1234)
-  t.equal(s.snapshot(T0 + 27 * HOUR).apiRequestsLast24h, 1234, 'an outside count wins')
   t.end()
 })

@@ -189,7 +189,7 @@ class JsonArrayBuilder {
 }
 
 /** Resolves when the response can take more data or is gone, leaving no listeners behind. */
-function drainedOrClosed(res: ServerResponse): Promise<void> {
+export function drainedOrClosed(res: ServerResponse): Promise<void> {
   return new Promise((resolve) => {
     const done = (): void => {
       res.off('drain', done)
