@@ -11,14 +11,13 @@ import { Writable } from 'node:stream'
 import { ExportResultCode } from '@opentelemetry/core'
 import type { ExportResult } from '@opentelemetry/core'
 import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-proto'
-import { ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer'
 import { BatchLogRecordProcessor, LoggerProvider } from '@opentelemetry/sdk-logs'
 import type { LogRecordExporter, ReadableLogRecord } from '@opentelemetry/sdk-logs'
 import type { AnyValueMap } from '@opentelemetry/api-logs'
 import { request } from 'undici'
 import { createApp } from '../src/app.js'
 import { loadConfig } from '../src/config/index.js'
-import { SdkRecordFactory } from '../src/export/index.js'
+import { buildResource, OtlpProtoLogsEncoder, SCOPE_NAME } from '../src/export/index.js'
 import { createLogger } from '../src/logger.js'
 import type { LogRecordParts } from '../src/mapping/types.js'
 import { EVENT_TYPES } from '../src/siem/types.js'
@@ -204,11 +203,13 @@ function eventArrays(parsed: unknown): Array<[string, unknown[]]> {
 
 /**
  * (b) The floor: JSON.parse of the body, then each event as an OTLP log record whose body is the event's JSON, no
- * attributes, built by our SdkRecordFactory and encoded by the SDK's ProtobufLogsSerializer, 512 per request. No HTTP.
+ * attributes, encoded by the same OTLP/protobuf encoder as the receiver's (the fastest one we have: byte for byte the
+ * SDK's encoding, several times faster), 512 per request. No HTTP.
  */
 async function runFloor(env: ChildEnv): Promise<ChildResult> {
   const body = await fetchBody(env)
-  const factory = new SdkRecordFactory({ serviceName: 'bench-floor', serviceVersion: VERSION, resourceAttributes: {} })
+  const resourceOpts = { serviceName: 'bench-floor', serviceVersion: VERSION, resourceAttributes: {} }
+  const encoder = new OtlpProtoLogsEncoder({ resourceAttributes: buildResource(resourceOpts).attributes, scope: { name: SCOPE_NAME, version: VERSION } })
   gc()
   const started = performance.now()
   const cpu = process.cpuUsage()
@@ -220,9 +221,7 @@ async function runFloor(env: ChildEnv): Promise<ChildResult> {
   let encodedBytes = 0
   const flush = (): void => {
     if (batch.length === 0) return
-    const encoded = ProtobufLogsSerializer.serializeRequest(factory.toSdkRecords(batch))
-    if (!encoded) throw new Error('ProtobufLogsSerializer returned nothing')
-    encodedBytes += encoded.byteLength
+    encodedBytes += encoder.encodeRequest(batch).body.length
     batch = []
   }
   for (const [type, events_] of arrays) {
@@ -235,7 +234,6 @@ async function runFloor(env: ChildEnv): Promise<ChildResult> {
   flush()
   const ms = performance.now() - started
   const cpuMs = cpuSince(cpu)
-  await factory.shutdown()
   return {
     variant: 'b',
     events,

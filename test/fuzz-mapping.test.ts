@@ -14,6 +14,8 @@ import { JsonLogsSerializer, ProtobufLogsSerializer } from '@opentelemetry/otlp-
 import { CLICK_FIELDS, MESSAGE_FIELDS, MESSAGE_PART_KEYS, THREAT_INFO_KEYS, mapEvent, mapResponse } from '../src/mapping/index.js'
 import type { MappedRecord, MappingOptions } from '../src/mapping/index.js'
 import { SdkRecordFactory } from '../src/export/sdk-records.js'
+import { OtlpProtoLogsEncoder } from '../src/export/otlp-proto-encoder.js'
+import { SCOPE_NAME } from '../src/export/resource.js'
 import { EVENT_TYPES } from '../src/siem/types.js'
 import type { EventType, JsonValue, SiemResponse } from '../src/siem/types.js'
 import { decodeLogRecords } from './helpers/otlp-sink.js'
@@ -167,6 +169,14 @@ const fatalUtf8 = new TextDecoder('utf-8', { fatal: true })
 
 const factory = new SdkRecordFactory({ serviceName: 'fuzz', serviceVersion: '0.0.0', resourceAttributes: {} })
 t.teardown(() => factory.shutdown())
+const encoder = new OtlpProtoLogsEncoder({ resourceAttributes: factory.resource.attributes, scope: { name: SCOPE_NAME, version: '0.0.0' } })
+
+/** Whether an own `__proto__` key is anywhere below the top level of the attributes. */
+function hasProtoKey(v: unknown, depth = 0): boolean {
+  if (typeof v !== 'object' || v === null) return false
+  if (depth > 0 && !Array.isArray(v) && Object.prototype.hasOwnProperty.call(v, '__proto__')) return true
+  return Object.values(v).some((x) => hasProtoKey(x, depth + 1))
+}
 
 /** Through the SDK and both serializers: nothing throws, nothing is dropped, the strings arrive well-formed. */
 function checkSerializes(record: MappedRecord): void {
@@ -177,6 +187,14 @@ function checkSerializes(record: MappedRecord): void {
   const proto = ProtobufLogsSerializer.serializeRequest(sdk)
   const jsonBytes = JsonLogsSerializer.serializeRequest(sdk)
   if (proto === undefined || jsonBytes === undefined) throw new Error('a serializer gave nothing')
+  // The receiver sends protobuf through its own encoder: it must write the SDK's bytes, except that the SDK loses an
+  // own `__proto__` key inside an attribute map (it copies maps by assignment) and ours keeps it.
+  const ours = encoder.encodeRequest([record]).body
+  if (hasProtoKey(record.attributes)) {
+    if (decodeLogRecords(ours, 'protobuf').length !== 1) throw new Error('OtlpProtoLogsEncoder: the record does not decode')
+  } else if (!ours.equals(proto)) {
+    throw new Error('OtlpProtoLogsEncoder and the SDK encode the record differently')
+  }
   fatalUtf8.decode(jsonBytes) // throws on invalid UTF-8
   const [decoded] = decodeLogRecords(Buffer.from(proto), 'protobuf')
   if (decoded === undefined) throw new Error('protobuf: no record decoded')

@@ -193,8 +193,23 @@ export class OtlpHttpLogExporter implements LogRecordExporter {
     if (serialized === undefined) {
       return this.failed(new OtlpExportFailure('request', 'the records could not be serialized', { attempts: 0 }))
     }
-    const raw = Buffer.from(serialized.buffer, serialized.byteOffset, serialized.byteLength)
+    return this.sendEncoded(Buffer.from(serialized.buffer, serialized.byteOffset, serialized.byteLength))
+  }
+
+  /** POSTs an already encoded ExportLogsServiceRequest in the configured protocol (compressing it if configured). */
+  sendEncoded(raw: Buffer): Promise<OtlpExportResult> {
+    const sent = this.post(raw)
+    // shutdown() waits for it, as for export().
+    const settled = sent.then(() => undefined)
+    this.pending.add(settled)
+    void settled.finally(() => this.pending.delete(settled))
+    return sent
+  }
+
+  private async post(raw: Buffer): Promise<OtlpExportResult> {
+    if (this.shutdownPromise) return this.failed(new OtlpExportFailure('aborted', 'exporter is shut down', { attempts: 0 }))
     const body = this.compression === 'gzip' ? await gzip(raw) : raw
+    if (this.shutdownPromise) return this.failed(new OtlpExportFailure('aborted', 'exporter is shut down', { attempts: 0 }))
 
     const deadline = Date.now() + this.timeoutMillis
     let backoff = this.retry.initialBackoffMs

@@ -22,12 +22,15 @@ export interface RecordFactoryOptions extends ResourceOptions {
 export class SdkRecordFactory {
   /** The resource every record carries. */
   readonly resource: Resource
+  /** The instrumentation scope's version (the receiver's version). */
+  readonly scopeVersion: string
   private readonly provider: LoggerProvider
   private readonly processor = new CollectingLogRecordProcessor()
   private readonly logger: Logger
 
   constructor(opts: RecordFactoryOptions) {
     this.resource = buildResource(opts)
+    this.scopeVersion = opts.serviceVersion
     this.provider = new LoggerProvider({
       resource: this.resource,
       processors: [this.processor],

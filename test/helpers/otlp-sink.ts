@@ -228,8 +228,9 @@ function decodeKeyValues(list: unknown[]): { values: Record<string, unknown>; ki
     if (!isObj(kv)) continue
     const key = str(kv.key)
     const { value, kind } = decodeAnyValue(kv.value)
-    values[key] = value
-    kinds[key] = kind
+    // defineProperty: a `__proto__` key must stay an own member, not replace the prototype.
+    Object.defineProperty(values, key, { value, enumerable: true, writable: true, configurable: true })
+    Object.defineProperty(kinds, key, { value: kind, enumerable: true, writable: true, configurable: true })
   }
   return { values, kinds }
 }

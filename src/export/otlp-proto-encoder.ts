@@ -1,0 +1,472 @@
+import type { AnyValueMap } from '@opentelemetry/api-logs'
+import type { HrTime, LogRecordParts } from '../mapping/types.js'
+
+/**
+ * OTLP/protobuf encoding of LogRecordParts, byte for byte what the SDK's LoggerProvider + ProtobufLogsSerializer
+ * produce for the same records (a test compares the two on fuzzed records), at a fraction of the cost.
+ *
+ * Why not the SDK's: profiled at 100k events per window it was 28–54 % of the receiver's CPU. It builds an SDK
+ * LogRecord per event (validating and copying every attribute), measures every string twice in JavaScript (a size
+ * pass, then a write pass one character at a time), and the pipeline had to estimate sizes a third time to plan
+ * requests. Here strings go through Buffer#write (native UTF-8), each record is encoded once, and its exact size is
+ * what plans the requests.
+ *
+ * The SDK's log record rules are kept: attributes with an empty key or a value that is not an AnyValue are left out
+ * (not counted); new keys beyond `attributeCountLimit` are left out and counted in `droppedAttributesCount`; string
+ * values (also inside arrays and maps) longer than `attributeValueLengthLimit` are cut to it; a missing severity
+ * number, an empty severity text and an empty event name are omitted; a body value that is not an AnyValue is written
+ * as an empty AnyValue.
+ */
+
+export interface ProtoEncoderOptions {
+  /** The Resource's attributes (buildResource(...).attributes). */
+  resourceAttributes: AnyValueMap
+  scope: { name: string; version: string }
+  /** The SDK's defaults: 128 attributes, no length limit. */
+  attributeCountLimit?: number
+  attributeValueLengthLimit?: number
+}
+
+/** Records encoded one after another as `log_records` fields of a ScopeLogs message, ready to be cut into requests. */
+export interface EncodedRecords {
+  /** The encoded fields, back to back. */
+  bytes: Buffer
+  /** Record i is bytes[ends[i - 1] ?? 0, ends[i]). */
+  ends: number[]
+  /** Per record: attributes left out over the count limit (its droppedAttributesCount). */
+  droppedAttributes: number[]
+}
+
+/** The SDK's LogRecordLimits defaults (sdk-logs 0.223 LoggerProvider). */
+const DEFAULT_ATTRIBUTE_COUNT_LIMIT = 128
+
+/** Nesting deeper than this is treated like a circular value (which the SDK refuses): the mapper keeps 32 levels. */
+const MAX_DEPTH = 1000
+
+const INT64_MIN = -(2 ** 63)
+const INT64_MAX_EXCLUSIVE = 2 ** 63
+
+function varintSize(n: number): number {
+  return n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5
+}
+
+/** A growable output buffer with the few protobuf primitives OTLP logs need. */
+class Writer {
+  buf: Buffer
+  pos = 0
+
+  constructor(initialSize: number) {
+    this.buf = Buffer.allocUnsafe(Math.max(256, initialSize))
+  }
+
+  ensure(extra: number): void {
+    const needed = this.pos + extra
+    if (needed <= this.buf.length) return
+    let size = this.buf.length * 2
+    while (size < needed) size *= 2
+    const next = Buffer.allocUnsafe(size)
+    this.buf.copy(next, 0, 0, this.pos)
+    this.buf = next
+  }
+
+  /** A single-byte tag (field numbers < 16) or a small varint (< 128). */
+  byte(b: number): void {
+    this.ensure(1)
+    this.buf[this.pos++] = b
+  }
+
+  /** Unsigned varint of a value < 2^32. */
+  uvarint(v: number): void {
+    this.ensure(5)
+    const buf = this.buf
+    while (v > 0x7f) {
+      buf[this.pos++] = (v & 0x7f) | 0x80
+      v >>>= 7
+    }
+    buf[this.pos++] = v
+  }
+
+  /** int64 varint of an integral number in [-2^63, 2^63) (negative: ten bytes, two's complement). */
+  int64(value: number): void {
+    if (value >= 0 && value <= 0xffffffff) {
+      this.uvarint(value)
+      return
+    }
+    this.ensure(10)
+    let low: number
+    let high: number
+    if (value >= 0) {
+      low = value >>> 0
+      high = (value / 0x100000000) >>> 0
+    } else {
+      const abs = Math.abs(value)
+      low = ~(abs >>> 0) >>> 0
+      high = ~((abs / 0x100000000) >>> 0) >>> 0
+      low = (low + 1) >>> 0
+      if (low === 0) high = (high + 1) >>> 0
+    }
+    const buf = this.buf
+    while (high > 0 || low > 0x7f) {
+      buf[this.pos++] = (low & 0x7f) | 0x80
+      low = ((low >>> 7) | (high << 25)) >>> 0
+      high >>>= 7
+    }
+    buf[this.pos++] = low & 0x7f
+  }
+
+  double(v: number): void {
+    this.ensure(8)
+    this.buf.writeDoubleLE(v, this.pos)
+    this.pos += 8
+  }
+
+  /**
+   * HrTime as fixed64 nanoseconds, computed as the SDK does (exact below 2^64 without BigInt): seconds split at 16
+   * bits so that every product stays below 2^53.
+   */
+  hrTime(t: HrTime): void {
+    const [seconds, nanos] = t
+    const lowerNanos = (seconds & 0xffff) * 1e9
+    const upperNanos = ((seconds / 0x10000) >>> 0) * 1e9
+    const low = (lowerNanos >>> 0) + (((upperNanos & 0xffff) * 0x10000) >>> 0) + nanos
+    const high = Math.floor(lowerNanos / 0x100000000) + ((upperNanos / 0x10000) >>> 0) + Math.floor(low / 0x100000000)
+    this.ensure(8)
+    this.buf.writeUInt32LE(low >>> 0, this.pos)
+    this.buf.writeUInt32LE(high >>> 0, this.pos + 4)
+    this.pos += 8
+  }
+
+  /** Length-prefixed UTF-8 (lone surrogates become U+FFFD, as TextEncoder makes them). */
+  string(s: string): void {
+    const len = s.length
+    if (len < 0x80 / 3) {
+      // Short strings (most keys and values): an ASCII check and copy in JavaScript beats a native call.
+      this.ensure(1 + len * 3)
+      const buf = this.buf
+      const start = this.pos
+      let i = 0
+      for (; i < len; i++) {
+        const c = s.charCodeAt(i)
+        if (c > 0x7f) break
+        buf[start + 1 + i] = c
+      }
+      if (i === len) {
+        buf[start] = len
+        this.pos = start + 1 + len
+        return
+      }
+      const n = buf.write(s, start + 1, 'utf8')
+      buf[start] = n // at most 3 × 42 bytes: one length byte
+      this.pos = start + 1 + n
+      return
+    }
+    const reserve = varintSize(len * 3)
+    this.ensure(reserve + len * 3)
+    const start = this.pos
+    const n = this.buf.write(s, start + reserve, 'utf8')
+    this.pos = start + reserve + n
+    this.finish(start, reserve)
+  }
+
+  bytes(b: Uint8Array): void {
+    this.uvarint(b.length)
+    this.ensure(b.length)
+    this.buf.set(b, this.pos)
+    this.pos += b.length
+  }
+
+  /** Reserves `reserve` bytes for a length prefix; finish() writes it. */
+  start(reserve: number): number {
+    this.ensure(reserve)
+    const at = this.pos
+    this.pos += reserve
+    return at
+  }
+
+  /** Writes the length of what follows the reserved prefix, moving the content if the length needs more or fewer bytes. */
+  finish(at: number, reserve: number): void {
+    const contentStart = at + reserve
+    const length = this.pos - contentStart
+    const size = varintSize(length)
+    if (size !== reserve) {
+      this.ensure(size - reserve)
+      this.buf.copyWithin(at + size, contentStart, this.pos)
+      this.pos += size - reserve
+    }
+    const buf = this.buf
+    let v = length
+    let p = at
+    while (v > 0x7f) {
+      buf[p++] = (v & 0x7f) | 0x80
+      v >>>= 7
+    }
+    buf[p] = v
+  }
+}
+
+/** Tags (field number << 3 | wire type) used below; all fit in one byte. */
+const TAG = {
+  requestResourceLogs: 0x0a, // ExportLogsServiceRequest.resource_logs = 1
+  resourceLogsResource: 0x0a, // ResourceLogs.resource = 1
+  resourceLogsScopeLogs: 0x12, // ResourceLogs.scope_logs = 2
+  resourceAttributes: 0x0a, // Resource.attributes = 1
+  resourceDropped: 0x10, // Resource.dropped_attributes_count = 2
+  scopeLogsScope: 0x0a, // ScopeLogs.scope = 1
+  scopeLogsRecord: 0x12, // ScopeLogs.log_records = 2
+  scopeName: 0x0a, // InstrumentationScope.name = 1
+  scopeVersion: 0x12, // InstrumentationScope.version = 2
+  recordTime: 0x09, // LogRecord.time_unix_nano = 1 (fixed64)
+  recordSeverityNumber: 0x10, // = 2
+  recordSeverityText: 0x1a, // = 3
+  recordBody: 0x2a, // = 5
+  recordAttributes: 0x32, // = 6
+  recordDropped: 0x38, // = 7
+  recordObservedTime: 0x59, // = 11 (fixed64)
+  recordEventName: 0x62, // = 12
+  kvKey: 0x0a, // KeyValue.key = 1
+  kvValue: 0x12, // KeyValue.value = 2
+  anyString: 0x0a, // AnyValue.string_value = 1
+  anyBool: 0x10, // = 2
+  anyInt: 0x18, // = 3
+  anyDouble: 0x21, // = 4 (fixed64)
+  anyArray: 0x2a, // = 5
+  anyKvlist: 0x32, // = 6
+  anyBytes: 0x3a, // = 7
+  listValue: 0x0a, // ArrayValue.values = 1, KeyValueList.values = 1
+} as const
+
+/** Strings in attribute values are cut to this (Infinity: no limit). */
+type Cut = number
+
+function isPlainObject(v: object): v is AnyValueMap {
+  const ctor = (v as { constructor?: unknown }).constructor
+  return ctor === Object || ctor === undefined
+}
+
+/**
+ * Writes an AnyValue's content. Attributes are strict: a value that is not an AnyValue (function, symbol, bigint,
+ * Date, a class instance, a cycle) returns false and the caller drops the attribute. A body is lenient: such a value
+ * is written as nothing (an empty AnyValue), as the SDK's serializer does.
+ */
+function writeAnyValue(w: Writer, v: unknown, cut: Cut, strict: boolean, depth: number): boolean {
+  switch (typeof v) {
+    case 'string': {
+      w.byte(TAG.anyString)
+      w.string(v.length > cut ? v.substring(0, cut) : v)
+      return true
+    }
+    case 'boolean':
+      w.byte(TAG.anyBool)
+      w.byte(v ? 1 : 0)
+      return true
+    case 'number':
+      if (Number.isInteger(v) && v >= INT64_MIN && v < INT64_MAX_EXCLUSIVE) {
+        w.byte(TAG.anyInt)
+        w.int64(v)
+      } else {
+        w.byte(TAG.anyDouble)
+        w.double(v)
+      }
+      return true
+    case 'undefined':
+      return true
+    case 'object':
+      break
+    default:
+      return !strict
+  }
+  if (v === null) return true
+  if (depth > MAX_DEPTH) return !strict
+  if (v instanceof Uint8Array) {
+    w.byte(TAG.anyBytes)
+    w.bytes(v)
+    return true
+  }
+  if (Array.isArray(v)) {
+    w.byte(TAG.anyArray)
+    const at = w.start(v.length < 8 ? 1 : 2)
+    for (const item of v as unknown[]) {
+      w.byte(TAG.listValue)
+      const itemAt = w.start(1)
+      if (!writeAnyValue(w, item, cut, strict, depth + 1)) return false
+      w.finish(itemAt, 1)
+    }
+    w.finish(at, v.length < 8 ? 1 : 2)
+    return true
+  }
+  if (strict && !isPlainObject(v)) return false
+  w.byte(TAG.anyKvlist)
+  const at = w.start(2)
+  const map = v as AnyValueMap
+  for (const key in map) {
+    if (!Object.prototype.hasOwnProperty.call(map, key)) continue
+    w.byte(TAG.listValue)
+    const kvAt = w.start(1)
+    if (!writeKeyValueContent(w, key, map[key], cut, strict, depth + 1)) return false
+    w.finish(kvAt, 1)
+  }
+  w.finish(at, 2)
+  return true
+}
+
+function writeKeyValueContent(w: Writer, key: string, value: unknown, cut: Cut, strict: boolean, depth: number): boolean {
+  w.byte(TAG.kvKey)
+  w.string(key)
+  w.byte(TAG.kvValue)
+  const at = w.start(typeof value === 'string' && value.length > 40 ? 2 : 1)
+  const reserve = w.pos - at
+  if (!writeAnyValue(w, value, cut, strict, depth)) return false
+  w.finish(at, reserve)
+  return true
+}
+
+/** Writes the attributes as repeated KeyValue fields with the SDK's rules; returns how many the count limit dropped. */
+function writeAttributes(w: Writer, tag: number, attributes: AnyValueMap, countLimit: number, cut: Cut): number {
+  let count = 0
+  let dropped = 0
+  for (const key in attributes) {
+    if (!Object.prototype.hasOwnProperty.call(attributes, key)) continue
+    if (key.length === 0) continue
+    const value = attributes[key]
+    const rollback = w.pos
+    if (count >= countLimit) {
+      // The SDK validates before it checks the limit: an invalid value is not counted as dropped.
+      const probe = w.pos
+      w.byte(tag)
+      const ok = writeAnyValue(w, value, cut, true, 0)
+      w.pos = probe
+      if (ok) dropped++
+      continue
+    }
+    w.byte(tag)
+    const at = w.start(2)
+    if (writeKeyValueContent(w, key, value, cut, true, 0)) {
+      w.finish(at, 2)
+      count++
+    } else {
+      w.pos = rollback
+    }
+  }
+  return dropped
+}
+
+function writeRecord(w: Writer, r: LogRecordParts, countLimit: number, cut: Cut): number {
+  w.byte(TAG.scopeLogsRecord)
+  const at = w.start(2)
+  w.byte(TAG.recordTime)
+  w.hrTime(r.timestamp ?? UNSET_TIME)
+  if (r.severityNumber !== undefined && r.severityNumber !== 0) {
+    w.byte(TAG.recordSeverityNumber)
+    w.uvarint(r.severityNumber)
+  }
+  if (r.severityText) {
+    w.byte(TAG.recordSeverityText)
+    w.string(r.severityText)
+  }
+  if (r.body !== undefined) {
+    w.byte(TAG.recordBody)
+    const bodyAt = w.start(2)
+    writeAnyValue(w, r.body, Infinity, false, 0)
+    w.finish(bodyAt, 2)
+  }
+  const dropped = writeAttributes(w, TAG.recordAttributes, r.attributes, countLimit, cut)
+  w.byte(TAG.recordDropped)
+  w.uvarint(dropped)
+  w.byte(TAG.recordObservedTime)
+  w.hrTime(r.observedTimestamp)
+  if (r.eventName) {
+    w.byte(TAG.recordEventName)
+    w.string(r.eventName)
+  }
+  w.finish(at, 2)
+  return dropped
+}
+
+/** `timeUnixNano` 0: "unknown" (see SdkRecordFactory). */
+const UNSET_TIME: HrTime = [0, 0]
+
+export class OtlpProtoLogsEncoder {
+  /** Resource (field 1) and the scope (field 1 of ScopeLogs), encoded once: they are the same on every request. */
+  private readonly resourceField: Buffer
+  private readonly scopeField: Buffer
+  private readonly countLimit: number
+  private readonly cut: Cut
+
+  constructor(opts: ProtoEncoderOptions) {
+    this.countLimit = opts.attributeCountLimit ?? DEFAULT_ATTRIBUTE_COUNT_LIMIT
+    const limit = opts.attributeValueLengthLimit
+    // The SDK ignores a limit ≤ 0.
+    this.cut = limit !== undefined && limit > 0 ? limit : Infinity
+
+    const w = new Writer(1024)
+    w.byte(TAG.resourceLogsResource)
+    const at = w.start(2)
+    // Resource attributes are written as they are (the SDK's serializer does not limit them).
+    for (const key in opts.resourceAttributes) {
+      if (!Object.prototype.hasOwnProperty.call(opts.resourceAttributes, key)) continue
+      w.byte(TAG.resourceAttributes)
+      const kvAt = w.start(2)
+      writeKeyValueContent(w, key, opts.resourceAttributes[key], Infinity, false, 0)
+      w.finish(kvAt, 2)
+    }
+    w.byte(TAG.resourceDropped)
+    w.byte(0)
+    w.finish(at, 2)
+    this.resourceField = Buffer.from(w.buf.subarray(0, w.pos))
+
+    const s = new Writer(256)
+    s.byte(TAG.scopeLogsScope)
+    const scopeAt = s.start(1)
+    s.byte(TAG.scopeName)
+    s.string(opts.scope.name)
+    if (opts.scope.version) {
+      s.byte(TAG.scopeVersion)
+      s.string(opts.scope.version)
+    }
+    s.finish(scopeAt, 1)
+    this.scopeField = Buffer.from(s.buf.subarray(0, s.pos))
+  }
+
+  /** Encodes each record once; requests are then cut from the result with {@link request}. */
+  encodeRecords(records: readonly LogRecordParts[], sizeHint = 4096): EncodedRecords {
+    const w = new Writer(records.length * sizeHint)
+    const ends: number[] = new Array<number>(records.length)
+    const droppedAttributes: number[] = new Array<number>(records.length)
+    for (let i = 0; i < records.length; i++) {
+      droppedAttributes[i] = writeRecord(w, records[i]!, this.countLimit, this.cut)
+      ends[i] = w.pos
+    }
+    return { bytes: w.buf.subarray(0, w.pos), ends, droppedAttributes }
+  }
+
+  /** Bytes a request adds around its records (at most: the two outer length prefixes counted at 5 bytes). */
+  get overheadBytes(): number {
+    return 1 + 5 + this.resourceField.length + 1 + 5 + this.scopeField.length
+  }
+
+  /** An ExportLogsServiceRequest holding already encoded records (a slice of EncodedRecords.bytes). None: an empty request. */
+  request(records: Buffer): Buffer {
+    if (records.length === 0) return Buffer.alloc(0) // what the SDK sends for no records
+    const scopeLogsLength = this.scopeField.length + records.length
+    const resourceLogsLength = this.resourceField.length + 1 + varintSize(scopeLogsLength) + scopeLogsLength
+    const total = 1 + varintSize(resourceLogsLength) + resourceLogsLength
+    const w = new Writer(total)
+    w.byte(TAG.requestResourceLogs)
+    w.uvarint(resourceLogsLength)
+    this.resourceField.copy(w.buf, w.pos)
+    w.pos += this.resourceField.length
+    w.byte(TAG.resourceLogsScopeLogs)
+    w.uvarint(scopeLogsLength)
+    this.scopeField.copy(w.buf, w.pos)
+    w.pos += this.scopeField.length
+    records.copy(w.buf, w.pos)
+    w.pos += records.length
+    return w.buf.subarray(0, w.pos)
+  }
+
+  /** Records → one request (tests, check-config). */
+  encodeRequest(records: readonly LogRecordParts[]): { body: Buffer; droppedAttributes: number[] } {
+    const encoded = this.encodeRecords(records)
+    return { body: this.request(encoded.bytes), droppedAttributes: encoded.droppedAttributes }
+  }
+}
