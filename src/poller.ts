@@ -17,7 +17,7 @@ import type { StreamOptions } from './siem/client.js'
 import type { EventType, JsonValue, SiemResponse, TimeWindow } from './siem/types.js'
 import { API_LIMITS, adaptWindowMs, initialCursor, nextReaskFrom, planNextWindow, repairedLimits } from './siem/windows.js'
 import type { WindowLimits, WindowTargets } from './siem/windows.js'
-import { RequestBudget, STATE_VERSION, pruneExportedKeys } from './state/index.js'
+import { RequestBudget, STATE_VERSION, UidKeyMap, pruneExportedKeys } from './state/index.js'
 import type { ReceiverState, StateStore } from './state/index.js'
 import type { ReceiverStatus } from './status.js'
 
@@ -107,6 +107,8 @@ export class Poller {
   private running: Promise<void> | undefined
   private state: ReceiverState | undefined
   private budget = new RequestBudget(Infinity)
+  /** The state's exportedKeys, decoded: the uids a poll must not export again. Replaced at each commit. */
+  private exported = new UidKeyMap()
   /** Consecutive 400s from the API: each one shrinks the next window (see repairedLimits). */
   private badWindows = 0
   /** The longest window for now: shorter after very big windows, back to the API's maximum as traffic drops. */
@@ -138,6 +140,7 @@ export class Poller {
       exportedKeys: {},
     }
     this.budget = new RequestBudget(this.opts.requestBudget, this.state.apiRequests ?? [])
+    this.exported = UidKeyMap.fromBuckets(this.state.exportedKeys)
     status.setCursor(this.state.cursor)
     status.setLastEventAt(this.state.lastEventAt)
     status.setGapSeconds(this.state.gapSeconds ?? 0)
@@ -227,10 +230,10 @@ export class Poller {
     const { status, logger } = this.deps
     const started = this.clock()
     const state = this.requireState()
-    const done: Acknowledged = new Map()
+    const done: Acknowledged = new UidKeyMap()
     let attempt: WindowAttempt | undefined
     try {
-      attempt = await this.retry('fetch', () => this.streamWindow(window, state, done), (err) => err instanceof SiemBadRequestError || err instanceof BudgetExhausted)
+      attempt = await this.retry('fetch', () => this.streamWindow(window, done), (err) => err instanceof SiemBadRequestError || err instanceof BudgetExhausted)
     } catch (err) {
       if (err instanceof BudgetExhausted) return 'replan'
       if (!(err instanceof SiemBadRequestError)) throw err
@@ -244,10 +247,10 @@ export class Poller {
     const { counts, fresh, fetched } = attempt
 
     const outcome = { exported: zeroByType(), rejected: zeroByType() }
-    for (const uid of fresh) {
-      const ack = done.get(uid)
-      if (ack) outcome[ack.rejected ? 'rejected' : 'exported'][ack.type]++
-    }
+    fresh.forEach((_type, key) => {
+      const ack = done.getKey(key)
+      if (ack !== undefined) outcome[ack & REJECTED ? 'rejected' : 'exported'][EVENT_TYPES[ack & TYPE_MASK]!]++
+    })
     const exportedCount = EVENT_TYPES.reduce((n, t) => n + outcome.exported[t], 0)
     const rejectedCount = EVENT_TYPES.reduce((n, t) => n + outcome.rejected[t], 0)
     if (exportedCount > 0 && state.noEventsAlerting && !(await this.clearNoEventsAlert(state))) return 'stopped'
@@ -256,7 +259,13 @@ export class Poller {
     const reaskFrom = nextReaskFrom(window, fetched.queriedAt, this.opts.overlapMs, this.opts.limits)
     const exportedKeys = pruneExportedKeys(state.exportedKeys, reaskFrom)
     // Refused records are remembered too: re-sending them on the next overlap would only be refused again.
-    for (const uid of fresh) exportedKeys[uid] = windowEnd
+    if (fresh.size > 0) {
+      const bucket = String(windowEnd)
+      const earlier = exportedKeys[bucket]
+      exportedKeys[bucket] = earlier ? Buffer.concat([Buffer.from(earlier, 'base64'), Buffer.from(fresh.keysBase64(), 'base64')]).toString('base64') : fresh.keysBase64()
+    }
+    const exported = this.exported.filter((end) => end >= reaskFrom)
+    fresh.forEach((_type, key) => exported.setKey(key, windowEnd))
     const cursorMs = Math.max(Date.parse(state.cursor), windowEnd)
     const gapSeconds = (state.gapSeconds ?? 0) + Math.round(gapMs / 1000)
     const now = this.clock()
@@ -274,6 +283,7 @@ export class Poller {
     }
     const saved = await this.retry('state', () => this.persist(next))
     if (saved === undefined) return 'stopped'
+    this.exported = exported
     status.setCursor(next.cursor)
     status.setLastEventAt(next.lastEventAt)
     status.setGapSeconds(gapSeconds)
@@ -304,8 +314,8 @@ export class Poller {
   }
 
   /** One attempt at a window: fetch it streaming, map, drop known keys, export in bounded concurrent batches. */
-  private async streamWindow(window: TimeWindow, state: ReceiverState, done: Acknowledged): Promise<WindowAttempt> {
-    const fresh = new Set<string>()
+  private async streamWindow(window: TimeWindow, done: Acknowledged): Promise<WindowAttempt> {
+    const fresh = new UidKeyMap()
     const counts = {} as Record<EventType, { received: number; malformed: number; duplicates: number; truncated: number }>
     for (const type of EVENT_TYPES) counts[type] = { received: 0, malformed: 0, duplicates: 0, truncated: 0 }
     const batchSize = this.opts.exportBatchSize
@@ -338,11 +348,11 @@ export class Poller {
             this.deps.logger.warn({ eventType: type, uid: record.uid, reasons: record.malformed }, 'malformed event: exported as received, counted')
           }
           // Re-reported: in the overlap, or the boundary instant both neighbouring windows include (END is inclusive).
-          if (Object.hasOwn(state.exportedKeys, record.uid) || fresh.has(record.uid)) {
+          if (this.exported.has(record.uid) || fresh.has(record.uid)) {
             c.duplicates++
             continue
           }
-          fresh.add(record.uid)
+          fresh.set(record.uid, EVENT_TYPES.indexOf(type))
           if (done.has(record.uid)) continue // acknowledged by an earlier attempt at this window
           buffer.push(record)
           if (buffer.length >= batchSize) await flush()
@@ -372,7 +382,7 @@ export class Poller {
       ),
     ]
     const refused = new Set(rejected.map((r) => r.index))
-    batch.forEach((r, i) => done.set(r.uid, { type: r.eventType, rejected: refused.has(i) }))
+    batch.forEach((r, i) => done.set(r.uid, EVENT_TYPES.indexOf(r.eventType) | (refused.has(i) ? REJECTED : 0)))
     if (rejected.length > 0) this.logRejections(rejected)
     const accepted = refused.size === 0 ? batch : batch.filter((_, i) => !refused.has(i))
     if (accepted.length > 0) this.deps.onExported?.(accepted)
@@ -547,8 +557,13 @@ export class Poller {
   }
 }
 
-/** Per key of a window: acknowledged by the collector, or refused for good. Kept across attempts at the window. */
-type Acknowledged = Map<string, { type: EventType; rejected: boolean }>
+/**
+ * Per key of a window: acknowledged by the collector, or refused for good (REJECTED), with its type (index into
+ * EVENT_TYPES, TYPE_MASK). Kept across attempts at the window.
+ */
+type Acknowledged = UidKeyMap
+const TYPE_MASK = 3
+const REJECTED = 4
 
 interface FetchOutcome {
   bytes: number
@@ -558,8 +573,8 @@ interface FetchOutcome {
 
 interface WindowAttempt {
   fetched: FetchOutcome
-  /** Keys in this window not exported before it (each exported or refused by now). */
-  fresh: Set<string>
+  /** Keys in this window not exported before it (each exported or refused by now), with their type's index. */
+  fresh: UidKeyMap
   counts: Record<EventType, { received: number; malformed: number; duplicates: number; truncated: number }>
 }
 

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { StateError } from '../src/errors.js'
-import { FileStateStore, MemoryStateStore, pruneExportedKeys, validateReceiverState, type ReceiverState } from '../src/state/index.js'
+import { FileStateStore, MemoryStateStore, UidKeyMap, pruneExportedKeys, validateReceiverState, type ReceiverState } from '../src/state/index.js'
 
 async function tempDir(t: Test): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'psr-state-'))
@@ -11,11 +11,14 @@ async function tempDir(t: Test): Promise<string> {
   return dir
 }
 
+/** A uid as the mapper makes them (hex SHA-256). */
+const uid = (n: number): string => n.toString(16).padStart(8, '0').repeat(8)
+const KEY_A = Buffer.from(uid(0xa).slice(0, 32), 'hex').toString('base64')
 const sample: ReceiverState = {
-  version: 1,
+  version: 2,
   cursor: '2024-05-01T10:00:00.000Z',
   lastEventAt: '2024-05-01T09:59:12.000Z',
-  exportedKeys: { aaa: 1714557600000, bbb: 1714554000000 },
+  exportedKeys: { '1714557600000': KEY_A, '1714554000000': Buffer.alloc(32, 7).toString('base64') },
 }
 
 void t.test('file store: nothing saved yet loads as undefined', async (t) => {
@@ -29,7 +32,7 @@ void t.test('file store: round trip, dir created on first save, no tmp left', as
   await store.save(sample)
   t.same(await store.load(), sample)
   t.same(await readdir(dir), ['state.json'], 'only state.json after an atomic save')
-  const second: ReceiverState = { version: 1, cursor: '2024-05-01T11:00:00.000Z', exportedKeys: {} }
+  const second: ReceiverState = { version: 2, cursor: '2024-05-01T11:00:00.000Z', exportedKeys: {} }
   await store.save(second)
   t.same(await new FileStateStore(dir).load(), second, 'a new store (a restart) reads the last save')
   t.same(await readdir(dir), ['state.json'])
@@ -39,7 +42,7 @@ void t.test('file store: concurrent saves land in call order', async (t) => {
   const dir = await tempDir(t)
   const store = new FileStateStore(dir)
   await Promise.all(
-    Array.from({ length: 20 }, (_, i) => store.save({ version: 1, cursor: new Date(Date.UTC(2024, 0, 1, 0, i)).toISOString(), exportedKeys: { [`k${i}`]: i } })),
+    Array.from({ length: 20 }, (_, i) => store.save({ version: 2, cursor: new Date(Date.UTC(2024, 0, 1, 0, i)).toISOString(), exportedKeys: { [String(i)]: KEY_A } })),
   )
   const loaded = await store.load()
   t.equal(loaded?.cursor, '2024-01-01T00:19:00.000Z')
@@ -50,7 +53,7 @@ void t.test('file store: the caller changing its object after save does not chan
   const store = new FileStateStore(await tempDir(t))
   const s = structuredClone(sample)
   const p = store.save(s)
-  s.exportedKeys.zzz = 1
+  s.exportedKeys['1'] = KEY_A
   await p
   t.same(await store.load(), sample)
 })
@@ -60,11 +63,15 @@ void t.test('file store: corrupt or foreign files are refused with PSR_ERR_STATE
   const store = new FileStateStore(dir)
   const cases: [string, string][] = [
     ['not json', '{"version":1,"cursor":'],
-    ['wrong version', JSON.stringify({ ...sample, version: 2 })],
+    ['wrong version', JSON.stringify({ ...sample, version: 3 })],
     ['bad cursor', JSON.stringify({ ...sample, cursor: 'yesterday' })],
-    ['missing cursor', JSON.stringify({ version: 1, exportedKeys: {} })],
+    ['missing cursor', JSON.stringify({ version: 2, exportedKeys: {} })],
     ['bad lastEventAt', JSON.stringify({ ...sample, lastEventAt: 5 })],
-    ['bad key value', JSON.stringify({ ...sample, exportedKeys: { a: '1' } })],
+    ['bad key value (v1)', JSON.stringify({ ...sample, version: 1, exportedKeys: { a: '1' } })],
+    ['bucket not a window end', JSON.stringify({ ...sample, exportedKeys: { a: KEY_A } })],
+    ['bucket not base64', JSON.stringify({ ...sample, exportedKeys: { '1': 'not base64!' } })],
+    ['bucket not whole keys', JSON.stringify({ ...sample, exportedKeys: { '1': Buffer.alloc(15).toString('base64') } })],
+    ['bucket a number', JSON.stringify({ ...sample, exportedKeys: { '1': 5 } })],
     ['keys an array', JSON.stringify({ ...sample, exportedKeys: [] })],
     ['array', '[]'],
     ['empty file', ''],
@@ -134,10 +141,10 @@ void t.test('memory store: deep copies, failure injection', async (t) => {
   t.equal(await store.load(), undefined)
   const s = structuredClone(sample)
   await store.save(s)
-  s.exportedKeys.changed = 1
+  s.exportedKeys['2'] = KEY_A
   const loaded = await store.load()
   t.same(loaded, sample, 'save copied')
-  if (loaded) loaded.exportedKeys.mutated = 2
+  if (loaded) loaded.exportedKeys['3'] = KEY_A
   t.same(await store.load(), sample, 'load copied')
   t.equal(store.saveCount, 1)
   store.failNextSave()
@@ -148,11 +155,62 @@ void t.test('memory store: deep copies, failure injection', async (t) => {
   t.same(await new MemoryStateStore(sample).load(), sample)
 })
 
-void t.test('pruneExportedKeys keeps keys at or after the threshold', (t) => {
-  const keys = { old: 100, edge: 200, fresh: 300 }
-  t.same(pruneExportedKeys(keys, 200), { edge: 200, fresh: 300 })
+void t.test('pruneExportedKeys keeps the buckets of window ends at or after the threshold', (t) => {
+  const keys = { '100': 'old', '200': 'edge', '300': 'fresh' }
+  t.same(pruneExportedKeys(keys, 200), { '200': 'edge', '300': 'fresh' })
   t.same(pruneExportedKeys(keys, 0), keys)
   t.same(pruneExportedKeys(keys, 301), {})
-  t.same(keys, { old: 100, edge: 200, fresh: 300 }, 'input untouched')
+  t.same(keys, { '100': 'old', '200': 'edge', '300': 'fresh' }, 'input untouched')
+  t.end()
+})
+
+void t.test('file store: a version 1 file (uid → window end) is read and converted', async (t) => {
+  const dir = await tempDir(t)
+  const v1 = { version: 1, cursor: '2024-05-01T10:00:00.000Z', reaskFrom: '2024-05-01T09:30:00.000Z', exportedKeys: { [uid(1)]: 1000, [uid(2)]: 2000, [uid(3)]: 2000, 'not-hex': 2000 } }
+  await writeFile(join(dir, 'state.json'), JSON.stringify(v1))
+  const loaded = await new FileStateStore(dir).load()
+  t.equal(loaded?.version, 2)
+  t.equal(loaded?.cursor, v1.cursor)
+  t.equal(loaded?.reaskFrom, v1.reaskFrom)
+  t.same(Object.keys(loaded?.exportedKeys ?? {}), ['1000', '2000'])
+  const keys = UidKeyMap.fromBuckets(loaded?.exportedKeys ?? {})
+  t.equal(keys.size, 4)
+  for (const [u, end] of Object.entries(v1.exportedKeys)) t.equal(keys.get(u), end, `${u.slice(0, 12)}… → ${end}`)
+  t.equal(keys.has(uid(4)), false)
+})
+
+void t.test('UidKeyMap: 100k keys, growth, values, buckets round trip', (t) => {
+  const map = new UidKeyMap()
+  const n = 100_000
+  for (let i = 0; i < n; i++) map.set(uid(i), i % 7)
+  t.equal(map.size, n)
+  map.set(uid(5), 99)
+  t.equal(map.size, n, 'setting a key again replaces its value')
+  t.equal(map.get(uid(5)), 99)
+  let wrong = 0
+  for (let i = 0; i < n; i++) if (map.get(uid(i)) !== (i === 5 ? 99 : i % 7)) wrong++
+  t.equal(wrong, 0, 'every key keeps its value')
+  let absent = 0
+  for (let i = n; i < 2 * n; i++) if (map.has(uid(i))) absent++
+  t.equal(absent, 0, 'no false positives')
+  t.equal(map.has('a uid that is not hex'), false)
+  map.set('a uid that is not hex', 1)
+  t.equal(map.get('a uid that is not hex'), 1, 'non-hex uids are hashed')
+  t.equal(map.has(`${uid(1).slice(0, 32)}${'f'.repeat(32)}`), true, 'the key is the first 128 bits')
+  const buckets = map.toBuckets()
+  t.same(Object.keys(buckets), ['0', '1', '2', '3', '4', '5', '6', '99'])
+  const back = UidKeyMap.fromBuckets(buckets)
+  t.equal(back.size, map.size)
+  let differ = 0
+  map.forEach((value, key) => {
+    if (back.getKey(key) !== value) differ++
+  })
+  t.equal(differ, 0, 'buckets round trip')
+  const kept = map.filter((v) => v >= 6)
+  let expected = 0
+  for (let i = 0; i < n; i++) if ((i === 5 ? 99 : i % 7) >= 6) expected++
+  t.equal(kept.size, expected, 'filter keeps the matching entries')
+  t.equal(Buffer.from(map.keysBase64(), 'base64').length, map.size * 16)
+  t.throws(() => UidKeyMap.fromBuckets({ x: KEY_A }), TypeError)
   t.end()
 })

@@ -4,3 +4,4 @@ export { FileStateStore, STATE_FILE_NAME, validateReceiverState } from './file-s
 export { MemoryStateStore } from './memory-store.js'
 export { pruneExportedKeys } from './prune.js'
 export { RequestBudget, BUDGET_WINDOW_MS } from './budget.js'
+export { UidKeyMap, bucketsProblem } from './uid-key-map.js'

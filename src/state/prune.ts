@@ -1,11 +1,11 @@
 /**
- * Drops dedup keys that can no longer be re-reported: keeps the keys whose window end is at or after `olderThanMs`
- * (epoch ms). The poller passes `cursor − overlap − margin`, so a key lives longer than the overlap. Pure.
+ * Drops dedup keys that can no longer be re-reported: keeps the buckets whose window end (epoch ms) is at or after
+ * `olderThanMs`. The poller passes the instant the next poll asks from (`reaskFrom`). Pure; the buckets are not decoded.
  */
-export function pruneExportedKeys(keys: Readonly<Record<string, number>>, olderThanMs: number): Record<string, number> {
-  const kept: Record<string, number> = {}
-  for (const [key, windowEnd] of Object.entries(keys)) {
-    if (windowEnd >= olderThanMs) kept[key] = windowEnd
+export function pruneExportedKeys(buckets: Readonly<Record<string, string>>, olderThanMs: number): Record<string, string> {
+  const kept: Record<string, string> = {}
+  for (const [windowEnd, keys] of Object.entries(buckets)) {
+    if (Number(windowEnd) >= olderThanMs) kept[windowEnd] = keys
   }
   return kept
 }

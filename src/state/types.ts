@@ -4,17 +4,18 @@
  * The state file's content. `version` guards the format: a file with another version is refused, never guessed at.
  */
 export interface ReceiverState {
-  version: 1
+  version: 2
   /** ISO-8601 end of the last fully acknowledged window: every event created up to here has been exported. */
   cursor: string
   /** ISO-8601 time an event was last exported; keeps the no-events alert honest across restarts. */
   lastEventAt?: string
   /**
-   * `log.record.uid` → epoch ms of the end of the window the record was exported in. The poller skips events
-   * re-reported at window boundaries and in the overlap, and prunes entries older than the overlap
-   * (see {@link pruneExportedKeys}).
+   * The `log.record.uid`s that can still be re-reported (at window boundaries and in the overlap), so the poller drops
+   * them: epoch ms of the end of the window they were exported in (decimal) → base64 of their 16-byte keys (see
+   * UidKeyMap). Buckets older than `reaskFrom` are dropped at each commit (see {@link pruneExportedKeys}).
+   * Version 1 files kept `uid → window end`; they are read and converted.
    */
-  exportedKeys: Record<string, number>
+  exportedKeys: Record<string, string>
   /**
    * ISO-8601 instant from which the next poll asks again (≤ cursor): events created after it may not have been
    * indexed when it was last asked (the API's indexing lag, RECEIVER_OVERLAP). Absent: from the cursor.
@@ -37,4 +38,4 @@ export interface StateStore {
 }
 
 /** The only state format this version reads and writes. */
-export const STATE_VERSION = 1
+export const STATE_VERSION = 2

@@ -100,8 +100,8 @@ export function expectedUids(sim: SiemSimulator, start: number, end: number): Ma
 
 export const uidOf = (r: SinkRecord): string => String(r.attributes['log.record.uid'])
 
-export function readState(dir: string): { cursor: string; exportedKeys: Record<string, number>; lastEventAt?: string } {
-  return JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as { cursor: string; exportedKeys: Record<string, number> }
+export function readState(dir: string): { cursor: string; exportedKeys: Record<string, string>; lastEventAt?: string } {
+  return JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as { cursor: string; exportedKeys: Record<string, string> }
 }
 
 export function assertExactlyOnce(t: Test, sink: OtlpSink, expected: Map<string, unknown>): void {

@@ -55,7 +55,8 @@ export const isWarning = (l: LogLine): boolean => levelOf(l) >= 40
 export interface StateFile {
   version: number
   cursor: string
-  exportedKeys: Record<string, number>
+  /** Window end → base64 of 16-byte keys: read with UidKeyMap.fromBuckets. */
+  exportedKeys: Record<string, string>
   lastEventAt?: string
   reaskFrom?: string
   apiRequests?: number[]

@@ -1,0 +1,217 @@
+import { createHash } from 'node:crypto'
+
+/**
+ * A map from `log.record.uid` to a number, holding each uid as 16 bytes in typed arrays (open addressing, linear
+ * probing) instead of a 64-character string in a JavaScript Map or object.
+ *
+ * Why: the poller remembers every uid of a window (what this attempt saw, what the collector acknowledged) and every
+ * uid still re-reportable (the state file's exported keys). At 300k events per window, strings in Sets, Maps and a
+ * dictionary object were ~150 MB of live heap and a 25 MB state file; here a key costs ~30 bytes of memory and
+ * 21 bytes of state file (base64).
+ *
+ * A key is the first 128 bits of the uid's SHA-256 (uids are hex SHA-256; any other string is hashed first). Two
+ * different events collide with probability ~n²/2¹²⁹: about 10⁻²⁸ for a million keys.
+ */
+export class UidKeyMap {
+  private keys: Uint32Array
+  private vals: Float64Array
+  private used: Uint8Array
+  private mask: number
+  private count = 0
+  /** Scratch for the key being looked up. */
+  private readonly k = new Uint32Array(4)
+
+  constructor(expected = 0) {
+    let capacity = 1024
+    while (capacity * 0.7 < expected) capacity *= 2
+    this.keys = new Uint32Array(capacity * 4)
+    this.vals = new Float64Array(capacity)
+    this.used = new Uint8Array(capacity)
+    this.mask = capacity - 1
+  }
+
+  get size(): number {
+    return this.count
+  }
+
+  has(uid: string): boolean {
+    keyOf(uid, this.k)
+    return this.slotOf(this.k) >= 0
+  }
+
+  get(uid: string): number | undefined {
+    keyOf(uid, this.k)
+    const slot = this.slotOf(this.k)
+    return slot >= 0 ? this.vals[slot] : undefined
+  }
+
+  set(uid: string, value: number): void {
+    keyOf(uid, this.k)
+    this.put(this.k, value)
+  }
+
+  /** By 16-byte key (as {@link forEach} gives them). */
+  getKey(key: Uint32Array): number | undefined {
+    const slot = this.slotOf(key)
+    return slot >= 0 ? this.vals[slot] : undefined
+  }
+
+  setKey(key: Uint32Array, value: number): void {
+    this.put(key, value)
+  }
+
+  /** All keys, 16 bytes each, as base64 (one bucket of {@link toBuckets}). */
+  keysBase64(): string {
+    const buf = Buffer.allocUnsafe(this.count * 16)
+    let at = 0
+    this.forEach((_value, key) => {
+      for (let i = 0; i < 4; i++) buf.writeUInt32LE(key[i]!, at + i * 4)
+      at += 16
+    })
+    return buf.toString('base64')
+  }
+
+  /** Calls fn with each entry's value and 16-byte key (a view valid only during the call). */
+  forEach(fn: (value: number, key: Uint32Array) => void): void {
+    for (let slot = 0; slot < this.used.length; slot++) {
+      if (this.used[slot]) fn(this.vals[slot]!, this.keys.subarray(slot * 4, slot * 4 + 4))
+    }
+  }
+
+  /** A new map with the entries whose value passes `keep`. */
+  filter(keep: (value: number) => boolean): UidKeyMap {
+    const out = new UidKeyMap()
+    this.forEach((value, key) => {
+      if (keep(value)) out.put(key, value)
+    })
+    return out
+  }
+
+  /**
+   * The entries grouped by value: value (decimal) → base64 of its keys, 16 bytes each. Compact and plain JSON, for
+   * the state file.
+   */
+  toBuckets(): Record<string, string> {
+    const counts = new Map<number, number>()
+    this.forEach((value) => counts.set(value, (counts.get(value) ?? 0) + 1))
+    const buffers = new Map<number, { buf: Buffer; at: number }>()
+    for (const [value, n] of counts) buffers.set(value, { buf: Buffer.allocUnsafe(n * 16), at: 0 })
+    this.forEach((value, key) => {
+      const b = buffers.get(value)!
+      for (let i = 0; i < 4; i++) b.buf.writeUInt32LE(key[i]!, b.at + i * 4)
+      b.at += 16
+    })
+    const out: Record<string, string> = {}
+    for (const [value, { buf }] of [...buffers].sort((a, b) => a[0] - b[0])) out[String(value)] = buf.toString('base64')
+    return out
+  }
+
+  /** The inverse of {@link toBuckets}. Throws TypeError on a bucket that is not base64 of whole 16-byte keys. */
+  static fromBuckets(buckets: Readonly<Record<string, string>>): UidKeyMap {
+    const problem = bucketsProblem(buckets)
+    if (problem) throw new TypeError(problem)
+    let total = 0
+    for (const b64 of Object.values(buckets)) total += (b64.length * 3) / 4 / 16
+    const map = new UidKeyMap(total)
+    const k = new Uint32Array(4)
+    for (const [valueText, b64] of Object.entries(buckets)) {
+      const value = Number(valueText)
+      const buf = Buffer.from(b64, 'base64')
+      for (let at = 0; at < buf.length; at += 16) {
+        for (let i = 0; i < 4; i++) k[i] = buf.readUInt32LE(at + i * 4)
+        map.put(k, value)
+      }
+    }
+    return map
+  }
+
+  private slotOf(k: Uint32Array): number {
+    const keys = this.keys
+    for (let slot = k[0]! & this.mask; ; slot = (slot + 1) & this.mask) {
+      if (!this.used[slot]) return -1
+      const at = slot * 4
+      if (keys[at] === k[0] && keys[at + 1] === k[1] && keys[at + 2] === k[2] && keys[at + 3] === k[3]) return slot
+    }
+  }
+
+  private put(k: Uint32Array, value: number): void {
+    if ((this.count + 1) > this.used.length * 0.7) this.grow()
+    const keys = this.keys
+    for (let slot = k[0]! & this.mask; ; slot = (slot + 1) & this.mask) {
+      const at = slot * 4
+      if (!this.used[slot]) {
+        this.used[slot] = 1
+        keys[at] = k[0]!
+        keys[at + 1] = k[1]!
+        keys[at + 2] = k[2]!
+        keys[at + 3] = k[3]!
+        this.vals[slot] = value
+        this.count++
+        return
+      }
+      if (keys[at] === k[0] && keys[at + 1] === k[1] && keys[at + 2] === k[2] && keys[at + 3] === k[3]) {
+        this.vals[slot] = value
+        return
+      }
+    }
+  }
+
+  private grow(): void {
+    const { keys, vals, used } = this
+    const capacity = used.length * 2
+    this.keys = new Uint32Array(capacity * 4)
+    this.vals = new Float64Array(capacity)
+    this.used = new Uint8Array(capacity)
+    this.mask = capacity - 1
+    this.count = 0
+    for (let slot = 0; slot < used.length; slot++) {
+      if (used[slot]) this.put(keys.subarray(slot * 4, slot * 4 + 4), vals[slot]!)
+    }
+  }
+}
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/
+
+/** Why `buckets` is not a valid {@link UidKeyMap.toBuckets} result, or undefined. */
+export function bucketsProblem(buckets: unknown): string | undefined {
+  if (typeof buckets !== 'object' || buckets === null || Array.isArray(buckets)) return 'not an object'
+  for (const [value, b64] of Object.entries(buckets)) {
+    if (!Number.isFinite(Number(value)) || value.trim() === '') return `bucket ${JSON.stringify(value.slice(0, 40))} is not a number`
+    if (typeof b64 !== 'string' || !BASE64.test(b64) || b64.length % 4 !== 0 || ((b64.length / 4) * 3 - padding(b64)) % 16 !== 0) {
+      return `bucket ${value} is not base64 of 16-byte keys`
+    }
+  }
+  return undefined
+}
+
+function padding(b64: string): number {
+  return b64.endsWith('==') ? 2 : b64.endsWith('=') ? 1 : 0
+}
+
+function hexNibble(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48
+  if (c >= 97 && c <= 102) return c - 87
+  return -1
+}
+
+/** The 16-byte key of a uid, into `out`: its first 32 hex digits, or the SHA-256 of anything that is not lowercase hex. */
+function keyOf(uid: string, out: Uint32Array): void {
+  if (uid.length === 64) {
+    let ok = true
+    for (let word = 0; word < 4 && ok; word++) {
+      let v = 0
+      for (let i = 0; i < 8; i++) {
+        const n = hexNibble(uid.charCodeAt(word * 8 + i))
+        if (n < 0) {
+          ok = false
+          break
+        }
+        v = v * 16 + n
+      }
+      out[word] = v
+    }
+    if (ok) return
+  }
+  const digest = createHash('sha256').update(uid).digest()
+  for (let i = 0; i < 4; i++) out[i] = digest.readUInt32BE(i * 4)
+}
