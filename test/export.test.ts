@@ -1073,3 +1073,22 @@ t.test('mutual TLS: a client certificate the collector does not trust: retryable
   // A Node.js server drops the connection after the handshake; Go's crypto/tls (the Collector) sends bad_certificate.
   t.match(err.message, /OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE and OTEL_EXPORTER_OTLP_CLIENT_KEY/)
 })
+
+t.test('protobuf: concurrent calls reusing their buffers deliver every record intact, large calls then small ones', async (t) => {
+  const { sink, pipeline } = await setup(t, { maxConcurrency: 3, maxBatchSize: 7 })
+  // Bodies of varying size, so that a call reusing a larger call's buffers would show stale bytes.
+  const make = (call: number, n: number, size: number): MappedRecord[] =>
+    Array.from({ length: n }, (_, j) => record(call * 1000 + j, { body: `${call}:${j}:${'x'.repeat(size + ((call * 7 + j) % 13))}` }))
+  const calls = Array.from({ length: 24 }, (_, c) => make(c, c < 12 ? 40 : 9, c < 12 ? 3000 : 10))
+  const reports = await Promise.all(calls.map((records) => pipeline.exportRecords(records)))
+  t.same(
+    reports.map((r) => r.records),
+    calls.map((c) => c.length),
+  )
+  const sent = new Map(calls.flat().map((r) => [r.uid, r.body]))
+  const got = new Map(sink.records.map((r) => [String(r.attributes['log.record.uid']), r.body]))
+  t.equal(sink.records.length, sent.size, 'each record once')
+  let wrong = 0
+  for (const [uid, body] of sent) if (got.get(uid) !== body) wrong++
+  t.equal(wrong, 0, 'every body arrived as sent')
+})

@@ -35,6 +35,8 @@ export interface EncodedRecords {
   ends: number[]
   /** Per record: attributes left out over the count limit (its droppedAttributesCount). */
   droppedAttributes: number[]
+  /** The whole buffer `bytes` lies in: pass it to the next encodeRecords() once `bytes` is no longer needed. */
+  storage: Buffer
 }
 
 /** The SDK's LogRecordLimits defaults (sdk-logs 0.223 LoggerProvider). */
@@ -55,8 +57,9 @@ class Writer {
   buf: Buffer
   pos = 0
 
-  constructor(initialSize: number) {
-    this.buf = Buffer.allocUnsafe(Math.max(256, initialSize))
+  /** Writes into `reuse` when it is large enough (and grows out of it when not). */
+  constructor(initialSize: number, reuse?: Buffer) {
+    this.buf = reuse !== undefined && reuse.length >= initialSize ? reuse : Buffer.allocUnsafe(Math.max(256, initialSize))
   }
 
   ensure(extra: number): void {
@@ -427,16 +430,19 @@ export class OtlpProtoLogsEncoder {
     this.scopeField = Buffer.from(s.buf.subarray(0, s.pos))
   }
 
-  /** Encodes each record once; requests are then cut from the result with {@link request}. */
-  encodeRecords(records: readonly LogRecordParts[], sizeHint = 4096): EncodedRecords {
-    const w = new Writer(records.length * sizeHint)
+  /**
+   * Encodes each record once; requests are then cut from the result with {@link request}. `reuse`: a buffer to
+   * write into (a previous result's `storage`), so that a steady stream of calls does not allocate megabytes each.
+   */
+  encodeRecords(records: readonly LogRecordParts[], reuse?: Buffer): EncodedRecords {
+    const w = new Writer(records.length * 2048, reuse)
     const ends: number[] = new Array<number>(records.length)
     const droppedAttributes: number[] = new Array<number>(records.length)
     for (let i = 0; i < records.length; i++) {
       droppedAttributes[i] = writeRecord(w, records[i]!, this.countLimit, this.cut)
       ends[i] = w.pos
     }
-    return { bytes: w.buf.subarray(0, w.pos), ends, droppedAttributes }
+    return { bytes: w.buf.subarray(0, w.pos), ends, droppedAttributes, storage: w.buf }
   }
 
   /** Bytes a request adds around its records (at most: the two outer length prefixes counted at 5 bytes). */
@@ -444,13 +450,17 @@ export class OtlpProtoLogsEncoder {
     return 1 + 5 + this.resourceField.length + 1 + 5 + this.scopeField.length
   }
 
-  /** An ExportLogsServiceRequest holding already encoded records (a slice of EncodedRecords.bytes). None: an empty request. */
-  request(records: Buffer): Buffer {
-    if (records.length === 0) return Buffer.alloc(0) // what the SDK sends for no records
+  /**
+   * An ExportLogsServiceRequest holding already encoded records (a slice of EncodedRecords.bytes). None: an empty
+   * request. `reuse`: a buffer to build it in (the `storage` of a previous request that is no longer needed).
+   */
+  request(records: Buffer, reuse?: Buffer): { body: Buffer; storage: Buffer } {
+    // No records: an empty body, what the SDK sends.
+    if (records.length === 0) return { body: Buffer.alloc(0), storage: reuse ?? Buffer.alloc(0) }
     const scopeLogsLength = this.scopeField.length + records.length
     const resourceLogsLength = this.resourceField.length + 1 + varintSize(scopeLogsLength) + scopeLogsLength
     const total = 1 + varintSize(resourceLogsLength) + resourceLogsLength
-    const w = new Writer(total)
+    const w = new Writer(total, reuse)
     w.byte(TAG.requestResourceLogs)
     w.uvarint(resourceLogsLength)
     this.resourceField.copy(w.buf, w.pos)
@@ -461,12 +471,12 @@ export class OtlpProtoLogsEncoder {
     w.pos += this.scopeField.length
     records.copy(w.buf, w.pos)
     w.pos += records.length
-    return w.buf.subarray(0, w.pos)
+    return { body: w.buf.subarray(0, w.pos), storage: w.buf }
   }
 
   /** Records → one request (tests, check-config). */
   encodeRequest(records: readonly LogRecordParts[]): { body: Buffer; droppedAttributes: number[] } {
     const encoded = this.encodeRecords(records)
-    return { body: this.request(encoded.bytes), droppedAttributes: encoded.droppedAttributes }
+    return { body: this.request(encoded.bytes).body, droppedAttributes: encoded.droppedAttributes }
   }
 }

@@ -164,6 +164,8 @@ interface Codec {
   /** The request size of records [start, end) (for halves after a 413). */
   size(start: number, end: number): number
   send(batch: Batch): Promise<{ result: OtlpExportResult; droppedAttributes: number }>
+  /** The call is over (its requests answered or abandoned). */
+  release(): void
 }
 
 interface CodecFactory {
@@ -189,22 +191,36 @@ function exportBatch(exporter: LogRecordExporter, batch: ReadableLogRecord[]): P
  * one exportRecords() call (the poller calls with RECEIVER_EXPORT_BATCH_SIZE records).
  */
 function protobufCodec(exporter: OtlpHttpLogExporter, encoder: OtlpProtoLogsEncoder, maxBatchSize: number): CodecFactory {
+  /**
+   * Buffers of finished calls, reused by the next ones: the records (~2 KB each) and the request built from them
+   * would otherwise be megabytes of fresh memory per call, which V8 frees only at its next full collection.
+   */
+  const spare: Array<{ records?: Buffer; request?: Buffer }> = []
   const forCall = (): Codec => {
+    const buffers = spare.pop() ?? {}
     let encoded: EncodedRecords | undefined
     const startOf = (i: number): number => (i === 0 ? 0 : encoded!.ends[i - 1]!)
     const size = (start: number, end: number): number => encoder.overheadBytes + startOf(end) - startOf(start)
     return {
       plan(records, maxBatchBytes) {
-        encoded = encoder.encodeRecords(records)
+        encoded = encoder.encodeRecords(records, buffers.records)
+        buffers.records = encoded.storage
         return cutBatches(records.length, (i) => startOf(i + 1) - startOf(i), { maxBatchSize, maxBatchBytes, overheadBytes: encoder.overheadBytes })
       },
       size,
       async send(batch) {
         const { bytes, droppedAttributes } = encoded!
-        const result = await exporter.sendEncoded(encoder.request(bytes.subarray(startOf(batch.start), startOf(batch.end))))
+        // A call sends its requests one after the other, and the exporter is done with a body once it answered.
+        const { body, storage } = encoder.request(bytes.subarray(startOf(batch.start), startOf(batch.end)), buffers.request)
+        buffers.request = storage
+        const result = await exporter.sendEncoded(body)
         let dropped = 0
         for (let i = batch.start; i < batch.end; i++) dropped += droppedAttributes[i]!
         return { result, droppedAttributes: dropped }
+      },
+      release() {
+        encoded = undefined
+        spare.push(buffers)
       },
     }
   }
@@ -234,6 +250,9 @@ function sdkCodec(exporter: LogRecordExporter, factory: SdkRecordFactory, format
         let dropped = 0
         for (const r of sdkRecords) dropped += r.droppedAttributesCount
         return { result, droppedAttributes: dropped }
+      },
+      release() {
+        records = []
       },
     }
   }
@@ -364,7 +383,11 @@ export function createExportPipeline(opts: ExportPipelineOptions): ExportPipelin
       throw toExportError(error, ctx)
     }
 
-    for (const [i, planned] of plan.entries()) await send(planned, i + 1)
+    try {
+      for (const [i, planned] of plan.entries()) await send(planned, i + 1)
+    } finally {
+      codec.release()
+    }
     return report
   }
 
