@@ -34,6 +34,9 @@ export const T0 = Date.parse('2026-11-24T12:00:00.000Z')
 export const WINDOW_MS = 3_600_000
 /** The window's request, as the receiver's client sends it. */
 export const WINDOW_PATH = `/v2/siem/all?format=json&interval=${new Date(T0 - WINDOW_MS).toISOString().slice(0, 19)}Z/${new Date(T0).toISOString().slice(0, 19)}Z`
+/** Settings the bench's environment passes to the receiver (a). */
+export const TUNABLE = /^(RECEIVER_EXPORT_|RECEIVER_WINDOW_MAX_|OTEL_EXPORTER_OTLP_(LOGS_)?COMPRESSION$)/
+
 /** Records per OTLP request for the floor: the receiver's and the SDK's default batch size. */
 const FLOOR_BATCH = 512
 
@@ -124,6 +127,8 @@ async function runReceiver(env: ChildEnv): Promise<ChildResult> {
       RECEIVER_LOG_LEVEL: 'info',
       OTEL_EXPORTER_OTLP_ENDPOINT: env.sinkUrl,
       OTEL_SERVICE_NAME: 'bench-receiver',
+      // Tuning runs: `RECEIVER_EXPORT_BATCH_SIZE=1024 npm run bench` and the like reach the receiver.
+      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => TUNABLE.test(k))),
     },
   })
   // Time stands still at T0: the first window is [T0 − 1 h, T0], and when the receiver then waits for its next poll

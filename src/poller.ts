@@ -61,7 +61,7 @@ export interface PollerOptions {
   overlapMs: number
   /** SIEM API requests allowed per rolling 24 h. */
   requestBudget: number
-  /** Records per export call while a window streams in (the pipeline splits them into OTLP requests). Default 512. */
+  /** Records per export call while a window streams in (the pipeline splits them into OTLP requests). Default 128. */
   exportBatchSize?: number
   /** Export calls in flight at once while a window streams in. Default 2. */
   exportConcurrency?: number
@@ -117,7 +117,7 @@ export class Poller {
   constructor(opts: PollerOptions, deps: PollerDeps) {
     this.opts = {
       limits: API_LIMITS,
-      exportBatchSize: 512,
+      exportBatchSize: 128,
       exportConcurrency: 2,
       windowTargets: { maxEvents: 200_000, maxBytes: 256 * 1024 * 1024 },
       backoff: DEFAULT_BACKOFF,

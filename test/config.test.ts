@@ -101,7 +101,7 @@ t.test('only the required settings: every default of the contract', (t) => {
       overlapMs: 1_800_000,
       retryMaxBackoffMs: 300_000,
       noEventsFailsReadiness: false,
-      exportBatchSize: 512,
+      exportBatchSize: 128,
       exportConcurrency: 2,
       windowMaxEvents: 200_000,
       windowMaxBytes: 256 * 1024 * 1024,
