@@ -13,8 +13,8 @@ import { buildResource, SCOPE_NAME } from './resource.js'
 import { estimateRecordBytes, estimateRequestOverheadBytes } from './size.js'
 import type { WireFormat } from './size.js'
 
-/** Default records per request (the SDK's batch processor default). */
-export const DEFAULT_MAX_BATCH_SIZE = 512
+/** Default records per request: RECEIVER_EXPORT_BATCH_SIZE's default, chosen with `npm run bench` (see the config schema). */
+export const DEFAULT_MAX_BATCH_SIZE = 128
 /** Default request size limit: Fluent Bit's opentelemetry input takes at most 4 MB per request; leave headroom. */
 export const DEFAULT_MAX_BATCH_BYTES = 3 * 1024 * 1024
 
@@ -30,7 +30,7 @@ export interface ExportPipelineOptions {
   serviceName: string
   serviceVersion: string
   resourceAttributes: Record<string, string>
-  /** Records per request. Default 512. */
+  /** Records per request. Default 128. */
   maxBatchSize?: number
   /**
    * exportRecords() calls whose requests may be in flight at once (default 1). More overlaps the network with the
@@ -42,7 +42,10 @@ export interface ExportPipelineOptions {
    * pipeline lowers it for its later calls (to half the estimate of the request that was too large).
    */
   maxBatchBytes?: number
-  /** SDK attribute limits (OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT, _VALUE_LENGTH_LIMIT): sdk-logs 0.223 does not read them. */
+  /**
+   * Attribute limits (OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT, _VALUE_LENGTH_LIMIT), applied as the SDK applies them (by
+   * our encoder on the protobuf path): sdk-logs 0.223 does not read them from the environment itself.
+   */
   logRecordLimits?: LogRecordLimits
   /** https only: extra CA / client certificate (OTEL_EXPORTER_OTLP_CERTIFICATE, …). */
   tls?: OtlpHttpLogExporterOptions['tls']
@@ -79,7 +82,7 @@ export interface ExportReport {
   batches: number
   /** Request body bytes as sent (after compression); undefined when the exporter does not say (an injected one). */
   bytes: number | undefined
-  /** Attributes the SDK dropped over its count limit, summed over the acknowledged records. */
+  /** Attributes dropped over the count limit (the records' droppedAttributesCount), summed over the acknowledged records. */
   droppedAttributes: number
   /**
    * Records the collector rejected: `rejected.length` plus the partial-success counts (`partialRejections`). Either
