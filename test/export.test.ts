@@ -396,6 +396,20 @@ t.test('429 with a Retry-After beyond the timeout: retryable, says so', async (t
   t.equal(sink.requests.length, 1)
 })
 
+t.test('no retry is sent too close to the deadline to be answered (it would come back as a duplicate)', async (t) => {
+  // Retry-After 1 s with a 1.2 s timeout: a retry would have ~200 ms, under the quarter of the timeout it needs.
+  const { sink, pipeline } = await setup(t, { timeoutMs: 1200 })
+  sink.failNext(1, 503, { 'retry-after': '1' })
+  await t.rejects(pipeline.exportRecords([record(1)]), { retryable: true, status: 503, message: /answered 503/ })
+  t.equal(sink.requests.length, 1, 'no second request')
+  // With room for an answer the retry goes out.
+  const roomy = await setup(t, { timeoutMs: 2500 })
+  roomy.sink.failNext(1, 503, { 'retry-after': '1' })
+  const report = await roomy.pipeline.exportRecords([record(2)])
+  t.equal(report.records, 1)
+  t.equal(roomy.sink.requests.length, 2)
+})
+
 t.test("Retry-After is surfaced on the ExportError (seconds or an HTTP date, 429 or 503) so the caller can honour it", async (t) => {
   const { sink, pipeline } = await setup(t, { timeoutMs: 800 })
   sink.failNext(1, 503, { 'retry-after': '20' })

@@ -148,6 +148,8 @@ export class OtlpHttpLogExporter implements LogRecordExporter {
   private readonly sleeping = new Set<() => void>()
   private readonly pending = new Set<Promise<void>>()
   private shutdownPromise: Promise<void> | undefined
+  /** Time a retry must have left before the deadline: a quarter of the timeout, at most 1 s. */
+  private readonly minAttemptMs: number
 
   constructor(opts: OtlpHttpLogExporterOptions) {
     this.url = new URL(opts.url)
@@ -157,6 +159,7 @@ export class OtlpHttpLogExporter implements LogRecordExporter {
     this.protocol = opts.protocol
     this.compression = opts.compression ?? 'none'
     this.timeoutMillis = opts.timeoutMillis ?? DEFAULT_TIMEOUT_MS
+    this.minAttemptMs = Math.min(1000, this.timeoutMillis / 4)
     this.retry = {
       maxRetries: opts.retry?.maxRetries ?? DEFAULT_MAX_RETRIES,
       initialBackoffMs: opts.retry?.initialBackoffMs ?? DEFAULT_INITIAL_BACKOFF_MS,
@@ -242,7 +245,9 @@ export class OtlpHttpLogExporter implements LogRecordExporter {
         backoff *= this.retry.multiplier
         wait = failure.retryAfterMs ?? Math.max(0, jittered)
       }
-      if (wait >= deadline - Date.now()) return fail()
+      // A retry needs time to be answered: one sent with a few milliseconds left would be cut off while the collector
+      // may still take it, and then arrive again with the window's retry (a duplicate the receiver caused itself).
+      if (wait + this.minAttemptMs > deadline - Date.now()) return fail()
       await this.sleep(wait)
       if (this.shutdownPromise) return fail()
     }
