@@ -17,7 +17,7 @@ import type { StreamOptions } from './siem/client.js'
 import type { EventType, JsonValue, SiemResponse, TimeWindow } from './siem/types.js'
 import { API_LIMITS, adaptWindowMs, initialCursor, nextReaskFrom, planNextWindow, repairedLimits } from './siem/windows.js'
 import type { WindowLimits, WindowTargets } from './siem/windows.js'
-import { RequestBudget, STATE_VERSION, UidKeyMap, pruneExportedKeys } from './state/index.js'
+import { RequestBudget, STATE_VERSION, UidKeyMap } from './state/index.js'
 import type { ReceiverState, StateStore } from './state/index.js'
 import type { ReceiverStatus } from './status.js'
 
@@ -257,13 +257,8 @@ export class Poller {
 
     const windowEnd = window.end.getTime()
     const reaskFrom = nextReaskFrom(window, fetched.queriedAt, this.opts.overlapMs, this.opts.limits)
-    const exportedKeys = pruneExportedKeys(state.exportedKeys, reaskFrom)
-    // Refused records are remembered too: re-sending them on the next overlap would only be refused again.
-    if (fresh.size > 0) {
-      const bucket = String(windowEnd)
-      const earlier = exportedKeys[bucket]
-      exportedKeys[bucket] = earlier ? Buffer.concat([Buffer.from(earlier, 'base64'), Buffer.from(fresh.keysBase64(), 'base64')]).toString('base64') : fresh.keysBase64()
-    }
+    // Keys that can no longer be re-reported go; this window's come in. Refused records are remembered too:
+    // re-sending them on the next overlap would only be refused again.
     const exported = this.exported.filter((end) => end >= reaskFrom)
     fresh.forEach((_type, key) => exported.setKey(key, windowEnd))
     const cursorMs = Math.max(Date.parse(state.cursor), windowEnd)
@@ -274,7 +269,7 @@ export class Poller {
     const next: ReceiverState = {
       version: STATE_VERSION,
       cursor: new Date(cursorMs).toISOString(),
-      exportedKeys,
+      exportedKeys: exported.toBuckets(),
       reaskFrom: new Date(reaskFrom).toISOString(),
       apiRequests: this.budget.snapshot(now),
       ...(gapSeconds > 0 ? { gapSeconds } : {}),

@@ -12,7 +12,7 @@ export interface ReceiverState {
   /**
    * The `log.record.uid`s that can still be re-reported (at window boundaries and in the overlap), so the poller drops
    * them: epoch ms of the end of the window they were exported in (decimal) → base64 of their 16-byte keys (see
-   * UidKeyMap). Buckets older than `reaskFrom` are dropped at each commit (see {@link pruneExportedKeys}).
+   * UidKeyMap). Keys of windows that ended before `reaskFrom` are dropped at each commit.
    * Version 1 files kept `uid → window end`; they are read and converted.
    */
   exportedKeys: Record<string, string>

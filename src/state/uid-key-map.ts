@@ -60,17 +60,6 @@ export class UidKeyMap {
     this.put(key, value)
   }
 
-  /** All keys, 16 bytes each, as base64 (one bucket of {@link toBuckets}). */
-  keysBase64(): string {
-    const buf = Buffer.allocUnsafe(this.count * 16)
-    let at = 0
-    this.forEach((_value, key) => {
-      for (let i = 0; i < 4; i++) buf.writeUInt32LE(key[i]!, at + i * 4)
-      at += 16
-    })
-    return buf.toString('base64')
-  }
-
   /** Calls fn with each entry's value and 16-byte key (a view valid only during the call). */
   forEach(fn: (value: number, key: Uint32Array) => void): void {
     for (let slot = 0; slot < this.used.length; slot++) {
