@@ -4,62 +4,28 @@
  * activity while the probes stay open. Every test runs against a real listening server on 127.0.0.1.
  */
 import t, { type Test } from 'tap'
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http'
-import { connect, type AddressInfo, type Socket } from 'node:net'
+import { request as httpRequest } from 'node:http'
+import { connect, type Socket } from 'node:net'
 import { pino } from 'pino'
 import type { FastifyInstance } from 'fastify'
-import { OPS_BODY_LIMIT, PROTECTED_ROUTES, SECURITY_HEADERS, buildOpsServer, closeOpsServer } from '../src/ops/server.js'
-import { ReceiverStatus } from '../src/status.js'
+import { OPS_BODY_LIMIT, PROTECTED_ROUTES, SECURITY_HEADERS, buildOpsServer } from '../src/ops/server.js'
+import type { ReceiverStatus } from '../src/status.js'
 import { describeConfig, loadConfig } from '../src/config/index.js'
 import { ConfigError } from '../src/errors.js'
 import { createApp } from '../src/app.js'
+import { T0, newStatus as sharedStatus, send, startOps } from './helpers/ops.js'
 
-const T0 = Date.parse('2024-05-01T00:00:00.000Z')
-const MIN = 60_000
 const TOKEN = 'ops-token-Zq8w3vN1'
 const MB = 1024 * 1024
 /** Anything that would show an internal: a stack frame, a module path, a configured value. */
 const LEAK = new RegExp(`at .*\\.js|node_modules|stack|${TOKEN}|/work/|dist/src`, 'i')
 
-interface Reply {
-  status: number
-  headers: IncomingHttpHeaders
-  text: string
-}
-
-function newStatus(): ReceiverStatus {
-  return new ReceiverStatus({
-    startedAt: T0,
-    noEventsAlertAfterMs: 24 * 60 * MIN,
-    pollIntervalMs: MIN,
-    eventTypes: ['messagesDelivered'],
-    version: '0.1.0',
-  })
-}
+const newStatus = (): ReceiverStatus => sharedStatus({ eventTypes: ['messagesDelivered'] })
 
 const metrics = { contentType: 'text/plain; version=0.0.4; charset=utf-8', render: async () => 'proofpoint_receiver_ready 1\n' }
 
-async function start(t: Test, app: FastifyInstance): Promise<{ base: string; port: number }> {
-  await app.listen({ host: '127.0.0.1', port: 0 })
-  t.teardown(() => closeOpsServer(app, { graceMs: 100 }))
-  const { port } = app.server.address() as AddressInfo
-  return { base: `http://127.0.0.1:${port}`, port }
-}
-
-function send(base: string, method: string, path: string, headers: Record<string, string> = {}): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    // The path goes on the request line as given (new URL() would normalise `//status` and `/../`).
-    const { hostname, port } = new URL(base)
-    const req = httpRequest({ hostname, port, path, method, agent: false, headers }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }))
-      res.on('error', reject)
-    })
-    req.on('error', reject)
-    req.end()
-  })
-}
+/** A short grace: these tests leave half-sent requests open on purpose. */
+const start = (t: Test, app: FastifyInstance): Promise<{ base: string; port: number }> => startOps(t, app, { graceMs: 100 })
 
 /** Writes `text` on a raw socket (for request lines no HTTP client would send) and returns all that comes back. */
 function raw(port: number, text: string): Promise<string> {
@@ -177,7 +143,7 @@ void t.test('malformed URLs: 400 or 404 JSON with the security headers, never th
   const q = await send(base, 'GET', '/status?x=%E0&y=%')
   t.equal(q.status, 401)
   t.notMatch(q.text, LEAK)
-  t.equal((await send(base, 'GET', '/status?x=%E0', { authorization: `Bearer ${TOKEN}` })).status, 200)
+  t.equal((await send(base, 'GET', '/status?x=%E0', { headers: { authorization: `Bearer ${TOKEN}` } })).status, 200)
 
   // Very long URLs and headers: node's 16 KiB header limit answers 431 before any route runs.
   const longUrl = await raw(port, `GET /status?${'a'.repeat(20_000)} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)
@@ -252,7 +218,7 @@ void t.test('bearer token: /status, /metrics and / need it; the probes stay open
   for (const path of ['/status', '/metrics', '/']) {
     for (const [what, headers] of wrong) {
       for (const method of ['GET', 'HEAD']) {
-        const r = await send(base, method, path, headers)
+        const r = await send(base, method, path, { headers })
         t.equal(r.status, 401, `${method} ${path}: ${what}`)
         t.match(r.headers['www-authenticate'], /^Bearer realm="proofpoint-siem-receiver"/)
         if (method === 'GET') {
@@ -263,11 +229,11 @@ void t.test('bearer token: /status, /metrics and / need it; the probes stay open
       }
     }
     for (const scheme of ['Bearer', 'bearer', 'BEARER']) {
-      const r = await send(base, 'GET', path, { authorization: `${scheme} ${TOKEN}` })
+      const r = await send(base, 'GET', path, { headers: { authorization: `${scheme} ${TOKEN}` } })
       t.equal(r.status, 200, `${path} with ${scheme} <token>`)
     }
   }
-  t.match((await send(base, 'GET', '/status', { authorization: 'Bearer nope' })).headers['www-authenticate'], /error="invalid_token"/)
+  t.match((await send(base, 'GET', '/status', { headers: { authorization: 'Bearer nope' } })).headers['www-authenticate'], /error="invalid_token"/)
 
   // The route the router matched decides, not the URL's spelling: an absolute-form request line is no way around it.
   const absolute = await raw(port, 'GET http://127.0.0.1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
@@ -288,7 +254,7 @@ void t.test('without a token every route is open', async (t) => {
 
 void t.test('the HTML page carries the security headers', async (t) => {
   const { base } = await start(t, buildOpsServer({ status: newStatus(), now: () => T0, metrics, authToken: TOKEN }))
-  const page = await send(base, 'GET', '/', { authorization: `Bearer ${TOKEN}` })
+  const page = await send(base, 'GET', '/', { headers: { authorization: `Bearer ${TOKEN}` } })
   t.equal(page.status, 200)
   t.match(page.headers['content-type'], /^text\/html; charset=utf-8/)
   for (const [name, value] of Object.entries(SECURITY_HEADERS)) t.equal(page.headers[name], value, name)

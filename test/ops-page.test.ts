@@ -3,27 +3,16 @@
  * influence, and the security headers of a real listening server.
  */
 import t, { type Test } from 'tap'
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { escapeHtml, html, humanDuration, renderStatusPage } from '../src/ops/page.js'
-import { buildOpsServer, closeOpsServer } from '../src/ops/server.js'
-import { ReceiverStatus } from '../src/status.js'
+import { buildOpsServer } from '../src/ops/server.js'
+import type { ReceiverStatus } from '../src/status.js'
+import { MIN, T0, newStatus as sharedStatus, send, startOps } from './helpers/ops.js'
 
-const T0 = Date.parse('2024-05-01T00:00:00.000Z')
-const MIN = 60_000
 const SCRIPT = '<script>alert(1)</script>'
 const ESCAPED_SCRIPT = '&lt;script&gt;alert(1)&lt;/script&gt;'
 
-function newStatus(): ReceiverStatus {
-  return new ReceiverStatus({
-    startedAt: T0,
-    noEventsAlertAfterMs: 24 * 60 * MIN,
-    pollIntervalMs: MIN,
-    eventTypes: ['messagesDelivered', 'messagesBlocked', 'clicksPermitted', 'clicksBlocked'],
-    version: '9.8.7',
-  })
-}
+const newStatus = (): ReceiverStatus => sharedStatus({ version: '9.8.7' })
 
 /** A receiver that has been running 3 h, 3 min behind, with counts in every column. */
 function busyStatus(): { status: ReceiverStatus; now: number } {
@@ -144,29 +133,8 @@ void t.test('attacker-controlled text appears only escaped', async (t) => {
   t.equal(page.split(ESCAPED_SCRIPT).length - 1, 8, 'every place it appears is escaped')
 })
 
-interface Reply {
-  status: number
-  headers: IncomingHttpHeaders
-  text: string
-}
-
-function send(base: string, method: string, path: string): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(new URL(path, base), { method, agent: false }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }))
-      res.on('error', reject)
-    })
-    req.on('error', reject)
-    req.end()
-  })
-}
-
 async function start(t: Test, app: FastifyInstance): Promise<string> {
-  await app.listen({ host: '127.0.0.1', port: 0 })
-  t.teardown(() => closeOpsServer(app))
-  return `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
+  return (await startOps(t, app)).base
 }
 
 void t.test('GET / on a real server: HTML, security headers, escaped', async (t) => {

@@ -1,53 +1,18 @@
 import t, { type Test } from 'tap'
-import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http'
+import { Agent } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { Writable } from 'node:stream'
-import { pino } from 'pino'
 import type { FastifyInstance } from 'fastify'
 import { buildOpsServer, closeOpsServer } from '../src/ops/server.js'
 import { ReceiverStatus, type StatusSnapshot } from '../src/status.js'
+import { MIN, T0, captureLogger, newStatus, send, startOps, type Reply } from './helpers/ops.js'
 
-const T0 = Date.parse('2024-05-01T00:00:00.000Z')
-const MIN = 60_000
-
-interface Reply {
-  status: number
-  headers: IncomingHttpHeaders
-  text: string
-}
-
-function send(base: string, method: string, path: string, opts: { agent?: Agent; body?: string; headers?: Record<string, string> } = {}): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(new URL(path, base), { method, agent: opts.agent ?? false, headers: opts.headers }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }))
-      res.on('error', reject)
-    })
-    req.on('error', reject)
-    req.end(opts.body)
-  })
-}
 
 function json(r: Reply): unknown {
   return JSON.parse(r.text)
 }
 
-function newStatus(): ReceiverStatus {
-  return new ReceiverStatus({
-    startedAt: T0,
-    noEventsAlertAfterMs: 24 * 60 * MIN,
-    pollIntervalMs: MIN,
-    eventTypes: ['messagesDelivered', 'messagesBlocked', 'clicksPermitted', 'clicksBlocked'],
-    version: '0.1.0',
-  })
-}
-
 async function start(t: Test, app: FastifyInstance): Promise<string> {
-  await app.listen({ host: '127.0.0.1', port: 0 })
-  t.teardown(() => closeOpsServer(app))
-  const { port } = app.server.address() as AddressInfo
-  return `http://127.0.0.1:${port}`
+  return (await startOps(t, app)).base
 }
 
 void t.test('good state: 200 on every route', async (t) => {
@@ -184,16 +149,7 @@ void t.test('GET /metrics serves the metrics source with its content type', asyn
 })
 
 void t.test('a failing metrics source is a generic 500, logged', async (t) => {
-  const lines: string[] = []
-  const logger = pino(
-    { level: 'info' },
-    new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        lines.push(chunk.toString('utf8'))
-        cb()
-      },
-    }),
-  )
+  const { logger, lines } = captureLogger()
   const metrics = { contentType: 'text/plain', render: (): Promise<string> => Promise.reject(new Error('registry broke')) }
   const base = await start(t, buildOpsServer({ status: newStatus(), now: () => T0, metrics, logger }))
   const r = await send(base, 'GET', '/metrics')
@@ -208,16 +164,7 @@ void t.test('internal errors are a generic 500, logged, never leaked', async (t)
       throw new Error('secret internals /etc/passwd')
     }
   }
-  const lines: string[] = []
-  const logger = pino(
-    { level: 'info' },
-    new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        lines.push(chunk.toString('utf8'))
-        cb()
-      },
-    }),
-  )
+  const { logger, lines } = captureLogger()
   const status = new Broken({ startedAt: T0, noEventsAlertAfterMs: MIN, pollIntervalMs: MIN, eventTypes: [], version: 'x' })
   const base = await start(t, buildOpsServer({ status, now: () => T0, logger }))
   const r = await send(base, 'GET', '/status')
