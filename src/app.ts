@@ -14,17 +14,21 @@ import { ReceiverMetrics } from './ops/metrics.js'
 import { buildOpsServer, closeOpsServer } from './ops/server.js'
 import { Poller } from './poller.js'
 import type { RecordSink, WindowFetcher } from './poller.js'
+import { ApiClock, monotonicNow } from './siem/api-clock.js'
 import { SiemClient } from './siem/client.js'
 import type { WindowLimits } from './siem/windows.js'
 import { readSecretFile } from './config/index.js'
-import { FileStateStore } from './state/index.js'
+import { FileStateStore, StateDirLock } from './state/index.js'
 import type { StateStore } from './state/index.js'
 import { ReceiverStatus } from './status.js'
 import { VERSION } from './version.js'
 
 export interface AppDeps {
   logger: Logger
+  /** The wall clock (epoch ms). */
   clock?: () => number
+  /** A clock that never jumps (ms), for waits and liveness; must advance with `sleep`. */
+  monotonic?: () => number
   /** Replaces the SIEM client (tests). */
   fetcher?: WindowFetcher
   /** Replaces the OTLP export pipeline (the demo's printer, tests). */
@@ -40,23 +44,31 @@ export interface App {
   readonly status: ReceiverStatus
   readonly metrics: ReceiverMetrics
   readonly ops: FastifyInstance
-  /** Checks the state directory, listens on the ops port, starts polling. */
-  start(): Promise<{ opsAddress: string }>
+  /**
+   * Checks the state directory, listens on the ops port, takes the state directory's lock (waiting as a standby
+   * while another receiver holds it), starts polling. Aborting `signal` ends a standby wait: start() then resolves
+   * without polling; call shutdown().
+   */
+  start(opts?: { signal?: AbortSignal }): Promise<{ opsAddress: string }>
   /** Stops polling (the in-flight window is abandoned, the cursor stays), closes the ops server and the exporter. Idempotent. */
   shutdown(): Promise<void>
 }
 
-/** Backoff policies under the operator's cap (RECEIVER_RETRY_MAX_BACKOFF). */
+/** Backoff policies up to the operator's cap (RECEIVER_RETRY_MAX_BACKOFF), which also caps a server's Retry-After. */
 function retryPolicies(maxMs: number): { backoff: BackoffPolicy; authBackoff: BackoffPolicy } {
-  const cap = (p: BackoffPolicy): BackoffPolicy => ({ initialMs: Math.min(p.initialMs, maxMs), maxMs: Math.min(p.maxMs, maxMs) })
-  return { backoff: cap(DEFAULT_BACKOFF), authBackoff: { ...cap(AUTH_BACKOFF), maxMs } }
+  const cap = (p: BackoffPolicy): BackoffPolicy => ({ initialMs: Math.min(p.initialMs, maxMs), maxMs })
+  return { backoff: cap(DEFAULT_BACKOFF), authBackoff: cap(AUTH_BACKOFF) }
 }
 
 export function createApp(config: ReceiverConfig, deps: AppDeps): App {
   const clock = deps.clock ?? Date.now
+  const monotonic = deps.monotonic ?? monotonicNow
+  // The SIEM API's clock, from the Date header of its answers: windows are planned by it.
+  const apiClock = new ApiClock(clock, monotonic)
   const { logger } = deps
   const status = new ReceiverStatus({
     startedAt: clock(),
+    startedMono: monotonic(),
     noEventsAlertAfterMs: config.receiver.noEventsAlertAfterMs,
     pollIntervalMs: config.receiver.pollIntervalMs,
     eventTypes: config.proofpoint.eventTypes,
@@ -78,6 +90,7 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
       ...(pp.threatType ? { threatType: pp.threatType } : {}),
       timeoutMs: pp.requestTimeoutMs,
       ...(pp.ca ? { ca: pp.ca } : {}),
+      onServerDate: (ms) => apiClock.observe(ms),
     }))
   let pipeline: ExportPipeline | undefined
   const sink =
@@ -99,6 +112,10 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
   const metrics = new ReceiverMetrics({ status, now: clock })
   let fileStore: FileStateStore | undefined
   const store = deps.store ?? (fileStore = new FileStateStore(config.receiver.stateDir))
+  // One receiver per state directory: a second one on it waits as a standby (src/state/lock.ts).
+  const stateLock = fileStore ? new StateDirLock(config.receiver.stateDir) : undefined
+  const standby = new AbortController()
+  let lockWait: Promise<boolean> | undefined
   const poller = new Poller(
     {
       pollIntervalMs: config.receiver.pollIntervalMs,
@@ -126,6 +143,8 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
       status,
       logger,
       clock,
+      monotonic,
+      apiClock,
       metrics,
       ...(deps.sleep ? { sleep: deps.sleep } : {}),
       ...(deps.onExported ? { onExported: deps.onExported } : {}),
@@ -134,17 +153,31 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
   const ops = buildOpsServer({
     status,
     now: clock,
+    monotonic,
     logger,
     metrics,
     ...(config.receiver.httpAuthToken !== undefined ? { authToken: config.receiver.httpAuthToken } : {}),
   })
   let shuttingDown: Promise<void> | undefined
+  /** False when the wait was ended (shutdown, or `signal`) before the lock was taken. */
+  const takeStateDirLock = async (signal: AbortSignal | undefined): Promise<boolean> => {
+    if (!stateLock) return true
+    lockWait = stateLock.acquire({
+      signal: signal ? AbortSignal.any([standby.signal, signal]) : standby.signal,
+      logger,
+      onStandby: (reason) => status.setStandby(reason),
+    })
+    const acquired = await lockWait
+    status.setStandby(undefined, { mono: monotonic(), wall: clock() })
+    if (!acquired || shuttingDown) logger.info('stop requested while in standby: not polling')
+    return acquired && !shuttingDown
+  }
 
   return {
     status,
     metrics,
     ops,
-    async start() {
+    async start(opts = {}) {
       if (fileStore) {
         try {
           await fileStore.init()
@@ -157,6 +190,7 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
       const opsAddress = await ops.listen({ host: config.receiver.httpHost, port: config.receiver.httpPort })
       logger.info({ address: opsAddress }, 'ops server listening')
       try {
+        if (!(await takeStateDirLock(opts.signal))) return { opsAddress }
         await poller.start()
       } catch (err) {
         await closeOpsServer(ops)
@@ -167,11 +201,15 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
     shutdown() {
       shuttingDown ??= (async () => {
         status.setPhase('stopping')
+        standby.abort()
         // Abort the loop first, then release an export stuck on a hanging collector: the window in flight is
         // abandoned and the cursor stays where it is.
         const stopped = poller.stop()
         await pipeline?.shutdown()
         await stopped
+        // Only now may another receiver take over: this one's last state write is done.
+        await lockWait?.catch(() => false)
+        await stateLock?.release()
         await closeOpsServer(ops)
         await client?.close()
       })()

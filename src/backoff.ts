@@ -9,13 +9,15 @@ export const DEFAULT_BACKOFF: BackoffPolicy = { initialMs: 1_000, maxMs: 5 * 60_
 export const AUTH_BACKOFF: BackoffPolicy = { initialMs: 30_000, maxMs: 10 * 60_000 }
 
 /**
- * Delay before retry number `attempt` (0-based). A server's Retry-After wins when it asks for longer.
- * `random` is injectable so tests can pin the jitter.
+ * Delay before retry number `attempt` (0-based). A server's Retry-After wins when it asks for longer, but never past
+ * `policy.maxMs` (RECEIVER_RETRY_MAX_BACKOFF, "the longest wait between retries"): a collector or proxy answering
+ * `Retry-After: 3600` must not stall the receiver for an hour. `random` is injectable so tests can pin the jitter.
  */
 export function backoffDelay(attempt: number, policy: BackoffPolicy, retryAfterMs?: number, random: () => number = Math.random): number {
   const ceiling = Math.min(policy.maxMs, policy.initialMs * 2 ** Math.min(attempt, 30))
   const jittered = Math.round(ceiling / 2 + random() * (ceiling / 2))
-  return retryAfterMs === undefined ? jittered : Math.max(retryAfterMs, Math.min(jittered, policy.initialMs))
+  if (retryAfterMs === undefined || !(retryAfterMs >= 0)) return jittered
+  return Math.min(policy.maxMs, Math.max(retryAfterMs, Math.min(jittered, policy.initialMs)))
 }
 
 /** Resolves after `ms`, or at once when `signal` aborts (never rejects: the caller checks `signal.aborted`). */

@@ -12,14 +12,15 @@ import type { BackoffPolicy } from './backoff.js'
 import { ExportError, ReceiverError, SiemApiError, SiemAuthError, SiemBadRequestError, SiemThrottledError, StateError } from './errors.js'
 import { mapEvent } from './mapping/index.js'
 import type { HrTime, LogRecordParts, MappedRecord, MappingOptions } from './mapping/types.js'
+import { ApiClock, monotonicNow } from './siem/api-clock.js'
 import { EVENT_TYPES } from './siem/types.js'
 import type { StreamOptions } from './siem/client.js'
 import type { EventType, JsonValue, SiemResponse, TimeWindow } from './siem/types.js'
 import { API_LIMITS, adaptWindowMs, initialCursor, nextReaskFrom, planNextWindow, repairedLimits } from './siem/windows.js'
 import type { WindowLimits, WindowTargets } from './siem/windows.js'
-import { RequestBudget, STATE_VERSION, UidKeyMap } from './state/index.js'
+import { RequestBudget, STATE_VERSION, UidKeyMap, checkStateTimes, parseStrictUtc } from './state/index.js'
 import type { ReceiverState, StateStore } from './state/index.js'
-import type { ReceiverStatus } from './status.js'
+import type { LoopWait, ReceiverStatus } from './status.js'
 
 /** What the poller needs from the SIEM client. */
 export interface WindowFetcher {
@@ -79,7 +80,13 @@ export interface PollerDeps {
   store: StateStore
   status: ReceiverStatus
   logger: Logger
+  /** The wall clock (epoch ms): request budget, state and status times. */
   clock?: () => number
+  /** A clock that never jumps (ms), for waits and liveness; `monotonicNow` by default. */
+  monotonic?: () => number
+  /** The SIEM API's now, which windows are planned by (fed by the SIEM client's Date headers); from `clock` by default. */
+  apiClock?: ApiClock
+  /** `sleep` must measure `ms` on the monotonic clock (setTimeout does). */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>
   /** Request and export timings for /metrics. */
   metrics?: PollerMetrics
@@ -90,8 +97,6 @@ export interface PollerDeps {
 /** Retries used up the request budget: wait for it, then plan a fresh window. */
 class BudgetExhausted extends Error {}
 
-/** Longest sleep without a heartbeat; far below the liveness limit. */
-const HEARTBEAT_SLICE_MS = 15_000
 
 const hrNow = (ms: number): HrTime => [Math.floor(ms / 1000), (ms % 1000) * 1e6]
 
@@ -102,6 +107,10 @@ export class Poller {
   private readonly opts: Required<PollerOptions>
   private readonly deps: PollerDeps
   private readonly clock: () => number
+  private readonly monotonic: () => number
+  private readonly apiClock: ApiClock
+  /** Monotonic time the last SIEM request of a caught-up poll went out: the next is due a poll interval later. */
+  private lastPollMono: number | undefined
   private readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>
   private readonly abort = new AbortController()
   private running: Promise<void> | undefined
@@ -126,6 +135,8 @@ export class Poller {
     }
     this.deps = deps
     this.clock = deps.clock ?? Date.now
+    this.monotonic = deps.monotonic ?? monotonicNow
+    this.apiClock = deps.apiClock ?? new ApiClock(this.clock, this.monotonic)
     this.sleep = deps.sleep ?? defaultSleep
   }
 
@@ -134,6 +145,7 @@ export class Poller {
     const { store, status, logger } = this.deps
     const saved = await store.load()
     const now = this.clock()
+    if (saved) checkStateTimes(saved, now)
     this.state = saved ?? {
       version: STATE_VERSION,
       cursor: initialCursor(now, this.opts.startLookbackMs, this.opts.limits).toISOString(),
@@ -175,24 +187,26 @@ export class Poller {
   private async loop(): Promise<void> {
     const { status, logger } = this.deps
     while (!this.signal.aborted) {
-      status.heartbeat(this.clock())
       if (!(await this.raiseNoEventsAlert())) break
       // Plan only once a request may go out: a window planned before a long budget wait would be stale.
       if (!(await this.awaitBudget())) break
-      const now = this.clock()
+      // Windows are planned by the API's clock, not ours (see ApiClock): asking past its present is a 400 or a loss.
+      const now = this.apiClock.now()
+      status.setClockSkew(this.apiClock.skewMs())
       const state = this.requireState()
       const repaired = repairedLimits(this.opts.limits, this.badWindows)
       const limits = { ...repaired, maxWindowMs: Math.min(repaired.maxWindowMs, this.adaptiveMaxMs ?? repaired.maxWindowMs) }
-      // After a 400, also stay a little behind our own clock in case it runs ahead of the API's.
+      // After a 400, also stay a little behind the API's clock in case our estimate of it runs ahead.
       const plan = planNextWindow(
         Date.parse(state.cursor),
         now - this.badWindows * this.opts.limits.granularityMs,
         limits,
         state.reaskFrom === undefined ? undefined : Date.parse(state.reaskFrom),
+        this.opts.overlapMs,
       )
       if (plan.kind === 'wait') {
         status.setPhase('waiting')
-        await this.pause(plan.waitMs)
+        await this.pause(plan.waitMs, { reason: 'next_window' })
         continue
       }
       if (plan.gapMs > 0) {
@@ -202,21 +216,22 @@ export class Poller {
         )
       }
       status.setPhase(plan.catchingUp ? 'catching_up' : 'polling')
-      const outcome = await this.processWindow(plan.window, plan.gapMs)
+      const outcome = await this.processWindow(plan.window, plan.gapMs, plan.reaskPendingFrom)
       if (outcome === 'stopped' || this.signal.aborted) break
       if (outcome === 'replan') continue
       if (outcome === 'bad-window') {
         this.badWindows = Math.min(this.badWindows + 1, 8)
         status.setPhase('backing_off')
-        await this.pause(backoffDelay(this.badWindows - 1, this.opts.backoff))
+        await this.pause(backoffDelay(this.badWindows - 1, this.opts.backoff), { reason: 'backoff', what: 'fetch' })
         continue
       }
       this.badWindows = 0
-      if (!plan.catchingUp) {
-        // Caught up: the next window is due one poll interval after this one ended.
-        const wait = plan.window.end.getTime() + this.opts.pollIntervalMs - this.clock()
+      if (!plan.catchingUp || outcome === 'short') {
+        // Caught up (or the API has no more yet): the next request is due one poll interval after this one went out.
+        // Measured on the monotonic clock, so a wall clock jump neither stretches nor skips the wait.
+        const wait = (this.lastPollMono ?? this.monotonic()) + this.opts.pollIntervalMs - this.monotonic()
         status.setPhase('waiting')
-        if (wait > 0) await this.pause(wait)
+        if (wait > 0) await this.pause(wait, { reason: 'poll_interval' })
       }
     }
   }
@@ -226,7 +241,7 @@ export class Poller {
    * holds a few batches, not the window. The cursor moves only once every batch was acknowledged. A failure mid-way
    * retries the window; records acknowledged by an earlier attempt are not sent again.
    */
-  private async processWindow(window: TimeWindow, gapMs: number): Promise<'done' | 'stopped' | 'bad-window' | 'replan'> {
+  private async processWindow(window: TimeWindow, gapMs: number, reaskPendingFrom: number | undefined): Promise<'done' | 'short' | 'stopped' | 'bad-window' | 'replan'> {
     const { status, logger } = this.deps
     const started = this.clock()
     const state = this.requireState()
@@ -234,6 +249,7 @@ export class Poller {
     let attempt: WindowAttempt | undefined
     try {
       attempt = await this.retry('fetch', () => this.streamWindow(window, done), (err) => err instanceof SiemBadRequestError || err instanceof BudgetExhausted)
+      if (attempt === undefined) await this.keepAcknowledged(window, done)
     } catch (err) {
       if (err instanceof BudgetExhausted) return 'replan'
       if (!(err instanceof SiemBadRequestError)) throw err
@@ -256,12 +272,27 @@ export class Poller {
     if (exportedCount > 0 && state.noEventsAlerting && !(await this.clearNoEventsAlert(state))) return 'stopped'
 
     const windowEnd = window.end.getTime()
-    const reaskFrom = nextReaskFrom(window, fetched.queriedAt, this.opts.overlapMs, this.opts.limits)
-    // Keys that can no longer be re-reported go; this window's come in. Refused records are remembered too:
-    // re-sending them on the next overlap would only be refused again.
+    // The API's data may end before what was asked (queryEndTime), and the API's present bounds it anyway: the
+    // cursor never moves past either, and the rest of the window is asked again from there.
+    const settledEnd = this.answeredThrough(window, fetched.queryEndTime)
+    const short = settledEnd < windowEnd
+    if (short) {
+      logger.warn(
+        { window: { start: window.start.toISOString(), end: window.end.toISOString() }, queryEndTime: fetched.queryEndTime ?? null, through: new Date(settledEnd).toISOString() },
+        'the SIEM API answered the window only in part (queryEndTime, or its clock is behind the window end): the cursor stops there and the rest is asked again',
+      )
+    }
+    const answered = { start: window.start, end: new Date(Math.max(settledEnd, window.start.getTime())) }
+    const reaskFrom =
+      settledEnd <= window.start.getTime()
+        ? Math.min(state.reaskFrom === undefined ? Date.parse(state.cursor) : Date.parse(state.reaskFrom), Date.parse(state.cursor))
+        : nextReaskFrom(answered, fetched.queriedAt, this.opts.overlapMs, this.opts.limits, reaskPendingFrom)
+    // Keys that can no longer be re-reported go; this window's come in, filed under the requested end (their events
+    // were created no later than that), so no later window that can hold them outlives them. Refused records are
+    // remembered too: re-sending them on the next overlap would only be refused again.
     const exported = this.exported.filter((end) => end >= reaskFrom)
-    fresh.forEach((_type, key) => exported.setKey(key, windowEnd))
-    const cursorMs = Math.max(Date.parse(state.cursor), windowEnd)
+    fresh.forEach((_type, key) => exported.setKey(key, Math.max(windowEnd, exported.getKey(key) ?? 0)))
+    const cursorMs = Math.max(Date.parse(state.cursor), settledEnd)
     const gapSeconds = (state.gapSeconds ?? 0) + Math.round(gapMs / 1000)
     const now = this.clock()
     const lastEventAt = exportedCount > 0 ? new Date(now).toISOString() : state.lastEventAt
@@ -278,6 +309,7 @@ export class Poller {
     }
     const saved = await this.retry('state', () => this.persist(next))
     if (saved === undefined) return 'stopped'
+    status.progress(this.monotonic(), this.clock())
     this.exported = exported
     status.setCursor(next.cursor)
     status.setLastEventAt(next.lastEventAt)
@@ -305,7 +337,37 @@ export class Poller {
       },
       'window done',
     )
-    return 'done'
+    return short ? 'short' : 'done'
+  }
+
+  /**
+   * Where the answer to `window` ends for the cursor: its end, or earlier when the API said its data ends sooner
+   * (`queryEndTime`, minute-floored: the API rounds bounds to the minute) or its present (ApiClock) is before it.
+   */
+  private answeredThrough(window: TimeWindow, queryEndTime: string | undefined): number {
+    const g = this.opts.limits.granularityMs
+    let end = Math.min(window.end.getTime(), Math.floor(this.apiClock.now() / g) * g)
+    const said = parseStrictUtc(queryEndTime)
+    if (said !== undefined) end = Math.min(end, Math.floor(said / g) * g)
+    return end
+  }
+
+  /**
+   * Stopped mid-window (SIGTERM on a rollout): the cursor stays, but the keys the collector already acknowledged
+   * are saved, so the restarted receiver asks the window again and sends only what was not delivered.
+   */
+  private async keepAcknowledged(window: TimeWindow, done: Acknowledged): Promise<void> {
+    if (done.size === 0) return
+    const state = this.requireState()
+    const exported = this.exported.filter(() => true)
+    done.forEach((_v, key) => exported.setKey(key, Math.max(window.end.getTime(), exported.getKey(key) ?? 0)))
+    try {
+      await this.persist({ ...state, exportedKeys: exported.toBuckets(), apiRequests: this.budget.snapshot(this.clock()) })
+      this.exported = exported
+      this.deps.logger.info({ records: done.size }, 'stopping mid-window: the records the collector acknowledged are saved and will not be sent again')
+    } catch (err) {
+      this.deps.logger.warn({ err: errorInfo(err) }, 'stopping mid-window: could not save the acknowledged records; they will be sent again after the restart')
+    }
   }
 
   /** One attempt at a window: fetch it streaming, map, drop known keys, export in bounded concurrent batches. */
@@ -331,6 +393,7 @@ export class Poller {
       if (failure) throw failure.err
     }
     const onEvents = async (events: Record<EventType, JsonValue[]>): Promise<void> => {
+      this.deps.status.progress(this.monotonic(), this.clock())
       const observed = hrNow(this.clock())
       for (const type of EVENT_TYPES) {
         const c = counts[type]
@@ -449,7 +512,9 @@ export class Poller {
     while (allowedAt > this.clock() && !this.signal.aborted) {
       status.setPhase('budget_wait')
       status.setRequestBudget(this.opts.requestBudget, allowedAt)
-      await this.pause(allowedAt - this.clock())
+      // The budget is kept in wall-clock times (they are saved across restarts); wake at least every minute to
+      // look again, so a wall clock jump is noticed.
+      await this.pause(Math.min(allowedAt - this.clock(), 60_000), { reason: 'budget' })
       allowedAt = this.budget.nextAllowedAt(this.clock())
     }
     status.setRequestBudget(this.opts.requestBudget, undefined)
@@ -463,10 +528,12 @@ export class Poller {
     const queriedAt = this.clock()
     this.budget.record(queriedAt)
     await this.persist({ ...this.requireState(), apiRequests: this.budget.snapshot(queriedAt) })
+    this.lastPollMono = this.monotonic()
     const started = performance.now()
     const seconds = (): number => (performance.now() - started) / 1000
     try {
       const result = await this.deps.fetcher.fetchWindow(window, this.signal, stream)
+      status.progress(this.monotonic(), this.clock())
       const { status: httpStatus, bytes } = result
       // A fetcher that does not stream (a test double) returns the events instead: hand them over the same way.
       const unstreamed = EVENT_TYPES.reduce((n, t) => n + result.response.events[t].length, 0)
@@ -475,10 +542,12 @@ export class Poller {
       const received = result.events ?? unstreamed
       status.recordPoll({ at: this.clock(), outcome: 'ok', httpStatus, events: received })
       status.setAuthFailing(false)
-      return { bytes, received, queriedAt }
+      return { bytes, received, queriedAt, ...(result.response.queryEndTime === undefined ? {} : { queryEndTime: result.response.queryEndTime }) }
     } catch (err) {
       // An export failing while the window streams in is the export's failure, reported as such.
       if (this.signal.aborted || err instanceof ExportError) throw err
+      // The API answered (a 400, a 401, a 5xx): the loop is working, the API is not. No answer is no progress.
+      if (err instanceof SiemApiError && err.status !== undefined) status.progress(this.monotonic(), this.clock())
       this.deps.metrics?.observeApiRequest('error', err instanceof SiemApiError ? err.status : undefined, seconds())
       status.recordPoll({
         at: this.clock(),
@@ -497,6 +566,7 @@ export class Poller {
     const started = performance.now()
     try {
       const outcome = (await this.deps.sink.exportRecords(records)) ?? {}
+      status.progress(this.monotonic(), this.clock())
       status.recordExport({ at: this.clock(), outcome: 'ok', records: records.length })
       this.deps.metrics?.observeExport('ok', outcome.batches ?? 1, (performance.now() - started) / 1000)
       if (outcome.rejectedBatches) this.deps.metrics?.observeExport('rejected', outcome.rejectedBatches)
@@ -527,22 +597,37 @@ export class Poller {
         const retryAfter = err instanceof SiemThrottledError || err instanceof ExportError ? err.retryAfterMs : undefined
         const delay = backoffDelay(attempt, policy, retryAfter)
         const level = attempt === 0 && !(err instanceof SiemAuthError) ? 'warn' : 'error'
-        // A window streams in and exports as it goes: name the side that failed.
-        const failed = err instanceof ExportError ? 'export' : what
-        logger[level]({ err: errorInfo(err), attempt: attempt + 1, retryInMs: delay, what: failed }, `${failed} failed; retrying`)
+        // A window streams in and exports as it goes, and persists its request count first: name the side that failed.
+        const failed = err instanceof ExportError ? 'export' : err instanceof StateError ? 'state' : what
+        const capped = retryAfter !== undefined && retryAfter > delay
+        logger[level](
+          { err: errorInfo(err), attempt: attempt + 1, retryInMs: delay, what: failed, ...(retryAfter === undefined ? {} : { serverRetryAfterMs: retryAfter }) },
+          capped
+            ? `${failed} failed; the server asked to retry after ${Math.ceil(retryAfter / 1000)} s, waiting ${Math.ceil(delay / 1000)} s (RECEIVER_RETRY_MAX_BACKOFF)`
+            : `${failed} failed; retrying`,
+        )
         status.setPhase('backing_off')
-        await this.pause(delay)
+        await this.pause(delay, {
+          reason: retryAfter === undefined ? 'backoff' : 'retry_after',
+          what: failed,
+          ...(retryAfter === undefined ? {} : { serverRetryAfterMs: retryAfter }),
+        })
       }
     }
     return undefined
   }
 
-  /** Sleeps in slices, beating the heart between them, so a long backoff never looks like a stuck loop. */
-  private async pause(ms: number): Promise<void> {
-    const until = this.clock() + ms
-    for (let left = ms; left > 0 && !this.signal.aborted; left = until - this.clock()) {
-      this.deps.status.heartbeat(this.clock())
-      await this.sleep(Math.min(left, HEARTBEAT_SLICE_MS), this.signal)
+  /**
+   * Sleeps `ms` (measured on the monotonic clock: a wall clock jump neither stretches nor ends it), shown in
+   * /status with its reason; the waits a failure or the budget imposes also hold /healthz up (ReceiverStatus).
+   */
+  private async pause(ms: number, why: Omit<LoopWait, 'untilMono' | 'untilWall'>): Promise<void> {
+    if (this.signal.aborted) return
+    this.deps.status.setWait({ ...why, untilMono: this.monotonic() + ms, untilWall: this.clock() + ms })
+    try {
+      await this.sleep(ms, this.signal)
+    } finally {
+      this.deps.status.setWait(undefined)
     }
   }
 
@@ -564,6 +649,8 @@ interface FetchOutcome {
   bytes: number
   received: number
   queriedAt: number
+  /** The API's `queryEndTime`: its data runs through this. */
+  queryEndTime?: string
 }
 
 interface WindowAttempt {

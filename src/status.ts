@@ -7,9 +7,10 @@ import type { EventType } from './siem/types.js'
  * - `waiting`: caught up; sleeping until the next window is due (one poll interval)
  * - `catching_up`: the cursor is more than one window behind; walking windows back to back
  * - `backing_off`: the last SIEM API call or export failed; waiting before trying again
+ * - `standby`: another receiver holds the lock on RECEIVER_STATE_DIR; this one waits to take over (no state loaded, no poll)
  * - `stopping`: shutdown started
  */
-export const RECEIVER_PHASES = ['starting', 'polling', 'waiting', 'catching_up', 'backing_off', 'budget_wait', 'stopping'] as const
+export const RECEIVER_PHASES = ['starting', 'standby', 'polling', 'waiting', 'catching_up', 'backing_off', 'budget_wait', 'stopping'] as const
 export type ReceiverPhase = (typeof RECEIVER_PHASES)[number]
 
 /** A liveness probe fails only when the loop has made no progress for this long, at least. */
@@ -17,9 +18,31 @@ export const MIN_LIVENESS_TIMEOUT_MS = 5 * 60_000
 /** ... or for this many poll intervals, whichever is longer. */
 export const LIVENESS_POLL_INTERVALS = 3
 
+/**
+ * Why the poll loop sleeps. Only the waits a failure or the request budget imposes (`budget`, `backoff`,
+ * `retry_after`) hold liveness up past their end; the others are at most a poll interval or a minute, which the
+ * liveness timeout already covers, so a loop that keeps waiting without ever asking the API is seen as stuck.
+ */
+export const WAIT_REASONS = ['poll_interval', 'next_window', 'budget', 'backoff', 'retry_after'] as const
+export type WaitReason = (typeof WAIT_REASONS)[number]
+const EXCUSED_WAITS: ReadonlySet<WaitReason> = new Set(['budget', 'backoff', 'retry_after'])
+
+export interface LoopWait {
+  reason: WaitReason
+  /** For backoff and retry_after: the operation that failed. */
+  what?: 'fetch' | 'export' | 'state'
+  /** When the wait ends, on the monotonic clock (liveness) and on the wall clock (shown). */
+  untilMono: number
+  untilWall: number
+  /** What the server asked for in Retry-After, when it did (the wait itself is capped by RECEIVER_RETRY_MAX_BACKOFF). */
+  serverRetryAfterMs?: number
+}
+
 export interface ReceiverStatusOptions {
   /** Process start, epoch ms. The no-events clock starts here when no event was ever exported. */
   startedAt: number
+  /** Process start on the monotonic clock that liveness is measured on (`progress`, `liveness`); default `startedAt`. */
+  startedMono?: number
   /** RECEIVER_NO_EVENTS_ALERT_AFTER in ms. */
   noEventsAlertAfterMs: number
   /** RECEIVER_POLL_INTERVAL in ms; sets the liveness timeout. */
@@ -101,8 +124,12 @@ export interface StatusSnapshot {
   gapSeconds: number
   authFailing: boolean
   stateDir: { ok: boolean; reason: string | null }
-  /** ISO time of the poll loop's last sign of progress */
+  /** ISO time of the poll loop's last progress toward new data (a SIEM API answer, an acknowledged export, a commit) */
   lastHeartbeatAt: string
+  /** What the poll loop is waiting for and until when; null while it works. */
+  wait: { reason: WaitReason; what: string | null; until: string; serverRetryAfterSeconds: number | null } | null
+  /** This machine's clock minus the SIEM API's (from its Date header), in whole seconds; null before the first answer. */
+  clockSkewSeconds: number | null
 }
 
 export interface Readiness {
@@ -128,6 +155,7 @@ export class ReceiverStatus {
   private readonly noEventsFailsReadiness: boolean
   private readonly eventTypes: EventType[]
   private phase: ReceiverPhase = 'starting'
+  private standbyReason: string | undefined
   private cursor: string | undefined
   private lastEventAt: string | undefined
   private lastPoll: PollRecord | undefined
@@ -138,8 +166,10 @@ export class ReceiverStatus {
   private authFailing = false
   private stateDirOk = true
   private stateDirReason: string | undefined
-  private lastHeartbeat: number
-  private nextHeartbeatBy: number | undefined
+  private lastProgressMono: number
+  private lastProgressWall: number
+  private wait: LoopWait | undefined
+  private clockSkewMs: number | undefined
   private apiRequestCounter: (now: number) => number = () => 0
   private gapSeconds = 0
   private budgetLimit: number | undefined
@@ -152,12 +182,28 @@ export class ReceiverStatus {
     this.version = opts.version
     this.noEventsFailsReadiness = opts.noEventsFailsReadiness ?? false
     this.eventTypes = [...opts.eventTypes]
-    this.lastHeartbeat = opts.startedAt
+    this.lastProgressMono = opts.startedMono ?? opts.startedAt
+    this.lastProgressWall = opts.startedAt
     for (const type of opts.eventTypes) this.counts.set(type, zeroCounts())
   }
 
   setPhase(phase: ReceiverPhase): void {
     this.phase = phase
+  }
+
+  /**
+   * Standby behind another receiver's lock on RECEIVER_STATE_DIR, with the reason `/readyz` gives; undefined: over
+   * (back to `starting`). A standby is alive (it does its job: waiting); its end counts as progress at `at`, so a
+   * long standby does not make the liveness probe fail before the first poll.
+   */
+  setStandby(reason: string | undefined, at?: { mono: number; wall: number }): void {
+    const wasStandby = this.phase === 'standby'
+    this.standbyReason = reason
+    if (reason !== undefined) this.phase = 'standby'
+    else if (wasStandby) {
+      this.phase = 'starting'
+      if (at) this.progress(at.mono, at.wall)
+    }
   }
 
   /** After each acknowledged window (and once at start from the saved state). */
@@ -221,13 +267,23 @@ export class ReceiverStatus {
   }
 
   /**
-   * The poll loop's sign of life: call it on every attempt and every bit of progress. Before a wait longer than
-   * the liveness timeout (a long Retry-After, slow auth retries), pass `nextExpectedAt`, the epoch ms the loop
-   * will wake up, so the wait does not look like a stuck loop.
+   * The poll loop moved toward new data: the SIEM API answered (whatever it said), events were handed over, an
+   * export was acknowledged, a window committed. `monoAt` on the monotonic clock; `wallAt` (epoch ms) for display.
+   * Sleeping, planning and failing are not progress: see `setWait` for the waits that excuse its absence.
    */
-  heartbeat(at: number, nextExpectedAt?: number): void {
-    this.lastHeartbeat = at
-    this.nextHeartbeatBy = nextExpectedAt
+  progress(monoAt: number, wallAt: number = monoAt): void {
+    this.lastProgressMono = monoAt
+    this.lastProgressWall = wallAt
+  }
+
+  /** The loop starts (a wait) or ends (undefined) a sleep. */
+  setWait(wait: LoopWait | undefined): void {
+    this.wait = wait
+  }
+
+  /** This machine's clock minus the SIEM API's, in ms (from ApiClock). */
+  setClockSkew(ms: number | undefined): void {
+    this.clockSkewMs = ms
   }
 
   /**
@@ -299,7 +355,17 @@ export class ReceiverStatus {
       gapSeconds: this.gapSeconds,
       authFailing: this.authFailing,
       stateDir: { ok: this.stateDirOk, reason: this.stateDirReason ?? null },
-      lastHeartbeatAt: iso(this.lastHeartbeat),
+      lastHeartbeatAt: iso(this.lastProgressWall),
+      wait:
+        this.wait === undefined
+          ? null
+          : {
+              reason: this.wait.reason,
+              what: this.wait.what ?? null,
+              until: iso(this.wait.untilWall),
+              serverRetryAfterSeconds: this.wait.serverRetryAfterMs === undefined ? null : Math.ceil(this.wait.serverRetryAfterMs / 1000),
+            },
+      clockSkewSeconds: this.clockSkewMs === undefined ? null : Math.round(this.clockSkewMs / 1000),
     }
   }
 
@@ -311,6 +377,7 @@ export class ReceiverStatus {
   /** `/readyz`: can this receiver be trusted to deliver right now? */
   readiness(now: number): Readiness {
     const reasons: string[] = []
+    if (this.phase === 'standby') reasons.push(this.standbyReason ?? 'standby: another receiver holds the lock on RECEIVER_STATE_DIR')
     if (this.noEventsFailsReadiness && this.noEventsAlerting(now)) {
       reasons.push(
         `no events exported for ${Math.floor((now - this.noEventsSince()) / 1000)} s (RECEIVER_NO_EVENTS_ALERT_AFTER, and RECEIVER_NO_EVENTS_FAILS_READINESS is true)`,
@@ -333,15 +400,21 @@ export class ReceiverStatus {
     return { ready: reasons.length === 0, reasons }
   }
 
-  /** `/healthz`: is the poll loop still turning? Fails only for a stuck loop, never for a failing dependency. */
-  liveness(now: number): Liveness {
+  /**
+   * `/healthz`: is the poll loop making progress toward new data? `monoNow` on the monotonic clock of `progress`.
+   * Fails when it made none for the liveness timeout, counted from the end of a wait a failure or the request
+   * budget imposed (those are explained); never for a failing dependency as such, which `/readyz` reports.
+   */
+  liveness(monoNow: number): Liveness {
+    if (this.phase === 'standby') return { alive: true }
     const timeoutMs = this.livenessTimeoutMs()
-    const deadline = Math.max(this.lastHeartbeat, this.nextHeartbeatBy ?? 0) + timeoutMs
-    if (now <= deadline) return { alive: true }
-    const silentSeconds = Math.floor((now - this.lastHeartbeat) / 1000)
+    const excused = this.wait !== undefined && EXCUSED_WAITS.has(this.wait.reason) ? this.wait.untilMono : -Infinity
+    const deadline = Math.max(this.lastProgressMono, excused) + timeoutMs
+    if (monoNow <= deadline) return { alive: true }
+    const silentSeconds = Math.floor((monoNow - this.lastProgressMono) / 1000)
     return {
       alive: false,
-      reason: `the poll loop has shown no progress for ${silentSeconds} s (limit ${Math.round(timeoutMs / 1000)} s): it looks stuck`,
+      reason: `the poll loop has made no progress toward new data (no SIEM API answer, acknowledged export or commit) for ${silentSeconds} s (limit ${Math.round(timeoutMs / 1000)} s): it looks stuck`,
     }
   }
 

@@ -11,9 +11,12 @@ t.test('grows exponentially up to the ceiling, jittered between half and all of 
   t.equal(backoffDelay(2000, policy, undefined, () => 0), 30_000, 'huge attempt counts do not overflow')
 })
 
-t.test('Retry-After is honoured when longer than the backoff', async (t) => {
-  t.equal(backoffDelay(0, policy, 120_000, () => 1), 120_000)
+t.test('Retry-After is honoured when longer than the backoff, up to the policy maximum (RECEIVER_RETRY_MAX_BACKOFF)', async (t) => {
+  t.equal(backoffDelay(0, policy, 45_000, () => 1), 45_000)
+  t.equal(backoffDelay(0, policy, 3_600_000, () => 1), 60_000, 'Retry-After: 3600 waits the maximum, not an hour')
+  t.equal(backoffDelay(0, policy, Number.POSITIVE_INFINITY, () => 1), 60_000, 'a date far ahead too')
   t.equal(backoffDelay(5, policy, 10, () => 1), 1000, 'a tiny Retry-After does not make us hammer the server')
+  t.equal(backoffDelay(0, policy, Number.NaN, () => 1), 1000, 'an unusable value is ignored')
 })
 
 t.test('sleep ends early on abort', async (t) => {

@@ -28,7 +28,7 @@ function busyStatus(): { status: ReceiverStatus; now: number } {
   status.setApiRequestCounter(() => 181)
   status.setRequestBudget(1800, undefined)
   status.setGapSeconds(0)
-  status.heartbeat(now - 19_000)
+  status.progress(now - 19_000)
   return { status, now }
 }
 
@@ -97,7 +97,7 @@ void t.test('a failing receiver: reasons, errors, alert, budget wait, gap', asyn
   status.setRequestBudget(1800, now + 90 * MIN)
   status.setApiRequestCounter(() => 1800)
   status.setGapSeconds(7200)
-  status.heartbeat(now - 10 * MIN)
+  status.progress(now - 10 * MIN)
   const page = renderStatusPage(status.snapshot(now), status.readiness(now), now, status.liveness(now))
   const text = textOf(page)
 

@@ -25,7 +25,7 @@ void t.test('good state: 200 on every route', async (t) => {
   status.recordPoll({ at: T0 + 30_000, outcome: 'ok', httpStatus: 200, events: 3 })
   status.recordExport({ at: T0 + 31_000, outcome: 'ok', records: 3 })
   status.count('messagesDelivered', { received: 3, exported: 3 })
-  status.heartbeat(T0 + 31_000)
+  status.progress(T0 + 31_000)
   clock = T0 + 2 * MIN
 
   const h = await send(base, 'GET', '/healthz')
@@ -83,7 +83,7 @@ void t.test('bad state: 503 with reasons', async (t) => {
   const body = json(h) as { status: string; reason: string }
   t.equal(body.status, 'unhealthy')
   t.match(body.reason, /stuck/)
-  status.heartbeat(clock)
+  status.progress(clock)
   t.equal((await send(base, 'GET', '/healthz')).status, 200, 'a heartbeat revives it')
 })
 

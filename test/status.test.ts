@@ -147,14 +147,14 @@ void t.test('readiness', (t) => {
   t.end()
 })
 
-void t.test('liveness: max(3 poll intervals, 5 min) without a heartbeat', (t) => {
+void t.test('liveness: max(3 poll intervals, 5 min) without progress toward new data', (t) => {
   const s = make({ pollIntervalMs: MIN })
   t.equal(s.livenessTimeoutMs(), 5 * MIN)
   t.same(s.liveness(T0 + 5 * MIN), { alive: true }, 'counts from start')
   const dead = s.liveness(T0 + 5 * MIN + 1)
   t.equal(dead.alive, false)
-  t.match(dead.reason, /no progress for 300 s \(limit 300 s\)/)
-  s.heartbeat(T0 + 10 * MIN)
+  t.match(dead.reason, /no progress toward new data .* for 300 s \(limit 300 s\)/)
+  s.progress(T0 + 10 * MIN)
   t.equal(s.liveness(T0 + 14 * MIN).alive, true)
   t.equal(s.snapshot(T0 + 14 * MIN).lastHeartbeatAt, '2024-05-01T00:10:00.000Z')
 
@@ -162,12 +162,32 @@ void t.test('liveness: max(3 poll intervals, 5 min) without a heartbeat', (t) =>
   t.equal(slow.livenessTimeoutMs(), 30 * MIN)
   t.equal(slow.liveness(T0 + 30 * MIN).alive, true)
   t.equal(slow.liveness(T0 + 30 * MIN + 1).alive, false)
+  t.end()
+})
 
-  s.heartbeat(T0 + 20 * MIN, T0 + 80 * MIN)
+void t.test('liveness: a wait a failure or the budget imposes is explained; a loop that only plans and sleeps is stuck', (t) => {
+  const s = make({ pollIntervalMs: MIN })
+  s.progress(T0 + 20 * MIN)
+  s.setWait({ reason: 'retry_after', what: 'export', untilMono: T0 + 80 * MIN, untilWall: T0 + 80 * MIN, serverRetryAfterMs: 3_600_000 })
   t.equal(s.liveness(T0 + 84 * MIN).alive, true, 'an announced long wait is not a stuck loop')
   t.equal(s.liveness(T0 + 86 * MIN).alive, false, 'but oversleeping it is')
-  s.heartbeat(T0 + 90 * MIN)
-  t.equal(s.liveness(T0 + 96 * MIN).alive, false, 'a plain heartbeat forgets the announced wait')
+  t.same(s.snapshot(T0 + 30 * MIN).wait, { reason: 'retry_after', what: 'export', until: '2024-05-01T01:20:00.000Z', serverRetryAfterSeconds: 3600 }, 'shown in /status')
+  s.setWait(undefined)
+  t.equal(s.snapshot(T0 + 30 * MIN).wait, null)
+  for (const reason of ['budget', 'backoff'] as const) {
+    s.setWait({ reason, untilMono: T0 + 200 * MIN, untilWall: T0 + 200 * MIN })
+    t.equal(s.liveness(T0 + 190 * MIN).alive, true, `${reason} is explained`)
+  }
+
+  // The livelock found in review: the loop kept planning 1 ms waits for the next window, asking nothing, forever.
+  const frozen = make({ pollIntervalMs: MIN })
+  let alive = true
+  for (let at = T0; at <= T0 + 10 * MIN && alive; at += 1000) {
+    frozen.setWait({ reason: 'next_window', untilMono: at + 1, untilWall: at + 1 })
+    frozen.setWait({ reason: 'poll_interval', untilMono: at + 1, untilWall: at + 1 })
+    alive = frozen.liveness(at).alive
+  }
+  t.equal(alive, false, 'waits that never lead to a request do not keep /healthz at 200')
   t.end()
 })
 

@@ -38,11 +38,20 @@ export type WindowPlan =
       gapMs: number
       /** True when more windows are due right after this one (the end is not the present). */
       catchingUp: boolean
+      /**
+       * Set when this window skips part of the re-ask span (it asks for new time only): the re-ask point to keep
+       * after it is committed, because the span from here to the window's start was not asked again.
+       */
+      reaskPendingFrom?: number
+      /** A window that lies wholly at or before the cursor: it only asks again for late-indexed events. */
+      reaskOnly?: boolean
     }
   | { kind: 'wait'; waitMs: number }
 
 const floorTo = (ms: number, step: number): number => Math.floor(ms / step) * step
 const ceilTo = (ms: number, step: number): number => Math.ceil(ms / step) * step
+/** The next multiple of `step` strictly after `ms`. */
+const nextBoundary = (ms: number, step: number): number => floorTo(ms, step) + step
 
 /** Where a receiver with no cursor starts: `lookbackMs` before now, on a minute boundary, never past the API's age limit. */
 export function initialCursor(nowMs: number, lookbackMs: number, limits: WindowLimits = API_LIMITS): Date {
@@ -51,40 +60,65 @@ export function initialCursor(nowMs: number, lookbackMs: number, limits: WindowL
 }
 
 /**
- * The next window: from `reaskFromMs` (the earliest instant whose late-indexed events may still be missing, at or
- * before the cursor) or else the cursor, up to the last whole minute, at most the maximum window long. Waits while
- * the window would add nothing after the cursor or be shorter than the minimum.
+ * The next window. Normally one request from `reaskFromMs` (the earliest instant whose late-indexed events may still
+ * be missing, at or before the cursor; else the cursor) up to the last whole minute, at most the maximum window long.
+ *
+ * When the re-ask span alone fills the longest window allowed now (a window halved after a 400, shrunk after a very
+ * large one, or a re-ask point far behind the cursor), one request cannot cover it and new time too, so the work is
+ * split and every plan still moves something forward: the oldest part of the re-ask span is asked again once asking
+ * settles some of it (it is older than `overlapMs`), else the new time after the cursor is asked for first (the
+ * re-ask point is kept, `reaskPendingFrom`). A wait is returned only when neither is possible, and it always ends
+ * at the moment one of them is: the planner never waits for something that cannot come.
  */
-export function planNextWindow(cursorMs: number, nowMs: number, limits: WindowLimits = API_LIMITS, reaskFromMs?: number): WindowPlan {
-  const oldest = ceilTo(nowMs - limits.maxAgeMs, limits.granularityMs)
+export function planNextWindow(cursorMs: number, nowMs: number, limits: WindowLimits = API_LIMITS, reaskFromMs?: number, overlapMs = 0): WindowPlan {
+  const g = limits.granularityMs
+  const oldest = ceilTo(nowMs - limits.maxAgeMs, g)
   const wanted = reaskFromMs === undefined ? cursorMs : Math.min(reaskFromMs, cursorMs)
   const start = Math.max(wanted, oldest)
   // Only the span after the cursor was never exported; re-ask time lost to the age limit is not a gap.
   const gapMs = Math.max(0, oldest - cursorMs)
-  const latestEnd = floorTo(nowMs, limits.granularityMs)
+  const latestEnd = floorTo(nowMs, g)
   const end = Math.min(start + limits.maxWindowMs, latestEnd)
-  if (end - start < limits.minWindowMs || end <= cursorMs) {
-    // Wait until the next boundary at which the window is long enough and reaches past the cursor.
-    const due = Math.max(ceilTo(start + limits.minWindowMs, limits.granularityMs), floorTo(cursorMs, limits.granularityMs) + limits.granularityMs)
+  if (end > cursorMs && end - start >= limits.minWindowMs) {
+    return { kind: 'window', window: { start: new Date(start), end: new Date(end) }, gapMs, catchingUp: end < latestEnd }
+  }
+  if (start + limits.maxWindowMs <= cursorMs) {
+    // The re-ask span fills a whole window: split.
+    const settledBy = floorTo(nowMs - overlapMs, g)
+    if (start < settledBy) {
+      const reask = { start: new Date(start), end: new Date(start + limits.maxWindowMs) }
+      return { kind: 'window', window: reask, gapMs, catchingUp: true, reaskOnly: true }
+    }
+    const newEnd = Math.min(cursorMs + limits.maxWindowMs, latestEnd)
+    if (newEnd - cursorMs >= limits.minWindowMs) {
+      return {
+        kind: 'window',
+        window: { start: new Date(cursorMs), end: new Date(newEnd) },
+        gapMs,
+        catchingUp: newEnd < latestEnd,
+        reaskPendingFrom: start,
+      }
+    }
+    // Due when the oldest re-ask minute has settled, or when a minimum window of new time has passed.
+    const due = Math.min(nextBoundary(start, g) + overlapMs, ceilTo(cursorMs + limits.minWindowMs, g))
     return { kind: 'wait', waitMs: Math.max(due - nowMs, 1) }
   }
-  return {
-    kind: 'window',
-    window: { start: new Date(start), end: new Date(end) },
-    gapMs,
-    catchingUp: end < latestEnd,
-  }
+  // Nothing new after the cursor yet, or too little for the minimum window: wait for the boundary that gives both.
+  const due = Math.max(ceilTo(start + limits.minWindowMs, g), nextBoundary(cursorMs, g), ceilTo(cursorMs + limits.minWindowMs, g))
+  return { kind: 'wait', waitMs: Math.max(due - nowMs, 1) }
 }
 
 /**
  * After a window [start, end] was asked at `queriedAtMs` and committed: from where the next poll must ask again.
  * Events become visible up to `overlapMs` after they were created (indexing lag), so everything created after
  * `queriedAt − overlap` may still be missing; earlier than that is settled. Never before `start` (nothing new was
- * settled) nor after `end`. Minute-aligned like every window bound.
+ * settled) nor after `end`. Minute-aligned like every window bound. A window that asked for new time only
+ * (`pendingFromMs`, see WindowPlan.reaskPendingFrom) keeps the earlier re-ask point.
  */
-export function nextReaskFrom(window: TimeWindow, queriedAtMs: number, overlapMs: number, limits: WindowLimits = API_LIMITS): number {
+export function nextReaskFrom(window: TimeWindow, queriedAtMs: number, overlapMs: number, limits: WindowLimits = API_LIMITS, pendingFromMs?: number): number {
   const settled = floorTo(queriedAtMs - overlapMs, limits.granularityMs)
-  return Math.min(Math.max(settled, window.start.getTime()), window.end.getTime())
+  const from = Math.min(Math.max(settled, window.start.getTime()), window.end.getTime())
+  return pendingFromMs === undefined ? from : Math.min(pendingFromMs, from)
 }
 
 /** Limits for re-planning after the API rejected a window (400): each further rejection halves the window. */

@@ -31,6 +31,11 @@ export interface SimulatorOptions {
   now?: () => number
   /** Model the API's indexing lag: each event becomes visible a deterministic 0..maxIndexingLagMs after its time. Default 0. */
   maxIndexingLagMs?: number
+  /**
+   * An `interval` whose end is after the simulator's now: `reject` (default) answers 400 as the real API does; `clamp`
+   * answers what it has, with `queryEndTime` = now (data through then), as an API that serves up to its present would.
+   */
+  futureEnd?: 'reject' | 'clamp'
 }
 
 /** A canned answer for the next request(s), whatever they ask. */
@@ -214,6 +219,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<SiemSimula
   const now = opts.now ?? Date.now
   const gen = { seed: opts.seed ?? 1, eventsPerMinute: opts.eventsPerMinute ?? 6 }
   const maxLag = opts.maxIndexingLagMs ?? 0
+  const futureEnd = opts.futureEnd ?? 'reject'
   let principal = opts.principal
   let secret = opts.secret
   const requests: SimulatorRequest[] = []
@@ -260,8 +266,9 @@ export async function startSimulator(opts: SimulatorOptions): Promise<SiemSimula
       if (e - s < MIN_WINDOW_MS) throw new BadRequest('The requested interval is too short: it must be at least 30 seconds.')
       if (e - s > MAX_WINDOW_MS) throw new BadRequest('The requested interval is too long: it must be at most 1 hour.')
       if (s < nowMs - MAX_AGE_MS) throw new BadRequest('The requested start time is too far into the past: it must be within the last 7 days.')
+      if (e > nowMs && futureEnd === 'reject') throw new BadRequest('The requested end time is in the future.')
       startMs = s
-      endMs = e
+      endMs = Math.min(e, nowMs)
     } else if (params.has('sinceSeconds')) {
       const v = params.get('sinceSeconds') as string
       const n = /^\d+$/.test(v) ? Number(v) : NaN
@@ -302,7 +309,8 @@ export async function startSimulator(opts: SimulatorOptions): Promise<SiemSimula
   ): Promise<number> {
     const chunks = typeof body === 'string' ? [Buffer.from(body, 'utf8')] : (body ?? [])
     const length = chunks.reduce((n, b) => n + b.length, 0)
-    res.writeHead(status, { ...headers, ...(status === 204 || status === 304 ? {} : { 'content-length': String(length) }) })
+    // The API's clock is the simulator's (Node would write the real time): the receiver reads it from here.
+    res.writeHead(status, { date: new Date(now()).toUTCString(), ...headers, ...(status === 204 || status === 304 ? {} : { 'content-length': String(length) }) })
     let left = cutAfterBytes ?? Infinity
     for (const chunk of chunks) {
       if (res.destroyed) break

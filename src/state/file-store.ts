@@ -2,6 +2,7 @@ import { mkdir, open, readFile, readdir, rename, rm, unlink, writeFile } from 'n
 import { join } from 'node:path'
 import { StateError } from '../errors.js'
 import { STATE_VERSION, type ReceiverState, type StateStore } from './types.js'
+import { parseStrictUtc } from './times.js'
 import { UidKeyMap, bucketsProblem } from './uid-key-map.js'
 
 /** The state file inside RECEIVER_STATE_DIR. */
@@ -149,7 +150,7 @@ export function validateReceiverState(value: unknown): string[] {
   const v = value as Record<string, unknown>
   const problems: string[] = []
   if (v.version !== STATE_VERSION && v.version !== 1) problems.push(`version is ${JSON.stringify(v.version)}, expected ${STATE_VERSION} (or 1)`)
-  if (!isIsoDate(v.cursor)) problems.push('cursor is not an ISO-8601 time')
+  if (!isIsoDate(v.cursor)) problems.push('cursor is not an ISO-8601 UTC time like 2026-11-27T10:00:00Z')
   if (v.lastEventAt !== undefined && !isIsoDate(v.lastEventAt)) problems.push('lastEventAt is not an ISO-8601 time')
   const keys = v.exportedKeys
   if (typeof keys !== 'object' || keys === null || Array.isArray(keys)) {
@@ -170,8 +171,9 @@ export function validateReceiverState(value: unknown): string[] {
   return problems
 }
 
+/** Strict ISO-8601 UTC as this receiver writes it: `Date.parse` also takes "1" or "Friday 27 November 2026". */
 function isIsoDate(v: unknown): v is string {
-  return typeof v === 'string' && v.length > 0 && !Number.isNaN(Date.parse(v))
+  return parseStrictUtc(v) !== undefined
 }
 
 /** A copy holding only the known fields. */

@@ -4,3 +4,6 @@ export { FileStateStore, STATE_FILE_NAME, validateReceiverState } from './file-s
 export { MemoryStateStore } from './memory-store.js'
 export { RequestBudget, BUDGET_WINDOW_MS } from './budget.js'
 export { UidKeyMap, bucketsProblem } from './uid-key-map.js'
+export { LOCK_FILE_NAME, STANDBY_LOG_EVERY_MS, STANDBY_RETRY_MS, StateDirLock, standbyReason } from './lock.js'
+export type { AcquireOptions, LockHolder, StateDirLockOptions } from './lock.js'
+export { MAX_STATE_CLOCK_SKEW_MS, STRICT_UTC_RE, checkStateTimes, parseStrictUtc } from './times.js'

@@ -82,7 +82,7 @@ export async function rig(t: Test, protocol: 'http/protobuf' | 'http/json', env:
     stateDir,
     logs,
     async startApp() {
-      const app = createApp(config, { logger: createLogger('debug', logStream), clock: time.clock, sleep: time.sleep })
+      const app = createApp(config, { logger: createLogger('debug', logStream), clock: time.clock, monotonic: time.monotonic, sleep: time.sleep })
       apps.push(app)
       await app.start()
       return app

@@ -1,0 +1,55 @@
+/**
+ * The SIEM API's notion of now, as the receiver plans windows by it.
+ *
+ * Windows must never end after the API's present (it answers 400, or answers only what it has and a window
+ * committed through the future would skip the rest), and the receiver's own clock can be wrong: ahead or behind by
+ * seconds (no NTP) or hours (a jump). Every API answer carries a `Date` header; from the last one and the monotonic
+ * time elapsed since, the API's now is known to within the header's one-second resolution, whatever the wall clock
+ * does afterwards. While the two agree within that resolution the wall clock is used as it is (it has milliseconds).
+ */
+export const CLOCK_AGREEMENT_MS = 2_000
+
+export class ApiClock {
+  private observed: { apiMs: number; monoMs: number } | undefined
+
+  constructor(
+    private readonly wall: () => number,
+    private readonly monotonic: () => number,
+  ) {}
+
+  /** An API answer's `Date` header (epoch ms), read now. Unreadable dates are ignored by the caller. */
+  observe(apiDateMs: number): void {
+    this.observed = { apiMs: apiDateMs, monoMs: this.monotonic() }
+  }
+
+  /** The API's now (epoch ms): the wall clock while it agrees with the API's, else the API's estimated time. */
+  now(): number {
+    const wall = this.wall()
+    const api = this.apiNow()
+    if (api === undefined || Math.abs(wall - api) <= CLOCK_AGREEMENT_MS) return wall
+    return api
+  }
+
+  /** The wall clock minus the API's clock, in ms (positive: this machine runs ahead); undefined before any answer. */
+  skewMs(): number | undefined {
+    const api = this.apiNow()
+    return api === undefined ? undefined : this.wall() - api
+  }
+
+  private apiNow(): number | undefined {
+    if (this.observed === undefined) return undefined
+    // The header is truncated to the second and written before we read it: this never runs ahead of the API.
+    return this.observed.apiMs + (this.monotonic() - this.observed.monoMs)
+  }
+}
+
+/** An HTTP `Date` header (IMF-fixdate) as epoch ms, or undefined. */
+export function parseHttpDate(value: string | string[] | undefined): number | undefined {
+  const v = Array.isArray(value) ? value[0] : value
+  if (v === undefined || !/^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/.test(v.trim())) return undefined
+  const ms = Date.parse(v)
+  return Number.isNaN(ms) ? undefined : ms
+}
+
+/** The default monotonic clock: milliseconds that never jump with the wall clock. */
+export const monotonicNow = (): number => performance.timeOrigin + performance.now()
