@@ -4,15 +4,12 @@
  */
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { createApp } from './app.js'
-import { checkConfig } from './cli/check-config.js'
-import { runDemo } from './cli/demo.js'
-import { mapCommand } from './cli/map.js'
-import { loadConfig } from './config/index.js'
 import type { LoadedConfig } from './config/index.js'
 import { ConfigError, ReceiverError } from './errors.js'
-import { createLogger } from './logger.js'
 import { NAME, VERSION } from './version.js'
+// Everything else is imported by the command that needs it (`await import`): loading the receiver's modules takes
+// a while (seconds on a busy host), and `run` and `demo` listen for the stop signals before that, so a SIGTERM
+// right after the start is not met by Node's default (exit at once).
 
 /** sysexits.h EX_CONFIG: what init systems and operators recognise as "fix the configuration". */
 export const EXIT_CONFIG = 78
@@ -37,9 +34,13 @@ Options:
   --help, -h     this text
   --version, -v  the version
 
+SIGTERM, SIGINT and SIGHUP stop run and demo gracefully (exit 0), also during start-up. The configuration is read
+at start: restart the receiver to apply a changed one.
+
 Configuration is read from the environment; see the README for every variable.`
 
-function loadOrExplain(env: NodeJS.ProcessEnv, configFile: string | undefined): LoadedConfig | undefined {
+async function loadOrExplain(env: NodeJS.ProcessEnv, configFile: string | undefined): Promise<LoadedConfig | undefined> {
+  const { loadConfig } = await import('./config/index.js')
   try {
     return loadConfig({ env, ...(configFile ? { configFile } : {}) })
   } catch (err) {
@@ -51,46 +52,76 @@ function loadOrExplain(env: NodeJS.ProcessEnv, configFile: string | undefined): 
   }
 }
 
-async function runCommand(env: NodeJS.ProcessEnv, configFile: string | undefined): Promise<number> {
-  const loaded = loadOrExplain(env, configFile)
+async function runCommand(env: NodeJS.ProcessEnv, configFile: string | undefined, stop: StopSignals): Promise<number> {
+  const loaded = await loadOrExplain(env, configFile)
   if (!loaded) return EXIT_CONFIG
   const { config } = loaded
+  const [{ createLogger }, { createApp }] = await Promise.all([import('./logger.js'), import('./app.js')])
   const logger = createLogger(config.receiver.logLevel)
+  const early = stop.received()
+  if (early) {
+    // Nothing was started (no port, no state directory touched): nothing to shut down.
+    logger.info({ signal: early }, 'stop requested before the receiver started; not starting')
+    logger.info('stopped')
+    return 0
+  }
   const app = createApp(config, { logger })
+  // A stop signal ends a standby wait (another receiver holds the lock on RECEIVER_STATE_DIR) at once.
+  const standbyStop = new AbortController()
+  void stop.first.then(() => standbyStop.abort())
   try {
-    await app.start()
+    await app.start({ signal: standbyStop.signal })
   } catch (err) {
     logger.fatal({ err: err instanceof ReceiverError ? { code: err.code, message: err.message } : err }, 'could not start')
     await app.shutdown()
     return err instanceof ReceiverError && err.code === 'PSR_ERR_STATE' ? EXIT_CONFIG : 1
   }
   logger.info({ version: VERSION, principal: config.proofpoint.principal, endpoint: config.otel.logsEndpoint }, 'receiver started')
-  await untilSignal()
-  logger.info('shutting down')
+  // A signal that came during start() resolved this already: the receiver stops right after a complete start.
+  const signal = await stop.first
+  logger.info({ signal }, 'shutting down')
   await withDeadline(app.shutdown(), SHUTDOWN_DEADLINE_MS, () => logger.warn('shutdown deadline passed; exiting anyway'))
   logger.info('stopped')
   return 0
 }
 
 /**
- * Resolves on the first SIGTERM or SIGINT. The handlers stay installed: a second signal during the graceful
- * shutdown (a repeated Ctrl-C, an impatient supervisor) must not kill the process half-way; the shutdown
+ * SIGTERM (supervisors), SIGINT (Ctrl-C) and SIGHUP (a closed terminal, or an operator expecting a reload) all
+ * ask for a graceful stop. There is no reload: the configuration is read at start, so a changed one takes effect
+ * by restarting.
+ */
+const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP']
+
+interface StopSignals {
+  /** The first stop signal so far, if any. */
+  received(): NodeJS.Signals | undefined
+  /** Resolves with the first stop signal (already resolved when one came before it is awaited). */
+  readonly first: Promise<NodeJS.Signals>
+}
+
+/**
+ * Listens for the stop signals from now on: `run` and `demo` call it before the configuration is read and the
+ * receiver's modules are loaded, so a signal during start-up is remembered (and acted on once the start is
+ * complete) instead of ending the process half-started. The handlers stay installed: a second signal during the
+ * graceful shutdown (a repeated Ctrl-C, an impatient supervisor) must not kill the process half-way; the shutdown
  * deadline bounds it anyway.
  */
-function untilSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    let first: NodeJS.Signals | undefined
-    const on = (sig: NodeJS.Signals): void => {
-      if (first) {
-        process.stderr.write(`${NAME}: ${sig} received again; still shutting down (at most ${SHUTDOWN_DEADLINE_MS / 1000} s)\n`)
-        return
-      }
-      first = sig
-      resolve(sig)
-    }
-    process.on('SIGTERM', on)
-    process.on('SIGINT', on)
+function listenForStop(): StopSignals {
+  let first: NodeJS.Signals | undefined
+  let resolveFirst: (sig: NodeJS.Signals) => void = () => undefined
+  const firstPromise = new Promise<NodeJS.Signals>((resolve) => {
+    resolveFirst = resolve
   })
+  const on = (sig: NodeJS.Signals): void => {
+    if (first) {
+      process.stderr.write(`${NAME}: ${sig} received again; still stopping (at most ${SHUTDOWN_DEADLINE_MS / 1000} s once started)\n`)
+      return
+    }
+    first = sig
+    resolveFirst(sig)
+  }
+  for (const sig of STOP_SIGNALS) process.on(sig, on)
+  return { received: () => first, first: firstPromise }
 }
 
 async function withDeadline(p: Promise<void>, ms: number, onTimeout: () => void): Promise<void> {
@@ -107,8 +138,9 @@ async function withDeadline(p: Promise<void>, ms: number, onTimeout: () => void)
 }
 
 async function checkConfigCommand(env: NodeJS.ProcessEnv, configFile: string | undefined, offline: boolean): Promise<number> {
-  const loaded = loadOrExplain(env, configFile)
+  const loaded = await loadOrExplain(env, configFile)
   if (!loaded) return 1
+  const { checkConfig } = await import('./cli/check-config.js')
   return checkConfig(loaded, { offline, stdout: process.stdout, stderr: process.stderr })
 }
 
@@ -141,11 +173,15 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   const [command = 'run', ...rest] = positionals
   switch (command) {
     case 'run':
-      return runCommand(env, values.config)
+      return runCommand(env, values.config, listenForStop())
     case 'check-config':
       return checkConfigCommand(env, values.config, values.offline ?? false)
-    case 'demo':
-      return runDemo({ env, untilStopped: untilSignal, stdout: process.stdout, stderr: process.stderr })
+    case 'demo': {
+      const stop = listenForStop()
+      const { runDemo } = await import('./cli/demo.js')
+      // A signal during the demo's start-up resolved `stop.first` already: it stops right after the start.
+      return runDemo({ env, untilStopped: () => stop.first, stdout: process.stdout, stderr: process.stderr })
+    }
     case 'map': {
       const file = rest[0]
       if (!file) {
@@ -159,6 +195,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
         process.stderr.write(`${NAME}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}\n`)
         return 1
       }
+      const { mapCommand } = await import('./cli/map.js')
       return mapCommand(text, { env, stdout: process.stdout, stderr: process.stderr })
     }
     default:
