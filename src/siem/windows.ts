@@ -85,9 +85,9 @@ export function planNextWindow(cursorMs: number, nowMs: number, limits: WindowLi
   if (start + limits.maxWindowMs <= cursorMs) {
     // The re-ask span fills a whole window: split.
     const settledBy = floorTo(nowMs - overlapMs, g)
-    if (start < settledBy) {
-      const reask = { start: new Date(start), end: new Date(start + limits.maxWindowMs) }
-      return { kind: 'window', window: reask, gapMs, catchingUp: true, reaskOnly: true }
+    const reaskEnd = Math.min(start + limits.maxWindowMs, latestEnd)
+    if (start < settledBy && reaskEnd - start >= limits.minWindowMs) {
+      return { kind: 'window', window: { start: new Date(start), end: new Date(reaskEnd) }, gapMs, catchingUp: true, reaskOnly: true }
     }
     const newEnd = Math.min(cursorMs + limits.maxWindowMs, latestEnd)
     if (newEnd - cursorMs >= limits.minWindowMs) {
@@ -99,12 +99,14 @@ export function planNextWindow(cursorMs: number, nowMs: number, limits: WindowLi
         reaskPendingFrom: start,
       }
     }
-    // Due when the oldest re-ask minute has settled, or when a minimum window of new time has passed.
-    const due = Math.min(nextBoundary(start, g) + overlapMs, ceilTo(cursorMs + limits.minWindowMs, g))
+    // Due when the oldest re-ask minute has settled and a minimum window of it has passed, or when a minimum window
+    // of new time has.
+    const reaskDue = Math.max(nextBoundary(start, g) + overlapMs, ceilTo(start + limits.minWindowMs, g))
+    const due = Math.min(reaskDue, ceilTo(cursorMs + limits.minWindowMs, g))
     return { kind: 'wait', waitMs: Math.max(due - nowMs, 1) }
   }
   // Nothing new after the cursor yet, or too little for the minimum window: wait for the boundary that gives both.
-  const due = Math.max(ceilTo(start + limits.minWindowMs, g), nextBoundary(cursorMs, g), ceilTo(cursorMs + limits.minWindowMs, g))
+  const due = Math.max(ceilTo(start + limits.minWindowMs, g), nextBoundary(cursorMs, g))
   return { kind: 'wait', waitMs: Math.max(due - nowMs, 1) }
 }
 
