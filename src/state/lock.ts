@@ -1,0 +1,223 @@
+import { spawn } from 'node:child_process'
+import { constants } from 'node:fs'
+import { mkdir, open, readFile } from 'node:fs/promises'
+import type { FileHandle } from 'node:fs/promises'
+import { hostname } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as delay } from 'node:timers/promises'
+import type { Logger } from 'pino'
+import { StateError } from '../errors.js'
+
+/** The lock file inside RECEIVER_STATE_DIR. Never delete it while a receiver runs: a new file is a new lock. */
+export const LOCK_FILE_NAME = '.lock'
+/** A standby tries again this often: the takeover after the holder stops or dies comes within about this long. */
+export const STANDBY_RETRY_MS = 2_000
+/** A standby logs that it waits when it starts to, then at most this often. */
+export const STANDBY_LOG_EVERY_MS = 10 * 60_000
+/** `flock -n` never waits for the lock; this bounds a file system that does not answer (a hung NFS server). */
+const FLOCK_TIMEOUT_MS = 30_000
+
+/** Who holds the lock, as the holder wrote it into the lock file (for people: a pid alone says little in a container). */
+export interface LockHolder {
+  pid: number
+  hostname: string
+  /** ISO time the holder took the lock */
+  since: string
+}
+
+export interface StateDirLockOptions {
+  /** The flock(1) command (util-linux, or BusyBox); default `flock`, found on PATH. */
+  flockCommand?: string
+}
+
+export interface AcquireOptions {
+  /** Aborting ends the wait: `acquire` then resolves false (a lock taken meanwhile is kept; `release` drops it). */
+  signal: AbortSignal
+  logger?: Logger
+  /** Called before every wait while another receiver holds the lock, with the reason `/readyz` shows. */
+  onStandby?: (reason: string) => void
+  /** Default STANDBY_RETRY_MS. */
+  retryMs?: number
+  /** Default STANDBY_LOG_EVERY_MS. */
+  logEveryMs?: number
+}
+
+/**
+ * One receiver per RECEIVER_STATE_DIR: an exclusive flock(2) lock on `RECEIVER_STATE_DIR/.lock`.
+ *
+ * Node has no flock API, so this process opens the lock file and a short-lived `flock -n -x 3` child locks the
+ * very same open file description, handed to it as its fd 3, and exits at once. A flock lock belongs to the open
+ * file description, not to the process that asked for it: it stays held while this process keeps the file open
+ * and the kernel drops it when the last descriptor closes — on `release()`, on exit, and on kill -9 alike. No
+ * process outlives us holding it, and there is no pid or staleness timeout to get wrong (pids are reused, and in
+ * containers every receiver is pid 1). Works between processes on one host and between containers that share a
+ * volume on one node (one kernel). On NFS, Linux turns flock into an NFS byte-range lock: see the README.
+ */
+export class StateDirLock {
+  readonly dir: string
+  readonly path: string
+  private readonly flockCommand: string
+  private handle: FileHandle | undefined
+  private holding = false
+
+  constructor(dir: string, opts: StateDirLockOptions = {}) {
+    this.dir = dir
+    this.path = join(dir, LOCK_FILE_NAME)
+    this.flockCommand = opts.flockCommand ?? 'flock'
+  }
+
+  /** True while this process holds the lock. */
+  get held(): boolean {
+    return this.holding
+  }
+
+  /**
+   * One attempt, without waiting: true when this process holds the lock now (or already did), false when another
+   * open file description holds it (another receiver, in this process or another). Throws StateError when the lock
+   * cannot be tried at all: no flock command, a file system without locks, an unwritable directory.
+   */
+  async tryAcquire(): Promise<boolean> {
+    if (this.holding) return true
+    const handle = await this.open()
+    const result = await runFlock(this.flockCommand, handle.fd)
+    if (result.kind === 'missing') {
+      throw new StateError(
+        `cannot lock RECEIVER_STATE_DIR "${this.dir}": the "${this.flockCommand}" command was not found (${result.detail}). The receiver needs flock(1) to make sure only one receiver polls per state directory: install util-linux (Debian/Ubuntu: apt-get install util-linux; Alpine: apk add util-linux) or put flock on PATH`,
+      )
+    }
+    if (result.kind === 'failed') {
+      throw new StateError(
+        `cannot lock "${this.path}" (${result.detail}): RECEIVER_STATE_DIR must be on a file system that supports file locks (a local disk or volume; on NFS, a mount with locking enabled)`,
+      )
+    }
+    if (result.kind === 'busy') return false
+    this.holding = true
+    await this.writeHolder(handle)
+    return true
+  }
+
+  /**
+   * Takes the lock, waiting as a standby while another receiver holds it: tries every `retryMs`, logs once when it
+   * starts to wait and then every `logEveryMs`. Resolves true once held, false when `signal` aborted the wait.
+   */
+  async acquire(opts: AcquireOptions): Promise<boolean> {
+    const retryMs = opts.retryMs ?? STANDBY_RETRY_MS
+    const logEveryMs = opts.logEveryMs ?? STANDBY_LOG_EVERY_MS
+    const waitStarted = Date.now()
+    let loggedAt: number | undefined
+    while (!opts.signal.aborted) {
+      if (await this.tryAcquire()) {
+        if (loggedAt !== undefined) {
+          opts.logger?.info(
+            { stateDir: this.dir, lockFile: this.path, standbySeconds: Math.round((Date.now() - waitStarted) / 1000) },
+            'took over the lock on RECEIVER_STATE_DIR: the other receiver stopped; this one polls from the saved cursor',
+          )
+        }
+        return true
+      }
+      const holder = await this.holder()
+      const reason = standbyReason(this.dir, this.path, holder)
+      opts.onStandby?.(reason)
+      const now = Date.now()
+      if (loggedAt === undefined || now - loggedAt >= logEveryMs) {
+        opts.logger?.warn(
+          { stateDir: this.dir, lockFile: this.path, ...(holder ? { holder } : {}), standbySeconds: Math.round((now - waitStarted) / 1000) },
+          `${reason}. This receiver waits as a standby and takes over within seconds when that one stops or dies; if two receivers on one directory is not what you meant, give each its own RECEIVER_STATE_DIR`,
+        )
+        loggedAt = now
+      }
+      try {
+        await delay(retryMs, undefined, { signal: opts.signal })
+      } catch {
+        break // aborted
+      }
+    }
+    return false
+  }
+
+  /** What the holder wrote into the lock file; undefined when unknown (an older or a crashed holder, a torn read). */
+  async holder(): Promise<LockHolder | undefined> {
+    try {
+      const value = JSON.parse(await readFile(this.path, 'utf8')) as unknown
+      if (typeof value !== 'object' || value === null) return undefined
+      const { pid, hostname: host, since } = value as Record<string, unknown>
+      if (typeof pid !== 'number' || typeof host !== 'string' || typeof since !== 'string') return undefined
+      return { pid, hostname: host, since }
+    } catch {
+      return undefined
+    }
+  }
+
+  /** Drops the lock (closes the lock file). Idempotent. */
+  async release(): Promise<void> {
+    const handle = this.handle
+    this.handle = undefined
+    if (!handle) return
+    if (this.holding) await handle.truncate(0).catch(() => undefined)
+    this.holding = false
+    await handle.close().catch(() => undefined)
+  }
+
+  private async open(): Promise<FileHandle> {
+    if (this.handle) return this.handle
+    try {
+      await mkdir(this.dir, { recursive: true })
+      // Read-write: on NFS an exclusive lock needs a file open for writing. Node opens it close-on-exec, so no
+      // other child process inherits it; only the flock child gets it, on purpose.
+      this.handle = await open(this.path, constants.O_RDWR | constants.O_CREAT, 0o600)
+    } catch (err) {
+      throw new StateError(
+        `cannot open the lock file "${this.path}" (${err instanceof Error ? err.message : String(err)}): RECEIVER_STATE_DIR must be a directory this process can write`,
+        err,
+      )
+    }
+    return this.handle
+  }
+
+  private async writeHolder(handle: FileHandle): Promise<void> {
+    const text = `${JSON.stringify({ pid: process.pid, hostname: hostname(), since: new Date().toISOString() } satisfies LockHolder)}\n`
+    try {
+      await handle.truncate(0)
+      await handle.write(text, 0, 'utf8')
+    } catch {
+      // Only informative: the lock is what counts.
+    }
+  }
+}
+
+/** The `/readyz` reason and log line of a standby. */
+export function standbyReason(dir: string, lockPath: string, holder: LockHolder | undefined): string {
+  const who = holder ? ` (pid ${holder.pid} on host ${holder.hostname}, since ${holder.since})` : ''
+  return `standby: another receiver holds the lock on RECEIVER_STATE_DIR "${dir}"${who} (lock file ${lockPath})`
+}
+
+type FlockResult = { kind: 'locked' } | { kind: 'busy' } | { kind: 'missing'; detail: string } | { kind: 'failed'; detail: string }
+
+/** `flock -n -x 3` on `fd`: exit 0 locked; exit 1 with nothing on stderr: held elsewhere (util-linux and BusyBox alike). */
+function runFlock(command: string, fd: number): Promise<FlockResult> {
+  return new Promise((resolve) => {
+    let stderr = ''
+    let settled = false
+    const child = spawn(command, ['-n', '-x', '3'], { stdio: ['ignore', 'ignore', 'pipe', fd] })
+    // Our own timer, not spawn's `timeout`: that one is not cleared when the command is missing, and holds the loop.
+    const timer = setTimeout(() => child.kill('SIGKILL'), FLOCK_TIMEOUT_MS)
+    timer.unref()
+    const done = (r: FlockResult): void => {
+      clearTimeout(timer)
+      if (!settled) {
+        settled = true
+        resolve(r)
+      }
+    }
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString('utf8')))
+    child.on('error', (err: NodeJS.ErrnoException) => {
+      done(err.code === 'ENOENT' ? { kind: 'missing', detail: `${command}: ${err.code}` } : { kind: 'failed', detail: err.message })
+    })
+    child.on('close', (code, signal) => {
+      const text = stderr.trim()
+      if (code === 0) done({ kind: 'locked' })
+      else if (code === 1 && text === '') done({ kind: 'busy' })
+      else done({ kind: 'failed', detail: `${command} exited with ${signal ?? String(code)}${text ? `: ${text}` : ''}` })
+    })
+  })
+}
