@@ -175,7 +175,7 @@ t.test('every setting in every accepted form', (t) => {
   t.same(config.proofpoint.eventTypes, ['messagesDelivered', 'clicksBlocked'], 'API order, duplicates dropped')
   t.equal(config.proofpoint.threatStatus, 'active,falsePositive')
   t.equal(config.proofpoint.threatType, 'messageText')
-  t.equal(config.proofpoint.requestBudget, 3200, '30s polling (2880 a day) fits in 90 % of 3200')
+  t.equal(config.proofpoint.requestBudget, 3200, '30s polling (1440 a day: at most one a minute) fits in 90 % of 3200')
   t.equal(config.proofpoint.requestTimeoutMs, 1500)
   t.same(config.receiver, {
     pollIntervalMs: 30_000,
@@ -462,6 +462,129 @@ t.test('config file: missing, unreadable, unparseable or of the wrong shape', (t
   t.match(problemsFor(t, {}, { configFile: join(dir, 'nested.json') }), [/^RECEIVER_BODY: in ".*nested\.json" must be a string/])
   t.match(problemsFor(t, {}, { configFile: join(dir, 'empty.yaml') }), [/PROOFPOINT_PRINCIPAL: required/], 'an empty file is an empty mapping')
   t.match(problemsFor(t, { ...REQUIRED, RECEIVER_BODY: 'xml' }, { configFile: join(dir, 'missing.yaml') }), [/^--config: cannot read/, /^RECEIVER_BODY/])
+  t.end()
+})
+
+t.test('config file: a string setting takes a string, never a list or a mapping (the secret as a list was joined and accepted)', (t) => {
+  const cases: Array<[string, string]> = [
+    ['list.json', JSON.stringify({ PROOFPOINT_PRINCIPAL: 'p', PROOFPOINT_SECRET: [SECRET, 'b'] })],
+    ['list.yaml', `PROOFPOINT_PRINCIPAL: p\nPROOFPOINT_SECRET:\n  - ${SECRET}\n  - b\n`],
+    ['flow.yaml', `PROOFPOINT_PRINCIPAL: p\nPROOFPOINT_SECRET: [${SECRET}]\n`],
+  ]
+  for (const [name, text] of cases) {
+    const problems = problemsFor(t, {}, { configFile: name, readFile: files({ [name]: text }) })
+    t.same(problems, [`PROOFPOINT_SECRET: in "${name}" must be a string, not a list`], `${name}: refused, naming the setting`)
+    t.notMatch(problems.join('\n'), SECRET, `${name}: the value is not echoed`)
+  }
+  const mapping = problemsFor(t, {}, { configFile: 'm.yaml', readFile: files({ 'm.yaml': `PROOFPOINT_PRINCIPAL: p\nPROOFPOINT_SECRET:\n  value: ${SECRET}\n` }) })
+  t.same(mapping, ['PROOFPOINT_SECRET: in "m.yaml" must be a string, not a mapping'])
+  // YAML reads an unquoted 0123456789 as the number 123456789: the secret would silently change.
+  const digits = problemsFor(t, {}, { configFile: 'n.yaml', readFile: files({ 'n.yaml': 'PROOFPOINT_PRINCIPAL: p\nPROOFPOINT_SECRET: 0123456789\n' }) })
+  t.match(digits, [/^PROOFPOINT_SECRET: in "n\.yaml" must be a string, not a number: put the value in quotes/])
+  t.notMatch(digits.join('\n'), /123456789/)
+  t.equal(loadConfig({ env: {}, configFile: 'q.yaml', readFile: files({ 'q.yaml': 'PROOFPOINT_PRINCIPAL: p\nPROOFPOINT_SECRET: "0123456789"\n' }) }).config.proofpoint.secret, '0123456789', 'quoted, it is the string')
+  t.end()
+})
+
+t.test('config file: every setting takes what its environment text means, and nothing else', (t) => {
+  const LISTS = ['PROOFPOINT_EVENT_TYPES', 'PROOFPOINT_THREAT_STATUS', 'OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_EXPORTER_OTLP_LOGS_HEADERS', 'OTEL_RESOURCE_ATTRIBUTES']
+  const NUMBERS = [
+    'PROOFPOINT_REQUEST_BUDGET', 'PROOFPOINT_REQUEST_TIMEOUT', 'RECEIVER_POLL_INTERVAL', 'RECEIVER_START_LOOKBACK', 'RECEIVER_NO_EVENTS_ALERT_AFTER',
+    'RECEIVER_HTTP_PORT', 'RECEIVER_OVERLAP', 'RECEIVER_RETRY_MAX_BACKOFF', 'RECEIVER_EXPORT_BATCH_SIZE', 'RECEIVER_EXPORT_CONCURRENCY',
+    'RECEIVER_WINDOW_MAX_EVENTS', 'RECEIVER_WINDOW_MAX_MB', 'OTEL_EXPORTER_OTLP_TIMEOUT', 'OTEL_EXPORTER_OTLP_LOGS_TIMEOUT',
+    'OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT', 'OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT', 'OTEL_ATTRIBUTE_COUNT_LIMIT', 'OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT',
+  ]
+  const BOOLEANS = ['RECEIVER_NO_EVENTS_FAILS_READINESS']
+  const fileProblems = (name: string, value: unknown): string[] =>
+    named(problemsFor(t, REQUIRED, { configFile: 'c.json', readFile: files({ 'c.json': JSON.stringify({ [name]: value }) }) }), name)
+  const strings = CONFIG_VARIABLES.filter((n) => n !== 'RECEIVER_CONFIG_FILE' && ![...LISTS, ...NUMBERS, ...BOOLEANS].includes(n))
+  t.ok(strings.includes('PROOFPOINT_SECRET') && strings.includes('OTEL_EXPORTER_OTLP_ENDPOINT') && strings.length > 20)
+  for (const name of strings) {
+    t.same(fileProblems(name, ['a', 'b']), [`${name}: in "c.json" must be a string, not a list`], `${name}: a list`)
+    t.same(fileProblems(name, { a: 'b' }), [`${name}: in "c.json" must be a string, not a mapping`], `${name}: a mapping`)
+    t.match(fileProblems(name, 42), [new RegExp(`^${name}: in "c\\.json" must be a string, not a number: put the value in quotes`)], `${name}: a number`)
+  }
+  for (const name of LISTS) t.same(fileProblems(name, { a: 'b' }), [`${name}: in "c.json" must be a string or a list of strings, not a mapping`], `${name}: a mapping`)
+  t.same(fileProblems('PROOFPOINT_EVENT_TYPES', ['clicksBlocked', 1]), ['PROOFPOINT_EVENT_TYPES: in "c.json" must be a string or a list of strings, not a list holding other values'])
+  for (const name of NUMBERS) t.same(fileProblems(name, [1]), [`${name}: in "c.json" must be a number or a string, not a list`], `${name}: a list`)
+  t.same(fileProblems('RECEIVER_NO_EVENTS_FAILS_READINESS', ['true']), ['RECEIVER_NO_EVENTS_FAILS_READINESS: in "c.json" must be true or false, not a list'])
+
+  // What each kind does take.
+  const loaded = loadConfig({
+    env: REQUIRED,
+    configFile: 'ok.json',
+    readFile: files({
+      'ok.json': JSON.stringify({
+        OTEL_EXPORTER_OTLP_HEADERS: ['api-key=k1', 'x-tenant=acme'],
+        OTEL_RESOURCE_ATTRIBUTES: ['deployment.environment=prod'],
+        PROOFPOINT_THREAT_STATUS: ['active', 'cleared'],
+        RECEIVER_HTTP_PORT: 9000,
+        OTEL_EXPORTER_OTLP_TIMEOUT: 5000,
+        RECEIVER_NO_EVENTS_FAILS_READINESS: true,
+        RECEIVER_STATE_DIR: '/data',
+      }),
+    }),
+  })
+  t.same(loaded.config.otel.headers, { 'api-key': 'k1', 'x-tenant': 'acme' })
+  t.same(loaded.config.otel.resourceAttributes, { 'deployment.environment': 'prod' })
+  t.equal(loaded.config.proofpoint.threatStatus, 'active,cleared')
+  t.equal(loaded.config.receiver.httpPort, 9000)
+  t.equal(loaded.config.otel.timeoutMs, 5000)
+  t.equal(loaded.config.receiver.noEventsFailsReadiness, true)
+  t.equal(loaded.config.receiver.stateDir, '/data')
+  t.end()
+})
+
+t.test('URL settings: a value that does not parse is described, not echoed, when it may hold credentials', (t) => {
+  const LEAKS = /alice|p\/ss|p\?ss|SHOULD-NOT-LEAK/
+  for (const name of ['PROOFPOINT_BASE_URL', 'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_LOGS_ENDPOINT']) {
+    const cases: Array<[string, RegExp]> = [
+      ['https://alice:p/ss@tap.example.com', /it holds an @ the URL parser cannot place: a user name or password does not belong in the URL/],
+      ['https://alice:p?ss@tap.example.com', /it holds an @/],
+      ['https://tap example.com/?token=tok-SHOULD-NOT-LEAK', /it contains whitespace/],
+      ['https://tap.example.com:99999/?token=tok-SHOULD-NOT-LEAK', /its port is not a number from 0 to 65535/],
+      ['mailto:alice@example.com', /is not an http or https URL: start it with https:\/\//],
+    ]
+    for (const [value, why] of cases) {
+      const problems = named(problemsFor(t, { ...REQUIRED, [name]: value }), name)
+      t.equal(problems.length, 1, `${name}=${value}: one problem`)
+      t.match(problems[0], new RegExp(`^${name}: the value \\(not shown: it may hold credentials\\) is not `), `${name}: names the setting`)
+      t.match(problems[0], why, `${name}: says what is wrong`)
+      t.notMatch(problems[0], LEAKS, `${name}: not echoed`)
+    }
+    // From a file too; and a value without @ or query is still quoted, to help find the typo.
+    const fromFile = problemsFor(t, REQUIRED, { configFile: 'u.yaml', readFile: files({ 'u.yaml': `${name}: "https://alice:p/ss@tap.example.com"\n` }) })
+    t.match(fromFile, [new RegExp(`^${name}: the value \\(not shown.*\\(set in "u\\.yaml"\\)$`)])
+    t.notMatch(fromFile.join('\n'), LEAKS)
+    t.match(named(problemsFor(t, { ...REQUIRED, [name]: 'https://tap example.com' }), name), [/^\S+: "https:\/\/tap example\.com" is not a URL: it contains whitespace/])
+  }
+  t.end()
+})
+
+t.test('URL settings: a valid URL is shown with its user info and query values redacted, in problems and check-config', (t) => {
+  const TOKEN = 'tok-SHOULD-NOT-LEAK'
+  // Problems that quote a URL that parses.
+  t.match(problemsFor(t, { ...REQUIRED, PROOFPOINT_BASE_URL: `https://tap.example.com/?token=${TOKEN}&tenant=acme` }), [
+    /^PROOFPOINT_BASE_URL: "https:\/\/tap\.example\.com\/\?token=\[redacted\]&tenant=\[redacted\]" must not have a query or fragment$/,
+  ])
+  t.match(problemsFor(t, { ...REQUIRED, PROOFPOINT_BASE_URL: `http://tap.example.com/?${TOKEN}` }), [/^PROOFPOINT_BASE_URL: "http:\/\/tap\.example\.com\/\?\[redacted\]" uses http:/])
+  t.match(problemsFor(t, { ...REQUIRED, PROOFPOINT_BASE_URL: `https://alice:p@${TOKEN}@tap.example.com` }), [
+    /^PROOFPOINT_BASE_URL: "https:\/\/\[redacted\]@tap\.example\.com" must not carry a user name or password/,
+  ])
+  t.match(problemsFor(t, { ...REQUIRED, OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: `https://alice:${TOKEN}@collector:4318/v1/logs?k=${TOKEN}` }), [
+    /^OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: "https:\/\/\[redacted\]@collector:4318\/v1\/logs\?k=\[redacted\]" must not carry a user name or password/,
+  ])
+  // check-config's rows: the endpoint's query (an API key, say) is redacted; the exporter still uses the whole URL.
+  const endpoint = `https://collector.example.com:4318/v1/logs?api_key=${TOKEN}&tenant=acme&flag`
+  const loaded = loadConfig({ env: { ...REQUIRED, OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: endpoint } })
+  t.equal(loaded.config.otel.logsEndpoint, endpoint)
+  const rows = describeConfig(loaded)
+  t.same(rows.find((r) => r.name === 'OTEL_EXPORTER_OTLP_LOGS_ENDPOINT'), {
+    name: 'OTEL_EXPORTER_OTLP_LOGS_ENDPOINT',
+    value: 'https://collector.example.com:4318/v1/logs?api_key=[redacted]&tenant=[redacted]&[redacted]',
+    source: 'env',
+  })
+  t.notMatch(JSON.stringify(rows), TOKEN)
   t.end()
 })
 
@@ -854,13 +977,18 @@ t.test('request budget: polling must fit in 90 % of PROOFPOINT_REQUEST_BUDGET pe
   t.equal(load({}).receiver.pollIntervalMs, 60_000)
   t.equal(load({ RECEIVER_POLL_INTERVAL: '54s' }).receiver.pollIntervalMs, 54_000, '54s: 1600 a day fits in 1620')
 
-  const problems = problemsFor(t, { ...REQUIRED, RECEIVER_POLL_INTERVAL: '30s' })
+  // Windows are whole minutes: an interval under a minute still polls once a minute, 1440 a day, which fits.
+  t.equal(load({ RECEIVER_POLL_INTERVAL: '30s' }).receiver.pollIntervalMs, 30_000, '30s: 1440 a day, not 2880')
+  t.equal(load({ RECEIVER_POLL_INTERVAL: '53s' }).receiver.pollIntervalMs, 53_000, '53s: 1440 a day, not 1631')
+
+  const problems = problemsFor(t, { ...REQUIRED, RECEIVER_POLL_INTERVAL: '30s', PROOFPOINT_REQUEST_BUDGET: '1500' })
   t.equal(problems.length, 1)
   t.equal(
     problems[0],
-    'RECEIVER_POLL_INTERVAL: 30s means 2880 requests per 24 h, over the 1620 that polling may use of PROOFPOINT_REQUEST_BUDGET=1800 (10 % is kept for retries and catch-up); use at least 54s or raise PROOFPOINT_REQUEST_BUDGET',
+    'RECEIVER_POLL_INTERVAL: 30s means 1440 requests per 24 h (windows are whole minutes: at most one poll a minute), over the 1350 that polling may use of PROOFPOINT_REQUEST_BUDGET=1500 (10 % is kept for retries and catch-up); use at least 64s or raise PROOFPOINT_REQUEST_BUDGET to at least 1600',
   )
-  t.match(problemsFor(t, { ...REQUIRED, RECEIVER_POLL_INTERVAL: '53s' }), [/^RECEIVER_POLL_INTERVAL: 53s means 1631 requests per 24 h.*use at least 54s/])
+  t.equal(load({ PROOFPOINT_REQUEST_BUDGET: '1500', RECEIVER_POLL_INTERVAL: '64s' }).proofpoint.requestBudget, 1500, 'the suggested interval fits')
+  t.equal(load({ PROOFPOINT_REQUEST_BUDGET: '1600', RECEIVER_POLL_INTERVAL: '30s' }).proofpoint.requestBudget, 1600, 'and so does the suggested budget')
   t.match(problemsFor(t, { ...REQUIRED, PROOFPOINT_REQUEST_BUDGET: '1000' }), [
     /^RECEIVER_POLL_INTERVAL: 1m means 1440 requests per 24 h, over the 900 that polling may use of PROOFPOINT_REQUEST_BUDGET=1000 .*use at least 96s/,
   ])
@@ -882,9 +1010,9 @@ t.test('request budget: checked only when both settings are valid; a file value 
   t.match(problemsFor(t, { ...REQUIRED, RECEIVER_POLL_INTERVAL: '10s' }), [/^RECEIVER_POLL_INTERVAL: 10s is less than 30s/], 'the API minimum, not the budget')
   t.match(problemsFor(t, { ...REQUIRED, RECEIVER_POLL_INTERVAL: '30s', PROOFPOINT_REQUEST_BUDGET: '0' }), [/^PROOFPOINT_REQUEST_BUDGET: /])
   t.match(problemsFor(t, { ...REQUIRED, RECEIVER_POLL_INTERVAL: 'x', PROOFPOINT_REQUEST_BUDGET: '10' }), [/^RECEIVER_POLL_INTERVAL: "x" is not a duration/])
-  const dir = t.testdir({ 'c.json': JSON.stringify({ RECEIVER_POLL_INTERVAL: '30s' }) })
+  const dir = t.testdir({ 'c.json': JSON.stringify({ RECEIVER_POLL_INTERVAL: '30s', PROOFPOINT_REQUEST_BUDGET: 1000 }) })
   const problems = problemsFor(t, REQUIRED, { configFile: join(dir, 'c.json') })
-  t.match(problems, [/^RECEIVER_POLL_INTERVAL: 30s means 2880 requests per 24 h.*PROOFPOINT_REQUEST_BUDGET=1800.* \(set in ".*c\.json"\)$/])
+  t.match(problems, [/^RECEIVER_POLL_INTERVAL: 30s means 1440 requests per 24 h.*PROOFPOINT_REQUEST_BUDGET=1000.* \(set in ".*c\.json"\)$/])
   t.end()
 })
 
@@ -892,17 +1020,25 @@ t.test('checkRequestBudget: the rule itself', (t) => {
   const MIN = 60_000
   t.equal(checkRequestBudget(MIN, 1800), undefined)
   t.equal(checkRequestBudget(24 * 60 * MIN, 2), undefined, 'one request a day fits in floor(1.8)')
-  t.match(checkRequestBudget(30_000, 1800), /2880 requests per 24 h/)
+  // Windows are whole minutes: the poller starts at most one poll a minute, whatever the interval.
+  t.equal(checkRequestBudget(30_000, 1800), undefined, '30s polls once a minute: 1440 ≤ 1620')
+  t.equal(checkRequestBudget(45_000, 1700), undefined, '45s polls once a minute: 1440 ≤ 1530')
+  t.match(checkRequestBudget(30_000, 1500), /^30s means 1440 requests per 24 h \(windows are whole minutes: at most one poll a minute\), over the 1350 /)
+  t.equal(checkRequestBudget(30_000, 1600), undefined, '1440 ≤ 1440')
+  t.match(checkRequestBudget(30_000, 1599), /over the 1439 .*use at least 61s or raise PROOFPOINT_REQUEST_BUDGET to at least 1600$/)
   // ceil: an interval that does not divide the day still costs the partial request.
   t.equal(checkRequestBudget(7 * MIN, 230), undefined, '206 ≤ 207')
   t.match(checkRequestBudget(7 * MIN, 228), /206 requests per 24 h, over the 205 .*use at least 422s/)
   // The suggestion always passes the check, and one second less does not.
-  for (const budget of [2, 3, 7, 100, 1000, 1800, 5000, 100_000]) {
+  for (const budget of [2, 3, 7, 100, 1000, 1500, 1599, 1800, 5000, 100_000]) {
     const problem = checkRequestBudget(30_000, budget)
     if (!problem) continue
     const suggested = parseDuration(/use at least (\S+)/.exec(problem)![1]!)!
     t.equal(checkRequestBudget(suggested, budget), undefined, `budget ${budget}: ${formatDuration(suggested)} fits`)
     t.ok(checkRequestBudget(suggested - 1000, budget) !== undefined || suggested - 1000 < 30_000, `budget ${budget}: a second less does not`)
+    const raiseTo = Number(/raise PROOFPOINT_REQUEST_BUDGET to at least (\d+)$/.exec(problem)![1])
+    t.equal(checkRequestBudget(30_000, raiseTo), undefined, `budget ${budget}: raised to ${raiseTo}, 30s fits`)
+    t.ok(checkRequestBudget(30_000, raiseTo - 1), `budget ${budget}: ${raiseTo - 1} is not enough`)
   }
   t.end()
 })

@@ -11,7 +11,7 @@ import { ConfigError } from '../errors.js'
 import { EVENT_TYPES } from '../siem/types.js'
 import type { EventType } from '../siem/types.js'
 import { formatDuration } from './duration.js'
-import { CONFIG_VARIABLES, SENSITIVE_VARIABLES, THREAT_STATUSES, checkHttpUrl, createConvict, isConfigVariable, quote } from './schema.js'
+import { CONFIG_VARIABLES, SENSITIVE_VARIABLES, THREAT_STATUSES, checkHttpUrl, createConvict, fileValueKind, isConfigVariable, quote, redactUrl } from './schema.js'
 import type { ConfigVariable, RawConfig } from './schema.js'
 import type { ConfigSource, ReceiverConfig } from './types.js'
 
@@ -53,21 +53,28 @@ const MIN_RETRY_MAX_BACKOFF_MS = SECOND
 const POLLING_SHARE_OF_BUDGET_TENTHS = 9
 const BUDGET_PERIOD_MS = DAY
 
+/** Windows are whole minutes: the poller never starts more than one poll per minute, however short the interval. */
+const WINDOW_GRANULARITY_MS = MINUTE
+
 /**
- * The start-up request budget check: caught up, the receiver makes one request per RECEIVER_POLL_INTERVAL, i.e.
- * ceil(24 h / interval) per rolling 24 h, and that must fit in 90 % of PROOFPOINT_REQUEST_BUDGET (the rest is
- * kept for retries and catch-up). Returns the problem, naming both settings and the shortest interval that fits.
- * The budget is per credential and endpoint pool (clicks/permitted has its own); one receiver uses one pool.
+ * The start-up request budget check. Caught up, the receiver polls when max(previous poll start + interval, the next
+ * whole minute after the cursor) has come, so an interval under a minute still polls once a minute: it makes
+ * ceil(24 h / max(interval, 1m)) requests per rolling 24 h, and that must fit in 90 % of PROOFPOINT_REQUEST_BUDGET
+ * (the rest is kept for retries and catch-up). Returns the problem, naming both settings and the shortest interval
+ * that fits. The budget is per credential and endpoint pool (clicks/permitted has its own); one receiver uses one pool.
  */
 export function checkRequestBudget(pollIntervalMs: number, budget: number): string | undefined {
-  const perDay = Math.ceil(BUDGET_PERIOD_MS / pollIntervalMs)
+  const every = Math.max(pollIntervalMs, WINDOW_GRANULARITY_MS)
+  const perDay = Math.ceil(BUDGET_PERIOD_MS / every)
   const usable = Math.floor((budget * POLLING_SHARE_OF_BUDGET_TENTHS) / 10)
   if (perDay <= usable) return undefined
-  const over = `${formatDuration(pollIntervalMs)} means ${perDay} requests per 24 h, over the ${usable} that polling may use of PROOFPOINT_REQUEST_BUDGET=${budget} (10 % is kept for retries and catch-up)`
+  const pace = pollIntervalMs < WINDOW_GRANULARITY_MS ? ' (windows are whole minutes: at most one poll a minute)' : ''
+  const over = `${formatDuration(pollIntervalMs)} means ${perDay} requests per 24 h${pace}, over the ${usable} that polling may use of PROOFPOINT_REQUEST_BUDGET=${budget} (10 % is kept for retries and catch-up)`
   if (usable < 1) return `${over}; no interval fits: raise PROOFPOINT_REQUEST_BUDGET to at least 2`
-  // The shortest interval with ceil(24 h / interval) <= usable, in whole seconds.
+  // The shortest interval with ceil(24 h / max(interval, 1m)) <= usable, in whole seconds. perDay > usable means
+  // usable < 1440, so it is over a minute: a shorter one polls once a minute, which is what does not fit.
   const minimum = Math.ceil(BUDGET_PERIOD_MS / usable / SECOND) * SECOND
-  return `${over}; use at least ${formatDuration(minimum)} or raise PROOFPOINT_REQUEST_BUDGET`
+  return `${over}; use at least ${formatDuration(minimum)} or raise PROOFPOINT_REQUEST_BUDGET to at least ${Math.ceil((perDay * 10) / POLLING_SHARE_OF_BUDGET_TENTHS)}`
 }
 
 // OpenTelemetry specification defaults (OTLP exporter configuration, resource SDK).
@@ -190,6 +197,8 @@ interface FileResult {
   problems: string[]
   /** The file could not be read or parsed: settings it may hold are unknown. */
   failed: boolean
+  /** Settings the file gives a value of the wrong kind for: reported as such, not as missing. */
+  refused: ReadonlySet<ConfigVariable>
 }
 
 /**
@@ -197,7 +206,7 @@ interface FileResult {
  * the file's text, which may hold the secret; line and column are enough.
  */
 function readConfigFile(path: string, setting: string, readFile: (path: string) => string): FileResult {
-  const failed = (problem: string): FileResult => ({ values: {}, problems: [`${setting}: ${problem}`], failed: true })
+  const failed = (problem: string): FileResult => ({ values: {}, problems: [`${setting}: ${problem}`], failed: true, refused: new Set() })
   const ext = extname(path).toLowerCase()
   if (ext !== '.json' && ext !== '.yaml' && ext !== '.yml') {
     return failed(`${quote(path)} is neither JSON nor YAML: name it *.json, *.yaml or *.yml`)
@@ -235,6 +244,7 @@ function readConfigFile(path: string, setting: string, readFile: (path: string) 
 
   const values: Partial<Record<ConfigVariable, string>> = {}
   const problems: string[] = []
+  const refused = new Set<ConfigVariable>()
   for (const [key, value] of Object.entries(parsed)) {
     if (!isConfigVariable(key)) {
       problems.push(`${setting}: ${quote(path)} has an unknown setting ${quote(key)}${suggestion(key)}; keys are the environment variable names`)
@@ -244,26 +254,52 @@ function readConfigFile(path: string, setting: string, readFile: (path: string) 
       problems.push(`${setting}: ${quote(path)} sets RECEIVER_CONFIG_FILE, which only the environment can set`)
       continue
     }
-    const text = settingText(value)
-    if (text === undefined) {
-      problems.push(`${key}: in ${quote(path)} must be a string, a number, a boolean or a list of them`)
+    const text = settingText(key, value)
+    if (typeof text !== 'string') {
+      // Names what was given (a list, a number, ...), never the value: it may be the secret.
+      problems.push(`${key}: in ${quote(path)} ${text.problem}`)
+      refused.add(key)
       continue
     }
     if (text === '' && !EMPTY_IS_A_VALUE.has(key)) continue
     values[key] = text
   }
-  return { values, problems, failed: false }
+  return { values, problems, failed: false, refused }
 }
 
-/** File values become the text the environment would carry: 8080 → "8080", [a, b] → "a,b"; null → unset (''). */
-function settingText(value: unknown): string | undefined {
-  if (value === null) return ''
-  if (typeof value === 'string') return value
-  if (typeof value === 'number' || typeof value === 'boolean') return String(value)
-  if (Array.isArray(value) && value.every((v) => typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean')) {
-    return value.map(String).join(',')
+/** What a file value is, for messages: never the value itself. */
+function fileValueType(value: unknown): string {
+  if (Array.isArray(value)) return 'a list'
+  if (typeof value === 'object' && value !== null) return 'a mapping'
+  return `a ${typeof value}`
+}
+
+/**
+ * File values become the text the environment would carry, where the setting takes that kind of value
+ * (see FileValueKind): 8080 → "8080" for a port, [a, b] → "a,b" for a comma list; null → unset ('').
+ */
+function settingText(name: ConfigVariable, value: unknown): string | { problem: string } {
+  if (value === null || typeof value === 'string') return value ?? ''
+  const kind = fileValueKind(name)
+  if (kind === 'number' && typeof value === 'number') return String(value)
+  if (kind === 'boolean' && typeof value === 'boolean') return String(value)
+  if (kind === 'list' && Array.isArray(value) && value.every((v) => typeof v === 'string')) return value.join(',')
+  const given = fileValueType(value)
+  switch (kind) {
+    case 'number':
+      return { problem: `must be a number or a string, not ${given}` }
+    case 'boolean':
+      return { problem: `must be true or false, not ${given}` }
+    case 'list':
+      return { problem: `must be a string or a list of strings, not ${given === 'a list' ? 'a list holding other values' : given}` }
+    default:
+      return {
+        problem:
+          typeof value === 'number' || typeof value === 'boolean'
+            ? `must be a string, not ${given}: put the value in quotes (a YAML number loses leading zeros and digits)`
+            : `must be a string, not ${given}`,
+      }
   }
-  return undefined
 }
 
 /**
@@ -581,7 +617,7 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
   const problems: string[] = []
 
   const configFile = opts.configFile ?? env.RECEIVER_CONFIG_FILE
-  let file: FileResult = { values: {}, problems: [], failed: false }
+  let file: FileResult = { values: {}, problems: [], failed: false, refused: new Set() }
   if (configFile !== undefined) {
     file = readConfigFile(configFile, opts.configFile !== undefined ? '--config' : 'RECEIVER_CONFIG_FILE', readFile)
     problems.push(...file.problems)
@@ -637,7 +673,7 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
   // Credentials. Required settings are not reported missing when a config file that may hold them failed.
   const principal = raw.PROOFPOINT_PRINCIPAL.trim()
   if (!isSet(sources, 'PROOFPOINT_PRINCIPAL')) {
-    if (!file.failed) report('PROOFPOINT_PRINCIPAL', 'required: the TAP service principal')
+    if (!file.failed && !file.refused.has('PROOFPOINT_PRINCIPAL')) report('PROOFPOINT_PRINCIPAL', 'required: the TAP service principal')
   } else if (principal === '') report('PROOFPOINT_PRINCIPAL', 'must not be empty')
 
   let secret = ''
@@ -657,7 +693,7 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
       if ('problem' in result) problems.push(result.problem)
       else secret = result.secret
     }
-  } else if (!file.failed) {
+  } else if (!file.failed && !file.refused.has('PROOFPOINT_SECRET') && !file.refused.has('PROOFPOINT_SECRET_FILE')) {
     problems.push('PROOFPOINT_SECRET or PROOFPOINT_SECRET_FILE: required: the TAP service secret, or a file holding it')
   }
 
@@ -776,8 +812,9 @@ export function describeConfig(loaded: LoadedConfig): ConfigRow[] {
       [effective, set(logs) ? source(logs) : source(general)],
     ]
   }
+  // URLs show with their user info and query values redacted (an endpoint's query may carry an API key).
   const endpointBase = otel.logsEndpoint.endsWith(LOGS_PATH) ? otel.logsEndpoint.slice(0, -LOGS_PATH.length) : otel.logsEndpoint
-  const [endpointRow, logsEndpointRow] = pair('OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_LOGS_ENDPOINT', otel.logsEndpoint, endpointBase)
+  const [endpointRow, logsEndpointRow] = pair('OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_LOGS_ENDPOINT', redactUrl(otel.logsEndpoint), redactUrl(endpointBase))
   const [protocolRow, logsProtocolRow] = pair('OTEL_EXPORTER_OTLP_PROTOCOL', 'OTEL_EXPORTER_OTLP_LOGS_PROTOCOL', otel.protocol, otel.protocol)
   const [compressionRow, logsCompressionRow] = pair('OTEL_EXPORTER_OTLP_COMPRESSION', 'OTEL_EXPORTER_OTLP_LOGS_COMPRESSION', otel.compression, otel.compression)
   const timeout = String(otel.timeoutMs)
@@ -805,7 +842,7 @@ export function describeConfig(loaded: LoadedConfig): ConfigRow[] {
       : 'default'
 
   const rows: Record<ConfigVariable, Row> = {
-    PROOFPOINT_BASE_URL: [pp.baseUrl, source('PROOFPOINT_BASE_URL')],
+    PROOFPOINT_BASE_URL: [redactUrl(pp.baseUrl), source('PROOFPOINT_BASE_URL')],
     PROOFPOINT_PRINCIPAL: [pp.principal, source('PROOFPOINT_PRINCIPAL')],
     PROOFPOINT_SECRET: [set('PROOFPOINT_SECRET') ? REDACTED : UNSET, source('PROOFPOINT_SECRET')],
     PROOFPOINT_SECRET_FILE: [orUnset(pp.secretFile), source('PROOFPOINT_SECRET_FILE')],

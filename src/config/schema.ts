@@ -84,14 +84,40 @@ export const THREAT_TYPES = ['url', 'attachment', 'messageText'] as const
 /** Whole non-negative decimal numbers only: `parseInt` would read `80abc` as 80. */
 const WHOLE_NUMBER = /^\d+$/
 
-/** `"value"` for messages. Values of sensitive settings never reach this. */
+/** `"value"` for messages. Values of sensitive settings never reach this; a URL's credentials are redacted. */
 export function quote(value: unknown): string {
-  return JSON.stringify(typeof value === 'string' ? redactUrlCredentials(value) : value) ?? String(value)
+  return JSON.stringify(typeof value === 'string' ? redactUrl(value) : value) ?? String(value)
 }
 
-/** `https://user:pass@host` → `https://[redacted]@host`, so a URL that carries credentials can be echoed. */
-export function redactUrlCredentials(text: string): string {
-  return text.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1[redacted]@')
+const URL_REDACTED = '[redacted]'
+/** scheme://authority path ?query #fragment, split as the URL parser splits a URL that parses. */
+const URL_PARTS = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#\\]*)([^?#]*)(\?[^#]*)?(#[\s\S]*)?$/i
+
+/**
+ * A URL as it may be shown: the user info becomes `[redacted]` and so does every query value (the names stay):
+ * `https://user:pass@host/p?token=abc&x` → `https://[redacted]@host/p?token=[redacted]&x=[redacted]`. Text that is
+ * not `scheme://...` comes back unchanged; a URL that does not parse should not be shown at all ({@link checkHttpUrl}).
+ */
+export function redactUrl(text: string): string {
+  const m = URL_PARTS.exec(text)
+  if (!m) return text
+  const [, scheme = '', authority = '', path = '', query, fragment = ''] = m
+  const at = authority.lastIndexOf('@')
+  const host = at >= 0 ? `${URL_REDACTED}@${authority.slice(at + 1)}` : authority
+  const params =
+    query === undefined
+      ? ''
+      : `?${query
+          .slice(1)
+          .split('&')
+          .map((pair) => {
+            if (pair === '') return pair
+            const eq = pair.indexOf('=')
+            // A parameter without `=` may be a bare token: its name is its value.
+            return eq < 0 ? URL_REDACTED : `${pair.slice(0, eq)}=${URL_REDACTED}`
+          })
+          .join('&')}`
+  return `${scheme}${host}${path}${params}${fragment}`
 }
 
 /** 127.0.0.0/8, ::1, localhost: the only hosts the SIEM API may be reached over plain http (simulator, tests). */
@@ -149,16 +175,38 @@ function baseUrl(value: unknown): void {
   if (url.search !== '' || url.hash !== '') throw new Error(`${quote(value)} must not have a query or fragment`)
 }
 
-/** undefined when `text` is an absolute http(s) URL, else what is wrong with it. */
+/**
+ * undefined when `text` is an absolute http(s) URL, else what is wrong with it. The value is quoted (redacted) only
+ * when it may not hold credentials that redaction cannot find: a URL that does not parse, or is not http(s), and has
+ * an `@` or a `?` (`https://user:p/ss@host`) is described, never shown.
+ */
 export function checkHttpUrl(text: string): string | undefined {
+  const shown = (): string => (/[@?]/.test(text) ? 'the value (not shown: it may hold credentials)' : quote(text))
   let url: URL
   try {
     url = new URL(text)
   } catch {
-    return `${quote(text)} is not a URL (expected e.g. https://host:port)`
+    return `${shown()} is not a URL: ${urlParseProblem(text)} (expected e.g. https://host:port)`
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `${quote(text)} is not an http or https URL`
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `${shown()} is not an http or https URL: start it with https://`
   return undefined
+}
+
+/** Why `text` does not parse as a URL, without quoting any of it. */
+function urlParseProblem(text: string): string {
+  if (text.trim() === '') return 'it is blank'
+  if (/\s/.test(text)) return 'it contains whitespace'
+  const m = URL_PARTS.exec(text)
+  if (!m) return 'it has no scheme (https://)'
+  if (text.includes('@')) {
+    return 'it holds an @ the URL parser cannot place: a user name or password does not belong in the URL (a literal @ is written %40)'
+  }
+  const authority = m[2] ?? ''
+  if (authority === '') return 'it has no host'
+  const port = /^(?:\[[^\]]*\]|[^:]*)(?::(.*))?$/.exec(authority)?.[1]
+  if (port !== undefined && port !== '' && !(/^\d+$/.test(port) && Number(port) <= 65535)) return 'its port is not a number from 0 to 65535'
+  if (authority.startsWith('[') && !authority.includes(']')) return 'its IPv6 address has no closing ]'
+  return 'its host is not a valid host name or address'
 }
 
 let formatsRegistered = false
@@ -434,6 +482,47 @@ export const SENSITIVE_VARIABLES: ReadonlySet<ConfigVariable> = new Set<ConfigVa
   'OTEL_EXPORTER_OTLP_HEADERS',
   'OTEL_EXPORTER_OTLP_LOGS_HEADERS',
 ])
+
+/**
+ * What a config file may give for a setting, besides null (unset). The environment only has strings; a file also has
+ * numbers, booleans, lists and mappings, and each is taken only where it means what the environment's text would:
+ * - `string` (every setting not listed): a string only. A number is refused too: YAML reads `0123` as 123 and long
+ *   digit strings lose digits, which would silently change a secret, a principal or a path.
+ * - `number`: a string or a number (ports, counts, durations: a bare number is then reported as lacking a unit).
+ * - `boolean`: a string or true/false.
+ * - `list`: a string or a list of strings, joined with commas (the comma lists).
+ */
+export type FileValueKind = 'string' | 'number' | 'boolean' | 'list'
+const FILE_VALUE_KINDS: Partial<Record<ConfigVariable, FileValueKind>> = {
+  PROOFPOINT_EVENT_TYPES: 'list',
+  PROOFPOINT_THREAT_STATUS: 'list',
+  PROOFPOINT_REQUEST_BUDGET: 'number',
+  PROOFPOINT_REQUEST_TIMEOUT: 'number',
+  RECEIVER_POLL_INTERVAL: 'number',
+  RECEIVER_START_LOOKBACK: 'number',
+  RECEIVER_NO_EVENTS_ALERT_AFTER: 'number',
+  RECEIVER_HTTP_PORT: 'number',
+  RECEIVER_OVERLAP: 'number',
+  RECEIVER_RETRY_MAX_BACKOFF: 'number',
+  RECEIVER_NO_EVENTS_FAILS_READINESS: 'boolean',
+  RECEIVER_EXPORT_BATCH_SIZE: 'number',
+  RECEIVER_EXPORT_CONCURRENCY: 'number',
+  RECEIVER_WINDOW_MAX_EVENTS: 'number',
+  RECEIVER_WINDOW_MAX_MB: 'number',
+  OTEL_EXPORTER_OTLP_HEADERS: 'list',
+  OTEL_EXPORTER_OTLP_LOGS_HEADERS: 'list',
+  OTEL_EXPORTER_OTLP_TIMEOUT: 'number',
+  OTEL_EXPORTER_OTLP_LOGS_TIMEOUT: 'number',
+  OTEL_RESOURCE_ATTRIBUTES: 'list',
+  OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: 'number',
+  OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT: 'number',
+  OTEL_ATTRIBUTE_COUNT_LIMIT: 'number',
+  OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT: 'number',
+}
+
+export function fileValueKind(name: ConfigVariable): FileValueKind {
+  return FILE_VALUE_KINDS[name] ?? 'string'
+}
 
 export function isConfigVariable(name: string): name is ConfigVariable {
   return Object.prototype.hasOwnProperty.call(SCHEMA, name)
