@@ -1,5 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify'
+import { STATUS_CODES } from 'node:http'
+import type { Socket } from 'node:net'
+import Fastify, { LogController, type ConnectionError, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify'
 import type { Logger } from 'pino'
 import type { ReceiverStatus } from '../status.js'
 import { renderStatusPage } from './page.js'
@@ -24,6 +26,8 @@ export interface OpsServerDeps {
    * <token>`; `/healthz` and `/readyz` stay open (the kubelet's probes send no credentials). Never logged.
    */
   authToken?: string
+  /** How long a connection may stay idle (nothing sent yet, or between keep-alive requests); OPS_IDLE_TIMEOUT_MS by default. */
+  idleTimeoutMs?: number
 }
 
 /** The routes always served, for the 404 answer and docs; `/metrics` is added when metrics are given. */
@@ -49,6 +53,63 @@ const METHODS_NOT_ALLOWED = ['DELETE', 'OPTIONS', 'PATCH', 'POST', 'PUT'] as con
 export const OPS_BODY_LIMIT = 1024
 /** The whole request (headers and body) must arrive within this long, so slow senders cannot hold sockets open. */
 export const OPS_REQUEST_TIMEOUT_MS = 10_000
+/**
+ * A connection with nothing to do for this long is closed: one that never sends a request, or sits idle between
+ * keep-alive requests (each would otherwise hold a socket and a file descriptor). Node's own keep-alive default;
+ * shorter than any usual probe or scrape period, so a kept-alive connection is closed while idle, not as it is reused.
+ */
+export const OPS_IDLE_TIMEOUT_MS = 5_000
+/**
+ * After answering a request that cannot be parsed (431: headers over node's 16 KiB; 400; 408), the connection is
+ * half-closed and what the client is still sending is read and dropped for at most this long (and at most
+ * OPS_ERROR_DRAIN_BYTES), then it is closed. Closing at once with unread data makes the kernel send a reset,
+ * and a client still writing its request then gets ECONNRESET instead of the answer.
+ */
+export const OPS_ERROR_DRAIN_MS = 1_000
+export const OPS_ERROR_DRAIN_BYTES = 1024 * 1024
+
+/** The answers to requests node's parser refuses (Fastify's clientErrorHandler), by error code; 400 otherwise. */
+const CLIENT_ERRORS: Readonly<Record<string, { code: number; message: string }>> = {
+  HPE_HEADER_OVERFLOW: { code: 431, message: 'request line and headers are over 16 KiB' },
+  ERR_HTTP_REQUEST_TIMEOUT: { code: 408, message: 'the request did not arrive in time' },
+}
+
+/**
+ * Answers a request the parser refused, then drains: `Connection: close`, the answer, a FIN, and the rest of what the
+ * client sends is dropped for a bounded time (see OPS_ERROR_DRAIN_MS) so the client can read the answer.
+ */
+function clientErrorHandler(): (err: ConnectionError, socket: Socket) => void {
+  /** Sockets being drained, with their bytesRead when draining began. */
+  const draining = new WeakMap<Socket, number>()
+  return (err, socket) => {
+    const began = draining.get(socket)
+    if (began !== undefined) {
+      // The parser stays in its error state and reports each further chunk again: only the byte bound applies.
+      if (socket.bytesRead - began > OPS_ERROR_DRAIN_BYTES) socket.destroy()
+      return
+    }
+    if (err.code === 'ECONNRESET' || socket.destroyed) return
+    if (!socket.writable) {
+      socket.destroy()
+      return
+    }
+    const { code, message } = CLIENT_ERRORS[err.code] ?? { code: 400, message: 'malformed request' }
+    const body = JSON.stringify({ statusCode: code, error: STATUS_CODES[code] ?? 'Bad Request', message })
+    const headers = { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), connection: 'close', 'cache-control': 'no-store', ...SECURITY_HEADERS }
+    const head = Object.entries(headers)
+      .map(([name, value]) => `${name}: ${value}\r\n`)
+      .join('')
+    draining.set(socket, socket.bytesRead)
+    const timer = setTimeout(() => socket.destroy(), OPS_ERROR_DRAIN_MS)
+    timer.unref()
+    socket.once('close', () => clearTimeout(timer))
+    socket.on('data', () => {
+      if (socket.bytesRead - (draining.get(socket) ?? 0) > OPS_ERROR_DRAIN_BYTES) socket.destroy()
+    })
+    socket.end(`HTTP/1.1 ${code} ${STATUS_CODES[code] ?? ''}\r\n${head}\r\n${body}`)
+    socket.resume()
+  }
+}
 /** The routes that show tenant activity and so need the bearer token when one is configured. */
 export const PROTECTED_ROUTES: readonly string[] = ['/', '/status', '/metrics']
 
@@ -96,6 +157,11 @@ export function buildOpsServer(deps: OpsServerDeps): FastifyInstance {
     return503OnClosing: true,
     bodyLimit: OPS_BODY_LIMIT,
     requestTimeout: OPS_REQUEST_TIMEOUT_MS,
+    // Idle connections: an inactivity timeout on every socket (nothing sent yet, or a request waiting), and the
+    // same bound between keep-alive requests; node destroys the socket when it passes.
+    connectionTimeout: deps.idleTimeoutMs ?? OPS_IDLE_TIMEOUT_MS,
+    keepAliveTimeout: deps.idleTimeoutMs ?? OPS_IDLE_TIMEOUT_MS,
+    clientErrorHandler: clientErrorHandler(),
     exposeHeadRoutes: true,
     // A URL the router cannot decode (`/%`, `/%E0%A4%A`): Fastify's own answer repeats the URL; this one does not,
     // and it carries the usual headers. (Header and URL length: node's 16 KiB maxHeaderSize answers 431.)
