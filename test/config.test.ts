@@ -557,6 +557,7 @@ t.test('URL settings: a value that does not parse is described, not echoed, when
     t.match(fromFile, [new RegExp(`^${name}: the value \\(not shown.*\\(set in "u\\.yaml"\\)$`)])
     t.notMatch(fromFile.join('\n'), LEAKS)
     t.match(named(problemsFor(t, { ...REQUIRED, [name]: 'https://tap example.com' }), name), [/^\S+: "https:\/\/tap example\.com" is not a URL: it contains whitespace/])
+    t.match(named(problemsFor(t, { ...REQUIRED, [name]: 'https://[::1' }), name), [/^\S+: "https:\/\/\[::1" is not a URL: its IPv6 address has no closing \]/])
   }
   t.end()
 })

@@ -203,9 +203,9 @@ function urlParseProblem(text: string): string {
   }
   const authority = m[2] ?? ''
   if (authority === '') return 'it has no host'
+  if (authority.startsWith('[') && !authority.includes(']')) return 'its IPv6 address has no closing ]'
   const port = /^(?:\[[^\]]*\]|[^:]*)(?::(.*))?$/.exec(authority)?.[1]
   if (port !== undefined && port !== '' && !(/^\d+$/.test(port) && Number(port) <= 65535)) return 'its port is not a number from 0 to 65535'
-  if (authority.startsWith('[') && !authority.includes(']')) return 'its IPv6 address has no closing ]'
   return 'its host is not a valid host name or address'
 }
 
