@@ -13,6 +13,7 @@ import t from 'tap'
 import type { Test } from 'tap'
 import { StateError } from '../src/errors.js'
 import { LOCK_FILE_NAME, StateDirLock } from '../src/state/index.js'
+import { ReceiverStatus } from '../src/status.js'
 
 const LOCK_MODULE = fileURLToPath(new URL('../src/state/lock.js', import.meta.url))
 
@@ -215,4 +216,26 @@ void t.test('a state directory that cannot be written: an error naming RECEIVER_
   chmodSync(dir, 0o500)
   t.teardown(() => chmodSync(dir, 0o700))
   await t.rejects(newLock(t, dir).tryAcquire(), { code: 'PSR_ERR_STATE', message: /RECEIVER_STATE_DIR/ })
+})
+
+void t.test('status in standby: not ready with the reason, alive however long, and liveness counts from the takeover', (t) => {
+  const T = Date.parse('2026-11-24T12:00:00Z')
+  const status = new ReceiverStatus({ startedAt: T, noEventsAlertAfterMs: 86_400_000, pollIntervalMs: 60_000, eventTypes: ['messagesDelivered'], version: 'test' })
+  const reason = 'standby: another receiver holds the lock on RECEIVER_STATE_DIR "/data" (lock file /data/.lock)'
+  status.setStandby(reason)
+  t.equal(status.snapshot(T).state, 'standby')
+  const readiness = status.readiness(T)
+  t.equal(readiness.ready, false)
+  t.equal(readiness.reasons[0], reason, 'the standby reason comes first')
+  const day = 86_400_000
+  t.same(status.liveness(T + day), { alive: true }, 'a day in standby is still alive: waiting is its job')
+  status.setStandby(undefined, { mono: T + day, wall: T + day })
+  t.equal(status.snapshot(T + day).state, 'starting')
+  t.notOk(status.readiness(T + day).reasons.includes(reason), 'the standby reason is gone')
+  t.equal(status.liveness(T + day + 60_000).alive, true, 'liveness counts from the takeover, not from the process start')
+  t.equal(status.liveness(T + day + status.livenessTimeoutMs() + 1).alive, false, 'and still catches a loop stuck after it')
+  status.setPhase('stopping')
+  status.setStandby(undefined)
+  t.equal(status.snapshot(T).state, 'stopping', 'ending a standby that is not on leaves the phase alone')
+  t.end()
 })
