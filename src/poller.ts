@@ -18,7 +18,7 @@ import type { StreamOptions } from './siem/client.js'
 import type { EventType, JsonValue, SiemResponse, TimeWindow } from './siem/types.js'
 import { API_LIMITS, adaptWindowMs, initialCursor, nextReaskFrom, planNextWindow, repairedLimits } from './siem/windows.js'
 import type { WindowLimits, WindowTargets } from './siem/windows.js'
-import { RequestBudget, STATE_VERSION, UidKeyMap, checkStateTimes, parseStrictUtc } from './state/index.js'
+import { MAX_STATE_CLOCK_SKEW_MS, RequestBudget, STATE_VERSION, UidKeyMap, checkStateTimes, parseStrictUtc } from './state/index.js'
 import type { ReceiverState, StateStore } from './state/index.js'
 import type { LoopWait, ReceiverStatus } from './status.js'
 
@@ -122,6 +122,11 @@ export class Poller {
   private badWindows = 0
   /** The longest window for now: shorter after very big windows, back to the API's maximum as traffic drops. */
   private adaptiveMaxMs: number | undefined
+  /** No window committed yet in this state: the cursor is only where RECEIVER_START_LOOKBACK put it. */
+  private freshCursor = false
+  private startedMono = 0
+  /** The clock skew last warned about (ms), so the warning is not repeated every poll. */
+  private warnedSkewMs: number | undefined
 
   constructor(opts: PollerOptions, deps: PollerDeps) {
     this.opts = {
@@ -151,6 +156,8 @@ export class Poller {
       cursor: initialCursor(now, this.opts.startLookbackMs, this.opts.limits).toISOString(),
       exportedKeys: {},
     }
+    this.freshCursor = saved === undefined
+    this.startedMono = this.monotonic()
     this.budget = new RequestBudget(this.opts.requestBudget, this.state.apiRequests ?? [])
     this.exported = UidKeyMap.fromBuckets(this.state.exportedKeys)
     status.setCursor(this.state.cursor)
@@ -192,7 +199,7 @@ export class Poller {
       if (!(await this.awaitBudget())) break
       // Windows are planned by the API's clock, not ours (see ApiClock): asking past its present is a 400 or a loss.
       const now = this.apiClock.now()
-      status.setClockSkew(this.apiClock.skewMs())
+      this.followApiClock(now)
       const state = this.requireState()
       const repaired = repairedLimits(this.opts.limits, this.badWindows)
       const limits = { ...repaired, maxWindowMs: Math.min(repaired.maxWindowMs, this.adaptiveMaxMs ?? repaired.maxWindowMs) }
@@ -309,6 +316,7 @@ export class Poller {
     }
     const saved = await this.retry('state', () => this.persist(next))
     if (saved === undefined) return 'stopped'
+    if (cursorMs > Date.parse(state.cursor)) this.freshCursor = false
     status.progress(this.monotonic(), this.clock())
     this.exported = exported
     status.setCursor(next.cursor)
@@ -338,6 +346,44 @@ export class Poller {
       'window done',
     )
     return short ? 'short' : 'done'
+  }
+
+  /**
+   * Checks the cursor against the API's clock, once an answer told it. A fresh cursor (no window committed yet) that
+   * the API's clock puts in the future was set by a clock running ahead: it starts RECEIVER_START_LOOKBACK before the
+   * API's now instead. A committed cursor ahead of the API's now claims windows that have not happened (a state file
+   * written with a wrong clock): it moves back to the API's present, which skips nothing that exists yet, and says
+   * so. Warns when this machine's clock is off the API's by more than a minute.
+   */
+  private followApiClock(apiNow: number): void {
+    const { status, logger } = this.deps
+    const skew = this.apiClock.skewMs()
+    status.setClockSkew(skew)
+    if (skew !== undefined && Math.abs(skew) > MAX_STATE_CLOCK_SKEW_MS && (this.warnedSkewMs === undefined || Math.abs(skew - this.warnedSkewMs) > MAX_STATE_CLOCK_SKEW_MS)) {
+      this.warnedSkewMs = skew
+      logger.warn(
+        { clockSkewSeconds: Math.round(skew / 1000) },
+        `this machine's clock is ${Math.round(Math.abs(skew) / 1000)} s ${skew > 0 ? 'ahead of' : 'behind'} the SIEM API's (its Date header): windows are planned by the API's clock; fix the clock (NTP)`,
+      )
+    }
+    const state = this.requireState()
+    const cursor = Date.parse(state.cursor)
+    if (skew === undefined || cursor <= apiNow + MAX_STATE_CLOCK_SKEW_MS) return
+    const g = this.opts.limits.granularityMs
+    // A fresh start looks back from when it started, by the API's clock.
+    const startedAt = apiNow - (this.monotonic() - this.startedMono)
+    const to = this.freshCursor ? initialCursor(startedAt, this.opts.startLookbackMs, this.opts.limits).getTime() : Math.floor(apiNow / g) * g
+    const reask = state.reaskFrom === undefined ? undefined : Math.min(Date.parse(state.reaskFrom), to)
+    if (this.freshCursor) {
+      logger.warn({ from: state.cursor, to: new Date(to).toISOString() }, 'the start cursor was set by a clock ahead of the SIEM API\'s: starting RECEIVER_START_LOOKBACK before the API\'s now instead')
+    } else {
+      logger.error(
+        { cursor: state.cursor, apiNow: new Date(apiNow).toISOString(), to: new Date(to).toISOString() },
+        'the cursor is ahead of the SIEM API\'s clock: it was saved by a receiver whose clock ran ahead. Moving it back to the API\'s present (nothing after it exists yet); events that run skipped before its cursor cannot be known: check the backend around that time',
+      )
+    }
+    this.state = { ...state, cursor: new Date(to).toISOString(), ...(reask === undefined ? {} : { reaskFrom: new Date(reask).toISOString() }) }
+    status.setCursor(this.state.cursor)
   }
 
   /**
@@ -525,9 +571,11 @@ export class Poller {
     const { status } = this.deps
     if (this.budget.nextAllowedAt(this.clock()) > this.clock()) throw new BudgetExhausted()
     // Count the request durably before it goes out: a crash-restart loop must not get a fresh budget.
-    const queriedAt = this.clock()
-    this.budget.record(queriedAt)
-    await this.persist({ ...this.requireState(), apiRequests: this.budget.snapshot(queriedAt) })
+    const requestedAt = this.clock()
+    this.budget.record(requestedAt)
+    await this.persist({ ...this.requireState(), apiRequests: this.budget.snapshot(requestedAt) })
+    // What the request settles is a matter of the API's clock, not ours (see nextReaskFrom).
+    const queriedAt = this.apiClock.now()
     this.lastPollMono = this.monotonic()
     const started = performance.now()
     const seconds = (): number => (performance.now() - started) / 1000
@@ -648,6 +696,7 @@ const REJECTED = 4
 interface FetchOutcome {
   bytes: number
   received: number
+  /** When the request went out, by the API's clock. */
   queriedAt: number
   /** The API's `queryEndTime`: its data runs through this. */
   queryEndTime?: string

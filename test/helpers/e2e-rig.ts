@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import type { Test } from 'tap'
 import { createApp } from '../../src/app.js'
-import type { App } from '../../src/app.js'
+import type { App, AppDeps } from '../../src/app.js'
 import { loadConfig } from '../../src/config/index.js'
 import { createLogger } from '../../src/logger.js'
 import { eventUid } from '../../src/mapping/index.js'
@@ -32,13 +32,19 @@ export interface Rig {
   sink: OtlpSink
   stateDir: string
   logs: string[]
-  startApp(): Promise<App>
+  startApp(extra?: Partial<AppDeps>): Promise<App>
+}
+
+export interface RigOptions {
+  /** How the simulated API answers an interval that ends in its future (default: 400, as the real API). */
+  futureEnd?: 'reject' | 'clamp'
 }
 
 
-export async function rig(t: Test, protocol: 'http/protobuf' | 'http/json', env: Record<string, string> = {}, eventsPerMinute = 3): Promise<Rig> {
+export async function rig(t: Test, protocol: 'http/protobuf' | 'http/json', env: Record<string, string> = {}, eventsPerMinute = 3, opts: RigOptions = {}): Promise<Rig> {
   const time = fakeTime(T0)
-  const sim = await startSimulator({ principal: PRINCIPAL, secret: SECRET, now: time.clock, eventsPerMinute, seed: 7 })
+  // The API keeps true time; the receiver reads the wall clock, which a test may shift (time.shiftWall).
+  const sim = await startSimulator({ principal: PRINCIPAL, secret: SECRET, now: time.monotonic, eventsPerMinute, seed: 7, ...(opts.futureEnd ? { futureEnd: opts.futureEnd } : {}) })
   const sink = await startOtlpSink({ rejectChunked: true })
   const stateDir = t.testdir()
   const logs: string[] = []
@@ -81,8 +87,8 @@ export async function rig(t: Test, protocol: 'http/protobuf' | 'http/json', env:
     sink,
     stateDir,
     logs,
-    async startApp() {
-      const app = createApp(config, { logger: createLogger('debug', logStream), clock: time.clock, monotonic: time.monotonic, sleep: time.sleep })
+    async startApp(extra = {}) {
+      const app = createApp(config, { logger: createLogger('debug', logStream), clock: time.clock, monotonic: time.monotonic, sleep: time.sleep, ...extra })
       apps.push(app)
       await app.start()
       return app
