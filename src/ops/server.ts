@@ -3,6 +3,7 @@ import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import Fastify, { LogController, type ConnectionError, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify'
 import type { Logger } from 'pino'
+import { monotonicNow } from '../siem/api-clock.js'
 import type { ReceiverStatus } from '../status.js'
 import { renderStatusPage } from './page.js'
 
@@ -17,6 +18,8 @@ export interface OpsServerDeps {
   status: ReceiverStatus
   /** epoch ms; `Date.now` by default */
   now?: () => number
+  /** The monotonic clock liveness is measured on (ReceiverStatus.progress); `monotonicNow` by default. */
+  monotonic?: () => number
   /** the receiver's pino logger (a child is used), or `false` (the default) for none */
   logger?: Logger | false
   /** Serves `GET /metrics` when given; without it, `/metrics` is a 404 like any unknown path. */
@@ -148,6 +151,8 @@ export function buildOpsServer(deps: OpsServerDeps): FastifyInstance {
   const expected = deps.authToken !== undefined && deps.authToken !== '' ? digest(deps.authToken) : undefined
   const routes: readonly string[] = metrics ? [...OPS_ROUTES, '/metrics'] : OPS_ROUTES
   const now = deps.now ?? Date.now
+  // Tests that give one clock give it for both.
+  const monotonic = deps.monotonic ?? deps.now ?? monotonicNow
   const logger: FastifyBaseLogger | undefined = deps.logger ? deps.logger.child({ component: 'ops-server' }) : undefined
   const app: FastifyInstance = Fastify({
     ...(logger ? { loggerInstance: logger } : { logger: false }),
@@ -230,7 +235,7 @@ export function buildOpsServer(deps: OpsServerDeps): FastifyInstance {
   })
 
   app.get('/healthz', async (_req, reply) => {
-    const live = status.liveness(now())
+    const live = status.liveness(monotonic())
     if (live.alive) return { status: 'ok' }
     return reply.code(503).send({ status: 'unhealthy', reason: live.reason })
   })
@@ -245,7 +250,7 @@ export function buildOpsServer(deps: OpsServerDeps): FastifyInstance {
 
   app.get('/', (_req, reply) => {
     const at = now()
-    const page = renderStatusPage(status.snapshot(at), status.readiness(at), at, status.liveness(at))
+    const page = renderStatusPage(status.snapshot(at), status.readiness(at), at, status.liveness(monotonic()))
     return reply.type('text/html; charset=utf-8').send(page)
   })
 
