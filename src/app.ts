@@ -15,6 +15,7 @@ import { buildOpsServer, closeOpsServer } from './ops/server.js'
 import { Poller } from './poller.js'
 import type { RecordSink, WindowFetcher } from './poller.js'
 import { ApiClock, monotonicNow } from './siem/api-clock.js'
+import { siemSecretSource } from './redact.js'
 import { SiemClient } from './siem/client.js'
 import type { WindowLimits } from './siem/windows.js'
 import { readSecretFile } from './config/index.js'
@@ -108,6 +109,8 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
       maxConcurrency: config.receiver.exportConcurrency,
       ...(config.otel.tls ? { tls: config.otel.tls } : {}),
       ...(config.otel.logRecordLimits ? { logRecordLimits: config.otel.logRecordLimits } : {}),
+      // Never quoted from a collector's answer either.
+      otherSecrets: siemSecretSource(pp.principal, pp.secret, secretFile ? () => readSecretFile(secretFile) : undefined),
     }))
   const metrics = new ReceiverMetrics({ status, now: clock })
   let fileStore: FileStateStore | undefined

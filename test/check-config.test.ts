@@ -2,8 +2,11 @@
  * `check-config` as users run it: the compiled binary in a child process, against the SIEM API simulator and a
  * real OTLP/HTTP receiver on 127.0.0.1.
  */
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { createServer as createHttpServer } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
 import { createServer } from 'node:net'
+import type { Server } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
@@ -177,6 +180,50 @@ t.test('invalid configuration: exit 1 before any request', async (t) => {
   t.equal(sim.requests.length, 0)
   t.equal(sink.requests.length, 0)
   noSecrets(t, r, 'invalid')
+})
+
+/** Listens on 127.0.0.1 until the test ends; resolves with the port. */
+async function listenLoopback(t: Test, server: Server): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())))
+  return (server.address() as AddressInfo).port
+}
+
+const QUERY_KEY = 'qry-k3y-DISTINCTIVE-88bb'
+
+for (const status of [400, 503]) {
+  t.test(`a collector that echoes the request headers in a ${status}: quoted, without the header value or the query key`, async (t) => {
+    const { env } = await rig(t)
+    const server = createHttpServer((req, res) => {
+      // JSON with "/" escaped, as Go's and PHP's encoders write it, and the request line as a proxy would echo it.
+      const body = JSON.stringify({ message: 'bad request', url: req.url, headers: req.headers }).replace(/\//g, '\\/')
+      res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' }).end(body)
+    })
+    const port = await listenLoopback(t, server)
+    const r = await run(['check-config'], {
+      ...env,
+      OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: `http://127.0.0.1:${port}/v1/logs?api_key=${QUERY_KEY}`,
+      OTEL_EXPORTER_OTLP_HEADERS: `authorization=Bearer ${HEADER_TOKEN}/x`,
+    })
+    t.equal(r.code, 1)
+    t.match(r.stdout, new RegExp(`^OTLP endpoint: FAILED: collector at .* ${status === 400 ? 'rejected the export \\(400\\)' : 'answered 503'}: ".*bad request.*Bearer \\[REDACTED\\]`, 'm'))
+    noSecrets(t, r, `collector ${status}`)
+    const out = r.stdout + r.stderr
+    t.notOk(out.includes(QUERY_KEY), 'the query value is not printed (not even in the configuration)')
+    t.notOk(out.replace(/\\\//g, '/').includes(`${HEADER_TOKEN}/x`), 'nor the escaped header value')
+  })
+}
+
+t.test('an http:// endpoint where a TLS server listens: says to use https://', async (t) => {
+  const { env } = await rig(t)
+  const fixture = (name: string): string => readFileSync(new URL(`../../test/fixtures/${name}`, import.meta.url).pathname, 'utf8')
+  const server = createHttpsServer({ cert: fixture('tls/server.pem'), key: fixture('tls/server.key') }, (_req, res) => res.end())
+  const port = await listenLoopback(t, server)
+  const r = await run(['check-config'], { ...env, OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}` })
+  t.equal(r.code, 1)
+  t.match(r.stdout, /^OTLP endpoint: FAILED: collector at http:\/\/127\.0\.0\.1:\d+\/v1\/logs: the endpoint speaks TLS: use https:\/\/ in OTEL_EXPORTER_OTLP_ENDPOINT/m)
+  t.notMatch(r.stdout, /socket hang up/)
+  noSecrets(t, r, 'TLS endpoint')
 })
 
 t.test('--help documents --offline', async (t) => {

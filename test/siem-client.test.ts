@@ -429,6 +429,20 @@ t.test('the secret never appears in errors, even when a server echoes the Author
   }
 })
 
+t.test('a JSON body without a message field, quoted as it is: the escaped secret and token are redacted too', async (t) => {
+  const escaped = [...SECRET].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join('')
+  // The token with its first character \u-escaped, and "/" escaped as JSON encoders may do.
+  const slashed = `\\u${TOKEN.charCodeAt(0).toString(16).padStart(4, '0')}${TOKEN.slice(1).replace(/\//g, '\\/')}`
+  for (const status of [400, 500]) {
+    const srv = await serve(t, reply(status, `{"errors":["you sent ${escaped}"],"auth":"Basic ${slashed}"}`))
+    const err = await fetchError(client(t, srv.url))
+    assertNoSecret(t, err)
+    const message = (err as Error).message
+    t.notOk(message.includes(escaped) || message.includes(slashed), `${status}: not even escaped`)
+    t.match(message, /you sent \[REDACTED\].*Basic \[REDACTED\]/, `${status}: the rest is quoted`)
+  }
+})
+
 t.test('getSecret is called per request: a rotated secret is used on the next request', async (t) => {
   const srv = await serve(t, reply(204))
   let secret = 'first-secret'

@@ -11,6 +11,7 @@ import type { LoadedConfig } from '../config/index.js'
 import { ReceiverError } from '../errors.js'
 import { OtlpHttpLogExporter, classifyFailure, displayEndpoint, toExportError } from '../export/index.js'
 import type { OtlpExportResult } from '../export/index.js'
+import { otlpRedactor, siemSecretSource } from '../redact.js'
 import { SiemClient } from '../siem/client.js'
 import { EVENT_TYPES } from '../siem/types.js'
 import { NAME, VERSION } from '../version.js'
@@ -37,33 +38,31 @@ const MINUTE_MS = 60_000
 
 /** Prints the configuration and runs the checks; resolves with the exit code. Never prints the secret. */
 export async function checkConfig(loaded: LoadedConfig, opts: CheckConfigOptions): Promise<number> {
+  const pp = loaded.config.proofpoint
+  const otel = loaded.config.otel
+  // Defence in depth: whatever is printed goes through this (the OTLP header values, the endpoint's user info and
+  // query values, the SIEM API secret and its Basic token), even though the messages are built not to hold them.
+  const redactor = otlpRedactor(otel.logsEndpoint, otel.headers).addBasicCredentials(pp.principal, pp.secret)
+  const redact = (text: string): string => redactor.redact(text)
   const rows = describeConfig(loaded)
   const width = Math.max(...rows.map((r) => r.name.length))
-  for (const r of rows) opts.stdout.write(`${r.name.padEnd(width)}  ${r.value}  (${r.source})\n`)
+  for (const r of rows) opts.stdout.write(redact(`${r.name.padEnd(width)}  ${r.value}  (${r.source})\n`))
   opts.stdout.write('configuration is valid\n')
   if (opts.offline) {
     opts.stdout.write('offline: the SIEM API credentials and the OTLP endpoint were not tried\n')
     return 0
   }
 
-  const pp = loaded.config.proofpoint
-  const secrets = new Set<string>()
-  // Defence in depth: whatever is printed below goes through this, even though the messages are built not to hold it.
-  const redact = (text: string): string => {
-    let out = text
-    for (const s of secrets) if (s) out = out.split(s).join('[REDACTED]')
-    return out
-  }
   const getSecret = (): string => {
     const secret = pp.secretFile ? readSecretFile(pp.secretFile) : pp.secret
-    secrets.add(secret)
-    secrets.add(Buffer.from(`${pp.principal}:${secret}`, 'utf8').toString('base64'))
+    redactor.addBasicCredentials(pp.principal, secret)
     return secret
   }
-  secrets.add(pp.secret)
+  const secretFile = pp.secretFile
+  const siemSecrets = siemSecretSource(pp.principal, pp.secret, secretFile ? () => readSecretFile(secretFile) : undefined)
 
   const results: CheckResult[] = []
-  for (const check of [() => checkSiemApi(loaded, getSecret, opts.now ?? Date.now), () => checkOtlpEndpoint(loaded)]) {
+  for (const check of [() => checkSiemApi(loaded, getSecret, opts.now ?? Date.now), () => checkOtlpEndpoint(loaded, siemSecrets)]) {
     const r = await check()
     results.push(r)
     opts.stdout.write(`${redact(r.line)}\n`)
@@ -112,7 +111,7 @@ async function checkSiemApi(loaded: LoadedConfig, getSecret: () => string, now: 
 }
 
 /** POSTs an empty ExportLogsServiceRequest (protobuf: zero bytes; JSON: `{"resourceLogs":[]}`), once, no retries. */
-async function checkOtlpEndpoint(loaded: LoadedConfig): Promise<CheckResult> {
+async function checkOtlpEndpoint(loaded: LoadedConfig, siemSecrets: () => string[]): Promise<CheckResult> {
   const otel = loaded.config.otel
   const where = `${displayEndpoint(otel.logsEndpoint)}, ${otel.protocol}`
   let exporter: OtlpHttpLogExporter | undefined
@@ -127,6 +126,7 @@ async function checkOtlpEndpoint(loaded: LoadedConfig): Promise<CheckResult> {
       ...(otel.tls && otel.logsEndpoint.startsWith('https:') ? { tls: otel.tls } : {}),
       // A check answers once: the receiver retries, check-config reports.
       retry: { maxRetries: 0 },
+      otherSecrets: siemSecrets,
     })
     const result: OtlpExportResult = await exporter.send([])
     if (result.error === undefined) {
@@ -139,6 +139,7 @@ async function checkOtlpEndpoint(loaded: LoadedConfig): Promise<CheckResult> {
       batches: 1,
       records: 0,
       bytes: result.bytes,
+      redact: (text) => exporter?.redactor.redact(text) ?? text,
     })
     let message = withoutRetryNote(error.message)
     if (classifyFailure(result.error) === 'rejected') {

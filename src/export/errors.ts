@@ -55,7 +55,8 @@ export function failureStatus(error: unknown): number | undefined {
 
 export function classifyFailure(error: unknown): FailureKind {
   const f = factsOf(error)
-  if (f.reason === 'request') return 'misconfigured'
+  // 'misconfigured': e.g. Go's 400 "Client sent an HTTP request to an HTTPS server.", which says nothing about the records.
+  if (f.reason === 'request' || f.reason === 'misconfigured') return 'misconfigured'
   if (f.reason !== 'http') return 'transient'
   const s = f.status ?? 0
   if (s === 408 || s === 429 || s >= 500) return 'transient'
@@ -65,7 +66,7 @@ export function classifyFailure(error: unknown): FailureKind {
 }
 
 interface FailureFacts {
-  reason: 'http' | 'network' | 'timeout' | 'aborted' | 'request' | 'unknown'
+  reason: 'http' | 'network' | 'timeout' | 'aborted' | 'request' | 'misconfigured' | 'unknown'
   status?: number
   errorCode?: string
   attempts?: number
@@ -105,6 +106,11 @@ export interface ExportFailureContext {
   batches: number
   records: number
   bytes: number | undefined
+  /**
+   * Removes credentials from quoted remote text (the exporter already did for its own errors; this covers an injected
+   * exporter and secrets it does not know).
+   */
+  redact?: (text: string) => string
 }
 
 /** What the collector said, quoted for messages (printable characters only, cut short by the exporter). */
@@ -112,12 +118,20 @@ function saidOf(f: FailureFacts): string {
   return f.responseText ? `: "${f.responseText}"` : ''
 }
 
+/** The facts with the remote text and messages passed through ctx.redact. */
+function redactedFacts(error: unknown, ctx: ExportFailureContext): FailureFacts {
+  const f = factsOf(error)
+  const redact = ctx.redact
+  if (!redact) return f
+  return { ...f, message: redact(f.message), ...(f.responseText === undefined ? {} : { responseText: redact(f.responseText) }) }
+}
+
 /**
  * Why the collector refused records as data (a `rejected` failure, or `too-large` for a request of one record):
  * the reason the pipeline reports for each of them. Names the collector, the status and what it said; never headers.
  */
 export function rejectionReason(error: unknown, ctx: ExportFailureContext): string {
-  const f = factsOf(error)
+  const f = redactedFacts(error, ctx)
   const where = `collector at ${displayEndpoint(ctx.endpoint)}`
   const status = f.status === undefined ? '' : ` (${f.status})`
   const said = saidOf(f)
@@ -139,7 +153,7 @@ export function rejectionReason(error: unknown, ctx: ExportFailureContext): stri
  * throws only transient and `misconfigured` failures; it reports the records of the others as rejected.
  */
 export function toExportError(error: unknown, ctx: ExportFailureContext): ExportError {
-  const f = factsOf(error)
+  const f = redactedFacts(error, ctx)
   const where = `collector at ${displayEndpoint(ctx.endpoint)}`
   const after = f.attempts !== undefined && f.attempts > 1 ? ` after ${f.attempts} attempts` : ''
   const which = ctx.batches > 1 ? ` (batch ${ctx.batch} of ${ctx.batches}; the whole set will be sent again)` : ''
@@ -206,6 +220,10 @@ export function toExportError(error: unknown, ctx: ExportFailureContext): Export
       return new ExportError(`export to ${where} abandoned: the receiver is shutting down${which}`, opts(true))
     case 'request':
       return new ExportError(`export to ${where} could not be sent: ${f.message}`, opts(false))
+    case 'misconfigured': {
+      const status = f.status === undefined ? '' : ` (it answered ${f.status}${said})`
+      return new ExportError(`${where}: ${f.message}${status}; nothing is wrong with the records, they are kept until this is fixed`, opts(false))
+    }
     default:
       return new ExportError(`export to ${where} failed: ${f.message}${which}; will retry`, opts(true))
   }

@@ -1,6 +1,8 @@
 import { errorCodeOf, parseRetryAfter } from '../http-util.js'
 import http from 'node:http'
 import https from 'node:https'
+import net from 'node:net'
+import tls from 'node:tls'
 import { promisify } from 'node:util'
 import { gzip as gzipCallback } from 'node:zlib'
 import { ExportResultCode } from '@opentelemetry/core'
@@ -8,6 +10,8 @@ import type { ExportResult } from '@opentelemetry/core'
 import type { LogRecordExporter, ReadableLogRecord } from '@opentelemetry/sdk-logs'
 // A dependency of both OTLP exporter packages; its serializers are its public API ("exports added here are public").
 import { JsonLogsSerializer, ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer'
+import { otlpRedactor } from '../redact.js'
+import type { Redactor } from '../redact.js'
 
 const gzip = promisify(gzipCallback)
 
@@ -35,6 +39,12 @@ export interface OtlpHttpLogExporterOptions {
   tls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer }
   /** The SDK's policy by default: up to 5 retries, 1 s × 1.5 (±20 % jitter, at most 5 s), Retry-After honoured. */
   retry?: { maxRetries?: number; initialBackoffMs?: number; maxBackoffMs?: number; multiplier?: number }
+  /**
+   * Other secrets that must never be quoted from a collector's answer (the SIEM API secret and its Basic token),
+   * asked for whenever collector text is quoted, so a rotated secret is covered. The header values and the
+   * endpoint's user info and query values are redacted anyway.
+   */
+  otherSecrets?: () => Iterable<string>
 }
 
 /** What the exporter passes to its callback: the SDK's ExportResult plus what we learned on the way. */
@@ -50,7 +60,8 @@ export interface OtlpExportResult extends ExportResult {
   partialSuccess?: { rejectedLogRecords: number; errorMessage: string }
 }
 
-export type OtlpFailureReason = 'http' | 'network' | 'timeout' | 'aborted' | 'request'
+/** `misconfigured`: what came back shows the configuration is wrong (an http:// endpoint that speaks TLS). */
+export type OtlpFailureReason = 'http' | 'network' | 'timeout' | 'aborted' | 'request' | 'misconfigured'
 
 /** A failed export, with what is needed to decide what to do next. Never contains header values. */
 export class OtlpExportFailure extends Error {
@@ -60,7 +71,7 @@ export class OtlpExportFailure extends Error {
   readonly errorCode: string | undefined
   readonly attempts: number
   readonly retryAfterMs: number | undefined
-  /** The start of the collector's answer, printable characters only. */
+  /** The start of the collector's answer, printable characters only, credentials redacted. */
   readonly responseText: string | undefined
   constructor(
     reason: OtlpFailureReason,
@@ -112,7 +123,8 @@ const JITTER = 0.2
 const OWN_HEADERS = new Set(['content-type', 'content-length', 'content-encoding', 'transfer-encoding', 'host', 'connection'])
 
 type Attempt =
-  | { ok: true; status: number; body: Buffer }
+  /** `complete`: the whole body arrived (a 2xx is an acknowledgement either way; an incomplete body is not parsed). */
+  | { ok: true; status: number; body: Buffer; complete: boolean }
   | {
       ok: false
       failure: Omit<ConstructorParameters<typeof OtlpExportFailure>[2], 'attempts'> & { reason: OtlpFailureReason; message: string }
@@ -121,11 +133,21 @@ type Attempt =
       immediate?: boolean
     }
 
-/** Parse Retry-After (seconds or an HTTP date) into milliseconds. */
-function printable(buf: Buffer): string {
-  return buf
-    .subarray(0, RESPONSE_TEXT_MAX * 4)
-    .toString('utf8')
+/** How much of an answer is redacted before it is cut to RESPONSE_TEXT_MAX printable characters. */
+const RESPONSE_REDACT_WINDOW = 64 * 1024
+
+/** How long the "does the http:// endpoint speak TLS?" probe may take. */
+const TLS_PROBE_TIMEOUT_MS = 2000
+/** How long a "no TLS there" probe result is trusted before the next connection reset probes again. */
+const TLS_PROBE_NEGATIVE_TTL_MS = 60_000
+
+/** What a server that speaks only TLS answers to plain HTTP: Go's net/http, nginx. */
+const HTTPS_ONLY_ANSWER = /Client sent an HTTP request to an HTTPS server|plain HTTP request was sent to HTTPS port/i
+
+/** The collector's text as it may be quoted: credentials redacted first, then printable characters only, cut short. */
+function printable(text: string): string {
+  return text
+    .slice(0, RESPONSE_TEXT_MAX * 4)
     .replace(/[^\x20-\x7e\u00a0-\uffff]+/g, ' ')
     .replace(/\uFFFD/g, '')
     .trim()
@@ -150,12 +172,18 @@ export class OtlpHttpLogExporter implements LogRecordExporter {
   private shutdownPromise: Promise<void> | undefined
   /** Time a retry must have left before the deadline: a quarter of the timeout, at most 1 s. */
   private readonly minAttemptMs: number
+  /** Removes the header values, the endpoint's credentials and `otherSecrets` from quoted collector text. */
+  readonly redactor: Redactor
+  /** http:// endpoints: whether a TLS handshake was answered there (see speaksTls). */
+  private tlsProbe: { at: number; result: Promise<boolean>; yes?: boolean } | undefined
 
   constructor(opts: OtlpHttpLogExporterOptions) {
     this.url = new URL(opts.url)
     if (this.url.protocol !== 'http:' && this.url.protocol !== 'https:') {
       throw new TypeError(`OTLP endpoint must be an http:// or https:// URL, got ${this.url.protocol}`)
     }
+    this.redactor = otlpRedactor(opts.url, opts.headers)
+    if (opts.otherSecrets) this.redactor.addSource(opts.otherSecrets)
     this.protocol = opts.protocol
     this.compression = opts.compression ?? 'none'
     this.timeoutMillis = opts.timeoutMillis ?? DEFAULT_TIMEOUT_MS
@@ -226,7 +254,7 @@ export class OtlpHttpLogExporter implements LogRecordExporter {
           attempts: attempt,
           status: attemptResult.status,
         }
-        const partial = this.partialSuccess(attemptResult.body)
+        const partial = attemptResult.complete ? this.partialSuccess(attemptResult.body) : undefined
         if (partial) result.partialSuccess = partial
         return result
       }
@@ -280,7 +308,8 @@ export class OtlpHttpLogExporter implements LogRecordExporter {
       const ps = serializer.deserializeResponse(body).partialSuccess
       const rejected = Number(ps?.rejectedLogRecords ?? 0)
       if (!ps || (rejected === 0 && !ps.errorMessage)) return undefined
-      return { rejectedLogRecords: rejected, errorMessage: ps.errorMessage ?? '' }
+      // The collector's words: quoted in reports and logs, so no credentials in them.
+      return { rejectedLogRecords: rejected, errorMessage: this.redactor.redact(ps.errorMessage ?? '') }
     } catch {
       return undefined // a 2xx with an unreadable body is still an acknowledgement
     }
@@ -338,7 +367,15 @@ export class OtlpHttpLogExporter implements LogRecordExporter {
         return
       }
       this.active.add(req)
+      /** Set once the status line arrived: from then on the answer decides, whatever happens to the body. */
+      let answered: ((incomplete: boolean) => void) | undefined
       const timer = setTimeout(() => {
+        if (answered) {
+          // A 2xx is an acknowledgement even if its body is still trickling in: never send the batch again for that.
+          answered(true)
+          req.destroy()
+          return
+        }
         req.destroy(new OtlpExportFailure('timeout', `no answer within ${timeoutMs} ms`, { attempts: 0 }))
       }, timeoutMs)
       timer.unref()
@@ -348,53 +385,138 @@ export class OtlpHttpLogExporter implements LogRecordExporter {
         let size = 0
         const status = res.statusCode ?? 0
         const retryAfterMs = parseRetryAfter(res.headers['retry-after'])
-        const finish = (): void => {
+        const finish = (incomplete: boolean): void => {
           const data = Buffer.concat(chunks)
           if (status >= 200 && status <= 299) {
-            settle({ ok: true, status, body: data })
+            settle({ ok: true, status, body: data, complete: !incomplete })
             return
           }
-          const responseText = printable(data)
+          const text = this.redactor.redact(data.subarray(0, RESPONSE_REDACT_WINDOW).toString('utf8'))
+          const responseText = printable(text)
+          const statusMessage = res.statusMessage ? printable(this.redactor.redact(res.statusMessage)) : ''
+          if (this.url.protocol === 'http:' && HTTPS_ONLY_ANSWER.test(text)) {
+            // Go's net/http and nginx answer plain HTTP on a TLS port with a 400: not a verdict on the records.
+            settle({
+              ok: false,
+              retry: false,
+              failure: { reason: 'misconfigured', message: SPEAKS_TLS, status, ...(responseText ? { responseText } : {}) },
+            })
+            return
+          }
           settle({
             ok: false,
             retry: isRetryableStatus(status),
             failure: {
               reason: 'http',
-              message: `collector answered ${status}${res.statusMessage ? ` ${res.statusMessage}` : ''}`,
+              message: `collector answered ${status}${statusMessage ? ` ${statusMessage}` : ''}`,
               status,
               ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
               ...(responseText ? { responseText } : {}),
             },
           })
         }
+        answered = finish
         res.on('data', (chunk: Buffer) => {
           size += chunk.length
           if (size > MAX_RESPONSE_BYTES) {
             res.destroy()
-            finish()
+            finish(true)
             return
           }
           chunks.push(chunk)
         })
-        res.on('end', finish)
+        res.on('end', () => finish(false))
         // The status line arrived: a broken body does not undo a 2xx.
-        res.on('error', finish)
-        res.on('aborted', finish)
+        res.on('error', () => finish(true))
+        res.on('aborted', () => finish(true))
+        res.on('close', () => finish(!res.complete))
       })
       req.on('error', (err: Error) => {
+        if (answered) {
+          // After the status line, the answer decides (a 2xx stays an acknowledgement).
+          answered(true)
+          return
+        }
         if (err instanceof OtlpExportFailure) {
           settle({ ok: false, retry: err.reason === 'timeout', failure: { reason: err.reason, message: err.message } })
           return
         }
         const code = errorCodeOf(err)
-        settle({
-          ok: false,
-          retry: code !== undefined && RETRYABLE_NETWORK_CODES.has(code),
-          immediate: req.reusedSocket && code === 'ECONNRESET',
-          failure: { reason: 'network', message: err.message, ...(code === undefined ? {} : { errorCode: code }), cause: err },
-        })
+        const networkFailure = (): void =>
+          settle({
+            ok: false,
+            retry: code !== undefined && RETRYABLE_NETWORK_CODES.has(code),
+            immediate: req.reusedSocket && code === 'ECONNRESET',
+            failure: { reason: 'network', message: err.message, ...(code === undefined ? {} : { errorCode: code }), cause: err },
+          })
+        // A TLS server hangs up on plain HTTP without a word: ask it for a TLS handshake before calling it a network error.
+        // Not on a reused keep-alive connection: that reset is the usual idle-close race.
+        if (this.url.protocol === 'http:' && !req.reusedSocket && (code === 'ECONNRESET' || code === 'EPIPE')) {
+          void this.speaksTls().then((speaksTls) => {
+            if (!speaksTls) return networkFailure()
+            // Not retried: every attempt would hang up the same way. The caller holds the records until it is fixed.
+            const failure = { reason: 'misconfigured' as const, message: SPEAKS_TLS, ...(code === undefined ? {} : { errorCode: code }), cause: err }
+            settle({ ok: false, retry: false, failure })
+          })
+          return
+        }
+        networkFailure()
       })
       req.end(body)
     })
   }
+
+  /**
+   * Whether the (http://) endpoint answers a TLS ClientHello: a completed handshake or a TLS alert. Only connects;
+   * sends no data, verifies no certificate (nothing is sent to it). Cached: a yes for the exporter's life, a no for
+   * TLS_PROBE_NEGATIVE_TTL_MS.
+   */
+  private speaksTls(): Promise<boolean> {
+    const cached = this.tlsProbe
+    if (cached && (cached.yes === true || Date.now() - cached.at < TLS_PROBE_NEGATIVE_TTL_MS)) return cached.result
+    // Never longer than the export may take (a server that swallows the ClientHello is not one that speaks TLS).
+    const result = probeTls(this.url, Math.min(TLS_PROBE_TIMEOUT_MS, this.timeoutMillis))
+    const probe: NonNullable<typeof this.tlsProbe> = { at: Date.now(), result }
+    void probe.result.then((yes) => {
+      probe.yes = yes
+    })
+    this.tlsProbe = probe
+    return probe.result
+  }
+}
+
+/** The message for an http:// endpoint where a TLS server listens. */
+const SPEAKS_TLS =
+  'the endpoint speaks TLS: use https:// in OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_LOGS_ENDPOINT, whichever is set), and OTEL_EXPORTER_OTLP_CERTIFICATE for a private CA'
+
+/** Connects to the URL's host and port with TLS and resolves true when a TLS server answers (a handshake or an alert). */
+function probeTls(url: URL, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const host = url.hostname.replace(/^\[(.*)\]$/, '$1')
+    const port = Number(url.port || 80)
+    let done = false
+    const finish = (yes: boolean): void => {
+      if (done) return
+      done = true
+      clearTimeout(timer)
+      socket.destroy()
+      resolve(yes)
+    }
+    const socket = tls.connect({
+      host,
+      port,
+      // Only a probe: no data is sent, the certificate does not matter.
+      rejectUnauthorized: false,
+      ...(net.isIP(host) === 0 ? { servername: host } : {}),
+    })
+    const timer = setTimeout(() => finish(false), timeoutMs)
+    timer.unref()
+    socket.on('secureConnect', () => finish(true))
+    socket.on('error', (err: Error) => {
+      // A TLS alert (handshake failure, certificate required, protocol version...) is a TLS server talking.
+      const code = errorCodeOf(err) ?? ''
+      finish(/^ERR_SSL_.*ALERT/.test(code) || /alert/i.test(err.message))
+    })
+    socket.on('close', () => finish(false))
+  })
 }

@@ -10,6 +10,7 @@ import { SdkRecordFactory } from './sdk-records.js'
 import { OtlpProtoLogsEncoder } from './otlp-proto-encoder.js'
 import type { EncodedRecords } from './otlp-proto-encoder.js'
 import { buildResource, SCOPE_NAME } from './resource.js'
+import { otlpRedactor } from '../redact.js'
 import { estimateRecordBytes, estimateRequestOverheadBytes } from './size.js'
 import type { WireFormat } from './size.js'
 
@@ -51,6 +52,11 @@ export interface ExportPipelineOptions {
   tls?: OtlpHttpLogExporterOptions['tls']
   /** Replaces the OTLP/HTTP exporter (tests). The pipeline shuts it down. */
   exporter?: LogRecordExporter
+  /**
+   * Other secrets never to be quoted from a collector's answer (the SIEM API secret and its Basic token; see
+   * siemSecretSource in src/redact.ts). Header values and the endpoint's credentials are redacted anyway.
+   */
+  otherSecrets?: () => Iterable<string>
 }
 
 /** A record the collector refused as data: sending it again cannot help, so it is counted and the receiver moves on. */
@@ -280,7 +286,12 @@ export function createExportPipeline(opts: ExportPipelineOptions): ExportPipelin
       timeoutMillis: opts.timeoutMs,
       userAgent: `${SCOPE_NAME}/${opts.serviceVersion}`,
       ...(opts.tls ? { tls: opts.tls } : {}),
+      ...(opts.otherSecrets ? { otherSecrets: opts.otherSecrets } : {}),
     })
+  // Whatever the exporter (ours or an injected one) reports is quoted through this.
+  const redactor = otlpRedactor(opts.endpoint, opts.headers)
+  if (opts.otherSecrets) redactor.addSource(opts.otherSecrets)
+  const redact = (text: string): string => redactor.redact(text)
   const resourceOpts = { serviceName: opts.serviceName, serviceVersion: opts.serviceVersion, resourceAttributes: opts.resourceAttributes }
   const codecs: CodecFactory =
     exporter instanceof OtlpHttpLogExporter && format === 'protobuf'
@@ -355,16 +366,17 @@ export function createExportPipeline(opts: ExportPipelineOptions): ExportPipelin
         report.droppedAttributes += droppedAttributes
         const partial = result.partialSuccess
         if (partial) {
+          const message = redact(partial.errorMessage)
           if (partial.rejectedLogRecords > 0) {
             report.rejectedRecords += partial.rejectedLogRecords
-            report.partialRejections.push({ start: part.start, end: part.end, rejected: partial.rejectedLogRecords, message: partial.errorMessage })
+            report.partialRejections.push({ start: part.start, end: part.end, rejected: partial.rejectedLogRecords, message })
           }
-          if (partial.errorMessage) report.rejectionMessages.push(partial.errorMessage)
+          if (message) report.rejectionMessages.push(message)
         }
         return
       }
       const error = result.error ?? new Error('the exporter reported a failure without an error')
-      const ctx = { endpoint: opts.endpoint, timeoutMs: opts.timeoutMs, batch, batches: plan.length, records: count, bytes: result.bytes }
+      const ctx = { endpoint: opts.endpoint, timeoutMs: opts.timeoutMs, batch, batches: plan.length, records: count, bytes: result.bytes, redact }
       const kind = classifyFailure(error)
       if (kind === 'too-large' && count > 1) {
         report.splits++

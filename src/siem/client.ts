@@ -11,6 +11,7 @@
  */
 import { isLoopbackHost } from '../config/schema.js'
 import { errorCodeOf, parseRetryAfter } from '../http-util.js'
+import { Redactor } from '../redact.js'
 import { pipeline } from 'node:stream'
 import type { Readable } from 'node:stream'
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib'
@@ -163,11 +164,9 @@ export class SiemClient {
     const path = this.requestPath(window)
     const secret = this.getSecret()
     const token = Buffer.from(`${this.principal}:${secret}`, 'utf8').toString('base64')
-    const redact = (s: string): string => {
-      let out = s
-      if (secret) out = out.split(secret).join('[REDACTED]')
-      return out.split(token).join('[REDACTED]')
-    }
+    // The secret and its Basic token, also JSON-escaped or percent-encoded, in any text quoted from the answer.
+    const redactor = new Redactor().addBasicCredentials(this.principal, secret)
+    const redact = (s: string): string => redactor.redact(s)
 
     let res: Dispatcher.ResponseData
     try {

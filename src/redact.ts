@@ -1,0 +1,282 @@
+/**
+ * Keeps credentials out of text that came from the other end (a collector's or the SIEM API's answer, a proxy's
+ * error page) before it is quoted in an error, a log line, /status or check-config output. One helper for the
+ * exporter, the SIEM client and check-config.
+ *
+ * A secret is replaced by `[REDACTED]` wherever it appears: as is, percent-encoded, and inside JSON (or any
+ * backslash) escapes, such as `abc\/def` or `\u0061bc` (decoded up to three levels deep, so JSON quoted inside a
+ * JSON string is covered too). Values shorter than MIN_SECRET_LENGTH would match all over an ordinary text; they are
+ * redacted only where they stand as a whole word, and only when the header or query parameter they come from is
+ * named like a credential (authorization, api-key, token, ...); other short values are not secrets worth mangling
+ * every message for.
+ */
+export const REDACTED = '[REDACTED]'
+
+/** Values at least this long are redacted wherever they appear; shorter ones only as whole words (see above). */
+export const MIN_SECRET_LENGTH = 4
+
+/** Header and query parameter names that say their value is a credential. */
+const CREDENTIAL_NAME = /auth|token|key|secret|pass|pwd|cookie|session|credential|signature|^sig$|bearer/i
+
+/** Authentication schemes: what follows them in a header value is the credential itself. */
+const AUTH_SCHEME = /^(basic|bearer|token|apikey|api-key|splunk|digest|negotiate|ntlm|hmac|sharedaccesssignature|sso-key)$/i
+
+/** How deep escapes are decoded: JSON inside a JSON string inside a JSON string. */
+const MAX_ESCAPE_LEVELS = 3
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+}
+
+/** The text with one level of backslash escapes decoded, and for each decoded UTF-16 unit where it came from. */
+interface Decoded {
+  text: string
+  /** Raw offsets: decoded unit i came from raw [start[i], end[i]). */
+  start: number[]
+  end: number[]
+}
+
+const SIMPLE_ESCAPES: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', "'": "'" }
+
+function decodeEscapes(raw: string): Decoded {
+  let text = ''
+  const start: number[] = []
+  const end: number[] = []
+  for (let i = 0; i < raw.length; ) {
+    const c = raw[i] as string
+    if (c === '\\' && i + 1 < raw.length) {
+      const n = raw[i + 1] as string
+      const simple = SIMPLE_ESCAPES[n]
+      if (simple !== undefined) {
+        text += simple
+        start.push(i)
+        end.push(i + 2)
+        i += 2
+        continue
+      }
+      if (n === 'u' && /^[0-9a-fA-F]{4}$/.test(raw.slice(i + 2, i + 6))) {
+        text += String.fromCharCode(parseInt(raw.slice(i + 2, i + 6), 16))
+        start.push(i)
+        end.push(i + 6)
+        i += 6
+        continue
+      }
+      if (n === 'x' && /^[0-9a-fA-F]{2}$/.test(raw.slice(i + 2, i + 4))) {
+        text += String.fromCharCode(parseInt(raw.slice(i + 2, i + 4), 16))
+        start.push(i)
+        end.push(i + 4)
+        i += 4
+        continue
+      }
+    }
+    text += c
+    start.push(i)
+    end.push(i + 1)
+    i++
+  }
+  return { text, start, end }
+}
+
+/** Merges overlapping [start, end) ranges and replaces each with REDACTED. */
+function replaceRanges(text: string, ranges: Array<[number, number]>): string {
+  if (ranges.length === 0) return text
+  ranges.sort((a, b) => a[0] - b[0])
+  let out = ''
+  let at = 0
+  let cur: [number, number] | undefined
+  for (const r of ranges) {
+    if (cur && r[0] <= cur[1]) {
+      cur[1] = Math.max(cur[1], r[1])
+      continue
+    }
+    if (cur) {
+      out += text.slice(at, cur[0]) + REDACTED
+      at = cur[1]
+    }
+    cur = [r[0], r[1]]
+  }
+  if (cur) out += text.slice(at, cur[0]) + REDACTED + text.slice(cur[1])
+  return out
+}
+
+/** A set of secrets, and what removes them from text. Values can be added later; sources are asked on every use. */
+export class Redactor {
+  /** Redacted wherever they appear. */
+  private readonly anywhere = new Set<string>()
+  /** Short credential values: redacted where they stand as a whole word. */
+  private readonly words = new Set<string>()
+  private readonly sources: Array<() => Iterable<string>> = []
+
+  /**
+   * Adds a secret (and its percent-encoded forms). `credential`: it is known to be one (a header or parameter named
+   * like one, a password), so a short value is still redacted as a whole word.
+   */
+  add(value: string | undefined, opts: { credential?: boolean } = {}): this {
+    if (value === undefined || value === '') return this
+    if (value.length < MIN_SECRET_LENGTH) {
+      if (opts.credential && value.trim() !== '') this.words.add(value)
+      return this
+    }
+    this.anywhere.add(value)
+    for (const encoded of [encodeURIComponent(value), encodeURIComponent(value).replace(/%20/g, '+')]) {
+      if (encoded !== value) this.anywhere.add(encoded)
+    }
+    return this
+  }
+
+  /** Secrets that may change (a rotated secret file): `source` is called whenever text is redacted. */
+  addSource(source: () => Iterable<string>): this {
+    this.sources.push(source)
+    return this
+  }
+
+  /** Adds every secret of another redactor (its sources too). */
+  addAll(other: Redactor): this {
+    for (const v of other.anywhere) this.anywhere.add(v)
+    for (const v of other.words) this.words.add(v)
+    this.sources.push(...other.sources)
+    return this
+  }
+
+  /**
+   * A configured header: its value, and the credentials after an authentication scheme (`Bearer xyz` → `xyz`; for
+   * `Basic`, the decoded password too).
+   */
+  addHeader(name: string, value: string): this {
+    const credential = CREDENTIAL_NAME.test(name)
+    const scheme = /^\s*([A-Za-z][\w.-]*)\s+(\S.*?)\s*$/.exec(value)
+    if (scheme && (credential || AUTH_SCHEME.test(scheme[1] ?? ''))) {
+      // The scheme is no secret: "Bearer [REDACTED]" says what was sent. A short credential stays a whole word.
+      const [, kind, rest] = scheme as unknown as [string, string, string]
+      if (rest.length < MIN_SECRET_LENGTH) this.add(value, { credential: true })
+      this.add(rest, { credential: true })
+      if (kind.toLowerCase() === 'basic') {
+        const decoded = Buffer.from(rest, 'base64').toString('utf8')
+        const colon = decoded.indexOf(':')
+        if (colon >= 0 && Buffer.from(decoded, 'utf8').toString('base64').replace(/=+$/, '') === rest.replace(/=+$/, '')) {
+          this.add(decoded.slice(colon + 1), { credential: true })
+        }
+      }
+    } else {
+      this.add(value, { credential })
+    }
+    return this
+  }
+
+  /** A URL's user info (and the Basic token Node makes of it) and its query parameter values. */
+  addUrl(url: string | URL): this {
+    let u: URL
+    try {
+      u = typeof url === 'string' ? new URL(url) : url
+    } catch {
+      return this
+    }
+    const user = safeDecode(u.username)
+    const password = safeDecode(u.password)
+    this.add(u.username, { credential: true }).add(user, { credential: true })
+    this.add(u.password, { credential: true }).add(password, { credential: true })
+    if (u.username || u.password) this.add(Buffer.from(`${user}:${password}`, 'utf8').toString('base64'))
+    for (const pair of u.search.replace(/^\?/, '').split('&')) {
+      const eq = pair.indexOf('=')
+      if (eq < 0) continue
+      const name = safeDecode(pair.slice(0, eq).replace(/\+/g, ' '))
+      const raw = pair.slice(eq + 1)
+      const credential = CREDENTIAL_NAME.test(name)
+      this.add(raw, { credential }).add(safeDecode(raw.replace(/\+/g, ' ')), { credential })
+    }
+    return this
+  }
+
+  /** The SIEM API credentials: the secret and the Basic token made of `principal:secret`. */
+  addBasicCredentials(principal: string, secret: string): this {
+    this.add(secret, { credential: true })
+    if (secret) this.add(Buffer.from(`${principal}:${secret}`, 'utf8').toString('base64'))
+    return this
+  }
+
+  /** The text with every secret replaced by REDACTED, also where it appears escaped. */
+  redact(text: string): string {
+    const anywhere = new Set(this.anywhere)
+    const words = new Set(this.words)
+    for (const source of this.sources) {
+      let values: Iterable<string>
+      try {
+        values = source()
+      } catch {
+        continue // a secret file that cannot be read now: its earlier value is covered by what was added
+      }
+      for (const v of values) {
+        if (v.length >= MIN_SECRET_LENGTH) anywhere.add(v)
+        else if (v.trim() !== '') words.add(v)
+      }
+    }
+    if (anywhere.size === 0 && words.size === 0) return text
+    // Longest first, so a secret that contains another is redacted whole.
+    const patterns = [...anywhere]
+      .sort((a, b) => b.length - a.length)
+      .map(escapeRegExp)
+      .concat([...words].map((w) => `(?<![A-Za-z0-9])${escapeRegExp(w)}(?![A-Za-z0-9])`))
+    const pattern = new RegExp(patterns.join('|'), 'g')
+
+    let out = text.replace(pattern, REDACTED)
+    // Escaped forms: find the secrets in the decoded text, redact the raw characters they came from.
+    for (let level = 0; level < MAX_ESCAPE_LEVELS && out.includes('\\'); level++) {
+      // Composed map from the text decoded `level + 1` times back to `out`.
+      let decoded = decodeEscapes(out)
+      let start = decoded.start
+      let end = decoded.end
+      for (let more = 0; more < level; more++) {
+        const next = decodeEscapes(decoded.text)
+        start = next.start.map((s) => start[s] as number)
+        end = next.end.map((e) => end[e - 1] as number)
+        decoded = next
+      }
+      const ranges: Array<[number, number]> = []
+      for (const m of decoded.text.matchAll(pattern)) {
+        if (m[0].length === 0) continue
+        const i = m.index
+        ranges.push([start[i] as number, end[i + m[0].length - 1] as number])
+      }
+      out = replaceRanges(out, ranges)
+    }
+    return out
+  }
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s)
+  } catch {
+    return s
+  }
+}
+
+/** A redactor for an OTLP exporter's configuration: every header value and the endpoint's user info and query. */
+export function otlpRedactor(endpoint: string, headers: Record<string, string> | undefined): Redactor {
+  const r = new Redactor().addUrl(endpoint)
+  for (const [name, value] of Object.entries(headers ?? {})) r.addHeader(name, value)
+  return r
+}
+
+/**
+ * The SIEM API credentials as a source for other redactors (the exporter's): the configured secret and, when it comes
+ * from a file, what the file holds now (it may have been rotated), each with its Basic token.
+ */
+export function siemSecretSource(principal: string, secret: string, readSecretFile?: () => string): () => string[] {
+  return () => {
+    const out: string[] = []
+    const push = (s: string): void => {
+      if (!s) return
+      out.push(s, Buffer.from(`${principal}:${s}`, 'utf8').toString('base64'))
+    }
+    push(secret)
+    if (readSecretFile) {
+      try {
+        push(readSecretFile())
+      } catch {
+        // unreadable now: the configured value is still covered
+      }
+    }
+    return out
+  }
+}
