@@ -136,6 +136,21 @@ void t.test('validateReceiverState lists every problem', (t) => {
   t.end()
 })
 
+void t.test('times must be strict ISO-8601 UTC: what Date.parse also takes is corrupt state', (t) => {
+  for (const cursor of ['1', 'Friday 27 November 2026', '2026-11-27T10:00:00', '2026-11-27 10:00:00Z', '2026-11-27T10:00:00+01:00', '2026-02-30T10:00:00Z', '']) {
+    t.match(validateReceiverState({ ...sample, cursor }), [/cursor is not an ISO-8601 UTC time/], JSON.stringify(cursor))
+    t.match(validateReceiverState({ ...sample, reaskFrom: cursor }), [/reaskFrom is not an ISO-8601/], `reaskFrom ${JSON.stringify(cursor)}`)
+    t.match(validateReceiverState({ ...sample, lastEventAt: cursor }), [/lastEventAt is not an ISO-8601/], `lastEventAt ${JSON.stringify(cursor)}`)
+  }
+  for (const cursor of ['2026-11-27T10:00:00Z', '2026-11-27T10:00:00.000Z', '2026-11-27T10:00:00.5Z']) t.same(validateReceiverState({ ...sample, cursor }), [], cursor)
+  t.end()
+})
+
+void t.test('a state file with a cursor that is not strict UTC is refused at load with what to do', async (t) => {
+  const dir = t.testdir({ 'state.json': JSON.stringify({ version: 2, cursor: 'Friday 27 November 2026', exportedKeys: {} }) })
+  await t.rejects(new FileStateStore(dir).load(), { code: 'PSR_ERR_STATE', message: /cursor is not an ISO-8601 UTC time.*restore it from a backup/ })
+})
+
 void t.test('memory store: deep copies, failure injection', async (t) => {
   const store = new MemoryStateStore()
   t.equal(await store.load(), undefined)
