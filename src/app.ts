@@ -194,6 +194,7 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
       logger.info({ address: opsAddress }, 'ops server listening')
       try {
         if (!(await takeStateDirLock(opts.signal))) return { opsAddress }
+        await fileStore?.removeLeftovers()
         await poller.start()
       } catch (err) {
         await closeOpsServer(ops)

@@ -31,8 +31,9 @@ export class FileStateStore implements StateStore {
   }
 
   /**
-   * Checks at start that the state can be kept: creates the directory, writes and removes a probe file, and
-   * removes temporary files a crash left behind. Throws `StateError` that names RECEIVER_STATE_DIR.
+   * Checks at start that the state can be kept: creates the directory, writes and removes a probe file. Throws
+   * `StateError` that names RECEIVER_STATE_DIR. Leftovers of a crash are removed by `removeLeftovers`, once this
+   * receiver holds the directory's lock (a standby must not delete the temporary file of the holder's save).
    */
   async init(): Promise<void> {
     try {
@@ -46,6 +47,10 @@ export class FileStateStore implements StateStore {
         err,
       )
     }
+  }
+
+  /** Removes the temporary files a crash mid-save left behind. Call it only while holding the directory's lock. */
+  async removeLeftovers(): Promise<void> {
     let names: string[]
     try {
       names = await readdir(this.dir)
