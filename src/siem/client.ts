@@ -26,6 +26,7 @@ import {
   SiemThrottledError,
   SiemTimeoutError,
 } from '../errors.js'
+import { parseHttpDate } from './api-clock.js'
 import { BodyFormatError, SiemBodyParser } from './response-parser.js'
 import { ALL_EVENTS_PATH, EVENT_TYPES, EVENT_TYPE_PATHS } from './types.js'
 import type { EventType, JsonValue, SiemResponse, TimeWindow } from './types.js'
@@ -53,6 +54,8 @@ export interface SiemClientOptions {
   dispatcher?: Dispatcher
   /** Clock for Retry-After dates (tests). */
   now?: () => number
+  /** Told the `Date` header of every answer (epoch ms), whatever its status: the API's clock (see ApiClock). */
+  onServerDate?: (ms: number) => void
 }
 
 /**
@@ -112,6 +115,7 @@ export class SiemClient {
   private readonly dispatcher: Dispatcher
   private readonly ownsDispatcher: boolean
   private readonly now: () => number
+  private readonly onServerDate: ((ms: number) => void) | undefined
   private closing: Promise<void> | undefined
 
   constructor(opts: SiemClientOptions) {
@@ -132,6 +136,7 @@ export class SiemClient {
     this.threatType = opts.threatType || undefined
     this.timeoutMs = opts.timeoutMs
     this.now = opts.now ?? Date.now
+    this.onServerDate = opts.onServerDate
     if (opts.dispatcher) {
       this.dispatcher = opts.dispatcher
       this.ownsDispatcher = false
@@ -189,6 +194,8 @@ export class SiemClient {
     }
 
     const { statusCode, headers, body } = res
+    const serverDate = parseHttpDate(headers.date)
+    if (serverDate !== undefined) this.onServerDate?.(serverDate)
     if (statusCode < 200 || statusCode >= 300) {
       const text = redact(await readErrorBody(body))
       throw this.statusError(statusCode, headers, text, path, redact)
