@@ -136,6 +136,8 @@ export async function startSiemFront(simulatorUrl: string): Promise<SiemFront> {
   const front = { misses: 0 }
 
   async function replay(res: ServerResponse, answer: CachedAnswer): Promise<void> {
+    // No Date header: the receiver under test runs on a frozen clock, and a real Date would move its API clock on.
+    res.sendDate = false
     res.writeHead(answer.status, { ...answer.headers, ...(answer.status === 204 ? {} : { 'content-length': String(answer.bytes) }) })
     for (const chunk of answer.chunks) {
       if (res.destroyed) return

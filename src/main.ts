@@ -56,7 +56,7 @@ async function runCommand(env: NodeJS.ProcessEnv, configFile: string | undefined
   const loaded = await loadOrExplain(env, configFile)
   if (!loaded) return EXIT_CONFIG
   const { config } = loaded
-  const [{ createLogger }, { createApp }] = await Promise.all([import('./logger.js'), import('./app.js')])
+  const [{ createLogger }, { createApp }, { redactUrl }] = await Promise.all([import('./logger.js'), import('./app.js'), import('./config/index.js')])
   const logger = createLogger(config.receiver.logLevel)
   const early = stop.received()
   if (early) {
@@ -76,7 +76,7 @@ async function runCommand(env: NodeJS.ProcessEnv, configFile: string | undefined
     await app.shutdown()
     return err instanceof ReceiverError && err.code === 'PSR_ERR_STATE' ? EXIT_CONFIG : 1
   }
-  logger.info({ version: VERSION, principal: config.proofpoint.principal, endpoint: config.otel.logsEndpoint }, 'receiver started')
+  logger.info({ version: VERSION, principal: config.proofpoint.principal, endpoint: redactUrl(config.otel.logsEndpoint) }, 'receiver started')
   // A signal that came during start() resolved this already: the receiver stops right after a complete start.
   const signal = await stop.first
   logger.info({ signal }, 'shutting down')
