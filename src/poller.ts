@@ -109,7 +109,7 @@ export class Poller {
   private readonly clock: () => number
   private readonly monotonic: () => number
   private readonly apiClock: ApiClock
-  /** Monotonic time the last SIEM request of a caught-up poll went out: the next is due a poll interval later. */
+  /** Monotonic time the last window was first asked for: once caught up, the next is due a poll interval later. */
   private lastPollMono: number | undefined
   private readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>
   private readonly abort = new AbortController()
@@ -254,6 +254,8 @@ export class Poller {
     const state = this.requireState()
     const done: Acknowledged = new UidKeyMap()
     let attempt: WindowAttempt | undefined
+    // The poll cadence counts from a window's first attempt: retries do not push the next poll back.
+    this.lastPollMono = this.monotonic()
     try {
       attempt = await this.retry('fetch', () => this.streamWindow(window, done), (err) => err instanceof SiemBadRequestError || err instanceof BudgetExhausted)
       if (attempt === undefined) await this.keepAcknowledged(window, done)
@@ -576,7 +578,6 @@ export class Poller {
     await this.persist({ ...this.requireState(), apiRequests: this.budget.snapshot(requestedAt) })
     // What the request settles is a matter of the API's clock, not ours (see nextReaskFrom).
     const queriedAt = this.apiClock.now()
-    this.lastPollMono = this.monotonic()
     const started = performance.now()
     const seconds = (): number => (performance.now() - started) / 1000
     try {

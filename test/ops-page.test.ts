@@ -104,7 +104,7 @@ void t.test('a failing receiver: reasons, errors, alert, budget wait, gap', asyn
   t.match(text, /overall not ready not alive phase backing_off/)
   t.match(text, /not ready because .*refuses the credentials/)
   t.match(text, /state directory \(RECEIVER_STATE_DIR\) is not usable: EACCES/)
-  t.match(text, /liveness the poll loop has shown no progress/)
+  t.match(text, /liveness the poll loop has made no progress toward new data/)
   t.match(text, /SIEM API credentials refused/)
   t.match(text, /state directory not usable EACCES: permission denied/)
   t.match(text, /cursor none yet lag no cursor yet/)

@@ -303,9 +303,21 @@ t.test('204 with no body when the window is empty', async (t) => {
   t.equal(s.requests[0]?.events, 0)
 })
 
+t.test('a window that ends after now: 400 as the real API (default), or what it has with queryEndTime = now (clamp); Date is its clock', async (t) => {
+  const now = T11 + 30 * 60_000
+  const strict = await sim(t, { eventsPerMinute: 20, now: () => now })
+  const refused = await get(strict, '/v2/siem/all', interval(T11, T12))
+  t.equal(refused.status, 400)
+  t.match(refused.text, /end time is in the future/)
+  t.equal(refused.headers.date, new Date(now).toUTCString(), "the Date header is the simulator's clock, not the machine's")
+  const clamped = await get(await sim(t, { eventsPerMinute: 20, now: () => now, futureEnd: 'clamp' }), '/v2/siem/all', interval(T11, T12))
+  t.equal(clamped.status, 200)
+  t.equal(clamped.json?.queryEndTime, iso(now), 'data through now')
+})
+
 t.test('no events later than now are served; they appear once the clock passes them', async (t) => {
   let now = T11 + 30 * 60_000
-  const s = await sim(t, { eventsPerMinute: 20, now: () => now })
+  const s = await sim(t, { eventsPerMinute: 20, now: () => now, futureEnd: 'clamp' })
   s.inject('messagesDelivered', { id: 'future', messageTime: new Date(now + 60_000).toISOString() })
   const r = await get(s, '/v2/siem/all', interval(T11, T12))
   const events = allEvents(r.json as unknown as Record<EventType, JsonObject[]>)

@@ -489,6 +489,9 @@ export class OtlpHttpLogExporter implements LogRecordExporter {
 const SPEAKS_TLS =
   'the endpoint speaks TLS: use https:// in OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_LOGS_ENDPOINT, whichever is set), and OTEL_EXPORTER_OTLP_CERTIFICATE for a private CA'
 
+/** Codes of a server certificate that verification refused: only a TLS server sends a certificate. */
+const CERTIFICATE_REFUSED = /^(CERT_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|ERR_TLS_CERT_ALTNAME_INVALID|HOSTNAME_MISMATCH)/
+
 /** Connects to the URL's host and port with TLS and resolves true when a TLS server answers (a handshake or an alert). */
 function probeTls(url: URL, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -502,11 +505,10 @@ function probeTls(url: URL, timeoutMs: number): Promise<boolean> {
       socket.destroy()
       resolve(yes)
     }
+    // Verification stays on (never switched off anywhere): a certificate it refuses was still sent by a TLS server.
     const socket = tls.connect({
       host,
       port,
-      // Only a probe: no data is sent, the certificate does not matter.
-      rejectUnauthorized: false,
       ...(net.isIP(host) === 0 ? { servername: host } : {}),
     })
     const timer = setTimeout(() => finish(false), timeoutMs)
@@ -515,7 +517,7 @@ function probeTls(url: URL, timeoutMs: number): Promise<boolean> {
     socket.on('error', (err: Error) => {
       // A TLS alert (handshake failure, certificate required, protocol version...) is a TLS server talking.
       const code = errorCodeOf(err) ?? ''
-      finish(/^ERR_SSL_.*ALERT/.test(code) || /alert/i.test(err.message))
+      finish(/^ERR_SSL_.*ALERT/.test(code) || /alert/i.test(err.message) || CERTIFICATE_REFUSED.test(code))
     })
     socket.on('close', () => finish(false))
   })
