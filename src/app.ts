@@ -48,9 +48,9 @@ export interface App {
   /**
    * Checks the state directory, listens on the ops port, takes the state directory's lock (waiting as a standby
    * while another receiver holds it), starts polling. Aborting `signal` ends a standby wait: start() then resolves
-   * without polling; call shutdown().
+   * with `polling: false`; call shutdown().
    */
-  start(opts?: { signal?: AbortSignal }): Promise<{ opsAddress: string }>
+  start(opts?: { signal?: AbortSignal }): Promise<{ opsAddress: string; polling: boolean }>
   /** Stops polling (the in-flight window is abandoned, the cursor stays), closes the ops server and the exporter. Idempotent. */
   shutdown(): Promise<void>
 }
@@ -193,14 +193,14 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
       const opsAddress = await ops.listen({ host: config.receiver.httpHost, port: config.receiver.httpPort })
       logger.info({ address: opsAddress }, 'ops server listening')
       try {
-        if (!(await takeStateDirLock(opts.signal))) return { opsAddress }
+        if (!(await takeStateDirLock(opts.signal))) return { opsAddress, polling: false }
         await fileStore?.removeLeftovers()
         await poller.start()
       } catch (err) {
         await closeOpsServer(ops)
         throw err
       }
-      return { opsAddress }
+      return { opsAddress, polling: true }
     },
     shutdown() {
       shuttingDown ??= (async () => {

@@ -69,14 +69,16 @@ async function runCommand(env: NodeJS.ProcessEnv, configFile: string | undefined
   // A stop signal ends a standby wait (another receiver holds the lock on RECEIVER_STATE_DIR) at once.
   const standbyStop = new AbortController()
   void stop.first.then(() => standbyStop.abort())
+  let polling: boolean
   try {
-    await app.start({ signal: standbyStop.signal })
+    ;({ polling } = await app.start({ signal: standbyStop.signal }))
   } catch (err) {
     logger.fatal({ err: err instanceof ReceiverError ? { code: err.code, message: err.message } : err }, 'could not start')
     await app.shutdown()
     return err instanceof ReceiverError && err.code === 'PSR_ERR_STATE' ? EXIT_CONFIG : 1
   }
-  logger.info({ version: VERSION, principal: config.proofpoint.principal, endpoint: redactUrl(config.otel.logsEndpoint) }, 'receiver started')
+  // Stopped while a standby: it never started polling, and the log does not say it did.
+  if (polling) logger.info({ version: VERSION, principal: config.proofpoint.principal, endpoint: redactUrl(config.otel.logsEndpoint) }, 'receiver started')
   // A signal that came during start() resolved this already: the receiver stops right after a complete start.
   const signal = await stop.first
   logger.info({ signal }, 'shutting down')

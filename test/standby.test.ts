@@ -122,5 +122,6 @@ void t.test('a second receiver on the same state directory is a standby, and tak
   t.ok(exit, 'the standby stopped within 10 s of SIGTERM')
   t.same({ code: exit?.code, signal: exit?.signal }, { code: 0, signal: null }, 'exit code 0')
   t.equal(c.sim.requests.length, 0, 'the third never polled')
+  t.notMatch(third.stderr(), /"msg":"receiver started"/, 'and its log does not say it started')
   t.equal((await second.status()).state, 'waiting', 'the holder is untouched')
 })
