@@ -2,7 +2,7 @@
 # proofpoint-siem-receiver: polls the Proofpoint TAP SIEM API, exports OTLP/HTTP log records.
 #
 #   docker build -t proofpoint-siem-receiver .
-#   docker run --rm -p 13133:13133 proofpoint-siem-receiver demo          # simulator, no credentials
+#   docker run --rm -p 13380:13380 proofpoint-siem-receiver demo          # simulator, no credentials
 #   docker run -d --read-only --tmpfs /tmp \
 #     -v proofpoint-state:/var/lib/proofpoint-siem-receiver \
 #     -e PROOFPOINT_PRINCIPAL=... -e PROOFPOINT_SECRET_FILE=/run/secrets/proofpoint \
@@ -47,10 +47,10 @@ RUN mkdir -p /var/lib/proofpoint-siem-receiver \
 USER 1000:1000
 VOLUME ["/var/lib/proofpoint-siem-receiver"]
 # Ops server (RECEIVER_HTTP_PORT): /healthz, /readyz, /status, /metrics, and the status page at /.
-EXPOSE 13133
+EXPOSE 13380
 # No curl in the image: node asks /healthz itself (fetch is built into Node), on RECEIVER_HTTP_PORT if set.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.RECEIVER_HTTP_PORT||13133)+'/healthz',{signal:AbortSignal.timeout(4000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.RECEIVER_HTTP_PORT||13380)+'/healthz',{signal:AbortSignal.timeout(4000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # Exec form, node as PID 1, no shell or npm in between: SIGTERM reaches the receiver, which stops polling,
 # keeps the cursor at the last acknowledged window and exits within 10 s.
 ENTRYPOINT ["node", "dist/src/main.js"]

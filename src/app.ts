@@ -11,7 +11,7 @@ import { createExportPipeline } from './export/index.js'
 import type { ExportPipeline } from './export/index.js'
 import type { MappedRecord } from './mapping/types.js'
 import { ReceiverMetrics } from './ops/metrics.js'
-import { buildOpsServer, closeOpsServer } from './ops/server.js'
+import { buildOpsServer, closeOpsServer, listenOpsServer } from './ops/server.js'
 import { Poller } from './poller.js'
 import type { RecordSink, WindowFetcher } from './poller.js'
 import { ApiClock, monotonicNow } from './siem/api-clock.js'
@@ -190,7 +190,8 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
           throw err
         }
       }
-      const opsAddress = await ops.listen({ host: config.receiver.httpHost, port: config.receiver.httpPort })
+      // A busy or foreign address rejects with a ConfigError naming RECEIVER_HTTP_PORT/HOST (exit 78).
+      const opsAddress = await listenOpsServer(ops, config.receiver.httpHost, config.receiver.httpPort)
       logger.info({ address: opsAddress }, 'ops server listening')
       try {
         if (!(await takeStateDirLock(opts.signal))) return { opsAddress, polling: false }

@@ -75,7 +75,8 @@ async function runCommand(env: NodeJS.ProcessEnv, configFile: string | undefined
   } catch (err) {
     logger.fatal({ err: err instanceof ReceiverError ? { code: err.code, message: err.message } : err }, 'could not start')
     await app.shutdown()
-    return err instanceof ReceiverError && err.code === 'PSR_ERR_STATE' ? EXIT_CONFIG : 1
+    // An unusable state directory or ops address is the operator's to fix: EX_CONFIG, like invalid settings.
+    return err instanceof ConfigError || (err instanceof ReceiverError && err.code === 'PSR_ERR_STATE') ? EXIT_CONFIG : 1
   }
   // Stopped while a standby: it never started polling, and the log does not say it did.
   if (polling) logger.info({ version: VERSION, principal: config.proofpoint.principal, endpoint: redactUrl(config.otel.logsEndpoint) }, 'receiver started')

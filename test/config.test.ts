@@ -94,7 +94,7 @@ t.test('only the required settings: every default of the contract', (t) => {
       stateDir: './data',
       noEventsAlertAfterMs: 86_400_000,
       httpHost: '0.0.0.0',
-      httpPort: 13133,
+      httpPort: 13380,
       logLevel: 'info',
       body: 'json',
       attributeShape: 'flat',

@@ -194,7 +194,36 @@ t.test('the code defaults the examples are checked against are the OTLP and desi
   // the code, and this says that the documented defaults changed too.
   t.equal(OTLP_PORT, 4318, 'OTLP/HTTP default port')
   t.equal(OTLP_PATH, '/v1/logs', 'OTLP/HTTP logs path')
-  t.equal(OPS_PORT, 13133, 'ops port')
+  t.equal(OPS_PORT, 13380, 'ops port')
+})
+
+/**
+ * Ports that a collector or shipper next to the receiver (same pod, same host) listens on by default, and the
+ * Prometheus exporter allocations: the receiver's default ops port must be none of them.
+ */
+const WELL_KNOWN_PORTS: ReadonlyArray<[number, string]> = [
+  [4317, 'OTLP/gRPC'],
+  [4318, 'OTLP/HTTP (Collector, Fluent Bit)'],
+  [13133, 'Collector health_check'],
+  [55679, 'Collector zpages'],
+  [1777, 'Collector pprof'],
+  [8888, 'Collector metrics'],
+  [8889, 'Collector prometheus exporter'],
+  [2020, 'Fluent Bit HTTP server'],
+  [2021, 'Fluent Bit hot reload / health'],
+  [24224, 'Fluent Bit / Fluentd forward'],
+  [8686, 'Vector API'],
+  [9598, 'Vector prometheus_exporter'],
+  [9090, 'Prometheus'],
+  [9093, 'Alertmanager'],
+  [8080, 'HTTP alternative'],
+  [3000, 'Grafana'],
+]
+
+t.test('the default ops port is no well-known port of a collector, shipper or Prometheus exporter', async (t) => {
+  for (const [port, what] of WELL_KNOWN_PORTS) t.not(OPS_PORT, port, `not ${port} (${what})`)
+  t.notOk(OPS_PORT >= 9100 && OPS_PORT <= 10100, 'outside the Prometheus exporter allocations (9100-9999 and the first ones above)')
+  t.ok(OPS_PORT > 1023 && OPS_PORT < 32768, 'unprivileged, below the usual ephemeral port range')
 })
 
 t.test('every YAML, JSON and env example parses; every file is a kind this test checks', async (t) => {

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, relative as relativePath } from 'node:path'
 import { StateError } from '../src/errors.js'
 import { FileStateStore, MemoryStateStore, UidKeyMap, validateReceiverState, type ReceiverState } from '../src/state/index.js'
 
@@ -111,6 +111,54 @@ void t.test('file store: init on an unwritable dir names RECEIVER_STATE_DIR', as
     t.match((err as StateError).message, /RECEIVER_STATE_DIR/)
     t.match((err as StateError).message, dir)
     await t.rejects(store.save(sample), { code: 'PSR_ERR_STATE' }, 'save fails the same way')
+  }
+})
+
+/** The promise's rejection, or a failure after `ms` (a generous bound: the test fails instead of hanging). */
+async function rejectionWithin(p: Promise<unknown>, ms: number): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined
+  const bound = new Promise<string>((resolve) => {
+    timer = setTimeout(() => resolve(`still pending after ${ms} ms`), ms)
+  })
+  try {
+    return await Promise.race([p.then(() => 'resolved', (e: unknown) => e), bound])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+void t.test('file store: init under /proc (where mkdir recursive never settles) fails with a StateError', { skip: process.platform !== 'linux' && 'needs /proc' }, async (t) => {
+  for (const dir of ['/proc/nope', '/proc/nope/deeper/state', '/proc/self/nope']) {
+    const err = await rejectionWithin(new FileStateStore(dir).init(), 10_000)
+    t.type(err, StateError, `${dir}: ${String(err)}`)
+    t.match((err as StateError).message, /RECEIVER_STATE_DIR/)
+    t.match((err as StateError).message, dir)
+  }
+})
+
+void t.test('file store: init creates missing parents; a read-only dir is refused', async (t) => {
+  const base = await tempDir(t)
+  const deep = join(base, 'a', 'b', 'c')
+  await new FileStateStore(deep).init()
+  t.same(await readdir(join(base, 'a', 'b')), ['c'], 'every missing level is created')
+  await new FileStateStore(deep).init()
+  t.pass('an existing directory is fine')
+  const relative = relativePath(process.cwd(), join(base, 'rel', 'x'))
+  await new FileStateStore(relative).init()
+  t.same(await readdir(join(base, 'rel')), ['x'], 'a relative path works too')
+
+  const ro = join(base, 'ro')
+  await mkdir(ro)
+  await chmod(ro, 0o555)
+  t.teardown(() => chmod(ro, 0o755))
+  if (process.getuid?.() === 0) {
+    t.comment('running as root: permissions do not stop root, the read-only case is not tried')
+  } else {
+    for (const dir of [ro, join(ro, 'sub')]) {
+      const err = await rejectionWithin(new FileStateStore(dir).init(), 10_000)
+      t.type(err, StateError, `${dir}: ${String(err)}`)
+      t.match((err as StateError).message, /RECEIVER_STATE_DIR .*is not a writable directory \(EACCES\)/)
+    }
   }
 })
 

@@ -4,8 +4,17 @@
  * - the SIEM API: one request with the real SiemClient for the last whole minute (1 request of the budget);
  * - the OTLP endpoint: an empty ExportLogsServiceRequest POSTed by the real exporter (configured protocol, headers,
  *   compression, timeout and TLS), which a collector acknowledges without storing anything.
- * Exit code: 0 when the configuration is valid and both checks pass (or were skipped), 1 otherwise.
+ * Before those (also with `--offline`), the state directory is checked as `run` checks it at start: it can be created
+ * and written, and a state.json in it is readable, valid and not ahead of the clock.
+ * Exit code: 0 when the configuration is valid and every check passes (or was skipped), 1 otherwise.
+ *
+ * Redaction is by field: the secret's row shows `[redacted]` (describeConfig), and what this command writes itself is
+ * printed as is. Searching the printed text for the secret would replace every occurrence of a short or common
+ * secret (`1m`, `json`, `1800`) in other settings' values, which garbles the output and shows where the secret is.
+ * Only text quoted from the other end (the SIEM API's and the collector's answers, in the errors the SIEM client
+ * and the exporter build) has the credentials redacted, by those who quote it.
  */
+import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { describeConfig, readSecretFile } from '../config/index.js'
 import type { LoadedConfig } from '../config/index.js'
 import { ReceiverError } from '../errors.js'
@@ -13,6 +22,7 @@ import { OtlpHttpLogExporter, classifyFailure, displayEndpoint, toExportError } 
 import type { OtlpExportResult } from '../export/index.js'
 import { otlpRedactor, siemSecretSource } from '../redact.js'
 import { SiemClient } from '../siem/client.js'
+import { BUDGET_WINDOW_MS, FileStateStore, checkStateTimes } from '../state/index.js'
 import { EVENT_TYPES } from '../siem/types.js'
 import { NAME, VERSION } from '../version.js'
 
@@ -40,45 +50,84 @@ const MINUTE_MS = 60_000
 export async function checkConfig(loaded: LoadedConfig, opts: CheckConfigOptions): Promise<number> {
   const pp = loaded.config.proofpoint
   const otel = loaded.config.otel
-  // Defence in depth: whatever is printed goes through this (the OTLP header values, the endpoint's user info and
-  // query values, the SIEM API secret and its Basic token), even though the messages are built not to hold them.
-  const redactor = otlpRedactor(otel.logsEndpoint, otel.headers).addBasicCredentials(pp.principal, pp.secret)
-  const redact = (text: string): string => redactor.redact(text)
+  const now = opts.now ?? Date.now
+  // Redacted by field: describeConfig shows the secret and the header values as [redacted], URLs without their
+  // user info and query values. The rows are not searched for the secret (see above).
   const rows = describeConfig(loaded)
   const width = Math.max(...rows.map((r) => r.name.length))
-  for (const r of rows) opts.stdout.write(redact(`${r.name.padEnd(width)}  ${r.value}  (${r.source})\n`))
+  for (const r of rows) opts.stdout.write(`${r.name.padEnd(width)}  ${r.value}  (${r.source})\n`)
   opts.stdout.write('configuration is valid\n')
-  if (opts.offline) {
-    opts.stdout.write('offline: the SIEM API credentials and the OTLP endpoint were not tried\n')
-    return 0
-  }
-
-  const getSecret = (): string => {
-    const secret = pp.secretFile ? readSecretFile(pp.secretFile) : pp.secret
-    redactor.addBasicCredentials(pp.principal, secret)
-    return secret
-  }
-  const secretFile = pp.secretFile
-  const siemSecrets = siemSecretSource(pp.principal, pp.secret, secretFile ? () => readSecretFile(secretFile) : undefined)
 
   const results: CheckResult[] = []
-  for (const check of [() => checkSiemApi(loaded, getSecret, opts.now ?? Date.now), () => checkOtlpEndpoint(loaded, siemSecrets)]) {
-    const r = await check()
+  const report = (r: CheckResult): void => {
     results.push(r)
-    opts.stdout.write(`${redact(r.line)}\n`)
+    opts.stdout.write(`${r.line}\n`)
   }
-  const failed = results.filter((r) => !r.ok).length
+  report(await checkStateDir(loaded, now))
+  const failedSoFar = (): number => results.filter((r) => !r.ok).length
+  if (opts.offline) {
+    opts.stdout.write('offline: the SIEM API credentials and the OTLP endpoint were not tried\n')
+    return summary(failedSoFar(), results.length, opts)
+  }
+
+  const secretFile = pp.secretFile
+  const getSecret = (): string => (secretFile ? readSecretFile(secretFile) : pp.secret)
+  // For a failure that is not one of the typed errors: its message may quote the other end.
+  const unexpectedRedactor = otlpRedactor(otel.logsEndpoint, otel.headers).addBasicCredentials(pp.principal, pp.secret)
+  const siemSecrets = siemSecretSource(pp.principal, pp.secret, secretFile ? () => readSecretFile(secretFile) : undefined)
+  unexpectedRedactor.addSource(siemSecrets)
+  const redactUnexpected = (text: string): string => unexpectedRedactor.redact(text)
+
+  report(await checkSiemApi(loaded, getSecret, now, redactUnexpected))
+  report(await checkOtlpEndpoint(loaded, siemSecrets, redactUnexpected))
+  return summary(failedSoFar(), results.length, opts)
+}
+
+function summary(failed: number, checks: number, opts: CheckConfigOptions): number {
   if (failed > 0) {
-    opts.stderr.write(`${NAME}: check-config: ${failed} of ${results.length} checks failed (see above)\n`)
+    opts.stderr.write(`${NAME}: check-config: ${failed} of ${checks} checks failed (see above)\n`)
     return 1
   }
   return 0
 }
 
-/** One request for the minute before the last whole minute boundary; reports the answer or the typed error. */
-async function checkSiemApi(loaded: LoadedConfig, getSecret: () => string, now: () => number): Promise<CheckResult> {
+/**
+ * The state directory as `run` finds it at start (FileStateStore.init, then load and the clock check the poller
+ * makes): the same StateError message, so what `run` would refuse is refused here. `init` creates the directory
+ * when it is missing, as `run` would. The directory's lock is not tried: a running receiver holds it.
+ */
+async function checkStateDir(loaded: LoadedConfig, now: () => number): Promise<CheckResult> {
+  const dir = loaded.config.receiver.stateDir
+  const store = new FileStateStore(dir)
+  try {
+    await store.init()
+    const state = await store.load()
+    if (state) checkStateTimes(state, now())
+    if (!state) return { ok: true, line: `state directory: ${dir} is writable; no state file yet (the first run starts RECEIVER_START_LOOKBACK back)` }
+    const since = now() - BUDGET_WINDOW_MS
+    const requests = (state.apiRequests ?? []).filter((at) => at > since).length
+    return {
+      ok: true,
+      line: `state directory: ${dir} is writable; ${store.path}: cursor ${state.cursor}, ${requests} SIEM API request${requests === 1 ? '' : 's'} in the last 24 h`,
+    }
+  } catch (err) {
+    const what = err instanceof ReceiverError ? `${err.message} [${err.code}]` : `unexpected failure: ${err instanceof Error ? err.message : String(err)}`
+    return { ok: false, line: `state directory: FAILED: ${what}` }
+  }
+}
+
+/**
+ * One request for the minute before the last whole minute boundary; reports the answer or the typed error, and
+ * whether the request went out (it counts against the budget only then: not when the name did not resolve or the
+ * connection was refused).
+ */
+async function checkSiemApi(loaded: LoadedConfig, getSecret: () => string, now: () => number, redactUnexpected: (text: string) => string): Promise<CheckResult> {
   const pp = loaded.config.proofpoint
-  const budgetNote = `used 1 of the ${pp.requestBudget} SIEM API requests allowed per 24 h (PROOFPOINT_REQUEST_BUDGET)`
+  const sent = watchRequestSent(pp.baseUrl)
+  const budgetNote = (): string =>
+    sent.seen()
+      ? `used 1 of the ${pp.requestBudget} SIEM API requests allowed per 24 h (PROOFPOINT_REQUEST_BUDGET)`
+      : `no request reached the SIEM API: none of the ${pp.requestBudget} requests allowed per 24 h (PROOFPOINT_REQUEST_BUDGET) was used`
   const end = Math.floor(now() / MINUTE_MS) * MINUTE_MS
   const window = { start: new Date(end - MINUTE_MS), end: new Date(end) }
   let client: SiemClient | undefined
@@ -97,21 +146,58 @@ async function checkSiemApi(loaded: LoadedConfig, getSecret: () => string, now: 
     const events = EVENT_TYPES.reduce((n, t) => n + result.response.events[t].length, 0)
     return {
       ok: true,
-      line: `SIEM API: credentials accepted (HTTP ${result.status}, ${events} event${events === 1 ? '' : 's'} in the last minute); ${budgetNote}`,
+      line: `SIEM API: credentials accepted (HTTP ${result.status}, ${events} event${events === 1 ? '' : 's'} in the last minute); ${budgetNote()}`,
     }
   } catch (err) {
+    // The SIEM client's errors quote the API's answer with the credentials already redacted.
     const what =
       err instanceof ReceiverError
         ? `${withoutRetryNote(err.message)} [${err.code}]`
-        : `unexpected failure: ${err instanceof Error ? err.message : String(err)}`
-    return { ok: false, line: `SIEM API: FAILED: ${what}; ${budgetNote}` }
+        : `unexpected failure: ${redactUnexpected(err instanceof Error ? err.message : String(err))}`
+    return { ok: false, line: `SIEM API: FAILED: ${what}; ${budgetNote()}` }
   } finally {
+    sent.stop()
     await client?.close().catch(() => undefined)
   }
 }
 
+/**
+ * Whether undici wrote a request's headers to a connection to `baseUrl`'s origin since the call (undici's
+ * `undici:client:sendHeaders` diagnostics channel). Nothing is written when the name does not resolve, the
+ * connection is refused or the TLS handshake fails.
+ */
+function watchRequestSent(baseUrl: string): { seen(): boolean; stop(): void } {
+  let origin: string
+  try {
+    origin = new URL(baseUrl).origin
+  } catch {
+    origin = baseUrl
+  }
+  let seen = false
+  const onMessage = (message: unknown): void => {
+    // undici keeps the origin as given to the pool: a string or a URL.
+    const from = (message as { request?: { origin?: string | URL } } | undefined)?.request?.origin
+    if (from === undefined || safeOrigin(from) === origin) seen = true
+  }
+  subscribe('undici:client:sendHeaders', onMessage)
+  return {
+    seen: () => seen,
+    stop: () => {
+      unsubscribe('undici:client:sendHeaders', onMessage)
+    },
+  }
+}
+
+function safeOrigin(url: string | URL): string | undefined {
+  try {
+    return new URL(url).origin
+  } catch {
+    return undefined
+  }
+}
+
 /** POSTs an empty ExportLogsServiceRequest (protobuf: zero bytes; JSON: `{"resourceLogs":[]}`), once, no retries. */
-async function checkOtlpEndpoint(loaded: LoadedConfig, siemSecrets: () => string[]): Promise<CheckResult> {
+async function checkOtlpEndpoint(loaded: LoadedConfig, siemSecrets: () => string[], redactUnexpected: (text: string) => string): Promise<CheckResult> {
   const otel = loaded.config.otel
   const where = `${displayEndpoint(otel.logsEndpoint)}, ${otel.protocol}`
   let exporter: OtlpHttpLogExporter | undefined
@@ -147,7 +233,7 @@ async function checkOtlpEndpoint(loaded: LoadedConfig, siemSecrets: () => string
     }
     return { ok: false, line: `OTLP endpoint: FAILED: ${message} [${error.code}] (${where})` }
   } catch (err) {
-    return { ok: false, line: `OTLP endpoint: FAILED: ${err instanceof Error ? err.message : String(err)} (${where})` }
+    return { ok: false, line: `OTLP endpoint: FAILED: ${redactUnexpected(err instanceof Error ? err.message : String(err))} (${where})` }
   } finally {
     await exporter?.shutdown().catch(() => undefined)
   }

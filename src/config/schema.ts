@@ -365,7 +365,10 @@ const SCHEMA: convict.Schema<RawConfig> = {
   },
   RECEIVER_HTTP_PORT: {
     doc: 'Port of the ops server',
-    default: 13133,
+    // Not 13133 (up to 0.1.0): that is the OpenTelemetry Collector's health_check port, which clashed with a
+    // collector in the same pod or host. 13380 is none of the Collector's, Fluent Bit's or Vector's ports and lies
+    // outside the Prometheus exporter allocations (9100-9999 and above).
+    default: 13380,
     format: 'psr-port',
     env: 'RECEIVER_HTTP_PORT',
   },

@@ -1,6 +1,7 @@
 import { mkdir, open, readFile, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { StateError } from '../errors.js'
+import { makeDirectory } from './make-dir.js'
 import { STATE_VERSION, type ReceiverState, type StateStore } from './types.js'
 import { parseStrictUtc } from './times.js'
 import { UidKeyMap, bucketsProblem } from './uid-key-map.js'
@@ -37,7 +38,8 @@ export class FileStateStore implements StateStore {
    */
   async init(): Promise<void> {
     try {
-      await mkdir(this.dir, { recursive: true })
+      // Not mkdir({ recursive: true }): it never settles for a path under /proc (see make-dir.ts).
+      await makeDirectory(this.dir)
       const probe = join(this.dir, `${PROBE_PREFIX}${process.pid}`)
       await writeFile(probe, 'probe\n')
       await unlink(probe)
