@@ -91,6 +91,7 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
       ...(pp.threatType ? { threatType: pp.threatType } : {}),
       timeoutMs: pp.requestTimeoutMs,
       ...(pp.ca ? { ca: pp.ca } : {}),
+      ...(pp.proxy ? { proxy: pp.proxy.url } : {}),
       onServerDate: (ms) => apiClock.observe(ms),
     }))
   let pipeline: ExportPipeline | undefined
@@ -108,6 +109,7 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
       maxBatchSize: config.receiver.exportBatchSize,
       maxConcurrency: config.receiver.exportConcurrency,
       ...(config.otel.tls ? { tls: config.otel.tls } : {}),
+      ...(config.otel.proxy ? { proxy: config.otel.proxy.url } : {}),
       ...(config.otel.logRecordLimits ? { logRecordLimits: config.otel.logRecordLimits } : {}),
       // Never quoted from a collector's answer either.
       otherSecrets: siemSecretSource(pp.principal, pp.secret, secretFile ? () => readSecretFile(secretFile) : undefined),

@@ -13,6 +13,7 @@ import type { EventType } from '../siem/types.js'
 import { formatDuration } from './duration.js'
 import { CONFIG_VARIABLES, SENSITIVE_VARIABLES, THREAT_STATUSES, checkHttpUrl, createConvict, fileValueKind, isConfigVariable, quote, redactUrl } from './schema.js'
 import type { ConfigVariable, RawConfig } from './schema.js'
+import { proxyFor } from '../proxy.js'
 import type { ConfigSource, ReceiverConfig } from './types.js'
 
 export interface LoadOptions {
@@ -729,6 +730,21 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
 
   const otel = resolveOtel(raw, sources, report, readFile)
 
+  // Outbound proxies. The variables are checked when set, named in the message, never echoed with credentials.
+  if (raw.PROOFPOINT_PROXY_URL.trim() !== '') {
+    const problem = checkHttpUrl(raw.PROOFPOINT_PROXY_URL.trim())
+    if (problem) report('PROOFPOINT_PROXY_URL', problem)
+  }
+  for (const name of ['https_proxy', 'HTTPS_PROXY', 'http_proxy', 'HTTP_PROXY']) {
+    const value = opts.env[name]?.trim()
+    const problem = value ? checkHttpUrl(value) : undefined
+    if (problem) problems.push(`${name}: ${problem}`)
+  }
+  const explicitProxy = raw.PROOFPOINT_PROXY_URL.trim() === '' ? undefined : { url: raw.PROOFPOINT_PROXY_URL.trim(), from: 'PROOFPOINT_PROXY_URL' }
+  const apiProxy = proxyFor(raw.PROOFPOINT_BASE_URL, opts.env, explicitProxy)
+  const otlpProxy = proxyFor(otel.logsEndpoint, opts.env)
+  if (otlpProxy) otel.proxy = otlpProxy
+
   if (problems.length > 0) throw new ConfigError(problems)
 
   const config: ReceiverConfig = {
@@ -738,6 +754,7 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
       secret,
       secretFile,
       ...apiCa,
+      ...(apiProxy ? { proxy: apiProxy } : {}),
       eventTypes: eventTypesOf(raw.PROOFPOINT_EVENT_TYPES),
       threatStatus: threatStatusOf(raw.PROOFPOINT_THREAT_STATUS),
       threatType: raw.PROOFPOINT_THREAT_TYPE || undefined,
@@ -847,6 +864,10 @@ export function describeConfig(loaded: LoadedConfig): ConfigRow[] {
     PROOFPOINT_SECRET: [set('PROOFPOINT_SECRET') ? REDACTED : UNSET, source('PROOFPOINT_SECRET')],
     PROOFPOINT_SECRET_FILE: [orUnset(pp.secretFile), source('PROOFPOINT_SECRET_FILE')],
     PROOFPOINT_CA_FILE: [pp.caFile === undefined ? '(unset: the system CAs)' : `${pp.caFile}${pp.baseUrl.startsWith('https:') ? '' : ' (not used: PROOFPOINT_BASE_URL is not https)'}`, source('PROOFPOINT_CA_FILE')],
+    PROOFPOINT_PROXY_URL: [
+      pp.proxy === undefined ? '(unset: no proxy for the SIEM API)' : `${redactUrl(pp.proxy.url)}${pp.proxy.from === 'PROOFPOINT_PROXY_URL' ? '' : ` (from ${pp.proxy.from})`}${otel.proxy === undefined ? '; OTLP export: direct' : `; OTLP export: ${redactUrl(otel.proxy.url)} (from ${otel.proxy.from})`}`,
+      source('PROOFPOINT_PROXY_URL'),
+    ],
     PROOFPOINT_EVENT_TYPES: [pp.eventTypes.join(','), source('PROOFPOINT_EVENT_TYPES')],
     PROOFPOINT_THREAT_STATUS: [orUnset(pp.threatStatus), source('PROOFPOINT_THREAT_STATUS')],
     PROOFPOINT_THREAT_TYPE: [orUnset(pp.threatType), source('PROOFPOINT_THREAT_TYPE')],

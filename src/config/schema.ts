@@ -17,6 +17,7 @@ export interface RawConfig {
   PROOFPOINT_SECRET: string
   PROOFPOINT_SECRET_FILE: string
   PROOFPOINT_CA_FILE: string
+  PROOFPOINT_PROXY_URL: string
   /** `all` or event type names, split; normalised after validation. */
   PROOFPOINT_EVENT_TYPES: string[]
   PROOFPOINT_THREAT_STATUS: string
@@ -292,6 +293,12 @@ const SCHEMA: convict.Schema<RawConfig> = {
     default: '',
     format: anyString,
     env: 'PROOFPOINT_CA_FILE',
+  },
+  PROOFPOINT_PROXY_URL: {
+    doc: 'Forward proxy for the SIEM API (http://host:port; CONNECT tunnel for https). Unset: HTTPS_PROXY / HTTP_PROXY / NO_PROXY',
+    default: '',
+    format: anyString,
+    env: 'PROOFPOINT_PROXY_URL',
   },
   PROOFPOINT_EVENT_TYPES: {
     doc: 'all, or a comma list of messagesDelivered,messagesBlocked,clicksPermitted,clicksBlocked',

@@ -1,4 +1,5 @@
 import type { AttributeShape, BodyMode } from '../mapping/types.js'
+import type { ProxyChoice } from '../proxy.js'
 import type { EventType } from '../siem/types.js'
 
 /** Where an effective setting came from (check-config prints it). */
@@ -15,6 +16,8 @@ export interface ReceiverConfig {
     /** PROOFPOINT_CA_FILE and the PEM CA certificate(s) read from it at start; both absent when unset. */
     caFile?: string
     ca?: string
+    /** The forward proxy for the SIEM API: PROOFPOINT_PROXY_URL, else HTTPS_PROXY/HTTP_PROXY unless NO_PROXY; absent: direct. */
+    proxy?: ProxyChoice
     eventTypes: EventType[]
     threatStatus: string | undefined
     threatType: string | undefined
@@ -53,6 +56,8 @@ export interface ReceiverConfig {
   /** The standard OTEL_* settings the receiver itself uses; the exporters also read their own variables. */
   otel: {
     logsEndpoint: string
+    /** The forward proxy for the OTLP export: HTTPS_PROXY/HTTP_PROXY unless NO_PROXY; absent: direct. */
+    proxy?: ProxyChoice
     protocol: 'http/protobuf' | 'http/json'
     headers: Record<string, string>
     compression: 'gzip' | 'none'

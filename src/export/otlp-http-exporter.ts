@@ -1,6 +1,8 @@
 import { errorCodeOf, parseRetryAfter } from '../http-util.js'
 import http from 'node:http'
 import https from 'node:https'
+import { HttpProxyAgent } from 'http-proxy-agent'
+import { HttpsProxyAgent } from 'https-proxy-agent'
 import net from 'node:net'
 import tls from 'node:tls'
 import { promisify } from 'node:util'
@@ -37,6 +39,11 @@ export interface OtlpHttpLogExporterOptions {
   userAgent?: string
   /** For https: extra CA, client certificate and key (OTEL_EXPORTER_OTLP_CERTIFICATE, _CLIENT_CERTIFICATE, _CLIENT_KEY). */
   tls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer }
+  /**
+   * A forward proxy (HTTPS_PROXY/HTTP_PROXY by the endpoint's scheme, unless NO_PROXY): https endpoints through a
+   * CONNECT tunnel (the collector's certificate still checked, `tls` still applied), http ones as absolute-form requests.
+   */
+  proxy?: string
   /** The SDK's policy by default: up to 5 retries, 1 s × 1.5 (±20 % jitter, at most 5 s), Retry-After honoured. */
   retry?: { maxRetries?: number; initialBackoffMs?: number; maxBackoffMs?: number; multiplier?: number }
   /**
@@ -165,6 +172,9 @@ export class OtlpHttpLogExporter implements LogRecordExporter {
   private readonly timeoutMillis: number
   private readonly headers: Record<string, string>
   private readonly agent: http.Agent
+  /** CA, client certificate and key for https endpoints; through a proxy given per request, where its tunnel reads them. */
+  private readonly tls: NonNullable<OtlpHttpLogExporterOptions['tls']>
+  private readonly viaProxy: boolean
   private readonly retry: Required<NonNullable<OtlpHttpLogExporterOptions['retry']>>
   private readonly active = new Set<http.ClientRequest>()
   private readonly sleeping = new Set<() => void>()
@@ -202,10 +212,13 @@ export class OtlpHttpLogExporter implements LogRecordExporter {
     if (this.compression === 'gzip') headers['Content-Encoding'] = 'gzip'
     headers['User-Agent'] = opts.userAgent ?? 'proofpoint-siem-receiver'
     this.headers = headers
-    this.agent =
-      this.url.protocol === 'https:'
-        ? new https.Agent({ keepAlive: true, ...(opts.tls ?? {}) })
-        : new http.Agent({ keepAlive: true })
+    this.tls = opts.tls ?? {}
+    this.viaProxy = opts.proxy !== undefined
+    if (opts.proxy !== undefined) {
+      this.agent = this.url.protocol === 'https:' ? new HttpsProxyAgent(opts.proxy, { keepAlive: true }) : new HttpProxyAgent(opts.proxy, { keepAlive: true })
+    } else {
+      this.agent = this.url.protocol === 'https:' ? new https.Agent({ keepAlive: true, ...this.tls }) : new http.Agent({ keepAlive: true })
+    }
   }
 
   export(logs: ReadableLogRecord[], resultCallback: (result: ExportResult) => void): void {
@@ -351,6 +364,7 @@ export class OtlpHttpLogExporter implements LogRecordExporter {
         req = send(this.url, {
           method: 'POST',
           agent: this.agent,
+          ...(this.viaProxy && this.url.protocol === 'https:' ? this.tls : {}),
           headers: { ...this.headers, 'Content-Length': String(body.length) },
         })
       } catch (err) {

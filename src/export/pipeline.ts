@@ -50,6 +50,8 @@ export interface ExportPipelineOptions {
   logRecordLimits?: LogRecordLimits
   /** https only: extra CA / client certificate (OTEL_EXPORTER_OTLP_CERTIFICATE, …). */
   tls?: OtlpHttpLogExporterOptions['tls']
+  /** Forward proxy URL (HTTPS_PROXY/HTTP_PROXY unless NO_PROXY); its credentials are redacted from every message. */
+  proxy?: string
   /** Replaces the OTLP/HTTP exporter (tests). The pipeline shuts it down. */
   exporter?: LogRecordExporter
   /**
@@ -286,10 +288,12 @@ export function createExportPipeline(opts: ExportPipelineOptions): ExportPipelin
       timeoutMillis: opts.timeoutMs,
       userAgent: `${SCOPE_NAME}/${opts.serviceVersion}`,
       ...(opts.tls ? { tls: opts.tls } : {}),
+      ...(opts.proxy ? { proxy: opts.proxy } : {}),
       ...(opts.otherSecrets ? { otherSecrets: opts.otherSecrets } : {}),
     })
   // Whatever the exporter (ours or an injected one) reports is quoted through this.
   const redactor = otlpRedactor(opts.endpoint, opts.headers)
+  if (opts.proxy) redactor.addUrl(opts.proxy)
   if (opts.otherSecrets) redactor.addSource(opts.otherSecrets)
   const redact = (text: string): string => redactor.redact(text)
   const resourceOpts = { serviceName: opts.serviceName, serviceVersion: opts.serviceVersion, resourceAttributes: opts.resourceAttributes }

@@ -9,13 +9,13 @@
  *   large window that keeps arriving is not cut off, but a server that stops sending is.
  * - The body is parsed as it streams in (see response-parser.ts): no limit on its size.
  */
-import { isLoopbackHost } from '../config/schema.js'
+import { isLoopbackHost, redactUrl } from '../config/schema.js'
 import { errorCodeOf, parseRetryAfter } from '../http-util.js'
 import { Redactor } from '../redact.js'
 import { pipeline } from 'node:stream'
 import type { Readable } from 'node:stream'
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib'
-import { Pool } from 'undici'
+import { Pool, ProxyAgent } from 'undici'
 import type { Dispatcher } from 'undici'
 import {
   SiemAuthError,
@@ -54,6 +54,11 @@ export interface SiemClientOptions {
   dispatcher?: Dispatcher
   /** Clock for Retry-After dates (tests). */
   now?: () => number
+  /**
+   * A forward proxy (PROOFPOINT_PROXY_URL, or HTTPS_PROXY/HTTP_PROXY): requests go through it, https ones in a CONNECT
+   * tunnel with `ca` still checked against the API's certificate. Credentials in its URL go to the proxy only.
+   */
+  proxy?: string
   /** Told the `Date` header of every answer (epoch ms), whatever its status: the API's clock (see ApiClock). */
   onServerDate?: (ms: number) => void
 }
@@ -112,11 +117,16 @@ export class SiemClient {
   private readonly threatStatus: string | undefined
   private readonly threatType: string | undefined
   private readonly timeoutMs: number
-  private readonly dispatcher: Dispatcher
+  private dispatcher: Dispatcher
+  /** Builds a fresh proxy agent: one whose tunnel never opened is destroyed (see fetchWindow). */
+  private readonly makeProxyAgent: (() => Dispatcher) | undefined
   private readonly ownsDispatcher: boolean
   private readonly now: () => number
   private readonly onServerDate: ((ms: number) => void) | undefined
   private closing: Promise<void> | undefined
+  /** The proxy's URL without credentials, for messages; undefined when connecting directly. */
+  private proxyShown: string | undefined
+  private proxyUrl: string | undefined
 
   constructor(opts: SiemClientOptions) {
     const url = new URL(opts.baseUrl)
@@ -140,6 +150,23 @@ export class SiemClient {
     if (opts.dispatcher) {
       this.dispatcher = opts.dispatcher
       this.ownsDispatcher = false
+    } else if (opts.proxy !== undefined) {
+      const proxy = opts.proxy
+      this.proxyUrl = proxy
+      this.proxyShown = redactUrl(proxy)
+      this.makeProxyAgent = () => new ProxyAgent({
+        uri: proxy,
+        connections: 1,
+        pipelining: 1,
+        keepAliveTimeout: 30_000,
+        connectTimeout: opts.timeoutMs,
+        headersTimeout: opts.timeoutMs,
+        bodyTimeout: opts.timeoutMs,
+        proxyTls: { timeout: opts.timeoutMs },
+        requestTls: { timeout: opts.timeoutMs, ...(opts.ca !== undefined ? { ca: opts.ca } : {}) },
+      })
+      this.dispatcher = this.makeProxyAgent()
+      this.ownsDispatcher = true
     } else {
       this.dispatcher = new Pool(this.origin, {
         connections: 1,
@@ -171,11 +198,30 @@ export class SiemClient {
     const token = Buffer.from(`${this.principal}:${secret}`, 'utf8').toString('base64')
     // The secret and its Basic token, also JSON-escaped or percent-encoded, in any text quoted from the answer.
     const redactor = new Redactor().addBasicCredentials(this.principal, secret)
+    // The proxy's credentials go to the proxy only, and into no message.
+    if (this.proxyUrl !== undefined) redactor.addUrl(this.proxyUrl)
     const redact = (s: string): string => redactor.redact(s)
 
     let res: Dispatcher.ResponseData
+    // Through a proxy undici keeps reconnecting when the proxy hangs up on the CONNECT, and headersTimeout does not
+    // run before the tunnel exists: bound the wait for the answer's headers ourselves (disarmed once they arrive).
+    // It does not stop for an abort either: the agent is destroyed and replaced.
+    const tunnel = this.makeProxyAgent === undefined ? undefined : new AbortController()
+    let tunnelTimer: NodeJS.Timeout | undefined
+    const tunnelDeadline = new Promise<never>((_resolve, reject) => {
+      if (!tunnel || !this.makeProxyAgent) return
+      const make = this.makeProxyAgent
+      tunnelTimer = setTimeout(() => {
+        tunnel.abort()
+        const stuck = this.dispatcher
+        this.dispatcher = make()
+        void stuck.destroy().catch(() => undefined)
+        reject(new Error('no answer through the proxy in time'))
+      }, this.timeoutMs)
+    })
+    tunnelDeadline.catch(() => undefined)
     try {
-      res = await this.dispatcher.request({
+      const request = this.dispatcher.request({
         origin: this.origin,
         path,
         method: 'GET',
@@ -189,8 +235,19 @@ export class SiemClient {
         headersTimeout: this.timeoutMs,
         bodyTimeout: this.timeoutMs,
       })
+      // Lost to the deadline, it rejects later (its agent destroyed): that is no one's error.
+      if (tunnel) request.catch(() => undefined)
+      res = tunnel ? await Promise.race([request, tunnelDeadline]) : await request
     } catch (err) {
+      if (tunnel?.signal.aborted && !signal?.aborted) {
+        throw new SiemNetworkError(
+          `no answer from ${this.origin} through the proxy ${this.proxyShown ?? ''} within ${this.timeoutMs} ms: the proxy closed the connection, refused the tunnel or does not answer; check PROOFPOINT_PROXY_URL / HTTPS_PROXY and NO_PROXY`,
+          err,
+        )
+      }
       throw this.transportError(err, signal, redact, undefined)
+    } finally {
+      clearTimeout(tunnelTimer)
     }
 
     const { statusCode, headers, body } = res
@@ -285,8 +342,16 @@ export class SiemClient {
     if (code === undefined || PROGRAMMING_ERROR_CODES.has(code)) return err
     if (TIMEOUT_ERROR_CODES.has(code)) return new SiemTimeoutError(this.timeoutMs, err)
     const detail = redact(sanitize(err instanceof Error ? err.message : String(err), 200))
-    const where = bodyBytes === undefined ? `request to ${this.origin} failed` : `connection to ${this.origin} failed after ${bodyBytes} bytes of the response body`
-    return new SiemNetworkError(`${where}: ${code}: ${detail}`, err)
+    const via = this.proxyShown === undefined ? '' : ` through the proxy ${this.proxyShown}`
+    const where =
+      bodyBytes === undefined ? `request to ${this.origin}${via} failed` : `connection to ${this.origin}${via} failed after ${bodyBytes} bytes of the response body`
+    // undici: "Proxy response (407) !== 200 when HTTP Tunneling"; a proxy that hangs up before answering the CONNECT.
+    const refused = /Proxy response \((\d+)\)/.exec(detail)?.[1]
+    if (this.proxyShown !== undefined && bodyBytes === undefined && refused !== undefined) {
+      const hint = refused === '407' ? ': it wants credentials (put them in the proxy URL, http://user:password@host:port)' : ''
+      return new SiemNetworkError(`the proxy ${this.proxyShown} refused to open a tunnel to ${this.origin} (${refused})${hint}; check PROOFPOINT_PROXY_URL / HTTPS_PROXY and NO_PROXY`, err)
+    }
+    return new SiemNetworkError(`${where}: ${code}: ${detail}${via === '' ? '' : '; check PROOFPOINT_PROXY_URL / HTTPS_PROXY and NO_PROXY'}`, err)
   }
 
   private statusError(status: number, headers: Record<string, string | string[] | undefined>, text: string, path: string, redact: (s: string) => string): Error {

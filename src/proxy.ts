@@ -1,0 +1,59 @@
+/**
+ * Outbound proxy selection, pure: which forward proxy (if any) a request to a URL goes through, by the usual
+ * environment variables (HTTPS_PROXY for https targets, HTTP_PROXY for http ones, NO_PROXY to bypass; lower-case
+ * names win, as curl does) or an explicit setting. The agents that tunnel through it live with their clients.
+ */
+export interface ProxyChoice {
+  /** The proxy URL (may hold credentials: never log it, use redactUrl). */
+  url: string
+  /** The variable it came from, for messages and check-config. */
+  from: string
+}
+
+type Env = Readonly<Record<string, string | undefined>>
+
+const DEFAULT_PORTS: Record<string, number> = { 'http:': 80, 'https:': 443 }
+
+function envValue(env: Env, name: string): { value: string; from: string } | undefined {
+  for (const key of [name.toLowerCase(), name.toUpperCase()]) {
+    const v = env[key]?.trim()
+    if (v) return { value: v, from: key }
+  }
+  return undefined
+}
+
+/** Whether NO_PROXY (comma or space separated: `*`, hosts, `.domain` or `domain` suffixes, `host:port`, IP literals) covers the URL. */
+export function bypassesProxy(target: URL, noProxy: string): boolean {
+  const host = target.hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase()
+  const port = Number(target.port) || DEFAULT_PORTS[target.protocol] || 0
+  for (const raw of noProxy.split(/[\s,]+/)) {
+    const entry = raw.trim().toLowerCase()
+    if (!entry) continue
+    if (entry === '*') return true
+    const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(entry)
+    if (!m) continue
+    const name = (m[1] ?? '').replace(/^\[(.*)\]$/, '$1').replace(/^\*?\./, '.')
+    if (m[2] !== undefined && Number(m[2]) !== port) continue
+    if (name.startsWith('.') ? host.endsWith(name) || host === name.slice(1) : host === name || host.endsWith(`.${name}`)) return true
+  }
+  return false
+}
+
+/**
+ * The proxy for a request to `target`: `explicit` (a setting such as PROOFPOINT_PROXY_URL) when given, else
+ * HTTPS_PROXY / HTTP_PROXY by the target's scheme unless NO_PROXY covers it; undefined: connect directly.
+ */
+export function proxyFor(target: string, env: Env, explicit?: { url: string; from: string }): ProxyChoice | undefined {
+  if (explicit && explicit.url.trim() !== '') return { url: explicit.url.trim(), from: explicit.from }
+  let url: URL
+  try {
+    url = new URL(target)
+  } catch {
+    return undefined
+  }
+  const proxy = envValue(env, url.protocol === 'https:' ? 'https_proxy' : 'http_proxy')
+  if (proxy === undefined) return undefined
+  const noProxy = envValue(env, 'no_proxy')
+  if (noProxy && bypassesProxy(url, noProxy.value)) return undefined
+  return { url: proxy.value, from: proxy.from }
+}
