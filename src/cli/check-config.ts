@@ -141,6 +141,7 @@ async function checkSiemApi(loaded: LoadedConfig, getSecret: () => string, now: 
       ...(pp.threatType ? { threatType: pp.threatType } : {}),
       timeoutMs: pp.requestTimeoutMs,
       ...(pp.ca ? { ca: pp.ca } : {}),
+      ...(pp.proxy ? { proxy: pp.proxy.url } : {}),
     })
     const result = await client.fetchWindow(window)
     const events = EVENT_TYPES.reduce((n, t) => n + result.response.events[t].length, 0)
@@ -210,6 +211,7 @@ async function checkOtlpEndpoint(loaded: LoadedConfig, siemSecrets: () => string
       timeoutMillis: otel.timeoutMs,
       userAgent: `${NAME}/${VERSION}`,
       ...(otel.tls && otel.logsEndpoint.startsWith('https:') ? { tls: otel.tls } : {}),
+      ...(otel.proxy ? { proxy: otel.proxy.url } : {}),
       // A check answers once: the receiver retries, check-config reports.
       retry: { maxRetries: 0 },
       otherSecrets: siemSecrets,
