@@ -568,6 +568,11 @@ t.test('Dockerfile: multi-stage, pinned Node LTS base, production dependencies o
     }
   }
   t.equal(new Set(STAGES.map((s) => s.from)).size, 1, 'every stage on the same base')
+  // One pin: .node-version is what CI installs to run the suite on the container's Node (.ci/run).
+  const pinned = read('.node-version').trim()
+  t.match(pinned, /^\d+\.\d+\.\d+$/, `.node-version pins a release (${pinned})`)
+  for (const s of STAGES) t.equal(/^node:([^-@]+)-/.exec(s.from)?.[1], pinned, `${s.name ?? 'stage'}: FROM ${s.from} is the Node of .node-version`)
+  t.match(read('.ci/run'), /\.node-version/, 'CI reads the same pin')
   const runs = (s: Stage): string => s.instructions.filter((i) => i.op === 'RUN').map((i) => i.args).join('\n')
   const builder = STAGES.find((s) => /\btsc\b/.test(runs(s)))
   t.ok(builder && /npm ci(?![^\n]*--omit=dev)/.test(runs(builder)), 'a build stage installs dev dependencies and runs tsc')
