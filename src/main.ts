@@ -37,7 +37,12 @@ Options:
 SIGTERM, SIGINT and SIGHUP stop run and demo gracefully (exit 0), also during start-up. The configuration is read
 at start: restart the receiver to apply a changed one.
 
-Configuration is read from the environment; see the README for every variable.`
+Configuration is read from the environment and the --config file (or RECEIVER_CONFIG_FILE) by every command; the
+environment wins. See the README for every variable. Durations: 30s, 5m, 1.5m, 1m30s, 24h, 7d.
+
+State: the cursor is kept in RECEIVER_STATE_DIR, by default ./data relative to the current working directory (not
+to where the command is installed): set RECEIVER_STATE_DIR to a fixed path when running a globally installed
+command, from a service manager or from a different directory.`
 
 async function loadOrExplain(env: NodeJS.ProcessEnv, configFile: string | undefined): Promise<LoadedConfig | undefined> {
   const { loadConfig } = await import('./config/index.js')
@@ -174,6 +179,12 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     return 0
   }
   const [command = 'run', ...rest] = positionals
+  // `map` takes one FILE; nothing else takes any: an extra word is a mistake (a typo, a lost option), not ignored.
+  const extra = rest.slice(command === 'map' ? 1 : 0)
+  if (extra.length > 0 && ['run', 'check-config', 'demo', 'map'].includes(command)) {
+    process.stderr.write(`${NAME}: unexpected argument${extra.length > 1 ? 's' : ''} ${extra.map((a) => JSON.stringify(a)).join(' ')} for ${command}\n\n${USAGE}\n`)
+    return 2
+  }
   switch (command) {
     case 'run':
       return runCommand(env, values.config, listenForStop())
@@ -183,7 +194,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       const stop = listenForStop()
       const { runDemo } = await import('./cli/demo.js')
       // A signal during the demo's start-up resolved `stop.first` already: it stops right after the start.
-      return runDemo({ env, untilStopped: () => stop.first, stdout: process.stdout, stderr: process.stderr })
+      return runDemo({ env, ...(values.config ? { configFile: values.config } : {}), untilStopped: () => stop.first, stdout: process.stdout, stderr: process.stderr })
     }
     case 'map': {
       const file = rest[0]
@@ -199,7 +210,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
         return 1
       }
       const { mapCommand } = await import('./cli/map.js')
-      return mapCommand(text, { env, stdout: process.stdout, stderr: process.stderr })
+      return mapCommand(text, { env, ...(values.config ? { configFile: values.config } : {}), stdout: process.stdout, stderr: process.stderr })
     }
     default:
       process.stderr.write(`${NAME}: unknown command "${command}"\n\n${USAGE}\n`)

@@ -33,6 +33,8 @@ export interface ExportOutcome {
   /** OTLP requests the collector acknowledged, and refused as data. */
   batches?: number
   rejectedBatches?: number
+  /** Request body bytes sent in the acknowledged requests (the pipeline's report says; a test double need not). */
+  bytes?: number
   rejected?: ReadonlyArray<{ index: number; reason: string }>
   /**
    * OTLP partial success: the collector took the request [start, end) but dropped `rejected` of its records without
@@ -51,8 +53,8 @@ export interface RecordSink {
 
 /** What the poller reports to /metrics besides what ReceiverStatus holds. */
 export interface PollerMetrics {
-  observeApiRequest(outcome: 'ok' | 'error', statusCode: number | undefined, seconds: number): void
-  observeExport(outcome: 'ok' | 'error' | 'rejected', batches: number, seconds?: number): void
+  observeApiRequest(outcome: 'ok' | 'error', statusCode: number | undefined, seconds: number, bytes?: number): void
+  observeExport(outcome: 'ok' | 'error' | 'rejected', batches: number, seconds?: number, bytes?: number): void
 }
 
 export interface PollerOptions {
@@ -587,7 +589,7 @@ export class Poller {
       // A fetcher that does not stream (a test double) returns the events instead: hand them over the same way.
       const unstreamed = EVENT_TYPES.reduce((n, t) => n + result.response.events[t].length, 0)
       if (unstreamed > 0) await stream.onEvents(result.response.events)
-      this.deps.metrics?.observeApiRequest('ok', httpStatus, seconds())
+      this.deps.metrics?.observeApiRequest('ok', httpStatus, seconds(), bytes)
       const received = result.events ?? unstreamed
       status.recordPoll({ at: this.clock(), outcome: 'ok', httpStatus, events: received })
       status.setAuthFailing(false)
@@ -617,7 +619,7 @@ export class Poller {
       const outcome = (await this.deps.sink.exportRecords(records)) ?? {}
       status.progress(this.monotonic(), this.clock())
       status.recordExport({ at: this.clock(), outcome: 'ok', records: records.length })
-      this.deps.metrics?.observeExport('ok', outcome.batches ?? 1, (performance.now() - started) / 1000)
+      this.deps.metrics?.observeExport('ok', outcome.batches ?? 1, (performance.now() - started) / 1000, outcome.bytes)
       if (outcome.rejectedBatches) this.deps.metrics?.observeExport('rejected', outcome.rejectedBatches)
       return outcome
     } catch (err) {

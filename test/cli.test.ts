@@ -201,7 +201,19 @@ t.test('run: polls, exports, answers probes on a real port, and stops on SIGTERM
   t.equal(sum('proofpoint_receiver_events_received_total'), count)
   t.ok(sum('proofpoint_receiver_api_requests_total') >= 1)
   t.equal(sum('proofpoint_receiver_no_events_alert'), 0)
-  t.ok(samples.every((m) => m?.[1]?.startsWith('proofpoint_receiver_')), 'every metric is prefixed')
+  t.ok(
+    samples.every((m) => /^(proofpoint_receiver_|process_|nodejs_)/.test(m?.[1] ?? '')),
+    'the receiver\'s metrics are prefixed; process and Node.js metrics keep their standard names',
+  )
+  t.ok(sum('process_cpu_seconds_total') > 0, 'process_cpu_seconds_total under its standard name')
+  t.ok(samples.some((m) => m?.[1] === 'nodejs_heap_size_used_bytes'), 'nodejs_heap_size_used_bytes under its standard name')
+  // Bytes: read after the scrape, so what the simulator sent and the sink received can only be more.
+  const apiBytes = sum('proofpoint_receiver_api_bytes_total')
+  const exportBytes = sum('proofpoint_receiver_export_bytes_total')
+  t.ok(apiBytes > 0, `SIEM API body bytes counted (${apiBytes})`)
+  t.ok(apiBytes <= sim.requests.reduce((n, r) => n + r.bytes, 0), 'no more than the simulator sent')
+  t.ok(exportBytes > 0, `OTLP bytes counted (${exportBytes})`)
+  t.ok(exportBytes <= sink.requests.reduce((n, r) => n + r.wireBytes, 0), 'no more than the collector received')
   const page = await request(`${ops}/`)
   const pageText = await page.body.text()
   t.match(pageText, /<html/)
@@ -240,3 +252,4 @@ t.test('a configuration file that does not parse names the file, not its content
   t.match(r.stderr, /bad\.json/)
   t.notMatch(r.stderr, SECRET)
 })
+

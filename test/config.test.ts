@@ -54,8 +54,21 @@ t.test('durations: the accepted forms', (t) => {
   t.end()
 })
 
+t.test('durations: compound and decimal forms, exact to the millisecond', (t) => {
+  t.equal(parseDuration('1m30s'), 90_000)
+  t.equal(parseDuration('1.5m'), 90_000)
+  t.equal(parseDuration('1h30m'), 5_400_000)
+  t.equal(parseDuration('1.5h'), 5_400_000)
+  t.equal(parseDuration('1d12h'), 129_600_000)
+  t.equal(parseDuration('2m0.5s'), 120_500)
+  t.equal(parseDuration('1s500ms'), 1500)
+  t.equal(parseDuration('1.1h'), 3_960_000, 'no floating-point residue')
+  t.equal(parseDuration('0.001s'), 1)
+  t.end()
+})
+
 t.test('durations: everything else is refused', (t) => {
-  for (const text of ['60', '60000', '5 minutes', '1.5h', '-5m', '+5m', '5M', '5 m', '1h30m', '', 'm', '10w', '5sec', '9999999999999999d']) {
+  for (const text of ['60', '60000', '5 minutes', '-5m', '+5m', '5M', '5 m', '1h 30m', '', 'm', '10w', '5sec', '9999999999999999d', '30s1m', '1m1m', '1m30', '.5m', '5.m', '1.5ms', '0.0001s', '1,5m', '1m-30s']) {
     t.equal(parseDuration(text), undefined, JSON.stringify(text))
   }
   t.end()
@@ -272,7 +285,7 @@ t.test('each invalid setting gives a problem naming that variable', (t) => {
 
 t.test('problem texts say what to write instead', (t) => {
   const problems = problemsFor(t, { ...REQUIRED, RECEIVER_POLL_INTERVAL: '5 minutes', RECEIVER_OVERLAP: '60', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' })
-  t.match(named(problems, 'RECEIVER_POLL_INTERVAL'), [/"5 minutes" is not a duration \(use 30s, 5m, 24h, 7d\)/])
+  t.match(named(problems, 'RECEIVER_POLL_INTERVAL'), [/"5 minutes" is not a duration \(use a number and a unit \(ms, s, m, h, d\), e\.g\. 30s, 5m, 1\.5m, 1m30s, 24h, 7d\)/])
   t.match(named(problems, 'RECEIVER_OVERLAP'), [/"60" has no unit/])
   t.match(named(problems, 'OTEL_EXPORTER_OTLP_PROTOCOL'), [/http\/protobuf or http\/json/])
   t.notMatch(problems.join('\n'), /value was/, "convict's own value suffix is not repeated")

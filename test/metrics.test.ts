@@ -100,8 +100,12 @@ void t.test('a fresh receiver: every metric present with its type, zeros, and no
   t.match(source.contentType, /^text\/plain; version=0\.0\.4/)
   const e = await scrape()
 
-  for (const name of e.types.keys()) t.ok(name.startsWith(P), `${name} is prefixed`)
-  for (const s of e.samples) t.ok(s.name.startsWith(P), `sample ${s.name} is prefixed`)
+  // The receiver's own metrics are prefixed; prom-client's process and Node.js metrics keep their standard names,
+  // which stock dashboards and alerts look for.
+  const standard = (name: string): boolean => name.startsWith('process_') || name.startsWith('nodejs_')
+  for (const name of e.types.keys()) t.ok(name.startsWith(P) || standard(name), `${name} is prefixed or standard`)
+  for (const s of e.samples) t.ok(s.name.startsWith(P) || standard(s.name), `sample ${s.name} is prefixed or standard`)
+  t.notOk([...e.types.keys()].some((n) => n.startsWith(`${P}process_`) || n.startsWith(`${P}nodejs_`)), 'no renamed process metrics')
 
   const types: Record<string, string> = {
     ...Object.fromEntries(EVENT_METRICS.map((n) => [n, 'counter'])),
@@ -109,6 +113,8 @@ void t.test('a fresh receiver: every metric present with its type, zeros, and no
     [`${P}api_request_duration_seconds`]: 'histogram',
     [`${P}export_requests_total`]: 'counter',
     [`${P}export_duration_seconds`]: 'histogram',
+    [`${P}api_bytes_total`]: 'counter',
+    [`${P}export_bytes_total`]: 'counter',
     [`${P}cursor_lag_seconds`]: 'gauge',
     [`${P}last_successful_poll_timestamp_seconds`]: 'gauge',
     [`${P}last_successful_export_timestamp_seconds`]: 'gauge',
@@ -120,11 +126,12 @@ void t.test('a fresh receiver: every metric present with its type, zeros, and no
     [`${P}gap_seconds_total`]: 'counter',
     [`${P}ready`]: 'gauge',
     [`${P}info`]: 'gauge',
-    // process metrics from prom-client, prefixed
-    [`${P}process_cpu_seconds_total`]: 'counter',
-    [`${P}process_resident_memory_bytes`]: 'gauge',
-    [`${P}nodejs_eventloop_lag_seconds`]: 'gauge',
-    [`${P}nodejs_heap_size_used_bytes`]: 'gauge',
+    // process metrics from prom-client, under their standard names
+    process_cpu_seconds_total: 'counter',
+    process_resident_memory_bytes: 'gauge',
+    process_start_time_seconds: 'gauge',
+    nodejs_eventloop_lag_seconds: 'gauge',
+    nodejs_heap_size_used_bytes: 'gauge',
   }
   for (const [name, type] of Object.entries(types)) t.equal(e.types.get(name), type, `# TYPE ${name} ${type}`)
   for (const name of Object.keys(types)) t.ok(e.help.get(name), `${name} has help`)
@@ -140,6 +147,8 @@ void t.test('a fresh receiver: every metric present with its type, zeros, and no
     t.equal(value(e, `${P}export_duration_seconds_count`, { outcome }), 0)
   }
   t.equal(value(e, `${P}api_request_duration_seconds_count`, { outcome: 'ok' }), 0)
+  t.equal(value(e, `${P}api_bytes_total`), 0, 'no bytes read yet')
+  t.equal(value(e, `${P}export_bytes_total`), 0, 'no bytes sent yet')
   t.equal(value(e, `${P}last_successful_poll_timestamp_seconds`), 0, 'never: 0')
   t.equal(value(e, `${P}last_successful_export_timestamp_seconds`), 0, 'never: 0')
   t.equal(find(e, `${P}cursor_lag_seconds`).length, 0, 'no lag sample before there is a cursor')
@@ -286,6 +295,23 @@ void t.test('export requests by outcome and the export duration histogram', asyn
   t.equal(value(e, `${h}_count`, { outcome: 'rejected' }), 0, 'seconds undefined: counted, not timed')
 })
 
+void t.test('bytes: SIEM API body bytes read and OTLP bytes sent', async (t) => {
+  const { metrics, scrape } = rig()
+  metrics.observeApiRequest('ok', 200, 0.1, 1500)
+  metrics.observeApiRequest('ok', 200, 0.1, 500)
+  metrics.observeApiRequest('ok', 204, 0.1, 0)
+  metrics.observeApiRequest('error', 500, 0.1)
+  metrics.observeApiRequest('ok', 200, 0.1, Number.NaN)
+  metrics.observeApiRequest('ok', 200, 0.1, -3)
+  metrics.observeExport('ok', 2, 0.1, 7000)
+  metrics.observeExport('ok', 1, 0.1, 300)
+  metrics.observeExport('ok', 1, 0.1)
+  metrics.observeExport('error', 1, 0.1, Infinity)
+  const e = await scrape()
+  t.equal(value(e, `${P}api_bytes_total`), 2000)
+  t.equal(value(e, `${P}export_bytes_total`), 7300)
+})
+
 void t.test('error text never reaches the metrics', async (t) => {
   const { status, metrics, scrape } = rig({ collectProcessMetrics: true })
   status.recordPoll({ at: T0, outcome: 'error', httpStatus: 401, events: 0, error: { code: 'SIEM_AUTH', message: `refused ${SECRET}` } })
@@ -313,8 +339,8 @@ void t.test('each instance has its own registry; a passed registry is used; the 
   t.equal(find(eb, `${P}api_requests_total`).length, 0, 'the other instance saw nothing')
   t.equal(value(ea, `${P}events_received_total`, { event_type: 'clicksPermitted' }), 9)
   t.equal(value(eb, `${P}events_received_total`, { event_type: 'clicksPermitted' }), 0)
-  t.equal(find(ea, `${P}process_cpu_seconds_total`).length, 0, 'collectProcessMetrics: false')
-  t.equal(find(eb, `${P}process_cpu_seconds_total`).length, 1)
+  t.equal(find(ea, 'process_cpu_seconds_total').length, 0, 'collectProcessMetrics: false')
+  t.equal(find(eb, 'process_cpu_seconds_total').length, 1)
   t.equal((await globalRegistry.getMetricsAsJSON()).length, before, 'nothing registered globally')
 
   const mine = new Registry()
@@ -329,7 +355,8 @@ void t.test('defaults: the wall clock and process metrics', async (t) => {
   const e = parse(await new ReceiverMetrics({ status }).render())
   const lag = value(e, `${P}cursor_lag_seconds`) ?? NaN
   t.ok(lag >= 89 && lag <= 120, `lag from Date.now: ${lag}`)
-  t.equal(find(e, `${P}process_start_time_seconds`).length, 1)
+  t.equal(find(e, 'process_start_time_seconds').length, 1)
+  t.equal(find(e, `${P}process_start_time_seconds`).length, 0, 'not renamed')
 })
 
 void t.test('the parser in this test rejects what it does not understand', (t) => {

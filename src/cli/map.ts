@@ -2,16 +2,19 @@
  * `map FILE|-`: a saved SIEM API JSON response → the records the receiver would export, as OTLP/JSON on stdout.
  * Uses the same parser and mapper as `run`, and no network.
  */
-import { loadConfig } from '../config/index.js'
 import { ConfigError } from '../errors.js'
 import { toOtlpJson } from '../export/index.js'
 import { mapResponse } from '../mapping/index.js'
 import type { HrTime } from '../mapping/types.js'
 import { BodyFormatError, SiemBodyParser } from '../siem/response-parser.js'
+import { EVENT_TYPES } from '../siem/types.js'
 import { VERSION } from '../version.js'
+import { loadCommandConfig } from './command-config.js'
 
 export interface MapIo {
   env: Record<string, string | undefined>
+  /** `--config FILE`: read as `run` reads it. */
+  configFile?: string
   stdout: NodeJS.WritableStream
   stderr: NodeJS.WritableStream
   now?: () => number
@@ -21,8 +24,10 @@ export function mapCommand(text: Buffer, io: MapIo): number {
   let settings
   try {
     // map uses no network: credentials are neither needed nor read.
-    settings = loadConfig({
-      env: { ...io.env, PROOFPOINT_PRINCIPAL: 'map-offline', PROOFPOINT_SECRET: 'unused', PROOFPOINT_SECRET_FILE: undefined },
+    settings = loadCommandConfig({
+      env: io.env,
+      configFile: io.configFile,
+      fixed: { PROOFPOINT_PRINCIPAL: 'map-offline', PROOFPOINT_SECRET: 'unused', PROOFPOINT_SECRET_FILE: undefined },
     }).config
   } catch (err) {
     if (err instanceof ConfigError) {
@@ -43,6 +48,13 @@ export function mapCommand(text: Buffer, io: MapIo): number {
     }
     throw err
   }
+  const events = EVENT_TYPES.reduce((n, t) => n + parsed.events[t].length, 0)
+  // An empty body is what the API answers with 204 (no events); a JSON object without any of the four arrays is
+  // something else (an error document, another API's answer, the wrong file), and mapping it to nothing would hide that.
+  if (events === 0 && !parsed.empty && !hasEventArray(text)) {
+    io.stderr.write(`map: warning: the input has none of ${EVENT_TYPES.join(', ')}: not a SIEM API response (GET /v2/siem/all?format=json)?\n`)
+    return 1
+  }
   const nowMs = (io.now ?? Date.now)()
   const observed: HrTime = [Math.floor(nowMs / 1000), (nowMs % 1000) * 1e6]
   const records = mapResponse({ events: parsed.events, ...(parsed.queryEndTime ? { queryEndTime: parsed.queryEndTime } : {}) }, { attributeShape: settings.receiver.attributeShape, body: settings.receiver.body }, observed)
@@ -55,4 +67,15 @@ export function mapCommand(text: Buffer, io: MapIo): number {
   io.stderr.write(`map: ${records.length} records, ${malformed.length} malformed\n`)
   for (const r of malformed) io.stderr.write(`map: malformed ${r.eventType} ${r.uid.slice(0, 12)}: ${r.malformed.join('; ')}\n`)
   return 0
+}
+
+/** Whether the (already validated, and event-less, so small) JSON object has one of the four event arrays. */
+function hasEventArray(text: Buffer): boolean {
+  let body: unknown
+  try {
+    body = JSON.parse(text.toString('utf8').replace(/^\uFEFF/, ''))
+  } catch {
+    return true // not for this check to judge: the parser accepted it
+  }
+  return typeof body === 'object' && body !== null && EVENT_TYPES.some((t) => Array.isArray((body as Record<string, unknown>)[t]))
 }

@@ -1,7 +1,7 @@
 /**
- * Durations as operators write them: a whole number and one unit, `1500ms`, `30s`, `5m`, `24h`, `7d`.
- * A bare number is refused on purpose: `60` could mean seconds or milliseconds, and guessing wrong
- * turns a one-minute poll into a 60 ms hammering of a rate-limited API.
+ * Durations as operators write them: a number and a unit, `1500ms`, `30s`, `5m`, `1.5h`, `24h`, `7d`, or several
+ * such parts from the largest unit down, `1m30s`, `1h30m`. A bare number is refused on purpose: `60` could mean
+ * seconds or milliseconds, and guessing wrong turns a one-minute poll into a 60 ms hammering of a rate-limited API.
  */
 
 const UNIT_MS = {
@@ -16,21 +16,40 @@ type Unit = keyof typeof UNIT_MS
 /** Largest unit first, so formatDuration picks the shortest exact spelling; `ms` is the fallback. */
 const UNITS_DESCENDING: readonly Unit[] = ['d', 'h', 'm', 's']
 
-const DURATION = /^(\d+)(ms|s|m|h|d)$/
+/** Units in the order a compound duration must use them (each at most once). */
+const UNIT_ORDER: readonly Unit[] = ['d', 'h', 'm', 's', 'ms']
+/** One part: a whole or decimal number (digits on both sides of the point) and a unit; `ms` before `m`. */
+const PART = /(\d+)(?:\.(\d+))?(ms|s|m|h|d)/y
 
 /** What to write instead, for error messages. */
-export const DURATION_HINT = 'use 30s, 5m, 24h, 7d'
+export const DURATION_HINT = 'use a number and a unit (ms, s, m, h, d), e.g. 30s, 5m, 1.5m, 1m30s, 24h, 7d'
 
 /**
- * Milliseconds for `1500ms`, `30s`, `5m`, `24h`, `7d` (surrounding whitespace ignored), or undefined when the
- * text is not such a duration: bare numbers, decimals, negative values, other units, compound forms.
+ * Milliseconds for `1500ms`, `30s`, `5m`, `1.5m`, `1m30s`, `24h`, `7d` (surrounding whitespace ignored), or
+ * undefined when the text is not such a duration: bare numbers, negative values, other units, units out of order
+ * or repeated (`30s1m`, `1m1m`), spaces inside, or a fraction of a millisecond (`1.5ms`).
  */
 export function parseDuration(text: string): number | undefined {
-  const match = DURATION.exec(text.trim())
-  if (match === null) return undefined
-  const [, amount, unit] = match as unknown as [string, string, Unit]
-  const ms = Number(amount) * UNIT_MS[unit]
-  return Number.isSafeInteger(ms) ? ms : undefined
+  const s = text.trim()
+  if (s === '') return undefined
+  let total = 0n
+  let next = 0 // index into UNIT_ORDER: a later part needs a smaller unit
+  PART.lastIndex = 0
+  while (PART.lastIndex < s.length) {
+    const match = PART.exec(s)
+    if (match === null) return undefined
+    const [, whole, fraction = '', unit] = match as unknown as [string, string, string | undefined, Unit]
+    const at = UNIT_ORDER.indexOf(unit, next)
+    if (at < 0) return undefined
+    next = at + 1
+    // Exact arithmetic: 1.1h is 3,960,000 ms, not 3,960,000.0000000005; a part must come to whole milliseconds.
+    const scale = 10n ** BigInt(fraction.length)
+    const scaled = BigInt(whole + fraction) * BigInt(UNIT_MS[unit])
+    if (scaled % scale !== 0n) return undefined
+    total += scaled / scale
+    if (total > BigInt(Number.MAX_SAFE_INTEGER)) return undefined
+  }
+  return Number(total)
 }
 
 /** The shortest exact spelling that parseDuration reads back: 60000 → `1m`, 90000 → `90s`, 1500 → `1500ms`. */

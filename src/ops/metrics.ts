@@ -22,7 +22,10 @@ export interface ReceiverMetricsOptions {
   now?: () => number
   /** The registry to register in; a fresh one by default (never prom-client's global registry unless passed). */
   registry?: Registry
-  /** Adds prom-client's process and Node.js runtime metrics (CPU, memory, event loop lag, GC…), prefixed. Default true. */
+  /**
+   * Adds prom-client's process and Node.js runtime metrics (CPU, memory, event loop lag, GC…) under their standard
+   * names (`process_cpu_seconds_total`, `nodejs_heap_size_used_bytes`, …), which stock dashboards look for. Default true.
+   */
   collectProcessMetrics?: boolean
 }
 
@@ -63,6 +66,8 @@ export class ReceiverMetrics {
   private readonly apiDuration: Histogram<'outcome'>
   private readonly exportRequests: Counter<'outcome'>
   private readonly exportDuration: Histogram<'outcome'>
+  private readonly apiBytes: Counter
+  private readonly exportBytes: Counter
 
   constructor(opts: ReceiverMetricsOptions) {
     this.status = opts.status
@@ -110,6 +115,16 @@ export class ReceiverMetrics {
       help: 'Duration in seconds of one export call (all the OTLP requests of one window), by outcome.',
       labelNames: ['outcome'],
       buckets: [...EXPORT_DURATION_BUCKETS],
+      registers,
+    })
+    this.apiBytes = new Counter({
+      name: `${METRIC_PREFIX}api_bytes_total`,
+      help: 'SIEM API response body bytes read (as received on the wire), over the requests that succeeded.',
+      registers,
+    })
+    this.exportBytes = new Counter({
+      name: `${METRIC_PREFIX}export_bytes_total`,
+      help: 'OTLP request body bytes sent (after compression) in the requests the collector acknowledged.',
       registers,
     })
     // Known label values start at 0, so rate() and increase() work from the first scrape.
@@ -172,7 +187,8 @@ export class ReceiverMetrics {
     })
     info.set({ version: this.status.version }, 1)
 
-    if (opts.collectProcessMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX })
+    // No prefix: process_* and nodejs_* are the names every Node.js dashboard and alert expects.
+    if (opts.collectProcessMetrics ?? true) collectDefaultMetrics({ register: this.registry })
   }
 
   /** The Content-Type of {@link render}'s text (Prometheus text format 0.0.4). */
@@ -192,23 +208,32 @@ export class ReceiverMetrics {
 
   /**
    * One SIEM API request finished. `statusCode`: the HTTP status of the answer, undefined when none came (network
-   * error, timeout); anything that is not an HTTP status is counted as `none`. `seconds`: its duration.
+   * error, timeout); anything that is not an HTTP status is counted as `none`. `seconds`: its duration. `bytes`:
+   * the response body bytes read, when known.
    */
-  observeApiRequest(outcome: ApiOutcome, statusCode: number | undefined, seconds: number): void {
+  observeApiRequest(outcome: ApiOutcome, statusCode: number | undefined, seconds: number, bytes?: number): void {
     this.apiRequests.inc({ outcome, status_code: statusLabel(statusCode) })
     observe(this.apiDuration, outcome, seconds)
+    addBytes(this.apiBytes, bytes)
   }
 
   /**
    * One export call finished: `batches` is how many OTLP requests it made with that outcome (0 is fine), `seconds`
    * the duration of the whole call, observed once under `outcome`. A call with mixed results (some requests
    * acknowledged, some rejected) is reported once with its main outcome and duration, then once per other outcome
-   * with its request count and `seconds` undefined, so the call is timed once.
+   * with its request count and `seconds` undefined, so the call is timed once. `bytes`: the request body bytes
+   * sent in the acknowledged requests, when the exporter says.
    */
-  observeExport(outcome: ExportOutcome, batches: number, seconds: number | undefined): void {
+  observeExport(outcome: ExportOutcome, batches: number, seconds: number | undefined, bytes?: number): void {
     if (Number.isFinite(batches) && batches > 0) this.exportRequests.inc({ outcome }, batches)
     if (seconds !== undefined) observe(this.exportDuration, outcome, seconds)
+    addBytes(this.exportBytes, bytes)
   }
+}
+
+/** A byte count that is not a non-negative finite number (unknown, or a bug upstream) is not counted at all. */
+function addBytes(counter: Counter, bytes: number | undefined): void {
+  if (bytes !== undefined && Number.isFinite(bytes) && bytes > 0) counter.inc(bytes)
 }
 
 function statusLabel(code: number | undefined): string {
