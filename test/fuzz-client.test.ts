@@ -1,7 +1,8 @@
 /**
  * Hostile and broken API answers (issue 7, item 2): the body parser and the client given truncated, garbage,
  * enormous and deeply nested bodies and wrong content types end in success or a typed SiemApiError, never a crash
- * or a hang (each case bounded by a timeout); redirects to another origin never carry the credentials; TLS is
+ * or a hang (each server sends a bounded body or goes silent, which the client's idle timeouts end; no wall-clock
+ * limit that a loaded machine could exceed); redirects to another origin never carry the credentials; TLS is
  * verified (an untrusted certificate is a SiemNetworkError that names the problem) and a CA bundle can be given.
  *
  * Seed policy as in fuzz-mapping.test.ts: random per run, printed as a TAP comment and in the failure report;
@@ -127,17 +128,14 @@ function client(tt: Test, url: string, opts: Partial<SiemClientOptions> = {}): S
   return c
 }
 
-/** The outcome of one fetch, bounded in time: a result, or the error it rejected with. */
-async function outcome(c: SiemClient, ms = 30_000): Promise<FetchWindowResult | Error> {
-  let timer: NodeJS.Timeout | undefined
-  const hang = new Promise<Error>((resolve) => {
-    timer = setTimeout(() => resolve(new Error(`HANG: no outcome within ${ms} ms`)), ms)
-  })
-  try {
-    return await Promise.race([c.fetchWindow(WINDOW).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e)))), hang])
-  } finally {
-    clearTimeout(timer)
-  }
+/**
+ * The outcome of one fetch: a result, or the error it rejected with. Not raced against a wall-clock limit (a 50 MB
+ * body on a loaded machine can take any time): the work is bounded instead, since every server here sends a finite
+ * body or goes silent, and the client's own idle timeouts (`timeoutMs`, for the headers and between body chunks)
+ * turn silence into a SiemApiError. A real hang is caught by tap's timeout for the file.
+ */
+async function outcome(c: SiemClient): Promise<FetchWindowResult | Error> {
+  return c.fetchWindow(WINDOW).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))))
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void
@@ -195,11 +193,10 @@ const cases: [string, Handler, 'ok' | 'error'][] = [
 ]
 
 for (const [name, handler, expected] of cases) {
-  t.test(`client: ${name} → ${expected === 'ok' ? 'success' : 'a typed error'}, within a bound`, async (t) => {
+  t.test(`client: ${name} → ${expected === 'ok' ? 'success' : 'a typed error'}`, async (t) => {
     const url = await listen(t, createServer(handler))
     const out = await outcome(client(t, url))
     if (out instanceof Error) {
-      t.notMatch(out.message, /^HANG/, 'no hang')
       t.type(out, SiemApiError, `a SiemApiError: ${out.constructor.name}: ${out.message.slice(0, 200)}`)
       t.notMatch(out.message, SECRET, 'no secret in the message')
       t.equal(expected, 'error', 'an error was expected')
@@ -227,8 +224,8 @@ t.test('client: random bodies from a server → success or a SiemApiError', asyn
     await fc.assert(
       fc.asyncProperty(body, async (b) => {
         next = b
-        const out = await outcome(c, 10_000)
-        return !(out instanceof Error) || (out instanceof SiemApiError && !/^HANG/.test(out.message))
+        const out = await outcome(c)
+        return !(out instanceof Error) || out instanceof SiemApiError
       }),
       { seed: SEED, numRuns: Math.min(NUM_RUNS, 100), includeErrorInReport: true },
     )
