@@ -330,6 +330,21 @@ function windowsAsked(sim: SiemSimulator, from = 0, to = sim.requests.length): S
 
 t.setTimeout(420_000)
 
+/**
+ * The first window in one OTLP request or in several (128 records per request): which one the simulator gives
+ * depended on the time of day at 2 events a minute. Scenarios that count exports run once with each, at a rate
+ * that decides the split whatever the time, and check that the first window was split as intended.
+ */
+const SPLITS = [
+  { name: 'first window in one batch', eventsPerMinute: 0.8, split: (events: number): boolean => events > 0 && events <= 128 },
+  { name: 'first window in several batches', eventsPerMinute: 5, split: (events: number): boolean => events > 128 },
+] as const
+
+function checkSplit(t: Test, r: Rig, split: (typeof SPLITS)[number]): void {
+  const first = r.sim.requests.find((q) => q.status === 200)?.events ?? 0
+  t.ok(split.split(first), `${split.name}: the first window held ${first} events`)
+}
+
 t.test('fault injection', { jobs: JOBS }, async (t) => {
   // ─── The collector ──────────────────────────────────────────────────────────────────────────────────────────
   scenario(t, 'collector refusing connections: cursor held, no polling ahead, catch-up afterwards', async (t) => {
@@ -367,8 +382,8 @@ t.test('fault injection', { jobs: JOBS }, async (t) => {
     return finish(t, r, p)
   })
 
-  scenario(t, 'collector 429 with Retry-After: honoured, then delivered', async (t) => {
-    const r = await rig(t)
+  for (const split of SPLITS) scenario(t, `collector 429 with Retry-After: honoured, then delivered (${split.name})`, async (t) => {
+    const r = await rig(t, { eventsPerMinute: split.eventsPerMinute })
     r.sink.failNext(3, 429, { 'retry-after': '1' })
     // Long enough that a slow first export on a busy machine is not cut off before the 429 is read. One request in
     // flight: a window of more than one batch would otherwise send two at once, which is no retry.
@@ -384,6 +399,7 @@ t.test('fault injection', { jobs: JOBS }, async (t) => {
       const gap = (q[i]?.receivedAt ?? 0) - (q[i - 1]?.receivedAt ?? 0)
       t.ok(gap >= 900, `retry ${i} came ${gap} ms after a Retry-After: 1`)
     }
+    checkSplit(t, r, split)
     return tally
   })
 
@@ -394,17 +410,19 @@ t.test('fault injection', { jobs: JOBS }, async (t) => {
     return finish(t, r, p)
   })
 
-  scenario(t, 'collector 502, 503, 504: retried, then delivered', async (t) => {
-    const r = await rig(t)
+  for (const split of SPLITS) scenario(t, `collector 502, 503, 504: retried, then delivered (${split.name})`, async (t) => {
+    const r = await rig(t, { eventsPerMinute: split.eventsPerMinute })
     r.sink.failNext(2, 502)
     r.sink.failNext(2, 503)
     r.sink.failNext(2, 504)
-    const p = await r.start()
+    // One request in flight, so that the answers come in the order given whatever the batch split.
+    const p = await r.start({ RECEIVER_EXPORT_CONCURRENCY: '1' })
     const tally = await finish(t, r, p)
     t.same(
       r.sink.requests.slice(0, 6).map((x) => x.status),
       [502, 502, 503, 503, 504, 504],
     )
+    checkSplit(t, r, split)
     return tally
   })
 
@@ -666,8 +684,8 @@ t.test('fault injection', { jobs: JOBS }, async (t) => {
     return finish(t, r, p, { allowDuplicates: ackedNotCommitted, timeoutMs: 40_000 })
   })
 
-  scenario(t, 'SIGTERM during a hanging export: exit 0 within 10 s, cursor not past unacknowledged events', async (t) => {
-    const r = await rig(t)
+  for (const split of SPLITS) scenario(t, `SIGTERM during a hanging export: exit 0 within 10 s, cursor not past unacknowledged events (${split.name})`, async (t) => {
+    const r = await rig(t, { eventsPerMinute: split.eventsPerMinute })
     let arrived: (() => void) | undefined
     const hanging = new Promise<void>((resolve) => (arrived = resolve))
     // The first export of the second window hangs. Decided by the SIEM request it belongs to, not by its index:
@@ -691,6 +709,7 @@ t.test('fault injection', { jobs: JOBS }, async (t) => {
     const state = r.sampleState(t)
     const w1 = r.sim.requests[0] ? intervalOf(r.sim.requests[0]) : undefined
     t.equal(state ? Date.parse(state.cursor) : undefined, w1?.end, 'the cursor stays at the end of the last acknowledged window')
+    checkSplit(t, r, split)
     r.sink.onRequest(undefined)
     await r.sink.setMode('ok')
     const p2 = await r.start()
