@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { loadConfig } from '../src/config/index.js'
+import { createConvict } from '../src/config/schema.js'
 import { METRIC_PREFIX, ReceiverMetrics } from '../src/ops/metrics.js'
 import { ReceiverStatus } from '../src/status.js'
 
@@ -97,5 +98,13 @@ t.test('example env files: the secret file is re-read on every request, as the S
     t.notMatch(text, /re-?read (only )?after a 401|read at start/i, `${f}: not "after a 401"`)
     t.match(text, /re-read on every (SIEM API )?request/i, `${f}: says every request`)
   }
+  t.end()
+})
+
+t.test('the configuration schema describes the secret file as the code reads it', (t) => {
+  const schema = createConvict({}).getSchema() as unknown as { _cvtProperties: Record<string, { doc?: string }> }
+  const doc = schema._cvtProperties.PROOFPOINT_SECRET_FILE?.doc ?? ''
+  t.match(doc, /re-read on every (SIEM API )?request/i)
+  t.notMatch(doc, /when the API refuses|after a 401/i)
   t.end()
 })

@@ -283,7 +283,7 @@ const SCHEMA: convict.Schema<RawConfig> = {
     sensitive: true,
   },
   PROOFPOINT_SECRET_FILE: {
-    doc: 'File holding the TAP service secret (read again when the API refuses the credentials)',
+    doc: 'File holding the TAP service secret (re-read on every SIEM API request, so a rotated secret is picked up without a restart)',
     default: '',
     format: anyString,
     env: 'PROOFPOINT_SECRET_FILE',
