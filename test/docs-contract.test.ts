@@ -98,6 +98,11 @@ t.test('example env files: the secret file is re-read on every request, as the S
     t.notMatch(text, /re-?read (only )?after a 401|read at start/i, `${f}: not "after a 401"`)
     t.match(text, /re-read on every (SIEM API )?request/i, `${f}: says every request`)
   }
+  // Nor does any other example (Kubernetes manifests, compose file) say the file is read only after a refusal.
+  for (const f of readdirSync(dir, { recursive: true, encoding: 'utf8' })) {
+    if (!/\.(ya?ml|env|md)$/.test(f)) continue
+    t.notMatch(readFileSync(join(dir, f), 'utf8'), /re-?reads?[\s#]+(the[\s#]+mounted[\s#]+file[\s#]+|it[\s#]+)?(only[\s#]+)?after[\s#]+a[\s#]+401/i, `${f}: not "after a 401"`)
+  }
   t.end()
 })
 
