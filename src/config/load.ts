@@ -131,7 +131,7 @@ function secretFromFile(
 
 /**
  * The secret held in `path`, trailing newline and whitespace removed (Kubernetes Secret volumes and `echo` add one).
- * The poller calls it again after a 401 so a rotated secret is picked up. Throws ConfigError; the message never
+ * The SIEM client calls it for every request, so a rotated secret is picked up. Throws ConfigError; the message never
  * contains the file's contents.
  */
 export function readSecretFile(path: string, readFile: (path: string) => string = defaultReadFile): string {
