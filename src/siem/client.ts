@@ -147,6 +147,15 @@ export class SiemClient {
     this.timeoutMs = opts.timeoutMs
     this.now = opts.now ?? Date.now
     this.onServerDate = opts.onServerDate
+    // One keep-alive connection, idle timeouts: directly or through the proxy alike.
+    const connection = {
+      connections: 1,
+      pipelining: 1,
+      keepAliveTimeout: 30_000,
+      connectTimeout: opts.timeoutMs,
+      headersTimeout: opts.timeoutMs,
+      bodyTimeout: opts.timeoutMs,
+    }
     if (opts.dispatcher) {
       this.dispatcher = opts.dispatcher
       this.ownsDispatcher = false
@@ -154,29 +163,17 @@ export class SiemClient {
       const proxy = opts.proxy
       this.proxyUrl = proxy
       this.proxyShown = redactUrl(proxy)
-      this.makeProxyAgent = () => new ProxyAgent({
-        uri: proxy,
-        connections: 1,
-        pipelining: 1,
-        keepAliveTimeout: 30_000,
-        connectTimeout: opts.timeoutMs,
-        headersTimeout: opts.timeoutMs,
-        bodyTimeout: opts.timeoutMs,
-        proxyTls: { timeout: opts.timeoutMs },
-        requestTls: { timeout: opts.timeoutMs, ...(opts.ca !== undefined ? { ca: opts.ca } : {}) },
-      })
+      this.makeProxyAgent = () =>
+        new ProxyAgent({
+          uri: proxy,
+          ...connection,
+          proxyTls: { timeout: opts.timeoutMs },
+          requestTls: { timeout: opts.timeoutMs, ...(opts.ca !== undefined ? { ca: opts.ca } : {}) },
+        })
       this.dispatcher = this.makeProxyAgent()
       this.ownsDispatcher = true
     } else {
-      this.dispatcher = new Pool(this.origin, {
-        connections: 1,
-        pipelining: 1,
-        keepAliveTimeout: 30_000,
-        connectTimeout: opts.timeoutMs,
-        headersTimeout: opts.timeoutMs,
-        bodyTimeout: opts.timeoutMs,
-        ...(opts.ca !== undefined ? { connect: { ca: opts.ca } } : {}),
-      })
+      this.dispatcher = new Pool(this.origin, { ...connection, ...(opts.ca !== undefined ? { connect: { ca: opts.ca } } : {}) })
       this.ownsDispatcher = true
     }
   }
