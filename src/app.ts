@@ -111,6 +111,7 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
       ...(config.otel.tls ? { tls: config.otel.tls } : {}),
       ...(config.otel.proxy ? { proxy: config.otel.proxy.url } : {}),
       ...(config.otel.logRecordLimits ? { logRecordLimits: config.otel.logRecordLimits } : {}),
+      grpcLog: (message) => deps.logger.warn({ component: 'grpc-js' }, message),
       // Never quoted from a collector's answer either.
       otherSecrets: siemSecretSource(pp.principal, pp.secret, secretFile ? () => readSecretFile(secretFile) : undefined),
     }))

@@ -259,7 +259,8 @@ t.test('each invalid setting gives a problem naming that variable', (t) => {
     ['OTEL_EXPORTER_OTLP_ENDPOINT', 'collector:4318'],
     ['OTEL_EXPORTER_OTLP_LOGS_ENDPOINT', 'grpc://collector:4317'],
     ['OTEL_EXPORTER_OTLP_LOGS_ENDPOINT', 'https://user:pw@collector/v1/logs'],
-    ['OTEL_EXPORTER_OTLP_PROTOCOL', 'grpc'],
+    ['OTEL_EXPORTER_OTLP_PROTOCOL', 'grpc+proto'],
+    ['OTEL_EXPORTER_OTLP_INSECURE', 'yes'],
     ['OTEL_EXPORTER_OTLP_LOGS_PROTOCOL', 'http'],
     ['OTEL_EXPORTER_OTLP_HEADERS', 'novalue'],
     ['OTEL_EXPORTER_OTLP_LOGS_HEADERS', 'x-bad%zz=1'],
@@ -284,10 +285,10 @@ t.test('each invalid setting gives a problem naming that variable', (t) => {
 })
 
 t.test('problem texts say what to write instead', (t) => {
-  const problems = problemsFor(t, { ...REQUIRED, RECEIVER_POLL_INTERVAL: '5 minutes', RECEIVER_OVERLAP: '60', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' })
+  const problems = problemsFor(t, { ...REQUIRED, RECEIVER_POLL_INTERVAL: '5 minutes', RECEIVER_OVERLAP: '60', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc/protobuf' })
   t.match(named(problems, 'RECEIVER_POLL_INTERVAL'), [/"5 minutes" is not a duration \(use a number and a unit \(ms, s, m, h, d\), e\.g\. 30s, 5m, 1\.5m, 1m30s, 24h, 7d\)/])
   t.match(named(problems, 'RECEIVER_OVERLAP'), [/"60" has no unit/])
-  t.match(named(problems, 'OTEL_EXPORTER_OTLP_PROTOCOL'), [/http\/protobuf or http\/json/])
+  t.match(named(problems, 'OTEL_EXPORTER_OTLP_PROTOCOL'), [/"grpc\/protobuf" is not one of http\/protobuf, http\/json, grpc/])
   t.notMatch(problems.join('\n'), /value was/, "convict's own value suffix is not repeated")
   t.end()
 })
@@ -507,7 +508,7 @@ t.test('config file: every setting takes what its environment text means, and no
     'RECEIVER_WINDOW_MAX_EVENTS', 'RECEIVER_WINDOW_MAX_MB', 'OTEL_EXPORTER_OTLP_TIMEOUT', 'OTEL_EXPORTER_OTLP_LOGS_TIMEOUT',
     'OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT', 'OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT', 'OTEL_ATTRIBUTE_COUNT_LIMIT', 'OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT',
   ]
-  const BOOLEANS = ['RECEIVER_NO_EVENTS_FAILS_READINESS']
+  const BOOLEANS = ['RECEIVER_NO_EVENTS_FAILS_READINESS', 'OTEL_EXPORTER_OTLP_INSECURE', 'OTEL_EXPORTER_OTLP_LOGS_INSECURE']
   const fileProblems = (name: string, value: unknown): string[] =>
     named(problemsFor(t, REQUIRED, { configFile: 'c.json', readFile: files({ 'c.json': JSON.stringify({ [name]: value }) }) }), name)
   const strings = CONFIG_VARIABLES.filter((n) => n !== 'RECEIVER_CONFIG_FILE' && ![...LISTS, ...NUMBERS, ...BOOLEANS].includes(n))
@@ -621,13 +622,37 @@ t.test('OTLP endpoint: logs-specific as-is, else the base plus /v1/logs, else lo
   t.end()
 })
 
-t.test('OTLP protocol: logs-specific, then general, default http/protobuf; grpc refused', (t) => {
+t.test('OTLP protocol: logs-specific, then general, default http/protobuf; grpc', (t) => {
   const protocol = (env: Env): string => loadConfig({ env: { ...REQUIRED, ...env } }).config.otel.protocol
   t.equal(protocol({}), 'http/protobuf')
   t.equal(protocol({ OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }), 'http/json')
   t.equal(protocol({ OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: 'http/protobuf' }), 'http/protobuf')
   t.equal(protocol({ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: 'http/json' }), 'http/json', 'grpc for other signals is fine')
-  t.match(problemsFor(t, { ...REQUIRED, OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: 'grpc' }), [/^OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: grpc is not supported.*use http\/protobuf or http\/json/])
+  t.equal(protocol({ OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: 'grpc' }), 'grpc')
+  t.match(problemsFor(t, { ...REQUIRED, OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: 'GRPC' }), [/^OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: "GRPC" is not one of http\/protobuf, http\/json, grpc/])
+  t.end()
+})
+
+t.test('OTLP/gRPC endpoint: scheme://host:port, no /v1/logs; host:port with OTEL_EXPORTER_OTLP_INSECURE; a path is refused', (t) => {
+  const grpc = { ...REQUIRED, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }
+  const endpoint = (env: Env): string => loadConfig({ env: { ...grpc, ...env } }).config.otel.logsEndpoint
+  t.equal(endpoint({}), 'http://localhost:4317', 'the specification default for grpc')
+  t.equal(endpoint({ OTEL_EXPORTER_OTLP_ENDPOINT: 'https://collector.obs:4317' }), 'https://collector.obs:4317', 'the general endpoint gets no /v1/logs')
+  t.equal(endpoint({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4317/' }), 'http://collector:4317')
+  t.equal(endpoint({ OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: 'http://logs:4317', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://all:4317' }), 'http://logs:4317')
+  t.equal(endpoint({ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4317' }), 'https://collector:4317', 'no scheme: TLS unless insecure')
+  t.equal(endpoint({ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4317', OTEL_EXPORTER_OTLP_INSECURE: 'true' }), 'http://collector:4317')
+  t.equal(endpoint({ OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: 'collector:4317', OTEL_EXPORTER_OTLP_INSECURE: 'false', OTEL_EXPORTER_OTLP_LOGS_INSECURE: 'TRUE' }), 'http://collector:4317', 'the logs variable wins')
+  t.equal(endpoint({ OTEL_EXPORTER_OTLP_ENDPOINT: 'https://collector:4317', OTEL_EXPORTER_OTLP_INSECURE: 'true' }), 'https://collector:4317', 'a scheme decides')
+  t.match(problemsFor(t, { ...grpc, OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4317/v1/logs' }), [/^OTEL_EXPORTER_OTLP_ENDPOINT: "http:\/\/collector:4317\/v1\/logs" has a path or query: an OTLP\/gRPC endpoint is scheme:\/\/host:port/])
+  t.match(problemsFor(t, { ...grpc, OTEL_EXPORTER_OTLP_INSECURE: 'yes' }), [/^OTEL_EXPORTER_OTLP_INSECURE: "yes" is not true or false/])
+  t.match(problemsFor(t, { ...grpc, OTEL_EXPORTER_OTLP_ENDPOINT: 'https://u:pw@collector:4317' }), [/must not carry a user name or password/])
+  t.match(problemsFor(t, { ...grpc, OTEL_EXPORTER_OTLP_HEADERS: 'x-token-bin=abc' }), [/^OTEL_EXPORTER_OTLP_HEADERS: "x-token-bin": gRPC sends keys ending in -bin as binary/])
+  t.match(problemsFor(t, { ...grpc, OTEL_EXPORTER_OTLP_HEADERS: 'x-token=caf%C3%A9' }), [/^OTEL_EXPORTER_OTLP_HEADERS: the value of "x-token" has characters gRPC metadata cannot carry/])
+  t.same(loadConfig({ env: { ...grpc, OTEL_EXPORTER_OTLP_HEADERS: 'x-token-bin=abc', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' } }).config.otel.headers, { 'x-token-bin': 'abc' }, 'fine over HTTP')
+  const proxied = problemsFor(t, { ...grpc, OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4317', http_proxy: 'https://user:pw@proxy:3128' })
+  t.match(proxied, [/^http_proxy: the OTLP\/gRPC export tunnels through http:\/\/ proxies only/])
+  t.notMatch(proxied.join('\n'), /pw/)
   t.end()
 })
 

@@ -18,8 +18,8 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { describeConfig, readSecretFile } from '../config/index.js'
 import type { LoadedConfig } from '../config/index.js'
 import { ReceiverError } from '../errors.js'
-import { OtlpHttpLogExporter, classifyFailure, displayEndpoint, toExportError } from '../export/index.js'
-import type { OtlpExportResult } from '../export/index.js'
+import { OtlpGrpcLogExporter, OtlpHttpLogExporter, classifyFailure, displayEndpoint, toExportError } from '../export/index.js'
+import type { OtlpExporterBase, OtlpExportResult } from '../export/index.js'
 import { otlpRedactor, siemSecretSource } from '../redact.js'
 import { SiemClient } from '../siem/client.js'
 import { BUDGET_WINDOW_MS, FileStateStore, checkStateTimes } from '../state/index.js'
@@ -201,11 +201,10 @@ function safeOrigin(url: string | URL): string | undefined {
 async function checkOtlpEndpoint(loaded: LoadedConfig, siemSecrets: () => string[], redactUnexpected: (text: string) => string): Promise<CheckResult> {
   const otel = loaded.config.otel
   const where = `${displayEndpoint(otel.logsEndpoint)}, ${otel.protocol}`
-  let exporter: OtlpHttpLogExporter | undefined
+  let exporter: OtlpExporterBase | undefined
   try {
-    exporter = new OtlpHttpLogExporter({
+    const transport = {
       url: otel.logsEndpoint,
-      protocol: otel.protocol,
       headers: otel.headers,
       compression: otel.compression,
       timeoutMillis: otel.timeoutMs,
@@ -215,10 +214,11 @@ async function checkOtlpEndpoint(loaded: LoadedConfig, siemSecrets: () => string
       // A check answers once: the receiver retries, check-config reports.
       retry: { maxRetries: 0 },
       otherSecrets: siemSecrets,
-    })
+    }
+    exporter = otel.protocol === 'grpc' ? new OtlpGrpcLogExporter(transport) : new OtlpHttpLogExporter({ ...transport, protocol: otel.protocol })
     const result: OtlpExportResult = await exporter.send([])
     if (result.error === undefined) {
-      return { ok: true, line: `OTLP endpoint: answered ${result.status ?? '2xx'} to an empty export request (${where})` }
+      return { ok: true, line: `OTLP endpoint: answered ${result.status ?? 'OK'} to an empty export request (${where})` }
     }
     const error = toExportError(result.error, {
       endpoint: otel.logsEndpoint,

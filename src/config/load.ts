@@ -80,10 +80,11 @@ export function checkRequestBudget(pollIntervalMs: number, budget: number): stri
 
 // OpenTelemetry specification defaults (OTLP exporter configuration, resource SDK).
 const DEFAULT_OTLP_BASE = 'http://localhost:4318'
+const DEFAULT_OTLP_GRPC_ENDPOINT = 'http://localhost:4317'
 const LOGS_PATH = '/v1/logs'
 const DEFAULT_OTLP_TIMEOUT_MS = 10_000
 const DEFAULT_SERVICE_NAME = 'proofpoint-siem-receiver'
-const OTLP_PROTOCOLS = ['http/protobuf', 'http/json'] as const
+const OTLP_PROTOCOLS = ['http/protobuf', 'http/json', 'grpc'] as const
 const OTLP_COMPRESSIONS = ['gzip', 'none'] as const
 /** The SDK's default attribute count limit (OTEL_ATTRIBUTE_COUNT_LIMIT); the value length is unlimited by default. */
 const DEFAULT_ATTRIBUTE_COUNT_LIMIT = 128
@@ -441,22 +442,24 @@ function resolveOtel(
     }
   }
 
-  let logsEndpoint = `${DEFAULT_OTLP_BASE}${LOGS_PATH}`
-  const endpoint = pick('OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_LOGS_ENDPOINT')
-  if (endpoint) {
-    checkEndpoint(endpoint.name, endpoint.value)
-    logsEndpoint =
-      endpoint.name === 'OTEL_EXPORTER_OTLP_LOGS_ENDPOINT' ? endpoint.value : `${endpoint.value.replace(/\/+$/, '')}${LOGS_PATH}`
-  }
-
   let protocol: ReceiverConfig['otel']['protocol'] = 'http/protobuf'
   const proto = pick('OTEL_EXPORTER_OTLP_PROTOCOL', 'OTEL_EXPORTER_OTLP_LOGS_PROTOCOL')
   if (proto) {
     const known = OTLP_PROTOCOLS.find((p) => p === proto.value)
     if (known) protocol = known
-    else if (proto.value === 'grpc') {
-      report(proto.name, 'grpc is not supported: this receiver exports over OTLP/HTTP; use http/protobuf or http/json')
-    } else report(proto.name, `${quote(proto.value)} is not one of ${OTLP_PROTOCOLS.join(', ')}`)
+    else report(proto.name, `${quote(proto.value)} is not one of ${OTLP_PROTOCOLS.join(', ')}`)
+  }
+
+  let logsEndpoint = protocol === 'grpc' ? DEFAULT_OTLP_GRPC_ENDPOINT : `${DEFAULT_OTLP_BASE}${LOGS_PATH}`
+  const endpoint = pick('OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_LOGS_ENDPOINT')
+  const insecure = pick('OTEL_EXPORTER_OTLP_INSECURE', 'OTEL_EXPORTER_OTLP_LOGS_INSECURE')
+  if (insecure && !/^(true|false)$/i.test(insecure.value)) report(insecure.name, `${quote(insecure.value)} is not true or false`)
+  if (endpoint && protocol === 'grpc') {
+    logsEndpoint = grpcEndpoint(endpoint, insecure, report) ?? logsEndpoint
+  } else if (endpoint) {
+    checkEndpoint(endpoint.name, endpoint.value)
+    logsEndpoint =
+      endpoint.name === 'OTEL_EXPORTER_OTLP_LOGS_ENDPOINT' ? endpoint.value : `${endpoint.value.replace(/\/+$/, '')}${LOGS_PATH}`
   }
 
   const headers: Record<string, string> = {}
@@ -467,6 +470,15 @@ function resolveOtel(
     for (const [key, value] of Object.entries(list.entries)) {
       if (HTTP_TOKEN.test(key)) headers[key.toLowerCase()] = value
       else report(name, 'an entry has a key that is not a valid HTTP header name')
+    }
+  }
+  if (protocol === 'grpc') {
+    // gRPC metadata is narrower than HTTP headers (grpc-js refuses the rest); values are never quoted.
+    const source = isSet(sources, 'OTEL_EXPORTER_OTLP_LOGS_HEADERS') ? 'OTEL_EXPORTER_OTLP_LOGS_HEADERS' : 'OTEL_EXPORTER_OTLP_HEADERS'
+    for (const [key, value] of Object.entries(headers)) {
+      if (key.endsWith('-bin')) report(source, `${quote(key)}: gRPC sends keys ending in -bin as binary, which this setting cannot carry`)
+      else if (!/^[0-9a-z_.-]+$/.test(key)) report(source, `${quote(key)} is not a valid gRPC metadata key (0-9 a-z _ . -)`)
+      else if (!/^[ -~]*$/.test(value)) report(source, `the value of ${quote(key)} has characters gRPC metadata cannot carry (printable ASCII only)`)
     }
   }
 
@@ -497,6 +509,7 @@ function resolveOtel(
   const serviceName = raw.OTEL_SERVICE_NAME.trim() || resourceAttributes['service.name'] || DEFAULT_SERVICE_NAME
 
   const otel: ReceiverConfig['otel'] = { logsEndpoint, protocol, headers, compression, timeoutMs, serviceName, resourceAttributes }
+  if (insecure) otel.insecure = insecure.value.toLowerCase() === 'true'
   const tls = resolveTls(pick, report, readFile)
   if (tls) otel.tls = tls
   const limits = resolveLimits(pick, report)
@@ -506,6 +519,37 @@ function resolveOtel(
 
 type Pick = (general: OtelVariable, logs: OtelVariable) => { name: OtelVariable; value: string } | undefined
 type Report = (name: ConfigVariable, problem: string) => void
+
+/**
+ * An OTLP/gRPC endpoint as scheme://host:port. The specification allows `host:port` without a scheme for gRPC: then
+ * OTEL_EXPORTER_OTLP_[LOGS_]INSECURE decides (true: plaintext, else TLS). A path has no place: the method decides it.
+ */
+function grpcEndpoint(
+  endpoint: { name: OtelVariable; value: string },
+  insecure: { name: OtelVariable; value: string } | undefined,
+  report: Report,
+): string | undefined {
+  let value = endpoint.value
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
+    const plaintext = insecure !== undefined && insecure.value.toLowerCase() === 'true'
+    value = `${plaintext ? 'http' : 'https'}://${value}`
+  }
+  const problem = checkHttpUrl(value)
+  if (problem) {
+    report(endpoint.name, problem.replace(/start it with https:\/\//, 'start it with http:// (plaintext) or https:// (TLS), or give host:port'))
+    return undefined
+  }
+  const url = new URL(value)
+  if (url.username !== '' || url.password !== '') {
+    report(endpoint.name, `${quote(value)} must not carry a user name or password: put credentials in OTEL_EXPORTER_OTLP_HEADERS`)
+    return undefined
+  }
+  if ((url.pathname !== '/' && url.pathname !== '') || url.search !== '') {
+    report(endpoint.name, `${quote(redactUrl(value))} has a path or query: an OTLP/gRPC endpoint is scheme://host:port (the method path is fixed); /v1/logs belongs to OTLP/HTTP`)
+    return undefined
+  }
+  return `${url.protocol}//${url.host}`
+}
 
 /**
  * OTEL_EXPORTER_OTLP_[LOGS_]CERTIFICATE, _CLIENT_CERTIFICATE, _CLIENT_KEY: each a PEM file path, read now, so a
@@ -744,6 +788,9 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
   const apiProxy = proxyFor(raw.PROOFPOINT_BASE_URL, opts.env, explicitProxy)
   const otlpProxy = proxyFor(otel.logsEndpoint, opts.env)
   if (otlpProxy) otel.proxy = otlpProxy
+  if (otlpProxy && otel.protocol === 'grpc' && !/^http:\/\//i.test(otlpProxy.url)) {
+    problems.push(`${otlpProxy.from}: the OTLP/gRPC export tunnels through http:// proxies only (grpc-js); use the proxy's http:// address, or NO_PROXY for the collector`)
+  }
 
   if (problems.length > 0) throw new ConfigError(problems)
 
@@ -835,6 +882,8 @@ export function describeConfig(loaded: LoadedConfig): ConfigRow[] {
   const [protocolRow, logsProtocolRow] = pair('OTEL_EXPORTER_OTLP_PROTOCOL', 'OTEL_EXPORTER_OTLP_LOGS_PROTOCOL', otel.protocol, otel.protocol)
   const [compressionRow, logsCompressionRow] = pair('OTEL_EXPORTER_OTLP_COMPRESSION', 'OTEL_EXPORTER_OTLP_LOGS_COMPRESSION', otel.compression, otel.compression)
   const timeout = String(otel.timeoutMs)
+  const insecureText = otel.insecure === undefined ? UNSET : `${otel.insecure}${otel.protocol === 'grpc' ? '' : ' (not used: only for grpc endpoints without a scheme)'}`
+  const [insecureRow, logsInsecureRow] = pair('OTEL_EXPORTER_OTLP_INSECURE', 'OTEL_EXPORTER_OTLP_LOGS_INSECURE', insecureText, insecureText)
   const [timeoutRow, logsTimeoutRow] = pair('OTEL_EXPORTER_OTLP_TIMEOUT', 'OTEL_EXPORTER_OTLP_LOGS_TIMEOUT', timeout, timeout)
   // TLS rows show file paths (never contents); a path the http endpoint does not use says so.
   const tlsFiles = loaded.tlsFiles ?? {}
@@ -900,6 +949,8 @@ export function describeConfig(loaded: LoadedConfig): ConfigRow[] {
     OTEL_EXPORTER_OTLP_COMPRESSION: compressionRow,
     OTEL_EXPORTER_OTLP_LOGS_COMPRESSION: logsCompressionRow,
     OTEL_EXPORTER_OTLP_TIMEOUT: timeoutRow,
+    OTEL_EXPORTER_OTLP_INSECURE: insecureRow,
+    OTEL_EXPORTER_OTLP_LOGS_INSECURE: logsInsecureRow,
     OTEL_EXPORTER_OTLP_LOGS_TIMEOUT: logsTimeoutRow,
     OTEL_EXPORTER_OTLP_CERTIFICATE: caRow,
     OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE: logsCaRow,

@@ -54,6 +54,8 @@ export interface RawConfig {
   OTEL_EXPORTER_OTLP_LOGS_COMPRESSION: string
   OTEL_EXPORTER_OTLP_TIMEOUT: string
   OTEL_EXPORTER_OTLP_LOGS_TIMEOUT: string
+  OTEL_EXPORTER_OTLP_INSECURE: string
+  OTEL_EXPORTER_OTLP_LOGS_INSECURE: string
   /* TLS: file paths; load.ts reads the files. */
   OTEL_EXPORTER_OTLP_CERTIFICATE: string
   OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE: string
@@ -454,10 +456,12 @@ const SCHEMA: convict.Schema<RawConfig> = {
     format: 'psr-positive-int',
     env: 'RECEIVER_WINDOW_MAX_MB',
   },
-  OTEL_EXPORTER_OTLP_ENDPOINT: otel('OTEL_EXPORTER_OTLP_ENDPOINT', 'OTLP/HTTP base URL; /v1/logs is appended'),
-  OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: otel('OTEL_EXPORTER_OTLP_LOGS_ENDPOINT', 'OTLP/HTTP logs URL, used as-is'),
-  OTEL_EXPORTER_OTLP_PROTOCOL: otel('OTEL_EXPORTER_OTLP_PROTOCOL', 'http/protobuf (default) or http/json'),
-  OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: otel('OTEL_EXPORTER_OTLP_LOGS_PROTOCOL', 'http/protobuf (default) or http/json, for logs'),
+  OTEL_EXPORTER_OTLP_ENDPOINT: otel('OTEL_EXPORTER_OTLP_ENDPOINT', 'OTLP/HTTP base URL (/v1/logs is appended; default http://localhost:4318); grpc: scheme://host:port (default http://localhost:4317)'),
+  OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: otel('OTEL_EXPORTER_OTLP_LOGS_ENDPOINT', 'OTLP/HTTP logs URL, used as-is; grpc: scheme://host:port'),
+  OTEL_EXPORTER_OTLP_PROTOCOL: otel('OTEL_EXPORTER_OTLP_PROTOCOL', 'http/protobuf (default), http/json or grpc'),
+  OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: otel('OTEL_EXPORTER_OTLP_LOGS_PROTOCOL', 'http/protobuf (default), http/json or grpc, for logs'),
+  OTEL_EXPORTER_OTLP_INSECURE: otel('OTEL_EXPORTER_OTLP_INSECURE', 'grpc endpoint given as host:port (no scheme): true for plaintext, else TLS (default false)'),
+  OTEL_EXPORTER_OTLP_LOGS_INSECURE: otel('OTEL_EXPORTER_OTLP_LOGS_INSECURE', 'the same, for logs'),
   OTEL_EXPORTER_OTLP_HEADERS: otel('OTEL_EXPORTER_OTLP_HEADERS', 'key=value,... request headers (percent-encoded values)', true),
   OTEL_EXPORTER_OTLP_LOGS_HEADERS: otel('OTEL_EXPORTER_OTLP_LOGS_HEADERS', 'key=value,... request headers for logs', true),
   OTEL_EXPORTER_OTLP_COMPRESSION: otel('OTEL_EXPORTER_OTLP_COMPRESSION', 'gzip or none (default)'),
@@ -523,6 +527,8 @@ const FILE_VALUE_KINDS: Partial<Record<ConfigVariable, FileValueKind>> = {
   OTEL_EXPORTER_OTLP_LOGS_HEADERS: 'list',
   OTEL_EXPORTER_OTLP_TIMEOUT: 'number',
   OTEL_EXPORTER_OTLP_LOGS_TIMEOUT: 'number',
+  OTEL_EXPORTER_OTLP_INSECURE: 'boolean',
+  OTEL_EXPORTER_OTLP_LOGS_INSECURE: 'boolean',
   OTEL_RESOURCE_ATTRIBUTES: 'list',
   OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: 'number',
   OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT: 'number',

@@ -58,10 +58,13 @@ export interface ReceiverConfig {
     logsEndpoint: string
     /** The forward proxy for the OTLP export: HTTPS_PROXY/HTTP_PROXY unless NO_PROXY; absent: direct. */
     proxy?: ProxyChoice
-    protocol: 'http/protobuf' | 'http/json'
+    /** grpc: `logsEndpoint` is scheme://host:port (no path). */
+    protocol: 'http/protobuf' | 'http/json' | 'grpc'
     headers: Record<string, string>
     compression: 'gzip' | 'none'
     timeoutMs: number
+    /** OTEL_EXPORTER_OTLP_[LOGS_]INSECURE when set (used for a grpc endpoint given without a scheme). */
+    insecure?: boolean
     serviceName: string
     resourceAttributes: Record<string, string>
     /**

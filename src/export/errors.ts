@@ -1,5 +1,6 @@
 import { ExportError } from '../errors.js'
-import { OtlpExportFailure } from './otlp-http-exporter.js'
+import { GrpcCode, grpcCodeName, MESSAGE_TOO_LARGE } from './grpc-status.js'
+import { OtlpExportFailure } from './otlp-exporter-base.js'
 
 /** The endpoint as it may be shown: no user info, no query (either can carry credentials). */
 export function displayEndpoint(endpoint: string): string {
@@ -57,6 +58,7 @@ export function classifyFailure(error: unknown): FailureKind {
   const f = factsOf(error)
   // 'misconfigured': e.g. Go's 400 "Client sent an HTTP request to an HTTPS server.", which says nothing about the records.
   if (f.reason === 'request' || f.reason === 'misconfigured') return 'misconfigured'
+  if (f.reason === 'grpc') return grpcFailureKind(f.grpcCode ?? GrpcCode.UNKNOWN, f.message)
   if (f.reason !== 'http') return 'transient'
   const s = f.status ?? 0
   if (s === 408 || s === 429 || s >= 500) return 'transient'
@@ -65,9 +67,35 @@ export function classifyFailure(error: unknown): FailureKind {
   return 'misconfigured'
 }
 
+/**
+ * The same classes for OTLP/gRPC statuses. INVALID_ARGUMENT is how a collector refuses data (the Collector's OTLP
+ * receiver maps a permanent pipeline error to it); RESOURCE_EXHAUSTED is a request over the server's message size
+ * limit when it says so, throttling otherwise; the statuses about credentials, the method or the server's state say
+ * nothing about the records. Everything else (UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL, UNKNOWN, ...) is retried
+ * later: holding the records is never wrong, dropping them would be.
+ */
+function grpcFailureKind(code: number, message: string): FailureKind {
+  switch (code) {
+    case GrpcCode.INVALID_ARGUMENT:
+      return 'rejected'
+    case GrpcCode.RESOURCE_EXHAUSTED:
+      return MESSAGE_TOO_LARGE.test(message) ? 'too-large' : 'transient'
+    case GrpcCode.UNAUTHENTICATED:
+    case GrpcCode.PERMISSION_DENIED:
+    case GrpcCode.UNIMPLEMENTED:
+    case GrpcCode.NOT_FOUND:
+    case GrpcCode.FAILED_PRECONDITION:
+    case GrpcCode.ALREADY_EXISTS:
+      return 'misconfigured'
+    default:
+      return 'transient'
+  }
+}
+
 interface FailureFacts {
-  reason: 'http' | 'network' | 'timeout' | 'aborted' | 'request' | 'misconfigured' | 'unknown'
+  reason: 'http' | 'grpc' | 'network' | 'timeout' | 'aborted' | 'request' | 'misconfigured' | 'unknown'
   status?: number
+  grpcCode?: number
   errorCode?: string
   attempts?: number
   retryAfterMs?: number
@@ -82,6 +110,7 @@ function factsOf(error: unknown): FailureFacts {
       reason: error.reason,
       message: error.message,
       ...(error.status === undefined ? {} : { status: error.status }),
+      ...(error.grpcCode === undefined ? {} : { grpcCode: error.grpcCode }),
       ...(error.errorCode === undefined ? {} : { errorCode: error.errorCode }),
       attempts: error.attempts,
       ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }),
@@ -133,14 +162,15 @@ function redactedFacts(error: unknown, ctx: ExportFailureContext): FailureFacts 
 export function rejectionReason(error: unknown, ctx: ExportFailureContext): string {
   const f = redactedFacts(error, ctx)
   const where = `collector at ${displayEndpoint(ctx.endpoint)}`
-  const status = f.status === undefined ? '' : ` (${f.status})`
+  const code = f.status ?? (f.grpcCode === undefined ? undefined : grpcCodeName(f.grpcCode))
+  const status = code === undefined ? '' : ` (${code})`
   const said = saidOf(f)
-  if (f.status === 413 && ctx.records === 1) {
+  if ((f.status === 413 || f.grpcCode === GrpcCode.RESOURCE_EXHAUSTED) && ctx.records === 1) {
     const size = ctx.bytes === undefined ? '' : ` of ${ctx.bytes} bytes`
-    return `${where} refused a request holding a single record${size} as too large (413)${said}: the record is larger than the collector accepts; raise the collector's request size limit to take it`
+    return `${where} refused a request holding a single record${size} as too large${status}${said}: the record is larger than the collector accepts; raise the collector's request size limit to take it`
   }
   const hint =
-    f.status === 400
+    f.status === 400 || f.grpcCode === GrpcCode.INVALID_ARGUMENT
       ? 'the collector could not take the data: check that OTEL_EXPORTER_OTLP_LOGS_PROTOCOL matches what it accepts (Vector takes http/protobuf only) and, for Fluent Bit, RECEIVER_ATTRIBUTE_SHAPE=flat'
       : 'sending them again cannot help'
   return `${where} rejected ${ctx.records} record${ctx.records === 1 ? '' : 's'}${status}${said}; ${hint}`
@@ -189,6 +219,8 @@ export function toExportError(error: unknown, ctx: ExportFailureContext): Export
       else if (s === 415) hint = 'the collector does not accept this content type: check OTEL_EXPORTER_OTLP_LOGS_PROTOCOL'
       return new ExportError(`${where} rejected the export (${s})${said}${which}; ${hint}`, opts(false))
     }
+    case 'grpc':
+      return grpcExportError(f, { where, after, which, said }, opts)
     case 'network': {
       const code = f.errorCode ?? 'network error'
       let what: string
@@ -227,4 +259,27 @@ export function toExportError(error: unknown, ctx: ExportFailureContext): Export
     default:
       return new ExportError(`export to ${where} failed: ${f.message}${which}; will retry`, opts(true))
   }
+}
+
+/** toExportError for a gRPC status (only the transient and `misconfigured` ones reach it; see grpcFailureKind). */
+function grpcExportError(
+  f: FailureFacts,
+  m: { where: string; after: string; which: string; said: string },
+  opts: (retryable: boolean) => { retryable: boolean; status?: number; retryAfterMs?: number; cause: unknown },
+): ExportError {
+  const code = f.grpcCode ?? GrpcCode.UNKNOWN
+  const name = grpcCodeName(code)
+  const { where, after, which, said } = m
+  const wait = f.retryAfterMs === undefined ? '' : `, asked to retry after ${Math.ceil(f.retryAfterMs / 1000)} s`
+  const kind = grpcFailureKind(code, f.message)
+  if (kind !== 'misconfigured') {
+    if (code === GrpcCode.RESOURCE_EXHAUSTED) return new ExportError(`${where} is throttling exports (${name}${wait})${said}${after}${which}; will retry with backoff`, opts(true))
+    return new ExportError(`${where} answered ${name}${said}${wait}${after}${which}; the collector or its backend is failing, will retry`, opts(true))
+  }
+  let hint = 'the collector will not accept this request as it is'
+  if (code === GrpcCode.UNAUTHENTICATED || code === GrpcCode.PERMISSION_DENIED) hint = 'the collector refused the credentials: check OTEL_EXPORTER_OTLP_HEADERS'
+  else if (code === GrpcCode.UNIMPLEMENTED || code === GrpcCode.NOT_FOUND) {
+    hint = 'the server there has no OTLP logs service: check that OTEL_EXPORTER_OTLP_ENDPOINT names an OTLP/gRPC receiver (the Collector\'s otlp receiver, Vector\'s opentelemetry source) that takes logs'
+  }
+  return new ExportError(`${where} refused the export (${name})${said}${which}; ${hint}; nothing is wrong with the records, they are kept until this is fixed`, opts(false))
 }

@@ -1,13 +1,11 @@
 export { createExportPipeline, planBatches, DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_SIZE } from './pipeline.js'
 export type { ExportPipeline, ExportPipelineOptions, ExportReport, PartialRejection, RejectedRecord } from './pipeline.js'
-export { OtlpHttpLogExporter, OtlpExportFailure, isRetryableStatus, parseRetryAfter } from './otlp-http-exporter.js'
-export type {
-  OtlpCompression,
-  OtlpExportResult,
-  OtlpFailureReason,
-  OtlpHttpLogExporterOptions,
-  OtlpProtocol,
-} from './otlp-http-exporter.js'
+export { OtlpHttpLogExporter, isRetryableStatus, parseRetryAfter } from './otlp-http-exporter.js'
+export type { OtlpHttpLogExporterOptions } from './otlp-http-exporter.js'
+export { OtlpGrpcLogExporter, LOGS_EXPORT_METHOD } from './otlp-grpc-exporter.js'
+export type { OtlpGrpcLogExporterOptions } from './otlp-grpc-exporter.js'
+export { OtlpExportFailure, OtlpExporterBase } from './otlp-exporter-base.js'
+export type { OtlpCompression, OtlpExportResult, OtlpFailureReason, OtlpProtocol } from './otlp-exporter-base.js'
 export { toOtlpJson } from './otlp-json.js'
 export type { OtlpJsonOptions } from './otlp-json.js'
 export { buildResource, PROCESS_INSTANCE_ID, SCOPE_NAME } from './resource.js'

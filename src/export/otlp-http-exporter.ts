@@ -7,18 +7,13 @@ import net from 'node:net'
 import tls from 'node:tls'
 import { promisify } from 'node:util'
 import { gzip as gzipCallback } from 'node:zlib'
-import { ExportResultCode } from '@opentelemetry/core'
-import type { ExportResult } from '@opentelemetry/core'
-import type { LogRecordExporter, ReadableLogRecord } from '@opentelemetry/sdk-logs'
-// A dependency of both OTLP exporter packages; its serializers are its public API ("exports added here are public").
-import { JsonLogsSerializer, ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer'
-import { otlpRedactor } from '../redact.js'
-import type { Redactor } from '../redact.js'
+import { OtlpExportFailure, OtlpExporterBase, printable } from './otlp-exporter-base.js'
+import type { Attempt, OtlpCompression, OtlpExporterBaseOptions } from './otlp-exporter-base.js'
+
+export { OtlpExportFailure } from './otlp-exporter-base.js'
+export type { OtlpCompression, OtlpExportResult, OtlpFailureReason, OtlpProtocol } from './otlp-exporter-base.js'
 
 const gzip = promisify(gzipCallback)
-
-export type OtlpProtocol = 'http/protobuf' | 'http/json'
-export type OtlpCompression = 'gzip' | 'none'
 
 /**
  * Why not the SDK's OTLPLogExporter: in 0.223 it streams the body into the request (Readable.pipe), so Node sends
@@ -27,15 +22,11 @@ export type OtlpCompression = 'gzip' | 'none'
  * This exporter uses the same serializers and the same retry policy, sends a buffered body with Content-Length,
  * and reports what happened.
  */
-export interface OtlpHttpLogExporterOptions {
+export interface OtlpHttpLogExporterOptions extends OtlpExporterBaseOptions {
   /** The full logs URL, e.g. http://127.0.0.1:4318/v1/logs. */
   url: string
-  protocol: OtlpProtocol
-  /** Sent with every request. Values may carry credentials: they never appear in errors. */
-  headers?: Record<string, string>
+  protocol: 'http/protobuf' | 'http/json'
   compression?: OtlpCompression
-  /** The whole export, retries included, must finish within this (OTEL_EXPORTER_OTLP_TIMEOUT). Default 10 000. */
-  timeoutMillis?: number
   userAgent?: string
   /** For https: extra CA, client certificate and key (OTEL_EXPORTER_OTLP_CERTIFICATE, _CLIENT_CERTIFICATE, _CLIENT_KEY). */
   tls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer }
@@ -44,56 +35,6 @@ export interface OtlpHttpLogExporterOptions {
    * CONNECT tunnel (the collector's certificate still checked, `tls` still applied), http ones as absolute-form requests.
    */
   proxy?: string
-  /** The SDK's policy by default: up to 5 retries, 1 s × 1.5 (±20 % jitter, at most 5 s), Retry-After honoured. */
-  retry?: { maxRetries?: number; initialBackoffMs?: number; maxBackoffMs?: number; multiplier?: number }
-  /**
-   * Other secrets that must never be quoted from a collector's answer (the SIEM API secret and its Basic token),
-   * asked for whenever collector text is quoted, so a rotated secret is covered. The header values and the
-   * endpoint's user info and query values are redacted anyway.
-   */
-  otherSecrets?: () => Iterable<string>
-}
-
-/** What the exporter passes to its callback: the SDK's ExportResult plus what we learned on the way. */
-export interface OtlpExportResult extends ExportResult {
-  /** Request body bytes as sent (after compression). */
-  bytes?: number
-  /** Request body bytes before compression. */
-  uncompressedBytes?: number
-  attempts?: number
-  /** HTTP status of the last answer, when there was one. */
-  status?: number
-  /** The collector accepted the request but rejected some records (OTLP partial success): retrying will not help. */
-  partialSuccess?: { rejectedLogRecords: number; errorMessage: string }
-}
-
-/** `misconfigured`: what came back shows the configuration is wrong (an http:// endpoint that speaks TLS). */
-export type OtlpFailureReason = 'http' | 'network' | 'timeout' | 'aborted' | 'request' | 'misconfigured'
-
-/** A failed export, with what is needed to decide what to do next. Never contains header values. */
-export class OtlpExportFailure extends Error {
-  readonly reason: OtlpFailureReason
-  readonly status: number | undefined
-  /** Node's error code for network failures (ECONNREFUSED, ENOTFOUND, CERT_HAS_EXPIRED, ...). */
-  readonly errorCode: string | undefined
-  readonly attempts: number
-  readonly retryAfterMs: number | undefined
-  /** The start of the collector's answer, printable characters only, credentials redacted. */
-  readonly responseText: string | undefined
-  constructor(
-    reason: OtlpFailureReason,
-    message: string,
-    opts: { status?: number; errorCode?: string; attempts: number; retryAfterMs?: number; responseText?: string; cause?: unknown },
-  ) {
-    super(message, { cause: opts.cause })
-    this.name = 'OtlpExportFailure'
-    this.reason = reason
-    this.status = opts.status
-    this.errorCode = opts.errorCode
-    this.attempts = opts.attempts
-    this.retryAfterMs = opts.retryAfterMs
-    this.responseText = opts.responseText
-  }
 }
 
 /** Statuses the OTLP specification (and the SDK) retry. */
@@ -117,30 +58,11 @@ const RETRYABLE_NETWORK_CODES = new Set([
 
 /** The collector's answer is read up to this size (as the SDK does); more is not a valid OTLP response. */
 const MAX_RESPONSE_BYTES = 4 * 1024 * 1024
-const RESPONSE_TEXT_MAX = 300
-
-const DEFAULT_TIMEOUT_MS = 10_000
-const DEFAULT_MAX_RETRIES = 5
-const DEFAULT_INITIAL_BACKOFF_MS = 1000
-const DEFAULT_MAX_BACKOFF_MS = 5000
-const DEFAULT_BACKOFF_MULTIPLIER = 1.5
-const JITTER = 0.2
 
 /** Headers the exporter owns; a user-given header of the same name is ignored. */
 const OWN_HEADERS = new Set(['content-type', 'content-length', 'content-encoding', 'transfer-encoding', 'host', 'connection'])
 
-type Attempt =
-  /** `complete`: the whole body arrived (a 2xx is an acknowledgement either way; an incomplete body is not parsed). */
-  | { ok: true; status: number; body: Buffer; complete: boolean }
-  | {
-      ok: false
-      failure: Omit<ConstructorParameters<typeof OtlpExportFailure>[2], 'attempts'> & { reason: OtlpFailureReason; message: string }
-      retry: boolean
-      /** Retry at once: the collector closed an idle keep-alive connection just as we reused it. */
-      immediate?: boolean
-    }
-
-/** How much of an answer is redacted before it is cut to RESPONSE_TEXT_MAX printable characters. */
+/** How much of an answer is redacted before it is cut to printable characters. */
 const RESPONSE_REDACT_WINDOW = 64 * 1024
 
 /** How long the "does the http:// endpoint speak TLS?" probe may take. */
@@ -151,64 +73,35 @@ const TLS_PROBE_NEGATIVE_TTL_MS = 60_000
 /** What a server that speaks only TLS answers to plain HTTP: Go's net/http, nginx. */
 const HTTPS_ONLY_ANSWER = /Client sent an HTTP request to an HTTPS server|plain HTTP request was sent to HTTPS port/i
 
-/** The collector's text as it may be quoted: credentials redacted first, then printable characters only, cut short. */
-function printable(text: string): string {
-  return text
-    .slice(0, RESPONSE_TEXT_MAX * 4)
-    .replace(/[^\x20-\x7e\u00a0-\uffff]+/g, ' ')
-    .replace(/\uFFFD/g, '')
-    .trim()
-    .slice(0, RESPONSE_TEXT_MAX)
-}
-
-
-/** A LogRecordExporter that POSTs OTLP/HTTP with a Content-Length, retries like the SDK, and reports the outcome. */
 export { parseRetryAfter }
 
-export class OtlpHttpLogExporter implements LogRecordExporter {
+/** A LogRecordExporter that POSTs OTLP/HTTP with a Content-Length, retries like the SDK, and reports the outcome. */
+export class OtlpHttpLogExporter extends OtlpExporterBase {
   private readonly url: URL
-  private readonly protocol: OtlpProtocol
+  protected readonly format: 'protobuf' | 'json'
   private readonly compression: OtlpCompression
-  private readonly timeoutMillis: number
   private readonly headers: Record<string, string>
   private readonly agent: http.Agent
   /** CA, client certificate and key for https endpoints; through a proxy given per request, where its tunnel reads them. */
   private readonly tls: NonNullable<OtlpHttpLogExporterOptions['tls']>
   private readonly viaProxy: boolean
-  private readonly retry: Required<NonNullable<OtlpHttpLogExporterOptions['retry']>>
   private readonly active = new Set<http.ClientRequest>()
-  private readonly sleeping = new Set<() => void>()
-  private readonly pending = new Set<Promise<void>>()
-  private shutdownPromise: Promise<void> | undefined
-  /** Time a retry must have left before the deadline: a quarter of the timeout, at most 1 s. */
-  private readonly minAttemptMs: number
-  /** Removes the header values, the endpoint's credentials and `otherSecrets` from quoted collector text. */
-  readonly redactor: Redactor
   /** http:// endpoints: whether a TLS handshake was answered there (see speaksTls). */
   private tlsProbe: { at: number; result: Promise<boolean>; yes?: boolean } | undefined
 
   constructor(opts: OtlpHttpLogExporterOptions) {
+    super(opts)
     this.url = new URL(opts.url)
     if (this.url.protocol !== 'http:' && this.url.protocol !== 'https:') {
       throw new TypeError(`OTLP endpoint must be an http:// or https:// URL, got ${this.url.protocol}`)
     }
-    this.redactor = otlpRedactor(opts.url, opts.headers)
-    if (opts.otherSecrets) this.redactor.addSource(opts.otherSecrets)
-    this.protocol = opts.protocol
+    this.format = opts.protocol === 'http/json' ? 'json' : 'protobuf'
     this.compression = opts.compression ?? 'none'
-    this.timeoutMillis = opts.timeoutMillis ?? DEFAULT_TIMEOUT_MS
-    this.minAttemptMs = Math.min(1000, this.timeoutMillis / 4)
-    this.retry = {
-      maxRetries: opts.retry?.maxRetries ?? DEFAULT_MAX_RETRIES,
-      initialBackoffMs: opts.retry?.initialBackoffMs ?? DEFAULT_INITIAL_BACKOFF_MS,
-      maxBackoffMs: opts.retry?.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS,
-      multiplier: opts.retry?.multiplier ?? DEFAULT_BACKOFF_MULTIPLIER,
-    }
     const headers: Record<string, string> = {}
     for (const [name, value] of Object.entries(opts.headers ?? {})) {
       if (!OWN_HEADERS.has(name.toLowerCase())) headers[name] = value
     }
-    headers['Content-Type'] = this.protocol === 'http/json' ? 'application/json' : 'application/x-protobuf'
+    headers['Content-Type'] = this.format === 'json' ? 'application/json' : 'application/x-protobuf'
     if (this.compression === 'gzip') headers['Content-Encoding'] = 'gzip'
     headers['User-Agent'] = opts.userAgent ?? 'proofpoint-siem-receiver'
     this.headers = headers
@@ -221,134 +114,19 @@ export class OtlpHttpLogExporter implements LogRecordExporter {
     }
   }
 
-  export(logs: ReadableLogRecord[], resultCallback: (result: ExportResult) => void): void {
-    const done = this.send(logs).then(resultCallback, (err: unknown) =>
-      resultCallback({ code: ExportResultCode.FAILED, error: err instanceof Error ? err : new Error(String(err)) }),
-    )
-    this.pending.add(done)
-    void done.finally(() => this.pending.delete(done))
+  protected prepareBody(raw: Buffer): Promise<Buffer> {
+    return this.compression === 'gzip' ? gzip(raw) : Promise.resolve(raw)
   }
 
-  /** Serialize, compress and POST one batch (retrying as configured); resolves with the outcome. */
-  async send(logs: ReadableLogRecord[]): Promise<OtlpExportResult> {
-    if (this.shutdownPromise) return this.failed(new OtlpExportFailure('aborted', 'exporter is shut down', { attempts: 0 }))
-    const serializer = this.protocol === 'http/json' ? JsonLogsSerializer : ProtobufLogsSerializer
-    const serialized = serializer.serializeRequest(logs)
-    if (serialized === undefined) {
-      return this.failed(new OtlpExportFailure('request', 'the records could not be serialized', { attempts: 0 }))
-    }
-    return this.sendEncoded(Buffer.from(serialized.buffer, serialized.byteOffset, serialized.byteLength))
+  protected abortAttempts(abort: OtlpExportFailure): void {
+    for (const req of this.active) req.destroy(abort)
   }
 
-  /** POSTs an already encoded ExportLogsServiceRequest in the configured protocol (compressing it if configured). */
-  sendEncoded(raw: Buffer): Promise<OtlpExportResult> {
-    const sent = this.post(raw)
-    // shutdown() waits for it, as for export().
-    const settled = sent.then(() => undefined)
-    this.pending.add(settled)
-    void settled.finally(() => this.pending.delete(settled))
-    return sent
+  protected closeTransport(): void {
+    this.agent.destroy()
   }
 
-  private async post(raw: Buffer): Promise<OtlpExportResult> {
-    if (this.shutdownPromise) return this.failed(new OtlpExportFailure('aborted', 'exporter is shut down', { attempts: 0 }))
-    const body = this.compression === 'gzip' ? await gzip(raw) : raw
-    if (this.shutdownPromise) return this.failed(new OtlpExportFailure('aborted', 'exporter is shut down', { attempts: 0 }))
-
-    const deadline = Date.now() + this.timeoutMillis
-    let backoff = this.retry.initialBackoffMs
-    for (let attempt = 1; ; attempt++) {
-      const attemptResult = await this.attempt(body, deadline - Date.now())
-      if (attemptResult.ok) {
-        const result: OtlpExportResult = {
-          code: ExportResultCode.SUCCESS,
-          bytes: body.length,
-          uncompressedBytes: raw.length,
-          attempts: attempt,
-          status: attemptResult.status,
-        }
-        const partial = attemptResult.complete ? this.partialSuccess(attemptResult.body) : undefined
-        if (partial) result.partialSuccess = partial
-        return result
-      }
-      const { failure } = attemptResult
-      const fail = (): OtlpExportResult => ({
-        ...this.failed(new OtlpExportFailure(failure.reason, failure.message, { ...failure, attempts: attempt })),
-        bytes: body.length,
-        uncompressedBytes: raw.length,
-        attempts: attempt,
-        ...(failure.status === undefined ? {} : { status: failure.status }),
-      })
-      if (!attemptResult.retry || attempt > this.retry.maxRetries || this.shutdownPromise) return fail()
-      let wait = 0
-      if (!attemptResult.immediate) {
-        const jittered = Math.min(backoff * (1 + (Math.random() * 2 - 1) * JITTER), this.retry.maxBackoffMs)
-        backoff *= this.retry.multiplier
-        wait = failure.retryAfterMs ?? Math.max(0, jittered)
-      }
-      // A retry needs time to be answered: one sent with a few milliseconds left would be cut off while the collector
-      // may still take it, and then arrive again with the window's retry (a duplicate the receiver caused itself).
-      if (wait + this.minAttemptMs > deadline - Date.now()) return fail()
-      await this.sleep(wait)
-      if (this.shutdownPromise) return fail()
-    }
-  }
-
-  forceFlush(): Promise<void> {
-    return Promise.all([...this.pending]).then(() => undefined)
-  }
-
-  /** Abandons exports in flight (their callbacks report an 'aborted' failure) and closes idle connections. Idempotent. */
-  shutdown(): Promise<void> {
-    this.shutdownPromise ??= (async () => {
-      const abort = new OtlpExportFailure('aborted', 'export abandoned: the exporter is shutting down', { attempts: 0 })
-      for (const req of this.active) req.destroy(abort)
-      for (const wake of this.sleeping) wake()
-      await Promise.all([...this.pending])
-      this.agent.destroy()
-    })()
-    return this.shutdownPromise
-  }
-
-  private failed(error: OtlpExportFailure): OtlpExportResult {
-    return { code: ExportResultCode.FAILED, error }
-  }
-
-  private partialSuccess(body: Buffer): OtlpExportResult['partialSuccess'] {
-    if (body.length === 0) return undefined
-    try {
-      const serializer = this.protocol === 'http/json' ? JsonLogsSerializer : ProtobufLogsSerializer
-      const ps = serializer.deserializeResponse(body).partialSuccess
-      const rejected = Number(ps?.rejectedLogRecords ?? 0)
-      if (!ps || (rejected === 0 && !ps.errorMessage)) return undefined
-      // The collector's words: quoted in reports and logs, so no credentials in them.
-      return { rejectedLogRecords: rejected, errorMessage: this.redactor.redact(ps.errorMessage ?? '') }
-    } catch {
-      return undefined // a 2xx with an unreadable body is still an acknowledgement
-    }
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const wake = (): void => {
-        clearTimeout(timer)
-        this.sleeping.delete(wake)
-        resolve()
-      }
-      // Not unref'd: someone is awaiting this export; shutdown() ends the wait.
-      const timer = setTimeout(wake, ms)
-      this.sleeping.add(wake)
-    })
-  }
-
-  private attempt(body: Buffer, timeoutMs: number): Promise<Attempt> {
-    if (timeoutMs <= 0) {
-      return Promise.resolve({
-        ok: false,
-        retry: false,
-        failure: { reason: 'timeout', message: `no acknowledgement within ${this.timeoutMillis} ms` },
-      })
-    }
+  protected attempt(body: Buffer, timeoutMs: number): Promise<Attempt> {
     return new Promise<Attempt>((resolve) => {
       let settled = false
       const settle = (a: Attempt): void => {
@@ -500,14 +278,14 @@ export class OtlpHttpLogExporter implements LogRecordExporter {
 }
 
 /** The message for an http:// endpoint where a TLS server listens. */
-const SPEAKS_TLS =
+export const SPEAKS_TLS =
   'the endpoint speaks TLS: use https:// in OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_LOGS_ENDPOINT, whichever is set), and OTEL_EXPORTER_OTLP_CERTIFICATE for a private CA'
 
 /** Codes of a server certificate that verification refused: only a TLS server sends a certificate. */
 const CERTIFICATE_REFUSED = /^(CERT_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|ERR_TLS_CERT_ALTNAME_INVALID|HOSTNAME_MISMATCH)/
 
 /** Connects to the URL's host and port with TLS and resolves true when a TLS server answers (a handshake or an alert). */
-function probeTls(url: URL, timeoutMs: number): Promise<boolean> {
+export function probeTls(url: URL, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
     const host = url.hostname.replace(/^\[(.*)\]$/, '$1')
     const port = Number(url.port || 80)

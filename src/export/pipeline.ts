@@ -5,7 +5,10 @@ import { ExportError } from '../errors.js'
 import type { LogRecordParts } from '../mapping/types.js'
 import { classifyFailure, displayEndpoint, failureStatus, rejectionReason, toExportError } from './errors.js'
 import { OtlpHttpLogExporter } from './otlp-http-exporter.js'
-import type { OtlpCompression, OtlpExportResult, OtlpHttpLogExporterOptions, OtlpProtocol } from './otlp-http-exporter.js'
+import type { OtlpHttpLogExporterOptions } from './otlp-http-exporter.js'
+import { OtlpGrpcLogExporter } from './otlp-grpc-exporter.js'
+import { OtlpExporterBase } from './otlp-exporter-base.js'
+import type { OtlpCompression, OtlpExportResult, OtlpProtocol } from './otlp-exporter-base.js'
 import { SdkRecordFactory } from './sdk-records.js'
 import { OtlpProtoLogsEncoder } from './otlp-proto-encoder.js'
 import type { EncodedRecords } from './otlp-proto-encoder.js'
@@ -20,7 +23,7 @@ export const DEFAULT_MAX_BATCH_SIZE = 128
 export const DEFAULT_MAX_BATCH_BYTES = 3 * 1024 * 1024
 
 export interface ExportPipelineOptions {
-  /** Full OTLP logs URL (…/v1/logs). */
+  /** Full OTLP logs URL (…/v1/logs); for gRPC scheme://host:port. */
   endpoint: string
   protocol: OtlpProtocol
   /** OTEL_EXPORTER_OTLP_HEADERS; values are never logged or put into errors. */
@@ -52,7 +55,9 @@ export interface ExportPipelineOptions {
   tls?: OtlpHttpLogExporterOptions['tls']
   /** Forward proxy URL (HTTPS_PROXY/HTTP_PROXY unless NO_PROXY); its credentials are redacted from every message. */
   proxy?: string
-  /** Replaces the OTLP/HTTP exporter (tests). The pipeline shuts it down. */
+  /** Where grpc-js's own log lines go (gRPC only). */
+  grpcLog?: (message: string) => void
+  /** Replaces the OTLP exporter (tests). The pipeline shuts it down. */
   exporter?: LogRecordExporter
   /**
    * Other secrets never to be quoted from a collector's answer (the SIEM API secret and its Basic token; see
@@ -201,7 +206,7 @@ function exportBatch(exporter: LogRecordExporter, batch: ReadableLogRecord[]): P
  * once per call, and the requests are cut from the encoded bytes by their exact size. Memory: the encoded records of
  * one exportRecords() call (the poller calls with RECEIVER_EXPORT_BATCH_SIZE records).
  */
-function protobufCodec(exporter: OtlpHttpLogExporter, encoder: OtlpProtoLogsEncoder, maxBatchSize: number): CodecFactory {
+function protobufCodec(exporter: OtlpExporterBase, encoder: OtlpProtoLogsEncoder, maxBatchSize: number): CodecFactory {
   /**
    * Buffers of finished calls, reused by the next ones: the records (~2 KB each) and the request built from them
    * would otherwise be megabytes of fresh memory per call, which V8 frees only at its next full collection.
@@ -278,19 +283,21 @@ export function createExportPipeline(opts: ExportPipelineOptions): ExportPipelin
   const format: WireFormat = opts.protocol === 'http/json' ? 'json' : 'protobuf'
 
   // The exporter first: it validates the endpoint.
+  const transport = {
+    url: opts.endpoint,
+    headers: opts.headers,
+    compression: opts.compression,
+    timeoutMillis: opts.timeoutMs,
+    userAgent: `${SCOPE_NAME}/${opts.serviceVersion}`,
+    ...(opts.tls ? { tls: opts.tls } : {}),
+    ...(opts.proxy ? { proxy: opts.proxy } : {}),
+    ...(opts.otherSecrets ? { otherSecrets: opts.otherSecrets } : {}),
+  }
   const exporter: LogRecordExporter =
     opts.exporter ??
-    new OtlpHttpLogExporter({
-      url: opts.endpoint,
-      protocol: opts.protocol,
-      headers: opts.headers,
-      compression: opts.compression,
-      timeoutMillis: opts.timeoutMs,
-      userAgent: `${SCOPE_NAME}/${opts.serviceVersion}`,
-      ...(opts.tls ? { tls: opts.tls } : {}),
-      ...(opts.proxy ? { proxy: opts.proxy } : {}),
-      ...(opts.otherSecrets ? { otherSecrets: opts.otherSecrets } : {}),
-    })
+    (opts.protocol === 'grpc'
+      ? new OtlpGrpcLogExporter({ ...transport, ...(opts.grpcLog ? { log: opts.grpcLog } : {}) })
+      : new OtlpHttpLogExporter({ ...transport, protocol: opts.protocol }))
   // Whatever the exporter (ours or an injected one) reports is quoted through this.
   const redactor = otlpRedactor(opts.endpoint, opts.headers)
   if (opts.proxy) redactor.addUrl(opts.proxy)
@@ -298,7 +305,7 @@ export function createExportPipeline(opts: ExportPipelineOptions): ExportPipelin
   const redact = (text: string): string => redactor.redact(text)
   const resourceOpts = { serviceName: opts.serviceName, serviceVersion: opts.serviceVersion, resourceAttributes: opts.resourceAttributes }
   const codecs: CodecFactory =
-    exporter instanceof OtlpHttpLogExporter && format === 'protobuf'
+    exporter instanceof OtlpExporterBase && format === 'protobuf'
       ? protobufCodec(
           exporter,
           new OtlpProtoLogsEncoder({

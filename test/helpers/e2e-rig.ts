@@ -110,7 +110,7 @@ export function readState(dir: string): { cursor: string; exportedKeys: Record<s
   return JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as { cursor: string; exportedKeys: Record<string, string> }
 }
 
-export function assertExactlyOnce(t: Test, sink: OtlpSink, expected: Map<string, unknown>): void {
+export function assertExactlyOnce(t: Test, sink: { records: readonly SinkRecord[] }, expected: Map<string, unknown>): void {
   const got = sink.records.map(uidOf)
   const unique = new Set(got)
   t.equal(got.length, unique.size, 'no record arrived twice')

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net'
 import { promisify } from 'node:util'
 import { gunzip as gunzipCallback } from 'node:zlib'
 import protobuf from 'protobufjs'
+import { countWaiter } from './count-waiter.js'
 
 const gunzip = promisify(gunzipCallback)
 
@@ -319,7 +320,10 @@ export async function startOtlpSink(opts: OtlpSinkOptions = {}): Promise<OtlpSin
   let responseHook: SinkResponseHook | undefined
   /** What to do with the next requests; empty: accept. */
   const script: Array<{ status: number; headers: Record<string, string>; body: string } | 'accept'> = []
-  const waiters = new Set<() => void>()
+  const delivered = countWaiter(
+    () => records.length,
+    () => `sink records (${requests.length} requests)`,
+  )
   let successStatus = 200
   let mode: SinkMode = 'ok'
   let closed = false
@@ -402,7 +406,7 @@ export async function startOtlpSink(opts: OtlpSinkOptions = {}): Promise<OtlpSin
     if (format === 'protobuf') answer(res, successStatus, 'application/x-protobuf', Buffer.alloc(0))
     else answer(res, successStatus, 'application/json', '{}')
     responseHook?.(entry, decoded)
-    for (const wake of [...waiters]) wake()
+    delivered.wake()
   }
 
   const server = http.createServer((req, res) => {
@@ -456,20 +460,7 @@ export async function startOtlpSink(opts: OtlpSinkOptions = {}): Promise<OtlpSin
       successStatus = status
     },
     waitFor(count, timeoutMs = 5000) {
-      if (records.length >= count) return Promise.resolve()
-      return new Promise((resolve, reject) => {
-        const wake = (): void => {
-          if (records.length < count) return
-          clearTimeout(timer)
-          waiters.delete(wake)
-          resolve()
-        }
-        const timer = setTimeout(() => {
-          waiters.delete(wake)
-          reject(new Error(`sink: ${records.length} of ${count} records after ${timeoutMs} ms (${requests.length} requests)`))
-        }, timeoutMs)
-        waiters.add(wake)
-      })
+      return delivered.waitFor(count, timeoutMs)
     },
     clear() {
       records.length = 0
