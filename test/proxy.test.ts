@@ -9,16 +9,23 @@ import { createServer as createHttpsServer } from 'node:https'
 import net from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
+import type { TLSSocket } from 'node:tls'
 import t from 'tap'
 import type { Test } from 'tap'
 import { describeConfig, loadConfig } from '../src/config/index.js'
-import { SiemNetworkError } from '../src/errors.js'
+import { ExportError, SiemNetworkError } from '../src/errors.js'
+import { createExportPipeline } from '../src/export/index.js'
+import type { ExportPipeline } from '../src/export/index.js'
 import { OtlpHttpLogExporter } from '../src/export/otlp-http-exporter.js'
+import { mapEvent } from '../src/mapping/index.js'
+import type { MappedRecord } from '../src/mapping/index.js'
 import { bypassesProxy, proxyFor } from '../src/proxy.js'
 import { SiemClient } from '../src/siem/client.js'
 import { EVENT_TYPES } from '../src/siem/types.js'
+import type { JsonValue } from '../src/siem/types.js'
 import { startSimulator } from '../src/simulator/index.js'
-import { startOtlpSink } from './helpers/otlp-sink.js'
+import { decodeLogRecords, startOtlpSink } from './helpers/otlp-sink.js'
+import type { SinkRecord } from './helpers/otlp-sink.js'
 
 const TLS_DIR = new URL('../../test/fixtures/tls/', import.meta.url)
 const tlsPath = (name: string): string => fileURLToPath(new URL(name, TLS_DIR))
@@ -32,12 +39,14 @@ interface Proxy {
   seen: string[]
   /** Proxy-Authorization headers received. */
   auth: string[]
+  /** Every byte the client sent into CONNECT tunnels (what the proxy could read of the traffic). */
+  tunnelled: Buffer[]
   mode: 'ok' | 407 | 502 | 'close'
 }
 
 /** A forward proxy: CONNECT tunnels and absolute-form HTTP requests, or a refusal by `mode`. */
 async function startProxy(t: Test): Promise<Proxy> {
-  const proxy: Proxy = { url: '', seen: [], auth: [], mode: 'ok' }
+  const proxy: Proxy = { url: '', seen: [], auth: [], tunnelled: [], mode: 'ok' }
   const server = http.createServer((req, res) => {
     proxy.seen.push(req.url ?? '')
     proxy.auth.push(String(req.headers['proxy-authorization'] ?? ''))
@@ -60,7 +69,9 @@ async function startProxy(t: Test): Promise<Proxy> {
     const [host = '', port = ''] = (req.url ?? '').split(':')
     const upstream = net.connect(Number(port), host, () => {
       socket.write('HTTP/1.1 200 Connection established\r\n\r\n')
+      if (head.length > 0) proxy.tunnelled.push(head)
       if (head.length > 0) upstream.write(head)
+      socket.on('data', (chunk: Buffer) => proxy.tunnelled.push(chunk))
       upstream.pipe(socket)
       socket.pipe(upstream)
     })
@@ -187,4 +198,176 @@ t.test('the OTLP exporter goes through the proxy (absolute-form for http endpoin
   t.equal(result.status, 200)
   t.same(proxy.seen, [`${sink.url}/v1/logs`], 'the request went through the proxy')
   t.equal(sink.requests.length, 1)
+})
+
+// OTLP/HTTP to an https collector through the CONNECT proxy: the CA, client certificate and key are applied to the
+// TLS inside the tunnel (the exporter passes them per request to https-proxy-agent). Certificates: test/fixtures/tls.
+const TLS_CA = readFileSync(tlsPath('ca.pem'), 'utf8')
+const CLIENT_CN = 'proofpoint-siem-receiver test client'
+
+/** The 12 events of the sample SIEM API response, mapped as the receiver does by default. */
+function sampleRecords(): MappedRecord[] {
+  const raw = JSON.parse(FIXTURE.toString('utf8')) as Record<string, JsonValue[]>
+  return EVENT_TYPES.flatMap((type) => (raw[type] ?? []).map((e) => mapEvent(e, type, { attributeShape: 'flat', body: 'json' }, [1_790_000_000, 0])))
+}
+
+interface TlsCollector {
+  url: string
+  /** host:port, as a CONNECT to it names it. */
+  host: string
+  records: SinkRecord[]
+  /** Subject CN of the client certificate of each accepted request ('' when none was presented). */
+  clients: string[]
+}
+
+/** An OTLP/HTTP (protobuf) logs endpoint over https on 127.0.0.1 with the fixture server certificate. */
+async function startTlsCollector(t: Test, opts: { requireClientCert?: boolean } = {}): Promise<TlsCollector> {
+  const collector: TlsCollector = { url: '', host: '', records: [], clients: [] }
+  const server = createHttpsServer(
+    {
+      key: readFileSync(tlsPath('server.key')),
+      cert: readFileSync(tlsPath('server.pem')),
+      ...(opts.requireClientCert ? { ca: TLS_CA, requestCert: true, rejectUnauthorized: true } : {}),
+    },
+    (req, res) => {
+      const chunks: Buffer[] = []
+      req.on('data', (c: Buffer) => chunks.push(c))
+      req.on('end', () => {
+        if (req.method !== 'POST' || req.url !== '/v1/logs') return void res.writeHead(404).end()
+        collector.records.push(...decodeLogRecords(Buffer.concat(chunks), 'protobuf'))
+        const peer = (req.socket as TLSSocket).getPeerCertificate()
+        collector.clients.push(typeof peer.subject?.CN === 'string' ? peer.subject.CN : '')
+        res.writeHead(200, { 'content-type': 'application/x-protobuf', 'content-length': '0' }).end()
+      })
+    },
+  )
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => {
+    server.closeAllConnections()
+    server.close()
+  })
+  collector.host = `127.0.0.1:${(server.address() as AddressInfo).port}`
+  collector.url = `https://${collector.host}/v1/logs`
+  return collector
+}
+
+/** A pipeline built from these variables as app.ts builds it (the proxy from HTTPS_PROXY). */
+function proxiedPipeline(t: Test, env: Record<string, string>): ExportPipeline {
+  const { otel } = loadConfig({ env: { PROOFPOINT_PRINCIPAL: 'p', PROOFPOINT_SECRET: SECRET, ...env } }).config
+  t.ok(otel.proxy, 'the configuration routes the export through the proxy')
+  const pipeline = createExportPipeline({
+    endpoint: otel.logsEndpoint,
+    protocol: otel.protocol,
+    headers: otel.headers,
+    compression: otel.compression,
+    timeoutMs: otel.timeoutMs,
+    serviceName: otel.serviceName,
+    serviceVersion: '0.0.0-test',
+    resourceAttributes: otel.resourceAttributes,
+    ...(otel.tls ? { tls: otel.tls } : {}),
+    ...(otel.proxy ? { proxy: otel.proxy.url } : {}),
+  })
+  t.teardown(() => pipeline.shutdown())
+  return pipeline
+}
+
+/** The ExportError `promise` rejects with (fails the test when it resolves). */
+async function exportError(t: Test, promise: Promise<unknown>): Promise<ExportError | undefined> {
+  try {
+    await promise
+  } catch (err) {
+    if (err instanceof ExportError) return err
+    throw err
+  }
+  t.fail('expected an ExportError')
+  return undefined
+}
+
+t.test('OTLP to an https collector through the proxy: a CONNECT tunnel, the records arrive, the proxy sees only TLS', async (t) => {
+  const proxy = await startProxy(t)
+  const collector = await startTlsCollector(t)
+  const pipeline = proxiedPipeline(t, { HTTPS_PROXY: proxy.url, OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: collector.url, OTEL_EXPORTER_OTLP_CERTIFICATE: tlsPath('ca.pem') })
+  const records = sampleRecords()
+  const report = await pipeline.exportRecords(records)
+  t.equal(report.records, records.length)
+  t.same(
+    collector.records.map((r) => r.attributes['log.record.uid']),
+    records.map((r) => r.uid),
+    'the collector decoded every record, in order',
+  )
+  t.same(proxy.seen, [`CONNECT ${collector.host}`], 'one CONNECT to the collector, no plain request')
+  t.equal(proxy.auth[0], `Basic ${Buffer.from(`user:${PROXY_PASSWORD}`).toString('base64')}`, 'the proxy credentials went to the proxy')
+  const tunnelled = Buffer.concat(proxy.tunnelled)
+  t.equal(tunnelled[0], 0x16, 'the tunnel opened with a TLS handshake record')
+  t.ok(tunnelled.length > 1000, `${tunnelled.length} bytes went through the tunnel`)
+  for (const plain of ['POST /v1/logs', 'application/x-protobuf', records[0]?.uid ?? 'no uid', 'proofpoint']) {
+    t.equal(tunnelled.indexOf(plain), -1, `the proxy never saw "${plain}"`)
+  }
+})
+
+t.test('OTLP through the proxy: the collector certificate is still verified behind the tunnel', async (t) => {
+  const proxy = await startProxy(t)
+  const collector = await startTlsCollector(t)
+  const env = { HTTPS_PROXY: proxy.url, OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: collector.url }
+  const err = await exportError(t, proxiedPipeline(t, env).exportRecords(sampleRecords().slice(0, 2)))
+  t.equal(err?.retryable, true)
+  t.match(err?.message, /failed the TLS handshake \((UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_GET_ISSUER_CERT_LOCALLY)\)/)
+  t.match(err?.message, /OTEL_EXPORTER_OTLP_CERTIFICATE/, `tells the user what to set: ${err?.message}`)
+  t.notMatch(err?.message, PROXY_PASSWORD)
+  t.equal(collector.records.length, 0, 'nothing was accepted')
+  t.ok(proxy.seen.length > 0 && proxy.seen.every((s) => s === `CONNECT ${collector.host}`), 'the refused handshake was inside the tunnel')
+
+  const report = await proxiedPipeline(t, { ...env, OTEL_EXPORTER_OTLP_CERTIFICATE: tlsPath('ca.pem') }).exportRecords(sampleRecords().slice(0, 2))
+  t.equal(report.records, 2, 'with the CA the same tunnel works')
+  t.equal(collector.records.length, 2)
+})
+
+t.test('OTLP through the proxy: mutual TLS inside the tunnel presents the client certificate', async (t) => {
+  const proxy = await startProxy(t)
+  const collector = await startTlsCollector(t, { requireClientCert: true })
+  const pipeline = proxiedPipeline(t, {
+    HTTPS_PROXY: proxy.url,
+    OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: collector.url,
+    OTEL_EXPORTER_OTLP_CERTIFICATE: tlsPath('ca.pem'),
+    OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: tlsPath('client.pem'),
+    OTEL_EXPORTER_OTLP_CLIENT_KEY: tlsPath('client.key'),
+  })
+  const report = await pipeline.exportRecords(sampleRecords().slice(0, 3))
+  t.equal(report.records, 3)
+  t.equal(collector.records.length, 3)
+  t.same(collector.clients, [CLIENT_CN], 'the collector saw our client certificate')
+  t.same(proxy.seen, [`CONNECT ${collector.host}`])
+})
+
+/**
+ * Known bug, asserted as TODO until fixed: https-proxy-agent replays the proxy's refusal of the CONNECT as the answer
+ * to the POST, so the exporter reports "collector at ... rejected the export (407); the collector will not accept
+ * this request as it is": the collector blamed, the proxy unnamed, and not retryable (407 is a `misconfigured`
+ * status), where README promises a retryable error naming the proxy (as the SIEM client gives). The fix belongs in
+ * otlp-http-exporter.ts (the request's 'proxyConnect' event tells a refused tunnel from the collector's answer).
+ */
+const PROXY_407_BUG = 'OTLP/https: a proxy refusing the CONNECT is reported as the collector answering 407, not retryable'
+
+t.test('OTLP through a proxy that answers 407 to the CONNECT: a retryable error naming the proxy, never its password', async (t) => {
+  const proxy = await startProxy(t)
+  proxy.mode = 407
+  const collector = await startTlsCollector(t)
+  const pipeline = proxiedPipeline(t, {
+    HTTPS_PROXY: proxy.url,
+    OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: collector.url,
+    OTEL_EXPORTER_OTLP_CERTIFICATE: tlsPath('ca.pem'),
+    OTEL_EXPORTER_OTLP_TIMEOUT: '3000',
+  })
+  const err = await exportError(t, pipeline.exportRecords(sampleRecords().slice(0, 1)))
+  const message = err?.message ?? ''
+  t.comment(`today: ${message}`)
+  t.match(message, /\(407\)/, 'says what the proxy answered')
+  t.notMatch(message, PROXY_PASSWORD, 'never the proxy password')
+  t.notMatch(message, encodeURIComponent(PROXY_PASSWORD))
+  t.equal(collector.records.length, 0, 'nothing reached the collector')
+  t.ok(proxy.seen.length > 0 && proxy.seen.every((s) => s === `CONNECT ${collector.host}`), 'only CONNECTs to the collector')
+  t.equal(err?.retryable, true, 'retryable', { todo: PROXY_407_BUG })
+  t.match(message, /proxy http:\/\/\[redacted\]@127\.0\.0\.1:\d+/i, 'names the proxy, its credentials redacted', { todo: PROXY_407_BUG })
+  t.notMatch(message, /^collector at \S+ rejected the export/, 'does not blame the collector', { todo: PROXY_407_BUG })
 })
