@@ -4,9 +4,7 @@
  */
 import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
-import http from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
-import net from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import type { TLSSocket } from 'node:tls'
@@ -24,6 +22,7 @@ import { SiemClient } from '../src/siem/client.js'
 import { EVENT_TYPES } from '../src/siem/types.js'
 import type { JsonValue } from '../src/siem/types.js'
 import { startSimulator } from '../src/simulator/index.js'
+import { startForwardProxy } from './helpers/forward-proxy.js'
 import { decodeLogRecords, startOtlpSink } from './helpers/otlp-sink.js'
 import type { SinkRecord } from './helpers/otlp-sink.js'
 
@@ -32,61 +31,6 @@ const tlsPath = (name: string): string => fileURLToPath(new URL(name, TLS_DIR))
 const FIXTURE = readFileSync(new URL('../../test/fixtures/siem-all-response.json', import.meta.url))
 const PROXY_PASSWORD = 'pr0xy-PASSWORD-must-not-leak'
 const SECRET = 'siem-SECRET-must-not-leak'
-
-interface Proxy {
-  url: string
-  /** CONNECT targets and absolute-form request URLs, in order. */
-  seen: string[]
-  /** Proxy-Authorization headers received. */
-  auth: string[]
-  /** Every byte the client sent into CONNECT tunnels (what the proxy could read of the traffic). */
-  tunnelled: Buffer[]
-  mode: 'ok' | 407 | 502 | 'close'
-}
-
-/** A forward proxy: CONNECT tunnels and absolute-form HTTP requests, or a refusal by `mode`. */
-async function startProxy(t: Test): Promise<Proxy> {
-  const proxy: Proxy = { url: '', seen: [], auth: [], tunnelled: [], mode: 'ok' }
-  const server = http.createServer((req, res) => {
-    proxy.seen.push(req.url ?? '')
-    proxy.auth.push(String(req.headers['proxy-authorization'] ?? ''))
-    if (proxy.mode !== 'ok') return void res.writeHead(typeof proxy.mode === 'number' ? proxy.mode : 502).end()
-    const upstream = http.request(req.url ?? '', { method: req.method, headers: req.headers }, (up) => {
-      res.writeHead(up.statusCode ?? 502, up.headers)
-      up.pipe(res)
-    })
-    upstream.on('error', () => res.destroy())
-    req.pipe(upstream)
-  })
-  server.on('connect', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
-    proxy.seen.push(`CONNECT ${req.url ?? ''}`)
-    proxy.auth.push(String(req.headers['proxy-authorization'] ?? ''))
-    if (proxy.mode === 'close') return void socket.destroy()
-    if (proxy.mode !== 'ok') {
-      socket.end(`HTTP/1.1 ${proxy.mode} ${http.STATUS_CODES[proxy.mode] ?? ''}\r\n${proxy.mode === 407 ? 'Proxy-Authenticate: Basic realm="p"\r\n' : ''}Content-Length: 0\r\n\r\n`)
-      return
-    }
-    const [host = '', port = ''] = (req.url ?? '').split(':')
-    const upstream = net.connect(Number(port), host, () => {
-      socket.write('HTTP/1.1 200 Connection established\r\n\r\n')
-      if (head.length > 0) proxy.tunnelled.push(head)
-      if (head.length > 0) upstream.write(head)
-      socket.on('data', (chunk: Buffer) => proxy.tunnelled.push(chunk))
-      upstream.pipe(socket)
-      socket.pipe(upstream)
-    })
-    upstream.on('error', () => socket.destroy())
-    socket.on('error', () => upstream.destroy())
-  })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  t.teardown(() => {
-    server.closeAllConnections()
-    server.close()
-  })
-  proxy.url = `http://user:${PROXY_PASSWORD}@127.0.0.1:${(server.address() as AddressInfo).port}`
-  return proxy
-}
 
 const WINDOW = { start: new Date('2026-11-24T11:00:00Z'), end: new Date('2026-11-24T12:00:00Z') }
 
@@ -127,7 +71,7 @@ t.test('the configuration resolves both ends, checks the proxy URLs and never pr
 })
 
 t.test('the SIEM client goes through the proxy (CONNECT), with the proxy credentials sent to the proxy only', async (t) => {
-  const proxy = await startProxy(t)
+  const proxy = await startForwardProxy(t, PROXY_PASSWORD)
   const sim = await startSimulator({ principal: 'p', secret: SECRET, now: () => WINDOW.end.getTime() + 60_000, eventsPerMinute: 3 })
   t.teardown(() => sim.close())
   const client = new SiemClient({ baseUrl: sim.url, principal: 'p', getSecret: () => SECRET, eventTypes: [...EVENT_TYPES], timeoutMs: 5000, proxy: proxy.url })
@@ -140,7 +84,7 @@ t.test('the SIEM client goes through the proxy (CONNECT), with the proxy credent
 })
 
 t.test('https behind the tunnel: PROOFPOINT_CA_FILE still checks the API certificate', async (t) => {
-  const proxy = await startProxy(t)
+  const proxy = await startForwardProxy(t, PROXY_PASSWORD)
   const server = createHttpsServer({ key: readFileSync(tlsPath('server.key')), cert: readFileSync(tlsPath('server.pem')) }, (_req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' })
     res.end(FIXTURE)
@@ -169,7 +113,7 @@ t.test('https behind the tunnel: PROOFPOINT_CA_FILE still checks the API certifi
 
 for (const mode of [407, 502, 'close'] as const) {
   t.test(`a proxy that refuses (${mode}): a clear retryable error naming the proxy, never a secret`, async (t) => {
-    const proxy = await startProxy(t)
+    const proxy = await startForwardProxy(t, PROXY_PASSWORD)
     proxy.mode = mode
     const client = new SiemClient({ baseUrl: 'http://127.0.0.1:9', principal: 'p', getSecret: () => SECRET, eventTypes: [], timeoutMs: 2000, proxy: proxy.url })
     t.teardown(() => client.close())
@@ -189,7 +133,7 @@ for (const mode of [407, 502, 'close'] as const) {
 }
 
 t.test('the OTLP exporter goes through the proxy (absolute-form for http endpoints) and the collector gets the records', async (t) => {
-  const proxy = await startProxy(t)
+  const proxy = await startForwardProxy(t, PROXY_PASSWORD)
   const sink = await startOtlpSink()
   t.teardown(() => sink.close())
   const exporter = new OtlpHttpLogExporter({ url: `${sink.url}/v1/logs`, protocol: 'http/protobuf', proxy: proxy.url, timeoutMillis: 5000 })
@@ -285,7 +229,7 @@ async function exportError(t: Test, promise: Promise<unknown>): Promise<ExportEr
 }
 
 t.test('OTLP to an https collector through the proxy: a CONNECT tunnel, the records arrive, the proxy sees only TLS', async (t) => {
-  const proxy = await startProxy(t)
+  const proxy = await startForwardProxy(t, PROXY_PASSWORD)
   const collector = await startTlsCollector(t)
   const pipeline = proxiedPipeline(t, { HTTPS_PROXY: proxy.url, OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: collector.url, OTEL_EXPORTER_OTLP_CERTIFICATE: tlsPath('ca.pem') })
   const records = sampleRecords()
@@ -307,7 +251,7 @@ t.test('OTLP to an https collector through the proxy: a CONNECT tunnel, the reco
 })
 
 t.test('OTLP through the proxy: the collector certificate is still verified behind the tunnel', async (t) => {
-  const proxy = await startProxy(t)
+  const proxy = await startForwardProxy(t, PROXY_PASSWORD)
   const collector = await startTlsCollector(t)
   const env = { HTTPS_PROXY: proxy.url, OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: collector.url }
   const err = await exportError(t, proxiedPipeline(t, env).exportRecords(sampleRecords().slice(0, 2)))
@@ -324,7 +268,7 @@ t.test('OTLP through the proxy: the collector certificate is still verified behi
 })
 
 t.test('OTLP through the proxy: mutual TLS inside the tunnel presents the client certificate', async (t) => {
-  const proxy = await startProxy(t)
+  const proxy = await startForwardProxy(t, PROXY_PASSWORD)
   const collector = await startTlsCollector(t, { requireClientCert: true })
   const pipeline = proxiedPipeline(t, {
     HTTPS_PROXY: proxy.url,
@@ -341,16 +285,12 @@ t.test('OTLP through the proxy: mutual TLS inside the tunnel presents the client
 })
 
 /**
- * Known bug, asserted as TODO until fixed: https-proxy-agent replays the proxy's refusal of the CONNECT as the answer
- * to the POST, so the exporter reports "collector at ... rejected the export (407); the collector will not accept
- * this request as it is": the collector blamed, the proxy unnamed, and not retryable (407 is a `misconfigured`
- * status), where README promises a retryable error naming the proxy (as the SIEM client gives). The fix belongs in
- * otlp-http-exporter.ts (the request's 'proxyConnect' event tells a refused tunnel from the collector's answer).
+ * https-proxy-agent replays the proxy's refusal of the CONNECT as the answer to the POST: the exporter must tell the
+ * two apart (the request's 'proxyConnect' event), so the message names the proxy, not the collector, and is retryable.
  */
-const PROXY_407_BUG = 'OTLP/https: a proxy refusing the CONNECT is reported as the collector answering 407, not retryable'
 
 t.test('OTLP through a proxy that answers 407 to the CONNECT: a retryable error naming the proxy, never its password', async (t) => {
-  const proxy = await startProxy(t)
+  const proxy = await startForwardProxy(t, PROXY_PASSWORD)
   proxy.mode = 407
   const collector = await startTlsCollector(t)
   const pipeline = proxiedPipeline(t, {
@@ -367,7 +307,7 @@ t.test('OTLP through a proxy that answers 407 to the CONNECT: a retryable error 
   t.notMatch(message, encodeURIComponent(PROXY_PASSWORD))
   t.equal(collector.records.length, 0, 'nothing reached the collector')
   t.ok(proxy.seen.length > 0 && proxy.seen.every((s) => s === `CONNECT ${collector.host}`), 'only CONNECTs to the collector')
-  t.equal(err?.retryable, true, 'retryable', { todo: PROXY_407_BUG })
-  t.match(message, /proxy http:\/\/\[redacted\]@127\.0\.0\.1:\d+/i, 'names the proxy, its credentials redacted', { todo: PROXY_407_BUG })
-  t.notMatch(message, /^collector at \S+ rejected the export/, 'does not blame the collector', { todo: PROXY_407_BUG })
+  t.equal(err?.retryable, true, 'retryable')
+  t.match(message, /proxy http:\/\/\[redacted\]@127\.0\.0\.1:\d+/i, 'names the proxy, its credentials redacted')
+  t.notMatch(message, /^collector at \S+ rejected the export/, 'does not blame the collector')
 })

@@ -7,6 +7,7 @@ import net from 'node:net'
 import tls from 'node:tls'
 import { promisify } from 'node:util'
 import { gzip as gzipCallback } from 'node:zlib'
+import { redactUrl } from '../config/schema.js'
 import { OtlpExportFailure, OtlpExporterBase, printable } from './otlp-exporter-base.js'
 import type { Attempt, OtlpCompression, OtlpExporterBaseOptions } from './otlp-exporter-base.js'
 
@@ -85,6 +86,8 @@ export class OtlpHttpLogExporter extends OtlpExporterBase {
   /** CA, client certificate and key for https endpoints; through a proxy given per request, where its tunnel reads them. */
   private readonly tls: NonNullable<OtlpHttpLogExporterOptions['tls']>
   private readonly viaProxy: boolean
+  /** The proxy's URL with its credentials replaced, for messages. */
+  private readonly proxyShown: string | undefined
   private readonly active = new Set<http.ClientRequest>()
   /** http:// endpoints: whether a TLS handshake was answered there (see speaksTls). */
   private tlsProbe: { at: number; result: Promise<boolean>; yes?: boolean } | undefined
@@ -107,6 +110,7 @@ export class OtlpHttpLogExporter extends OtlpExporterBase {
     this.headers = headers
     this.tls = opts.tls ?? {}
     this.viaProxy = opts.proxy !== undefined
+    this.proxyShown = opts.proxy === undefined ? undefined : redactUrl(opts.proxy)
     if (opts.proxy !== undefined) {
       this.agent = this.url.protocol === 'https:' ? new HttpsProxyAgent(opts.proxy, { keepAlive: true }) : new HttpProxyAgent(opts.proxy, { keepAlive: true })
     } else {
@@ -159,6 +163,14 @@ export class OtlpHttpLogExporter extends OtlpExporterBase {
         return
       }
       this.active.add(req)
+      // https-proxy-agent replays a proxy's refusal of the CONNECT (407, 502, ...) as the answer to the request: that is
+      // the proxy speaking, not the collector, and nothing reached the collector.
+      let tunnelRefused: number | undefined
+      if (this.viaProxy && this.url.protocol === 'https:') {
+        req.once('proxyConnect', (connect: { statusCode?: number }) => {
+          if (connect.statusCode !== 200) tunnelRefused = connect.statusCode ?? 0
+        })
+      }
       /** Set once the status line arrived: from then on the answer decides, whatever happens to the body. */
       let answered: ((incomplete: boolean) => void) | undefined
       const timer = setTimeout(() => {
@@ -173,6 +185,21 @@ export class OtlpHttpLogExporter extends OtlpExporterBase {
       timer.unref()
 
       req.on('response', (res) => {
+        if (tunnelRefused !== undefined) {
+          res.resume()
+          const hint = tunnelRefused === 407 ? ': it wants credentials, given in the proxy URL (http://name:password@host:port), that it accepts' : ''
+          settle({
+            ok: false,
+            // A 407 is not tried again at once (the same credentials get the same answer); the caller retries later.
+            retry: isRetryableStatus(tunnelRefused),
+            failure: {
+              reason: 'network',
+              errorCode: 'ERR_PROXY_TUNNEL',
+              message: `the proxy ${this.proxyShown ?? ''} refused to open a tunnel to ${this.url.host} (${tunnelRefused})${hint}; check HTTPS_PROXY and NO_PROXY`,
+            },
+          })
+          return
+        }
         const chunks: Buffer[] = []
         let size = 0
         const status = res.statusCode ?? 0
