@@ -18,7 +18,7 @@ const SHUTDOWN_DEADLINE_MS = 9_000
 
 const USAGE = `Usage: ${NAME} [run|demo|check-config [--offline]|map FILE|-] [--config FILE]
 
-Pulls Proofpoint TAP SIEM API events and exports them as OpenTelemetry log records over OTLP/HTTP.
+Pulls Proofpoint TAP SIEM API events and exports them as OpenTelemetry log records over OTLP (HTTP or gRPC).
 
 Commands:
   run            poll the SIEM API forever and export (default)

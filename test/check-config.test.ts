@@ -9,11 +9,13 @@ import { createServer } from 'node:net'
 import type { Server } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
+import { status as grpcStatus } from '@grpc/grpc-js'
 import t, { type Test } from 'tap'
 import { startSimulator } from '../src/simulator/index.js'
 import type { SiemSimulator } from '../src/simulator/index.js'
 import { runReceiver } from './helpers/child.js'
 import type { Run } from './helpers/child.js'
+import { startGrpcSink } from './helpers/otlp-grpc-sink.js'
 import { startOtlpSink } from './helpers/otlp-sink.js'
 import type { OtlpSink } from './helpers/otlp-sink.js'
 
@@ -279,4 +281,24 @@ t.test('--help documents --offline', async (t) => {
   const r = await run(['--help'], {})
   t.equal(r.code, 0)
   t.match(r.stdout, /--offline/)
+})
+
+t.test('OTLP/gRPC: an empty Export call to a real gRPC collector; a status it refuses with is reported', async (t) => {
+  const { env } = await rig(t)
+  const collector = await startGrpcSink()
+  t.teardown(() => collector.close())
+  const grpcEnv = { ...env, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_EXPORTER_OTLP_ENDPOINT: collector.url }
+  const r = await run(['check-config'], grpcEnv)
+  t.equal(r.code, 0, r.stderr)
+  t.match(r.stdout, /OTEL_EXPORTER_OTLP_PROTOCOL\s+grpc\s+\(env\)/)
+  t.match(r.stdout, new RegExp(`^OTLP endpoint: answered OK to an empty export request \\(http://127\\.0\\.0\\.1:${collector.port}/, grpc\\)`, 'm'))
+  t.equal(collector.requests.length, 1)
+  t.equal(collector.requests[0]?.bytes, 0, 'an empty ExportLogsServiceRequest')
+  t.equal(collector.requests[0]?.metadata.authorization, `Bearer ${HEADER_TOKEN}`)
+
+  collector.answerNext({ code: grpcStatus.UNAUTHENTICATED, details: `bad token Bearer ${HEADER_TOKEN}` })
+  const refused = await run(['check-config'], grpcEnv)
+  t.equal(refused.code, 1)
+  t.match(refused.stdout, /^OTLP endpoint: FAILED: collector at http:\/\/127\.0\.0\.1:\d+\/ refused the export \(UNAUTHENTICATED\).*check OTEL_EXPORTER_OTLP_HEADERS/m)
+  noSecrets(t, refused, 'grpc refused')
 })

@@ -31,7 +31,8 @@ t.test('invalid configuration: exit 78, the setting named, the secret never prin
     ['bad event type', { ...VALID, PROOFPOINT_EVENT_TYPES: 'messagesDelivered,phoneCalls' }, /PROOFPOINT_EVENT_TYPES/],
     ['bad log level', { ...VALID, RECEIVER_LOG_LEVEL: 'loud' }, /RECEIVER_LOG_LEVEL/],
     ['bad attribute shape', { ...VALID, RECEIVER_ATTRIBUTE_SHAPE: 'deep' }, /RECEIVER_ATTRIBUTE_SHAPE/],
-    ['grpc protocol', { ...VALID, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }, /OTEL_EXPORTER_OTLP_PROTOCOL/],
+    ['unknown OTLP protocol', { ...VALID, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc/json' }, /OTEL_EXPORTER_OTLP_PROTOCOL/],
+    ['gRPC endpoint with a path', { ...VALID, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4317/v1/logs' }, /OTEL_EXPORTER_OTLP_ENDPOINT/],
     ['missing secret file', { PROOFPOINT_PRINCIPAL: 'p', PROOFPOINT_SECRET_FILE: '/nonexistent/secret' }, /PROOFPOINT_SECRET_FILE/],
   ]
   for (const [name, env, named] of cases) {

@@ -87,6 +87,8 @@ const DEFAULT_LOGS_URL = new URL(DEFAULTS.otel.logsEndpoint)
 const OTLP_PORT = portOf(DEFAULT_LOGS_URL)
 const OTLP_PATH = DEFAULT_LOGS_URL.pathname
 const OPS_PORT = DEFAULTS.receiver.httpPort
+/** Where OTEL_EXPORTER_OTLP_PROTOCOL=grpc sends when no endpoint is set. */
+const GRPC_DEFAULT_ENDPOINT = loadConfig({ env: { PROOFPOINT_PRINCIPAL: 'p', PROOFPOINT_SECRET: 's', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' } }).config.otel.logsEndpoint
 const KNOWN_VARIABLES = new Set<string>(CONFIG_VARIABLES)
 
 function portOf(url: URL): number {
@@ -286,6 +288,11 @@ function checkCollector(t: Test, config: Json, what: string, opts: CollectorChec
     t.equal(opts.receiverLogsUrl.pathname, logsPath ?? OTLP_PATH, `${what}: and to the logs path`)
   }
   if (opts.loopbackOnly) t.ok(LOOPBACK.has(listen.host), `${what}: OTLP listens on loopback only (${listen.host})`)
+  const grpc = get(obj(otlp.protocols, `${what} otlp.protocols`), 'grpc')
+  if (grpc !== undefined) {
+    const grpcListen = listenAddress(str(obj(grpc, `${what} otlp.protocols.grpc`).endpoint, `${what} otlp grpc endpoint`), `${what} otlp grpc endpoint`)
+    t.equal(grpcListen.port, portOf(new URL(GRPC_DEFAULT_ENDPOINT)), `${what}: the otlp gRPC listener is on the receiver's default gRPC port`)
+  }
 
   const pipelines = obj(service.pipelines, `${what} service.pipelines`)
   const logs = obj(pipelines.logs, `${what} logs pipeline`)
@@ -401,6 +408,8 @@ t.test('Vector: the opentelemetry source listens (HTTP) where the receiver sends
   const [sourceId, source] = otelSources[0] as [string, Obj]
   const listen = listenAddress(str(obj(source.http, 'http').address, 'http.address'), 'vector http.address')
   t.equal(listen.port, OTLP_PORT, "the source's HTTP port is the exporter's default port")
+  const grpcListen = listenAddress(str(obj(source.grpc, 'grpc').address, 'grpc.address'), 'vector grpc.address')
+  t.equal(grpcListen.port, portOf(new URL(GRPC_DEFAULT_ENDPOINT)), "the source's gRPC port is the gRPC exporter's default port")
 
   // Component graph: every input names a defined component (the opentelemetry source's outputs are .logs etc.).
   const outputsOf = new Set<string>([
