@@ -582,6 +582,8 @@ t.test('Dockerfile: multi-stage, pinned Node LTS base, production dependencies o
   t.match(pinned, /^\d+\.\d+\.\d+$/, `.node-version pins a release (${pinned})`)
   for (const s of STAGES) t.equal(/^node:([^-@]+)-/.exec(s.from)?.[1], pinned, `${s.name ?? 'stage'}: FROM ${s.from} is the Node of .node-version`)
   t.match(read('.ci/run'), /\.node-version/, 'CI reads the same pin')
+  t.match(read('.ci/node22-version').trim(), /^22\.\d+\.\d+$/, 'CI also pins a Node 22 release')
+  t.match(read('.ci/run'), /\.ci\/node22-version/, 'and runs the suite on it')
   const runs = (s: Stage): string => s.instructions.filter((i) => i.op === 'RUN').map((i) => i.args).join('\n')
   const builder = STAGES.find((s) => /\btsc\b/.test(runs(s)))
   t.ok(builder && /npm ci(?![^\n]*--omit=dev)/.test(runs(builder)), 'a build stage installs dev dependencies and runs tsc')
