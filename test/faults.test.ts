@@ -11,6 +11,12 @@
  * To stay fast in real time, the receiver starts hours back (RECEIVER_START_LOOKBACK), so it walks 1-hour windows
  * back to back (catch-up) with a few events per minute, and retries are capped by RECEIVER_RETRY_MAX_BACKOFF.
  * Scenarios run a few at a time (they share nothing but this process). The last line printed sums them all.
+ *
+ * Clock origins (issue 12): where the clock starts decides how many events the first window holds (one OTLP batch
+ * or several), where the windows and the minutes are cut and when the next poll comes. Every scenario runs once on
+ * the real clock; the scenarios whose outcome depends on those cuts run again with the clock (the simulator's and
+ * the receiver's, see ORIGINS) starting at fixed times of day, so that one run proves them for any start. Each
+ * subtest's name says its clock origin.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -43,6 +49,53 @@ const ONLY = process.env.FAULTS_ONLY ? new RegExp(process.env.FAULTS_ONLY, 'i') 
 /** Seed of the random kill moments; printed, so a failing sequence can be replayed. */
 const SEED = Number(process.env.FAULTS_SEED ?? Math.floor(Math.random() * 1e9))
 
+/** Where a scenario's clock starts: the real clock (`at` unset), or a fixed UTC instant the clock runs on from. */
+interface Origin {
+  label: string
+  at?: number
+}
+/**
+ * The fixed clock origins (FAULTS_ORIGINS=ISO,ISO,... replaces them, e.g. with the start time a failure on the real
+ * clock printed; FAULTS_ORIGINS= runs the real clock only). At the rig's 2 events a minute (seed 11) the first
+ * 1-hour window of a 3 h look-back holds 132, 108 or 109, 121 and 130 events: at two origins it goes out in one OTLP
+ * batch (128 records), at two in several. 00:00:30 on 1 January: the look-back starts in the year before.
+ * 07:59:59: the hour and the minute turn while the receiver starts and plans its first window. 13:37:00: on a
+ * minute boundary. 23:59:30 on 31 December: day, month and year end 30 s in, while the scenario runs.
+ */
+const FIXED_ORIGINS = (process.env.FAULTS_ORIGINS ?? '2026-01-01T00:00:30Z,2026-03-29T07:59:59Z,2026-07-15T13:37:00Z,2026-12-31T23:59:30Z')
+  .split(',')
+  .filter((x) => x.trim() !== '')
+  .map((iso): Origin => {
+    const at = Date.parse(iso.trim())
+    if (Number.isNaN(at)) throw new Error(`FAULTS_ORIGINS: not a time: ${iso}`)
+    return { label: `clock from ${new Date(at).toISOString()}`, at }
+  })
+const ORIGINS: Origin[] = [{ label: 'real clock' }, ...FIXED_ORIGINS]
+/** The clock origin of each scenario's test, for rig(). */
+const ORIGIN_OF = new WeakMap<Test, Origin>()
+
+/**
+ * Loaded into the receiver (node --import) to start its clock at an origin: Date (now, new Date(), Date()) and
+ * performance.timeOrigin (its monotonic clock) run `offsetMs` ahead of the real clock; timers are untouched.
+ */
+function shiftedClockEnv(offsetMs: number): Record<string, string> {
+  if (offsetMs === 0) return {}
+  const code = [
+    `const OFFSET = ${offsetMs}, RealDate = globalThis.Date, realNow = RealDate.now`,
+    'class Date extends RealDate {',
+    '  constructor(...a) { if (a.length === 0) super(realNow() + OFFSET); else super(...a) }',
+    '  static now() { return realNow() + OFFSET }',
+    '  static [Symbol.hasInstance](x) { return x instanceof RealDate }',
+    '}',
+    'globalThis.Date = new Proxy(Date, { apply: () => new Date().toString() })',
+    'const origin = performance.timeOrigin + OFFSET',
+    "Object.defineProperty(performance, 'timeOrigin', { get: () => origin, configurable: true })",
+  ].join('\n')
+  // Added to the NODE_OPTIONS this process got (tap's process-info and coverage hooks stay).
+  const nodeOptions = `${process.env.NODE_OPTIONS ?? ''} --import=data:text/javascript,${encodeURIComponent(code)}`.trim()
+  return { NODE_OPTIONS: nodeOptions }
+}
+
 interface Tally {
   faults: number
   sent: number
@@ -51,7 +104,7 @@ interface Tally {
   duplicated: number
 }
 const TOTAL: Tally = { faults: 0, sent: 0, received: 0, lost: 0, duplicated: 0 }
-const TIMINGS: Array<{ name: string; ms: number; tally: Tally }> = []
+const TIMINGS: Array<{ name: string; origin: string; ms: number; tally: Tally }> = []
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 const floorMinute = (ms: number): number => Math.floor(ms / MIN) * MIN
@@ -75,6 +128,8 @@ interface RigOptions {
 }
 
 interface Rig {
+  /** The scenario's clock (epoch ms): the real clock, or running on from its origin; the simulator's and the receiver's. */
+  now(): number
   sim: SiemSimulator
   sink: OtlpSink
   stateDir: string
@@ -106,13 +161,17 @@ function privateDir(t: Test, files: Record<string, string> = {}): string {
 }
 
 async function rig(t: Test, opts: RigOptions = {}): Promise<Rig> {
-  const r: Partial<Rig> & { simAt: number | undefined } = { simAt: undefined }
+  const origin = ORIGIN_OF.get(t) ?? { label: 'real clock' }
+  const offsetMs = origin.at === undefined ? 0 : origin.at - Date.now()
+  const now = (): number => Date.now() + offsetMs
+  t.comment(`the clock starts at ${new Date(now()).toISOString()} (${origin.label})`)
+  const r: Partial<Rig> & { simAt: number | undefined } = { simAt: undefined, now }
   const simOpts: SimulatorOptions = {
     principal: PRINCIPAL,
     secret: SECRET,
     eventsPerMinute: opts.eventsPerMinute ?? 2,
     seed: opts.seed ?? 11,
-    now: () => r.simAt ?? Date.now(),
+    now: () => r.simAt ?? now(),
     ...(opts.maxIndexingLagMs ? { maxIndexingLagMs: opts.maxIndexingLagMs } : {}),
   }
   const sim = await startSimulator(simOpts)
@@ -143,6 +202,7 @@ async function rig(t: Test, opts: RigOptions = {}): Promise<Rig> {
     // Generous: under CI load a healthy answer can take over a second, and an export that times out after the
     // collector took it is a legitimate at-least-once duplicate, which these scenarios do not expect.
     OTEL_EXPORTER_OTLP_TIMEOUT: '5000',
+    ...shiftedClockEnv(offsetMs),
     ...opts.env,
   }
   const note = (cursor: string | null | undefined, from: string): void => {
@@ -177,6 +237,9 @@ async function rig(t: Test, opts: RigOptions = {}): Promise<Rig> {
     async start(extra: Record<string, string> = {}) {
       const p = (r as Rig).launch(extra)
       await p.ready
+      // The receiver runs on the scenario's clock (its log times), not on the real one: the origin took effect.
+      const logged = Date.parse(String(p.logs.find((l) => typeof l.time === 'string')?.time))
+      t.ok(Math.abs(logged - now()) < 5 * MIN, `the receiver's clock is the scenario's (${new Date(logged).toISOString()})`)
       return p
     },
     sampleState(t: Test) {
@@ -300,9 +363,18 @@ async function finish(t: Test, r: Rig, p: ReceiverProcess, opts: VerifyOptions &
 /** The receivers' logs of a failed scenario, for the report. */
 const LOGS = new WeakMap<Test, ReceiverProcess[]>()
 
-function scenario(parent: Test, name: string, fn: (t: Test) => Promise<Tally>): void {
+/**
+ * Registers a scenario on the real clock and, with `everyOrigin`, once more at each fixed clock origin; the origin is
+ * part of the subtest's name.
+ */
+function scenario(parent: Test, name: string, fn: (t: Test) => Promise<Tally>, opts: { everyOrigin?: boolean } = {}): void {
+  for (const origin of opts.everyOrigin ? ORIGINS : ORIGINS.slice(0, 1)) scenarioAt(parent, `${name} [${origin.label}]`, origin, fn)
+}
+
+function scenarioAt(parent: Test, name: string, origin: Origin, fn: (t: Test) => Promise<Tally>): void {
   if (ONLY && !ONLY.test(name)) return
   parent.test(name, async (t) => {
+    ORIGIN_OF.set(t, origin)
     t.teardown(() => {
       if (t.passing() && !process.env.FAULTS_LOGS) return
       for (const p of LOGS.get(t) ?? []) {
@@ -313,7 +385,7 @@ function scenario(parent: Test, name: string, fn: (t: Test) => Promise<Tally>): 
     const started = Date.now()
     const tally = await fn(t)
     const ms = Date.now() - started
-    TIMINGS.push({ name, ms, tally })
+    TIMINGS.push({ name, origin: origin.label, ms, tally })
     TOTAL.faults += tally.faults
     TOTAL.sent += tally.sent
     TOTAL.received += tally.received
@@ -344,6 +416,23 @@ function checkSplit(t: Test, r: Rig, split: (typeof SPLITS)[number]): void {
   const first = r.sim.requests.find((q) => q.status === 200)?.events ?? 0
   t.ok(split.split(first), `${split.name}: the first window held ${first} events`)
 }
+
+/**
+ * Run at every clock origin, not only on the real clock: the scenarios whose outcome depends on where the clock
+ * starts, at the default 2 events a minute (the first window in one batch at some origins, in several at others):
+ * - collector 400: the rejected first batch is the whole first window or part of it;
+ * - kill -9 between acknowledgement and cursor write: the second acknowledgement ends the first window or only a
+ *   batch of it;
+ * - kill -9 during a fetch, SIGINT during a hanging fetch: the cursor is the end of the first window, planned from
+ *   the start time;
+ * - late-indexed events: the re-ask span (cursor − overlap, minute-aligned) and the next poll depend on where in the
+ *   minute the clock is;
+ * - cursor older than 7 days: the 7-day limit and the gap are cut from the present.
+ * The others run on the real clock only: these six cost about 30 s of this file's wall time per origin, all of them
+ * about 95 s. The SPLITS scenarios choose their batch split by rate, whatever the origin, and the rest retry or
+ * count one window or none, whatever its size and bounds.
+ */
+const EVERY_ORIGIN = { everyOrigin: true }
 
 t.test('fault injection', { jobs: JOBS }, async (t) => {
   // ─── The collector ──────────────────────────────────────────────────────────────────────────────────────────
@@ -462,7 +551,7 @@ t.test('fault injection', { jobs: JOBS }, async (t) => {
       'the rejected batch is not retried forever',
     )
     return finish(t, r, p)
-  })
+  }, EVERY_ORIGIN)
 
   // ─── The SIEM API ───────────────────────────────────────────────────────────────────────────────────────────
   scenario(t, 'SIEM 429 with Retry-After: honoured, same window asked again', async (t) => {
@@ -625,7 +714,7 @@ t.test('fault injection', { jobs: JOBS }, async (t) => {
     t.equal(state ? Date.parse(state.cursor) : undefined, first?.end, 'the cursor is the end of the first window')
     const p2 = await r.start()
     return finish(t, r, p2)
-  })
+  }, EVERY_ORIGIN)
 
   scenario(t, 'kill -9 between export acknowledgement and cursor write: only those records twice, same uid', async (t) => {
     const r = await rig(t)
@@ -648,16 +737,19 @@ t.test('fault injection', { jobs: JOBS }, async (t) => {
     const state = r.sampleState(t)
     const ackedNotCommitted = uncommitted(r, state)
     const w1 = r.sim.requests[0] ? intervalOf(r.sim.requests[0]) : undefined
+    const held = state ? Date.parse(state.cursor) : undefined
     t.comment(
-      state && Date.parse(state.cursor) === w1?.end
+      held === w1?.end
         ? 'the kill landed between the acknowledgement and the cursor write'
-        : `the cursor was already written (${state?.cursor}): the kill came after the write`,
+        : held === undefined || held === w1?.start
+          ? `the first window went out in several batches: the kill came after its second, before its cursor write (${state?.cursor ?? 'no state yet'})`
+          : `the cursor was already written (${state?.cursor}): the kill came after the write`,
     )
     const p2 = await r.start()
     const tally = await finish(t, r, p2, { allowDuplicates: ackedNotCommitted })
     t.comment(`${tally.duplicated} records delivered twice (acknowledged, not committed)`)
     return tally
-  })
+  }, EVERY_ORIGIN)
 
   scenario(t, 'kill -9 at random moments, six times in a row: state always parses, nothing lost', async (t) => {
     // Two days behind: about 50 windows to walk, so every kill lands while windows are fetched, exported, committed.
@@ -738,7 +830,7 @@ t.test('fault injection', { jobs: JOBS }, async (t) => {
     r.sim.onRequest(undefined)
     const p2 = await r.start()
     return finish(t, r, p2)
-  })
+  }, EVERY_ORIGIN)
 
   // ─── Time: late events, the budget, the 7-day limit, a long outage ─────────────────────────────────────────
   scenario(t, 'late-indexed events: asked again from cursor − RECEIVER_OVERLAP, exported exactly once', async (t) => {
@@ -748,7 +840,7 @@ t.test('fault injection', { jobs: JOBS }, async (t) => {
     const c1 = Date.parse(first.cursor ?? '')
     const asked = r.sim.requests.length
     // Injected after its window was polled: created 10 minutes ago, indexed only now. Two recipients, two events.
-    const now = Date.now()
+    const now = r.now()
     const template = r.sim.eventsIn({ start: new Date(now - 2 * H), end: new Date(now - 20 * MIN) }).messagesDelivered[0] as JsonObject
     t.ok(template, 'a message to copy')
     const messageTime = new Date(now - 10 * MIN).toISOString()
@@ -778,7 +870,7 @@ t.test('fault injection', { jobs: JOBS }, async (t) => {
     const cursor = readStateFile(r.stateDir)?.cursor ?? ''
     const committing = [...r.sim.requests].reverse().find((q) => intervalOf(q)?.end === Date.parse(cursor) && q.status < 300)
     return verify(t, r, { simAt: committing?.at })
-  })
+  }, EVERY_ORIGIN)
 
   scenario(t, 'request budget: never more than PROOFPOINT_REQUEST_BUDGET in 24 h, across a restart; start-up refuses an interval that cannot fit', async (t) => {
     const refused = startReceiver({
@@ -820,7 +912,7 @@ t.test('fault injection', { jobs: JOBS }, async (t) => {
 
   scenario(t, 'cursor older than 7 days: moved forward to what the API serves, the gap logged and shown', async (t) => {
     const r = await rig(t, { eventsPerMinute: 0.05 })
-    const eightDaysAgo = new Date(floorMinute(Date.now() - 8 * DAY)).toISOString()
+    const eightDaysAgo = new Date(floorMinute(r.now() - 8 * DAY)).toISOString()
     mkdirSync(r.stateDir, { recursive: true })
     writeFileSync(join(r.stateDir, 'state.json'), `${JSON.stringify({ version: 2, cursor: eightDaysAgo, exportedKeys: {} })}\n`)
     r.extraFaults++
@@ -832,10 +924,10 @@ t.test('fault injection', { jobs: JOBS }, async (t) => {
       'a warning or error about the gap',
     )
     const firstStart = r.sim.requests[0] ? intervalOf(r.sim.requests[0])?.start : undefined
-    t.ok(firstStart !== undefined && firstStart >= Date.now() - 7 * DAY, `the first window starts within 7 days (${r.sim.requests[0]?.query.interval})`)
+    t.ok(firstStart !== undefined && firstStart >= r.now() - 7 * DAY, `the first window starts within 7 days (${r.sim.requests[0]?.query.interval})`)
     t.equal(r.sim.requests.filter((q) => q.status === 400).length, 0, 'no request the API refuses as too old')
     return finish(t, r, p, { timeoutMs: 90_000 })
-  })
+  }, EVERY_ORIGIN)
 
   scenario(t, 'long outage: collector refusing while 3 days of windows are due: one window in memory, RSS flat, all delivered once', async (t) => {
     const r = await rig(t, { eventsPerMinute: 0.2, env: { RECEIVER_START_LOOKBACK: '3d' } })
@@ -863,8 +955,13 @@ t.test('fault injection', { jobs: JOBS }, async (t) => {
 
 t.test('summary', async (t) => {
   for (const x of TIMINGS) t.comment(`${String(x.ms).padStart(6)} ms  ${x.name}`)
+  for (const origin of ORIGINS) {
+    const runs = TIMINGS.filter((x) => x.origin === origin.label)
+    const sum = (k: keyof Tally): number => runs.reduce((n, x) => n + x.tally[k], 0)
+    t.comment(`${origin.label}: ${runs.length} scenarios, events sent: ${sum('sent')}, received: ${sum('received')}, lost: ${sum('lost')}, duplicated: ${sum('duplicated')}`)
+  }
   const line = `faults injected: ${TOTAL.faults}, events sent: ${TOTAL.sent}, received: ${TOTAL.received}, lost: ${TOTAL.lost}, duplicated: ${TOTAL.duplicated}`
   t.comment(line)
   console.error(line)
-  t.equal(TOTAL.lost, 0, 'zero events lost over the suite')
+  t.equal(TOTAL.lost, 0, `zero events lost over the suite, at ${ORIGINS.length} clock origins`)
 })
