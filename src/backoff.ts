@@ -33,3 +33,21 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener('abort', done, { once: true })
   })
 }
+
+/** Exponential backoff with proportional jitter (the OpenTelemetry SDK exporters' policy). */
+export interface JitteredBackoffPolicy {
+  initialMs: number
+  maxMs: number
+  multiplier: number
+  /** The delay varies by up to this share either way (0.2: ±20 %). */
+  jitter: number
+}
+
+/**
+ * Delay before retry number `step` (0-based): initialMs × multiplier^step, ± jitter of it, at most maxMs. Pure but
+ * for `random`, which tests can pin.
+ */
+export function jitteredDelay(step: number, policy: JitteredBackoffPolicy, random: () => number = Math.random): number {
+  const base = policy.initialMs * policy.multiplier ** Math.min(step, 64)
+  return Math.max(0, Math.min(base * (1 + (random() * 2 - 1) * policy.jitter), policy.maxMs))
+}

@@ -1,14 +1,42 @@
 /**
- * The error catalogue. Every error a user can cause carries a stable `code` (tests assert codes, not text)
- * and a message that says what to do. Secrets are never put into messages or context.
+ * The error catalogue. Every error the receiver raises carries a stable `code` (tests assert codes, not text) and a
+ * message that says what is wrong and what to do; whether it is retried is data (`retryable`), not words in the
+ * message. Secrets are never put into messages or context.
  */
+export const ERROR_CODES = {
+  PSR_ERR_CONFIG_INVALID: 'a setting is invalid: the process exits with 78',
+  PSR_ERR_STATE: 'the state directory cannot be used, or its state file is not ours',
+  PSR_ERR_SIEM_BAD_REQUEST: 'the SIEM API refused the request (400): the window is asked again, smaller',
+  PSR_ERR_SIEM_AUTH: 'the SIEM API refused the credentials (401, 403)',
+  PSR_ERR_SIEM_THROTTLED: 'the SIEM API throttled the request (429)',
+  PSR_ERR_SIEM_SERVER: 'the SIEM API answered 5xx or an unexpected status',
+  PSR_ERR_SIEM_NETWORK: 'the SIEM API could not be reached',
+  PSR_ERR_SIEM_TIMEOUT: 'the SIEM API did not answer in time',
+  PSR_ERR_SIEM_BAD_RESPONSE: 'the SIEM API answered with a body that is not the JSON it documents',
+  PSR_ERR_SIEM_BODY_FORMAT: 'a SIEM API body (or a saved one given to `map`) is not the JSON the API sends',
+  PSR_ERR_SIEM_BUDGET_EXHAUSTED: 'the request budget (PROOFPOINT_REQUEST_BUDGET) is used up: the poller waits for it',
+  PSR_ERR_EXPORT_FAILED: 'the collector is unreachable, slow, throttling or failing: the records are sent again later',
+  PSR_ERR_EXPORT_MISCONFIGURED: 'the OTLP endpoint, credentials, protocol or headers are wrong: the records are held until fixed',
+  PSR_ERR_EXPORT_REJECTED: 'the collector refused the records as data: sending them again cannot help',
+  PSR_ERR_EXPORT_SHUT_DOWN: 'an export was asked of a pipeline that is shut down',
+  PSR_ERR_EXPORT_ATTEMPT: "one OTLP request failed, as the exporter reports it (classified into one of the PSR_ERR_EXPORT_ codes above)",
+  PSR_ERR_INTERNAL: 'anything else: a bug or an unexpected library error',
+} as const
+
+export type ErrorCode = keyof typeof ERROR_CODES
+
 export class ReceiverError extends Error {
-  readonly code: string
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  readonly code: ErrorCode
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options)
     this.code = code
     this.name = new.target.name
   }
+}
+
+/** The code and message of any error, for logs and /status: ours as they are, anything else as PSR_ERR_INTERNAL. */
+export function errorInfo(err: unknown): { code: ErrorCode; message: string } {
+  return err instanceof ReceiverError ? { code: err.code, message: err.message } : { code: 'PSR_ERR_INTERNAL', message: String(err) }
 }
 
 /** Invalid configuration: the process exits with EX_CONFIG (78). `problems` lists every bad setting at once. */
@@ -24,7 +52,7 @@ export class ConfigError extends ReceiverError {
 export class SiemApiError extends ReceiverError {
   readonly status: number | undefined
   readonly retryable: boolean
-  constructor(code: string, message: string, opts: { status?: number; retryable: boolean; cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, opts: { status?: number; retryable: boolean; cause?: unknown }) {
     super(code, message, { cause: opts.cause })
     this.status = opts.status
     this.retryable = opts.retryable
@@ -67,45 +95,64 @@ export class SiemThrottledError extends SiemApiError {
 /** 5xx or another unexpected status. */
 export class SiemServerError extends SiemApiError {
   constructor(status: number, detail: string) {
-    super('PSR_ERR_SIEM_SERVER', `SIEM API answered ${status}${detail ? `: ${detail}` : ''}; will retry`, { status, retryable: true })
+    super('PSR_ERR_SIEM_SERVER', `SIEM API answered ${status}${detail ? `: ${detail}` : ''}`, { status, retryable: true })
   }
 }
 
 /** No answer in time, connection refused or reset, DNS failure. */
 export class SiemNetworkError extends SiemApiError {
   constructor(message: string, cause?: unknown) {
-    super('PSR_ERR_SIEM_NETWORK', `${message}; check PROOFPOINT_BASE_URL and network access to it; will retry`, { retryable: true, cause })
+    super('PSR_ERR_SIEM_NETWORK', `${message}; check PROOFPOINT_BASE_URL and network access to it`, { retryable: true, cause })
   }
 }
 
 export class SiemTimeoutError extends SiemApiError {
   constructor(timeoutMs: number, cause?: unknown) {
-    super('PSR_ERR_SIEM_TIMEOUT', `SIEM API did not answer within ${timeoutMs} ms; will retry`, { retryable: true, cause })
+    super('PSR_ERR_SIEM_TIMEOUT', `SIEM API did not answer within ${timeoutMs} ms (PROOFPOINT_REQUEST_TIMEOUT)`, { retryable: true, cause })
   }
 }
 
 /** 2xx with a body that is not the JSON the API documents (syslog text when format=json was lost, HTML from a proxy, truncation). */
 export class SiemBadResponseError extends SiemApiError {
   constructor(detail: string, cause?: unknown) {
-    super('PSR_ERR_SIEM_BAD_RESPONSE', `SIEM API answered with a body that is not the expected JSON: ${detail}; will retry`, { retryable: true, cause })
+    super('PSR_ERR_SIEM_BAD_RESPONSE', `SIEM API answered with a body that is not the expected JSON: ${detail}`, { retryable: true, cause })
   }
 }
 
 /**
+ * The rolling 24 h request count reached PROOFPOINT_REQUEST_BUDGET before a request (a retry or a catch-up window):
+ * no request is sent; the poller waits for the oldest request to age out, then plans a fresh window.
+ */
+export class BudgetExhaustedError extends ReceiverError {
+  constructor() {
+    super(
+      'PSR_ERR_SIEM_BUDGET_EXHAUSTED',
+      'the SIEM API request budget (PROOFPOINT_REQUEST_BUDGET per 24 h) is used up: waiting for the oldest request to age out',
+    )
+  }
+}
+
+/** What a failed export means for its records (see classifyFailure in src/export/failure.ts). */
+export type ExportErrorCode = Extract<ErrorCode, 'PSR_ERR_EXPORT_FAILED' | 'PSR_ERR_EXPORT_MISCONFIGURED' | 'PSR_ERR_EXPORT_REJECTED' | 'PSR_ERR_EXPORT_SHUT_DOWN'>
+
+/**
  * An OTLP export that the collector did not acknowledge: none of the records given may be treated as delivered,
- * so the caller keeps its cursor and sends them again. `retryable: true`: the collector is unreachable, slow,
- * throttling or failing (retry with backoff, at least `retryAfterMs` when set). `retryable: false`: the endpoint,
- * credentials or protocol are wrong and every request would fail alike until the configuration is fixed
- * (records the collector refuses as data are not thrown: the pipeline reports them as rejected).
+ * so the caller keeps its cursor and sends them again. `PSR_ERR_EXPORT_FAILED` (`retryable`): the collector is
+ * unreachable, slow, throttling or failing (retry with backoff, at least `retryAfterMs` when set).
+ * `PSR_ERR_EXPORT_MISCONFIGURED`: the endpoint, credentials or protocol are wrong and every request would fail alike
+ * until the configuration is fixed. `PSR_ERR_EXPORT_REJECTED`: the collector refused the records as data (only
+ * check-config throws it: the pipeline reports such records as rejected and moves on).
  */
 export class ExportError extends ReceiverError {
+  declare readonly code: ExportErrorCode
+  /** Sending the same records again later may succeed (PSR_ERR_EXPORT_FAILED); the receiver retries it with backoff. */
   readonly retryable: boolean
   readonly status: number | undefined
   /** The collector's Retry-After (429, 503), in milliseconds: wait at least this long before sending again. */
   readonly retryAfterMs: number | undefined
-  constructor(message: string, opts: { retryable: boolean; status?: number; retryAfterMs?: number; cause?: unknown }) {
-    super(opts.retryable ? 'PSR_ERR_EXPORT_FAILED' : 'PSR_ERR_EXPORT_REJECTED', message, { cause: opts.cause })
-    this.retryable = opts.retryable
+  constructor(code: ExportErrorCode, message: string, opts: { status?: number; retryAfterMs?: number; cause?: unknown } = {}) {
+    super(code, message, { cause: opts.cause })
+    this.retryable = code === 'PSR_ERR_EXPORT_FAILED'
     this.status = opts.status
     this.retryAfterMs = opts.retryAfterMs
   }

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { backoffDelay, sleep } from '../src/backoff.js'
+import { backoffDelay, jitteredDelay, sleep } from '../src/backoff.js'
 
 const policy = { initialMs: 1000, maxMs: 60_000 }
 
@@ -27,4 +27,15 @@ t.test('sleep ends early on abort', async (t) => {
   t.ok(Date.now() - started < 5000)
   await sleep(10_000, ac.signal) // already aborted: immediate
   t.ok(Date.now() - started < 5000)
+})
+
+t.test("jitteredDelay: the OTLP exporters' steps (initial × multiplier^n, ±jitter, capped)", async (t) => {
+  const sdk = { initialMs: 1000, maxMs: 5000, multiplier: 1.5, jitter: 0.2 }
+  t.equal(jitteredDelay(0, sdk, () => 0.5), 1000, 'no jitter at the middle')
+  t.equal(jitteredDelay(0, sdk, () => 0), 800, '20 % below')
+  t.equal(jitteredDelay(0, sdk, () => 1), 1200, '20 % above')
+  t.equal(jitteredDelay(2, sdk, () => 0.5), 2250)
+  t.equal(jitteredDelay(4, sdk, () => 1), 5000, 'capped after the jitter')
+  t.equal(jitteredDelay(10_000, sdk, () => 0), 5000, 'huge steps do not overflow')
+  t.equal(jitteredDelay(0, { ...sdk, jitter: 2 }, () => 0), 0, 'never negative')
 })

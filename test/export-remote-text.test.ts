@@ -14,7 +14,8 @@ import t from 'tap'
 import type { Test } from 'tap'
 import { ExportResultCode } from '@opentelemetry/core'
 import { ExportError } from '../src/errors.js'
-import { classifyFailure, createExportPipeline, OtlpExportFailure, OtlpHttpLogExporter } from '../src/export/index.js'
+import { classifyFailure, createExportPipeline, OtlpHttpLogExporter } from '../src/export/index.js'
+import { OtlpExportFailure } from '../src/export/failure.js'
 import type { ExportPipelineOptions } from '../src/export/index.js'
 import type { MappedRecord } from '../src/mapping/types.js'
 import { Redactor, REDACTED, otlpRedactor, siemSecretSource } from '../src/redact.js'
@@ -312,7 +313,7 @@ async function exportFailure(t: Test, endpoint: string): Promise<ExportError> {
   )
   if (!(outcome instanceof ExportError)) {
     t.fail(`expected an ExportError, got ${JSON.stringify(outcome)}`)
-    return new ExportError('(none)', { retryable: true })
+    return new ExportError('PSR_ERR_EXPORT_FAILED', '(none)')
   }
   return outcome
 }

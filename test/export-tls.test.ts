@@ -114,7 +114,7 @@ async function exportError(t: Test, promise: Promise<unknown>): Promise<ExportEr
     throw err
   }
   t.fail('expected an ExportError')
-  return new ExportError('none', { retryable: false })
+  return new ExportError('PSR_ERR_EXPORT_MISCONFIGURED', 'none')
 }
 
 t.test('https with OTEL_EXPORTER_OTLP_CERTIFICATE: the collector is trusted and gets every record', async (t) => {

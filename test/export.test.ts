@@ -9,22 +9,15 @@ import type { LogRecordExporter } from '@opentelemetry/sdk-logs'
 import { OTLPLogExporter as SdkProtoExporter } from '@opentelemetry/exporter-logs-otlp-proto'
 import { JsonLogsSerializer, ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer'
 import { ExportError } from '../src/errors.js'
-import {
-  createExportPipeline,
-  estimateRecordBytes,
-  estimateRequestOverheadBytes,
-  parseRetryAfter,
-  planBatches,
-  PROCESS_INSTANCE_ID,
-  SCOPE_NAME,
-  SdkRecordFactory,
-  toExportError,
-  OtlpExportFailure,
-  classifyFailure,
-  failureStatus,
-  rejectionReason,
-} from '../src/export/index.js'
-import type { ExportPipelineOptions } from '../src/export/index.js'
+import { parseRetryAfter } from '../src/http-util.js'
+import { cutBatches } from '../src/export/batches.js'
+import { classifyFailure, failureStatus, OtlpExportFailure } from '../src/export/failure.js'
+import { rejectionReason, toExportError } from '../src/export/failure-message.js'
+import { createExportPipeline } from '../src/export/pipeline.js'
+import type { ExportPipelineOptions } from '../src/export/pipeline.js'
+import { PROCESS_INSTANCE_ID, SCOPE_NAME } from '../src/export/resource.js'
+import { SdkRecordFactory } from '../src/export/sdk-records.js'
+import { estimateRecordBytes, estimateRequestOverheadBytes } from '../src/export/size.js'
 import type { MappedRecord } from '../src/mapping/types.js'
 import { BASE_SECONDS, record } from './helpers/records.js'
 import { startOtlpSink } from './helpers/otlp-sink.js'
@@ -306,7 +299,7 @@ t.test('401, 403, 404, 415 on a later batch: thrown (not retryable), the records
     const { sink, pipeline } = await setup(t, { maxBatchSize: 1 })
     sink.acceptNext(1)
     sink.failNext(1, status)
-    await t.rejects(pipeline.exportRecords([record(1), record(2), record(3)]), { code: 'PSR_ERR_EXPORT_REJECTED', retryable: false, status, message: /batch 2 of 3/ }, String(status))
+    await t.rejects(pipeline.exportRecords([record(1), record(2), record(3)]), { code: 'PSR_ERR_EXPORT_MISCONFIGURED', retryable: false, status, message: /batch 2 of 3/ }, String(status))
     t.equal(sink.requests.length, 2, `${status}: stops at the failing batch`)
   }
 })
@@ -537,7 +530,7 @@ t.test('shutdown abandons an export in flight, is idempotent, and refuses new ex
   await t.rejects(pending, { retryable: true, message: /shutting down/ })
   await s1
   t.ok(Date.now() - started < 2000, 'did not wait for the timeout')
-  await t.rejects(pipeline.exportRecords([record(2)]), { code: 'PSR_ERR_EXPORT_REJECTED', message: /shut down/ })
+  await t.rejects(pipeline.exportRecords([record(2)]), { code: 'PSR_ERR_EXPORT_SHUT_DOWN', retryable: false, message: /shut down/ })
 })
 
 t.test('nothing to send: no request', async (t) => {
@@ -666,7 +659,7 @@ t.test('the SDK OTLPLogExporter 0.223 sends chunked requests (why we have our ow
     "the SDK's 400 is a rejection too",
   )
   sink.failNext(1, 401)
-  await t.rejects(pipeline.exportRecords([record(2)]), { code: 'PSR_ERR_EXPORT_REJECTED', retryable: false, status: 401 })
+  await t.rejects(pipeline.exportRecords([record(2)]), { code: 'PSR_ERR_EXPORT_MISCONFIGURED', retryable: false, status: 401 })
   sink.failNext(100, 503)
   // After its retries the SDK reports no status: retryable, status unknown.
   await t.rejects(pipeline.exportRecords([record(3)]), { code: 'PSR_ERR_EXPORT_FAILED', retryable: true, status: undefined })
@@ -758,6 +751,39 @@ t.test('error messages never show credentials in the endpoint', (t) => {
   t.end()
 })
 
+t.test('toExportError: the code says what happens to the records; the message says what is wrong, not that it will be retried', (t) => {
+  const ctx = { endpoint: 'http://c:4318/v1/logs', timeoutMs: 1000, batch: 1, batches: 1, records: 2, bytes: 100 }
+  const http = (status: number, retryAfterMs?: number): OtlpExportFailure =>
+    new OtlpExportFailure('http', `collector answered ${status}`, { status, attempts: 1, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) })
+  const grpc = (grpcCode: number, message = 'no'): OtlpExportFailure => new OtlpExportFailure('grpc', message, { grpcCode, attempts: 1 })
+  const cases: Array<[string, unknown, string]> = [
+    ['503', http(503), 'PSR_ERR_EXPORT_FAILED'],
+    ['429', http(429, 2000), 'PSR_ERR_EXPORT_FAILED'],
+    ['408', http(408), 'PSR_ERR_EXPORT_FAILED'],
+    ['connection refused', new OtlpExportFailure('network', 'refused', { errorCode: 'ECONNREFUSED', attempts: 3 }), 'PSR_ERR_EXPORT_FAILED'],
+    ['timeout', new OtlpExportFailure('timeout', 'slow', { attempts: 2 }), 'PSR_ERR_EXPORT_FAILED'],
+    ['an unknown error', new Error('odd'), 'PSR_ERR_EXPORT_FAILED'],
+    ['gRPC UNAVAILABLE', grpc(14), 'PSR_ERR_EXPORT_FAILED'],
+    ['gRPC RESOURCE_EXHAUSTED (throttling)', grpc(8), 'PSR_ERR_EXPORT_FAILED'],
+    ['400', http(400), 'PSR_ERR_EXPORT_REJECTED'],
+    ['422', http(422), 'PSR_ERR_EXPORT_REJECTED'],
+    ['413', http(413), 'PSR_ERR_EXPORT_REJECTED'],
+    ['gRPC INVALID_ARGUMENT', grpc(3), 'PSR_ERR_EXPORT_REJECTED'],
+    ['401', http(401), 'PSR_ERR_EXPORT_MISCONFIGURED'],
+    ['404', http(404), 'PSR_ERR_EXPORT_MISCONFIGURED'],
+    ['a redirect', http(302), 'PSR_ERR_EXPORT_MISCONFIGURED'],
+    ['TLS on an http:// endpoint', new OtlpExportFailure('misconfigured', 'the endpoint speaks TLS', { attempts: 1 }), 'PSR_ERR_EXPORT_MISCONFIGURED'],
+    ['gRPC UNAUTHENTICATED', grpc(16), 'PSR_ERR_EXPORT_MISCONFIGURED'],
+  ]
+  for (const [what, failure, code] of cases) {
+    const e = toExportError(failure, ctx)
+    t.equal(e.code, code, what)
+    t.equal(e.retryable, code === 'PSR_ERR_EXPORT_FAILED', `${what}: retryable is the code's`)
+    t.notMatch(e.message, /will retry|retrying/, `${what}: ${e.message}`)
+  }
+  t.end()
+})
+
 t.test('Retry-After parsing', (t) => {
   t.equal(parseRetryAfter(undefined), undefined)
   t.equal(parseRetryAfter(''), undefined)
@@ -767,21 +793,21 @@ t.test('Retry-After parsing', (t) => {
   t.end()
 })
 
-t.test('planBatches: count and size limits', (t) => {
+t.test('cutBatches: count and size limits', (t) => {
   const rs = Array.from({ length: 7 }, (_, i) => record(i))
   const one = estimateRecordBytes(rs[0]!, 'protobuf')
+  const lengths = (maxBatchSize: number, maxBatchBytes: number): number[] =>
+    cutBatches(rs.length, (i) => estimateRecordBytes(rs[i]!, 'protobuf'), { maxBatchSize, maxBatchBytes, overheadBytes: 100 }).map((b) => b.end - b.start)
+  t.same(lengths(3, 1e9), [3, 3, 1])
+  t.same(lengths(100, 100 + 2 * one + 10), [2, 2, 2, 1])
+  t.same(lengths(100, 1), [1, 1, 1, 1, 1, 1, 1], 'every record over the limit goes alone')
   t.same(
-    planBatches(rs, { maxBatchSize: 3, maxBatchBytes: 1e9, overheadBytes: 100, format: 'protobuf' }).map((b) => b.records.length),
-    [3, 3, 1],
-  )
-  t.same(
-    planBatches(rs, { maxBatchSize: 100, maxBatchBytes: 100 + 2 * one + 10, overheadBytes: 100, format: 'protobuf' }).map((b) => b.records.length),
-    [2, 2, 2, 1],
-  )
-  t.same(
-    planBatches(rs, { maxBatchSize: 100, maxBatchBytes: 1, overheadBytes: 100, format: 'protobuf' }).map((b) => b.records.length),
-    [1, 1, 1, 1, 1, 1, 1],
-    'every record over the limit goes alone',
+    cutBatches(3, () => 10, { maxBatchSize: 2, maxBatchBytes: 1e9, overheadBytes: 5 }),
+    [
+      { start: 0, end: 2, bytes: 25 },
+      { start: 2, end: 3, bytes: 15 },
+    ],
+    'runs are contiguous and their sizes include the overhead',
   )
   t.end()
 })

@@ -1,5 +1,6 @@
 import t from 'tap'
-import { PROCESS_INSTANCE_ID, SCOPE_NAME, toOtlpJson } from '../src/export/index.js'
+import { toOtlpJson } from '../src/export/otlp-json.js'
+import { PROCESS_INSTANCE_ID, SCOPE_NAME } from '../src/export/resource.js'
 import type { MappedRecord } from '../src/mapping/types.js'
 import { decodeLogRecords } from './helpers/otlp-sink.js'
 

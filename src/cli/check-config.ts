@@ -153,7 +153,7 @@ async function checkSiemApi(loaded: LoadedConfig, getSecret: () => string, now: 
     // The SIEM client's errors quote the API's answer with the credentials already redacted.
     const what =
       err instanceof ReceiverError
-        ? `${withoutRetryNote(err.message)} [${err.code}]`
+        ? `${err.message} [${err.code}]`
         : `unexpected failure: ${redactUnexpected(err instanceof Error ? err.message : String(err))}`
     return { ok: false, line: `SIEM API: FAILED: ${what}; ${budgetNote()}` }
   } finally {
@@ -229,7 +229,7 @@ async function checkOtlpEndpoint(loaded: LoadedConfig, siemSecrets: () => string
       bytes: result.bytes,
       redact: (text) => exporter?.redactor.redact(text) ?? text,
     })
-    let message = withoutRetryNote(error.message)
+    let message = error.message
     if (classifyFailure(result.error) === 'rejected') {
       message += ' (the endpoint is reachable but refused even an empty request)'
     }
@@ -239,9 +239,4 @@ async function checkOtlpEndpoint(loaded: LoadedConfig, siemSecrets: () => string
   } finally {
     await exporter?.shutdown().catch(() => undefined)
   }
-}
-
-/** The SIEM API and export messages are written for the running receiver ("; will retry"); a check does not retry. */
-function withoutRetryNote(message: string): string {
-  return message.replace(/;? ?will retry( with backoff)?$/, '')
 }

@@ -3,8 +3,11 @@ import type { ExportResult } from '@opentelemetry/core'
 import type { LogRecordExporter, ReadableLogRecord } from '@opentelemetry/sdk-logs'
 // A dependency of both OTLP exporter packages; its serializers are its public API ("exports added here are public").
 import { JsonLogsSerializer, ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer'
+import { jitteredDelay } from '../backoff.js'
 import { otlpRedactor } from '../redact.js'
 import type { Redactor } from '../redact.js'
+import { OtlpExportFailure } from './failure.js'
+import type { OtlpFailureFacts, OtlpFailureReason } from './failure.js'
 
 /** OTEL_EXPORTER_OTLP_PROTOCOL values (the specification's names). */
 export type OtlpProtocol = 'http/protobuf' | 'http/json' | 'grpc'
@@ -21,47 +24,6 @@ export interface OtlpExportResult extends ExportResult {
   status?: number
   /** The collector accepted the request but rejected some records (OTLP partial success): retrying will not help. */
   partialSuccess?: { rejectedLogRecords: number; errorMessage: string }
-}
-
-/**
- * `misconfigured`: what came back shows the configuration is wrong (an http:// endpoint that speaks TLS).
- * `grpc`: a gRPC status other than OK (`grpcCode`).
- */
-export type OtlpFailureReason = 'http' | 'grpc' | 'network' | 'timeout' | 'aborted' | 'request' | 'misconfigured'
-
-export interface OtlpFailureFacts {
-  status?: number
-  /** The gRPC status code (reason `grpc`). */
-  grpcCode?: number
-  errorCode?: string
-  attempts: number
-  retryAfterMs?: number
-  responseText?: string
-  cause?: unknown
-}
-
-/** A failed export, with what is needed to decide what to do next. Never contains header values. */
-export class OtlpExportFailure extends Error {
-  readonly reason: OtlpFailureReason
-  readonly status: number | undefined
-  readonly grpcCode: number | undefined
-  /** Node's error code for network failures (ECONNREFUSED, ENOTFOUND, CERT_HAS_EXPIRED, ...). */
-  readonly errorCode: string | undefined
-  readonly attempts: number
-  readonly retryAfterMs: number | undefined
-  /** The start of the collector's answer, printable characters only, credentials redacted. */
-  readonly responseText: string | undefined
-  constructor(reason: OtlpFailureReason, message: string, opts: OtlpFailureFacts) {
-    super(message, { cause: opts.cause })
-    this.name = 'OtlpExportFailure'
-    this.reason = reason
-    this.status = opts.status
-    this.grpcCode = opts.grpcCode
-    this.errorCode = opts.errorCode
-    this.attempts = opts.attempts
-    this.retryAfterMs = opts.retryAfterMs
-    this.responseText = opts.responseText
-  }
 }
 
 /** One try at sending a request, as a transport reports it. */
@@ -101,6 +63,7 @@ export interface OtlpExporterBaseOptions {
 
 const RESPONSE_TEXT_MAX = 300
 const DEFAULT_TIMEOUT_MS = 10_000
+/** ±20 % around each backoff step, as the SDK's exporters do. */
 const JITTER = 0.2
 
 /** The collector's text as it may be quoted: credentials redacted first, then printable characters only, cut short. */
@@ -207,7 +170,8 @@ export abstract class OtlpExporterBase implements LogRecordExporter {
     if (this.shutdownPromise) return failed(new OtlpExportFailure('aborted', 'exporter is shut down', { attempts: 0 }))
 
     const deadline = Date.now() + this.timeoutMillis
-    let backoff = this.retry.initialBackoffMs
+    const { initialBackoffMs: initialMs, maxBackoffMs: maxMs, multiplier } = this.retry
+    let step = 0
     for (let attempt = 1; ; attempt++) {
       const left = deadline - Date.now()
       const attemptResult: Attempt =
@@ -232,9 +196,9 @@ export abstract class OtlpExporterBase implements LogRecordExporter {
       if (!attemptResult.retry || attempt > this.retry.maxRetries || this.shutdownPromise) return fail()
       let wait = 0
       if (!attemptResult.immediate) {
-        const jittered = Math.min(backoff * (1 + (Math.random() * 2 - 1) * JITTER), this.retry.maxBackoffMs)
-        backoff *= this.retry.multiplier
-        wait = failure.retryAfterMs ?? Math.max(0, jittered)
+        // The collector's Retry-After wins; the backoff still steps up, as the SDK's does.
+        const backoff = jitteredDelay(step++, { initialMs, maxMs, multiplier, jitter: JITTER })
+        wait = failure.retryAfterMs ?? backoff
       }
       // A retry needs time to be answered: one sent with a few milliseconds left would be cut off while the collector
       // may still take it, and then arrive again with the window's retry (a duplicate the receiver caused itself).

@@ -4,9 +4,10 @@ import type { ChannelCredentials, ChannelOptions, ServiceError } from '@grpc/grp
 import { errorCodeOf } from '../http-util.js'
 import { redactUrl } from '../config/schema.js'
 import { GrpcCode, grpcCodeName, isRetryableGrpcCode, retryInfoDelayMs } from './grpc-status.js'
+import type { OtlpExportFailure } from './failure.js'
 import { OtlpExporterBase, printable } from './otlp-exporter-base.js'
-import { probeTls, SPEAKS_TLS } from './otlp-http-exporter.js'
-import type { Attempt, OtlpCompression, OtlpExporterBaseOptions, OtlpExportFailure } from './otlp-exporter-base.js'
+import type { Attempt, OtlpCompression, OtlpExporterBaseOptions } from './otlp-exporter-base.js'
+import { probeTls, SPEAKS_TLS, TLS_PROBE_TIMEOUT_MS } from './tls-probe.js'
 
 /** The one method OTLP/gRPC logs export calls (opentelemetry/proto/collector/logs/v1/logs_service.proto). */
 export const LOGS_EXPORT_METHOD = '/opentelemetry.proto.collector.logs.v1.LogsService/Export'
@@ -199,7 +200,7 @@ export class OtlpGrpcLogExporter extends OtlpExporterBase {
 
   /** Whether a TLS server listens at the http:// endpoint (grpc-js then says only "Failed to connect"). */
   private async tlsAnswers(): Promise<boolean> {
-    this.speaksTls ??= probeTls(this.url, Math.min(2000, this.timeoutMillis))
+    this.speaksTls ??= probeTls(this.url, Math.min(TLS_PROBE_TIMEOUT_MS, this.timeoutMillis))
     const yes = await this.speaksTls
     if (!yes) this.speaksTls = undefined
     return yes

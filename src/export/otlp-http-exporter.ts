@@ -3,16 +3,13 @@ import http from 'node:http'
 import https from 'node:https'
 import { HttpProxyAgent } from 'http-proxy-agent'
 import { HttpsProxyAgent } from 'https-proxy-agent'
-import net from 'node:net'
-import tls from 'node:tls'
 import { promisify } from 'node:util'
 import { gzip as gzipCallback } from 'node:zlib'
 import { redactUrl } from '../config/schema.js'
-import { OtlpExportFailure, OtlpExporterBase, printable } from './otlp-exporter-base.js'
+import { OtlpExportFailure } from './failure.js'
+import { OtlpExporterBase, printable } from './otlp-exporter-base.js'
 import type { Attempt, OtlpCompression, OtlpExporterBaseOptions } from './otlp-exporter-base.js'
-
-export { OtlpExportFailure } from './otlp-exporter-base.js'
-export type { OtlpCompression, OtlpExportResult, OtlpFailureReason, OtlpProtocol } from './otlp-exporter-base.js'
+import { probeTls, SPEAKS_TLS, TLS_PROBE_TIMEOUT_MS } from './tls-probe.js'
 
 const gzip = promisify(gzipCallback)
 
@@ -39,7 +36,7 @@ export interface OtlpHttpLogExporterOptions extends OtlpExporterBaseOptions {
 }
 
 /** Statuses the OTLP specification (and the SDK) retry. */
-export function isRetryableStatus(status: number): boolean {
+function isRetryableStatus(status: number): boolean {
   return status === 429 || status === 502 || status === 503 || status === 504
 }
 
@@ -66,15 +63,11 @@ const OWN_HEADERS = new Set(['content-type', 'content-length', 'content-encoding
 /** How much of an answer is redacted before it is cut to printable characters. */
 const RESPONSE_REDACT_WINDOW = 64 * 1024
 
-/** How long the "does the http:// endpoint speak TLS?" probe may take. */
-const TLS_PROBE_TIMEOUT_MS = 2000
 /** How long a "no TLS there" probe result is trusted before the next connection reset probes again. */
 const TLS_PROBE_NEGATIVE_TTL_MS = 60_000
 
 /** What a server that speaks only TLS answers to plain HTTP: Go's net/http, nginx. */
 const HTTPS_ONLY_ANSWER = /Client sent an HTTP request to an HTTPS server|plain HTTP request was sent to HTTPS port/i
-
-export { parseRetryAfter }
 
 /** A LogRecordExporter that POSTs OTLP/HTTP with a Content-Length, retries like the SDK, and reports the outcome. */
 export class OtlpHttpLogExporter extends OtlpExporterBase {
@@ -302,42 +295,4 @@ export class OtlpHttpLogExporter extends OtlpExporterBase {
     this.tlsProbe = probe
     return probe.result
   }
-}
-
-/** The message for an http:// endpoint where a TLS server listens. */
-export const SPEAKS_TLS =
-  'the endpoint speaks TLS: use https:// in OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_LOGS_ENDPOINT, whichever is set), and OTEL_EXPORTER_OTLP_CERTIFICATE for a private CA'
-
-/** Codes of a server certificate that verification refused: only a TLS server sends a certificate. */
-const CERTIFICATE_REFUSED = /^(CERT_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|ERR_TLS_CERT_ALTNAME_INVALID|HOSTNAME_MISMATCH)/
-
-/** Connects to the URL's host and port with TLS and resolves true when a TLS server answers (a handshake or an alert). */
-export function probeTls(url: URL, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const host = url.hostname.replace(/^\[(.*)\]$/, '$1')
-    const port = Number(url.port || 80)
-    let done = false
-    const finish = (yes: boolean): void => {
-      if (done) return
-      done = true
-      clearTimeout(timer)
-      socket.destroy()
-      resolve(yes)
-    }
-    // Verification stays on (never switched off anywhere): a certificate it refuses was still sent by a TLS server.
-    const socket = tls.connect({
-      host,
-      port,
-      ...(net.isIP(host) === 0 ? { servername: host } : {}),
-    })
-    const timer = setTimeout(() => finish(false), timeoutMs)
-    timer.unref()
-    socket.on('secureConnect', () => finish(true))
-    socket.on('error', (err: Error) => {
-      // A TLS alert (handshake failure, certificate required, protocol version...) is a TLS server talking.
-      const code = errorCodeOf(err) ?? ''
-      finish(/^ERR_SSL_.*ALERT/.test(code) || /alert/i.test(err.message) || CERTIFICATE_REFUSED.test(code))
-    })
-    socket.on('close', () => finish(false))
-  })
 }

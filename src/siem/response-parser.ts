@@ -8,14 +8,14 @@
  * size limit. Structure outside the elements is checked byte by byte; every element and every other value is
  * checked by `JSON.parse`, so the parser accepts what `JSON.parse` accepts for this shape of document.
  */
+import { ReceiverError } from '../errors.js'
 import { EVENT_TYPES } from './types.js'
 import type { EventType, JsonValue } from './types.js'
 
 /** The body is not the JSON the API documents. `detail` says what was found; the client adds a sanitized excerpt. */
-export class BodyFormatError extends Error {
+export class BodyFormatError extends ReceiverError {
   constructor(detail: string) {
-    super(detail)
-    this.name = 'BodyFormatError'
+    super('PSR_ERR_SIEM_BODY_FORMAT', detail)
   }
 }
 

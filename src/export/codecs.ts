@@ -1,0 +1,118 @@
+/**
+ * The two ways records become OTLP requests: our protobuf encoder (exact sizes, each record encoded once), or the
+ * SDK's records and serializers behind a LogRecordExporter (OTLP/JSON, and exporters injected by tests).
+ */
+import { ExportResultCode } from '@opentelemetry/core'
+import type { ExportResult } from '@opentelemetry/core'
+import type { LogRecordExporter, ReadableLogRecord } from '@opentelemetry/sdk-logs'
+import type { LogRecordParts } from '../mapping/types.js'
+import { cutBatches } from './batches.js'
+import type { Batch } from './batches.js'
+import type { OtlpExporterBase, OtlpExportResult } from './otlp-exporter-base.js'
+import type { EncodedRecords, OtlpProtoLogsEncoder } from './otlp-proto-encoder.js'
+import { SCOPE_NAME } from './resource.js'
+import type { SdkRecordFactory } from './sdk-records.js'
+import { estimateRecordBytes, estimateRequestOverheadBytes } from './size.js'
+import type { WireFormat } from './size.js'
+
+/** How records become requests: our protobuf encoder, or the SDK's records and an exporter (JSON, injected exporters). */
+export interface Codec {
+  /** Plans the requests for one exportRecords() call. */
+  plan(records: readonly LogRecordParts[], maxBatchBytes: number): Batch[]
+  /** The request size of records [start, end) (for halves after a 413). */
+  size(start: number, end: number): number
+  send(batch: Batch): Promise<{ result: OtlpExportResult; droppedAttributes: number }>
+  /** The call is over (its requests answered or abandoned). */
+  release(): void
+}
+
+export interface CodecFactory {
+  /** A codec for one exportRecords() call (calls may run concurrently). */
+  forCall(): Codec
+  /** Releases what the codec holds, once no call runs any more (the pipeline shuts the exporter down first). */
+  close(): Promise<void>
+}
+
+function exportBatch(exporter: LogRecordExporter, batch: ReadableLogRecord[]): Promise<OtlpExportResult> {
+  return new Promise((resolve) => {
+    try {
+      exporter.export(batch, (result: ExportResult) => resolve(result))
+    } catch (err) {
+      resolve({ code: ExportResultCode.FAILED, error: err instanceof Error ? err : new Error(String(err)) })
+    }
+  })
+}
+
+/**
+ * OTLP/protobuf through our encoder (byte for byte the SDK's encoding, several times faster): every record is encoded
+ * once per call, and the requests are cut from the encoded bytes by their exact size. Memory: the encoded records of
+ * one exportRecords() call (the poller calls with RECEIVER_EXPORT_BATCH_SIZE records).
+ */
+export function protobufCodec(exporter: OtlpExporterBase, encoder: OtlpProtoLogsEncoder, maxBatchSize: number): CodecFactory {
+  /**
+   * Buffers of finished calls, reused by the next ones: the records (~2 KB each) and the request built from them
+   * would otherwise be megabytes of fresh memory per call, which V8 frees only at its next full collection.
+   */
+  const spare: Array<{ records?: Buffer; request?: Buffer }> = []
+  const forCall = (): Codec => {
+    const buffers = spare.pop() ?? {}
+    let encoded: EncodedRecords | undefined
+    const startOf = (i: number): number => (i === 0 ? 0 : encoded!.ends[i - 1]!)
+    const size = (start: number, end: number): number => encoder.overheadBytes + startOf(end) - startOf(start)
+    return {
+      plan(records, maxBatchBytes) {
+        encoded = encoder.encodeRecords(records, buffers.records)
+        buffers.records = encoded.storage
+        return cutBatches(records.length, (i) => startOf(i + 1) - startOf(i), { maxBatchSize, maxBatchBytes, overheadBytes: encoder.overheadBytes })
+      },
+      size,
+      async send(batch) {
+        const { bytes, droppedAttributes } = encoded!
+        // A call sends its requests one after the other, and the exporter is done with a body once it answered.
+        const { body, storage } = encoder.request(bytes.subarray(startOf(batch.start), startOf(batch.end)), buffers.request)
+        buffers.request = storage
+        const result = await exporter.sendEncoded(body)
+        let dropped = 0
+        for (let i = batch.start; i < batch.end; i++) dropped += droppedAttributes[i]!
+        return { result, droppedAttributes: dropped }
+      },
+      release() {
+        encoded = undefined
+        spare.push(buffers)
+      },
+    }
+  }
+  return { forCall, close: () => Promise.resolve() }
+}
+
+/** The SDK's records and serializers behind a LogRecordExporter: OTLP/JSON, and exporters injected by tests. */
+export function sdkCodec(exporter: LogRecordExporter, factory: SdkRecordFactory, format: WireFormat, maxBatchSize: number): CodecFactory {
+  // The resource and scope are the same on every request: measure them once.
+  const overheadBytes = estimateRequestOverheadBytes(factory.resource.attributes, { name: SCOPE_NAME, version: factory.scopeVersion }, format)
+  const forCall = (): Codec => {
+    let records: readonly LogRecordParts[] = []
+    return {
+      plan(all, maxBatchBytes) {
+        records = all
+        return cutBatches(all.length, (i) => estimateRecordBytes(all[i]!, format), { maxBatchSize, maxBatchBytes, overheadBytes })
+      },
+      size(start, end) {
+        let n = overheadBytes
+        for (let i = start; i < end; i++) n += estimateRecordBytes(records[i]!, format)
+        return n
+      },
+      async send(batch) {
+        // SDK records are built per request, so memory holds one batch of them, not the whole call.
+        const sdkRecords = factory.toSdkRecords(records.slice(batch.start, batch.end))
+        const result = await exportBatch(exporter, sdkRecords)
+        let dropped = 0
+        for (const r of sdkRecords) dropped += r.droppedAttributesCount
+        return { result, droppedAttributes: dropped }
+      },
+      release() {
+        records = []
+      },
+    }
+  }
+  return { forCall, close: () => factory.shutdown() }
+}

@@ -1,0 +1,93 @@
+/** What one exportRecords() call did, and how the pipeline adds each answered request to it. */
+import type { Batch } from './batches.js'
+import type { OtlpExportResult } from './otlp-exporter-base.js'
+
+/** A record the collector refused as data: sending it again cannot help, so it is counted and the receiver moves on. */
+export interface RejectedRecord {
+  /** Index into the array given to exportRecords(). */
+  index: number
+  /** Why: the collector, its status and what it said (shared by the records of one request). Never header values. */
+  reason: string
+  /** The collector's HTTP status (400, 413, 422, …). */
+  status: number | undefined
+}
+
+/**
+ * OTLP partial success: the collector acknowledged a request but says it rejected `rejected` of its records.
+ * OTLP does not say which ones, so the report can only name the request: input indexes `start` to `end` (exclusive).
+ */
+export interface PartialRejection {
+  start: number
+  end: number
+  rejected: number
+  message: string
+}
+
+/** What one exportRecords() call did: every record was either acknowledged (`records`) or rejected (`rejected`). */
+export interface ExportReport {
+  /** Records in requests the collector acknowledged with a 2xx (partial-success rejections included). */
+  records: number
+  /** Requests the collector acknowledged. */
+  batches: number
+  /** Request body bytes as sent (after compression); undefined when the exporter does not say (an injected one). */
+  bytes: number | undefined
+  /** Attributes dropped over the count limit (the records' droppedAttributesCount), summed over the acknowledged records. */
+  droppedAttributes: number
+  /**
+   * Records the collector rejected: `rejected.length` plus the partial-success counts (`partialRejections`). Either
+   * way sending them again will not help; they are not delivered and must be counted, not retried.
+   */
+  rejectedRecords: number
+  /** Why records were rejected: one message per rejected request and per partial-success answer that gave one. */
+  rejectionMessages: string[]
+  /** The records refused by a 400-class answer (or a single record still over the collector's size limit), in input order. */
+  rejected: RejectedRecord[]
+  /** Requests the collector refused as data (each one's records are in `rejected`). */
+  rejectedBatches: number
+  /** Partial-success answers: how many of which request's records the collector dropped (not which ones). */
+  partialRejections: PartialRejection[]
+  /** 413 answers that made the pipeline split a request in halves. Later calls plan smaller requests. */
+  splits: number
+}
+
+export function emptyReport(): ExportReport {
+  return {
+    records: 0,
+    batches: 0,
+    bytes: 0,
+    droppedAttributes: 0,
+    rejectedRecords: 0,
+    rejectionMessages: [],
+    rejected: [],
+    rejectedBatches: 0,
+    partialRejections: [],
+    splits: 0,
+  }
+}
+
+/**
+ * Adds a request the collector acknowledged: its records, bytes (unknown once one request's are) and dropped
+ * attributes, and the records a partial success says it dropped (its message passed through `redact`).
+ */
+export function addAcknowledged(report: ExportReport, part: Batch, result: OtlpExportResult, droppedAttributes: number, redact: (text: string) => string): void {
+  report.records += part.end - part.start
+  report.batches++
+  report.bytes = report.bytes === undefined || result.bytes === undefined ? undefined : report.bytes + result.bytes
+  report.droppedAttributes += droppedAttributes
+  const partial = result.partialSuccess
+  if (!partial) return
+  const message = redact(partial.errorMessage)
+  if (partial.rejectedLogRecords > 0) {
+    report.rejectedRecords += partial.rejectedLogRecords
+    report.partialRejections.push({ start: part.start, end: part.end, rejected: partial.rejectedLogRecords, message })
+  }
+  if (message) report.rejectionMessages.push(message)
+}
+
+/** Adds a request the collector refused as data: each of its records is rejected, for `reason`. */
+export function addRejected(report: ExportReport, part: Batch, reason: string, status: number | undefined): void {
+  for (let i = part.start; i < part.end; i++) report.rejected.push({ index: i, reason, status })
+  report.rejectedRecords += part.end - part.start
+  report.rejectedBatches++
+  report.rejectionMessages.push(reason)
+}
