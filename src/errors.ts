@@ -1,7 +1,7 @@
 /**
  * The error catalogue. Every error the receiver raises carries a stable `code` (tests assert codes, not text) and a
- * message that says what is wrong and what to do; whether it is retried is data (`retryable`), not words in the
- * message. Secrets are never put into messages or context.
+ * message that says what is wrong and what to do. Whether it is retried follows from the error's class and code
+ * (ExportError's `retryable` says it outright), not from words in the message. Secrets are never put into messages or context.
  */
 export const ERROR_CODES = {
   PSR_ERR_CONFIG_INVALID: 'a setting is invalid: the process exits with 78',
@@ -48,14 +48,16 @@ export class ConfigError extends ReceiverError {
   }
 }
 
-/** Base of all SIEM API failures. `retryable` tells the poller whether backing off and asking again can help. */
+/**
+ * Base of all SIEM API failures. The poller backs off and asks again after any of them, except a 400
+ * (SiemBadRequestError), after which it asks for a smaller window.
+ */
 export class SiemApiError extends ReceiverError {
+  /** The HTTP status, when the API answered. */
   readonly status: number | undefined
-  readonly retryable: boolean
-  constructor(code: ErrorCode, message: string, opts: { status?: number; retryable: boolean; cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, opts: { status?: number; cause?: unknown } = {}) {
     super(code, message, { cause: opts.cause })
     this.status = opts.status
-    this.retryable = opts.retryable
   }
 }
 
@@ -63,7 +65,7 @@ export class SiemApiError extends ReceiverError {
 export class SiemBadRequestError extends SiemApiError {
   readonly apiMessage: string
   constructor(apiMessage: string) {
-    super('PSR_ERR_SIEM_BAD_REQUEST', `SIEM API rejected the request (400): ${apiMessage}`, { status: 400, retryable: false })
+    super('PSR_ERR_SIEM_BAD_REQUEST', `SIEM API rejected the request (400): ${apiMessage}`, { status: 400 })
     this.apiMessage = apiMessage
   }
 }
@@ -74,7 +76,7 @@ export class SiemAuthError extends SiemApiError {
     super(
       'PSR_ERR_SIEM_AUTH',
       `SIEM API refused the credentials of service principal "${principal}" (${status}): check PROOFPOINT_PRINCIPAL and PROOFPOINT_SECRET/PROOFPOINT_SECRET_FILE, and that the principal is allowed to use the SIEM API`,
-      { status, retryable: true },
+      { status },
     )
   }
 }
@@ -86,7 +88,7 @@ export class SiemThrottledError extends SiemApiError {
     super(
       'PSR_ERR_SIEM_THROTTLED',
       `SIEM API throttled the request (429)${retryAfterMs === undefined ? '' : `, retry after ${Math.ceil(retryAfterMs / 1000)} s`}: the credential is over its request budget (about 1,800 per 24 h); another poller may be using the same principal`,
-      { status: 429, retryable: true },
+      { status: 429 },
     )
     this.retryAfterMs = retryAfterMs
   }
@@ -95,27 +97,27 @@ export class SiemThrottledError extends SiemApiError {
 /** 5xx or another unexpected status. */
 export class SiemServerError extends SiemApiError {
   constructor(status: number, detail: string) {
-    super('PSR_ERR_SIEM_SERVER', `SIEM API answered ${status}${detail ? `: ${detail}` : ''}`, { status, retryable: true })
+    super('PSR_ERR_SIEM_SERVER', `SIEM API answered ${status}${detail ? `: ${detail}` : ''}`, { status })
   }
 }
 
 /** No answer in time, connection refused or reset, DNS failure. */
 export class SiemNetworkError extends SiemApiError {
   constructor(message: string, cause?: unknown) {
-    super('PSR_ERR_SIEM_NETWORK', `${message}; check PROOFPOINT_BASE_URL and network access to it`, { retryable: true, cause })
+    super('PSR_ERR_SIEM_NETWORK', `${message}; check PROOFPOINT_BASE_URL and network access to it`, { cause })
   }
 }
 
 export class SiemTimeoutError extends SiemApiError {
   constructor(timeoutMs: number, cause?: unknown) {
-    super('PSR_ERR_SIEM_TIMEOUT', `SIEM API did not answer within ${timeoutMs} ms (PROOFPOINT_REQUEST_TIMEOUT)`, { retryable: true, cause })
+    super('PSR_ERR_SIEM_TIMEOUT', `SIEM API did not answer within ${timeoutMs} ms (PROOFPOINT_REQUEST_TIMEOUT)`, { cause })
   }
 }
 
 /** 2xx with a body that is not the JSON the API documents (syslog text when format=json was lost, HTML from a proxy, truncation). */
 export class SiemBadResponseError extends SiemApiError {
   constructor(detail: string, cause?: unknown) {
-    super('PSR_ERR_SIEM_BAD_RESPONSE', `SIEM API answered with a body that is not the expected JSON: ${detail}`, { retryable: true, cause })
+    super('PSR_ERR_SIEM_BAD_RESPONSE', `SIEM API answered with a body that is not the expected JSON: ${detail}`, { cause })
   }
 }
 

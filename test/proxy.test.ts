@@ -123,7 +123,6 @@ for (const mode of [407, 502, 'close'] as const) {
     )
     t.type(err, SiemNetworkError)
     const message = err instanceof Error ? err.message : ''
-    t.equal((err as SiemNetworkError).retryable, true, 'retryable')
     t.match(message, /proxy http:\/\/\[redacted\]@127\.0\.0\.1:\d+/i, `names the proxy: ${message}`)
     if (mode !== 'close') t.match(message, new RegExp(`\\(${mode}\\)`))
     if (mode === 407) t.match(message, /wants credentials/)

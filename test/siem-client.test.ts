@@ -214,24 +214,23 @@ t.test('gzip, deflate and br bodies are decoded; bytes counts what came over the
 })
 
 t.test('HTTP errors map to typed errors with stable codes', async (t) => {
-  const cases: [number, string, Record<string, string>, new (...a: never[]) => SiemApiError, string, boolean][] = [
-    [400, '{"message":"  The requested interval is too long.  "}', {}, SiemBadRequestError, 'PSR_ERR_SIEM_BAD_REQUEST', false],
-    [401, 'Unauthorized', {}, SiemAuthError, 'PSR_ERR_SIEM_AUTH', true],
-    [403, '', {}, SiemAuthError, 'PSR_ERR_SIEM_AUTH', true],
-    [429, '', { 'retry-after': '120' }, SiemThrottledError, 'PSR_ERR_SIEM_THROTTLED', true],
-    [500, 'Internal Server Error', {}, SiemServerError, 'PSR_ERR_SIEM_SERVER', true],
-    [502, '<html><body>Bad gateway</body></html>', {}, SiemServerError, 'PSR_ERR_SIEM_SERVER', true],
-    [503, '{"error":"maintenance"}', {}, SiemServerError, 'PSR_ERR_SIEM_SERVER', true],
-    [404, 'nope', {}, SiemServerError, 'PSR_ERR_SIEM_SERVER', true],
-    [418, 'teapot', {}, SiemServerError, 'PSR_ERR_SIEM_SERVER', true],
+  const cases: [number, string, Record<string, string>, new (...a: never[]) => SiemApiError, string][] = [
+    [400, '{"message":"  The requested interval is too long.  "}', {}, SiemBadRequestError, 'PSR_ERR_SIEM_BAD_REQUEST'],
+    [401, 'Unauthorized', {}, SiemAuthError, 'PSR_ERR_SIEM_AUTH'],
+    [403, '', {}, SiemAuthError, 'PSR_ERR_SIEM_AUTH'],
+    [429, '', { 'retry-after': '120' }, SiemThrottledError, 'PSR_ERR_SIEM_THROTTLED'],
+    [500, 'Internal Server Error', {}, SiemServerError, 'PSR_ERR_SIEM_SERVER'],
+    [502, '<html><body>Bad gateway</body></html>', {}, SiemServerError, 'PSR_ERR_SIEM_SERVER'],
+    [503, '{"error":"maintenance"}', {}, SiemServerError, 'PSR_ERR_SIEM_SERVER'],
+    [404, 'nope', {}, SiemServerError, 'PSR_ERR_SIEM_SERVER'],
+    [418, 'teapot', {}, SiemServerError, 'PSR_ERR_SIEM_SERVER'],
   ]
-  for (const [status, body, headers, cls, code, retryable] of cases) {
+  for (const [status, body, headers, cls, code] of cases) {
     const srv = await serve(t, reply(status, body, headers))
     const err = await fetchError(client(t, srv.url))
     t.type(err, cls, `${status}`)
     t.equal((err as SiemApiError).code, code)
     t.equal((err as SiemApiError).status, status)
-    t.equal((err as SiemApiError).retryable, retryable)
     assertNoSecret(t, err)
     if (status === 400) t.equal((err as SiemBadRequestError).apiMessage, 'The requested interval is too long.')
     if (status === 401) t.match((err as Error).message, PRINCIPAL)
@@ -337,7 +336,6 @@ t.test('a truncated body is a typed, retryable error', async (t) => {
   })
   const e2 = await fetchError(client(t, srv2.url))
   t.type(e2, SiemApiError)
-  t.equal((e2 as SiemApiError).retryable, true)
   t.equal((e2 as SiemApiError).code, 'PSR_ERR_SIEM_NETWORK')
   t.match((e2 as Error).message, /after \d+ bytes of the response body/)
   assertNoSecret(t, e2)

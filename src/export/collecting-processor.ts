@@ -3,7 +3,8 @@ import type { LogRecordProcessor, ReadableLogRecord, SdkLogRecord } from '@opent
 /**
  * A processor that only collects what the logger emits, synchronously, so the caller decides when and how the
  * records are exported and learns whether the export was acknowledged. (The SDK's BatchLogRecordProcessor resolves
- * forceFlush() even when the export failed and drops records when its queue is full: design §5.)
+ * forceFlush() even when the export failed and drops records when its queue is full: the cursor could then move past
+ * records that were never delivered.)
  */
 export class CollectingLogRecordProcessor implements LogRecordProcessor {
   private buffer: ReadableLogRecord[] = []

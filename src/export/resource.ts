@@ -3,7 +3,7 @@ import { SDK_INFO } from '@opentelemetry/core'
 import { resourceFromAttributes } from '@opentelemetry/resources'
 import type { Resource } from '@opentelemetry/resources'
 
-/** The name of the instrumentation scope every record is emitted under (design §3). */
+/** The name of the instrumentation scope every record is emitted under (README, Mapping: resource / scope). */
 export const SCOPE_NAME = 'proofpoint-siem-receiver'
 
 /** `service.instance.id`: one random UUID per process, so two replicas never look like one. */
