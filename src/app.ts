@@ -12,8 +12,8 @@ import type { ExportPipeline } from './export/index.js'
 import type { MappedRecord } from './mapping/types.js'
 import { ReceiverMetrics } from './ops/metrics.js'
 import { buildOpsServer, closeOpsServer, listenOpsServer } from './ops/server.js'
-import { Poller } from './poller.js'
-import type { RecordSink, WindowFetcher } from './poller.js'
+import { Poller } from './poller/index.js'
+import type { RecordSink } from './poller/index.js'
 import { ApiClock, monotonicNow } from './siem/api-clock.js'
 import { siemSecretSource } from './redact.js'
 import { SiemClient } from './siem/client.js'
@@ -30,8 +30,6 @@ export interface AppDeps {
   clock?: () => number
   /** A clock that never jumps (ms), for waits and liveness; must advance with `sleep`. */
   monotonic?: () => number
-  /** Replaces the SIEM client (tests). */
-  fetcher?: WindowFetcher
   /** Replaces the OTLP export pipeline (the demo's printer, tests). */
   sink?: RecordSink
   /** Replaces the file state store (tests). */
@@ -78,22 +76,19 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
   })
   const pp = config.proofpoint
   const secretFile = pp.secretFile
-  let client: SiemClient | undefined
-  const fetcher =
-    deps.fetcher ??
-    (client = new SiemClient({
-      baseUrl: pp.baseUrl,
-      principal: pp.principal,
-      // Re-read per request so a rotated Kubernetes Secret is picked up without a restart.
-      getSecret: secretFile ? () => readSecretFile(secretFile) : () => pp.secret,
-      eventTypes: pp.eventTypes,
-      ...(pp.threatStatus ? { threatStatus: pp.threatStatus } : {}),
-      ...(pp.threatType ? { threatType: pp.threatType } : {}),
-      timeoutMs: pp.requestTimeoutMs,
-      ...(pp.ca ? { ca: pp.ca } : {}),
-      ...(pp.proxy ? { proxy: pp.proxy.url } : {}),
-      onServerDate: (ms) => apiClock.observe(ms),
-    }))
+  const client = new SiemClient({
+    baseUrl: pp.baseUrl,
+    principal: pp.principal,
+    // Re-read per request so a rotated Kubernetes Secret is picked up without a restart.
+    getSecret: secretFile ? () => readSecretFile(secretFile) : () => pp.secret,
+    eventTypes: pp.eventTypes,
+    ...(pp.threatStatus ? { threatStatus: pp.threatStatus } : {}),
+    ...(pp.threatType ? { threatType: pp.threatType } : {}),
+    timeoutMs: pp.requestTimeoutMs,
+    ...(pp.ca ? { ca: pp.ca } : {}),
+    ...(pp.proxy ? { proxy: pp.proxy.url } : {}),
+    onServerDate: (ms) => apiClock.observe(ms),
+  })
   let pipeline: ExportPipeline | undefined
   const sink =
     deps.sink ??
@@ -129,7 +124,6 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
       overlapMs: config.receiver.overlapMs,
       requestBudget: config.proofpoint.requestBudget,
       exportBatchSize: config.receiver.exportBatchSize,
-      exportConcurrency: config.receiver.exportConcurrency,
       windowTargets: { maxEvents: config.receiver.windowMaxEvents, maxBytes: config.receiver.windowMaxBytes },
       ...retryPolicies(config.receiver.retryMaxBackoffMs),
       mapping: {
@@ -143,7 +137,7 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
       ...(deps.limits ? { limits: deps.limits } : {}),
     },
     {
-      fetcher,
+      source: client,
       sink,
       store,
       status,
@@ -219,7 +213,7 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
         await lockWait?.catch(() => false)
         await stateLock?.release()
         await closeOpsServer(ops)
-        await client?.close()
+        await client.close()
       })()
       return shuttingDown
     },

@@ -1,4 +1,4 @@
-/** Small HTTP helpers shared by the SIEM client and the OTLP exporter. */
+/** Small HTTP helpers shared by the SIEM client, the OTLP exporter and the configuration checks. */
 
 /** Retry-After (RFC 9110 §10.2.3): delay-seconds or an HTTP-date, as milliseconds from `nowMs`; undefined when absent or unreadable. */
 export function parseRetryAfter(value: string | string[] | undefined, nowMs: number = Date.now()): number | undefined {
@@ -13,4 +13,11 @@ export function parseRetryAfter(value: string | string[] | undefined, nowMs: num
 export function errorCodeOf(err: unknown): string | undefined {
   if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') return err.code
   return undefined
+}
+
+/** 127.0.0.0/8, ::1, localhost: the only hosts the SIEM API may be reached over plain http (simulator, tests). */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.toLowerCase().replace(/^\[(.*)\]$/, '$1')
+  if (host === 'localhost' || host === '::1') return true
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
 }

@@ -9,6 +9,9 @@
  * redacted only where they stand as a whole word, and only when the header or query parameter they come from is
  * named like a credential (authorization, api-key, token, ...); other short values are not secrets worth mangling
  * every message for.
+ *
+ * URLs we show ourselves (settings, proxies, endpoints) go through {@link redactUrl}, which hides user info and query
+ * values by position rather than by searching for known secrets.
  */
 export const REDACTED = '[REDACTED]'
 
@@ -279,4 +282,36 @@ export function siemSecretSource(principal: string, secret: string, readSecretFi
     }
     return out
   }
+}
+
+const URL_REDACTED = '[redacted]'
+/** scheme://authority path ?query #fragment, split as the URL parser splits a URL that parses. */
+export const URL_PARTS = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#\\]*)([^?#]*)(\?[^#]*)?(#[\s\S]*)?$/i
+
+/**
+ * A URL as it may be shown: the user info becomes `[redacted]` and so does every query value (the names stay):
+ * `https://user:pass@host/p?token=abc&x` → `https://[redacted]@host/p?token=[redacted]&x=[redacted]`. Text that is
+ * not `scheme://...` comes back unchanged; a URL that does not parse should not be shown at all (config's
+ * `checkHttpUrl` describes it instead).
+ */
+export function redactUrl(text: string): string {
+  const m = URL_PARTS.exec(text)
+  if (!m) return text
+  const [, scheme = '', authority = '', path = '', query, fragment = ''] = m
+  const at = authority.lastIndexOf('@')
+  const host = at >= 0 ? `${URL_REDACTED}@${authority.slice(at + 1)}` : authority
+  const params =
+    query === undefined
+      ? ''
+      : `?${query
+          .slice(1)
+          .split('&')
+          .map((pair) => {
+            if (pair === '') return pair
+            const eq = pair.indexOf('=')
+            // A parameter without `=` may be a bare token: its name is its value.
+            return eq < 0 ? URL_REDACTED : `${pair.slice(0, eq)}=${URL_REDACTED}`
+          })
+          .join('&')}`
+  return `${scheme}${host}${path}${params}${fragment}`
 }

@@ -126,14 +126,12 @@ t.test('wrong secret: exit 1, the message names the principal, not the secret', 
 t.test('collector down (closed port): exit 1 with what went wrong', async (t) => {
   const { env } = await rig(t)
   const port = await closedPort()
-  const started = Date.now()
   const r = await run(['check-config'], { ...env, OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}` })
   t.equal(r.code, 1)
   t.match(r.stdout, /^SIEM API: credentials accepted/m)
   t.match(r.stdout, new RegExp(`^OTLP endpoint: FAILED: collector at http://127\\.0\\.0\\.1:${port}/v1/logs refused the connection; is the OpenTelemetry Collector`, 'm'))
   t.notMatch(r.stdout, /will retry/, 'a check does not promise retries')
   t.match(r.stderr, /1 of 3 checks failed/)
-  t.ok(Date.now() - started < 10_000, 'no retries with backoff')
   noSecrets(t, r, 'collector down')
 })
 
@@ -245,7 +243,9 @@ const QUERY_KEY = 'qry-k3y-DISTINCTIVE-88bb'
 for (const status of [400, 503]) {
   t.test(`a collector that echoes the request headers in a ${status}: quoted, without the header value or the query key`, async (t) => {
     const { env } = await rig(t)
+    let requests = 0
     const server = createHttpServer((req, res) => {
+      requests++
       // JSON with "/" escaped, as Go's and PHP's encoders write it, and the request line as a proxy would echo it.
       const body = JSON.stringify({ message: 'bad request', url: req.url, headers: req.headers }).replace(/\//g, '\\/')
       res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' }).end(body)
@@ -259,6 +259,7 @@ for (const status of [400, 503]) {
     t.equal(r.code, 1)
     t.match(r.stdout, new RegExp(`^OTLP endpoint: FAILED: collector at .* ${status === 400 ? 'rejected the export \\(400\\)' : 'answered 503'}: ".*bad request.*Bearer \\[REDACTED\\]`, 'm'))
     noSecrets(t, r, `collector ${status}`)
+    t.equal(requests, 1, 'a check asks once: no retries (not even for a retryable 503)')
     const out = r.stdout + r.stderr
     t.notOk(out.includes(QUERY_KEY), 'the query value is not printed (not even in the configuration)')
     t.notOk(out.replace(/\\\//g, '/').includes(`${HEADER_TOKEN}/x`), 'nor the escaped header value')

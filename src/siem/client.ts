@@ -9,9 +9,8 @@
  *   large window that keeps arriving is not cut off, but a server that stops sending is.
  * - The body is parsed as it streams in (see response-parser.ts): no limit on its size.
  */
-import { isLoopbackHost, redactUrl } from '../config/schema.js'
-import { errorCodeOf, parseRetryAfter } from '../http-util.js'
-import { Redactor } from '../redact.js'
+import { errorCodeOf, isLoopbackHost, parseRetryAfter } from '../http-util.js'
+import { Redactor, redactUrl } from '../redact.js'
 import { pipeline } from 'node:stream'
 import type { Readable } from 'node:stream'
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib'
@@ -63,24 +62,38 @@ export interface SiemClientOptions {
   onServerDate?: (ms: number) => void
 }
 
-/**
- * Streaming: events are handed to `onEvents` in batches of about `batchEvents` while the body arrives; reading
- * waits while the callback's promise is pending (backpressure). The result's `response` then holds no events.
- */
-export interface StreamOptions {
-  onEvents: (events: Record<EventType, JsonValue[]>) => Promise<void>
-  batchEvents: number
-}
+/** One batch of parsed events, by type, in the order the API sent them. */
+export type EventBatch = Record<EventType, JsonValue[]>
 
-export interface FetchWindowResult {
-  /** Events handed over (all of them, streamed or not). */
-  events: number
-  response: SiemResponse
+/** What the answer to a window held besides its events: known once its body was read to the end. */
+export interface WindowSummary {
   /** HTTP status of the answer (200 or 204). */
   status: number
   /** Size of the response body as received (before any content decoding). */
   bytes: number
+  /** Events in the answer (all batches). */
+  events: number
+  /** The API's `queryEndTime`: its data runs through this. */
+  queryEndTime?: string
 }
+
+/**
+ * The events of one window as they stream in: iterate the batches (reading the body waits while the loop's body
+ * runs: backpressure); `summary` is set once the iteration ended at the body's end. Iterating starts the request;
+ * a window's events can be iterated once. A failure of the request or the body is thrown from the loop as a typed
+ * SiemApiError; a failure inside the loop's body stays the caller's (the request is abandoned).
+ */
+export interface WindowEvents extends AsyncIterable<EventBatch> {
+  readonly summary: WindowSummary | undefined
+}
+
+/** Everything at once (check-config, tests): the events and the summary. */
+export interface FetchWindowResult extends WindowSummary {
+  response: SiemResponse
+}
+
+/** Events per batch unless the caller asks for another size. */
+const DEFAULT_BATCH_EVENTS = 1000
 
 /** How much of an error response body is read for its message; the rest is discarded. */
 const ERROR_BODY_LIMIT = 64 * 1024
@@ -186,9 +199,29 @@ export class SiemClient {
     return `${this.pathPrefix}${this.path}?${q.toString()}`
   }
 
-  /** Asks the API for the events created in `window` (both ends included). Rejects with a SiemApiError subclass,
-   *  or with `signal.reason` when the caller aborts. */
-  async fetchWindow(window: TimeWindow, signal?: AbortSignal, stream?: StreamOptions): Promise<FetchWindowResult> {
+  /**
+   * The events created in `window` (both ends included), in batches of about `batchEvents` as the body arrives.
+   * Iterating rejects with a SiemApiError subclass, or with `signal.reason` when the caller aborts.
+   */
+  events(window: TimeWindow, signal?: AbortSignal, batchEvents = DEFAULT_BATCH_EVENTS): WindowEvents {
+    const result: { summary: WindowSummary | undefined; [Symbol.asyncIterator]: () => AsyncGenerator<EventBatch> } = {
+      summary: undefined,
+      [Symbol.asyncIterator]: () => this.stream(window, signal, batchEvents, (summary) => (result.summary = summary)),
+    }
+    return result
+  }
+
+  /** Asks for `window` and reads the whole answer (the events of every batch together). */
+  async fetchWindow(window: TimeWindow, signal?: AbortSignal): Promise<FetchWindowResult> {
+    const response: SiemResponse = { events: { messagesDelivered: [], messagesBlocked: [], clicksPermitted: [], clicksBlocked: [] } }
+    const events = this.events(window, signal)
+    for await (const batch of events) for (const type of EVENT_TYPES) response.events[type].push(...batch[type])
+    const summary = events.summary!
+    if (summary.queryEndTime !== undefined) response.queryEndTime = summary.queryEndTime
+    return { ...summary, response }
+  }
+
+  private async *stream(window: TimeWindow, signal: AbortSignal | undefined, batchEvents: number, done: (summary: WindowSummary) => void): AsyncGenerator<EventBatch> {
     signal?.throwIfAborted()
     const path = this.requestPath(window)
     const secret = this.getSecret()
@@ -257,19 +290,9 @@ export class SiemClient {
 
     const parser = new SiemBodyParser(this.eventTypes)
     let wire = 0
-    let handedOver = 0
-    // A failure of the caller's callback (an export) is the caller's, not a transport error.
-    let callbackFailure: { err: unknown } | undefined
-    const deliver = async (): Promise<void> => {
-      if (!stream || parser.pending === 0) return
-      handedOver += parser.pending
-      try {
-        await stream.onEvents(parser.drain())
-      } catch (err) {
-        callbackFailure = { err }
-        throw err
-      }
-    }
+    let events = 0
+    /** The body was read to its end; otherwise (an error, or the caller left the loop) it is discarded. */
+    let finished = false
     try {
       const encoding = headerValue(headers, 'content-encoding')?.trim().toLowerCase()
       let source: AsyncIterable<Buffer> = body
@@ -282,32 +305,30 @@ export class SiemClient {
               : encoding === 'br'
                 ? createBrotliDecompress()
                 : undefined
-        if (!decoder) {
-          discard(body)
-          throw new BodyFormatError(`unsupported content-encoding "${encoding.slice(0, 40)}"`)
-        }
+        if (!decoder) throw new BodyFormatError(`unsupported content-encoding "${encoding.slice(0, 40)}"`)
         body.on('data', (c: Buffer) => {
           wire += c.length
         })
         source = decoder
         pipeline(body, decoder, () => {})
       }
+      // Parse errors are the API's answer going wrong; what the caller does with a batch (an export failing) is not
+      // caught here: the generator is only resumed or returned at a yield, never thrown into.
       for await (const chunk of source) {
         if (source === body) wire += chunk.length
         parser.write(chunk)
-        if (stream && parser.pending >= stream.batchEvents) await deliver()
+        if (parser.pending >= batchEvents) {
+          events += parser.pending
+          yield parser.drain()
+        }
       }
       const parsed = parser.end()
-      const events = handedOver + EVENT_TYPES.reduce((n, t) => n + parsed.events[t].length, 0)
-      await deliver()
-      const response: SiemResponse = stream
-        ? { events: { messagesDelivered: [], messagesBlocked: [], clicksPermitted: [], clicksBlocked: [] } }
-        : { events: parsed.events }
-      if (parsed.queryEndTime !== undefined) response.queryEndTime = parsed.queryEndTime
-      return { response, events, status: statusCode, bytes: wire }
+      const rest = EVENT_TYPES.reduce((n, t) => n + parsed.events[t].length, 0)
+      events += rest
+      finished = true
+      if (rest > 0) yield parsed.events
+      done({ status: statusCode, bytes: wire, events, ...(parsed.queryEndTime === undefined ? {} : { queryEndTime: parsed.queryEndTime }) })
     } catch (err) {
-      discard(body)
-      if (callbackFailure) throw callbackFailure.err
       if (err instanceof BodyFormatError) {
         const excerpt = redact(parser.headText())
         const type = headerValue(headers, 'content-type')
@@ -321,6 +342,8 @@ export class SiemClient {
         throw new SiemBadResponseError(`the ${headerValue(headers, 'content-encoding')} content could not be decoded (${code})`)
       }
       throw this.transportError(err, signal, redact, wire)
+    } finally {
+      if (!finished) discard(body)
     }
   }
 

@@ -158,3 +158,55 @@ export function adaptWindowMs(
   if (load < 0.25) return clamp(currentMaxMs * 2)
   return clamp(currentMaxMs)
 }
+
+/**
+ * The window length in force, as the API's answers shape it: each 400 halves the next window (and keeps further inside
+ * the 7-day limit and behind the API's clock), a success resets that; very big windows shrink the later ones and
+ * quiet ones let them grow back (adaptWindowMs).
+ */
+export class WindowSizer {
+  /** Consecutive 400s from the API (at most 8). */
+  private rejections = 0
+  private adaptiveMaxMs: number
+
+  constructor(
+    private readonly base: WindowLimits,
+    private readonly targets: WindowTargets,
+  ) {
+    this.adaptiveMaxMs = base.maxWindowMs
+  }
+
+  /** Consecutive rejected windows so far. */
+  get rejected(): number {
+    return this.rejections
+  }
+
+  /** The limits for the next plan. */
+  limits(): WindowLimits {
+    const repaired = repairedLimits(this.base, this.rejections)
+    return { ...repaired, maxWindowMs: Math.min(repaired.maxWindowMs, this.adaptiveMaxMs) }
+  }
+
+  /** After a 400 the plan also stays this far behind the API's clock, in case our estimate of it runs ahead. */
+  behindMs(): number {
+    return this.rejections * this.base.granularityMs
+  }
+
+  /** The API rejected a window (400). */
+  rejectedWindow(): void {
+    this.rejections = Math.min(this.rejections + 1, 8)
+  }
+
+  /** A window was answered: forget the rejections. */
+  answered(): void {
+    this.rejections = 0
+  }
+
+  /** A window held `events` events in `bytes` bytes: returns the new longest window when it changed. */
+  observe(last: { spanMs: number; events: number; bytes: number }): number | undefined {
+    const adapted = adaptWindowMs(this.adaptiveMaxMs, last, this.targets, this.base)
+    const changed = adapted !== this.adaptiveMaxMs
+    this.adaptiveMaxMs = adapted
+    return changed ? adapted : undefined
+  }
+}

@@ -2,11 +2,11 @@
 export interface CountWaiter {
   /** Call after the count grew. */
   wake(): void
-  /** Resolves once count() >= n; rejects after timeoutMs with `what()` in the message. */
+  /** Resolves once count() >= n; rejects after timeoutMs saying `<name>: <count> of <n> records after <ms> ms (<detail()>)`. */
   waitFor(n: number, timeoutMs: number): Promise<void>
 }
 
-export function countWaiter(count: () => number, what: () => string): CountWaiter {
+export function countWaiter(count: () => number, name: string, detail: () => string): CountWaiter {
   const waiters = new Set<() => void>()
   return {
     wake() {
@@ -23,7 +23,7 @@ export function countWaiter(count: () => number, what: () => string): CountWaite
         }
         const timer = setTimeout(() => {
           waiters.delete(wake)
-          reject(new Error(`${what()}: ${count()} of ${n} after ${timeoutMs} ms`))
+          reject(new Error(`${name}: ${count()} of ${n} records after ${timeoutMs} ms (${detail()})`))
         }, timeoutMs)
         waiters.add(wake)
       })

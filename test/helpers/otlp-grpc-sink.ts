@@ -105,7 +105,8 @@ export async function startGrpcSink(opts: GrpcSinkOptions = {}): Promise<GrpcSin
   const script: GrpcAnswer[] = []
   const delivered = countWaiter(
     () => records.length,
-    () => `grpc sink records (${requests.length} requests)`,
+    'grpc sink',
+    () => `${requests.length} requests`,
   )
   const hanging = new Set<() => void>()
   let hang = false

@@ -322,7 +322,8 @@ export async function startOtlpSink(opts: OtlpSinkOptions = {}): Promise<OtlpSin
   const script: Array<{ status: number; headers: Record<string, string>; body: string } | 'accept'> = []
   const delivered = countWaiter(
     () => records.length,
-    () => `sink records (${requests.length} requests)`,
+    'sink',
+    () => `${requests.length} requests`,
   )
   let successStatus = 200
   let mode: SinkMode = 'ok'

@@ -1,0 +1,41 @@
+/**
+ * The SIEM API's clock against the cursor, pure: where an answer ends for the cursor, and where a cursor that the
+ * API's clock puts in the future must move.
+ */
+import type { TimeWindow } from '../siem/types.js'
+import { initialCursor } from '../siem/windows.js'
+import type { WindowLimits } from '../siem/windows.js'
+import { MAX_STATE_CLOCK_SKEW_MS, parseStrictUtc } from '../state/index.js'
+import type { ReceiverState } from '../state/index.js'
+
+/**
+ * Where the answer to `window` ends for the cursor: its end, or earlier when the API said its data ends sooner
+ * (`queryEndTime`, minute-floored: the API rounds bounds to the minute) or its present (`apiNow`) is before it.
+ */
+export function answeredThrough(window: TimeWindow, queryEndTime: string | undefined, apiNow: number, limits: WindowLimits): number {
+  const g = limits.granularityMs
+  let end = Math.min(window.end.getTime(), Math.floor(apiNow / g) * g)
+  const said = parseStrictUtc(queryEndTime)
+  if (said !== undefined) end = Math.min(end, Math.floor(said / g) * g)
+  return end
+}
+
+/**
+ * The state with its cursor moved, when the API's clock puts the cursor in its future (more than the allowed skew);
+ * undefined when it need not move. A fresh cursor (`fresh`: no window committed yet) was set by a clock running
+ * ahead: it starts the lookback before the API's time of the start instead. A committed one claims windows that have
+ * not happened (a state file written with a wrong clock): it moves back to the API's present, which skips nothing
+ * that exists yet. The re-ask point never stays after the cursor.
+ */
+export function cursorForApiClock(
+  state: ReceiverState,
+  apiNow: number,
+  fresh: { startedAt: number; lookbackMs: number } | undefined,
+  limits: WindowLimits,
+): ReceiverState | undefined {
+  if (Date.parse(state.cursor) <= apiNow + MAX_STATE_CLOCK_SKEW_MS) return undefined
+  const g = limits.granularityMs
+  const to = fresh ? initialCursor(fresh.startedAt, fresh.lookbackMs, limits).getTime() : Math.floor(apiNow / g) * g
+  const reask = state.reaskFrom === undefined ? undefined : Math.min(Date.parse(state.reaskFrom), to)
+  return { ...state, cursor: new Date(to).toISOString(), ...(reask === undefined ? {} : { reaskFrom: new Date(reask).toISOString() }) }
+}

@@ -1,0 +1,64 @@
+/**
+ * What the poller tells /status and /metrics about each SIEM API request and each export call: outcome, HTTP status,
+ * events, bytes, durations, and progress for liveness (an answer of any status is progress; no answer is not).
+ */
+import { ExportError, SiemApiError, SiemAuthError, errorInfo } from '../errors.js'
+import type { LogRecordParts } from '../mapping/types.js'
+import type { WindowSummary } from '../siem/client.js'
+import type { ReceiverStatus } from '../status.js'
+import type { ExportOutcome, PollerMetrics, RecordSink } from './types.js'
+
+export class PollReporter {
+  constructor(
+    private readonly status: ReceiverStatus,
+    private readonly metrics: PollerMetrics | undefined,
+    private readonly clock: () => number,
+    private readonly monotonic: () => number,
+  ) {}
+
+  requestFailed(err: unknown, started: number): void {
+    const { status } = this
+    // The API answered (a 400, a 401, a 5xx): the loop is working, the API is not. No answer is no progress.
+    if (err instanceof SiemApiError && err.status !== undefined) status.progress(this.monotonic(), this.clock())
+    this.metrics?.observeApiRequest('error', err instanceof SiemApiError ? err.status : undefined, (performance.now() - started) / 1000)
+    status.recordPoll({
+      at: this.clock(),
+      outcome: 'error',
+      ...(err instanceof SiemApiError && err.status !== undefined ? { httpStatus: err.status } : {}),
+      events: 0,
+      error: errorInfo(err),
+    })
+    status.setAuthFailing(err instanceof SiemAuthError)
+  }
+
+  requestAnswered(summary: WindowSummary, started: number): void {
+    const { status } = this
+    status.progress(this.monotonic(), this.clock())
+    this.metrics?.observeApiRequest('ok', summary.status, (performance.now() - started) / 1000, summary.bytes)
+    status.recordPoll({ at: this.clock(), outcome: 'ok', httpStatus: summary.status, events: summary.events })
+    status.setAuthFailing(false)
+  }
+
+  /** One export call through the sink, reported. */
+  async exported(sink: RecordSink, records: LogRecordParts[]): Promise<ExportOutcome> {
+    const { status } = this
+    const started = performance.now()
+    try {
+      const outcome = (await sink.exportRecords(records)) ?? {}
+      status.progress(this.monotonic(), this.clock())
+      status.recordExport({ at: this.clock(), outcome: 'ok', records: records.length, droppedAttributes: outcome.droppedAttributes, splits: outcome.splits })
+      this.metrics?.observeExport('ok', outcome.batches ?? 1, (performance.now() - started) / 1000, outcome.bytes)
+      if (outcome.rejectedBatches) this.metrics?.observeExport('rejected', outcome.rejectedBatches)
+      return outcome
+    } catch (err) {
+      this.metrics?.observeExport('error', 1, (performance.now() - started) / 1000)
+      status.recordExport({
+        at: this.clock(),
+        outcome: 'error',
+        records: records.length,
+        error: { ...errorInfo(err), retryable: err instanceof ExportError ? err.retryable : true },
+      })
+      throw err
+    }
+  }
+}

@@ -1,0 +1,86 @@
+/** The poller's contracts: what it takes from the SIEM client, the export pipeline and its caller. */
+import type { Logger } from 'pino'
+import type { BackoffPolicy } from '../backoff.js'
+import type { LogRecordParts, MappedRecord, MappingOptions } from '../mapping/types.js'
+import type { ApiClock } from '../siem/api-clock.js'
+import type { WindowEvents } from '../siem/client.js'
+import type { TimeWindow } from '../siem/types.js'
+import type { WindowLimits, WindowTargets } from '../siem/windows.js'
+import type { StateStore } from '../state/index.js'
+import type { ReceiverStatus } from '../status.js'
+
+/** What the poller needs from the SIEM client: a window's events as they stream in (see SiemClient.events). */
+export interface WindowSource {
+  events(window: TimeWindow, signal: AbortSignal, batchEvents: number): WindowEvents
+}
+
+/** Records the collector refused for good (by index into what was sent), so they are counted, not retried forever. */
+export interface ExportOutcome {
+  /** OTLP requests the collector acknowledged, and refused as data. */
+  batches?: number
+  rejectedBatches?: number
+  /** Request body bytes sent in the acknowledged requests (the pipeline's report says; a test double need not). */
+  bytes?: number
+  rejected?: ReadonlyArray<{ index: number; reason: string }>
+  /**
+   * OTLP partial success: the collector took the request [start, end) but dropped `rejected` of its records without
+   * saying which. Counted against the first records of the range, so totals are right and per-type counts approximate.
+   */
+  partialRejections?: ReadonlyArray<{ start: number; end: number; rejected: number; message: string }>
+  /** Attributes dropped over OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT, and requests split after a 413 (shown in /status, /metrics). */
+  droppedAttributes?: number
+  splits?: number
+}
+
+/**
+ * What the poller needs from the export pipeline: resolves once the collector acknowledged or permanently refused
+ * every record; throws a retryable error otherwise.
+ */
+export interface RecordSink {
+  exportRecords(records: LogRecordParts[]): Promise<ExportOutcome | void>
+  /** Calls the sink takes at once (the export pipeline's RECEIVER_EXPORT_CONCURRENCY); 1 when it does not say. */
+  readonly maxConcurrency?: number
+}
+
+/** What the poller reports to /metrics besides what ReceiverStatus holds. */
+export interface PollerMetrics {
+  observeApiRequest(outcome: 'ok' | 'error', statusCode: number | undefined, seconds: number, bytes?: number): void
+  observeExport(outcome: 'ok' | 'error' | 'rejected', batches: number, seconds?: number, bytes?: number): void
+}
+
+export interface PollerOptions {
+  pollIntervalMs: number
+  startLookbackMs: number
+  /** Every poll asks again this far behind the last query, for events the API indexes late. */
+  overlapMs: number
+  /** SIEM API requests allowed per rolling 24 h. */
+  requestBudget: number
+  /** Records per export call while a window streams in (the pipeline splits them into OTLP requests). Default 128. */
+  exportBatchSize?: number
+  /** Past these, later windows shrink (see adaptWindowMs). Default 200,000 events / 256 MiB. */
+  windowTargets?: WindowTargets
+  mapping: MappingOptions
+  limits?: WindowLimits
+  backoff?: BackoffPolicy
+  authBackoff?: BackoffPolicy
+}
+
+export interface PollerDeps {
+  source: WindowSource
+  sink: RecordSink
+  store: StateStore
+  status: ReceiverStatus
+  logger: Logger
+  /** The wall clock (epoch ms): request budget, state and status times. */
+  clock?: () => number
+  /** A clock that never jumps (ms), for waits and liveness; `monotonicNow` by default. */
+  monotonic?: () => number
+  /** The SIEM API's now, which windows are planned by (fed by the SIEM client's Date headers); from `clock` by default. */
+  apiClock?: ApiClock
+  /** `sleep` must measure `ms` on the monotonic clock (setTimeout does). */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>
+  /** Request and export timings for /metrics. */
+  metrics?: PollerMetrics
+  /** Called with the records of each acknowledged window (the demo prints them). */
+  onExported?: (records: readonly MappedRecord[]) => void
+}
