@@ -5,7 +5,22 @@
  */
 import convict from 'convict'
 import type { AttributeShape, BodyMode } from '../mapping/types.js'
+import { isLoopbackHost } from '../http-util.js'
+import { URL_PARTS, redactUrl } from '../redact.js'
 import { EVENT_TYPES } from '../siem/types.js'
+import {
+  DEFAULT_ATTRIBUTE_COUNT_LIMIT,
+  DEFAULT_EXPORT_BATCH_SIZE,
+  DEFAULT_EXPORT_CONCURRENCY,
+  DEFAULT_OTLP_GRPC_ENDPOINT,
+  DEFAULT_OTLP_HTTP_ENDPOINT,
+  DEFAULT_OTLP_PROTOCOL,
+  DEFAULT_OTLP_TIMEOUT_MS,
+  DEFAULT_SERVICE_NAME,
+  DEFAULT_WINDOW_MAX_EVENTS,
+  DEFAULT_WINDOW_MAX_MB,
+  OTLP_LOGS_PATH,
+} from './defaults.js'
 import { DURATION_HINT, parseDuration } from './duration.js'
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
@@ -90,44 +105,6 @@ const WHOLE_NUMBER = /^\d+$/
 /** `"value"` for messages. Values of sensitive settings never reach this; a URL's credentials are redacted. */
 export function quote(value: unknown): string {
   return JSON.stringify(typeof value === 'string' ? redactUrl(value) : value) ?? String(value)
-}
-
-const URL_REDACTED = '[redacted]'
-/** scheme://authority path ?query #fragment, split as the URL parser splits a URL that parses. */
-const URL_PARTS = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#\\]*)([^?#]*)(\?[^#]*)?(#[\s\S]*)?$/i
-
-/**
- * A URL as it may be shown: the user info becomes `[redacted]` and so does every query value (the names stay):
- * `https://user:pass@host/p?token=abc&x` → `https://[redacted]@host/p?token=[redacted]&x=[redacted]`. Text that is
- * not `scheme://...` comes back unchanged; a URL that does not parse should not be shown at all ({@link checkHttpUrl}).
- */
-export function redactUrl(text: string): string {
-  const m = URL_PARTS.exec(text)
-  if (!m) return text
-  const [, scheme = '', authority = '', path = '', query, fragment = ''] = m
-  const at = authority.lastIndexOf('@')
-  const host = at >= 0 ? `${URL_REDACTED}@${authority.slice(at + 1)}` : authority
-  const params =
-    query === undefined
-      ? ''
-      : `?${query
-          .slice(1)
-          .split('&')
-          .map((pair) => {
-            if (pair === '') return pair
-            const eq = pair.indexOf('=')
-            // A parameter without `=` may be a bare token: its name is its value.
-            return eq < 0 ? URL_REDACTED : `${pair.slice(0, eq)}=${URL_REDACTED}`
-          })
-          .join('&')}`
-  return `${scheme}${host}${path}${params}${fragment}`
-}
-
-/** 127.0.0.0/8, ::1, localhost: the only hosts the SIEM API may be reached over plain http (simulator, tests). */
-export function isLoopbackHost(hostname: string): boolean {
-  const host = hostname.toLowerCase().replace(/^\[(.*)\]$/, '$1')
-  if (host === 'localhost' || host === '::1') return true
-  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
 }
 
 function commaList(text: string): string[] {
@@ -429,44 +406,42 @@ const SCHEMA: convict.Schema<RawConfig> = {
     env: 'RECEIVER_NO_EVENTS_FAILS_READINESS',
   },
   RECEIVER_EXPORT_BATCH_SIZE: {
-    // Records per OTLP request (also kept under 3 MiB each: Fluent Bit refuses requests over 4 MB). 128 by
-    // measurement (npm run bench, 300k events): against 512, 15-20 % faster and 195 MB peak RSS instead of 290 MB,
-    // as a batch's objects die young instead of reaching V8's old generation.
+    // Also kept under 3 MiB per request; why 128: see defaults.ts.
     doc: 'Log records per OTLP export request',
-    default: 128,
+    default: DEFAULT_EXPORT_BATCH_SIZE,
     format: 'psr-positive-int',
     env: 'RECEIVER_EXPORT_BATCH_SIZE',
   },
   RECEIVER_EXPORT_CONCURRENCY: {
     // Memory while a window streams in is about batch size x (concurrency + 1) records.
     doc: 'OTLP export requests in flight at once while a window streams in',
-    default: 2,
+    default: DEFAULT_EXPORT_CONCURRENCY,
     format: 'psr-positive-int',
     env: 'RECEIVER_EXPORT_CONCURRENCY',
   },
   RECEIVER_WINDOW_MAX_EVENTS: {
     doc: 'Events in one window above which the following windows shrink (catch-up of big tenants)',
-    default: 200_000,
+    default: DEFAULT_WINDOW_MAX_EVENTS,
     format: 'psr-positive-int',
     env: 'RECEIVER_WINDOW_MAX_EVENTS',
   },
   RECEIVER_WINDOW_MAX_MB: {
     doc: 'Response megabytes in one window above which the following windows shrink',
-    default: 256,
+    default: DEFAULT_WINDOW_MAX_MB,
     format: 'psr-positive-int',
     env: 'RECEIVER_WINDOW_MAX_MB',
   },
-  OTEL_EXPORTER_OTLP_ENDPOINT: otel('OTEL_EXPORTER_OTLP_ENDPOINT', 'OTLP/HTTP base URL (/v1/logs is appended; default http://localhost:4318); grpc: scheme://host:port (default http://localhost:4317)'),
+  OTEL_EXPORTER_OTLP_ENDPOINT: otel('OTEL_EXPORTER_OTLP_ENDPOINT', `OTLP/HTTP base URL (${OTLP_LOGS_PATH} is appended; default ${DEFAULT_OTLP_HTTP_ENDPOINT}); grpc: scheme://host:port (default ${DEFAULT_OTLP_GRPC_ENDPOINT})`),
   OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: otel('OTEL_EXPORTER_OTLP_LOGS_ENDPOINT', 'OTLP/HTTP logs URL, used as-is; grpc: scheme://host:port'),
-  OTEL_EXPORTER_OTLP_PROTOCOL: otel('OTEL_EXPORTER_OTLP_PROTOCOL', 'http/protobuf (default), http/json or grpc'),
-  OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: otel('OTEL_EXPORTER_OTLP_LOGS_PROTOCOL', 'http/protobuf (default), http/json or grpc, for logs'),
+  OTEL_EXPORTER_OTLP_PROTOCOL: otel('OTEL_EXPORTER_OTLP_PROTOCOL', `${DEFAULT_OTLP_PROTOCOL} (default), http/json or grpc`),
+  OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: otel('OTEL_EXPORTER_OTLP_LOGS_PROTOCOL', `${DEFAULT_OTLP_PROTOCOL} (default), http/json or grpc, for logs`),
   OTEL_EXPORTER_OTLP_INSECURE: otel('OTEL_EXPORTER_OTLP_INSECURE', 'grpc endpoint given as host:port (no scheme): true for plaintext, else TLS (default false)'),
   OTEL_EXPORTER_OTLP_LOGS_INSECURE: otel('OTEL_EXPORTER_OTLP_LOGS_INSECURE', 'the same, for logs'),
   OTEL_EXPORTER_OTLP_HEADERS: otel('OTEL_EXPORTER_OTLP_HEADERS', 'key=value,... request headers (percent-encoded values)', true),
   OTEL_EXPORTER_OTLP_LOGS_HEADERS: otel('OTEL_EXPORTER_OTLP_LOGS_HEADERS', 'key=value,... request headers for logs', true),
   OTEL_EXPORTER_OTLP_COMPRESSION: otel('OTEL_EXPORTER_OTLP_COMPRESSION', 'gzip or none (default)'),
   OTEL_EXPORTER_OTLP_LOGS_COMPRESSION: otel('OTEL_EXPORTER_OTLP_LOGS_COMPRESSION', 'gzip or none, for logs'),
-  OTEL_EXPORTER_OTLP_TIMEOUT: otel('OTEL_EXPORTER_OTLP_TIMEOUT', 'export timeout in milliseconds (default 10000)'),
+  OTEL_EXPORTER_OTLP_TIMEOUT: otel('OTEL_EXPORTER_OTLP_TIMEOUT', `export timeout in milliseconds (default ${DEFAULT_OTLP_TIMEOUT_MS})`),
   OTEL_EXPORTER_OTLP_LOGS_TIMEOUT: otel('OTEL_EXPORTER_OTLP_LOGS_TIMEOUT', 'export timeout in milliseconds, for logs'),
   // File paths, read at load time (PEM). The key file's path may be shown; its contents never are.
   OTEL_EXPORTER_OTLP_CERTIFICATE: otel('OTEL_EXPORTER_OTLP_CERTIFICATE', 'PEM file of the CA(s) trusted for the collector (https); replaces the system CAs'),
@@ -475,12 +450,12 @@ const SCHEMA: convict.Schema<RawConfig> = {
   OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE: otel('OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE', 'PEM client certificate file, for logs'),
   OTEL_EXPORTER_OTLP_CLIENT_KEY: otel('OTEL_EXPORTER_OTLP_CLIENT_KEY', 'PEM client private key file (unencrypted) for mutual TLS; never printed'),
   OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY: otel('OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY', 'PEM client private key file, for logs'),
-  OTEL_SERVICE_NAME: otel('OTEL_SERVICE_NAME', 'service.name resource attribute (default proofpoint-siem-receiver)'),
+  OTEL_SERVICE_NAME: otel('OTEL_SERVICE_NAME', `service.name resource attribute (default ${DEFAULT_SERVICE_NAME})`),
   OTEL_RESOURCE_ATTRIBUTES: otel('OTEL_RESOURCE_ATTRIBUTES', 'key=value,... resource attributes (percent-encoded)'),
   OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: otel('OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT', 'longest attribute string value kept (default: no limit)'),
   OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT: otel('OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT', 'longest log record attribute value kept (default: OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT)'),
-  OTEL_ATTRIBUTE_COUNT_LIMIT: otel('OTEL_ATTRIBUTE_COUNT_LIMIT', 'attributes kept per record (default 128)'),
-  OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT: otel('OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT', 'attributes kept per log record (default: OTEL_ATTRIBUTE_COUNT_LIMIT, else 128)'),
+  OTEL_ATTRIBUTE_COUNT_LIMIT: otel('OTEL_ATTRIBUTE_COUNT_LIMIT', `attributes kept per record (default ${DEFAULT_ATTRIBUTE_COUNT_LIMIT})`),
+  OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT: otel('OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT', `attributes kept per log record (default: OTEL_ATTRIBUTE_COUNT_LIMIT, else ${DEFAULT_ATTRIBUTE_COUNT_LIMIT})`),
 }
 
 function otel(name: ConfigVariable, doc: string, sensitive = false): convict.SchemaObj<string> {

@@ -1,9 +1,21 @@
 import type { AttributeShape, BodyMode } from '../mapping/types.js'
 import type { ProxyChoice } from '../proxy.js'
 import type { EventType } from '../siem/types.js'
+import type { TlsVariable } from './tls.js'
 
 /** Where an effective setting came from (check-config prints it). */
 export type ConfigSource = 'default' | 'file' | 'env' | 'arg'
+
+/** What loadConfig returns: the configuration and, for check-config, where each value came from. */
+export interface LoadedConfig {
+  config: ReceiverConfig
+  /** Where each variable's value came from, for every name in CONFIG_VARIABLES. */
+  sources: Record<string, ConfigSource>
+  /** The config file that was read, if any. */
+  configFile?: string
+  /** The TLS file paths as given (for check-config); the files' contents are in `config.otel.tls`. */
+  tlsFiles?: Partial<Record<TlsVariable, string>>
+}
 
 /** The validated configuration. Durations are milliseconds. Only main.ts builds it from process.env. */
 export interface ReceiverConfig {

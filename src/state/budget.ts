@@ -1,9 +1,42 @@
 /**
  * The SIEM API request budget: about 1,800 requests per rolling 24 h per credential and endpoint pool (over it the
  * API answers 429 until the oldest request ages out). Pure bookkeeping over request times; the poller persists
- * them with the cursor, so a crash-restart loop cannot burn the budget.
+ * them with the cursor, so a crash-restart loop cannot burn the budget. checkRequestBudget is the start-up check
+ * that steady-state polling fits in it.
  */
+import { formatDuration } from '../config/duration.js'
+import { API_GRANULARITY_MS } from '../siem/windows.js'
+
+/** The budget's rolling period. */
 export const BUDGET_WINDOW_MS = 24 * 60 * 60_000
+
+/**
+ * The share of PROOFPOINT_REQUEST_BUDGET steady-state polling may use, in tenths: the other 10 % is kept for
+ * retries (429, 5xx, timeouts) and for catch-up after downtime, which walk extra windows.
+ */
+const POLLING_SHARE_OF_BUDGET_TENTHS = 9
+
+/**
+ * The start-up request budget check. Caught up, the receiver polls when max(previous poll start + interval, the next
+ * whole minute after the cursor) has come, so an interval under a minute still polls once a minute: it makes
+ * ceil(24 h / max(interval, 1m)) requests per rolling 24 h, and that must fit in 90 % of PROOFPOINT_REQUEST_BUDGET
+ * (the rest is kept for retries and catch-up). Returns the problem, naming both settings and the shortest interval
+ * that fits. The budget is per credential and endpoint pool (clicks/permitted has its own); one receiver uses one pool.
+ */
+export function checkRequestBudget(pollIntervalMs: number, budget: number): string | undefined {
+  // Windows are whole minutes: the poller never starts more than one poll per minute, however short the interval.
+  const every = Math.max(pollIntervalMs, API_GRANULARITY_MS)
+  const perDay = Math.ceil(BUDGET_WINDOW_MS / every)
+  const usable = Math.floor((budget * POLLING_SHARE_OF_BUDGET_TENTHS) / 10)
+  if (perDay <= usable) return undefined
+  const pace = pollIntervalMs < API_GRANULARITY_MS ? ' (windows are whole minutes: at most one poll a minute)' : ''
+  const over = `${formatDuration(pollIntervalMs)} means ${perDay} requests per 24 h${pace}, over the ${usable} that polling may use of PROOFPOINT_REQUEST_BUDGET=${budget} (10 % is kept for retries and catch-up)`
+  if (usable < 1) return `${over}; no interval fits: raise PROOFPOINT_REQUEST_BUDGET to at least 2`
+  // The shortest interval with ceil(24 h / max(interval, 1m)) <= usable, in whole seconds. perDay > usable means
+  // usable < 1440, so it is over a minute: a shorter one polls once a minute, which is what does not fit.
+  const minimum = Math.ceil(BUDGET_WINDOW_MS / usable / 1000) * 1000
+  return `${over}; use at least ${formatDuration(minimum)} or raise PROOFPOINT_REQUEST_BUDGET to at least ${Math.ceil((perDay * 10) / POLLING_SHARE_OF_BUDGET_TENTHS)}`
+}
 
 export class RequestBudget {
   private times: number[]
