@@ -77,6 +77,10 @@ export interface ExportRecord {
   at: number
   outcome: 'ok' | 'error'
   records: number
+  /** Of an acknowledged export (the pipeline's report): attributes dropped over OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT. */
+  droppedAttributes?: number
+  /** Of an acknowledged export: requests split in halves because the collector found them too large. */
+  splits?: number
   error?: StatusError & { retryable: boolean }
 }
 
@@ -89,6 +93,14 @@ export interface TypeCounts {
   rejected: number
   /** Attribute values cut to OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT (the body keeps the whole event). */
   truncated: number
+}
+
+/** What the export pipeline counted in the exports the collector acknowledged (not per event type). */
+export interface ExportCounts {
+  /** Log record attributes dropped over OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT (the body keeps the whole event). */
+  droppedAttributes: number
+  /** OTLP requests split in halves because the collector found them too large (413, gRPC RESOURCE_EXHAUSTED). */
+  exportSplits: number
 }
 
 /** The JSON of `GET /status`. Absent values are `null`, so every field is always there. */
@@ -108,7 +120,7 @@ export interface StatusSnapshot {
   lastSuccessfulPollAt: string | null
   lastExport: { at: string; outcome: 'ok' | 'error'; records: number; error?: StatusError & { retryable: boolean } } | null
   /** Counters since the process started; `byType` has one row per event type (the configured ones at least). */
-  totals: TypeCounts & { byType: Partial<Record<EventType, TypeCounts>> }
+  totals: TypeCounts & ExportCounts & { byType: Partial<Record<EventType, TypeCounts>> }
   noEvents: {
     alerting: boolean
     thresholdSeconds: number
@@ -162,6 +174,7 @@ export class ReceiverStatus {
   private lastSuccessfulPollAt: number | undefined
   private lastExport: ExportRecord | undefined
   private lastSuccessfulExport: number | undefined
+  private readonly exportCounts: ExportCounts = { droppedAttributes: 0, exportSplits: 0 }
   private readonly counts = new Map<EventType, TypeCounts>()
   private authFailing = false
   private stateDirOk = true
@@ -224,6 +237,8 @@ export class ReceiverStatus {
   recordExport(e: ExportRecord): void {
     this.lastExport = { ...e, ...(e.error ? { error: { code: e.error.code, message: e.error.message, retryable: e.error.retryable } } : {}) }
     if (e.outcome === 'ok') this.lastSuccessfulExport = e.at
+    this.exportCounts.droppedAttributes += e.droppedAttributes ?? 0
+    this.exportCounts.exportSplits += e.splits ?? 0
   }
 
   /** epoch ms of the last export the collector acknowledged (recordExport with outcome ok); undefined before the first. */
@@ -340,7 +355,7 @@ export class ReceiverStatus {
               records: this.lastExport.records,
               ...(this.lastExport.error ? { error: { ...this.lastExport.error } } : {}),
             },
-      totals: { ...totals, byType },
+      totals: { ...totals, ...this.exportCounts, byType },
       noEvents: {
         alerting: this.noEventsAlerting(now),
         thresholdSeconds: this.noEventsAlertAfterMs / 1000,

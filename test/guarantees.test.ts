@@ -237,6 +237,25 @@ t.test('adaptive windows: after a window past RECEIVER_WINDOW_MAX_EVENTS the cat
   assertExactlyOnce(t, r.sink, expectedUids(r.sim, Date.parse(r.sim.requests[0]?.query.interval?.split('/')[0] ?? ''), Date.parse(readState(r.stateDir).cursor)))
 })
 
+t.test('attributes over OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT and requests split after a 413 are counted in /status and /metrics', async (t) => {
+  const r = await rig(t, 'http/protobuf', { OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT: '10' })
+  r.sink.failNext(1, 413)
+  const app = await r.startApp()
+  await r.time.idle()
+  t.ok(r.sink.records.length > 1, `records arrived (${r.sink.records.length})`)
+  t.ok(r.sink.records.every((x) => Object.keys(x.attributes).length <= 10), 'at most 10 attributes per record')
+  const dropped = r.sink.records.reduce((n, x) => n + x.droppedAttributesCount, 0)
+  t.ok(dropped > 0, `attributes were dropped (${dropped})`)
+  const status = app.status.snapshot(r.time.clock())
+  t.equal(status.totals.droppedAttributes, dropped, '/status totals.droppedAttributes: each dropped attribute of a delivered record')
+  t.equal(status.totals.exportSplits, 1, '/status totals.exportSplits: the request answered 413 was split once')
+  const metrics = await app.metrics.render()
+  t.match(metrics, new RegExp(`^proofpoint_receiver_attributes_dropped_total ${dropped}$`, 'm'))
+  t.match(metrics, /^proofpoint_receiver_export_splits_total 1$/m)
+  // log.record.uid may be among the dropped attributes: count the records instead of matching them.
+  t.equal(r.sink.records.length, expectedUids(r.sim, Date.parse('2026-11-24T11:01:00Z'), Date.parse(readState(r.stateDir).cursor)).size, 'every event once, the split included')
+})
+
 t.test('long attribute values are cut to OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT, counted, and the body stays whole', async (t) => {
   const r = await rig(t, 'http/protobuf', { OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT: '64' })
   const app = await r.startApp()

@@ -124,6 +124,8 @@ void t.test('a fresh receiver: every metric present with its type, zeros, and no
     [`${P}no_events_alert`]: 'gauge',
     [`${P}no_events_threshold_seconds`]: 'gauge',
     [`${P}gap_seconds_total`]: 'counter',
+    [`${P}attributes_dropped_total`]: 'counter',
+    [`${P}export_splits_total`]: 'counter',
     [`${P}ready`]: 'gauge',
     [`${P}info`]: 'gauge',
     // process metrics from prom-client, under their standard names
@@ -158,6 +160,8 @@ void t.test('a fresh receiver: every metric present with its type, zeros, and no
   t.equal(value(e, `${P}no_events_alert`), 0)
   t.equal(value(e, `${P}no_events_threshold_seconds`), 7200)
   t.equal(value(e, `${P}gap_seconds_total`), 0)
+  t.equal(value(e, `${P}attributes_dropped_total`), 0)
+  t.equal(value(e, `${P}export_splits_total`), 0)
   t.equal(value(e, `${P}ready`), 0, 'not ready before a successful poll')
   t.equal(value(e, `${P}info`, { version: '1.2.3' }), 1)
 })
@@ -170,7 +174,8 @@ void t.test('values follow the status: events per type, times, budget, gap, read
   clock.now = T0 + 10 * MIN + 500
   status.setCursor(new Date(T0 + 8 * MIN).toISOString())
   status.recordPoll({ at: T0 + 9 * MIN, outcome: 'ok', httpStatus: 200, events: 18 })
-  status.recordExport({ at: T0 + 9 * MIN + 1500, outcome: 'ok', records: 15 })
+  status.recordExport({ at: T0 + 9 * MIN + 1500, outcome: 'ok', records: 15, droppedAttributes: 40, splits: 1 })
+  status.recordExport({ at: T0 + 9 * MIN + 1500, outcome: 'ok', records: 0, droppedAttributes: 2, splits: 2 })
   status.setLastEventAt(new Date(T0 + 9 * MIN + 1500).toISOString())
   status.setApiRequestCounter(() => 42)
   status.setRequestBudget(1800, undefined)
@@ -192,6 +197,8 @@ void t.test('values follow the status: events per type, times, budget, gap, read
   t.equal(value(e, `${P}api_requests_last_24h`), 42)
   t.equal(value(e, `${P}request_budget`), 1800)
   t.equal(value(e, `${P}gap_seconds_total`), 3600)
+  t.equal(value(e, `${P}attributes_dropped_total`), 42, 'attributes dropped over the count limit, summed over the exports')
+  t.equal(value(e, `${P}export_splits_total`), 3, 'requests split after a 413, summed over the exports')
   t.equal(value(e, `${P}ready`), 1)
 
   // Failures afterwards: the success timestamps stay, readiness drops, the budget wait shows.

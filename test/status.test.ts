@@ -36,6 +36,8 @@ void t.test('a fresh status', (t) => {
     duplicates: 0,
     rejected: 0,
     truncated: 0,
+    droppedAttributes: 0,
+    exportSplits: 0,
     byType: {
       messagesDelivered: { received: 0, exported: 0, malformed: 0, duplicates: 0, rejected: 0, truncated: 0 },
       clicksPermitted: { received: 0, exported: 0, malformed: 0, duplicates: 0, rejected: 0, truncated: 0 },
@@ -80,7 +82,7 @@ void t.test('lag is now − cursor in whole seconds', (t) => {
 void t.test('polls, exports and counts', (t) => {
   const s = make()
   s.recordPoll({ at: T0 + 1000, outcome: 'ok', httpStatus: 200, events: 7 })
-  s.recordExport({ at: T0 + 2000, outcome: 'ok', records: 6 })
+  s.recordExport({ at: T0 + 2000, outcome: 'ok', records: 6, droppedAttributes: 12, splits: 1 })
   s.count('messagesDelivered', { received: 5, exported: 4, duplicates: 1, rejected: 0, truncated: 0 })
   s.count('clicksPermitted', { received: 2, exported: 2, malformed: 1 })
   s.count('messagesBlocked', { received: 1 })
@@ -97,6 +99,9 @@ void t.test('polls, exports and counts', (t) => {
   t.equal(snap.totals.exported, 6)
   t.equal(snap.totals.malformed, 1)
   t.equal(snap.totals.duplicates, 1)
+  t.equal(snap.totals.droppedAttributes, 12, 'attributes dropped over the count limit, from the export report')
+  t.equal(snap.totals.exportSplits, 1, 'requests split after a 413, from the export report')
+  t.same(snap.lastExport, { at: '2024-05-01T00:00:02.000Z', outcome: 'ok', records: 6 }, 'the counts are totals, not part of lastExport')
 
   s.recordPoll({ at: T0 + 4000, outcome: 'error', error: { code: 'PSR_ERR_SIEM_NETWORK', message: 'connection refused' }, events: 0 })
   s.recordExport({ at: T0 + 5000, outcome: 'error', records: 3, error: { code: 'PSR_ERR_EXPORT_FAILED', message: '503', retryable: true } })

@@ -169,15 +169,29 @@ export class ReceiverMetrics {
       this.status.readiness(this.now()).ready ? 1 : 0,
     )
 
-    const gap: Counter = new Counter({
-      name: `${METRIC_PREFIX}gap_seconds_total`,
-      help: "Seconds of events skipped because the cursor was older than the SIEM API serves (7 days); kept across restarts.",
-      registers,
-      collect: () => {
-        gap.reset()
-        gap.inc(snap().gapSeconds)
-      },
-    })
+    /** A counter set from the status at each scrape (its values only grow, since process start or kept across restarts). */
+    const counter = (name: string, help: string, value: (s: StatusSnapshot) => number): void => {
+      const c: Counter = new Counter({
+        name: METRIC_PREFIX + name,
+        help,
+        registers,
+        collect: () => {
+          c.reset()
+          c.inc(value(snap()))
+        },
+      })
+    }
+    counter('gap_seconds_total', 'Seconds of events skipped because the cursor was older than the SIEM API serves (7 days); kept across restarts.', (s) => s.gapSeconds)
+    counter(
+      'attributes_dropped_total',
+      'Log record attributes dropped over OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT, in the records the collector acknowledged (the body keeps the whole event).',
+      (s) => s.totals.droppedAttributes,
+    )
+    counter(
+      'export_splits_total',
+      'OTLP requests split in halves because the collector found them too large (413, or gRPC RESOURCE_EXHAUSTED over its size limit); later requests are planned smaller.',
+      (s) => s.totals.exportSplits,
+    )
 
     const info: Gauge<'version'> = new Gauge({
       name: `${METRIC_PREFIX}info`,
