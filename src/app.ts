@@ -15,10 +15,9 @@ import { buildOpsServer, closeOpsServer, listenOpsServer } from './ops/server.js
 import { Poller } from './poller/index.js'
 import type { RecordSink } from './poller/index.js'
 import { ApiClock, monotonicNow } from './siem/api-clock.js'
-import { siemSecretSource } from './redact.js'
 import { SiemClient } from './siem/client.js'
 import type { WindowLimits } from './siem/windows.js'
-import { readSecretFile } from './config/index.js'
+import { mappingOptions, recordOptions, siemClientOptions, siemSecrets } from './config/index.js'
 import { FileStateStore, StateDirLock } from './state/index.js'
 import type { StateStore } from './state/index.js'
 import { ReceiverStatus } from './status.js'
@@ -74,21 +73,7 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
     version: VERSION,
     noEventsFailsReadiness: config.receiver.noEventsFailsReadiness,
   })
-  const pp = config.proofpoint
-  const secretFile = pp.secretFile
-  const client = new SiemClient({
-    baseUrl: pp.baseUrl,
-    principal: pp.principal,
-    // Re-read per request so a rotated Kubernetes Secret is picked up without a restart.
-    getSecret: secretFile ? () => readSecretFile(secretFile) : () => pp.secret,
-    eventTypes: pp.eventTypes,
-    ...(pp.threatStatus ? { threatStatus: pp.threatStatus } : {}),
-    ...(pp.threatType ? { threatType: pp.threatType } : {}),
-    timeoutMs: pp.requestTimeoutMs,
-    ...(pp.ca ? { ca: pp.ca } : {}),
-    ...(pp.proxy ? { proxy: pp.proxy.url } : {}),
-    onServerDate: (ms) => apiClock.observe(ms),
-  })
+  const client = new SiemClient(siemClientOptions(config, { onServerDate: (ms) => apiClock.observe(ms) }))
   let pipeline: ExportPipeline | undefined
   const sink =
     deps.sink ??
@@ -98,17 +83,14 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
       headers: config.otel.headers,
       compression: config.otel.compression,
       timeoutMs: config.otel.timeoutMs,
-      serviceName: config.otel.serviceName,
-      serviceVersion: VERSION,
-      resourceAttributes: config.otel.resourceAttributes,
+      ...recordOptions(config),
       maxBatchSize: config.receiver.exportBatchSize,
       maxConcurrency: config.receiver.exportConcurrency,
       ...(config.otel.tls ? { tls: config.otel.tls } : {}),
       ...(config.otel.proxy ? { proxy: config.otel.proxy.url } : {}),
-      ...(config.otel.logRecordLimits ? { logRecordLimits: config.otel.logRecordLimits } : {}),
       grpcLog: (message) => deps.logger.warn({ component: 'grpc-js' }, message),
       // Never quoted from a collector's answer either.
-      otherSecrets: siemSecretSource(pp.principal, pp.secret, secretFile ? () => readSecretFile(secretFile) : undefined),
+      otherSecrets: siemSecrets(config),
     }))
   const metrics = new ReceiverMetrics({ status, now: clock })
   let fileStore: FileStateStore | undefined
@@ -126,14 +108,7 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
       exportBatchSize: config.receiver.exportBatchSize,
       windowTargets: { maxEvents: config.receiver.windowMaxEvents, maxBytes: config.receiver.windowMaxBytes },
       ...retryPolicies(config.receiver.retryMaxBackoffMs),
-      mapping: {
-        attributeShape: config.receiver.attributeShape,
-        body: config.receiver.body,
-        // The mapper cuts (and counts) long values itself, so the SDK's own silent cut never applies to event data.
-        ...(config.otel.logRecordLimits?.attributeValueLengthLimit === undefined
-          ? {}
-          : { attributeValueLengthLimit: config.otel.logRecordLimits.attributeValueLengthLimit }),
-      },
+      mapping: mappingOptions(config),
       ...(deps.limits ? { limits: deps.limits } : {}),
     },
     {

@@ -93,6 +93,33 @@ t.test('map reads the config file as run does; the file\'s credentials are not i
   t.ok(mappedRecords(cli.stdout).every(noBody), 'map --config FILE: the file is read')
 })
 
+t.test('map prints what run would export: the attribute limits apply, and no PROOFPOINT_* setting is needed', (t) => {
+  type Attribute = { key: string; value: { stringValue?: string; arrayValue?: { values?: Array<{ stringValue?: string }> } } }
+  type JsonRecord = { body?: { stringValue?: string }; attributes?: Attribute[]; droppedAttributesCount?: number }
+  const records = (stdout: string): JsonRecord[] => mappedRecords(stdout) as JsonRecord[]
+  const strings = (r: JsonRecord): string[] =>
+    (r.attributes ?? []).flatMap((a) => [a.value.stringValue, ...(a.value.arrayValue?.values ?? []).map((v) => v.stringValue)]).filter((s) => s !== undefined)
+  const fixture = readFileSync(FIXTURE)
+
+  const plain = mapInProcess(fixture, {})
+  t.equal(plain.code, 0, `no credentials set: exit 0 (${plain.stderr})`)
+  t.notMatch(plain.stderr, /PROOFPOINT_/, 'no credential is asked for')
+  const longest = Math.max(...records(plain.stdout).flatMap(strings).map((s) => s.length))
+  t.ok(longest > 12, 'the fixture has attribute values longer than the limit below')
+
+  const limited = mapInProcess(fixture, { OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT: '12' })
+  t.equal(limited.code, 0, limited.stderr)
+  const cut = records(limited.stdout)
+  t.ok(cut.length > 0)
+  t.ok(cut.flatMap(strings).every((s) => s.length <= 12), 'no attribute value over OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT')
+  t.ok(cut.some((r) => (r.body?.stringValue?.length ?? 0) > 12), 'the body is never cut')
+
+  const counted = records(mapInProcess(fixture, { OTEL_ATTRIBUTE_COUNT_LIMIT: '5' }).stdout)
+  t.ok(counted.every((r) => (r.attributes ?? []).length <= 5), 'at most OTEL_ATTRIBUTE_COUNT_LIMIT attributes')
+  t.ok(counted.every((r) => (r.droppedAttributesCount ?? 0) > 0), 'the dropped ones counted, as the exporter sends them')
+  t.end()
+})
+
 t.test('map: a JSON body without any of the four event arrays warns and exits non-zero; an empty body is no events', (t) => {
   for (const body of ['{}', '{"error":"unauthorized"}', '{"queryEndTime":"2024-05-01T00:00:00Z"}']) {
     const r = mapInProcess(body, {})

@@ -342,6 +342,14 @@ t.test('secret: exactly one of PROOFPOINT_SECRET and PROOFPOINT_SECRET_FILE', (t
   t.end()
 })
 
+t.test('requireCredentials: false (map): missing credentials are no problem, given ones are still checked', (t) => {
+  const { config } = loadConfig({ env: {}, requireCredentials: false })
+  t.same([config.proofpoint.principal, config.proofpoint.secret, config.proofpoint.secretFile], ['', '', undefined])
+  const problems = configError(t, () => loadConfig({ env: { PROOFPOINT_PRINCIPAL: '' }, requireCredentials: false })).problems
+  t.match(problems, [/^PROOFPOINT_PRINCIPAL: must not be empty/])
+  t.end()
+})
+
 t.test('secret file: read, trailing newline trimmed, re-readable', (t) => {
   const dir = t.testdir({ secret: `  ${SECRET} \r\n\n` })
   const path = join(dir, 'secret')

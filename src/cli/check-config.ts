@@ -15,12 +15,12 @@
  * and the exporter build) has the credentials redacted, by those who quote it.
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
-import { describeConfig, readSecretFile } from '../config/index.js'
+import { describeConfig, siemClientOptions, siemSecrets } from '../config/index.js'
 import type { LoadedConfig } from '../config/index.js'
 import { ReceiverError } from '../errors.js'
 import { OtlpGrpcLogExporter, OtlpHttpLogExporter, classifyFailure, displayEndpoint, toExportError } from '../export/index.js'
 import type { OtlpExporterBase, OtlpExportResult } from '../export/index.js'
-import { otlpRedactor, siemSecretSource } from '../redact.js'
+import { otlpRedactor } from '../redact.js'
 import { SiemClient } from '../siem/client.js'
 import { BUDGET_WINDOW_MS, FileStateStore, checkStateTimes } from '../state/index.js'
 import { EVENT_TYPES } from '../siem/types.js'
@@ -70,16 +70,14 @@ export async function checkConfig(loaded: LoadedConfig, opts: CheckConfigOptions
     return summary(failedSoFar(), results.length, opts)
   }
 
-  const secretFile = pp.secretFile
-  const getSecret = (): string => (secretFile ? readSecretFile(secretFile) : pp.secret)
   // For a failure that is not one of the typed errors: its message may quote the other end.
   const unexpectedRedactor = otlpRedactor(otel.logsEndpoint, otel.headers).addBasicCredentials(pp.principal, pp.secret)
-  const siemSecrets = siemSecretSource(pp.principal, pp.secret, secretFile ? () => readSecretFile(secretFile) : undefined)
-  unexpectedRedactor.addSource(siemSecrets)
+  const secrets = siemSecrets(loaded.config)
+  unexpectedRedactor.addSource(secrets)
   const redactUnexpected = (text: string): string => unexpectedRedactor.redact(text)
 
-  report(await checkSiemApi(loaded, getSecret, now, redactUnexpected))
-  report(await checkOtlpEndpoint(loaded, siemSecrets, redactUnexpected))
+  report(await checkSiemApi(loaded, now, redactUnexpected))
+  report(await checkOtlpEndpoint(loaded, secrets, redactUnexpected))
   return summary(failedSoFar(), results.length, opts)
 }
 
@@ -121,7 +119,7 @@ async function checkStateDir(loaded: LoadedConfig, now: () => number): Promise<C
  * whether the request went out (it counts against the budget only then: not when the name did not resolve or the
  * connection was refused).
  */
-async function checkSiemApi(loaded: LoadedConfig, getSecret: () => string, now: () => number, redactUnexpected: (text: string) => string): Promise<CheckResult> {
+async function checkSiemApi(loaded: LoadedConfig, now: () => number, redactUnexpected: (text: string) => string): Promise<CheckResult> {
   const pp = loaded.config.proofpoint
   const sent = watchRequestSent(pp.baseUrl)
   const budgetNote = (): string =>
@@ -132,17 +130,8 @@ async function checkSiemApi(loaded: LoadedConfig, getSecret: () => string, now: 
   const window = { start: new Date(end - MINUTE_MS), end: new Date(end) }
   let client: SiemClient | undefined
   try {
-    client = new SiemClient({
-      baseUrl: pp.baseUrl,
-      principal: pp.principal,
-      getSecret,
-      eventTypes: pp.eventTypes,
-      ...(pp.threatStatus ? { threatStatus: pp.threatStatus } : {}),
-      ...(pp.threatType ? { threatType: pp.threatType } : {}),
-      timeoutMs: pp.requestTimeoutMs,
-      ...(pp.ca ? { ca: pp.ca } : {}),
-      ...(pp.proxy ? { proxy: pp.proxy.url } : {}),
-    })
+    // The client `run` builds, from the same options.
+    client = new SiemClient(siemClientOptions(loaded.config))
     const result = await client.fetchWindow(window)
     const events = EVENT_TYPES.reduce((n, t) => n + result.response.events[t].length, 0)
     return {

@@ -3,10 +3,8 @@
  * RECEIVER_CONFIG_FILE, then the defaults), with the settings the command decides itself taken out of both.
  */
 import { readFileSync } from 'node:fs'
-import { extname } from 'node:path'
-import { parse as parseYaml } from 'yaml'
-import { loadConfig } from '../config/index.js'
-import type { LoadedConfig } from '../config/index.js'
+import { loadConfig, parseConfigFile } from '../config/index.js'
+import type { LoadedConfig, LoadOptions } from '../config/index.js'
 
 export interface CommandConfigOptions {
   env: Record<string, string | undefined>
@@ -19,6 +17,8 @@ export interface CommandConfigOptions {
   fixed: Record<string, string | undefined>
   /** The command's own defaults: used where neither the environment nor the file sets the variable. */
   defaults?: Record<string, string>
+  /** false: the command never calls the SIEM API, so it needs no credentials (see LoadOptions). */
+  requireCredentials?: LoadOptions['requireCredentials']
 }
 
 /** Throws ConfigError as loadConfig does. */
@@ -32,6 +32,7 @@ export function loadCommandConfig(opts: CommandConfigOptions): LoadedConfig {
   return loadConfig({
     env: { ...defaults, ...opts.env, ...opts.fixed },
     ...(opts.configFile === undefined ? {} : { configFile: opts.configFile }),
+    ...(opts.requireCredentials === undefined ? {} : { requireCredentials: opts.requireCredentials }),
     // The file as loadConfig would read it, less the fixed settings; every other file (secret, CA, token) as usual.
     readFile: (p) => (p === path && file?.text !== undefined ? file.text : readFileSync(p, 'utf8')),
   })
@@ -42,15 +43,9 @@ export function loadCommandConfig(opts: CommandConfigOptions): LoadedConfig {
  * mapping, is left to loadConfig, which reports it exactly as for `run` (text undefined).
  */
 function fileWithout(path: string, drop: readonly string[]): { text?: string; keys: Set<string> } {
-  let parsed: unknown
-  try {
-    const text = readFileSync(path, 'utf8')
-    parsed = extname(path).toLowerCase() === '.json' ? JSON.parse(text) : parseYaml(text)
-  } catch {
-    return { keys: new Set() }
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return { keys: new Set() }
-  const values = { ...(parsed as Record<string, unknown>) }
+  const file = parseConfigFile(path, (p) => readFileSync(p, 'utf8'))
+  if ('problem' in file) return { keys: new Set() }
+  const values = { ...file.settings }
   for (const name of drop) delete values[name]
   // JSON is YAML too: loadConfig parses the text by the file's extension either way.
   return { text: JSON.stringify(values), keys: new Set(Object.keys(values)) }

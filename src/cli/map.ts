@@ -2,13 +2,13 @@
  * `map FILE|-`: a saved SIEM API JSON response → the records the receiver would export, as OTLP/JSON on stdout.
  * Uses the same parser and mapper as `run`, and no network.
  */
+import { mappingOptions, recordOptions } from '../config/index.js'
 import { ConfigError } from '../errors.js'
 import { toOtlpJson } from '../export/index.js'
 import { mapResponse } from '../mapping/index.js'
 import type { HrTime } from '../mapping/types.js'
 import { BodyFormatError, SiemBodyParser } from '../siem/response-parser.js'
 import { EVENT_TYPES } from '../siem/types.js'
-import { VERSION } from '../version.js'
 import { loadCommandConfig } from './command-config.js'
 
 export interface MapIo {
@@ -23,11 +23,12 @@ export interface MapIo {
 export function mapCommand(text: Buffer, io: MapIo): number {
   let settings
   try {
-    // map uses no network: credentials are neither needed nor read.
+    // map uses no network: credentials are neither needed nor read (a production file's secret file may not be here).
     settings = loadCommandConfig({
       env: io.env,
       configFile: io.configFile,
-      fixed: { PROOFPOINT_PRINCIPAL: 'map-offline', PROOFPOINT_SECRET: 'unused', PROOFPOINT_SECRET_FILE: undefined },
+      requireCredentials: false,
+      fixed: { PROOFPOINT_PRINCIPAL: undefined, PROOFPOINT_SECRET: undefined, PROOFPOINT_SECRET_FILE: undefined },
     }).config
   } catch (err) {
     if (err instanceof ConfigError) {
@@ -57,12 +58,9 @@ export function mapCommand(text: Buffer, io: MapIo): number {
   }
   const nowMs = (io.now ?? Date.now)()
   const observed: HrTime = [Math.floor(nowMs / 1000), (nowMs % 1000) * 1e6]
-  const records = mapResponse({ events: parsed.events, ...(parsed.queryEndTime ? { queryEndTime: parsed.queryEndTime } : {}) }, { attributeShape: settings.receiver.attributeShape, body: settings.receiver.body }, observed)
-  io.stdout.write(`${toOtlpJson(records, {
-      serviceName: settings.otel.serviceName,
-      serviceVersion: VERSION,
-      resourceAttributes: settings.otel.resourceAttributes,
-    })}\n`)
+  // As `run` maps and builds them: body, shape, resource and the attribute limits (OTEL_*ATTRIBUTE*_LIMIT).
+  const records = mapResponse({ events: parsed.events, ...(parsed.queryEndTime ? { queryEndTime: parsed.queryEndTime } : {}) }, mappingOptions(settings), observed)
+  io.stdout.write(`${toOtlpJson(records, recordOptions(settings))}\n`)
   const malformed = records.filter((r) => r.malformed.length > 0)
   io.stderr.write(`map: ${records.length} records, ${malformed.length} malformed\n`)
   for (const r of malformed) io.stderr.write(`map: malformed ${r.eventType} ${r.uid.slice(0, 12)}: ${r.malformed.join('; ')}\n`)

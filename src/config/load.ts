@@ -27,6 +27,12 @@ export interface LoadOptions {
   configFile?: string
   /** Reads a config, secret or certificate file as UTF-8 text; defaults to fs.readFileSync. */
   readFile?: ReadFile
+  /**
+   * Whether the SIEM API credentials (PROOFPOINT_PRINCIPAL, and PROOFPOINT_SECRET or PROOFPOINT_SECRET_FILE) are
+   * required: true (the default) for the commands that call the API; false for `map`, which never does. Credentials
+   * that are given are checked either way; missing ones leave `config.proofpoint.principal` and `secret` empty.
+   */
+  requireCredentials?: boolean
 }
 
 /**
@@ -107,8 +113,8 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
   checkSiemLimits(raw, (name) => !invalid.has(name), report)
 
   const resolving: Resolving = { raw, sources, report, problem: (text) => problems.push(text), readFile }
-  // Required settings are not reported missing when a config file that may hold them failed.
-  const mayBeMissing = (name: ConfigVariable): boolean => file.failed || file.refused.has(name)
+  // Credentials are not reported missing when the command needs none, or a config file that may hold them failed.
+  const mayBeMissing = (name: ConfigVariable): boolean => opts.requireCredentials === false || file.failed || file.refused.has(name)
   const { principal, secret, secretFile } = resolveCredentials(resolving, mayBeMissing)
   const httpAuth = resolveAuthToken(resolving)
   const apiCa = resolveApiCa(resolving)
