@@ -223,7 +223,7 @@ t.test('Poller: the cursor moves only after the sink acknowledged; a failed expo
   const { source, seen } = fakeSource([[0, 1, 2], [3, 4]])
   const sink = Object.assign(recordingSink([new ExportError('PSR_ERR_EXPORT_FAILED', 'collector down')]), { maxConcurrency: 1 })
   const poller = new Poller(
-    { pollIntervalMs: MIN, startLookbackMs: 60 * MIN, overlapMs: 0, requestBudget: 1800, exportBatchSize: 4, mapping: { attributeShape: 'flat', body: 'json' } },
+    { pollIntervalMs: MIN, startLookbackMs: 60 * MIN, overlapMs: 0, requestBudget: 1800, exportBatchSize: 4, windowTargets: { maxEvents: 1000, maxBytes: 1 << 20 }, mapping: { attributeShape: 'flat', body: 'json' } },
     { source, sink, store, status, logger: silent, clock: time.clock, monotonic: time.monotonic, sleep: time.sleep },
   )
   await poller.start()

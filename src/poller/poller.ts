@@ -7,46 +7,43 @@
  */
 import { noEventsRecord } from '../alerts/no-events.js'
 import { AUTH_BACKOFF, DEFAULT_BACKOFF, backoffDelay, sleep as defaultSleep } from '../backoff.js'
-import { BudgetExhaustedError, ExportError, SiemAuthError, SiemBadRequestError, SiemThrottledError, StateError, errorInfo } from '../errors.js'
+import { BudgetExhaustedError, SiemBadRequestError, errorInfo } from '../errors.js'
 import type { LogRecordParts } from '../mapping/types.js'
 import { ApiClock, monotonicNow } from '../siem/api-clock.js'
-import type { WindowEvents } from '../siem/client.js'
 import { EVENT_TYPES } from '../siem/types.js'
 import type { TimeWindow } from '../siem/types.js'
 import { API_LIMITS, WindowSizer, initialCursor, planNextWindow } from '../siem/windows.js'
-import { MAX_STATE_CLOCK_SKEW_MS, RequestBudget, STATE_VERSION, UidKeyMap, checkStateTimes } from '../state/index.js'
+import { MAX_STATE_CLOCK_SKEW_MS, STATE_VERSION, UidKeyMap, checkStateTimes } from '../state/index.js'
 import type { ReceiverState } from '../state/index.js'
-import type { LoopWait } from '../status.js'
 import { nextState, sum, tally, withAcknowledged } from './commit.js'
 import type { Acknowledged } from './commit.js'
 import { PollReporter } from './reporting.js'
-import type { PollerDeps, PollerOptions, WindowSource } from './types.js'
+import type { PollerDeps, PollerOptions } from './types.js'
 import { answeredThrough, cursorForApiClock } from './api-time.js'
+import { RequestGate } from './request-gate.js'
+import { Waits } from './waits.js'
 import { runWindow } from './window-run.js'
 import type { WindowAttempt } from './window-run.js'
 
 export class Poller {
   private readonly opts: Required<PollerOptions>
-  /** The SIEM client as the window run sees it: counted against the budget, reported to /status and /metrics. */
-  private readonly source: WindowSource
-  /** When the latest request went out, by the API's clock (what it settles is a matter of the API's clock). */
-  private queriedAt = 0
+  /** The SIEM client as the window run sees it: each request within the budget, counted, reported. */
+  private readonly gate: RequestGate
   private readonly deps: PollerDeps
   private readonly clock: () => number
   private readonly monotonic: () => number
   private readonly apiClock: ApiClock
   /** Monotonic time the last window was first asked for: once caught up, the next is due a poll interval later. */
   private lastPollMono: number | undefined
-  private readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>
   private readonly abort = new AbortController()
   private running: Promise<void> | undefined
   private state: ReceiverState | undefined
-  private budget = new RequestBudget(Infinity)
   /** The state's exportedKeys, decoded: the uids a poll must not export again. Replaced at each commit. */
   private exported = new UidKeyMap()
   /** The window length in force: shorter after a 400 or a very big window, back to the API's maximum later. */
   private readonly sizer: WindowSizer
   private readonly reporter: PollReporter
+  private readonly waits: Waits
   /** No window committed yet in this state: the cursor is only where RECEIVER_START_LOOKBACK put it. */
   private freshCursor = false
   private startedMono = 0
@@ -56,8 +53,6 @@ export class Poller {
   constructor(opts: PollerOptions, deps: PollerDeps) {
     this.opts = {
       limits: API_LIMITS,
-      exportBatchSize: 128,
-      windowTargets: { maxEvents: 200_000, maxBytes: 256 * 1024 * 1024 },
       backoff: DEFAULT_BACKOFF,
       authBackoff: AUTH_BACKOFF,
       ...opts,
@@ -66,10 +61,32 @@ export class Poller {
     this.clock = deps.clock ?? Date.now
     this.monotonic = deps.monotonic ?? monotonicNow
     this.apiClock = deps.apiClock ?? new ApiClock(this.clock, this.monotonic)
-    this.sleep = deps.sleep ?? defaultSleep
     this.sizer = new WindowSizer(this.opts.limits, this.opts.windowTargets)
     this.reporter = new PollReporter(deps.status, deps.metrics, this.clock, this.monotonic)
-    this.source = { events: (window, signal, batchEvents) => this.counted(deps.source.events(window, signal, batchEvents)) }
+    this.waits = new Waits({
+      status: deps.status,
+      logger: deps.logger,
+      sleep: deps.sleep ?? defaultSleep,
+      signal: this.abort.signal,
+      clock: this.clock,
+      monotonic: this.monotonic,
+      backoff: this.opts.backoff,
+      authBackoff: this.opts.authBackoff,
+    })
+    this.gate = new RequestGate({
+      source: deps.source,
+      requestBudget: opts.requestBudget,
+      status: deps.status,
+      logger: deps.logger,
+      clock: this.clock,
+      apiClock: this.apiClock,
+      waits: this.waits,
+      reporter: this.reporter,
+      signal: this.abort.signal,
+      saveRequests: async (apiRequests) => {
+        await this.persist({ ...this.requireState(), apiRequests })
+      },
+    })
   }
 
   /** Loads the state (throws StateError when it is unusable) and starts the loop in the background. */
@@ -85,12 +102,12 @@ export class Poller {
     }
     this.freshCursor = saved === undefined
     this.startedMono = this.monotonic()
-    this.budget = new RequestBudget(this.opts.requestBudget, this.state.apiRequests ?? [])
+    this.gate.load(this.state.apiRequests ?? [])
     this.exported = UidKeyMap.fromBuckets(this.state.exportedKeys)
     status.setCursor(this.state.cursor)
     status.setLastEventAt(this.state.lastEventAt)
     status.setGapSeconds(this.state.gapSeconds ?? 0)
-    status.setApiRequestCounter((at) => this.budget.used(at))
+    status.setApiRequestCounter((at) => this.gate.used(at))
     status.setRequestBudget(this.opts.requestBudget, undefined)
     logger.info(
       { cursor: this.state.cursor, resumed: saved !== undefined },
@@ -123,7 +140,7 @@ export class Poller {
     while (!this.signal.aborted) {
       if (!(await this.raiseNoEventsAlert())) break
       // Plan only once a request may go out: a window planned before a long budget wait would be stale.
-      if (!(await this.awaitBudget())) break
+      if (!(await this.gate.awaitBudget())) break
       // Windows are planned by the API's clock, not ours (see ApiClock): asking past its present is a 400 or a loss.
       const now = this.apiClock.now()
       this.followApiClock(now)
@@ -137,7 +154,7 @@ export class Poller {
       )
       if (plan.kind === 'wait') {
         status.setPhase('waiting')
-        await this.pause(plan.waitMs, { reason: 'next_window' })
+        await this.waits.pause(plan.waitMs, { reason: 'next_window' })
         continue
       }
       if (plan.gapMs > 0) {
@@ -153,7 +170,7 @@ export class Poller {
       if (outcome === 'bad-window') {
         this.sizer.rejectedWindow()
         status.setPhase('backing_off')
-        await this.pause(backoffDelay(this.sizer.rejected - 1, this.opts.backoff), { reason: 'backoff', what: 'fetch' })
+        await this.waits.pause(backoffDelay(this.sizer.rejected - 1, this.opts.backoff), { reason: 'backoff', what: 'fetch' })
         continue
       }
       this.sizer.answered()
@@ -162,7 +179,7 @@ export class Poller {
         // Measured on the monotonic clock, so a wall clock jump neither stretches nor skips the wait.
         const wait = (this.lastPollMono ?? this.monotonic()) + this.opts.pollIntervalMs - this.monotonic()
         status.setPhase('waiting')
-        if (wait > 0) await this.pause(wait, { reason: 'poll_interval' })
+        if (wait > 0) await this.waits.pause(wait, { reason: 'poll_interval' })
       }
     }
   }
@@ -180,7 +197,7 @@ export class Poller {
     // The poll cadence counts from a window's first attempt: retries do not push the next poll back.
     this.lastPollMono = this.monotonic()
     const run = {
-      source: this.source,
+      source: this.gate,
       exportRecords: (records: LogRecordParts[]) => this.reporter.exported(this.deps.sink, records),
       batchSize: this.opts.exportBatchSize,
       concurrency: this.deps.sink.maxConcurrency ?? 1,
@@ -192,7 +209,7 @@ export class Poller {
       ...(this.deps.onExported ? { onExported: this.deps.onExported } : {}),
     }
     try {
-      attempt = await this.retry('fetch', () => runWindow(run, window, this.signal, done), (err) => err instanceof SiemBadRequestError || err instanceof BudgetExhaustedError)
+      attempt = await this.waits.retry('fetch', () => runWindow(run, window, this.signal, done), (err) => err instanceof SiemBadRequestError || err instanceof BudgetExhaustedError)
       if (attempt === undefined) await this.keepAcknowledged(window, done)
     } catch (err) {
       if (err instanceof BudgetExhaustedError) return 'replan'
@@ -226,7 +243,7 @@ export class Poller {
       state: previous,
       window,
       settledEnd,
-      queriedAt: this.queriedAt,
+      queriedAt: this.gate.queriedAt,
       reaskPendingFrom,
       gapMs,
       exported: this.exported,
@@ -235,9 +252,9 @@ export class Poller {
       overlapMs: this.opts.overlapMs,
       limits: this.opts.limits,
       now,
-      apiRequests: this.budget.snapshot(now),
+      apiRequests: this.gate.snapshot(now),
     })
-    const saved = await this.retry('state', () => this.persist(next))
+    const saved = await this.waits.retry('state', () => this.persist(next))
     if (saved === undefined) return 'stopped'
     if (Date.parse(next.cursor) > Date.parse(previous.cursor)) this.freshCursor = false
     status.progress(this.monotonic(), this.clock())
@@ -313,7 +330,7 @@ export class Poller {
     const state = this.requireState()
     const exported = withAcknowledged(this.exported, window, done)
     try {
-      await this.persist({ ...state, exportedKeys: exported.toBuckets(), apiRequests: this.budget.snapshot(this.clock()) })
+      await this.persist({ ...state, exportedKeys: exported.toBuckets(), apiRequests: this.gate.snapshot(this.clock()) })
       this.exported = exported
       this.deps.logger.info({ records: done.size }, 'stopping mid-window: the records the collector acknowledged are saved and will not be sent again')
     } catch (err) {
@@ -342,8 +359,8 @@ export class Poller {
       { thresholdSeconds: noEvents.thresholdSeconds, lastEventAt: noEvents.lastEventAt, silentSeconds: noEvents.silentSeconds },
       'no events exported for longer than RECEIVER_NO_EVENTS_ALERT_AFTER: raising the no-events alert',
     )
-    if ((await this.retry('export', () => this.reporter.exported(this.deps.sink, [record]))) === undefined) return false
-    return (await this.retry('state', () => this.persist({ ...this.requireState(), noEventsAlerting: true }))) !== undefined
+    if ((await this.waits.retry('export', () => this.reporter.exported(this.deps.sink, [record]))) === undefined) return false
+    return (await this.waits.retry('state', () => this.persist({ ...this.requireState(), noEventsAlerting: true }))) !== undefined
   }
 
   /** Events flow again: one INFO record saying so, before the window that ends the silence is committed. */
@@ -356,7 +373,7 @@ export class Poller {
       silentSinceMs: previous.lastEventAt ? Date.parse(previous.lastEventAt) : this.deps.status.startedAt,
     })
     this.deps.logger.info({ lastEventAt: previous.lastEventAt }, 'events are flowing again: clearing the no-events alert')
-    return (await this.retry('export', () => this.reporter.exported(this.deps.sink, [record]))) !== undefined
+    return (await this.waits.retry('export', () => this.reporter.exported(this.deps.sink, [record]))) !== undefined
   }
 
   /** Saves the state; the receiver's only durable write. */
@@ -367,113 +384,7 @@ export class Poller {
     return true
   }
 
-  /** Waits until the request budget allows one more request (false: stopped while waiting). */
-  private async awaitBudget(): Promise<boolean> {
-    const { status, logger } = this.deps
-    let allowedAt = this.budget.nextAllowedAt(this.clock())
-    if (allowedAt <= this.clock()) return true
-    logger.warn(
-      { budget: this.opts.requestBudget, resumeAt: new Date(allowedAt).toISOString() },
-      'the SIEM API request budget (PROOFPOINT_REQUEST_BUDGET per 24 h) is used up: waiting for the oldest request to age out',
-    )
-    while (allowedAt > this.clock() && !this.signal.aborted) {
-      status.setPhase('budget_wait')
-      status.setRequestBudget(this.opts.requestBudget, allowedAt)
-      // The budget is kept in wall-clock times (they are saved across restarts); wake at least every minute to
-      // look again, so a wall clock jump is noticed.
-      await this.pause(Math.min(allowedAt - this.clock(), 60_000), { reason: 'budget' })
-      allowedAt = this.budget.nextAllowedAt(this.clock())
-    }
-    status.setRequestBudget(this.opts.requestBudget, undefined)
-    return !this.signal.aborted
-  }
 
-  /**
-   * The SIEM client's events for a window, counted and reported: the request is counted against the budget (and saved)
-   * before it goes out, and its outcome goes to /status and /metrics. Only the source's own failures are reported
-   * here: what the window run does with a batch (an export failing) never enters this iterator.
-   */
-  private counted(inner: WindowEvents): WindowEvents {
-    const before = (): Promise<number> => this.beforeRequest()
-    const failed = (err: unknown, started: number): void => {
-      if (!this.signal.aborted) this.reporter.requestFailed(err, started)
-    }
-    const answered = (started: number): void => this.reporter.requestAnswered(inner.summary!, started)
-    return {
-      get summary() {
-        return inner.summary
-      },
-      async *[Symbol.asyncIterator]() {
-        const started = await before()
-        try {
-          yield* inner
-        } catch (err) {
-          failed(err, started)
-          throw err
-        }
-        answered(started)
-      },
-    }
-  }
-
-  /** Counts the request against the budget, durably, before it goes out; returns when it went (performance.now()). */
-  private async beforeRequest(): Promise<number> {
-    if (this.budget.nextAllowedAt(this.clock()) > this.clock()) throw new BudgetExhaustedError()
-    // A crash-restart loop must not get a fresh budget.
-    const requestedAt = this.clock()
-    this.budget.record(requestedAt)
-    await this.persist({ ...this.requireState(), apiRequests: this.budget.snapshot(requestedAt) })
-    this.queriedAt = this.apiClock.now()
-    return performance.now()
-  }
-
-  /** Runs `op` until it succeeds or the poller stops (→ undefined), backing off between tries. */
-  private async retry<T>(what: 'fetch' | 'export' | 'state', op: () => Promise<T>, giveUp?: (err: unknown) => boolean): Promise<T | undefined> {
-    const { status, logger } = this.deps
-    for (let attempt = 0; !this.signal.aborted; attempt++) {
-      try {
-        return await op()
-      } catch (err) {
-        if (this.signal.aborted) return undefined
-        if (giveUp?.(err)) throw err
-        if (err instanceof StateError) status.setStateDirOk(false, err.message)
-        const policy = err instanceof SiemAuthError ? this.opts.authBackoff : this.opts.backoff
-        const retryAfter = err instanceof SiemThrottledError || err instanceof ExportError ? err.retryAfterMs : undefined
-        const delay = backoffDelay(attempt, policy, retryAfter)
-        const level = attempt === 0 && !(err instanceof SiemAuthError) ? 'warn' : 'error'
-        // A window streams in and exports as it goes, and persists its request count first: name the side that failed.
-        const failed = err instanceof ExportError ? 'export' : err instanceof StateError ? 'state' : what
-        const capped = retryAfter !== undefined && retryAfter > delay
-        logger[level](
-          { err: errorInfo(err), attempt: attempt + 1, retryInMs: delay, what: failed, ...(retryAfter === undefined ? {} : { serverRetryAfterMs: retryAfter }) },
-          capped
-            ? `${failed} failed; the server asked to retry after ${Math.ceil(retryAfter / 1000)} s, waiting ${Math.ceil(delay / 1000)} s (RECEIVER_RETRY_MAX_BACKOFF)`
-            : `${failed} failed; retrying`,
-        )
-        status.setPhase('backing_off')
-        await this.pause(delay, {
-          reason: retryAfter === undefined ? 'backoff' : 'retry_after',
-          what: failed,
-          ...(retryAfter === undefined ? {} : { serverRetryAfterMs: retryAfter }),
-        })
-      }
-    }
-    return undefined
-  }
-
-  /**
-   * Sleeps `ms` (measured on the monotonic clock: a wall clock jump neither stretches nor ends it), shown in
-   * /status with its reason; the waits a failure or the budget imposes also hold /healthz up (ReceiverStatus).
-   */
-  private async pause(ms: number, why: Omit<LoopWait, 'untilMono' | 'untilWall'>): Promise<void> {
-    if (this.signal.aborted) return
-    this.deps.status.setWait({ ...why, untilMono: this.monotonic() + ms, untilWall: this.clock() + ms })
-    try {
-      await this.sleep(ms, this.signal)
-    } finally {
-      this.deps.status.setWait(undefined)
-    }
-  }
 
   private requireState(): ReceiverState {
     if (!this.state) throw new Error('Poller.start() was not called')

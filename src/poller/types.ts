@@ -55,10 +55,10 @@ export interface PollerOptions {
   overlapMs: number
   /** SIEM API requests allowed per rolling 24 h. */
   requestBudget: number
-  /** Records per export call while a window streams in (the pipeline splits them into OTLP requests). Default 128. */
-  exportBatchSize?: number
+  /** Records per export call while a window streams in (RECEIVER_EXPORT_BATCH_SIZE; the pipeline cuts them into OTLP requests). */
+  exportBatchSize: number
   /** Past these, later windows shrink (see adaptWindowMs). Default 200,000 events / 256 MiB. */
-  windowTargets?: WindowTargets
+  windowTargets: WindowTargets
   mapping: MappingOptions
   limits?: WindowLimits
   backoff?: BackoffPolicy

@@ -1,0 +1,111 @@
+/**
+ * The SIEM API as the window run sees it: a request goes out only within PROOFPOINT_REQUEST_BUDGET (the loop waits for
+ * it first), is counted durably before it goes out (a crash-restart loop must not get a fresh budget), and its answer
+ * or failure is reported to /status and /metrics. Only the source's own failures are reported: what the window run
+ * does with a batch (an export failing) never enters this iterator.
+ */
+import type { Logger } from 'pino'
+import { BudgetExhaustedError } from '../errors.js'
+import type { ApiClock } from '../siem/api-clock.js'
+import type { WindowEvents } from '../siem/client.js'
+import type { TimeWindow } from '../siem/types.js'
+import { RequestBudget } from '../state/index.js'
+import type { ReceiverStatus } from '../status.js'
+import type { PollReporter } from './reporting.js'
+import type { WindowSource } from './types.js'
+import type { Waits } from './waits.js'
+
+export interface RequestGateDeps {
+  source: WindowSource
+  requestBudget: number
+  status: ReceiverStatus
+  logger: Logger
+  clock: () => number
+  apiClock: ApiClock
+  waits: Waits
+  reporter: PollReporter
+  signal: AbortSignal
+  /** Saves the request times (the state's apiRequests) before a request goes out. */
+  saveRequests: (apiRequests: number[]) => Promise<void>
+}
+
+export class RequestGate implements WindowSource {
+  private budget = new RequestBudget(Infinity)
+  private latestQueriedAt = 0
+
+  constructor(private readonly deps: RequestGateDeps) {}
+
+  /** The saved request times (the state's apiRequests). */
+  load(apiRequests: readonly number[]): void {
+    this.budget = new RequestBudget(this.deps.requestBudget, [...apiRequests])
+  }
+
+  used(at: number): number {
+    return this.budget.used(at)
+  }
+
+  snapshot(at: number): number[] {
+    return this.budget.snapshot(at)
+  }
+
+  /** When the latest request went out, by the API's clock (what a request settles is a matter of the API's clock). */
+  get queriedAt(): number {
+    return this.latestQueriedAt
+  }
+
+  /** Waits until the budget allows one more request (false: stopped while waiting). */
+  async awaitBudget(): Promise<boolean> {
+    const { status, logger, clock, signal, requestBudget } = this.deps
+    let allowedAt = this.budget.nextAllowedAt(clock())
+    if (allowedAt <= clock()) return true
+    logger.warn(
+      { budget: requestBudget, resumeAt: new Date(allowedAt).toISOString() },
+      'the SIEM API request budget (PROOFPOINT_REQUEST_BUDGET per 24 h) is used up: waiting for the oldest request to age out',
+    )
+    while (allowedAt > clock() && !signal.aborted) {
+      status.setPhase('budget_wait')
+      status.setRequestBudget(requestBudget, allowedAt)
+      // The budget is kept in wall-clock times (they are saved across restarts); wake at least every minute to
+      // look again, so a wall clock jump is noticed.
+      await this.deps.waits.pause(Math.min(allowedAt - clock(), 60_000), { reason: 'budget' })
+      allowedAt = this.budget.nextAllowedAt(clock())
+    }
+    status.setRequestBudget(requestBudget, undefined)
+    return !signal.aborted
+  }
+
+  events(window: TimeWindow, signal: AbortSignal, batchEvents: number): WindowEvents {
+    const inner = this.deps.source.events(window, signal, batchEvents)
+    const before = (): Promise<number> => this.beforeRequest()
+    const failed = (err: unknown, started: number): void => {
+      if (!this.deps.signal.aborted) this.deps.reporter.requestFailed(err, started)
+    }
+    const answered = (started: number): void => this.deps.reporter.requestAnswered(inner.summary!, started)
+    return {
+      get summary() {
+        return inner.summary
+      },
+      async *[Symbol.asyncIterator]() {
+        const started = await before()
+        try {
+          yield* inner
+        } catch (err) {
+          failed(err, started)
+          throw err
+        }
+        answered(started)
+      },
+    }
+  }
+
+  /** Counts the request, durably, before it goes out; returns when it went (performance.now()). */
+  private async beforeRequest(): Promise<number> {
+    const { clock } = this.deps
+    if (this.budget.nextAllowedAt(clock()) > clock()) throw new BudgetExhaustedError()
+    const requestedAt = clock()
+    this.budget.record(requestedAt)
+    await this.deps.saveRequests(this.budget.snapshot(requestedAt))
+    this.latestQueriedAt = this.deps.apiClock.now()
+    return performance.now()
+  }
+}
