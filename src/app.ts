@@ -16,7 +16,6 @@ import { Poller } from './poller/index.js'
 import type { RecordSink } from './poller/index.js'
 import { ApiClock, monotonicNow } from './siem/api-clock.js'
 import { SiemClient } from './siem/client.js'
-import type { WindowLimits } from './siem/windows.js'
 import { mappingOptions, recordOptions, siemClientOptions, siemSecrets } from './config/index.js'
 import { FileStateStore, StateDirLock } from './state/index.js'
 import type { StateStore } from './state/index.js'
@@ -34,7 +33,6 @@ export interface AppDeps {
   /** Replaces the file state store (tests). */
   store?: StateStore
   onExported?: (records: readonly MappedRecord[]) => void
-  limits?: WindowLimits
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>
 }
 
@@ -109,7 +107,6 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
       windowTargets: { maxEvents: config.receiver.windowMaxEvents, maxBytes: config.receiver.windowMaxBytes },
       ...retryPolicies(config.receiver.retryMaxBackoffMs),
       mapping: mappingOptions(config),
-      ...(deps.limits ? { limits: deps.limits } : {}),
     },
     {
       source: client,

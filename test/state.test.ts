@@ -67,7 +67,7 @@ void t.test('file store: corrupt or foreign files are refused with PSR_ERR_STATE
     ['bad cursor', JSON.stringify({ ...sample, cursor: 'yesterday' })],
     ['missing cursor', JSON.stringify({ version: 2, exportedKeys: {} })],
     ['bad lastEventAt', JSON.stringify({ ...sample, lastEventAt: 5 })],
-    ['bad key value (v1)', JSON.stringify({ ...sample, version: 1, exportedKeys: { a: '1' } })],
+    ['version 1 (a development format)', JSON.stringify({ ...sample, version: 1, exportedKeys: { a: 1 } })],
     ['bucket not a window end', JSON.stringify({ ...sample, exportedKeys: { a: KEY_A } })],
     ['bucket not base64', JSON.stringify({ ...sample, exportedKeys: { '1': 'not base64!' } })],
     ['bucket not whole keys', JSON.stringify({ ...sample, exportedKeys: { '1': Buffer.alloc(15).toString('base64') } })],
@@ -219,21 +219,6 @@ void t.test('memory store: deep copies, failure injection', async (t) => {
   await store.save({ ...sample, cursor: '2030-01-01T00:00:00Z' })
   t.equal(store.current?.cursor, '2030-01-01T00:00:00Z')
   t.same(await new MemoryStateStore(sample).load(), sample)
-})
-
-void t.test('file store: a version 1 file (uid → window end) is read and converted', async (t) => {
-  const dir = await tempDir(t)
-  const v1 = { version: 1, cursor: '2024-05-01T10:00:00.000Z', reaskFrom: '2024-05-01T09:30:00.000Z', exportedKeys: { [uid(1)]: 1000, [uid(2)]: 2000, [uid(3)]: 2000, 'not-hex': 2000 } }
-  await writeFile(join(dir, 'state.json'), JSON.stringify(v1))
-  const loaded = await new FileStateStore(dir).load()
-  t.equal(loaded?.version, 2)
-  t.equal(loaded?.cursor, v1.cursor)
-  t.equal(loaded?.reaskFrom, v1.reaskFrom)
-  t.same(Object.keys(loaded?.exportedKeys ?? {}), ['1000', '2000'])
-  const keys = UidKeyMap.fromBuckets(loaded?.exportedKeys ?? {})
-  t.equal(keys.size, 4)
-  for (const [u, end] of Object.entries(v1.exportedKeys)) t.equal(keys.get(u), end, `${u.slice(0, 12)}… → ${end}`)
-  t.equal(keys.has(uid(4)), false)
 })
 
 void t.test('UidKeyMap: 100k keys, growth, values, buckets round trip', (t) => {

@@ -4,7 +4,7 @@ import { StateError } from '../errors.js'
 import { makeDirectory } from './make-dir.js'
 import { STATE_VERSION, type ReceiverState, type StateStore } from './types.js'
 import { parseStrictUtc } from './times.js'
-import { UidKeyMap, bucketsProblem } from './uid-key-map.js'
+import { bucketsProblem } from './uid-key-map.js'
 
 /** The state file inside RECEIVER_STATE_DIR. */
 export const STATE_FILE_NAME = 'state.json'
@@ -88,7 +88,7 @@ export class FileStateStore implements StateStore {
     if (problems.length > 0) {
       throw new StateError(`the state file "${this.path}" is not a receiver state this version can use (${problems.join('; ')}): ${RESTORE_HINT}`)
     }
-    return copyState(upgradeState(value as ReceiverState | ReceiverStateV1))
+    return copyState(value as ReceiverState)
   }
 
   save(state: ReceiverState): Promise<void> {
@@ -137,34 +137,17 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
-/** Version 1 of the state file (up to 0.1.0): exported keys as `uid → window end (epoch ms)`. */
-interface ReceiverStateV1 extends Omit<ReceiverState, 'version' | 'exportedKeys'> {
-  version: 1
-  exportedKeys: Record<string, number>
-}
-
-/** A version 1 state in today's format: its keys go into buckets by window end. */
-function upgradeState(s: ReceiverState | ReceiverStateV1): ReceiverState {
-  if (s.version === STATE_VERSION) return s
-  const keys = new UidKeyMap(Object.keys(s.exportedKeys).length)
-  for (const [uid, windowEnd] of Object.entries(s.exportedKeys)) keys.set(uid, windowEnd)
-  return { ...s, version: STATE_VERSION, exportedKeys: keys.toBuckets() }
-}
-
-/** Every problem that makes `value` unusable as a {@link ReceiverState} (or a version 1 state); empty when it is fine. */
+/** Every problem that makes `value` unusable as a {@link ReceiverState}; empty when it is fine. */
 export function validateReceiverState(value: unknown): string[] {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return ['not a JSON object']
   const v = value as Record<string, unknown>
   const problems: string[] = []
-  if (v.version !== STATE_VERSION && v.version !== 1) problems.push(`version is ${JSON.stringify(v.version)}, expected ${STATE_VERSION} (or 1)`)
+  if (v.version !== STATE_VERSION) problems.push(`version is ${JSON.stringify(v.version)}, expected ${STATE_VERSION}`)
   if (!isIsoDate(v.cursor)) problems.push('cursor is not an ISO-8601 UTC time like 2026-11-27T10:00:00Z')
   if (v.lastEventAt !== undefined && !isIsoDate(v.lastEventAt)) problems.push('lastEventAt is not an ISO-8601 time')
   const keys = v.exportedKeys
   if (typeof keys !== 'object' || keys === null || Array.isArray(keys)) {
     problems.push('exportedKeys is not an object')
-  } else if (v.version === 1) {
-    const bad = Object.entries(keys).filter(([, t]) => typeof t !== 'number' || !Number.isFinite(t)).length
-    if (bad > 0) problems.push(`${bad} exportedKeys value(s) are not numbers`)
   } else {
     const problem = bucketsProblem(keys)
     if (problem) problems.push(`exportedKeys: ${problem}`)
