@@ -1,6 +1,7 @@
 import http from 'node:http'
-import { Client, credentials, Metadata, setLogger, setLogVerbosity, logVerbosity } from '@grpc/grpc-js'
-import type { ChannelCredentials, ChannelOptions, ServiceError } from '@grpc/grpc-js'
+import { createRequire } from 'node:module'
+import type * as GrpcJs from '@grpc/grpc-js'
+import type { ChannelCredentials, ChannelOptions, Client, Metadata, ServiceError } from '@grpc/grpc-js'
 import { errorCodeOf } from '../http-util.js'
 import { redactUrl } from '../redact.js'
 import { GrpcCode, grpcCodeName, isRetryableGrpcCode, retryInfoDelayMs } from './grpc-status.js'
@@ -8,6 +9,16 @@ import type { OtlpExportFailure } from './failure.js'
 import { OtlpExporterBase, printable } from './otlp-exporter-base.js'
 import type { Attempt, OtlpCompression, OtlpExporterBaseOptions } from './otlp-exporter-base.js'
 import { probeTls, SPEAKS_TLS, TLS_PROBE_TIMEOUT_MS } from './tls-probe.js'
+
+/**
+ * grpc-js, loaded when the first gRPC exporter is made: it is a large module (about 300 ms to load), and every
+ * receiver exporting over HTTP (the default) would pay that at each start.
+ */
+let grpcModule: typeof GrpcJs | undefined
+function grpcJs(): typeof GrpcJs {
+  grpcModule ??= createRequire(import.meta.url)('@grpc/grpc-js') as typeof GrpcJs
+  return grpcModule
+}
 
 /** The one method OTLP/gRPC logs export calls (opentelemetry/proto/collector/logs/v1/logs_service.proto). */
 export const LOGS_EXPORT_METHOD = '/opentelemetry.proto.collector.logs.v1.LogsService/Export'
@@ -59,7 +70,7 @@ export class OtlpGrpcLogExporter extends OtlpExporterBase {
     }
     const port = url.port || (url.protocol === 'https:' ? '443' : '80')
     this.target = `${url.hostname}:${port}`
-    this.metadata = new Metadata()
+    this.metadata = new (grpcJs().Metadata)()
     for (const [name, value] of Object.entries(opts.headers ?? {})) {
       const key = name.toLowerCase()
       if (OWN_KEYS.test(key)) continue
@@ -103,7 +114,7 @@ export class OtlpGrpcLogExporter extends OtlpExporterBase {
       this.redactor.addUrl(opts.proxy)
     }
     routeGrpcLog(opts.log, (text) => this.redactor.redact(text))
-    this.client = new Client(address, channelCredentials(url, opts.tls), options)
+    this.client = new (grpcJs().Client)(address, channelCredentials(url, opts.tls), options)
   }
 
   /** gRPC compresses the message itself (its compressed flag), so the body is the encoded request. */
@@ -264,6 +275,7 @@ const TLS_TEXTS: ReadonlyArray<[RegExp, string]> = [
 ]
 
 function channelCredentials(url: URL, tls: OtlpGrpcLogExporterOptions['tls']): ChannelCredentials {
+  const { credentials } = grpcJs()
   if (url.protocol === 'http:') return credentials.createInsecure()
   const buf = (v: string | Buffer | undefined): Buffer | null => (v === undefined ? null : Buffer.isBuffer(v) ? v : Buffer.from(v))
   return credentials.createSsl(buf(tls?.ca), buf(tls?.key), buf(tls?.cert))
@@ -276,6 +288,7 @@ let grpcLogRoute: ((message: string) => void) | undefined
  */
 function routeGrpcLog(log: ((message: string) => void) | undefined, redact: (text: string) => string): void {
   grpcLogRoute = log === undefined ? undefined : (message) => log(redact(message))
+  const { setLogVerbosity, setLogger, logVerbosity } = grpcJs()
   setLogVerbosity(logVerbosity.ERROR)
   setLogger({
     error: (...args: unknown[]) => grpcLogRoute?.(args.map(String).join(' ')),
