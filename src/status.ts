@@ -1,3 +1,4 @@
+import { NoEventsAlert } from './alerts/no-events.js'
 import type { EventType } from './siem/types.js'
 
 /**
@@ -161,7 +162,8 @@ export interface Liveness {
  */
 export class ReceiverStatus {
   readonly startedAt: number
-  readonly noEventsAlertAfterMs: number
+  /** The no-events rule: it decides; this shows it. */
+  readonly noEvents: NoEventsAlert
   readonly pollIntervalMs: number
   readonly version: string
   private readonly noEventsFailsReadiness: boolean
@@ -169,7 +171,6 @@ export class ReceiverStatus {
   private phase: ReceiverPhase = 'starting'
   private standbyReason: string | undefined
   private cursor: string | undefined
-  private lastEventAt: string | undefined
   private lastPoll: PollRecord | undefined
   private lastSuccessfulPollAt: number | undefined
   private lastExport: ExportRecord | undefined
@@ -190,7 +191,7 @@ export class ReceiverStatus {
 
   constructor(opts: ReceiverStatusOptions) {
     this.startedAt = opts.startedAt
-    this.noEventsAlertAfterMs = opts.noEventsAlertAfterMs
+    this.noEvents = new NoEventsAlert(opts.noEventsAlertAfterMs, opts.startedAt)
     this.pollIntervalMs = opts.pollIntervalMs
     this.version = opts.version
     this.noEventsFailsReadiness = opts.noEventsFailsReadiness ?? false
@@ -226,7 +227,7 @@ export class ReceiverStatus {
 
   /** When events were exported (and once at start from the saved state). */
   setLastEventAt(iso: string | undefined): void {
-    this.lastEventAt = iso
+    this.noEvents.eventsExportedAt(iso)
   }
 
   recordPoll(p: PollRecord): void {
@@ -326,7 +327,6 @@ export class ReceiverStatus {
       totals.truncated += row.truncated
     }
     const cursorMs = this.cursor === undefined ? NaN : Date.parse(this.cursor)
-    const silentMs = now - this.noEventsSince()
     return {
       version: this.version,
       state: this.phase,
@@ -356,12 +356,7 @@ export class ReceiverStatus {
               ...(this.lastExport.error ? { error: { ...this.lastExport.error } } : {}),
             },
       totals: { ...totals, ...this.exportCounts, byType },
-      noEvents: {
-        alerting: this.noEventsAlerting(now),
-        thresholdSeconds: this.noEventsAlertAfterMs / 1000,
-        lastEventAt: this.lastEventAt ?? null,
-        silentSeconds: Math.max(0, Math.floor(silentMs / 1000)),
-      },
+      noEvents: this.noEvents.view(now),
       apiRequestsLast24h: this.apiRequestsLast24h(now),
       requestBudget: {
         limit: this.budgetLimit ?? null,
@@ -384,18 +379,13 @@ export class ReceiverStatus {
     }
   }
 
-  /** True when no event was exported for RECEIVER_NO_EVENTS_ALERT_AFTER, counted from process start if never. */
-  noEventsAlerting(now: number): boolean {
-    return now - this.noEventsSince() >= this.noEventsAlertAfterMs
-  }
-
   /** `/readyz`: can this receiver be trusted to deliver right now? */
   readiness(now: number): Readiness {
     const reasons: string[] = []
     if (this.phase === 'standby') reasons.push(this.standbyReason ?? 'standby: another receiver holds the lock on RECEIVER_STATE_DIR')
-    if (this.noEventsFailsReadiness && this.noEventsAlerting(now)) {
+    if (this.noEventsFailsReadiness && this.noEvents.alerting(now)) {
       reasons.push(
-        `no events exported for ${Math.floor((now - this.noEventsSince()) / 1000)} s (RECEIVER_NO_EVENTS_ALERT_AFTER, and RECEIVER_NO_EVENTS_FAILS_READINESS is true)`,
+        `no events exported for ${Math.floor((now - this.noEvents.silentSince()) / 1000)} s (RECEIVER_NO_EVENTS_ALERT_AFTER, and RECEIVER_NO_EVENTS_FAILS_READINESS is true)`,
       )
     }
     if (this.phase === 'stopping') reasons.push('the receiver is shutting down')
@@ -437,13 +427,6 @@ export class ReceiverStatus {
   livenessTimeoutMs(): number {
     return Math.max(LIVENESS_POLL_INTERVALS * this.pollIntervalMs, MIN_LIVENESS_TIMEOUT_MS)
   }
-
-  private noEventsSince(): number {
-    const last = this.lastEventAt === undefined ? NaN : Date.parse(this.lastEventAt)
-    return Number.isNaN(last) ? this.startedAt : last
-  }
-
-
 }
 
 function zeroCounts(): TypeCounts {

@@ -47,3 +47,88 @@ export function noEventsRecord(kind: 'raised' | 'cleared', f: NoEventsFacts): Lo
       : `Proofpoint TAP events are flowing again after ${silentSeconds} s without events`,
   }
 }
+
+/** What /status shows of the rule. */
+export interface NoEventsView {
+  alerting: boolean
+  thresholdSeconds: number
+  lastEventAt: string | null
+  silentSeconds: number
+}
+
+/**
+ * The no-events rule, in one place: silent (no event exported) since the last exported event, or since the process
+ * started when none ever was, for at least RECEIVER_NO_EVENTS_ALERT_AFTER. It decides; /status, /readyz and /metrics
+ * show what it says; the poller sends the records it hands out (once per silence: `raised` is kept in the state file).
+ */
+export class NoEventsAlert {
+  private lastEvent: string | undefined
+  private raisedNow = false
+
+  constructor(
+    readonly thresholdMs: number,
+    /** Process start, epoch ms: the silence runs from here when no event was ever exported. */
+    private readonly startedAt: number,
+  ) {}
+
+  /** What the state file says: the last exported event, and whether the alert was already raised. */
+  restore(lastEventAt: string | undefined, raised: boolean): void {
+    this.lastEvent = lastEventAt
+    this.raisedNow = raised
+  }
+
+  /** An exported event's time was recorded (the state's lastEventAt). */
+  eventsExportedAt(lastEventAt: string | undefined): void {
+    this.lastEvent = lastEventAt
+  }
+
+  get lastEventAt(): string | undefined {
+    return this.lastEvent
+  }
+
+  /** Whether the alert record went out for the current silence. */
+  get raised(): boolean {
+    return this.raisedNow
+  }
+
+  /** Since when nothing was exported (epoch ms). */
+  silentSince(): number {
+    const last = this.lastEvent === undefined ? NaN : Date.parse(this.lastEvent)
+    return Number.isNaN(last) ? this.startedAt : last
+  }
+
+  alerting(now: number): boolean {
+    return now - this.silentSince() >= this.thresholdMs
+  }
+
+  /** The record to send when the rule fires and this silence was not raised yet; undefined otherwise. */
+  toRaise(now: number): LogRecordParts | undefined {
+    if (this.raisedNow || !this.alerting(now)) return undefined
+    return noEventsRecord('raised', { now, thresholdMs: this.thresholdMs, lastEventAt: this.lastEvent, silentSinceMs: this.silentSince() })
+  }
+
+  /** The raise record was acknowledged and the state saved. */
+  markRaised(): void {
+    this.raisedNow = true
+  }
+
+  /** Events flow again after a raised alert: the record saying so (undefined when nothing was raised). */
+  toClear(now: number): LogRecordParts | undefined {
+    if (!this.raisedNow) return undefined
+    return noEventsRecord('cleared', { now, thresholdMs: this.thresholdMs, lastEventAt: this.lastEvent, silentSinceMs: this.silentSince() })
+  }
+
+  /** The clear record was acknowledged (the state saved with the window drops the flag). */
+  markCleared(): void {
+    this.raisedNow = false
+  }
+
+  view(now: number): NoEventsView {
+    return {
+      alerting: this.alerting(now),
+      thresholdSeconds: this.thresholdMs / 1000,
+      lastEventAt: this.lastEvent ?? null,
+      silentSeconds: Math.max(0, Math.floor((now - this.silentSince()) / 1000)),
+    }
+  }
+}

@@ -5,7 +5,6 @@
  * disk. Every failure is retried with backoff in place, so a long outage never makes the loop poll ahead:
  * memory holds at most one window.
  */
-import { noEventsRecord } from '../alerts/no-events.js'
 import { AUTH_BACKOFF, DEFAULT_BACKOFF, backoffDelay, sleep as defaultSleep } from '../backoff.js'
 import { BudgetExhaustedError, SiemBadRequestError, errorInfo } from '../errors.js'
 import type { LogRecordParts } from '../mapping/types.js'
@@ -105,7 +104,7 @@ export class Poller {
     this.gate.load(this.state.apiRequests ?? [])
     this.exported = UidKeyMap.fromBuckets(this.state.exportedKeys)
     status.setCursor(this.state.cursor)
-    status.setLastEventAt(this.state.lastEventAt)
+    status.noEvents.restore(this.state.lastEventAt, this.state.noEventsAlerting === true)
     status.setGapSeconds(this.state.gapSeconds ?? 0)
     status.setApiRequestCounter((at) => this.gate.used(at))
     status.setRequestBudget(this.opts.requestBudget, undefined)
@@ -226,7 +225,7 @@ export class Poller {
     const outcome = tally(fresh, done)
     const exportedCount = sum(outcome.exported)
     const rejectedCount = sum(outcome.rejected)
-    if (exportedCount > 0 && this.requireState().noEventsAlerting && !(await this.clearNoEventsAlert(this.requireState()))) return 'stopped'
+    if (exportedCount > 0 && !(await this.clearNoEventsAlert())) return 'stopped'
 
     // The API's data may end before what was asked (queryEndTime), and the API's present bounds it anyway: the
     // cursor never moves past either, and the rest of the window is asked again from there.
@@ -339,41 +338,33 @@ export class Poller {
   }
 
   /**
-   * Raises the no-events alert once: an OpenTelemetry record into the same OTLP stream (so the backend's alerting
-   * fires), acknowledged, then remembered in the state file so a restart does not raise it again.
-   * Returns false when stopped.
+   * Raises the no-events alert once per silence (NoEventsAlert decides): an OpenTelemetry record into the same OTLP
+   * stream (so the backend's alerting fires), acknowledged, then remembered in the state file so a restart does not
+   * raise it again. Returns false when stopped.
    */
   private async raiseNoEventsAlert(): Promise<boolean> {
-    const { status, logger } = this.deps
-    const now = this.clock()
-    const state = this.requireState()
-    if (state.noEventsAlerting || !status.noEventsAlerting(now)) return true
-    const { noEvents } = status.snapshot(now)
-    const record = noEventsRecord('raised', {
-      now,
-      thresholdMs: noEvents.thresholdSeconds * 1000,
-      lastEventAt: noEvents.lastEventAt ?? undefined,
-      silentSinceMs: now - noEvents.silentSeconds * 1000,
-    })
-    logger.warn(
-      { thresholdSeconds: noEvents.thresholdSeconds, lastEventAt: noEvents.lastEventAt, silentSeconds: noEvents.silentSeconds },
+    const alert = this.deps.status.noEvents
+    const record = alert.toRaise(this.clock())
+    if (!record) return true
+    this.deps.logger.warn(
+      { thresholdSeconds: alert.thresholdMs / 1000, lastEventAt: alert.lastEventAt ?? null, silentSeconds: Math.floor((this.clock() - alert.silentSince()) / 1000) },
       'no events exported for longer than RECEIVER_NO_EVENTS_ALERT_AFTER: raising the no-events alert',
     )
     if ((await this.waits.retry('export', () => this.reporter.exported(this.deps.sink, [record]))) === undefined) return false
-    return (await this.waits.retry('state', () => this.persist({ ...this.requireState(), noEventsAlerting: true }))) !== undefined
+    if ((await this.waits.retry('state', () => this.persist({ ...this.requireState(), noEventsAlerting: true }))) === undefined) return false
+    alert.markRaised()
+    return true
   }
 
-  /** Events flow again: one INFO record saying so, before the window that ends the silence is committed. */
-  private async clearNoEventsAlert(previous: ReceiverState): Promise<boolean> {
-    const now = this.clock()
-    const record = noEventsRecord('cleared', {
-      now,
-      thresholdMs: this.deps.status.noEventsAlertAfterMs,
-      lastEventAt: previous.lastEventAt,
-      silentSinceMs: previous.lastEventAt ? Date.parse(previous.lastEventAt) : this.deps.status.startedAt,
-    })
-    this.deps.logger.info({ lastEventAt: previous.lastEventAt }, 'events are flowing again: clearing the no-events alert')
-    return (await this.waits.retry('export', () => this.reporter.exported(this.deps.sink, [record]))) !== undefined
+  /** Events flow again after a raised alert: one INFO record saying so, before the window that ends the silence is committed. */
+  private async clearNoEventsAlert(): Promise<boolean> {
+    const alert = this.deps.status.noEvents
+    const record = alert.toClear(this.clock())
+    if (!record) return true
+    this.deps.logger.info({ lastEventAt: alert.lastEventAt ?? null }, 'events are flowing again: clearing the no-events alert')
+    if ((await this.waits.retry('export', () => this.reporter.exported(this.deps.sink, [record]))) === undefined) return false
+    alert.markCleared()
+    return true
   }
 
   /** Saves the state; the receiver's only durable write. */
