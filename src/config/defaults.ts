@@ -1,10 +1,10 @@
 /**
  * The defaults other modules need to know, each written once: the schema (schema.ts) takes its `default` values from
  * here, and the modules that keep a default of their own for callers that pass nothing (tests, the bench) import it
- * instead of repeating the number. No imports: any module may use it without pulling in the configuration code.
+ * instead of repeating the number. It imports only the receiver's name, so any module may use it without pulling in
+ * the configuration code.
  */
-
-const MIB = 1024 * 1024
+import { NAME } from '../version.js'
 
 /**
  * RECEIVER_EXPORT_BATCH_SIZE: records per OTLP request (each also kept under 3 MiB: Fluent Bit refuses requests over
@@ -16,9 +16,13 @@ export const DEFAULT_EXPORT_BATCH_SIZE = 128
 export const DEFAULT_EXPORT_CONCURRENCY = 2
 /** RECEIVER_WINDOW_MAX_EVENTS: events in one window above which the following windows shrink. */
 export const DEFAULT_WINDOW_MAX_EVENTS = 200_000
-/** RECEIVER_WINDOW_MAX_MB, and the same in bytes as ReceiverConfig holds it. */
+/** RECEIVER_WINDOW_MAX_MB: response megabytes in one window above which the following windows shrink. */
 export const DEFAULT_WINDOW_MAX_MB = 256
-export const DEFAULT_WINDOW_MAX_BYTES = DEFAULT_WINDOW_MAX_MB * MIB
+/**
+ * RECEIVER_RETRY_MAX_BACKOFF: the longest wait between retries of a failing SIEM API call or export (exponential
+ * backoff with jitter up to this).
+ */
+export const DEFAULT_RETRY_MAX_BACKOFF_MS = 5 * 60_000
 
 // The OpenTelemetry specification's defaults (OTLP exporter configuration, resource and log record limits). The
 // OTEL_* settings are '' (unset) in the schema and resolved in otel.ts, which applies these.
@@ -33,6 +37,6 @@ export const DEFAULT_OTLP_COMPRESSION = 'none'
 /** OTEL_EXPORTER_OTLP_TIMEOUT, in milliseconds. */
 export const DEFAULT_OTLP_TIMEOUT_MS = 10_000
 /** OTEL_SERVICE_NAME when neither it nor a service.name in OTEL_RESOURCE_ATTRIBUTES is set. */
-export const DEFAULT_SERVICE_NAME = 'proofpoint-siem-receiver'
+export const DEFAULT_SERVICE_NAME = NAME
 /** OTEL_[LOGRECORD_]ATTRIBUTE_COUNT_LIMIT, the SDK's default; the value length is unlimited by default. */
 export const DEFAULT_ATTRIBUTE_COUNT_LIMIT = 128

@@ -16,6 +16,7 @@ import {
   DEFAULT_OTLP_HTTP_ENDPOINT,
   DEFAULT_OTLP_PROTOCOL,
   DEFAULT_OTLP_TIMEOUT_MS,
+  DEFAULT_RETRY_MAX_BACKOFF_MS,
   DEFAULT_SERVICE_NAME,
   DEFAULT_WINDOW_MAX_EVENTS,
   DEFAULT_WINDOW_MAX_MB,
@@ -394,7 +395,7 @@ const SCHEMA: convict.Schema<RawConfig> = {
   RECEIVER_RETRY_MAX_BACKOFF: {
     // Retries back off exponentially with jitter, up to this long between two attempts.
     doc: 'Longest wait between retries of a failing SIEM API call or export (at least 1s)',
-    default: 5 * MINUTE,
+    default: DEFAULT_RETRY_MAX_BACKOFF_MS,
     format: 'psr-duration',
     env: 'RECEIVER_RETRY_MAX_BACKOFF',
   },
