@@ -58,7 +58,7 @@ export interface RawConfig {
   RECEIVER_EXPORT_CONCURRENCY: number
   RECEIVER_WINDOW_MAX_EVENTS: number
   RECEIVER_WINDOW_MAX_MB: number
-  /* The OTEL_* settings are resolved together (specific over general, defaults per the specification) in load.ts;
+  /* The OTEL_* settings are resolved together (specific over general, defaults per the specification) in otel.ts;
      here they are plain strings, '' meaning unset. */
   OTEL_EXPORTER_OTLP_ENDPOINT: string
   OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: string
@@ -72,7 +72,7 @@ export interface RawConfig {
   OTEL_EXPORTER_OTLP_LOGS_TIMEOUT: string
   OTEL_EXPORTER_OTLP_INSECURE: string
   OTEL_EXPORTER_OTLP_LOGS_INSECURE: string
-  /* TLS: file paths; load.ts reads the files. */
+  /* TLS: file paths; tls.ts reads the files. */
   OTEL_EXPORTER_OTLP_CERTIFICATE: string
   OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE: string
   OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: string
@@ -300,7 +300,7 @@ const SCHEMA: convict.Schema<RawConfig> = {
   },
   PROOFPOINT_REQUEST_BUDGET: {
     // The SIEM API allows about 1,800 requests per rolling 24 h per credential and pool; over it, 429.
-    // Enforced: at start-up against RECEIVER_POLL_INTERVAL (load.ts), and by the poller, which waits when the
+    // Enforced: at start-up against RECEIVER_POLL_INTERVAL (siem-limits.ts), and by the poller, which waits when the
     // rolling 24 h count reaches it.
     doc: 'SIEM API requests allowed per rolling 24 h (per credential and endpoint pool)',
     default: 1800,
