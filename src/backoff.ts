@@ -1,10 +1,12 @@
 /** Exponential backoff with full jitter (the AWS "full jitter" variant): spreads retries of many receivers apart. */
+import { DEFAULT_RETRY_MAX_BACKOFF_MS } from './config/defaults.js'
+
 export interface BackoffPolicy {
   initialMs: number
   maxMs: number
 }
 
-export const DEFAULT_BACKOFF: BackoffPolicy = { initialMs: 1_000, maxMs: 5 * 60_000 }
+export const DEFAULT_BACKOFF: BackoffPolicy = { initialMs: 1_000, maxMs: DEFAULT_RETRY_MAX_BACKOFF_MS }
 /** Bad credentials do not fix themselves quickly; retrying fast only burns the request budget. */
 export const AUTH_BACKOFF: BackoffPolicy = { initialMs: 30_000, maxMs: 10 * 60_000 }
 

@@ -1,5 +1,6 @@
 import { pino } from 'pino'
 import type { Logger } from 'pino'
+import { NAME } from './version.js'
 
 /**
  * Paths pino blanks in every log line. Secrets are kept out of log objects by construction; this is the
@@ -25,7 +26,7 @@ export function createLogger(level: string, destination: NodeJS.WritableStream |
   return pino(
     {
       level,
-      base: { service: 'proofpoint-siem-receiver' },
+      base: { service: NAME },
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },

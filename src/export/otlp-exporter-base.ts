@@ -8,6 +8,7 @@ import { otlpRedactor } from '../redact.js'
 import type { Redactor } from '../redact.js'
 import { OtlpExportFailure } from './failure.js'
 import type { OtlpFailureFacts, OtlpFailureReason } from './failure.js'
+import { DEFAULT_OTLP_TIMEOUT_MS } from '../config/defaults.js'
 
 /** OTEL_EXPORTER_OTLP_PROTOCOL values (the specification's names). */
 export type OtlpProtocol = 'http/protobuf' | 'http/json' | 'grpc'
@@ -62,7 +63,7 @@ export interface OtlpExporterBaseOptions {
 }
 
 const RESPONSE_TEXT_MAX = 300
-const DEFAULT_TIMEOUT_MS = 10_000
+const DEFAULT_TIMEOUT_MS = DEFAULT_OTLP_TIMEOUT_MS
 /** ±20 % around each backoff step, as the SDK's exporters do. */
 const JITTER = 0.2
 

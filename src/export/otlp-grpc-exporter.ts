@@ -9,6 +9,7 @@ import type { OtlpExportFailure } from './failure.js'
 import { OtlpExporterBase, printable } from './otlp-exporter-base.js'
 import type { Attempt, OtlpCompression, OtlpExporterBaseOptions } from './otlp-exporter-base.js'
 import { probeTls, SPEAKS_TLS, TLS_PROBE_TIMEOUT_MS } from './tls-probe.js'
+import { NAME } from '../version.js'
 
 /**
  * grpc-js, loaded when the first gRPC exporter is made: it is a large module (about 300 ms to load), and every
@@ -85,7 +86,7 @@ export class OtlpGrpcLogExporter extends OtlpExporterBase {
       }
     }
     const options: ChannelOptions = {
-      'grpc.primary_user_agent': opts.userAgent ?? 'proofpoint-siem-receiver',
+      'grpc.primary_user_agent': opts.userAgent ?? NAME,
       // The proxy is chosen by the receiver (HTTPS_PROXY/HTTP_PROXY/NO_PROXY in either case, as for OTLP/HTTP), not
       // by grpc-js's own reading of grpc_proxy/https_proxy/http_proxy (lower case only).
       'grpc.enable_http_proxy': 0,

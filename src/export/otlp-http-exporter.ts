@@ -10,6 +10,7 @@ import { OtlpExportFailure } from './failure.js'
 import { OtlpExporterBase, printable } from './otlp-exporter-base.js'
 import type { Attempt, OtlpCompression, OtlpExporterBaseOptions } from './otlp-exporter-base.js'
 import { probeTls, SPEAKS_TLS, TLS_PROBE_TIMEOUT_MS } from './tls-probe.js'
+import { NAME } from '../version.js'
 
 const gzip = promisify(gzipCallback)
 
@@ -99,7 +100,7 @@ export class OtlpHttpLogExporter extends OtlpExporterBase {
     }
     headers['Content-Type'] = this.format === 'json' ? 'application/json' : 'application/x-protobuf'
     if (this.compression === 'gzip') headers['Content-Encoding'] = 'gzip'
-    headers['User-Agent'] = opts.userAgent ?? 'proofpoint-siem-receiver'
+    headers['User-Agent'] = opts.userAgent ?? NAME
     this.headers = headers
     this.tls = opts.tls ?? {}
     this.viaProxy = opts.proxy !== undefined

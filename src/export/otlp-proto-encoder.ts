@@ -1,5 +1,6 @@
 import type { AnyValueMap } from '@opentelemetry/api-logs'
 import type { HrTime, LogRecordParts } from '../mapping/types.js'
+import { DEFAULT_ATTRIBUTE_COUNT_LIMIT as SDK_ATTRIBUTE_COUNT_LIMIT } from '../config/defaults.js'
 
 /**
  * OTLP/protobuf encoding of LogRecordParts, byte for byte what the SDK's LoggerProvider + ProtobufLogsSerializer
@@ -40,7 +41,7 @@ export interface EncodedRecords {
 }
 
 /** The SDK's LogRecordLimits defaults (sdk-logs 0.223 LoggerProvider). */
-const DEFAULT_ATTRIBUTE_COUNT_LIMIT = 128
+const DEFAULT_ATTRIBUTE_COUNT_LIMIT = SDK_ATTRIBUTE_COUNT_LIMIT
 
 /** Nesting deeper than this is treated like a circular value (which the SDK refuses): the mapper keeps 32 levels. */
 const MAX_DEPTH = 1000

@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto'
 import { SDK_INFO } from '@opentelemetry/core'
 import { resourceFromAttributes } from '@opentelemetry/resources'
 import type { Resource } from '@opentelemetry/resources'
+import { NAME } from '../version.js'
 
 /** The name of the instrumentation scope every record is emitted under (README, Mapping: resource / scope). */
-export const SCOPE_NAME = 'proofpoint-siem-receiver'
+export const SCOPE_NAME = NAME
 
 /** `service.instance.id`: one random UUID per process, so two replicas never look like one. */
 export const PROCESS_INSTANCE_ID: string = randomUUID()

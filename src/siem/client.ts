@@ -29,6 +29,7 @@ import { parseHttpDate } from './api-clock.js'
 import { BodyFormatError, SiemBodyParser } from './response-parser.js'
 import { ALL_EVENTS_PATH, EVENT_TYPES, EVENT_TYPE_PATHS } from './types.js'
 import type { EventType, JsonValue, SiemResponse, TimeWindow } from './types.js'
+import { NAME } from '../version.js'
 
 export interface SiemClientOptions {
   /** The Proofpoint Domain, e.g. `https://tap-api-v2.proofpoint.com` (a path prefix is kept; user info is not allowed). */
@@ -259,7 +260,7 @@ export class SiemClient {
           authorization: `Basic ${token}`,
           accept: 'application/json',
           'accept-encoding': 'gzip, deflate, br',
-          'user-agent': 'proofpoint-siem-receiver',
+          'user-agent': NAME,
         },
         signal,
         headersTimeout: this.timeoutMs,
