@@ -12,7 +12,7 @@
 # Base: the Node.js 24 "Krypton" LTS line (supported until 2028-04), pinned to a patch release so builds
 # repeat; the dependency set is the one measured on Node 20, 22 and 24 (design §6). The version is the one in
 # .node-version, which CI (.ci/run) also installs to run the test suite on the container's Node: bump it there
-# and in the three FROM lines together (test/examples.test.ts fails while they disagree).
+# and in the three FROM lines together (test/project/examples.test.ts fails while they disagree).
 
 # 1. Build: dev dependencies (TypeScript), compile src/ to dist/src/.
 FROM node:24.17.0-bookworm-slim AS build

@@ -1,0 +1,180 @@
+/**
+ * Hostile events, case by case (issue 7, item 1): prototype keys, deep nesting, long strings, lone surrogates and
+ * controls, numbers beyond 2^53, mixed arrays, duplicate keys. The property-based suite is fuzz-mapping.test.ts.
+ */
+import t from 'tap'
+import { JsonLogsSerializer, ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer'
+import { canonicalJson, eventUid, mapEvent } from '../../src/mapping/index.js'
+import type { MappedRecord, MappingOptions } from '../../src/mapping/index.js'
+import { MAX_DEPTH, safeJson } from '../../src/mapping/safe-json.js'
+import { SdkRecordFactory } from '../../src/export/sdk-records.js'
+import type { EventType, JsonValue } from '../../src/siem/types.js'
+import { decodeLogRecords } from '../helpers/otlp-sink.js'
+
+const OBSERVED: [number, number] = [1_790_000_000, 0]
+const FLAT: MappingOptions = { attributeShape: 'flat', body: 'json' }
+const NESTED: MappingOptions = { attributeShape: 'nested', body: 'map' }
+const map = (e: JsonValue, opts: MappingOptions = FLAT, type: EventType = 'messagesDelivered'): MappedRecord => mapEvent(e, type, opts, OBSERVED)
+const TIME = '2026-08-08T21:28:29.119Z'
+
+const factory = new SdkRecordFactory({ serviceName: 'hostile', serviceVersion: '0.0.0', resourceAttributes: {} })
+t.teardown(() => factory.shutdown())
+const protobuf = (r: MappedRecord): Uint8Array => ProtobufLogsSerializer.serializeRequest(factory.toSdkRecords([r])) as Uint8Array
+const decoded = (r: MappedRecord) => decodeLogRecords(Buffer.from(protobuf(r)), 'protobuf')[0]!
+
+t.test('__proto__, constructor and prototype keys: data, never a prototype', (t) => {
+  const before = Object.getOwnPropertyNames(Object.prototype).sort()
+  const text = `{"messageTime":"${TIME}","__proto__":{"polluted":1},"constructor":{"prototype":{"polluted":2}},"prototype":"p",
+    "subject":"s","x":{"__proto__":{"polluted":3},"constructor":"c","prototype":{"__proto__":{"polluted":4}}},
+    "messageParts":[{"__proto__":{"polluted":5},"constructor":"c","filename":"f"}],"threatsInfoMap":[{"constructor":{"polluted":6}}]}`
+  for (const opts of [FLAT, NESTED, { attributeShape: 'nested', body: 'json' } as const, { attributeShape: 'flat', body: 'map' } as const]) {
+    const r = map(JSON.parse(text) as JsonValue, opts)
+    t.same(r.malformed, [], `${opts.attributeShape}/${opts.body}: well-formed`)
+    t.equal(Object.getPrototypeOf(r.attributes), Object.prototype)
+    t.ok(Object.hasOwn(r.attributes, 'proofpoint.prototype'))
+    const d = decoded(r)
+    t.equal(d.attributes['proofpoint.prototype'], 'p', 'the attribute arrives')
+    if (opts.attributeShape === 'flat') {
+      t.equal(r.attributes['proofpoint.__proto__.polluted'], 1)
+      t.equal(r.attributes['proofpoint.constructor.prototype'], '{"polluted":2}')
+      t.equal(r.attributes['proofpoint.x.__proto__'], '{"polluted":3}')
+      t.same(r.attributes['proofpoint.messageParts.__proto__'], ['{"polluted":5}'])
+      t.same(r.attributes['proofpoint.messageParts.constructor'], ['c'])
+    } else {
+      const proto = r.attributes['proofpoint.__proto__'] as Record<string, unknown>
+      t.equal(Object.getPrototypeOf(proto), Object.prototype, 'a __proto__ map is a plain map')
+      t.same(Object.getOwnPropertyDescriptor(proto, 'polluted')?.value, 1)
+      // A map with a `constructor` member is JSON text: the SDK would drop it as a map.
+      t.same(r.attributes['proofpoint.constructor'], { prototype: { polluted: 2 } }, 'a `constructor` field is a map like any other')
+      t.equal(r.attributes['proofpoint.x'], '{"__proto__":{"polluted":3},"constructor":"c","prototype":{"__proto__":{"polluted":4}}}')
+      t.equal(d.attributes['proofpoint.x'], r.attributes['proofpoint.x'], 'and arrives')
+      t.ok(d.attributes['proofpoint.__proto__'] !== undefined, 'the __proto__ map arrives')
+    }
+  }
+  t.same(Object.getOwnPropertyNames(Object.prototype).sort(), before, 'Object.prototype unchanged')
+  t.equal(({} as Record<string, unknown>).polluted, undefined)
+  t.end()
+})
+
+function deep(levels: number, leaf = '"leaf"'): string {
+  let s = leaf
+  for (let i = 0; i < levels; i++) s = i % 2 === 0 ? `[${s}]` : `{"k":${s}}`
+  return s
+}
+
+t.test('10,000 levels deep: no stack overflow, a stable uid, the rest kept as JSON text', (t) => {
+  const text = `{"messageTime":"${TIME}","subject":"s","deep":${deep(10_000)}}`
+  for (const opts of [FLAT, NESTED, { attributeShape: 'nested', body: 'json' } as const, { attributeShape: 'flat', body: 'none' } as const]) {
+    const r = map(JSON.parse(text) as JsonValue, opts)
+    t.same(r.malformed, [], `${opts.attributeShape}/${opts.body}: no 'mapping failed'`)
+    t.match(r.uid, /^[0-9a-f]{64}$/)
+    t.equal(r.uid, map(JSON.parse(text) as JsonValue, opts).uid, 'the uid is the event’s, not random')
+    const attr = r.attributes['proofpoint.deep']
+    if (opts.attributeShape === 'flat') t.equal(r.attributes['proofpoint.deep.k'], deep(9_999), 'flat: one level, then JSON text')
+    else {
+      // Walk the kept structure: MAX_DEPTH levels, then a string.
+      let v: unknown = attr
+      let levels = 0
+      while (typeof v === 'object' && v !== null) {
+        v = Array.isArray(v) ? v[0] : (v as Record<string, unknown>).k
+        levels++
+      }
+      t.equal(levels, MAX_DEPTH, `nested: ${MAX_DEPTH} levels kept`)
+      t.type(v, 'string')
+      t.equal((v as string).length > 10_000, true, 'then the rest as JSON text')
+    }
+    t.doesNotThrow(() => protobuf(r), 'the protobuf serializer takes it')
+    t.doesNotThrow(() => JsonLogsSerializer.serializeRequest(factory.toSdkRecords([r])), 'the JSON serializer takes it')
+  }
+  t.equal(safeJson(JSON.parse(deep(10_000))), deep(10_000), 'safeJson writes what JSON.stringify would')
+  t.equal(safeJson(JSON.parse(deep(20))), JSON.stringify(JSON.parse(deep(20))))
+  t.equal(canonicalJson(JSON.parse('{"b":1,"a":[{"d":1,"c":2}]}')), '{"a":[{"c":2,"d":1}],"b":1}', 'shallow canonical JSON unchanged')
+  const cyclic: Record<string, unknown> = {}
+  cyclic.self = cyclic
+  t.throws(() => safeJson(cyclic), TypeError, 'cycles still throw (fallback record)')
+  t.end()
+})
+
+t.test('long strings: cut to the limit, counted, never inside a surrogate pair', (t) => {
+  const e = { messageTime: TIME, subject: 'x'.repeat(30), toAddresses: ['short', 'y'.repeat(11)], other: { a: 'z'.repeat(12) }, emoji: '123456789😀😀' } as JsonValue
+  const r = mapEvent(e, 'messagesDelivered', { ...FLAT, attributeValueLengthLimit: 10 }, OBSERVED)
+  t.equal(r.attributes['proofpoint.subject'], 'x'.repeat(10))
+  t.same(r.attributes['proofpoint.toAddresses'], ['short', 'y'.repeat(10)])
+  t.same((e as { toAddresses: string[] }).toAddresses[1], 'y'.repeat(11), 'the event itself is not changed')
+  t.equal(r.attributes['proofpoint.other.a'], 'z'.repeat(10))
+  t.equal(r.attributes['proofpoint.emoji'], '123456789', 'the pair at the cut is left out whole')
+  t.equal(r.attributes['proofpoint.messageTime'], TIME.slice(0, 10))
+  t.equal(r.truncated, 5, 'five strings cut (messageTime too)')
+  t.equal(r.attributes['log.record.uid'], r.uid, 'the mapper counts and cuts the event’s strings only, not its uid')
+  t.notOk(mapEvent(e, 'messagesDelivered', FLAT, OBSERVED).truncated, 'no limit, nothing cut')
+  const nested = mapEvent(e, 'messagesDelivered', { ...NESTED, attributeValueLengthLimit: 10 }, OBSERVED)
+  t.same(nested.attributes['proofpoint.other'], { a: 'z'.repeat(10) })
+  t.equal((nested.body as { subject: string }).subject, 'x'.repeat(30), 'the body is never cut')
+  // The SDK applies the same limit (logRecordLimits): with the mapper's cut first, it has nothing left to cut.
+  const limited = new SdkRecordFactory({ serviceName: 's', serviceVersion: '0', resourceAttributes: {}, logRecordLimits: { attributeValueLengthLimit: 10 } })
+  t.teardown(() => limited.shutdown())
+  const sdk = limited.toSdkRecords([r])[0]!
+  t.same(sdk.attributes, { ...r.attributes, 'log.record.uid': r.uid.slice(0, 10), 'proofpoint.event_type': 'messagesDe' }, 'the SDK cuts nothing else (a limit that small cuts our own attributes there)')
+  t.end()
+})
+
+t.test('keys that differ only in lone surrogates stay two attributes on the wire', (t) => {
+  const e = JSON.parse('{"messageTime":"2026-11-24T12:00:00Z","x":{"\\ud800":[],"\\udbff":0}}') as JsonValue
+  const d = decoded(map(e, FLAT))
+  t.equal(d.attributes['proofpoint.x.\\ud800'], '[]', 'deeper values are JSON text')
+  t.equal(d.attributes['proofpoint.x.\\udbff'], 0)
+  t.end()
+})
+
+t.test('lone surrogates and controls: valid UTF-8 out of both serializers', (t) => {
+  const nasty = 'a\uD800b\uDFFFc\u0000d\u001f\u007f\u2028😀\uDBFF'
+  const e = JSON.parse(JSON.stringify({ messageTime: TIME, subject: nasty, [nasty]: nasty, toAddresses: [nasty] })) as JsonValue
+  for (const opts of [FLAT, NESTED]) {
+    const r = map(e, opts)
+    const bytes = protobuf(r)
+    const wellFormed = 'a\uFFFDb\uFFFDc\u0000d\u001f\u007f\u2028😀\uFFFD'
+    const d = decoded(r)
+    t.equal(d.attributes['proofpoint.subject'], wellFormed, 'lone surrogates become U+FFFD')
+    // Keys must stay distinct on the wire, so their lone surrogates are written as text rather than U+FFFD.
+    const escapedKey = 'a\\ud800b\\udfffc\u0000d\u001f\u007f\u2028😀\\udbff'
+    t.equal(d.attributes[`proofpoint.${escapedKey}`], wellFormed, 'in keys: escaped as text, so two keys never collide')
+    t.notOk(`proofpoint.${wellFormed}` in d.attributes)
+    t.notOk(Buffer.from(bytes).includes(Buffer.from([0xed, 0xa0, 0x80])), 'no encoded surrogate (CESU-8) in the protobuf')
+    const json = JsonLogsSerializer.serializeRequest(factory.toSdkRecords([r]))!
+    t.doesNotThrow(() => new TextDecoder('utf-8', { fatal: true }).decode(json), 'the JSON serializer gives valid UTF-8')
+  }
+  t.end()
+})
+
+t.test('numbers beyond 2^53 and non-integers where ints are expected: kept, counted malformed', (t) => {
+  const r = map(JSON.parse(`{"messageTime":"${TIME}","spamScore":9007199254740993,"phishScore":1.5,"malwareScore":1e300,"messageSize":-0,"other":1e21}`) as JsonValue)
+  t.equal(r.attributes['proofpoint.spamScore'], 2 ** 53, 'kept as the double JSON.parse made of it')
+  t.equal(r.attributes['proofpoint.phishScore'], 1.5)
+  t.match(r.malformed, [/^spamScore: expected int, got number beyond 2\^53 9007199254740992$/, /^phishScore: expected int, got number "?1\.5/, /^malwareScore: expected int, got number beyond 2\^53 1e\+300$/])
+  t.equal(r.malformed.length, 3, 'messageSize -0 is an int')
+  const d = decoded(r)
+  t.equal(d.attributeKinds['proofpoint.phishScore'], 'double')
+  t.equal(d.attributeKinds['proofpoint.malwareScore'], 'double', 'beyond int64: a double on the wire')
+  t.equal(d.attributes['proofpoint.malwareScore'], 1e300)
+  t.equal(d.attributeKinds['proofpoint.other'], 'double', '1e21 > 2^63: a double')
+  t.end()
+})
+
+t.test('arrays with mixed types are made homogeneous', (t) => {
+  const e = JSON.parse(`{"messageTime":"${TIME}","toAddresses":["a",1,true,null],"nums":[1,2.5,null],"mix":[1,"a",{"b":1},[2]]}`) as JsonValue
+  const flat = map(e)
+  t.same(flat.attributes['proofpoint.toAddresses'], ['a', '1', 'true', ''])
+  t.same(flat.attributes['proofpoint.nums'], ['1', '2.5', ''])
+  t.same(flat.attributes['proofpoint.mix'], ['1', 'a', '{"b":1}', '[2]'])
+  t.match(flat.malformed, [/^toAddresses\[1\]: expected string, got number/])
+  const nested = map(e, NESTED)
+  t.same(nested.attributes['proofpoint.mix'], [1, 'a', { b: 1 }, [2]])
+  t.end()
+})
+
+t.test('duplicate keys: JSON.parse keeps the last, and so does the record and its uid', (t) => {
+  const r = map(JSON.parse(`{"messageTime":"${TIME}","subject":"first","subject":"last"}`) as JsonValue)
+  t.equal(r.attributes['proofpoint.subject'], 'last')
+  t.equal(r.uid, eventUid({ messageTime: TIME, subject: 'last' }, 'messagesDelivered'))
+  t.end()
+})

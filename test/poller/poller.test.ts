@@ -1,0 +1,244 @@
+/**
+ * The poller's parts in process: the pure commit (nextState), one window's run (a fake source, a recording sink:
+ * batching, concurrency, dedup, acknowledgements, failures on either side), and the loop itself with an in-memory
+ * state store, a fake source, a recording sink and simulated time.
+ */
+import { Writable } from 'node:stream'
+import t from 'tap'
+import { ExportError, SiemServerError } from '../../src/errors.js'
+import { createLogger } from '../../src/logger.js'
+import { eventUid } from '../../src/mapping/index.js'
+import type { MappedRecord } from '../../src/mapping/types.js'
+import { Poller, nextState, runWindow, tally } from '../../src/poller/index.js'
+import type { ExportOutcome, WindowRunDeps, WindowSource } from '../../src/poller/index.js'
+import { REJECTED } from '../../src/poller/commit.js'
+import type { EventBatch, WindowEvents, WindowSummary } from '../../src/siem/client.js'
+import type { JsonObject, TimeWindow } from '../../src/siem/types.js'
+import { API_LIMITS } from '../../src/siem/windows.js'
+import { MemoryStateStore, UidKeyMap } from '../../src/state/index.js'
+import type { ReceiverState } from '../../src/state/index.js'
+import { ReceiverStatus } from '../../src/status.js'
+import { fakeTime } from '../helpers/fake-time.js'
+
+const MIN = 60_000
+const T0 = Date.parse('2026-11-24T12:00:30.000Z')
+const WINDOW: TimeWindow = { start: new Date('2026-11-24T11:00:00Z'), end: new Date('2026-11-24T12:00:00Z') }
+const silent = createLogger('fatal', new Writable({ write: (_c, _e, cb) => cb() }))
+
+function message(i: number): JsonObject {
+  return { GUID: `guid-${i}`, id: `id-${i}`, messageTime: new Date(Date.parse('2026-11-24T11:00:00Z') + i * 1000).toISOString(), subject: `s${i}`, sender: 'a@example.com' }
+}
+const uid = (i: number): string => eventUid(message(i), 'messagesDelivered')
+
+function batchOf(ids: number[]): EventBatch {
+  return { messagesDelivered: ids.map(message), messagesBlocked: [], clicksPermitted: [], clicksBlocked: [] }
+}
+
+/** A source that serves the given batches (and records whether its iteration was finished or abandoned). */
+function fakeSource(batches: number[][], opts: { failAfter?: number; queryEndTime?: string } = {}) {
+  const seen = { requests: 0, closed: 0, completed: 0, windows: [] as TimeWindow[] }
+  const source: WindowSource = {
+    events(window): WindowEvents {
+      const result: { summary: WindowSummary | undefined; [Symbol.asyncIterator]: () => AsyncGenerator<EventBatch> } = {
+        summary: undefined,
+        async *[Symbol.asyncIterator]() {
+          seen.requests++
+          seen.windows.push(window)
+          try {
+            let n = 0
+            for (const [i, ids] of batches.entries()) {
+              if (opts.failAfter === i) throw new SiemServerError(502, 'bad gateway')
+              n += ids.length
+              yield batchOf(ids)
+            }
+            seen.completed++
+            result.summary = { status: 200, bytes: 1000, events: n, ...(opts.queryEndTime ? { queryEndTime: opts.queryEndTime } : {}) }
+          } finally {
+            seen.closed++
+          }
+        },
+      }
+      return result
+    },
+  }
+  return { source, seen }
+}
+
+/** A sink recording each call, how many were unanswered at once, and answering as scripted. */
+function recordingSink(script: Array<'ok' | Error | { rejected: number[] }> = []) {
+  const calls: string[][] = []
+  let inflight = 0
+  const sink = {
+    maxInflight: 0,
+    inflightAtFailure: [] as number[],
+    calls,
+    async exportRecords(records: MappedRecord[]): Promise<ExportOutcome> {
+      calls.push(records.map((r) => r.uid))
+      inflight++
+      sink.maxInflight = Math.max(sink.maxInflight, inflight)
+      await new Promise((r) => setTimeout(r, 2))
+      inflight--
+      const next = script.shift() ?? 'ok'
+      if (next instanceof Error) throw next
+      if (next === 'ok') return { batches: 1 }
+      return { batches: 1, rejected: next.rejected.map((index) => ({ index, reason: 'bad record' })) }
+    },
+    get inflight() {
+      return inflight
+    },
+  }
+  return sink
+}
+
+function runDeps(source: WindowSource, sink: ReturnType<typeof recordingSink>, over: Partial<WindowRunDeps> = {}): WindowRunDeps {
+  return {
+    source,
+    exportRecords: (records) => sink.exportRecords(records),
+    batchSize: 4,
+    concurrency: 2,
+    mapping: { attributeShape: 'flat', body: 'json' },
+    exported: new UidKeyMap(),
+    logger: silent,
+    clock: () => T0,
+    progress: () => undefined,
+    ...over,
+  }
+}
+
+t.test('runWindow: batches of batchSize across source batches, at most `concurrency` calls at once, every record once', async (t) => {
+  const { source, seen } = fakeSource([[0, 1, 2], [3, 4, 5, 6, 7], [8, 9, 10]])
+  const sink = recordingSink()
+  const done = new UidKeyMap()
+  const attempt = await runWindow(runDeps(source, sink), WINDOW, new AbortController().signal, done)
+  t.same(sink.calls.map((c) => c.length), [4, 4, 3], 'cut by the export side, not by how the body arrived')
+  t.same(sink.calls.flat(), Array.from({ length: 11 }, (_, i) => uid(i)))
+  t.equal(sink.maxInflight, 2)
+  t.equal(attempt.summary.events, 11)
+  t.equal(attempt.fresh.size, 11)
+  t.equal(done.size, 11, 'every key acknowledged')
+  t.equal(seen.completed, 1)
+})
+
+t.test('runWindow: keys exported before, repeated in the window, or acknowledged by an earlier attempt are not sent', async (t) => {
+  const { source } = fakeSource([[0, 1, 2, 1], [3, 4]])
+  const exported = new UidKeyMap()
+  exported.set(uid(0), WINDOW.end.getTime())
+  const done = new UidKeyMap()
+  done.set(uid(3), 0)
+  const sink = recordingSink()
+  const attempt = await runWindow(runDeps(source, sink, { exported }), WINDOW, new AbortController().signal, done)
+  t.same(sink.calls.flat(), [uid(1), uid(2), uid(4)])
+  t.equal(attempt.counts.messagesDelivered.duplicates, 2, 'the earlier export and the repeat')
+  t.equal(attempt.fresh.size, 4, 'fresh: 1, 2, 3, 4')
+})
+
+t.test('runWindow: a refused record is marked REJECTED; tally counts exported and rejected by type', async (t) => {
+  const { source } = fakeSource([[0, 1, 2]])
+  const sink = recordingSink([{ rejected: [1] }])
+  const done = new UidKeyMap()
+  const attempt = await runWindow(runDeps(source, sink), WINDOW, new AbortController().signal, done)
+  t.ok((done.get(uid(1)) ?? 0) & REJECTED)
+  t.notOk((done.get(uid(0)) ?? 0) & REJECTED)
+  const outcome = tally(attempt.fresh, done)
+  t.equal(outcome.exported.messagesDelivered, 2)
+  t.equal(outcome.rejected.messagesDelivered, 1)
+})
+
+t.test('runWindow: an export failure stops the window; no call is left running, the body is abandoned, earlier acks kept', async (t) => {
+  const { source, seen } = fakeSource([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11], [12, 13]])
+  const failure = new ExportError('PSR_ERR_EXPORT_FAILED', 'collector down')
+  const sink = recordingSink(['ok', failure])
+  const done = new UidKeyMap()
+  const err = await runWindow(runDeps(source, sink, { concurrency: 1 }), WINDOW, new AbortController().signal, done).catch((e: unknown) => e)
+  t.equal(err, failure, "the export's own error, not relabelled")
+  t.equal(sink.inflight, 0, 'nothing in flight when it rejects')
+  t.equal(seen.completed, 0)
+  t.equal(seen.closed, 1, 'the source was closed (its body discarded)')
+  t.equal(done.size, 4, 'the first call was acknowledged and is remembered')
+})
+
+t.test("runWindow: a source failure is thrown as the source's, after the calls in flight settled", async (t) => {
+  const { source } = fakeSource([[0, 1, 2, 3], [4]], { failAfter: 1 })
+  const sink = recordingSink()
+  const err = await runWindow(runDeps(source, sink), WINDOW, new AbortController().signal, new UidKeyMap()).catch((e: unknown) => e)
+  t.type(err, SiemServerError)
+  t.equal(sink.inflight, 0)
+})
+
+const baseState = (over: Partial<ReceiverState> = {}): ReceiverState => ({ version: 2, cursor: '2026-11-24T11:00:00.000Z', exportedKeys: {}, ...over })
+const commitInput = (over: Partial<Parameters<typeof nextState>[0]> = {}): Parameters<typeof nextState>[0] => ({
+  state: baseState(),
+  window: WINDOW,
+  settledEnd: WINDOW.end.getTime(),
+  queriedAt: T0,
+  reaskPendingFrom: undefined,
+  gapMs: 0,
+  exported: new UidKeyMap(),
+  fresh: new UidKeyMap(),
+  exportedCount: 0,
+  overlapMs: 30 * MIN,
+  limits: API_LIMITS,
+  now: T0,
+  apiRequests: [T0],
+  ...over,
+})
+
+t.test('nextState: the cursor moves to what was answered, never past it, never back', async (t) => {
+  t.equal(nextState(commitInput()).state.cursor, '2026-11-24T12:00:00.000Z')
+  t.equal(nextState(commitInput({ settledEnd: Date.parse('2026-11-24T11:40:00Z') })).state.cursor, '2026-11-24T11:40:00.000Z', 'queryEndTime short of the end')
+  t.equal(nextState(commitInput({ settledEnd: Date.parse('2026-11-24T10:00:00Z') })).state.cursor, '2026-11-24T11:00:00.000Z', 'never back')
+  const nothing = nextState(commitInput({ state: baseState({ reaskFrom: '2026-11-24T10:30:00.000Z' }), settledEnd: WINDOW.start.getTime() })).state
+  t.equal(nothing.reaskFrom, '2026-11-24T10:30:00.000Z', 'nothing answered: the re-ask point stays')
+  t.same(nextState(commitInput()).state.apiRequests, [T0])
+})
+
+t.test('nextState: keys of this window are filed under its end; keys that cannot come back are dropped', async (t) => {
+  const exported = new UidKeyMap()
+  exported.set('old', Date.parse('2026-11-24T09:00:00Z'))
+  exported.set('recent', Date.parse('2026-11-24T11:50:00Z'))
+  const fresh = new UidKeyMap()
+  fresh.set('new', 0)
+  const { exported: next } = nextState(commitInput({ exported, fresh, queriedAt: Date.parse('2026-11-24T12:00:30Z') }))
+  t.notOk(next.has('old'), 'before the re-ask point: gone')
+  t.ok(next.has('recent'))
+  t.equal(next.get('new'), WINDOW.end.getTime())
+  t.not(next, exported, 'the input map is not changed')
+  t.ok(exported.has('old'))
+})
+
+t.test('nextState: gap, last event and the no-events flag', async (t) => {
+  const s = nextState(commitInput({ state: baseState({ gapSeconds: 60, noEventsAlerting: true }), gapMs: 120_000 })).state
+  t.equal(s.gapSeconds, 180)
+  t.equal(s.noEventsAlerting, true, 'still silent: the flag stays')
+  t.equal(s.lastEventAt, undefined)
+  const flowing = nextState(commitInput({ state: baseState({ noEventsAlerting: true }), exportedCount: 3 })).state
+  t.equal(flowing.noEventsAlerting, undefined, 'events exported: cleared')
+  t.equal(flowing.lastEventAt, new Date(T0).toISOString())
+})
+
+t.test('Poller: the cursor moves only after the sink acknowledged; a failed export holds it and the window is asked again', async (t) => {
+  const time = fakeTime(T0)
+  const store = new MemoryStateStore()
+  const status = new ReceiverStatus({ startedAt: T0, noEventsAlertAfterMs: 24 * 60 * MIN, pollIntervalMs: MIN, eventTypes: ['messagesDelivered'], version: 'test' })
+  const { source, seen } = fakeSource([[0, 1, 2], [3, 4]])
+  const sink = Object.assign(recordingSink([new ExportError('PSR_ERR_EXPORT_FAILED', 'collector down')]), { maxConcurrency: 1 })
+  const poller = new Poller(
+    { pollIntervalMs: MIN, startLookbackMs: 60 * MIN, overlapMs: 0, requestBudget: 1800, exportBatchSize: 4, windowTargets: { maxEvents: 1000, maxBytes: 1 << 20 }, mapping: { attributeShape: 'flat', body: 'json' } },
+    { source, sink, store, status, logger: silent, clock: time.clock, monotonic: time.monotonic, sleep: time.sleep },
+  )
+  await poller.start()
+  t.teardown(() => poller.stop())
+  await time.idle()
+  t.equal((await store.load())?.cursor, '2026-11-24T11:01:00.000Z', 'held while the export fails (the backoff wait is parked)')
+  // Let the backoff end, but not the next poll interval (a minute after the first request).
+  time.advanceTo(T0 + 30_000)
+  await time.idle()
+  const state = await store.load()
+  t.equal(state?.cursor, '2026-11-24T12:00:00.000Z', 'committed after the retry')
+  t.equal(seen.requests, 2, 'the window asked twice')
+  t.same(sink.calls.map((c) => c.length), [4, 4, 1], 'first call failed; the retry sent everything again (nothing was acknowledged)')
+  t.equal(new Set(sink.calls.slice(1).flat()).size, 5)
+  t.same(seen.windows.map((w) => w.end.toISOString()), ['2026-11-24T12:00:00.000Z', '2026-11-24T12:00:00.000Z'])
+  t.equal(status.snapshot(time.clock()).totals.exported, 5)
+  t.equal(state?.apiRequests?.length, 2, 'both requests counted against the budget, durably')
+})

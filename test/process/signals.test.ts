@@ -1,0 +1,151 @@
+/**
+ * Stop signals as supervisors and terminals send them, to the compiled binary: SIGTERM while `run` or `demo` is
+ * still starting, SIGHUP to a running one. Each must take the graceful path (exit 0, the `stopped` line), never
+ * Node's default for the signal (the process killed by it, half-started).
+ *
+ * "While starting" is made certain, not timed: the configuration file (read before anything starts) or the state
+ * file (read inside the start, after the ops server is listening) is a FIFO, so the receiver waits at that point
+ * of its start-up until the test, having signalled it, writes the file's contents.
+ */
+import { execFileSync } from 'node:child_process'
+import { constants } from 'node:fs'
+import { open } from 'node:fs/promises'
+import type { FileHandle } from 'node:fs/promises'
+import { join } from 'node:path'
+import t from 'tap'
+import type { Test } from 'tap'
+import { startSimulator } from '../../src/simulator/index.js'
+import { startOtlpSink } from '../helpers/otlp-sink.js'
+import { startReceiver } from '../helpers/child.js'
+import type { Exit, ReceiverProcess } from '../helpers/child.js'
+
+const skip = process.platform === 'win32' ? 'POSIX signals and FIFOs' : false
+const SECRET = 'signals-s3cr3t'
+
+const sim = await startSimulator({ principal: 'svc-principal', secret: SECRET, eventsPerMinute: 2 })
+const sink = await startOtlpSink()
+t.teardown(async () => {
+  await sim.close()
+  await sink.close()
+})
+
+/** `run` against the simulator and the sink; nothing else on the network. */
+const RUN_ENV = {
+  PROOFPOINT_BASE_URL: sim.url,
+  PROOFPOINT_PRINCIPAL: 'svc-principal',
+  PROOFPOINT_SECRET: SECRET,
+  RECEIVER_START_LOOKBACK: '5m',
+  OTEL_EXPORTER_OTLP_ENDPOINT: sink.url,
+}
+
+/** A test directory with `state/` for RECEIVER_STATE_DIR (t.testdir() may be called once per test: it empties the directory). */
+function dirs(t: Test): { dir: string; stateDir: string } {
+  const dir = t.testdir({ state: {} })
+  return { dir, stateDir: join(dir, 'state') }
+}
+
+function spawnReceiver(t: Test, args: string[], env: Record<string, string>, stateDir: string): ReceiverProcess {
+  const p = startReceiver({ args, env, stateDir })
+  t.teardown(() => p.kill('SIGKILL'))
+  return p
+}
+
+function mkfifo(dir: string, name: string): string {
+  const path = join(dir, name)
+  execFileSync('mkfifo', [path])
+  return path
+}
+
+/** Resolves once the receiver opened the FIFO for reading (it then waits for its contents); rejects if it exits first. */
+async function openedByReceiver(path: string, p: ReceiverProcess): Promise<FileHandle> {
+  // O_WRONLY without O_CREAT: waits for the reader, and never makes a plain file of a FIFO that is not there.
+  const writer = open(path, constants.O_WRONLY)
+  const first = await Promise.race([writer.then((handle) => ({ handle })), p.exited.then((exit) => ({ exit }))])
+  if ('handle' in first) return first.handle
+  // Release the open still waiting for a reader, so no thread of the pool stays blocked.
+  const reader = await open(path, constants.O_RDONLY | constants.O_NONBLOCK)
+  await (await writer).close()
+  await reader.close()
+  throw new Error(`the receiver exited (${String(first.exit.code ?? first.exit.signal)}) before reading ${path}; stderr:\n${p.stderr()}`)
+}
+
+/** Writes the FIFO's contents; the receiver may be gone already (then the write fails, which the exit shows). */
+async function feed(handle: FileHandle, text: string): Promise<void> {
+  await handle.writeFile(text).catch(() => undefined)
+  await handle.close().catch(() => undefined)
+}
+
+/** Resolves once stderr matches; rejects if the receiver exits first. */
+function untilStderr(p: ReceiverProcess, re: RegExp): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const check = (): boolean => {
+      if (!re.test(p.stderr())) return false
+      p.child.stderr?.off('data', check)
+      resolve()
+      return true
+    }
+    p.child.stderr?.on('data', check)
+    void p.exited.then((e) => {
+      if (!check()) reject(new Error(`the receiver exited (${String(e.code ?? e.signal)}) before ${String(re)}; stderr:\n${p.stderr()}`))
+    })
+    check()
+  })
+}
+
+function gracefulExit(t: Test, exit: Exit, p: ReceiverProcess, withStoppedLine = true): void {
+  t.same({ code: exit.code, signal: exit.signal }, { code: 0, signal: null }, 'exit 0, not killed by the signal')
+  if (withStoppedLine) t.equal(p.logsMatching(/^stopped$/).length, 1, "the graceful 'stopped' log line")
+  t.notMatch(p.stderr(), /unexpected failure|could not start/)
+}
+
+t.test('run: SIGTERM while the configuration is being read (before anything started) stops it, exit 0', { skip }, async (t) => {
+  const { dir, stateDir } = dirs(t)
+  const config = mkfifo(dir, 'receiver.json')
+  const p = spawnReceiver(t, ['run', '--config', config], RUN_ENV, stateDir)
+  const handle = await openedByReceiver(config, p)
+  p.kill('SIGTERM')
+  await feed(handle, '{"RECEIVER_POLL_INTERVAL": "1m"}\n')
+  gracefulExit(t, await p.exited, p)
+})
+
+t.test('run: SIGTERM during the start (ops server up, state file being read) stops it once started, exit 0', { skip }, async (t) => {
+  const { stateDir } = dirs(t)
+  const stateFile = mkfifo(stateDir, 'state.json')
+  const p = spawnReceiver(t, ['run'], RUN_ENV, stateDir)
+  const handle = await openedByReceiver(stateFile, p)
+  p.kill('SIGTERM')
+  const cursor = new Date(Math.floor(Date.now() / 60_000) * 60_000 - 5 * 60_000).toISOString()
+  await feed(handle, `${JSON.stringify({ version: 2, cursor, exportedKeys: {} })}\n`)
+  const exit = await p.exited
+  gracefulExit(t, exit, p)
+  const msgs = p.logs.map((l) => l.msg)
+  t.ok(msgs.indexOf('receiver started') < msgs.indexOf('shutting down'), 'the start completed, then the shutdown')
+  t.match(p.logsMatching(/^shutting down$/)[0], { signal: 'SIGTERM' })
+})
+
+t.test('run: SIGHUP stops a running receiver gracefully like SIGTERM, exit 0', { skip }, async (t) => {
+  const p = spawnReceiver(t, ['run'], RUN_ENV, dirs(t).stateDir)
+  await untilStderr(p, /"msg":"receiver started"/)
+  p.kill('SIGHUP')
+  gracefulExit(t, await p.exited, p)
+  t.match(p.logsMatching(/^shutting down$/)[0], { signal: 'SIGHUP' })
+})
+
+t.test('demo: SIGTERM while it reads its configuration stops it once started, exit 0', { skip }, async (t) => {
+  const { dir, stateDir } = dirs(t)
+  const config = mkfifo(dir, 'demo.json')
+  const p = spawnReceiver(t, ['demo'], { RECEIVER_CONFIG_FILE: config }, stateDir)
+  const handle = await openedByReceiver(config, p)
+  p.kill('SIGTERM')
+  await feed(handle, '{}\n')
+  // The demo logs at warn: no 'stopped' line, its banner shows it started before stopping.
+  gracefulExit(t, await p.exited, p, false)
+  t.match(p.stderr(), /Ctrl-C stops/)
+})
+
+t.test('demo: SIGHUP stops it gracefully, exit 0', { skip }, async (t) => {
+  const p = spawnReceiver(t, ['demo'], {}, dirs(t).stateDir)
+  await untilStderr(p, /Ctrl-C stops/)
+  p.kill('SIGHUP')
+  gracefulExit(t, await p.exited, p, false)
+})
