@@ -1,9 +1,16 @@
-/** Exponential backoff with full jitter (the AWS "full jitter" variant): spreads retries of many receivers apart. */
+/** The one retry delay of the receiver: the poll loop's and the OTLP exporters' (each with its own policy). */
 import { DEFAULT_RETRY_MAX_BACKOFF_MS } from './config/defaults.js'
 
 export interface BackoffPolicy {
   initialMs: number
   maxMs: number
+  /** Growth per attempt; default 2. */
+  multiplier?: number
+  /**
+   * The share of a step drawn at random and taken off it (default 0.5: between half and all of it), so many
+   * receivers spread their retries apart. Only ever shorter: a step at the ceiling never overshoots it.
+   */
+  jitter?: number
 }
 
 export const DEFAULT_BACKOFF: BackoffPolicy = { initialMs: 1_000, maxMs: DEFAULT_RETRY_MAX_BACKOFF_MS }
@@ -11,15 +18,17 @@ export const DEFAULT_BACKOFF: BackoffPolicy = { initialMs: 1_000, maxMs: DEFAULT
 export const AUTH_BACKOFF: BackoffPolicy = { initialMs: 30_000, maxMs: 10 * 60_000 }
 
 /**
- * Delay before retry number `attempt` (0-based). A server's Retry-After wins when it asks for longer, but never past
- * `policy.maxMs` (RECEIVER_RETRY_MAX_BACKOFF, "the longest wait between retries"): a collector or proxy answering
- * `Retry-After: 3600` must not stall the receiver for an hour. `random` is injectable so tests can pin the jitter.
+ * Delay before retry number `attempt` (0-based): initialMs × multiplier^attempt, at most maxMs, less its jitter. A
+ * server's Retry-After wins when it asks for longer, but never past `policy.maxMs` (RECEIVER_RETRY_MAX_BACKOFF, "the
+ * longest wait between retries"): a collector or proxy answering `Retry-After: 3600` must not stall the receiver for
+ * an hour. `random` is injectable so tests can pin the jitter.
  */
 export function backoffDelay(attempt: number, policy: BackoffPolicy, retryAfterMs?: number, random: () => number = Math.random): number {
-  const ceiling = Math.min(policy.maxMs, policy.initialMs * 2 ** Math.min(attempt, 30))
-  const jittered = Math.round(ceiling / 2 + random() * (ceiling / 2))
+  const { initialMs, maxMs, multiplier = 2, jitter = 0.5 } = policy
+  const ceiling = Math.min(maxMs, initialMs * multiplier ** Math.min(attempt, 64))
+  const jittered = Math.round(ceiling * (1 - Math.min(1, jitter) * (1 - random())))
   if (retryAfterMs === undefined || !(retryAfterMs >= 0)) return jittered
-  return Math.min(policy.maxMs, Math.max(retryAfterMs, Math.min(jittered, policy.initialMs)))
+  return Math.min(maxMs, Math.max(retryAfterMs, Math.min(jittered, initialMs)))
 }
 
 /** Resolves after `ms`, or at once when `signal` aborts (never rejects: the caller checks `signal.aborted`). */
@@ -34,22 +43,4 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     }
     signal?.addEventListener('abort', done, { once: true })
   })
-}
-
-/** Exponential backoff with proportional jitter (the OpenTelemetry SDK exporters' policy). */
-export interface JitteredBackoffPolicy {
-  initialMs: number
-  maxMs: number
-  multiplier: number
-  /** The delay varies by up to this share either way (0.2: ±20 %). */
-  jitter: number
-}
-
-/**
- * Delay before retry number `step` (0-based): initialMs × multiplier^step, ± jitter of it, at most maxMs. Pure but
- * for `random`, which tests can pin.
- */
-export function jitteredDelay(step: number, policy: JitteredBackoffPolicy, random: () => number = Math.random): number {
-  const base = policy.initialMs * policy.multiplier ** Math.min(step, 64)
-  return Math.max(0, Math.min(base * (1 + (random() * 2 - 1) * policy.jitter), policy.maxMs))
 }

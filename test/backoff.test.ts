@@ -1,5 +1,5 @@
 import t from 'tap'
-import { backoffDelay, jitteredDelay, sleep } from '../src/backoff.js'
+import { backoffDelay, sleep } from '../src/backoff.js'
 
 const policy = { initialMs: 1000, maxMs: 60_000 }
 
@@ -29,13 +29,13 @@ t.test('sleep ends early on abort', async (t) => {
   t.ok(Date.now() - started < 5000)
 })
 
-t.test("jitteredDelay: the OTLP exporters' steps (initial × multiplier^n, ±jitter, capped)", async (t) => {
+t.test("the OTLP exporters' policy: initial × multiplier^n, at most the ceiling, up to jitter × step shorter", async (t) => {
   const sdk = { initialMs: 1000, maxMs: 5000, multiplier: 1.5, jitter: 0.2 }
-  t.equal(jitteredDelay(0, sdk, () => 0.5), 1000, 'no jitter at the middle')
-  t.equal(jitteredDelay(0, sdk, () => 0), 800, '20 % below')
-  t.equal(jitteredDelay(0, sdk, () => 1), 1200, '20 % above')
-  t.equal(jitteredDelay(2, sdk, () => 0.5), 2250)
-  t.equal(jitteredDelay(4, sdk, () => 1), 5000, 'capped after the jitter')
-  t.equal(jitteredDelay(10_000, sdk, () => 0), 5000, 'huge steps do not overflow')
-  t.equal(jitteredDelay(0, { ...sdk, jitter: 2 }, () => 0), 0, 'never negative')
+  t.equal(backoffDelay(0, sdk, undefined, () => 1), 1000, 'no jitter at the top')
+  t.equal(backoffDelay(0, sdk, undefined, () => 0), 800, '20 % below')
+  t.equal(backoffDelay(2, sdk, undefined, () => 1), 2250)
+  t.equal(backoffDelay(4, sdk, undefined, () => 1), 5000, 'capped')
+  t.equal(backoffDelay(4, sdk, undefined, () => 0), 4000, 'a step at the ceiling is jittered below it, never above')
+  t.equal(backoffDelay(10_000, sdk, undefined, () => 0), 4000, 'huge steps do not overflow')
+  t.equal(backoffDelay(0, { ...sdk, jitter: 2 }, undefined, () => 0), 0, 'never negative')
 })

@@ -3,7 +3,7 @@ import type { ExportResult } from '@opentelemetry/core'
 import type { LogRecordExporter, ReadableLogRecord } from '@opentelemetry/sdk-logs'
 // A dependency of both OTLP exporter packages; its serializers are its public API ("exports added here are public").
 import { JsonLogsSerializer, ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer'
-import { jitteredDelay } from '../backoff.js'
+import { backoffDelay } from '../backoff.js'
 import { otlpRedactor } from '../redact.js'
 import type { Redactor } from '../redact.js'
 import { OtlpExportFailure } from './failure.js'
@@ -49,7 +49,7 @@ export interface RetryPolicy {
 export interface OtlpExporterBaseOptions {
   /** The whole export, retries included, must finish within this (OTEL_EXPORTER_OTLP_TIMEOUT). Default 10 000. */
   timeoutMillis?: number
-  /** The SDK's policy by default: up to 5 retries, 1 s × 1.5 (±20 % jitter, at most 5 s), Retry-After honoured. */
+  /** The SDK's steps by default: up to 5 retries, 1 s × 1.5 (at most 5 s, up to 20 % shorter at random), Retry-After honoured. */
   retry?: Partial<RetryPolicy>
   /** The endpoint URL: its user info and query values are redacted from quoted collector text. */
   url: string
@@ -64,7 +64,7 @@ export interface OtlpExporterBaseOptions {
 
 const RESPONSE_TEXT_MAX = 300
 const DEFAULT_TIMEOUT_MS = DEFAULT_OTLP_TIMEOUT_MS
-/** ±20 % around each backoff step, as the SDK's exporters do. */
+/** Up to a fifth of each step drawn at random (the SDK draws ±20 %; ours never overshoots the ceiling). */
 const JITTER = 0.2
 
 /** The collector's text as it may be quoted: credentials redacted first, then printable characters only, cut short. */
@@ -198,7 +198,7 @@ export abstract class OtlpExporterBase implements LogRecordExporter {
       let wait = 0
       if (!attemptResult.immediate) {
         // The collector's Retry-After wins; the backoff still steps up, as the SDK's does.
-        const backoff = jitteredDelay(step++, { initialMs, maxMs, multiplier, jitter: JITTER })
+        const backoff = backoffDelay(step++, { initialMs, maxMs, multiplier, jitter: JITTER })
         wait = failure.retryAfterMs ?? backoff
       }
       // A retry needs time to be answered: one sent with a few milliseconds left would be cut off while the collector
