@@ -5,7 +5,8 @@
  */
 import { extname } from 'node:path'
 import { parse as parseYaml, YAMLError } from 'yaml'
-import { CONFIG_VARIABLES, fileValueKind, isConfigVariable, quote } from './schema.js'
+import { quote } from './formats.js'
+import { CONFIG_VARIABLES, fileValueKind, isConfigVariable } from './schema.js'
 import type { ConfigVariable } from './schema.js'
 import { fsReason } from './read-file.js'
 import type { ReadFile } from './read-file.js'

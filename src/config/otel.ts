@@ -14,7 +14,7 @@ import {
   DEFAULT_SERVICE_NAME,
   OTLP_LOGS_PATH,
 } from './defaults.js'
-import { checkHttpUrl, quote } from './schema.js'
+import { checkHttpUrl, quote } from './formats.js'
 import type { ConfigVariable } from './schema.js'
 import { isSet, pickerFor } from './sources.js'
 import type { PickSetting, Report, Resolving, Setting } from './sources.js'

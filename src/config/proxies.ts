@@ -5,7 +5,7 @@
  */
 import { proxyFor } from '../proxy.js'
 import type { ProxyChoice } from '../proxy.js'
-import { checkHttpUrl } from './schema.js'
+import { checkHttpUrl } from './formats.js'
 import type { Resolving } from './sources.js'
 import type { ReceiverConfig } from './types.js'
 

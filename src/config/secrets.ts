@@ -4,7 +4,7 @@
  * setting and the file, never what the file holds.
  */
 import { ConfigError } from '../errors.js'
-import { quote } from './schema.js'
+import { quote } from './formats.js'
 import type { ConfigVariable } from './schema.js'
 import { defaultReadFile, fsReason } from './read-file.js'
 import type { ReadFile } from './read-file.js'

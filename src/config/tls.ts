@@ -6,7 +6,7 @@
  */
 import { X509Certificate, createPrivateKey } from 'node:crypto'
 import type { KeyObject } from 'node:crypto'
-import { quote } from './schema.js'
+import { quote } from './formats.js'
 import type { ConfigVariable, RawConfig } from './schema.js'
 import { fsReason } from './read-file.js'
 import type { ReadFile } from './read-file.js'
