@@ -19,7 +19,7 @@ import { SiemClient } from './siem/client.js'
 import { mappingOptions, recordOptions, siemClientOptions, siemSecrets } from './config/index.js'
 import { FileStateStore, StateDirLock } from './state/index.js'
 import type { StateStore } from './state/index.js'
-import { ReceiverStatus } from './status.js'
+import { ReceiverStatus } from './status/index.js'
 import { VERSION } from './version.js'
 
 export interface AppDeps {

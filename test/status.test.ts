@@ -1,5 +1,5 @@
 import t from 'tap'
-import { RECEIVER_PHASES, ReceiverStatus } from '../src/status.js'
+import { RECEIVER_PHASES, ReceiverStatus } from '../src/status/index.js'
 import { RequestBudget } from '../src/state/index.js'
 
 const T0 = Date.parse('2024-05-01T00:00:00.000Z')

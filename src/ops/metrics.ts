@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 
 import type { EventType } from '../siem/types.js'
-import type { ReceiverStatus, StatusSnapshot, TypeCounts } from '../status.js'
+import type { ReceiverStatus, StatusSnapshot, TypeCounts } from '../status/index.js'
 
 /** Every metric name starts with this. */
 export const METRIC_PREFIX = 'proofpoint_receiver_'

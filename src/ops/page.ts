@@ -8,7 +8,7 @@
  */
 import { EVENT_TYPES } from '../siem/types.js'
 import type { EventType } from '../siem/types.js'
-import type { Liveness, Readiness, StatusSnapshot, TypeCounts } from '../status.js'
+import type { Liveness, Readiness, StatusSnapshot, TypeCounts } from '../status/index.js'
 
 /** Seconds between automatic reloads of the page. */
 export const PAGE_REFRESH_SECONDS = 30

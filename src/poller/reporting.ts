@@ -5,7 +5,7 @@
 import { ExportError, SiemApiError, SiemAuthError, errorInfo } from '../errors.js'
 import type { LogRecordParts } from '../mapping/types.js'
 import type { WindowSummary } from '../siem/client.js'
-import type { ReceiverStatus } from '../status.js'
+import type { ReceiverStatus } from '../status/index.js'
 import type { ExportOutcome, PollerMetrics, RecordSink } from './types.js'
 
 export class PollReporter {

@@ -7,7 +7,7 @@ import type { WindowEvents } from '../siem/client.js'
 import type { TimeWindow } from '../siem/types.js'
 import type { WindowLimits, WindowTargets } from '../siem/windows.js'
 import type { StateStore } from '../state/index.js'
-import type { ReceiverStatus } from '../status.js'
+import type { ReceiverStatus } from '../status/index.js'
 
 /** What the poller needs from the SIEM client: a window's events as they stream in (see SiemClient.events). */
 export interface WindowSource {

@@ -7,7 +7,7 @@ import type { Logger } from 'pino'
 import { backoffDelay } from '../backoff.js'
 import type { BackoffPolicy } from '../backoff.js'
 import { ExportError, SiemAuthError, SiemThrottledError, StateError, errorInfo } from '../errors.js'
-import type { LoopWait, ReceiverStatus } from '../status.js'
+import type { LoopWait, ReceiverStatus } from '../status/index.js'
 
 export interface WaitsDeps {
   status: ReceiverStatus

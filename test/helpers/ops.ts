@@ -6,7 +6,7 @@ import { Writable } from 'node:stream'
 import { pino, type Logger } from 'pino'
 import type { FastifyInstance } from 'fastify'
 import { closeOpsServer } from '../../src/ops/server.js'
-import { ReceiverStatus } from '../../src/status.js'
+import { ReceiverStatus } from '../../src/status/index.js'
 import type { EventType } from '../../src/siem/types.js'
 
 export const T0 = Date.parse('2024-05-01T00:00:00.000Z')

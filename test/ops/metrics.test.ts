@@ -3,7 +3,7 @@ import { Registry, register as globalRegistry } from 'prom-client'
 
 import { METRIC_PREFIX, ReceiverMetrics } from '../../src/ops/metrics.js'
 import type { MetricsSource } from '../../src/ops/server.js'
-import { ReceiverStatus } from '../../src/status.js'
+import { ReceiverStatus } from '../../src/status/index.js'
 
 const T0 = Date.parse('2024-05-01T00:00:00.000Z')
 const MIN = 60_000

@@ -6,7 +6,7 @@ import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { escapeHtml, html, humanDuration, renderStatusPage } from '../../src/ops/page.js'
 import { buildOpsServer } from '../../src/ops/server.js'
-import type { ReceiverStatus } from '../../src/status.js'
+import type { ReceiverStatus } from '../../src/status/index.js'
 import { MIN, T0, newStatus as sharedStatus, send, startOps } from '../helpers/ops.js'
 
 const SCRIPT = '<script>alert(1)</script>'

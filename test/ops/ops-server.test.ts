@@ -3,7 +3,7 @@ import { Agent } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { buildOpsServer, closeOpsServer } from '../../src/ops/server.js'
-import { ReceiverStatus, type StatusSnapshot } from '../../src/status.js'
+import { ReceiverStatus, type StatusSnapshot } from '../../src/status/index.js'
 import { MIN, T0, captureLogger, newStatus, send, startOps, type Reply } from '../helpers/ops.js'
 
 

@@ -17,7 +17,7 @@ import type { JsonObject, TimeWindow } from '../../src/siem/types.js'
 import { API_LIMITS } from '../../src/siem/windows.js'
 import { MemoryStateStore, UidKeyMap } from '../../src/state/index.js'
 import type { ReceiverState } from '../../src/state/index.js'
-import { ReceiverStatus } from '../../src/status.js'
+import { ReceiverStatus } from '../../src/status/index.js'
 import { fakeTime } from '../helpers/fake-time.js'
 
 const MIN = 60_000

@@ -10,7 +10,7 @@ import t from 'tap'
 import { loadConfig } from '../../src/config/index.js'
 import { createConvict } from '../../src/config/schema.js'
 import { METRIC_PREFIX, ReceiverMetrics } from '../../src/ops/metrics.js'
-import { ReceiverStatus } from '../../src/status.js'
+import { ReceiverStatus } from '../../src/status/index.js'
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8')

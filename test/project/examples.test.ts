@@ -16,7 +16,7 @@ import type { ReceiverConfig } from '../../src/config/index.js'
 import { DEFAULT_MAX_BATCH_BYTES } from '../../src/export/batches.js'
 import { OPS_ROUTES, buildOpsServer } from '../../src/ops/server.js'
 import { EVENT_TYPES } from '../../src/siem/types.js'
-import { ReceiverStatus } from '../../src/status.js'
+import { ReceiverStatus } from '../../src/status/index.js'
 
 /** The repository root (this file runs as dist/test/project/examples.test.js). */
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url))

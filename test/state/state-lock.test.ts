@@ -13,7 +13,7 @@ import t from 'tap'
 import type { Test } from 'tap'
 import { StateError } from '../../src/errors.js'
 import { LOCK_FILE_NAME, StateDirLock } from '../../src/state/index.js'
-import { ReceiverStatus } from '../../src/status.js'
+import { ReceiverStatus } from '../../src/status/index.js'
 
 const LOCK_MODULE = fileURLToPath(new URL('../../src/state/lock.js', import.meta.url))
 
