@@ -20,7 +20,7 @@
  *   In `nested` shape an object with a `constructor` member is kept as its JSON text: the SDK drops any attribute
  *   whose map has a `constructor` other than Object (sdk-logs isLogAttributeValue).
  *
- * `limitStringLengths` cuts string values to the attribute value length limit afterwards, counting what it cuts.
+ * String values are cut to the attribute value length limit afterwards (string-limit.ts).
  */
 import type { AnyValue, AnyValueMap } from '@opentelemetry/api-logs'
 import type { JsonObject, JsonValue } from '../siem/types.js'
@@ -30,14 +30,10 @@ import type { AttributeShape } from './types.js'
 type Scalar = string | number | boolean
 
 const enum ArrayKind {
-  /** No elements. */
-  Empty,
-  /** Scalars of one type, no nulls: usable as is. */
-  Scalar,
-  /** Scalars (strings only) and nulls. */
-  StringsWithNulls,
-  /** Scalars of several types and/or nulls. */
-  MixedScalars,
+  /** Scalars of one type and no nulls, or no elements: usable as is. */
+  AsIs,
+  /** Scalars and nulls, or scalars of several types: every element a string. */
+  Strings,
   /** Objects and nulls, at least one object. */
   Objects,
   /** Anything else: arrays inside, or objects mixed with scalars. */
@@ -49,14 +45,12 @@ export function isJsonObject(v: JsonValue | undefined): v is JsonObject {
 }
 
 function classify(arr: readonly JsonValue[]): ArrayKind {
-  const n = arr.length
-  if (n === 0) return ArrayKind.Empty
   let firstType: string | undefined
   let mixed = false
   let nulls = false
   let objects = false
   let scalars = false
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < arr.length; i++) {
     const v = arr[i]
     if (v === null || v === undefined) {
       nulls = true
@@ -74,13 +68,7 @@ function classify(arr: readonly JsonValue[]): ArrayKind {
     if (objects && scalars) return ArrayKind.Complex
   }
   if (objects) return ArrayKind.Objects
-  if (!nulls && !mixed) return ArrayKind.Scalar
-  if (!mixed && (firstType === 'string' || firstType === undefined)) return ArrayKind.StringsWithNulls
-  return ArrayKind.MixedScalars
-}
-
-function scalarToString(v: Scalar): string {
-  return typeof v === 'string' ? v : String(v)
+  return nulls || mixed ? ArrayKind.Strings : ArrayKind.AsIs
 }
 
 /** A value below the first level, in flat shape: scalars as is, null as `""`, objects and arrays as JSON. */
@@ -89,23 +77,10 @@ function deepToFlatScalar(v: JsonValue | undefined): Scalar {
   return typeof v === 'object' ? safeJson(v) : v
 }
 
-/** Homogeneous copy of a scalar array with nulls (`""`) and/or mixed types (all strings). */
-function fixScalarArray(arr: readonly JsonValue[], allStrings: boolean): string[] {
+/** Every element as a string: null as `""`, objects and arrays as JSON. */
+function toStrings(arr: readonly JsonValue[]): string[] {
   const out = new Array<string>(arr.length)
-  for (let i = 0; i < arr.length; i++) {
-    const v = arr[i]
-    out[i] = v === null || v === undefined ? '' : allStrings ? (v as string) : scalarToString(v as Scalar)
-  }
-  return out
-}
-
-/** Arrays of anything else, flat: strings (JSON for objects and arrays, `""` for null). */
-function complexToStrings(arr: readonly JsonValue[]): string[] {
-  const out = new Array<string>(arr.length)
-  for (let i = 0; i < arr.length; i++) {
-    const v = arr[i]
-    out[i] = v === null || v === undefined ? '' : typeof v === 'object' ? safeJson(v) : scalarToString(v)
-  }
+  for (let i = 0; i < arr.length; i++) out[i] = String(deepToFlatScalar(arr[i]))
   return out
 }
 
@@ -151,7 +126,7 @@ function flattenObjectArray(attrs: AnyValueMap, key: string, arr: readonly JsonV
     const t = colTypes[c]
     // Placeholders ("") among numbers or booleans, or mixed types: make the whole column strings.
     if (t !== 'string' && (t === 'mixed' || (colSet[c] as number) < n)) {
-      for (let i = 0; i < n; i++) values[i] = scalarToString(values[i] as Scalar)
+      for (let i = 0; i < n; i++) values[i] = String(values[i])
     }
     attrs[key + '.' + wellFormedKey(colKeys[c] as string)] = values
   }
@@ -166,14 +141,13 @@ function flattenObject(attrs: AnyValueMap, key: string, obj: JsonObject): void {
   }
 }
 
-/** Nested shape of a value. */
-export function toNested(v: JsonValue, depth = 1): AnyValue {
+/** Nested shape of a value; `depth`: its level (a field's value is level 1). Past MAX_DEPTH levels, JSON text. */
+function toNested(v: JsonValue, depth: number): AnyValue {
   if (typeof v !== 'object' || v === null) return v
   if (depth > MAX_DEPTH) return safeJson(v)
   return Array.isArray(v) ? nestedArray(v, depth) : nestedMap(v, depth)
 }
 
-/** `depth`: the level of `obj` (a field's value is level 1). Past MAX_DEPTH levels, the rest is JSON text. */
 function nestedMap(obj: JsonObject, depth: number): AnyValue {
   // The SDK drops (silently) any attribute holding a map whose `constructor` member is not Object: such a map is
   // kept as its JSON text instead.
@@ -193,13 +167,10 @@ function nestedMap(obj: JsonObject, depth: number): AnyValue {
 
 function nestedArray(arr: JsonValue[], depth: number): AnyValue[] {
   switch (classify(arr)) {
-    case ArrayKind.Empty:
-    case ArrayKind.Scalar:
+    case ArrayKind.AsIs:
       return arr
-    case ArrayKind.StringsWithNulls:
-      return fixScalarArray(arr, true)
-    case ArrayKind.MixedScalars:
-      return fixScalarArray(arr, false)
+    case ArrayKind.Strings:
+      return toStrings(arr)
     case ArrayKind.Objects:
       return arr.map((el) => (isJsonObject(el) ? toNested(el, depth + 1) : {}))
     case ArrayKind.Complex:
@@ -214,85 +185,15 @@ function nestedArray(arr: JsonValue[], depth: number): AnyValue[] {
 export function putAttribute(attrs: AnyValueMap, key: string, v: JsonValue, shape: AttributeShape): void {
   if (typeof v !== 'object' || v === null) {
     if (v !== null) attrs[key] = v
-    return
+  } else if (shape === 'nested') {
+    attrs[key] = toNested(v, 1)
+  } else if (!Array.isArray(v)) {
+    flattenObject(attrs, key, v)
+  } else {
+    const kind = classify(v)
+    if (kind === ArrayKind.Objects) flattenObjectArray(attrs, key, v)
+    else attrs[key] = kind === ArrayKind.AsIs ? v : toStrings(v)
   }
-  if (!Array.isArray(v)) {
-    if (shape === 'nested') attrs[key] = nestedMap(v, 1)
-    else flattenObject(attrs, key, v)
-    return
-  }
-  switch (classify(v)) {
-    case ArrayKind.Empty:
-    case ArrayKind.Scalar:
-      attrs[key] = v
-      return
-    case ArrayKind.StringsWithNulls:
-      attrs[key] = fixScalarArray(v, true)
-      return
-    case ArrayKind.MixedScalars:
-      attrs[key] = fixScalarArray(v, false)
-      return
-    case ArrayKind.Objects:
-      if (shape === 'nested') attrs[key] = v.map((el) => (isJsonObject(el) ? toNested(el, 2) : {}))
-      else flattenObjectArray(attrs, key, v)
-      return
-    case ArrayKind.Complex:
-      attrs[key] = shape === 'nested' ? v.map((el) => (el === null || el === undefined ? '' : toNested(el, 2))) : complexToStrings(v)
-      return
-  }
-}
-
-/**
- * Cuts every string in the attribute values (array elements and map members too) to `limit` UTF-16 code units,
- * never between the halves of a surrogate pair, and returns how many strings were cut. Arrays shared with the event
- * are copied before they are changed; maps are the mapper's own. The SDK applies the same limit
- * (`logRecordLimits.attributeValueLengthLimit`) silently; cutting here first makes truncation countable.
- */
-export function limitStringLengths(attrs: AnyValueMap, limit: number): number {
-  if (!(limit > 0) || !Number.isFinite(limit)) return 0
-  const counter = { n: 0 }
-  for (const k of Object.keys(attrs)) {
-    const v = attrs[k]
-    const nv = cutValue(v, limit, counter)
-    if (nv !== v) attrs[k] = nv
-  }
-  return counter.n
-}
-
-export function cutString(s: string, limit: number): string {
-  if (s.length <= limit) return s
-  let end = limit
-  const last = s.charCodeAt(end - 1)
-  if (last >= 0xd800 && last <= 0xdbff) end--
-  return s.slice(0, end)
-}
-
-function cutValue(v: AnyValue, limit: number, counter: { n: number }): AnyValue {
-  if (typeof v === 'string') {
-    if (v.length <= limit) return v
-    counter.n++
-    return cutString(v, limit)
-  }
-  if (typeof v !== 'object' || v === null || v instanceof Uint8Array) return v
-  if (Array.isArray(v)) {
-    let copy: AnyValue[] | undefined
-    for (let i = 0; i < v.length; i++) {
-      const el = v[i]
-      const nel = cutValue(el, limit, counter)
-      if (nel !== el) {
-        copy ??= v.slice()
-        copy[i] = nel
-      }
-    }
-    return copy ?? v
-  }
-  const m = v
-  for (const k of Object.keys(m)) {
-    const el = m[k]
-    const nel = cutValue(el, limit, counter)
-    if (nel !== el) Object.defineProperty(m, k, { value: nel, enumerable: true, writable: true, configurable: true })
-  }
-  return m
 }
 
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g
