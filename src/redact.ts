@@ -13,6 +13,8 @@
  * URLs we show ourselves (settings, proxies, endpoints) go through {@link redactUrl}, which hides user info and query
  * values by position rather than by searching for known secrets.
  */
+import { replaceEscaped } from './escapes.js'
+
 export const REDACTED = '[REDACTED]'
 
 /** Values at least this long are redacted wherever they appear; shorter ones only as whole words (see above). */
@@ -31,80 +33,12 @@ function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 }
 
-/** The text with one level of backslash escapes decoded, and for each decoded UTF-16 unit where it came from. */
-interface Decoded {
-  text: string
-  /** Raw offsets: decoded unit i came from raw [start[i], end[i]). */
-  start: number[]
-  end: number[]
-}
-
-const SIMPLE_ESCAPES: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', "'": "'" }
-
-function decodeEscapes(raw: string): Decoded {
-  let text = ''
-  const start: number[] = []
-  const end: number[] = []
-  for (let i = 0; i < raw.length; ) {
-    const c = raw[i] as string
-    if (c === '\\' && i + 1 < raw.length) {
-      const n = raw[i + 1] as string
-      const simple = SIMPLE_ESCAPES[n]
-      if (simple !== undefined) {
-        text += simple
-        start.push(i)
-        end.push(i + 2)
-        i += 2
-        continue
-      }
-      if (n === 'u' && /^[0-9a-fA-F]{4}$/.test(raw.slice(i + 2, i + 6))) {
-        text += String.fromCharCode(parseInt(raw.slice(i + 2, i + 6), 16))
-        start.push(i)
-        end.push(i + 6)
-        i += 6
-        continue
-      }
-      if (n === 'x' && /^[0-9a-fA-F]{2}$/.test(raw.slice(i + 2, i + 4))) {
-        text += String.fromCharCode(parseInt(raw.slice(i + 2, i + 4), 16))
-        start.push(i)
-        end.push(i + 4)
-        i += 4
-        continue
-      }
-    }
-    text += c
-    start.push(i)
-    end.push(i + 1)
-    i++
-  }
-  return { text, start, end }
-}
-
-/** Merges overlapping [start, end) ranges and replaces each with REDACTED. */
-function replaceRanges(text: string, ranges: Array<[number, number]>): string {
-  if (ranges.length === 0) return text
-  ranges.sort((a, b) => a[0] - b[0])
-  let out = ''
-  let at = 0
-  let cur: [number, number] | undefined
-  for (const r of ranges) {
-    if (cur && r[0] <= cur[1]) {
-      cur[1] = Math.max(cur[1], r[1])
-      continue
-    }
-    if (cur) {
-      out += text.slice(at, cur[0]) + REDACTED
-      at = cur[1]
-    }
-    cur = [r[0], r[1]]
-  }
-  if (cur) out += text.slice(at, cur[0]) + REDACTED + text.slice(cur[1])
-  return out
+function basicToken(user: string, password: string): string {
+  return Buffer.from(`${user}:${password}`, 'utf8').toString('base64')
 }
 
 /** A set of secrets, and what removes them from text. Values can be added later; sources are asked on every use. */
 export class Redactor {
-  /** Redacted wherever they appear. */
   private readonly anywhere = new Set<string>()
   /** Short credential values: redacted where they stand as a whole word. */
   private readonly words = new Set<string>()
@@ -178,7 +112,7 @@ export class Redactor {
     const password = safeDecode(u.password)
     this.add(u.username, { credential: true }).add(user, { credential: true })
     this.add(u.password, { credential: true }).add(password, { credential: true })
-    if (u.username || u.password) this.add(Buffer.from(`${user}:${password}`, 'utf8').toString('base64'))
+    if (u.username || u.password) this.add(basicToken(user, password))
     for (const pair of u.search.replace(/^\?/, '').split('&')) {
       const eq = pair.indexOf('=')
       if (eq < 0) continue
@@ -193,7 +127,7 @@ export class Redactor {
   /** The SIEM API credentials: the secret and the Basic token made of `principal:secret`. */
   addBasicCredentials(principal: string, secret: string): this {
     this.add(secret, { credential: true })
-    if (secret) this.add(Buffer.from(`${principal}:${secret}`, 'utf8').toString('base64'))
+    if (secret) this.add(basicToken(principal, secret))
     return this
   }
 
@@ -220,29 +154,8 @@ export class Redactor {
       .map(escapeRegExp)
       .concat([...words].map((w) => `(?<![A-Za-z0-9])${escapeRegExp(w)}(?![A-Za-z0-9])`))
     const pattern = new RegExp(patterns.join('|'), 'g')
-
-    let out = text.replace(pattern, REDACTED)
-    // Escaped forms: find the secrets in the decoded text, redact the raw characters they came from.
-    for (let level = 0; level < MAX_ESCAPE_LEVELS && out.includes('\\'); level++) {
-      // Composed map from the text decoded `level + 1` times back to `out`.
-      let decoded = decodeEscapes(out)
-      let start = decoded.start
-      let end = decoded.end
-      for (let more = 0; more < level; more++) {
-        const next = decodeEscapes(decoded.text)
-        start = next.start.map((s) => start[s] as number)
-        end = next.end.map((e) => end[e - 1] as number)
-        decoded = next
-      }
-      const ranges: Array<[number, number]> = []
-      for (const m of decoded.text.matchAll(pattern)) {
-        if (m[0].length === 0) continue
-        const i = m.index
-        ranges.push([start[i] as number, end[i + m[0].length - 1] as number])
-      }
-      out = replaceRanges(out, ranges)
-    }
-    return out
+    // Escaped forms too: a secret quoted inside JSON (or JSON inside JSON).
+    return replaceEscaped(text.replace(pattern, REDACTED), pattern, REDACTED, MAX_ESCAPE_LEVELS)
   }
 }
 
@@ -270,7 +183,7 @@ export function siemSecretSource(principal: string, secret: string, readSecretFi
     const out: string[] = []
     const push = (s: string): void => {
       if (!s) return
-      out.push(s, Buffer.from(`${principal}:${s}`, 'utf8').toString('base64'))
+      out.push(s, basicToken(principal, s))
     }
     push(secret)
     if (readSecretFile) {
@@ -300,18 +213,11 @@ export function redactUrl(text: string): string {
   const [, scheme = '', authority = '', path = '', query, fragment = ''] = m
   const at = authority.lastIndexOf('@')
   const host = at >= 0 ? `${URL_REDACTED}@${authority.slice(at + 1)}` : authority
-  const params =
-    query === undefined
-      ? ''
-      : `?${query
-          .slice(1)
-          .split('&')
-          .map((pair) => {
-            if (pair === '') return pair
-            const eq = pair.indexOf('=')
-            // A parameter without `=` may be a bare token: its name is its value.
-            return eq < 0 ? URL_REDACTED : `${pair.slice(0, eq)}=${URL_REDACTED}`
-          })
-          .join('&')}`
+  const hideValue = (pair: string): string => {
+    const eq = pair.indexOf('=')
+    // A parameter without `=` may be a bare token: its name is its value.
+    return pair === '' ? pair : eq < 0 ? URL_REDACTED : `${pair.slice(0, eq)}=${URL_REDACTED}`
+  }
+  const params = query === undefined ? '' : `?${query.slice(1).split('&').map(hideValue).join('&')}`
   return `${scheme}${host}${path}${params}${fragment}`
 }
