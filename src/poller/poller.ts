@@ -11,107 +11,78 @@ import type { LogRecordParts } from '../mapping/types.js'
 import { ApiClock, monotonicNow } from '../siem/api-clock.js'
 import { EVENT_TYPES } from '../siem/types.js'
 import type { TimeWindow } from '../siem/types.js'
-import { API_LIMITS, WindowSizer, initialCursor, planNextWindow } from '../siem/windows.js'
-import { MAX_STATE_CLOCK_SKEW_MS, STATE_VERSION, UidKeyMap, checkStateTimes } from '../state/index.js'
-import type { ReceiverState } from '../state/index.js'
-import { nextState, sum, tally, withAcknowledged } from './commit.js'
+import { API_LIMITS, WindowSizer, planNextWindow } from '../siem/windows.js'
+import { UidKeyMap } from '../state/index.js'
+import { answeredThrough } from './api-time.js'
+import { ClockCheck } from './clock-check.js'
+import { nextState, sum, tally } from './commit.js'
 import type { Acknowledged } from './commit.js'
+import { NoEventsAlerts } from './no-events-alert.js'
+import { PollState } from './poll-state.js'
 import { PollReporter } from './reporting.js'
-import type { PollerDeps, PollerOptions } from './types.js'
-import { answeredThrough, cursorForApiClock } from './api-time.js'
 import { RequestGate } from './request-gate.js'
+import type { ExportOutcome, PollerDeps, PollerOptions } from './types.js'
 import { Waits } from './waits.js'
 import { runWindow } from './window-run.js'
-import type { WindowAttempt } from './window-run.js'
+import type { WindowAttempt, WindowRunDeps } from './window-run.js'
+
+const isoWindow = (w: TimeWindow): { start: string; end: string } => ({ start: w.start.toISOString(), end: w.end.toISOString() })
 
 export class Poller {
   private readonly opts: Required<PollerOptions>
-  /** The SIEM client as the window run sees it: each request within the budget, counted, reported. */
-  private readonly gate: RequestGate
-  private readonly deps: PollerDeps
   private readonly clock: () => number
   private readonly monotonic: () => number
   private readonly apiClock: ApiClock
-  /** Monotonic time the last window was first asked for: once caught up, the next is due a poll interval later. */
-  private lastPollMono: number | undefined
   private readonly abort = new AbortController()
   private running: Promise<void> | undefined
-  private state: ReceiverState | undefined
-  /** The state's exportedKeys, decoded: the uids a poll must not export again. Replaced at each commit. */
-  private exported = new UidKeyMap()
+  /** The SIEM client as the window run sees it: each request within the budget, counted, reported. */
+  private readonly gate: RequestGate
   /** The window length in force: shorter after a 400 or a very big window, back to the API's maximum later. */
   private readonly sizer: WindowSizer
   private readonly reporter: PollReporter
   private readonly waits: Waits
-  /** No window committed yet in this state: the cursor is only where RECEIVER_START_LOOKBACK put it. */
-  private freshCursor = false
+  private readonly state: PollState
+  private readonly alerts: NoEventsAlerts
+  private readonly clockCheck: ClockCheck
+  /** Monotonic time the last window was first asked for: once caught up, the next is due a poll interval later. */
+  private lastPollMono: number | undefined
+  /** When start() ran: a fresh cursor looks back from there, by the API's clock. */
   private startedMono = 0
-  /** The clock skew last warned about (ms), so the warning is not repeated every poll. */
-  private warnedSkewMs: number | undefined
 
-  constructor(opts: PollerOptions, deps: PollerDeps) {
-    this.opts = {
-      limits: API_LIMITS,
-      backoff: DEFAULT_BACKOFF,
-      authBackoff: AUTH_BACKOFF,
-      ...opts,
-    }
-    this.deps = deps
-    this.clock = deps.clock ?? Date.now
-    this.monotonic = deps.monotonic ?? monotonicNow
-    this.apiClock = deps.apiClock ?? new ApiClock(this.clock, this.monotonic)
+  constructor(opts: PollerOptions, private readonly deps: PollerDeps) {
+    this.opts = { limits: API_LIMITS, backoff: DEFAULT_BACKOFF, authBackoff: AUTH_BACKOFF, ...opts }
+    const { status, logger } = deps
+    const clock = (this.clock = deps.clock ?? Date.now)
+    const monotonic = (this.monotonic = deps.monotonic ?? monotonicNow)
+    const apiClock = (this.apiClock = deps.apiClock ?? new ApiClock(clock, monotonic))
+    const signal = this.abort.signal
     this.sizer = new WindowSizer(this.opts.limits, this.opts.windowTargets)
-    this.reporter = new PollReporter(deps.status, deps.metrics, this.clock, this.monotonic)
-    this.waits = new Waits({
-      status: deps.status,
-      logger: deps.logger,
-      sleep: deps.sleep ?? defaultSleep,
-      signal: this.abort.signal,
-      clock: this.clock,
-      monotonic: this.monotonic,
-      backoff: this.opts.backoff,
-      authBackoff: this.opts.authBackoff,
-    })
+    this.reporter = new PollReporter(status, deps.metrics, clock, monotonic)
+    const { backoff, authBackoff } = this.opts
+    const waits = (this.waits = new Waits({ status, logger, sleep: deps.sleep ?? defaultSleep, signal, clock, monotonic, backoff, authBackoff }))
+    const state = (this.state = new PollState({ store: deps.store, status, logger, waits }))
     this.gate = new RequestGate({
       source: deps.source,
       requestBudget: opts.requestBudget,
-      status: deps.status,
-      logger: deps.logger,
-      clock: this.clock,
-      apiClock: this.apiClock,
-      waits: this.waits,
+      status, logger, clock, apiClock, waits, signal,
       reporter: this.reporter,
-      signal: this.abort.signal,
       saveRequests: async (apiRequests) => {
-        await this.persist({ ...this.requireState(), apiRequests })
+        await state.save({ ...state.current, apiRequests })
       },
     })
+    const send = (records: LogRecordParts[]): Promise<ExportOutcome> => this.reporter.exported(deps.sink, records)
+    this.alerts = new NoEventsAlerts({ status, logger, clock, waits, state, send })
+    this.clockCheck = new ClockCheck({ status, logger, apiClock, state, lookbackMs: this.opts.startLookbackMs, limits: this.opts.limits })
   }
 
   /** Loads the state (throws StateError when it is unusable) and starts the loop in the background. */
   async start(): Promise<void> {
-    const { store, status, logger } = this.deps
-    const saved = await store.load()
-    const now = this.clock()
-    if (saved) checkStateTimes(saved, now)
-    this.state = saved ?? {
-      version: STATE_VERSION,
-      cursor: initialCursor(now, this.opts.startLookbackMs, this.opts.limits).toISOString(),
-      exportedKeys: {},
-    }
-    this.freshCursor = saved === undefined
+    const { status, logger } = this.deps
+    const state = await this.state.load(this.clock, this.opts.startLookbackMs, this.opts.limits)
     this.startedMono = this.monotonic()
-    this.gate.load(this.state.apiRequests ?? [])
-    this.exported = UidKeyMap.fromBuckets(this.state.exportedKeys)
-    status.setCursor(this.state.cursor)
-    status.noEvents.restore(this.state.lastEventAt, this.state.noEventsAlerting === true)
-    status.setGapSeconds(this.state.gapSeconds ?? 0)
+    this.gate.load(state.apiRequests ?? [])
     status.setApiRequestCounter((at) => this.gate.used(at))
     status.setRequestBudget(this.opts.requestBudget, undefined)
-    logger.info(
-      { cursor: this.state.cursor, resumed: saved !== undefined },
-      saved ? 'resuming from the saved cursor' : 'no saved cursor: starting RECEIVER_START_LOOKBACK ago',
-    )
     this.running = this.loop().catch((err: unknown) => {
       // Only a bug gets here: every expected failure is retried inside the loop.
       logger.fatal({ err }, 'poll loop crashed')
@@ -130,20 +101,16 @@ export class Poller {
     return this.running ?? Promise.resolve()
   }
 
-  private get signal(): AbortSignal {
-    return this.abort.signal
-  }
-
   private async loop(): Promise<void> {
     const { status, logger } = this.deps
-    while (!this.signal.aborted) {
-      if (!(await this.raiseNoEventsAlert())) break
+    while (!this.abort.signal.aborted) {
+      if (!(await this.alerts.raise())) break
       // Plan only once a request may go out: a window planned before a long budget wait would be stale.
       if (!(await this.gate.awaitBudget())) break
       // Windows are planned by the API's clock, not ours (see ApiClock): asking past its present is a 400 or a loss.
       const now = this.apiClock.now()
-      this.followApiClock(now)
-      const state = this.requireState()
+      this.clockCheck.follow(now, now - (this.monotonic() - this.startedMono))
+      const state = this.state.current
       const plan = planNextWindow(
         Date.parse(state.cursor),
         now - this.sizer.behindMs(),
@@ -164,7 +131,7 @@ export class Poller {
       }
       status.setPhase(plan.catchingUp ? 'catching_up' : 'polling')
       const outcome = await this.processWindow(plan.window, plan.gapMs, plan.reaskPendingFrom)
-      if (outcome === 'stopped' || this.signal.aborted) break
+      if (outcome === 'stopped' || this.abort.signal.aborted) break
       if (outcome === 'replan') continue
       if (outcome === 'bad-window') {
         this.sizer.rejectedWindow()
@@ -195,28 +162,25 @@ export class Poller {
     let attempt: WindowAttempt | undefined
     // The poll cadence counts from a window's first attempt: retries do not push the next poll back.
     this.lastPollMono = this.monotonic()
-    const run = {
+    const run: WindowRunDeps = {
       source: this.gate,
-      exportRecords: (records: LogRecordParts[]) => this.reporter.exported(this.deps.sink, records),
+      exportRecords: (records) => this.reporter.exported(this.deps.sink, records),
       batchSize: this.opts.exportBatchSize,
       concurrency: this.deps.sink.maxConcurrency ?? 1,
       mapping: this.opts.mapping,
-      exported: this.exported,
+      exported: this.state.exported,
       logger,
       clock: this.clock,
       progress: () => status.progress(this.monotonic(), this.clock()),
       ...(this.deps.onExported ? { onExported: this.deps.onExported } : {}),
     }
     try {
-      attempt = await this.waits.retry('fetch', () => runWindow(run, window, this.signal, done), (err) => err instanceof SiemBadRequestError || err instanceof BudgetExhaustedError)
-      if (attempt === undefined) await this.keepAcknowledged(window, done)
+      attempt = await this.waits.retry('fetch', () => runWindow(run, window, this.abort.signal, done), (err) => err instanceof SiemBadRequestError || err instanceof BudgetExhaustedError)
+      if (attempt === undefined) await this.state.keepAcknowledged(window, done, () => this.gate.snapshot(this.clock()))
     } catch (err) {
       if (err instanceof BudgetExhaustedError) return 'replan'
       if (!(err instanceof SiemBadRequestError)) throw err
-      logger.error(
-        { err: errorInfo(err), apiMessage: err.apiMessage, window: { start: window.start.toISOString(), end: window.end.toISOString() } },
-        'the SIEM API rejected the window; asking again with a smaller, younger window',
-      )
+      logger.error({ err: errorInfo(err), apiMessage: err.apiMessage, window: isoWindow(window) }, 'the SIEM API rejected the window; asking again with a smaller, younger window')
       return 'bad-window'
     }
     if (attempt === undefined) return 'stopped'
@@ -224,161 +188,34 @@ export class Poller {
 
     const outcome = tally(fresh, done)
     const exportedCount = sum(outcome.exported)
-    const rejectedCount = sum(outcome.rejected)
-    if (exportedCount > 0 && !(await this.clearNoEventsAlert())) return 'stopped'
+    if (exportedCount > 0 && !(await this.alerts.clear())) return 'stopped'
 
     // The API's data may end before what was asked (queryEndTime), and the API's present bounds it anyway: the
     // cursor never moves past either, and the rest of the window is asked again from there.
     const settledEnd = answeredThrough(window, summary.queryEndTime, this.apiClock.now(), this.opts.limits)
     if (settledEnd < window.end.getTime()) {
       logger.warn(
-        { window: { start: window.start.toISOString(), end: window.end.toISOString() }, queryEndTime: summary.queryEndTime ?? null, through: new Date(settledEnd).toISOString() },
+        { window: isoWindow(window), queryEndTime: summary.queryEndTime ?? null, through: new Date(settledEnd).toISOString() },
         'the SIEM API answered the window only in part (queryEndTime, or its clock is behind the window end): the cursor stops there and the rest is asked again',
       )
     }
     const now = this.clock()
-    const previous = this.requireState()
-    const { state: next, exported } = nextState({
-      state: previous,
-      window,
-      settledEnd,
-      queriedAt: this.gate.queriedAt,
-      reaskPendingFrom,
-      gapMs,
-      exported: this.exported,
-      fresh,
-      exportedCount,
-      overlapMs: this.opts.overlapMs,
-      limits: this.opts.limits,
-      now,
-      apiRequests: this.gate.snapshot(now),
+    const { overlapMs, limits } = this.opts
+    const next = nextState({
+      state: this.state.current, window, settledEnd, queriedAt: this.gate.queriedAt, reaskPendingFrom, gapMs,
+      exported: this.state.exported, fresh, exportedCount, overlapMs, limits, now, apiRequests: this.gate.snapshot(now),
     })
-    const saved = await this.waits.retry('state', () => this.persist(next))
-    if (saved === undefined) return 'stopped'
-    if (Date.parse(next.cursor) > Date.parse(previous.cursor)) this.freshCursor = false
+    if (!(await this.state.commit(next.state, next.exported))) return 'stopped'
     status.progress(this.monotonic(), this.clock())
-    this.exported = exported
-    status.setCursor(next.cursor)
-    status.setLastEventAt(next.lastEventAt)
-    status.setGapSeconds(next.gapSeconds ?? 0)
     const adapted = this.sizer.observe({ spanMs: window.end.getTime() - window.start.getTime(), events: summary.events, bytes: summary.bytes })
     if (adapted !== undefined) logger.info({ events: summary.events, bytes: summary.bytes, maxWindowMinutes: adapted / 60_000 }, 'window length adapted to the traffic')
     for (const type of EVENT_TYPES) {
       status.count(type, { ...counts[type], exported: outcome.exported[type], rejected: outcome.rejected[type] })
     }
-    logger.info(
-      {
-        window: { start: window.start.toISOString(), end: window.end.toISOString() },
-        received: summary.events,
-        exported: exportedCount,
-        rejected: rejectedCount,
-        duplicates: EVENT_TYPES.reduce((n, t) => n + counts[t].duplicates, 0),
-        malformed: EVENT_TYPES.reduce((n, t) => n + counts[t].malformed, 0),
-        bytes: summary.bytes,
-        durationMs: this.clock() - started,
-        cursor: next.cursor,
-      },
-      'window done',
-    )
+    const { events: received, bytes } = summary
+    const [duplicates, malformed] = (['duplicates', 'malformed'] as const).map((what) => EVENT_TYPES.reduce((n, t) => n + counts[t][what], 0))
+    const report = { window: isoWindow(window), received, exported: exportedCount, rejected: sum(outcome.rejected), duplicates, malformed, bytes }
+    logger.info({ ...report, durationMs: this.clock() - started, cursor: next.state.cursor }, 'window done')
     return settledEnd < window.end.getTime() ? 'short' : 'done'
-  }
-
-  /**
-   * Checks the cursor against the API's clock, once an answer told it. A fresh cursor (no window committed yet) that
-   * the API's clock puts in the future was set by a clock running ahead: it starts RECEIVER_START_LOOKBACK before the
-   * API's now instead. A committed cursor ahead of the API's now claims windows that have not happened (a state file
-   * written with a wrong clock): it moves back to the API's present, which skips nothing that exists yet, and says
-   * so. Warns when this machine's clock is off the API's by more than a minute.
-   */
-  private followApiClock(apiNow: number): void {
-    const { status, logger } = this.deps
-    const skew = this.apiClock.skewMs()
-    status.setClockSkew(skew)
-    if (skew !== undefined && Math.abs(skew) > MAX_STATE_CLOCK_SKEW_MS && (this.warnedSkewMs === undefined || Math.abs(skew - this.warnedSkewMs) > MAX_STATE_CLOCK_SKEW_MS)) {
-      this.warnedSkewMs = skew
-      logger.warn(
-        { clockSkewSeconds: Math.round(skew / 1000) },
-        `this machine's clock is ${Math.round(Math.abs(skew) / 1000)} s ${skew > 0 ? 'ahead of' : 'behind'} the SIEM API's (its Date header): windows are planned by the API's clock; fix the clock (NTP)`,
-      )
-    }
-    const state = this.requireState()
-    if (skew === undefined) return
-    // A fresh start looks back from when it started, by the API's clock.
-    const startedAt = apiNow - (this.monotonic() - this.startedMono)
-    const moved = cursorForApiClock(state, apiNow, this.freshCursor ? { startedAt, lookbackMs: this.opts.startLookbackMs } : undefined, this.opts.limits)
-    if (!moved) return
-    const to = Date.parse(moved.cursor)
-    if (this.freshCursor) {
-      logger.warn({ from: state.cursor, to: new Date(to).toISOString() }, 'the start cursor was set by a clock ahead of the SIEM API\'s: starting RECEIVER_START_LOOKBACK before the API\'s now instead')
-    } else {
-      logger.error(
-        { cursor: state.cursor, apiNow: new Date(apiNow).toISOString(), to: new Date(to).toISOString() },
-        'the cursor is ahead of the SIEM API\'s clock: it was saved by a receiver whose clock ran ahead. Moving it back to the API\'s present (nothing after it exists yet); events that run skipped before its cursor cannot be known: check the backend around that time',
-      )
-    }
-    this.state = moved
-    status.setCursor(moved.cursor)
-  }
-
-  /**
-   * Stopped mid-window (SIGTERM on a rollout): the cursor stays, but the keys the collector already acknowledged
-   * are saved, so the restarted receiver asks the window again and sends only what was not delivered.
-   */
-  private async keepAcknowledged(window: TimeWindow, done: Acknowledged): Promise<void> {
-    if (done.size === 0) return
-    const state = this.requireState()
-    const exported = withAcknowledged(this.exported, window, done)
-    try {
-      await this.persist({ ...state, exportedKeys: exported.toBuckets(), apiRequests: this.gate.snapshot(this.clock()) })
-      this.exported = exported
-      this.deps.logger.info({ records: done.size }, 'stopping mid-window: the records the collector acknowledged are saved and will not be sent again')
-    } catch (err) {
-      this.deps.logger.warn({ err: errorInfo(err) }, 'stopping mid-window: could not save the acknowledged records; they will be sent again after the restart')
-    }
-  }
-
-  /**
-   * Raises the no-events alert once per silence (NoEventsAlert decides): an OpenTelemetry record into the same OTLP
-   * stream (so the backend's alerting fires), acknowledged, then remembered in the state file so a restart does not
-   * raise it again. Returns false when stopped.
-   */
-  private async raiseNoEventsAlert(): Promise<boolean> {
-    const alert = this.deps.status.noEvents
-    const record = alert.toRaise(this.clock())
-    if (!record) return true
-    this.deps.logger.warn(
-      { thresholdSeconds: alert.thresholdMs / 1000, lastEventAt: alert.lastEventAt ?? null, silentSeconds: Math.floor((this.clock() - alert.silentSince()) / 1000) },
-      'no events exported for longer than RECEIVER_NO_EVENTS_ALERT_AFTER: raising the no-events alert',
-    )
-    if ((await this.waits.retry('export', () => this.reporter.exported(this.deps.sink, [record]))) === undefined) return false
-    if ((await this.waits.retry('state', () => this.persist({ ...this.requireState(), noEventsAlerting: true }))) === undefined) return false
-    alert.markRaised()
-    return true
-  }
-
-  /** Events flow again after a raised alert: one INFO record saying so, before the window that ends the silence is committed. */
-  private async clearNoEventsAlert(): Promise<boolean> {
-    const alert = this.deps.status.noEvents
-    const record = alert.toClear(this.clock())
-    if (!record) return true
-    this.deps.logger.info({ lastEventAt: alert.lastEventAt ?? null }, 'events are flowing again: clearing the no-events alert')
-    if ((await this.waits.retry('export', () => this.reporter.exported(this.deps.sink, [record]))) === undefined) return false
-    alert.markCleared()
-    return true
-  }
-
-  /** Saves the state; the receiver's only durable write. */
-  private async persist(next: ReceiverState): Promise<true> {
-    await this.deps.store.save(next)
-    this.deps.status.setStateDirOk(true)
-    this.state = next
-    return true
-  }
-
-
-
-  private requireState(): ReceiverState {
-    if (!this.state) throw new Error('Poller.start() was not called')
-    return this.state
   }
 }

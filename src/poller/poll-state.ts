@@ -1,0 +1,95 @@
+/**
+ * The receiver's state as the poller holds it: the saved state, its exported keys decoded, and whether the cursor is
+ * still only where RECEIVER_START_LOOKBACK put it. The state file is the receiver's only durable write.
+ */
+import { errorInfo } from '../errors.js'
+import type { TimeWindow } from '../siem/types.js'
+import { initialCursor } from '../siem/windows.js'
+import type { WindowLimits } from '../siem/windows.js'
+import { STATE_VERSION, UidKeyMap, checkStateTimes } from '../state/index.js'
+import type { ReceiverState } from '../state/index.js'
+import { withAcknowledged } from './commit.js'
+import type { Acknowledged } from './commit.js'
+import type { PollerDeps } from './types.js'
+import type { Waits } from './waits.js'
+
+export class PollState {
+  private state: ReceiverState | undefined
+  /** The state's exportedKeys, decoded: the uids a poll must not export again. Replaced at each commit. */
+  exported = new UidKeyMap()
+  /** No window committed yet in this state: the cursor is only where RECEIVER_START_LOOKBACK put it. */
+  fresh = false
+
+  constructor(private readonly deps: Pick<PollerDeps, 'store' | 'status' | 'logger'> & { waits: Waits }) {}
+
+  /** Loads the saved state (throws StateError when it is unusable), or starts one RECEIVER_START_LOOKBACK ago. */
+  async load(clock: () => number, lookbackMs: number, limits: WindowLimits): Promise<ReceiverState> {
+    const { store, status, logger } = this.deps
+    const saved = await store.load()
+    const now = clock()
+    if (saved) checkStateTimes(saved, now)
+    const state = saved ?? { version: STATE_VERSION, cursor: initialCursor(now, lookbackMs, limits).toISOString(), exportedKeys: {} }
+    this.state = state
+    this.fresh = saved === undefined
+    this.exported = UidKeyMap.fromBuckets(state.exportedKeys)
+    status.setCursor(state.cursor)
+    status.noEvents.restore(state.lastEventAt, state.noEventsAlerting === true)
+    status.setGapSeconds(state.gapSeconds ?? 0)
+    const how = saved ? 'resuming from the saved cursor' : 'no saved cursor: starting RECEIVER_START_LOOKBACK ago'
+    logger.info({ cursor: state.cursor, resumed: saved !== undefined }, how)
+    return state
+  }
+
+  get current(): ReceiverState {
+    if (!this.state) throw new Error('Poller.start() was not called')
+    return this.state
+  }
+
+  async save(next: ReceiverState): Promise<true> {
+    await this.deps.store.save(next)
+    this.deps.status.setStateDirOk(true)
+    this.state = next
+    return true
+  }
+
+  /** Saves `next`, retrying until it is on disk; false when stopped first. */
+  async saveRetrying(next: ReceiverState): Promise<boolean> {
+    return (await this.deps.waits.retry('state', () => this.save(next))) !== undefined
+  }
+
+  /** Saves a window's new state (commit.ts's nextState) with the exported keys it holds; false when stopped first. */
+  async commit(next: ReceiverState, exported: UidKeyMap): Promise<boolean> {
+    const { status } = this.deps
+    const previous = this.current
+    if (!(await this.saveRetrying(next))) return false
+    if (Date.parse(next.cursor) > Date.parse(previous.cursor)) this.fresh = false
+    this.exported = exported
+    status.setCursor(next.cursor)
+    status.setLastEventAt(next.lastEventAt)
+    status.setGapSeconds(next.gapSeconds ?? 0)
+    return true
+  }
+
+  /** Moves the cursor without saving it: the next commit saves it (see ClockCheck). */
+  moveCursor(moved: ReceiverState): void {
+    this.state = moved
+    this.deps.status.setCursor(moved.cursor)
+  }
+
+  /**
+   * Stopped mid-window (SIGTERM on a rollout): the cursor stays, but the keys the collector already acknowledged
+   * are saved, so the restarted receiver asks the window again and sends only what was not delivered.
+   */
+  async keepAcknowledged(window: TimeWindow, done: Acknowledged, apiRequests: () => number[]): Promise<void> {
+    if (done.size === 0) return
+    const { logger } = this.deps
+    const exported = withAcknowledged(this.exported, window, done)
+    try {
+      await this.save({ ...this.current, exportedKeys: exported.toBuckets(), apiRequests: apiRequests() })
+      this.exported = exported
+      logger.info({ records: done.size }, 'stopping mid-window: the records the collector acknowledged are saved and will not be sent again')
+    } catch (err) {
+      logger.warn({ err: errorInfo(err) }, 'stopping mid-window: could not save the acknowledged records; they will be sent again after the restart')
+    }
+  }
+}
