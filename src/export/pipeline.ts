@@ -5,6 +5,7 @@
  */
 import { ExportResultCode } from '@opentelemetry/core'
 import type { LogRecordExporter, LogRecordLimits } from '@opentelemetry/sdk-logs'
+import { DEFAULT_EXPORT_CONCURRENCY } from '../config/defaults.js'
 import { ExportError } from '../errors.js'
 import type { LogRecordParts } from '../mapping/types.js'
 import { otlpRedactor } from '../redact.js'
@@ -41,8 +42,8 @@ export interface ExportPipelineOptions {
   /** Records per request. Default 128. */
   maxBatchSize?: number
   /**
-   * exportRecords() calls whose requests may be in flight at once (default 1). More overlaps the network with the
-   * caller's parsing and mapping; the caller still learns the outcome of each call.
+   * exportRecords() calls whose requests may be in flight at once (default: RECEIVER_EXPORT_CONCURRENCY's). More
+   * overlaps the network with the caller's parsing and mapping; the caller still learns the outcome of each call.
    */
   maxConcurrency?: number
   /**
@@ -136,7 +137,7 @@ export function createExportPipeline(opts: ExportPipelineOptions): ExportPipelin
           maxBatchSize,
         )
   /** At most maxConcurrency calls run at once; the others queue in order. */
-  const maxConcurrency = opts.maxConcurrency ?? 1
+  const maxConcurrency = opts.maxConcurrency ?? DEFAULT_EXPORT_CONCURRENCY
   if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1) throw new RangeError(`maxConcurrency must be a positive integer, got ${maxConcurrency}`)
   let active = 0
   const queued: Array<() => void> = []

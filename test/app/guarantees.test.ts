@@ -121,7 +121,7 @@ t.test('a permanent rejection by the collector is counted and logged, not retrie
 })
 
 t.test('a cursor older than the API serves moves forward; the gap is logged, counted and kept', async (t) => {
-  const r = await rig(t, 'http/protobuf')
+  const r = await rig(t, 'http/protobuf', {}, 0.5)
   writeFileSync(join(r.stateDir, 'state.json'), JSON.stringify({ version: 2, cursor: new Date(T0 - 8 * D).toISOString(), exportedKeys: {} }))
   const app = await r.startApp()
   r.time.advanceTo(T0 + MIN)

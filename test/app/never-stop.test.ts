@@ -38,7 +38,7 @@ async function keepsUp(t: Test, r: Rig, from: number, toMs: number): Promise<voi
 }
 
 t.test('one 400 after catching up (the next window halved to the overlap) does not freeze the loop', async (t) => {
-  const r = await rig(t, 'http/protobuf', { RECEIVER_OVERLAP: '30m' })
+  const r = await rig(t, 'http/protobuf', { RECEIVER_OVERLAP: '30m' }, 1)
   const app = await r.startApp()
   r.time.advanceTo(T0 + 45 * MIN)
   await r.time.idle()
@@ -49,7 +49,7 @@ t.test('one 400 after catching up (the next window halved to the overlap) does n
 })
 
 t.test('an adaptive shrink below the overlap at the end of a catch-up does not freeze the loop', async (t) => {
-  const r = await rig(t, 'http/protobuf', { RECEIVER_OVERLAP: '30m', RECEIVER_START_LOOKBACK: '3h', RECEIVER_WINDOW_MAX_EVENTS: '600' }, 30)
+  const r = await rig(t, 'http/protobuf', { RECEIVER_OVERLAP: '30m', RECEIVER_START_LOOKBACK: '3h', RECEIVER_WINDOW_MAX_EVENTS: '200' }, 10)
   await r.startApp()
   await r.time.idle(60_000)
   t.ok(r.logs.some((l) => l.includes('window length adapted')), 'the windows shrank below the overlap')
@@ -58,7 +58,7 @@ t.test('an adaptive shrink below the overlap at the end of a catch-up does not f
 })
 
 t.test('a state file whose reaskFrom is more than an hour before the cursor', async (t) => {
-  const r = await rig(t, 'http/protobuf', { RECEIVER_OVERLAP: '30m' })
+  const r = await rig(t, 'http/protobuf', { RECEIVER_OVERLAP: '30m' }, 1)
   writeFileSync(join(r.stateDir, 'state.json'), JSON.stringify({ version: 2, cursor: '2026-11-24T12:00:00Z', reaskFrom: '2026-11-24T10:30:00Z', exportedKeys: {} }))
   await r.startApp()
   await keepsUp(t, r, Date.parse('2026-11-24T10:30:00Z'), T0 + 2 * H)
@@ -148,7 +148,7 @@ t.test('a state file with times ahead of the clock is refused at start, with wha
 t.test('the wall clock jumps +2 h or -2 h while running: polling goes on by the API\'s clock, nothing lost', async (t) => {
   for (const jump of [2 * H, -2 * H]) {
     await t.test(`${jump > 0 ? '+' : '-'}2 h`, async (t) => {
-      const r = await rig(t, 'http/protobuf', { RECEIVER_OVERLAP: '30m' })
+      const r = await rig(t, 'http/protobuf', { RECEIVER_OVERLAP: '30m' }, 1)
       const app = await r.startApp()
       r.time.advanceTo(T0 + 20 * MIN)
       await r.time.idle()

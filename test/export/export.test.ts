@@ -8,6 +8,7 @@ import { InMemoryLogRecordExporter } from '@opentelemetry/sdk-logs'
 import type { LogRecordExporter } from '@opentelemetry/sdk-logs'
 import { OTLPLogExporter as SdkProtoExporter } from '@opentelemetry/exporter-logs-otlp-proto'
 import { JsonLogsSerializer, ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer'
+import { DEFAULT_EXPORT_CONCURRENCY } from '../../src/config/defaults.js'
 import { ExportError } from '../../src/errors.js'
 import { parseRetryAfter } from '../../src/http-util.js'
 import { cutBatches } from '../../src/export/batches.js'
@@ -486,35 +487,41 @@ t.test('a transient failure in the 2nd batch rejects the whole call; sending aga
   )
 })
 
-t.test('calls are queued: one batch in flight at a time', async (t) => {
+t.test('calls are queued: at most maxConcurrency in flight (RECEIVER_EXPORT_CONCURRENCY by default), a call\'s batches one by one', async (t) => {
   const sink = await startOtlpSink()
   t.teardown(() => sink.close())
-  let inFlight = 0
-  let maxInFlight = 0
-  const exporter: LogRecordExporter = {
-    export(logs, cb) {
-      inFlight++
-      maxInFlight = Math.max(maxInFlight, inFlight)
-      setTimeout(() => {
-        inFlight--
-        cb({ code: ExportResultCode.SUCCESS })
-      }, 5)
-    },
-    shutdown: () => Promise.resolve(),
-    forceFlush: () => Promise.resolve(),
+  for (const [limit, expected] of [[1, 1], [undefined, DEFAULT_EXPORT_CONCURRENCY]] as const) {
+    let inFlight = 0
+    let maxInFlight = 0
+    const exporter: LogRecordExporter = {
+      export(logs, cb) {
+        inFlight++
+        maxInFlight = Math.max(maxInFlight, inFlight)
+        setTimeout(() => {
+          inFlight--
+          cb({ code: ExportResultCode.SUCCESS })
+        }, 5)
+      },
+      shutdown: () => Promise.resolve(),
+      forceFlush: () => Promise.resolve(),
+    }
+    const queued = createExportPipeline({ ...pipelineOpts(sink), maxBatchSize: 2, exporter, ...(limit === undefined ? {} : { maxConcurrency: limit }) })
+    t.equal(queued.maxConcurrency, expected)
+    const calls = [[record(1), record(2), record(3)], [record(4)], [record(5)], [record(6)]]
+    const reports = await Promise.all(calls.map((c) => queued.exportRecords(c)))
+    t.equal(maxInFlight, expected, `at most ${expected} in flight`)
+    t.same(
+      reports.map((r) => [r.records, r.batches, r.bytes]),
+      [
+        [3, 2, undefined],
+        [1, 1, undefined],
+        [1, 1, undefined],
+        [1, 1, undefined],
+      ],
+      'an injected exporter does not report bytes',
+    )
+    await queued.shutdown()
   }
-  const queued = createExportPipeline({ ...pipelineOpts(sink), maxBatchSize: 2, exporter })
-  const reports = await Promise.all([queued.exportRecords([record(1), record(2), record(3)]), queued.exportRecords([record(4)])])
-  t.equal(maxInFlight, 1)
-  t.same(
-    reports.map((r) => [r.records, r.batches, r.bytes]),
-    [
-      [3, 2, undefined],
-      [1, 1, undefined],
-    ],
-    'an injected exporter does not report bytes',
-  )
-  await queued.shutdown()
   t.equal(sink.requests.length, 0)
 })
 

@@ -76,7 +76,7 @@ export interface LogLine {
   [key: string]: unknown
 }
 
-/** The parts of `GET /status` the tests read (the full shape is src/status.ts StatusSnapshot). */
+/** The parts of `GET /status` the tests read (the full shape is src/status/snapshot.ts StatusSnapshot). */
 export interface StatusJson {
   state: string
   cursor: string | null

@@ -1,6 +1,6 @@
 import t from 'tap'
-import { RECEIVER_PHASES, ReceiverStatus } from '../src/status/index.js'
-import { RequestBudget } from '../src/state/index.js'
+import { RECEIVER_PHASES, ReceiverStatus } from '../../src/status/index.js'
+import { RequestBudget } from '../../src/state/index.js'
 
 const T0 = Date.parse('2024-05-01T00:00:00.000Z')
 const MIN = 60_000
