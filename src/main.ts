@@ -61,7 +61,7 @@ async function runCommand(env: NodeJS.ProcessEnv, configFile: string | undefined
   const loaded = await loadOrExplain(env, configFile)
   if (!loaded) return EXIT_CONFIG
   const { config } = loaded
-  const [{ createLogger }, { createApp }, { redactUrl }] = await Promise.all([import('./logger.js'), import('./app.js'), import('./config/index.js')])
+  const [{ createLogger }, { createApp }, { redactUrl }] = await Promise.all([import('./logger.js'), import('./app.js'), import('./redact.js')])
   const logger = createLogger(config.receiver.logLevel)
   const early = stop.received()
   if (early) {

@@ -11,8 +11,6 @@ export { mappingOptions, recordOptions, siemClientOptions, siemSecrets } from '.
 export { checkRequestBudget } from '../state/budget.js'
 export { parseDuration, formatDuration } from './duration.js'
 export type { ConfigVariable } from './schema.js'
-/** A URL with its user info and query values redacted, for logs and output. */
-export { redactUrl } from '../redact.js'
 export type { ConfigSource, LoadedConfig, ReceiverConfig } from './types.js'
 
 /** Every variable the receiver knows (environment and config file keys), in schema order. */
