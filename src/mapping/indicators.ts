@@ -1,0 +1,99 @@
+/**
+ * Indicator attributes: every e-mail address, IP address, URL, host name and hash an event mentions, one
+ * deduplicated string array per kind, so a backend can find "everything about this address" without a parser. The
+ * fields are the ones Panther's `Proofpoint.Event` schema annotates as indicators, plus the hashes of message parts
+ * and threat values. Names follow ECS's `related.*` (`related.ip`, `related.hosts`, `related.hash`); ECS has no
+ * field for e-mail addresses or URLs, so `related.email` and `related.url` follow its pattern.
+ */
+import type { AnyValueMap } from '@opentelemetry/api-logs'
+import type { JsonObject, JsonValue } from '../siem/types.js'
+import { addressesIn, hexHash, hostName, ipAddress, urlParts } from './indicator-values.js'
+import type { EventFamily } from './schema.js'
+
+export const INDICATOR_ATTRIBUTES = {
+  email: 'related.email',
+  ip: 'related.ip',
+  url: 'related.url',
+  host: 'related.hosts',
+  hash: 'related.hash',
+} as const
+
+/** The fields annotated `indicator: email` in the schema, per family (a click has a sender and one recipient). */
+const EMAIL_FIELDS: Readonly<Record<EventFamily, readonly string[]>> = {
+  message: ['sender', 'fromAddress', 'toAddresses', 'recipient', 'headerFrom', 'headerReplyTo', 'ccAddresses', 'replyToAddress'],
+  click: ['sender', 'recipient'],
+}
+const IP_FIELDS: Readonly<Record<EventFamily, readonly string[]>> = { message: ['senderIP'], click: ['senderIP', 'clickIP'] }
+const URL_FIELDS: Readonly<Record<EventFamily, readonly string[]>> = { message: [], click: ['url', 'threatURL'] }
+
+/** The string values of a field that may be a string or an array of strings (`fromAddress` comes as both). */
+export function stringsOf(v: JsonValue | undefined): string[] {
+  if (typeof v === 'string') return [v]
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []
+}
+
+/** The objects of an array field (`messageParts`, `threatsInfoMap`); anything else gives none. */
+export function objectsOf(v: JsonValue | undefined): JsonObject[] {
+  return Array.isArray(v) ? v.filter((x): x is JsonObject => typeof x === 'object' && x !== null && !Array.isArray(x)) : []
+}
+
+class Collected {
+  readonly email = new Set<string>()
+  readonly ip = new Set<string>()
+  readonly url = new Set<string>()
+  readonly host = new Set<string>()
+  readonly hash = new Set<string>()
+
+  addEmails(text: string): void {
+    for (const address of addressesIn(text)) {
+      this.email.add(address)
+      const host = hostName(address.slice(address.lastIndexOf('@') + 1))
+      if (host !== undefined) this.host.add(host)
+    }
+  }
+
+  /** True when `text` was a URL. */
+  addUrl(text: string): boolean {
+    const parts = urlParts(text)
+    if (parts === undefined) return false
+    this.url.add(parts.full)
+    const ip = ipAddress(parts.domain)
+    if (ip !== undefined) this.ip.add(ip)
+    else this.host.add(parts.domain)
+    return true
+  }
+
+  addIp(text: string): void {
+    const ip = ipAddress(text)
+    if (ip !== undefined) this.ip.add(ip)
+  }
+
+  addHash(text: string): void {
+    const hash = hexHash(text)
+    if (hash !== undefined) this.hash.add(hash.value)
+  }
+}
+
+/** The indicator attributes of one event (kinds with no value are left out). */
+export function indicatorAttributes(event: JsonObject, family: EventFamily): AnyValueMap {
+  const c = new Collected()
+  for (const f of EMAIL_FIELDS[family]) for (const s of stringsOf(event[f])) c.addEmails(s)
+  for (const f of IP_FIELDS[family]) for (const s of stringsOf(event[f])) c.addIp(s)
+  for (const f of URL_FIELDS[family]) for (const s of stringsOf(event[f])) c.addUrl(s)
+  if (family === 'message') {
+    for (const threat of objectsOf(event.threatsInfoMap)) {
+      for (const s of stringsOf(threat.threatUrl)) c.addUrl(s)
+      // `threat` holds the URL, the SHA-256 of an attachment, or a file name.
+      for (const s of stringsOf(threat.threat)) if (!c.addUrl(s) && hexHash(s)?.kind === 'sha256') c.addHash(s)
+    }
+    for (const part of objectsOf(event.messageParts)) {
+      for (const s of stringsOf(part.md5)) c.addHash(s)
+      for (const s of stringsOf(part.sha256)) c.addHash(s)
+    }
+  }
+  const out: AnyValueMap = {}
+  for (const kind of Object.keys(INDICATOR_ATTRIBUTES) as (keyof typeof INDICATOR_ATTRIBUTES)[]) {
+    if (c[kind].size > 0) out[INDICATOR_ATTRIBUTES[kind]] = [...c[kind]]
+  }
+  return out
+}
