@@ -1,26 +1,13 @@
 /**
- * JSON values → OpenTelemetry attribute values, by JSON type (the schema only checks, see map-event.ts).
- *
- * - scalars stay what they are (an integral number is an int for OTLP, others doubles);
- * - arrays of scalars stay arrays and are kept homogeneous: null elements become `""`, and when element types mix
- *   (or a null sits among numbers/booleans) every element becomes a string (`String(x)`), since backends dislike
- *   mixed-type arrays;
- * - objects and arrays of objects depend on the attribute shape:
- *   - `flat`: an object's keys become `<key>.<k>` attributes (null members left out); an array of objects becomes one
- *     array per key (the union of the elements' keys, in order of first appearance), index-aligned, `""` where an
- *     element lacks the key, has it null, or is null itself, homogeneous as above. Values below that level
- *     (objects, arrays) are written as JSON strings.
- *   - `nested`: objects become maps without their null members, arrays of objects arrays of maps (a null element
- *     becomes an empty map, to keep positions).
- * - any other array (arrays of arrays, objects mixed with scalars) becomes an array of strings in `flat` shape (JSON
- *   for non-scalars, `""` for null) and an array of converted values in `nested` shape (`""` for null).
- * - depth: in `nested` shape, objects/arrays more than MAX_DEPTH (32) levels below the field are kept as their JSON
- *   text; JSON text is written without recursion (safe-json.ts), so no input depth overflows the stack.
- * - keys are data: `__proto__`, `constructor` and `prototype` become own members of plain objects (never a prototype).
- *   In `nested` shape an object with a `constructor` member is kept as its JSON text: the SDK drops any attribute
- *   whose map has a `constructor` other than Object (sdk-logs isLogAttributeValue).
- *
- * String values are cut to the attribute value length limit afterwards (string-limit.ts).
+ * JSON values → OpenTelemetry attribute values, by JSON type (the schema only checks, see map-event.ts). Arrays of
+ * scalars are kept homogeneous, since backends dislike mixed-type arrays: with a null or a second type among them,
+ * every element becomes a string. Objects and arrays of objects follow the attribute shape:
+ * - `flat`: `<key>.<k>` per non-null member; an array of objects gives one index-aligned array per key (the union of
+ *   the elements' keys), `""` where an element lacks the key; values below that level are written as JSON text.
+ * - `nested`: maps without their null members; past MAX_DEPTH levels, JSON text (written without recursion by
+ *   safe-json.ts, so no input depth overflows the stack).
+ * Keys are data: `__proto__` becomes an own member, never a prototype. String values are cut to the attribute value
+ * length limit afterwards (string-limit.ts).
  */
 import type { AnyValue, AnyValueMap } from '@opentelemetry/api-logs'
 import type { JsonObject, JsonValue } from '../siem/types.js'

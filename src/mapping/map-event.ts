@@ -18,9 +18,8 @@ import type { AttributeShape, HrTime, MalformedReason, MappedRecord, MappingOpti
 import { eventUid } from './uid.js'
 
 /** Attribute holding the API array name (`messagesDelivered`, ...). */
-export const EVENT_TYPE_ATTRIBUTE = 'proofpoint.event_type'
-/** Attribute holding the dedup key. */
-export const UID_ATTRIBUTE = 'log.record.uid'
+const EVENT_TYPE_ATTRIBUTE = 'proofpoint.event_type'
+const UID_ATTRIBUTE = 'log.record.uid'
 
 /** Values quoted in malformed reasons are cut to this many characters. */
 const QUOTE_MAX = 64
@@ -59,50 +58,31 @@ function scalarProblem(path: string, kind: ScalarKind, v: JsonValue): string | u
   }
 }
 
-/** Checks a non-null field value against its schema type. Arrays report their first bad element only. */
+/** Checks a non-null field value against its schema type. */
 function checkField(name: string, spec: FieldSpec, v: JsonValue, malformed: MalformedReason[]): void {
-  switch (spec.kind) {
-    case 'stringArray':
-      if (!Array.isArray(v)) {
-        malformed.push(`${name}: expected array of strings, got ${describe(v)}`)
-        return
-      }
-      for (let i = 0; i < v.length; i++) {
-        const el = v[i] as JsonValue
-        if (el !== null && typeof el !== 'string') {
-          malformed.push(`${name}[${i}]: expected string, got ${describe(el)}`)
-          return
-        }
-      }
-      return
-    case 'objectArray':
-      if (!Array.isArray(v)) {
-        malformed.push(`${name}: expected array of objects, got ${describe(v)}`)
-        return
-      }
-      for (let i = 0; i < v.length; i++) {
-        const el = v[i] as JsonValue
-        if (el === null) continue
-        if (!isJsonObject(el)) {
-          malformed.push(`${name}[${i}]: expected object, got ${describe(el)}`)
-          return
-        }
-        for (const k in spec.keys) {
-          const kv = el[k]
-          if (kv === null || kv === undefined) continue
-          const problem = scalarProblem(`${name}[${i}].${k}`, spec.keys[k] as ScalarKind, kv)
-          if (problem !== undefined) {
-            malformed.push(problem)
-            return
-          }
-        }
-      }
-      return
-    default: {
-      const problem = scalarProblem(name, spec.kind, v)
-      if (problem !== undefined) malformed.push(problem)
+  const problem = spec.kind === 'stringArray' || spec.kind === 'objectArray' ? arrayProblem(name, spec, v) : scalarProblem(name, spec.kind, v)
+  if (problem !== undefined) malformed.push(problem)
+}
+
+/** Arrays report their first bad element only. */
+function arrayProblem(name: string, spec: Exclude<FieldSpec, { kind: ScalarKind }>, v: JsonValue): string | undefined {
+  if (!Array.isArray(v)) return `${name}: expected array of ${spec.kind === 'stringArray' ? 'strings' : 'objects'}, got ${describe(v)}`
+  for (let i = 0; i < v.length; i++) {
+    const el = v[i] as JsonValue
+    if (el === null) continue
+    if (spec.kind === 'stringArray') {
+      if (typeof el !== 'string') return `${name}[${i}]: expected string, got ${describe(el)}`
+      continue
+    }
+    if (!isJsonObject(el)) return `${name}[${i}]: expected object, got ${describe(el)}`
+    for (const k in spec.keys) {
+      const kv = el[k]
+      if (kv === null || kv === undefined) continue
+      const problem = scalarProblem(`${name}[${i}].${k}`, spec.keys[k] as ScalarKind, kv)
+      if (problem !== undefined) return problem
     }
   }
+  return undefined
 }
 
 function eventTime(v: JsonValue | undefined, field: string, malformed: MalformedReason[]): HrTime | undefined {

@@ -13,7 +13,7 @@ type Frame =
   | { readonly arr: readonly unknown[]; i: number }
   | { readonly obj: Readonly<Record<string, unknown>>; readonly keys: readonly string[]; i: number; n: number }
 
-function isSkipped(v: unknown): boolean {
+export function isSkipped(v: unknown): boolean {
   return v === undefined || typeof v === 'function' || typeof v === 'symbol'
 }
 

@@ -25,7 +25,6 @@ const BOOL = { kind: 'bool' } as const
 const TIME = { kind: 'time' } as const
 const STRING_ARRAY = { kind: 'stringArray' } as const
 
-/** Keys of `messageParts` elements. */
 export const MESSAGE_PART_KEYS: Readonly<Record<string, ScalarKind>> = {
   contentType: 'string',
   disposition: 'string',
@@ -36,7 +35,6 @@ export const MESSAGE_PART_KEYS: Readonly<Record<string, ScalarKind>> = {
   sha256: 'string',
 }
 
-/** Keys of `threatsInfoMap` elements. */
 export const THREAT_INFO_KEYS: Readonly<Record<string, ScalarKind>> = {
   threatUrl: 'string',
   threatID: 'string',
@@ -48,7 +46,6 @@ export const THREAT_INFO_KEYS: Readonly<Record<string, ScalarKind>> = {
   threatType: 'string',
 }
 
-/** Fields of `messagesDelivered` and `messagesBlocked` events. */
 export const MESSAGE_FIELDS: Readonly<Record<string, FieldSpec>> = {
   messageTime: TIME,
   messageParts: { kind: 'objectArray', keys: MESSAGE_PART_KEYS },
@@ -81,7 +78,7 @@ export const MESSAGE_FIELDS: Readonly<Record<string, FieldSpec>> = {
   xmailer: STRING,
 }
 
-/** Fields of `clicksPermitted` and `clicksBlocked` events. `recipient` is a single address here. */
+/** `recipient` is a single address here, an array in MESSAGE_FIELDS. */
 export const CLICK_FIELDS: Readonly<Record<string, FieldSpec>> = {
   clickTime: TIME,
   clickIP: STRING,
@@ -114,7 +111,6 @@ export const TIME_FIELD: Readonly<Record<EventFamily, string>> = {
   click: 'clickTime',
 }
 
-/** The log record's EventName per event type (design §3). */
 export const EVENT_NAMES: Readonly<Record<EventType, string>> = {
   messagesDelivered: 'proofpoint.message.delivered',
   messagesBlocked: 'proofpoint.message.blocked',
@@ -122,20 +118,11 @@ export const EVENT_NAMES: Readonly<Record<EventType, string>> = {
   clicksBlocked: 'proofpoint.click.blocked',
 }
 
-export const FIELDS_BY_FAMILY: Readonly<Record<EventFamily, Readonly<Record<string, FieldSpec>>>> = {
-  message: MESSAGE_FIELDS,
-  click: CLICK_FIELDS,
-}
-
 /** Attribute key prefix: `proofpoint.<field name as the API spells it>`. */
 export const ATTRIBUTE_PREFIX = 'proofpoint.'
 
-/**
- * A known field, precomputed for the hot path: its spec, its attribute key and, for object arrays, the
- * attribute keys of its known element keys.
- */
-export interface CompiledField {
-  readonly name: string
+/** A known field and its attribute key, precomputed for the hot path. */
+interface CompiledField {
   readonly spec: FieldSpec
   readonly attributeKey: string
 }
@@ -148,6 +135,6 @@ export const COMPILED_FIELDS: Readonly<Record<EventFamily, ReadonlyMap<string, C
 
 function compile(fields: Readonly<Record<string, FieldSpec>>): ReadonlyMap<string, CompiledField> {
   const m = new Map<string, CompiledField>()
-  for (const [name, spec] of Object.entries(fields)) m.set(name, { name, spec, attributeKey: ATTRIBUTE_PREFIX + name })
+  for (const [name, spec] of Object.entries(fields)) m.set(name, { spec, attributeKey: ATTRIBUTE_PREFIX + name })
   return m
 }

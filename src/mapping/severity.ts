@@ -1,16 +1,8 @@
 /**
- * Severity of a SIEM event (design §3).
- *
- * The rule, in order:
- * 1. Every threat of the event is `falsePositive` or `cleared` → INFO (9). For messages "every threat" means every
- *    entry of `threatsInfoMap` (which must be a non-empty array: an event without threat information is not
- *    downgraded); for clicks it is the click's own `threatStatus`.
- * 2. Otherwise by event type:
- *    - `clicksPermitted`: someone reached a URL we know is bad. ERROR (17) when the threat is `active` and its
- *      `classification` is `malware` or `phish`; WARN (13) otherwise (spam, impostor, unknown, missing status).
- *    - `messagesDelivered`: WARN (13) – a threat reached a mailbox.
- *    - `messagesBlocked`, `clicksBlocked`: INFO (9) – Proofpoint stopped it.
- * Comparisons of statuses and classifications ignore case.
+ * Severity of a SIEM event (design §3). INFO when every threat is `falsePositive` or `cleared` (every entry of a
+ * message's non-empty `threatsInfoMap`, a click's own `threatStatus`); ERROR for a permitted click on an active
+ * malware or phish threat; else by type: WARN when the threat got through, INFO when Proofpoint stopped it.
+ * Statuses and classifications compare case-insensitively.
  */
 import { SeverityNumber } from '@opentelemetry/api-logs'
 import type { EventType, JsonObject, JsonValue } from '../siem/types.js'
@@ -20,9 +12,9 @@ export interface Severity {
   readonly text: string
 }
 
-export const SEVERITY_INFO: Severity = { number: SeverityNumber.INFO, text: 'INFO' }
-export const SEVERITY_WARN: Severity = { number: SeverityNumber.WARN, text: 'WARN' }
-export const SEVERITY_ERROR: Severity = { number: SeverityNumber.ERROR, text: 'ERROR' }
+const SEVERITY_INFO: Severity = { number: SeverityNumber.INFO, text: 'INFO' }
+const SEVERITY_WARN: Severity = { number: SeverityNumber.WARN, text: 'WARN' }
+const SEVERITY_ERROR: Severity = { number: SeverityNumber.ERROR, text: 'ERROR' }
 
 const BASE: Readonly<Record<EventType, Severity>> = {
   messagesDelivered: SEVERITY_WARN,
@@ -40,8 +32,7 @@ function isInactiveStatus(v: JsonValue | undefined): boolean {
   return s === 'falsepositive' || s === 'cleared'
 }
 
-/** True when the event has threats and every one of them is `falsePositive` or `cleared`. */
-export function allThreatsInactive(event: JsonObject, type: EventType): boolean {
+function allThreatsInactive(event: JsonObject, type: EventType): boolean {
   if (type === 'clicksPermitted' || type === 'clicksBlocked') return isInactiveStatus(event.threatStatus)
   const threats = event.threatsInfoMap
   if (!Array.isArray(threats) || threats.length === 0) return false

@@ -34,7 +34,6 @@ function daysFromCivil(year: number, month: number, day: number): number {
  * and times, gives `undefined`.
  */
 export function hrTimeFromIso(s: string): HrTime | undefined {
-  if (typeof s !== 'string') return undefined
   const m = RFC3339.exec(s)
   if (m === null) return undefined
   const year = Number(m[1])

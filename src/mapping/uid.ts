@@ -11,7 +11,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { EventType, JsonValue } from '../siem/types.js'
-import { MAX_DEPTH, safeJson } from './safe-json.js'
+import { isSkipped, MAX_DEPTH, safeJson } from './safe-json.js'
 
 /** The field whose array order carries no meaning. */
 const UNORDERED_FIELD = 'messageParts'
@@ -80,10 +80,6 @@ function quoteString(s: string): string {
   return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : '"' + s + '"'
 }
 
-function isSkipped(v: unknown): boolean {
-  return v === undefined || typeof v === 'function' || typeof v === 'symbol'
-}
-
 /**
  * Canonical JSON of a JSON value. Values JSON cannot hold are written as `JSON.stringify` would inside an array
  * (`null`) and skipped as object members, so any acyclic input gives a string.
@@ -116,8 +112,10 @@ function canon(value: unknown, top: boolean, depth: number): string {
       for (let j = 0; j < order.length; j++) {
         const k = keys[order[j] as number] as string
         const v = obj[k]
-        if (isSkipped(v)) return canonSkipping(obj, keys, top, depth)
-        out += (prefixes[j] as string) + (top && k === UNORDERED_FIELD && Array.isArray(v) ? canonUnordered(v, depth) : canon(v, false, depth + 1))
+        // Members JSON leaves out (never from JSON.parse); the first member written takes no comma.
+        if (isSkipped(v)) continue
+        const prefix = prefixes[j] as string
+        out += (out.length === 1 && j > 0 ? prefix.slice(1) : prefix) + (top && k === UNORDERED_FIELD && Array.isArray(v) ? canonUnordered(v, depth) : canon(v, false, depth + 1))
       }
       return out + '}'
     }
@@ -137,26 +135,11 @@ function canonArray(arr: readonly unknown[], depth: number): string {
   return out + ']'
 }
 
-/** Objects with members JSON leaves out (never from JSON.parse). */
-function canonSkipping(obj: Record<string, unknown>, keys: string[], top: boolean, depth: number): string {
-  let out = '{'
-  let first = true
-  for (const k of [...keys].sort(byCodeUnits)) {
-    const v = obj[k]
-    if (isSkipped(v)) continue
-    if (!first) out += ','
-    first = false
-    out += JSON.stringify(k) + ':' + (top && k === UNORDERED_FIELD && Array.isArray(v) ? canonUnordered(v, depth) : canon(v, false, depth + 1))
-  }
-  return out + '}'
-}
-
 function canonUnordered(arr: readonly unknown[], depth: number): string {
   const parts = arr.map((v) => canon(v, false, depth + 2)).sort(byCodeUnits)
   return '[' + parts.join(',') + ']'
 }
 
-/** The dedup key of one event: hex SHA-256 of `type + "\n" + canonicalJson(event)`. */
 export function eventUid(event: JsonValue, type: EventType): string {
   return createHash('sha256').update(type + '\n' + canonicalJson(event)).digest('hex')
 }
