@@ -19,7 +19,6 @@ export function displayEndpoint(endpoint: string): string {
 }
 
 const TLS_CODE = /^(CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED|ERR_TLS|ERR_SSL|EPROTO$|HOSTNAME_MISMATCH)/
-/** The mutual TLS settings, for messages. */
 const CLIENT_CERT_SETTINGS = 'OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE and OTEL_EXPORTER_OTLP_CLIENT_KEY (or their _LOGS_ variants)'
 
 /**
@@ -67,7 +66,7 @@ function redactedFacts(error: unknown, ctx: ExportFailureContext): FailureFacts 
   const f = factsOf(error)
   const redact = ctx.redact
   if (!redact) return f
-  return { ...f, message: redact(f.message), ...(f.responseText === undefined ? {} : { responseText: redact(f.responseText) }) }
+  return { ...f, message: redact(f.message), responseText: f.responseText && redact(f.responseText) }
 }
 
 /**
@@ -104,12 +103,9 @@ interface Words {
 }
 
 /**
- * Turns whatever the exporter reported into an ExportError that says what is wrong and what to do. Its code says
- * what happens next: PSR_ERR_EXPORT_FAILED (network errors, timeouts, 408, 429, 5xx, gRPC UNAVAILABLE...: the
- * collector may come back, so the records are sent again), PSR_ERR_EXPORT_MISCONFIGURED (401/403 credentials,
- * 404/405 wrong path, 415 wrong protocol, a redirect, TLS on an http:// endpoint...: held until fixed) or
- * PSR_ERR_EXPORT_REJECTED (400 and such, 413: the collector refused the data). The pipeline throws only the first
- * two; it reports the records of the others as rejected.
+ * Turns whatever the exporter reported into an ExportError that says what is wrong and what to do. Its code follows
+ * classifyFailure: PSR_ERR_EXPORT_FAILED (transient), PSR_ERR_EXPORT_MISCONFIGURED, or PSR_ERR_EXPORT_REJECTED
+ * (rejected, too-large: the pipeline reports their records as rejected rather than throwing).
  */
 export function toExportError(error: unknown, ctx: ExportFailureContext): ExportError {
   const f = redactedFacts(error, ctx)
@@ -119,12 +115,7 @@ export function toExportError(error: unknown, ctx: ExportFailureContext): Export
     which: ctx.batches > 1 ? ` (batch ${ctx.batch} of ${ctx.batches}; the whole set will be sent again)` : '',
     said: saidOf(f),
     wait: f.retryAfterMs === undefined ? '' : `, asked to retry after ${Math.ceil(f.retryAfterMs / 1000)} s`,
-    error: (code, message) =>
-      new ExportError(code, message, {
-        ...(f.status === undefined ? {} : { status: f.status }),
-        ...(f.retryAfterMs === undefined ? {} : { retryAfterMs: f.retryAfterMs }),
-        cause: error,
-      }),
+    error: (code, message) => new ExportError(code, message, { status: f.status, retryAfterMs: f.retryAfterMs, cause: error }),
   }
   const { where, after, which } = w
   switch (f.reason) {

@@ -1,7 +1,6 @@
 /**
- * What a failed OTLP export means for its records: the exporters report an OtlpExportFailure (or, for an injected
- * exporter, whatever it throws), and classifyFailure says whether to retry, split, count the records as rejected, or
- * hold them until the configuration is fixed. The words for the user are in failure-message.ts.
+ * The exporters report an OtlpExportFailure (an injected exporter: whatever it throws); classifyFailure says what it
+ * means for the records. The words for the user are in failure-message.ts.
  */
 import { ReceiverError } from '../errors.js'
 import { GrpcCode, MESSAGE_TOO_LARGE } from './grpc-status.js'
@@ -12,30 +11,33 @@ import { GrpcCode, MESSAGE_TOO_LARGE } from './grpc-status.js'
  */
 export type OtlpFailureReason = 'http' | 'grpc' | 'network' | 'timeout' | 'aborted' | 'request' | 'misconfigured'
 
-export interface OtlpFailureFacts {
+/** What any exporter's error says, as failure-message.ts quotes it: an OtlpExportFailure says all of it. */
+export interface FailureFacts {
+  reason: OtlpFailureReason | 'unknown'
+  message: string
   status?: number
-  /** The gRPC status code (reason `grpc`). */
   grpcCode?: number
+  /** Node's error code for network failures (ECONNREFUSED, ENOTFOUND, CERT_HAS_EXPIRED, ...). */
   errorCode?: string
-  attempts: number
+  attempts?: number
   retryAfterMs?: number
+  /** The start of the collector's answer, printable characters only, credentials redacted. */
   responseText?: string
-  cause?: unknown
 }
+
+export type OtlpFailureFacts = Omit<FailureFacts, 'reason' | 'message'> & { attempts: number; cause?: unknown }
 
 /**
  * A failed export as an exporter reports it (PSR_ERR_EXPORT_ATTEMPT), with what is needed to decide what to do next;
  * the pipeline turns it into an ExportError or rejected records. Never contains header values.
  */
-export class OtlpExportFailure extends ReceiverError {
+export class OtlpExportFailure extends ReceiverError implements FailureFacts {
   readonly reason: OtlpFailureReason
   readonly status: number | undefined
   readonly grpcCode: number | undefined
-  /** Node's error code for network failures (ECONNREFUSED, ENOTFOUND, CERT_HAS_EXPIRED, ...). */
   readonly errorCode: string | undefined
   readonly attempts: number
   readonly retryAfterMs: number | undefined
-  /** The start of the collector's answer, printable characters only, credentials redacted. */
   readonly responseText: string | undefined
   constructor(reason: OtlpFailureReason, message: string, opts: OtlpFailureFacts) {
     super('PSR_ERR_EXPORT_ATTEMPT', message, { cause: opts.cause })
@@ -49,22 +51,17 @@ export class OtlpExportFailure extends ReceiverError {
   }
 }
 
-/**
- * Statuses that say the endpoint, the credentials or the protocol are wrong, not the records: every request would
- * be answered the same, so the records are neither rejected nor dropped; the export fails until someone fixes it.
- */
+/** Statuses that say the endpoint, the credentials or the protocol are wrong, not the records: every request would fail. */
 const MISCONFIGURED_STATUSES = new Set([401, 403, 404, 405, 407, 410, 411, 414, 415, 421, 426, 431])
 
 /**
  * What a failed export means for its records:
- * - `transient`: the collector is unreachable, slow, throttling or failing (network errors, timeouts, 408, 429,
- *   5xx): send the same records again later.
- * - `too-large`: 413: the request is larger than the collector accepts; smaller requests may pass.
- * - `rejected`: the collector refused these records as data (400 and the other 4xx not listed below); sending
- *   them again cannot help. They are counted as rejected, and the receiver moves on.
- * - `misconfigured`: the endpoint, credentials or protocol are wrong (401, 403, 404, 405, 407, 410, 411, 414, 415,
- *   421, 426, 431, a redirect, headers that cannot be sent): nothing is wrong with the records, so they are not
- *   counted as rejected; the export fails until the configuration is fixed.
+ * - `transient`: the collector is unreachable, slow, throttling or failing: send the same records again later.
+ * - `too-large`: the request is larger than the collector accepts; smaller requests may pass.
+ * - `rejected`: the collector refused these records as data; sending them again cannot help. They are counted as
+ *   rejected, and the receiver moves on.
+ * - `misconfigured`: the endpoint, credentials or protocol are wrong (also a redirect, headers that cannot be sent):
+ *   nothing is wrong with the records, so they are not counted as rejected; the export fails until it is fixed.
  */
 export type FailureKind = 'transient' | 'too-large' | 'rejected' | 'misconfigured'
 
@@ -115,32 +112,9 @@ export function grpcFailureKind(code: number, message: string): FailureKind {
   }
 }
 
-/** What any exporter's error says, as failure-message.ts quotes it. */
-export interface FailureFacts {
-  reason: OtlpFailureReason | 'unknown'
-  status?: number
-  grpcCode?: number
-  errorCode?: string
-  attempts?: number
-  retryAfterMs?: number
-  responseText?: string
-  message: string
-}
-
 /** What an exporter's error tells us: ours, the SDK's OTLPExporterError (numeric `code` = HTTP status), a Node error. */
 export function factsOf(error: unknown): FailureFacts {
-  if (error instanceof OtlpExportFailure) {
-    return {
-      reason: error.reason,
-      message: error.message,
-      ...(error.status === undefined ? {} : { status: error.status }),
-      ...(error.grpcCode === undefined ? {} : { grpcCode: error.grpcCode }),
-      ...(error.errorCode === undefined ? {} : { errorCode: error.errorCode }),
-      attempts: error.attempts,
-      ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }),
-      ...(error.responseText === undefined ? {} : { responseText: error.responseText }),
-    }
-  }
+  if (error instanceof OtlpExportFailure) return error
   if (error instanceof Error) {
     const code: unknown = (error as Error & { code?: unknown }).code
     if (typeof code === 'number') return { reason: 'http', status: code, message: error.message }

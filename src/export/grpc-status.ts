@@ -4,26 +4,6 @@
  */
 
 /** The gRPC status codes (grpc/doc/statuscodes.md). */
-export const GRPC_CODE_NAMES = [
-  'OK',
-  'CANCELLED',
-  'UNKNOWN',
-  'INVALID_ARGUMENT',
-  'DEADLINE_EXCEEDED',
-  'NOT_FOUND',
-  'ALREADY_EXISTS',
-  'PERMISSION_DENIED',
-  'RESOURCE_EXHAUSTED',
-  'FAILED_PRECONDITION',
-  'ABORTED',
-  'OUT_OF_RANGE',
-  'UNIMPLEMENTED',
-  'INTERNAL',
-  'UNAVAILABLE',
-  'DATA_LOSS',
-  'UNAUTHENTICATED',
-] as const
-
 export const GrpcCode = {
   OK: 0,
   CANCELLED: 1,
@@ -43,6 +23,8 @@ export const GrpcCode = {
   DATA_LOSS: 15,
   UNAUTHENTICATED: 16,
 } as const
+
+const GRPC_CODE_NAMES = Object.keys(GrpcCode)
 
 export function grpcCodeName(code: number): string {
   return GRPC_CODE_NAMES[code] ?? `code ${code}`
@@ -73,46 +55,33 @@ export const MESSAGE_TOO_LARGE = /larger than max|message larger than|decompress
 
 const RETRY_INFO_TYPE = 'type.googleapis.com/google.rpc.RetryInfo'
 
-/** A minimal protobuf reader: just enough for google.rpc.Status → Any → RetryInfo → Duration. */
-class Reader {
-  private pos = 0
-  constructor(private readonly buf: Uint8Array) {}
-  get done(): boolean {
-    return this.pos >= this.buf.length
-  }
-  varint(): number {
+/** A minimal protobuf reader, enough for google.rpc.Status: each field as [number, varint or length-delimited bytes]. */
+function* fields(buf: Uint8Array): Generator<[number, number | Uint8Array]> {
+  let pos = 0
+  const varint = (): number => {
     let result = 0
-    let shift = 0
-    for (;;) {
-      if (this.pos >= this.buf.length) throw new RangeError('truncated varint')
-      const b = this.buf[this.pos++]!
+    for (let shift = 0; shift <= 63; shift += 7) {
+      if (pos >= buf.length) throw new RangeError('truncated varint')
+      const b = buf[pos++]!
       // Beyond 2^53 precision is lost, which no delay we honour comes near.
       result += (b & 0x7f) * 2 ** shift
       if ((b & 0x80) === 0) return result
-      shift += 7
-      if (shift > 63) throw new RangeError('varint too long')
     }
+    throw new RangeError('varint too long')
   }
-  bytes(): Uint8Array {
-    const len = this.varint()
-    if (this.pos + len > this.buf.length) throw new RangeError('truncated field')
-    const out = this.buf.subarray(this.pos, this.pos + len)
-    this.pos += len
-    return out
-  }
-  skip(wireType: number): void {
-    if (wireType === 0) this.varint()
-    else if (wireType === 2) this.bytes()
-    else if (wireType === 1) this.pos += 8
-    else if (wireType === 5) this.pos += 4
+  while (pos < buf.length) {
+    const key = varint()
+    const field = Math.floor(key / 8)
+    const wireType = key % 8
+    if (wireType === 0) yield [field, varint()]
+    else if (wireType === 2) {
+      const len = varint()
+      if (pos + len > buf.length) throw new RangeError('truncated field')
+      pos += len
+      yield [field, buf.subarray(pos - len, pos)]
+    } else if (wireType === 1) pos += 8
+    else if (wireType === 5) pos += 4
     else throw new RangeError(`unsupported wire type ${wireType}`)
-  }
-  /** Each field as [number, wire type]; the caller reads or skips its value. */
-  *fields(): Generator<[number, number]> {
-    while (!this.done) {
-      const key = this.varint()
-      yield [Math.floor(key / 8), key % 8]
-    }
   }
 }
 
@@ -123,35 +92,23 @@ class Reader {
 export function retryInfoDelayMs(statusDetails: Uint8Array | undefined): number | undefined {
   if (!statusDetails || statusDetails.length === 0) return undefined
   try {
-    const status = new Reader(statusDetails)
-    for (const [field, wire] of status.fields()) {
-      if (field !== 3 || wire !== 2) {
-        status.skip(wire)
-        continue
-      }
+    for (const [field, any] of fields(statusDetails)) {
+      if (field !== 3 || typeof any === 'number') continue
       // details: google.protobuf.Any { string type_url = 1; bytes value = 2; }
-      const any = new Reader(status.bytes())
       let typeUrl = ''
       let value: Uint8Array | undefined
-      for (const [f, w] of any.fields()) {
-        if (f === 1 && w === 2) typeUrl = Buffer.from(any.bytes()).toString('utf8')
-        else if (f === 2 && w === 2) value = any.bytes()
-        else any.skip(w)
+      for (const [f, v] of fields(any)) {
+        if (f === 1 && typeof v !== 'number') typeUrl = Buffer.from(v).toString('utf8')
+        else if (f === 2 && typeof v !== 'number') value = v
       }
       if (typeUrl !== RETRY_INFO_TYPE || value === undefined) continue
       // RetryInfo { google.protobuf.Duration retry_delay = 1; } Duration { int64 seconds = 1; int32 nanos = 2; }
-      const info = new Reader(value)
       let ms = 0
-      for (const [f, w] of info.fields()) {
-        if (f !== 1 || w !== 2) {
-          info.skip(w)
-          continue
-        }
-        const duration = new Reader(info.bytes())
-        for (const [df, dw] of duration.fields()) {
-          if (df === 1 && dw === 0) ms += duration.varint() * 1000
-          else if (df === 2 && dw === 0) ms += duration.varint() / 1e6
-          else duration.skip(dw)
+      for (const [f, delay] of fields(value)) {
+        if (f !== 1 || typeof delay === 'number') continue
+        for (const [df, n] of fields(delay)) {
+          if (df === 1 && typeof n === 'number') ms += n * 1000
+          else if (df === 2 && typeof n === 'number') ms += n / 1e6
         }
       }
       return Math.max(0, Math.round(ms))

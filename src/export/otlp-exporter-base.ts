@@ -7,7 +7,7 @@ import { backoffDelay } from '../backoff.js'
 import { otlpRedactor } from '../redact.js'
 import type { Redactor } from '../redact.js'
 import { OtlpExportFailure } from './failure.js'
-import type { OtlpFailureFacts, OtlpFailureReason } from './failure.js'
+import type { FailureFacts, OtlpFailureReason } from './failure.js'
 import { DEFAULT_OTLP_TIMEOUT_MS } from '../config/defaults.js'
 
 /** OTEL_EXPORTER_OTLP_PROTOCOL values (the specification's names). */
@@ -18,8 +18,6 @@ export type OtlpCompression = 'gzip' | 'none'
 export interface OtlpExportResult extends ExportResult {
   /** Request body bytes as sent (after compression; for gRPC the message before gRPC's own compression). */
   bytes?: number
-  /** Request body bytes before compression. */
-  uncompressedBytes?: number
   attempts?: number
   /** HTTP status of the last answer, when there was one. */
   status?: number
@@ -33,13 +31,13 @@ export type Attempt =
   | { ok: true; status?: number; body: Buffer; complete: boolean }
   | {
       ok: false
-      failure: Omit<OtlpFailureFacts, 'attempts'> & { reason: OtlpFailureReason; message: string }
+      failure: FailureFacts & { reason: OtlpFailureReason; cause?: unknown }
       retry: boolean
       /** Retry at once: the collector closed an idle keep-alive connection just as we reused it. */
       immediate?: boolean
     }
 
-export interface RetryPolicy {
+interface RetryPolicy {
   maxRetries: number
   initialBackoffMs: number
   maxBackoffMs: number
@@ -63,7 +61,6 @@ export interface OtlpExporterBaseOptions {
 }
 
 const RESPONSE_TEXT_MAX = 300
-const DEFAULT_TIMEOUT_MS = DEFAULT_OTLP_TIMEOUT_MS
 /** Up to a fifth of each step drawn at random (the SDK draws ±20 %; ours never overshoots the ceiling). */
 const JITTER = 0.2
 
@@ -95,7 +92,7 @@ export abstract class OtlpExporterBase implements LogRecordExporter {
   constructor(opts: OtlpExporterBaseOptions) {
     this.redactor = otlpRedactor(opts.url, opts.headers)
     if (opts.otherSecrets) this.redactor.addSource(opts.otherSecrets)
-    this.timeoutMillis = opts.timeoutMillis ?? DEFAULT_TIMEOUT_MS
+    this.timeoutMillis = opts.timeoutMillis ?? DEFAULT_OTLP_TIMEOUT_MS
     this.minAttemptMs = Math.min(1000, this.timeoutMillis / 4)
     this.retry = {
       maxRetries: opts.retry?.maxRetries ?? 5,
@@ -125,7 +122,6 @@ export abstract class OtlpExporterBase implements LogRecordExporter {
 
   /** Serialize and send one batch (retrying as configured); resolves with the outcome. */
   async send(logs: ReadableLogRecord[]): Promise<OtlpExportResult> {
-    if (this.shutdownPromise) return failed(new OtlpExportFailure('aborted', 'exporter is shut down', { attempts: 0 }))
     const serialized = this.serializer().serializeRequest(logs)
     if (serialized === undefined) {
       return failed(new OtlpExportFailure('request', 'the records could not be serialized', { attempts: 0 }))
@@ -180,19 +176,15 @@ export abstract class OtlpExporterBase implements LogRecordExporter {
           ? await this.attempt(body, left)
           : { ok: false, retry: false, failure: { reason: 'timeout', message: `no acknowledgement within ${this.timeoutMillis} ms` } }
       if (attemptResult.ok) {
-        const result: OtlpExportResult = { code: ExportResultCode.SUCCESS, bytes: body.length, uncompressedBytes: raw.length, attempts: attempt }
-        if (attemptResult.status !== undefined) result.status = attemptResult.status
-        const partial = attemptResult.complete ? this.partialSuccess(attemptResult.body) : undefined
-        if (partial) result.partialSuccess = partial
-        return result
+        const partialSuccess = attemptResult.complete ? this.partialSuccess(attemptResult.body) : undefined
+        return { code: ExportResultCode.SUCCESS, bytes: body.length, attempts: attempt, status: attemptResult.status, partialSuccess }
       }
       const { failure } = attemptResult
       const fail = (): OtlpExportResult => ({
         ...failed(new OtlpExportFailure(failure.reason, failure.message, { ...failure, attempts: attempt })),
         bytes: body.length,
-        uncompressedBytes: raw.length,
         attempts: attempt,
-        ...(failure.status === undefined ? {} : { status: failure.status }),
+        status: failure.status,
       })
       if (!attemptResult.retry || attempt > this.retry.maxRetries || this.shutdownPromise) return fail()
       let wait = 0

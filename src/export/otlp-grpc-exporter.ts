@@ -8,7 +8,7 @@ import { GrpcCode, grpcCodeName, isRetryableGrpcCode, retryInfoDelayMs } from '.
 import type { OtlpExportFailure } from './failure.js'
 import { OtlpExporterBase, printable } from './otlp-exporter-base.js'
 import type { Attempt, OtlpCompression, OtlpExporterBaseOptions } from './otlp-exporter-base.js'
-import { probeTls, SPEAKS_TLS, TLS_PROBE_TIMEOUT_MS } from './tls-probe.js'
+import { SPEAKS_TLS, tlsProbe } from './tls-probe.js'
 import { NAME } from '../version.js'
 
 /**
@@ -54,10 +54,10 @@ export class OtlpGrpcLogExporter extends OtlpExporterBase {
   private readonly metadata: Metadata
   private readonly target: string
   private readonly url: URL
-  /** http:// endpoints: whether a TLS server answered there, once asked (a yes is kept; a no is asked again). */
-  private speaksTls: Promise<boolean> | undefined
+  /** http:// endpoints: whether a TLS server listens there, where grpc-js says only "Failed to connect". */
+  private readonly speaksTls: () => Promise<boolean>
   private readonly proxy: URL | undefined
-  private readonly active = new Set<{ cancel: () => void; abort: (failure: OtlpExportFailure) => void }>()
+  private readonly active = new Set<(abort: OtlpExportFailure) => void>()
 
   constructor(opts: OtlpGrpcLogExporterOptions) {
     super(opts)
@@ -69,6 +69,7 @@ export class OtlpGrpcLogExporter extends OtlpExporterBase {
     if (url.pathname !== '/' && url.pathname !== '') {
       throw new TypeError('an OTLP/gRPC endpoint has no path (the method decides it): give scheme://host:port')
     }
+    this.speaksTls = tlsProbe(url, this.timeoutMillis, 0)
     const port = url.port || (url.protocol === 'https:' ? '443' : '80')
     this.target = `${url.hostname}:${port}`
     this.metadata = new (grpcJs().Metadata)()
@@ -124,7 +125,7 @@ export class OtlpGrpcLogExporter extends OtlpExporterBase {
   }
 
   protected abortAttempts(abort: OtlpExportFailure): void {
-    for (const call of this.active) call.abort(abort)
+    for (const cancel of this.active) cancel(abort)
   }
 
   protected closeTransport(): void {
@@ -138,7 +139,7 @@ export class OtlpGrpcLogExporter extends OtlpExporterBase {
       const settle = (a: Attempt): void => {
         if (settled) return
         settled = true
-        this.active.delete(entry)
+        this.active.delete(cancel)
         resolve(a)
       }
       const identity = (b: Buffer): Buffer => b
@@ -155,14 +156,11 @@ export class OtlpGrpcLogExporter extends OtlpExporterBase {
           void this.failure(err, timeoutMs).then(settle)
         },
       )
-      const entry = {
-        cancel: () => call.cancel(),
-        abort: (failure: OtlpExportFailure) => {
-          aborted = failure
-          call.cancel()
-        },
+      const cancel = (failure: OtlpExportFailure): void => {
+        aborted = failure
+        call.cancel()
       }
-      this.active.add(entry)
+      this.active.add(cancel)
     })
   }
 
@@ -184,18 +182,14 @@ export class OtlpGrpcLogExporter extends OtlpExporterBase {
       const errorCode = connectionErrorCode(err.details ?? '')
       let message = details
       if (this.proxy) message = `${message}${await this.proxyVerdict()}`
-      if (this.url.protocol === 'http:' && !this.proxy && (await this.tlsAnswers())) {
+      if (this.url.protocol === 'http:' && !this.proxy && (await this.speaksTls())) {
         // Not retried: every attempt would fail the same way. The caller holds the records until it is fixed.
         return { ok: false, retry: false, failure: { reason: 'misconfigured', message: SPEAKS_TLS, grpcCode: code } }
       }
       if (/Protocol error/i.test(err.details ?? '')) {
-        return {
-          ok: false,
-          retry: false,
-          failure: { reason: 'misconfigured', message: SPEAKS_NO_GRPC, grpcCode: code, responseText: details },
-        }
+        return { ok: false, retry: false, failure: { reason: 'misconfigured', message: SPEAKS_NO_GRPC, grpcCode: code, responseText: details } }
       }
-      return { ok: false, retry, failure: { reason: 'network', message, grpcCode: code, ...(errorCode ? { errorCode } : {}) } }
+      return { ok: false, retry, failure: { reason: 'network', message, grpcCode: code, errorCode } }
     }
     return {
       ok: false,
@@ -204,18 +198,10 @@ export class OtlpGrpcLogExporter extends OtlpExporterBase {
         reason: 'grpc',
         message: `collector answered ${grpcCodeName(code)}${details ? `: ${details}` : ''}`,
         grpcCode: code,
-        ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
-        ...(details ? { responseText: details } : {}),
+        retryAfterMs,
+        responseText: details || undefined,
       },
     }
-  }
-
-  /** Whether a TLS server listens at the http:// endpoint (grpc-js then says only "Failed to connect"). */
-  private async tlsAnswers(): Promise<boolean> {
-    this.speaksTls ??= probeTls(this.url, Math.min(TLS_PROBE_TIMEOUT_MS, this.timeoutMillis))
-    const yes = await this.speaksTls
-    if (!yes) this.speaksTls = undefined
-    return yes
   }
 
   /**

@@ -9,7 +9,7 @@ import { redactUrl } from '../redact.js'
 import { OtlpExportFailure } from './failure.js'
 import { OtlpExporterBase, printable } from './otlp-exporter-base.js'
 import type { Attempt, OtlpCompression, OtlpExporterBaseOptions } from './otlp-exporter-base.js'
-import { probeTls, SPEAKS_TLS, TLS_PROBE_TIMEOUT_MS } from './tls-probe.js'
+import { SPEAKS_TLS, tlsProbe } from './tls-probe.js'
 import { NAME } from '../version.js'
 
 const gzip = promisify(gzipCallback)
@@ -77,14 +77,12 @@ export class OtlpHttpLogExporter extends OtlpExporterBase {
   private readonly compression: OtlpCompression
   private readonly headers: Record<string, string>
   private readonly agent: http.Agent
-  /** CA, client certificate and key for https endpoints; through a proxy given per request, where its tunnel reads them. */
-  private readonly tls: NonNullable<OtlpHttpLogExporterOptions['tls']>
-  private readonly viaProxy: boolean
+  /** https through a proxy: the CA, client certificate and key, given per request, where the proxy's tunnel reads them. */
+  private readonly tunnelTls: OtlpHttpLogExporterOptions['tls']
   /** The proxy's URL with its credentials replaced, for messages. */
   private readonly proxyShown: string | undefined
   private readonly active = new Set<http.ClientRequest>()
-  /** http:// endpoints: whether a TLS handshake was answered there (see speaksTls). */
-  private tlsProbe: { at: number; result: Promise<boolean>; yes?: boolean } | undefined
+  private readonly speaksTls: () => Promise<boolean>
 
   constructor(opts: OtlpHttpLogExporterOptions) {
     super(opts)
@@ -102,14 +100,15 @@ export class OtlpHttpLogExporter extends OtlpExporterBase {
     if (this.compression === 'gzip') headers['Content-Encoding'] = 'gzip'
     headers['User-Agent'] = opts.userAgent ?? NAME
     this.headers = headers
-    this.tls = opts.tls ?? {}
-    this.viaProxy = opts.proxy !== undefined
     this.proxyShown = opts.proxy === undefined ? undefined : redactUrl(opts.proxy)
+    const secure = this.url.protocol === 'https:'
     if (opts.proxy !== undefined) {
-      this.agent = this.url.protocol === 'https:' ? new HttpsProxyAgent(opts.proxy, { keepAlive: true }) : new HttpProxyAgent(opts.proxy, { keepAlive: true })
+      this.agent = secure ? new HttpsProxyAgent(opts.proxy, { keepAlive: true }) : new HttpProxyAgent(opts.proxy, { keepAlive: true })
+      this.tunnelTls = secure ? (opts.tls ?? {}) : undefined
     } else {
-      this.agent = this.url.protocol === 'https:' ? new https.Agent({ keepAlive: true, ...this.tls }) : new http.Agent({ keepAlive: true })
+      this.agent = secure ? new https.Agent({ keepAlive: true, ...opts.tls }) : new http.Agent({ keepAlive: true })
     }
+    this.speaksTls = tlsProbe(this.url, this.timeoutMillis, TLS_PROBE_NEGATIVE_TTL_MS)
   }
 
   protected prepareBody(raw: Buffer): Promise<Buffer> {
@@ -140,18 +139,19 @@ export class OtlpHttpLogExporter extends OtlpExporterBase {
         req = send(this.url, {
           method: 'POST',
           agent: this.agent,
-          ...(this.viaProxy && this.url.protocol === 'https:' ? this.tls : {}),
+          ...this.tunnelTls,
           headers: { ...this.headers, 'Content-Length': String(body.length) },
         })
       } catch (err) {
         // Invalid header names or values throw synchronously. Name the problem, never the value.
+        const errorCode = errorCodeOf(err)
         resolve({
           ok: false,
           retry: false,
           failure: {
             reason: 'request',
-            message: `the request could not be built (${errorCodeOf(err) ?? 'invalid request'}): check the header names and values in OTEL_EXPORTER_OTLP_HEADERS`,
-            ...(errorCodeOf(err) === undefined ? {} : { errorCode: errorCodeOf(err) }),
+            message: `the request could not be built (${errorCode ?? 'invalid request'}): check the header names and values in OTEL_EXPORTER_OTLP_HEADERS`,
+            errorCode,
           },
         })
         return
@@ -160,7 +160,7 @@ export class OtlpHttpLogExporter extends OtlpExporterBase {
       // https-proxy-agent replays a proxy's refusal of the CONNECT (407, 502, ...) as the answer to the request: that is
       // the proxy speaking, not the collector, and nothing reached the collector.
       let tunnelRefused: number | undefined
-      if (this.viaProxy && this.url.protocol === 'https:') {
+      if (this.tunnelTls) {
         req.once('proxyConnect', (connect: { statusCode?: number }) => {
           if (connect.statusCode !== 200) tunnelRefused = connect.statusCode ?? 0
         })
@@ -260,7 +260,7 @@ export class OtlpHttpLogExporter extends OtlpExporterBase {
             ok: false,
             retry: code !== undefined && RETRYABLE_NETWORK_CODES.has(code),
             immediate: req.reusedSocket && code === 'ECONNRESET',
-            failure: { reason: 'network', message: err.message, ...(code === undefined ? {} : { errorCode: code }), cause: err },
+            failure: { reason: 'network', message: err.message, errorCode: code, cause: err },
           })
         // A TLS server hangs up on plain HTTP without a word: ask it for a TLS handshake before calling it a network error.
         // Not on a reused keep-alive connection: that reset is the usual idle-close race.
@@ -268,8 +268,7 @@ export class OtlpHttpLogExporter extends OtlpExporterBase {
           void this.speaksTls().then((speaksTls) => {
             if (!speaksTls) return networkFailure()
             // Not retried: every attempt would hang up the same way. The caller holds the records until it is fixed.
-            const failure = { reason: 'misconfigured' as const, message: SPEAKS_TLS, ...(code === undefined ? {} : { errorCode: code }), cause: err }
-            settle({ ok: false, retry: false, failure })
+            settle({ ok: false, retry: false, failure: { reason: 'misconfigured', message: SPEAKS_TLS, errorCode: code, cause: err } })
           })
           return
         }
@@ -277,23 +276,5 @@ export class OtlpHttpLogExporter extends OtlpExporterBase {
       })
       req.end(body)
     })
-  }
-
-  /**
-   * Whether the (http://) endpoint answers a TLS ClientHello: a completed handshake or a TLS alert. Only connects;
-   * sends no data, verifies no certificate (nothing is sent to it). Cached: a yes for the exporter's life, a no for
-   * TLS_PROBE_NEGATIVE_TTL_MS.
-   */
-  private speaksTls(): Promise<boolean> {
-    const cached = this.tlsProbe
-    if (cached && (cached.yes === true || Date.now() - cached.at < TLS_PROBE_NEGATIVE_TTL_MS)) return cached.result
-    // Never longer than the export may take (a server that swallows the ClientHello is not one that speaks TLS).
-    const result = probeTls(this.url, Math.min(TLS_PROBE_TIMEOUT_MS, this.timeoutMillis))
-    const probe: NonNullable<typeof this.tlsProbe> = { at: Date.now(), result }
-    void probe.result.then((yes) => {
-      probe.yes = yes
-    })
-    this.tlsProbe = probe
-    return probe.result
   }
 }

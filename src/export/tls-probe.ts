@@ -6,8 +6,8 @@ import net from 'node:net'
 import tls from 'node:tls'
 import { errorCodeOf } from '../http-util.js'
 
-/** How long the "does the http:// endpoint speak TLS?" probe may take (never longer than the export may). */
-export const TLS_PROBE_TIMEOUT_MS = 2000
+/** At most (and never longer than the export may): a server that swallows the ClientHello does not speak TLS. */
+const TLS_PROBE_TIMEOUT_MS = 2000
 
 /** The message for an http:// endpoint where a TLS server listens. */
 export const SPEAKS_TLS =
@@ -16,8 +16,24 @@ export const SPEAKS_TLS =
 /** Codes of a server certificate that verification refused: only a TLS server sends a certificate. */
 const CERTIFICATE_REFUSED = /^(CERT_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|ERR_TLS_CERT_ALTNAME_INVALID|HOSTNAME_MISMATCH)/
 
-/** Connects to the URL's host and port with TLS and resolves true when a TLS server answers (a handshake or an alert). */
-export function probeTls(url: URL, timeoutMs: number): Promise<boolean> {
+/**
+ * A probe of the URL's host and port: resolves true when a TLS server answers (a handshake or an alert). A yes is kept
+ * for good, a no for `noTtlMs`; then the next call asks again.
+ */
+export function tlsProbe(url: URL, exportTimeoutMs: number, noTtlMs: number): () => Promise<boolean> {
+  let last: { at: number; result: Promise<boolean>; yes?: boolean } | undefined
+  return () => {
+    if (last && (last.yes !== false || Date.now() - last.at < noTtlMs)) return last.result
+    const probe: NonNullable<typeof last> = { at: Date.now(), result: probeTls(url, Math.min(TLS_PROBE_TIMEOUT_MS, exportTimeoutMs)) }
+    void probe.result.then((yes) => {
+      probe.yes = yes
+    })
+    last = probe
+    return probe.result
+  }
+}
+
+function probeTls(url: URL, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
     const host = url.hostname.replace(/^\[(.*)\]$/, '$1')
     const port = Number(url.port || 80)
