@@ -1,16 +1,14 @@
 import type { AnyValueMap } from '@opentelemetry/api-logs'
 import type { HrTime, LogRecordParts } from '../mapping/types.js'
-import { DEFAULT_ATTRIBUTE_COUNT_LIMIT as SDK_ATTRIBUTE_COUNT_LIMIT } from '../config/defaults.js'
+import { DEFAULT_ATTRIBUTE_COUNT_LIMIT } from '../config/defaults.js'
+import { UNSET_TIME } from './sdk-records.js'
 
 /**
  * OTLP/protobuf encoding of LogRecordParts, byte for byte what the SDK's LoggerProvider + ProtobufLogsSerializer
- * produce for the same records (a test compares the two on fuzzed records), at a fraction of the cost.
- *
- * Why not the SDK's: profiled at 100k events per window it was 28–54 % of the receiver's CPU. It builds an SDK
- * LogRecord per event (validating and copying every attribute), measures every string twice in JavaScript (a size
- * pass, then a write pass one character at a time), and the pipeline had to estimate sizes a third time to plan
- * requests. Here strings go through Buffer#write (native UTF-8), each record is encoded once, and its exact size is
- * what plans the requests.
+ * produce for the same records (a test compares the two on fuzzed records), at a fraction of the cost: the SDK's was
+ * 28–54 % of the receiver's CPU at 100k events per window (an SDK LogRecord per event, every string measured twice in
+ * JavaScript). Here strings go through Buffer#write (native UTF-8), and each record is encoded once, its exact size
+ * planning the requests.
  *
  * The SDK's log record rules are kept: attributes with an empty key or a value that is not an AnyValue are left out
  * (not counted); new keys beyond `attributeCountLimit` are left out and counted in `droppedAttributesCount`; string
@@ -19,8 +17,7 @@ import { DEFAULT_ATTRIBUTE_COUNT_LIMIT as SDK_ATTRIBUTE_COUNT_LIMIT } from '../c
  * as an empty AnyValue.
  */
 
-export interface ProtoEncoderOptions {
-  /** The Resource's attributes (buildResource(...).attributes). */
+interface ProtoEncoderOptions {
   resourceAttributes: AnyValueMap
   scope: { name: string; version: string }
   /** The SDK's defaults: 128 attributes, no length limit. */
@@ -40,16 +37,14 @@ export interface EncodedRecords {
   storage: Buffer
 }
 
-/** The SDK's LogRecordLimits defaults (sdk-logs 0.223 LoggerProvider). */
-const DEFAULT_ATTRIBUTE_COUNT_LIMIT = SDK_ATTRIBUTE_COUNT_LIMIT
-
 /** Nesting deeper than this is treated like a circular value (which the SDK refuses): the mapper keeps 32 levels. */
 const MAX_DEPTH = 1000
 
 const INT64_MIN = -(2 ** 63)
 const INT64_MAX_EXCLUSIVE = 2 ** 63
 
-function varintSize(n: number): number {
+/** Bytes of a varint holding n (0 ≤ n < 2^35). */
+export function varintSize(n: number): number {
   return n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5
 }
 
@@ -82,12 +77,7 @@ class Writer {
   /** Unsigned varint of a value < 2^32. */
   uvarint(v: number): void {
     this.ensure(5)
-    const buf = this.buf
-    while (v > 0x7f) {
-      buf[this.pos++] = (v & 0x7f) | 0x80
-      v >>>= 7
-    }
-    buf[this.pos++] = v
+    this.pos = putVarint(this.buf, this.pos, v)
   }
 
   /** int64 varint of an integral number in [-2^63, 2^63) (negative: ten bytes, two's complement). */
@@ -197,15 +187,18 @@ class Writer {
       this.buf.copyWithin(at + size, contentStart, this.pos)
       this.pos += size - reserve
     }
-    const buf = this.buf
-    let v = length
-    let p = at
-    while (v > 0x7f) {
-      buf[p++] = (v & 0x7f) | 0x80
-      v >>>= 7
-    }
-    buf[p] = v
+    putVarint(this.buf, at, length)
   }
+}
+
+/** Writes v (< 2^32) as a varint at `at`; returns the position after it. */
+function putVarint(buf: Buffer, at: number, v: number): number {
+  while (v > 0x7f) {
+    buf[at++] = (v & 0x7f) | 0x80
+    v >>>= 7
+  }
+  buf[at] = v
+  return at + 1
 }
 
 /** Tags (field number << 3 | wire type) used below; all fit in one byte. */
@@ -239,20 +232,17 @@ const TAG = {
   listValue: 0x0a, // ArrayValue.values = 1, KeyValueList.values = 1
 } as const
 
-/** Strings in attribute values are cut to this (Infinity: no limit). */
-type Cut = number
-
 function isPlainObject(v: object): v is AnyValueMap {
   const ctor = (v as { constructor?: unknown }).constructor
   return ctor === Object || ctor === undefined
 }
 
 /**
- * Writes an AnyValue's content. Attributes are strict: a value that is not an AnyValue (function, symbol, bigint,
- * Date, a class instance, a cycle) returns false and the caller drops the attribute. A body is lenient: such a value
- * is written as nothing (an empty AnyValue), as the SDK's serializer does.
+ * Writes an AnyValue's content, its strings cut to `cut` characters. Attributes are strict: a value that is not an
+ * AnyValue (function, symbol, bigint, Date, a class instance, a cycle) returns false and the caller drops the
+ * attribute. A body is lenient: such a value is written as nothing (an empty AnyValue), as the SDK's serializer does.
  */
-function writeAnyValue(w: Writer, v: unknown, cut: Cut, strict: boolean, depth: number): boolean {
+function writeAnyValue(w: Writer, v: unknown, cut: number, strict: boolean, depth: number): boolean {
   switch (typeof v) {
     case 'string': {
       w.byte(TAG.anyString)
@@ -313,7 +303,7 @@ function writeAnyValue(w: Writer, v: unknown, cut: Cut, strict: boolean, depth: 
   return true
 }
 
-function writeKeyValueContent(w: Writer, key: string, value: unknown, cut: Cut, strict: boolean, depth: number): boolean {
+function writeKeyValueContent(w: Writer, key: string, value: unknown, cut: number, strict: boolean, depth: number): boolean {
   w.byte(TAG.kvKey)
   w.string(key)
   w.byte(TAG.kvValue)
@@ -325,7 +315,7 @@ function writeKeyValueContent(w: Writer, key: string, value: unknown, cut: Cut, 
 }
 
 /** Writes the attributes as repeated KeyValue fields with the SDK's rules; returns how many the count limit dropped. */
-function writeAttributes(w: Writer, tag: number, attributes: AnyValueMap, countLimit: number, cut: Cut): number {
+function writeAttributes(w: Writer, attributes: AnyValueMap, countLimit: number, cut: number): number {
   let count = 0
   let dropped = 0
   for (const key in attributes) {
@@ -335,14 +325,12 @@ function writeAttributes(w: Writer, tag: number, attributes: AnyValueMap, countL
     const rollback = w.pos
     if (count >= countLimit) {
       // The SDK validates before it checks the limit: an invalid value is not counted as dropped.
-      const probe = w.pos
-      w.byte(tag)
       const ok = writeAnyValue(w, value, cut, true, 0)
-      w.pos = probe
+      w.pos = rollback
       if (ok) dropped++
       continue
     }
-    w.byte(tag)
+    w.byte(TAG.recordAttributes)
     const at = w.start(2)
     if (writeKeyValueContent(w, key, value, cut, true, 0)) {
       w.finish(at, 2)
@@ -354,7 +342,7 @@ function writeAttributes(w: Writer, tag: number, attributes: AnyValueMap, countL
   return dropped
 }
 
-function writeRecord(w: Writer, r: LogRecordParts, countLimit: number, cut: Cut): number {
+function writeRecord(w: Writer, r: LogRecordParts, countLimit: number, cut: number): number {
   w.byte(TAG.scopeLogsRecord)
   const at = w.start(2)
   w.byte(TAG.recordTime)
@@ -373,7 +361,7 @@ function writeRecord(w: Writer, r: LogRecordParts, countLimit: number, cut: Cut)
     writeAnyValue(w, r.body, Infinity, false, 0)
     w.finish(bodyAt, 2)
   }
-  const dropped = writeAttributes(w, TAG.recordAttributes, r.attributes, countLimit, cut)
+  const dropped = writeAttributes(w, r.attributes, countLimit, cut)
   w.byte(TAG.recordDropped)
   w.uvarint(dropped)
   w.byte(TAG.recordObservedTime)
@@ -386,15 +374,12 @@ function writeRecord(w: Writer, r: LogRecordParts, countLimit: number, cut: Cut)
   return dropped
 }
 
-/** `timeUnixNano` 0: "unknown" (see SdkRecordFactory). */
-const UNSET_TIME: HrTime = [0, 0]
-
 export class OtlpProtoLogsEncoder {
   /** Resource (field 1) and the scope (field 1 of ScopeLogs), encoded once: they are the same on every request. */
   private readonly resourceField: Buffer
   private readonly scopeField: Buffer
   private readonly countLimit: number
-  private readonly cut: Cut
+  private readonly cut: number
 
   constructor(opts: ProtoEncoderOptions) {
     this.countLimit = opts.attributeCountLimit ?? DEFAULT_ATTRIBUTE_COUNT_LIMIT
@@ -452,11 +437,10 @@ export class OtlpProtoLogsEncoder {
   }
 
   /**
-   * An ExportLogsServiceRequest holding already encoded records (a slice of EncodedRecords.bytes). None: an empty
-   * request. `reuse`: a buffer to build it in (the `storage` of a previous request that is no longer needed).
+   * An ExportLogsServiceRequest holding already encoded records (a slice of EncodedRecords.bytes); none: an empty
+   * body, what the SDK sends. `reuse`: a buffer to build it in (the `storage` of a previous request no longer needed).
    */
   request(records: Buffer, reuse?: Buffer): { body: Buffer; storage: Buffer } {
-    // No records: an empty body, what the SDK sends.
     if (records.length === 0) return { body: Buffer.alloc(0), storage: reuse ?? Buffer.alloc(0) }
     const scopeLogsLength = this.scopeField.length + records.length
     const resourceLogsLength = this.resourceField.length + 1 + varintSize(scopeLogsLength) + scopeLogsLength

@@ -11,7 +11,7 @@ import type { ResourceOptions } from './resource.js'
  * `timeUnixNano` 0 means "unknown" in OTLP. The SDK replaces a missing timestamp with Date.now(), which would
  * claim the event happened when we read it; an explicit [0, 0] goes through the SDK untouched and is encoded as 0.
  */
-const UNSET_TIME: HrTime = [0, 0]
+export const UNSET_TIME: HrTime = [0, 0]
 
 export interface RecordFactoryOptions extends ResourceOptions {
   /** Passed to the SDK (its defaults: 128 attributes, unlimited length). sdk-logs 0.223 does not read OTEL_LOGRECORD_* itself. */

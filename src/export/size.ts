@@ -1,5 +1,6 @@
 import type { AnyValue, AnyValueMap } from '@opentelemetry/api-logs'
 import type { LogRecordParts } from '../mapping/types.js'
+import { varintSize } from './otlp-proto-encoder.js'
 
 /**
  * Upper-bound estimates of how many bytes a record takes in an OTLP ExportLogsServiceRequest, without encoding it.
@@ -10,27 +11,13 @@ import type { LogRecordParts } from '../mapping/types.js'
  */
 export type WireFormat = 'protobuf' | 'json'
 
-/** Bytes of a varint holding n (n ≥ 0). */
-function varintSize(n: number): number {
-  let size = 1
-  while (n >= 0x80) {
-    n = Math.floor(n / 0x80)
-    size++
-  }
-  return size
-}
-
 /** A length-delimited protobuf field: tag (field numbers here are < 16: one byte) + length varint + content. */
 function ld(contentBytes: number): number {
   return 1 + varintSize(contentBytes) + contentBytes
 }
 
-function utf8Length(s: string): number {
-  return Buffer.byteLength(s, 'utf8')
-}
-
 /** Length of JSON.stringify(s), quotes included. */
-export function jsonStringLength(s: string): number {
+function jsonStringLength(s: string): number {
   let n = 2
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i)
@@ -63,7 +50,7 @@ function anyValueSize(v: AnyValue, f: WireFormat): number {
   switch (typeof v) {
     case 'string':
       // {"stringValue":…}
-      return f === 'json' ? 16 + jsonStringLength(v) : ld(utf8Length(v))
+      return f === 'json' ? 16 + jsonStringLength(v) : ld(Buffer.byteLength(v))
     case 'boolean':
       return f === 'json' ? 19 : 2
     case 'number':
@@ -94,7 +81,7 @@ function keyValuesSize(map: AnyValueMap, f: WireFormat): number {
       // {"key":…,"value":…},
       n += 18 + jsonStringLength(key) + anyValueSize(value, f)
     } else {
-      n += ld(ld(utf8Length(key)) + ld(anyValueSize(value, f)))
+      n += ld(ld(Buffer.byteLength(key)) + ld(anyValueSize(value, f)))
     }
   }
   return n
@@ -112,7 +99,7 @@ export function estimateRecordBytes(r: LogRecordParts, f: WireFormat): number {
     return n
   }
   // time (9) + observed time (9) + severity (1 + 2) + dropped count (1 + 5) + flags reserve (5)
-  let n = 32 + ld(utf8Length(r.severityText)) + ld(utf8Length(r.eventName)) + keyValuesSize(r.attributes, f)
+  let n = 32 + ld(Buffer.byteLength(r.severityText)) + ld(Buffer.byteLength(r.eventName)) + keyValuesSize(r.attributes, f)
   if (r.body !== undefined) n += ld(anyValueSize(r.body, f))
   return ld(n)
 }
@@ -129,5 +116,5 @@ export function estimateRequestOverheadBytes(
     return 256 + attrs + jsonStringLength(scope.name) + jsonStringLength(scope.version)
   }
   // The ResourceLogs and ScopeLogs length prefixes grow with the batch: reserve their largest size (5 bytes each).
-  return 64 + attrs + utf8Length(scope.name) + utf8Length(scope.version)
+  return 64 + attrs + Buffer.byteLength(scope.name) + Buffer.byteLength(scope.version)
 }
