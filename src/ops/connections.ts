@@ -17,10 +17,9 @@ export const OPS_IDLE_TIMEOUT_MS = 5_000
  * OPS_ERROR_DRAIN_BYTES), then it is closed. Closing at once with unread data makes the kernel send a reset,
  * and a client still writing its request then gets ECONNRESET instead of the answer.
  */
-export const OPS_ERROR_DRAIN_MS = 1_000
-export const OPS_ERROR_DRAIN_BYTES = 1024 * 1024
-/** After this long, `closeOpsServer` drops the connections still open instead of waiting for them. */
-export const DEFAULT_CLOSE_GRACE_MS = 2000
+const OPS_ERROR_DRAIN_MS = 1_000
+const OPS_ERROR_DRAIN_BYTES = 1024 * 1024
+const DEFAULT_CLOSE_GRACE_MS = 2000
 
 /** By node's error code; 400 otherwise. */
 const CLIENT_ERRORS: Readonly<Record<string, { code: number; message: string }>> = {
@@ -28,10 +27,7 @@ const CLIENT_ERRORS: Readonly<Record<string, { code: number; message: string }>>
   ERR_HTTP_REQUEST_TIMEOUT: { code: 408, message: 'the request did not arrive in time' },
 }
 
-/**
- * Fastify's clientErrorHandler, for requests node's parser refuses: `Connection: close`, the answer, a FIN, and the
- * rest of what the client sends is dropped for a bounded time (OPS_ERROR_DRAIN_MS) so the client can read the answer.
- */
+/** Fastify's clientErrorHandler, for requests node's parser refuses: the answer, a FIN, then a drain (OPS_ERROR_DRAIN_MS). */
 export function clientErrorHandler(): (err: ConnectionError, socket: Socket) => void {
   /** Sockets being drained, with their bytesRead when draining began. */
   const draining = new WeakMap<Socket, number>()
@@ -65,10 +61,7 @@ export function clientErrorHandler(): (err: ConnectionError, socket: Socket) => 
   }
 }
 
-/**
- * Closes the ops server promptly: `app.close()`, and after `graceMs` any connection still open (a client that
- * keeps a keep-alive connection busy, a slow reader) is destroyed so shutdown is not held up. Idempotent.
- */
+/** `app.close()`, destroying after `graceMs` any connection still open (a busy keep-alive, a slow reader). Idempotent. */
 export async function closeOpsServer(app: FastifyInstance, opts: { graceMs?: number } = {}): Promise<void> {
   const timer = setTimeout(() => app.server.closeAllConnections(), opts.graceMs ?? DEFAULT_CLOSE_GRACE_MS)
   timer.unref()

@@ -3,13 +3,10 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { EventType } from '../siem/types.js'
 import type { ReceiverStatus, StatusSnapshot, TypeCounts } from '../status/index.js'
 
-/** Every metric name starts with this. */
 export const METRIC_PREFIX = 'proofpoint_receiver_'
 
-/** SIEM API calls: a fast answer is ~50 ms, a large catch-up window can stream for a minute or two. */
-export const API_DURATION_BUCKETS: readonly number[] = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120]
-/** One exportRecords() call: every OTLP request it made, retries inside the exporter included (up to its timeout). */
-export const EXPORT_DURATION_BUCKETS: readonly number[] = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120]
+/** Seconds: a SIEM API answer takes ~50 ms, a catch-up window or an export call with its retries up to minutes. */
+const DURATION_BUCKETS: readonly number[] = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120]
 
 export type ApiOutcome = 'ok' | 'error'
 /** `rejected`: the collector answered, but refused the records as data (a 4xx other than 429, or partial success). */
@@ -40,21 +37,12 @@ const EVENT_COUNTERS: ReadonlyArray<{ kind: keyof TypeCounts; name: string; help
 ]
 
 /**
- * The receiver's Prometheus metrics (`GET /metrics`), on a registry of its own.
- *
- * Two sources:
- * - what {@link ReceiverStatus} already counts (events per type, cursor, last poll/export, request budget, gap,
- *   readiness, no-events alert) is read from one `status.snapshot(now)` per scrape, so `/metrics` and `/status`
- *   never disagree and the poller counts each thing once;
- * - what only exists as an observation (each SIEM API request with its status code and duration, each export call
- *   with its requests and duration) is fed through {@link observeApiRequest} and {@link observeExport}.
- *
- * Labels only take values from closed sets (event type, outcome, HTTP status code, version): never error text, so
- * neither a secret nor an unbounded number of series can reach the output.
- *
- * Values before the first occurrence: the two "last successful … timestamp" gauges are 0 ("never", so an alert on
- * `time() - x > N` fires for a receiver that never succeeded); the cursor lag and the request budget have no sample
- * until they are known (a made-up 0 would read as "caught up" or "no budget").
+ * The receiver's Prometheus metrics (`GET /metrics`), on a registry of its own. What {@link ReceiverStatus} counts is
+ * read from one `status.snapshot(now)` per scrape, so `/metrics` and `/status` never disagree; what only exists as an
+ * observation (SIEM API requests, export calls) comes through {@link observeApiRequest} and {@link observeExport}.
+ * Labels take values from closed sets only, never error text: no secret and no unbounded series reach the output.
+ * Before the first success the "last successful … timestamp" gauges are 0, so `time() - x > N` alerts fire; the cursor
+ * lag and the request budget have no sample until known (a made-up 0 would read as "caught up" or "no budget").
  */
 export class ReceiverMetrics {
   readonly registry: Registry
@@ -101,7 +89,7 @@ export class ReceiverMetrics {
       name: `${METRIC_PREFIX}api_request_duration_seconds`,
       help: 'SIEM API request duration in seconds, response body read and parsed included.',
       labelNames: ['outcome'],
-      buckets: [...API_DURATION_BUCKETS],
+      buckets: [...DURATION_BUCKETS],
       registers,
     })
     this.exportRequests = new Counter({
@@ -114,7 +102,7 @@ export class ReceiverMetrics {
       name: `${METRIC_PREFIX}export_duration_seconds`,
       help: 'Duration in seconds of one export call (all the OTLP requests of one window), by outcome.',
       labelNames: ['outcome'],
-      buckets: [...EXPORT_DURATION_BUCKETS],
+      buckets: [...DURATION_BUCKETS],
       registers,
     })
     this.apiBytes = new Counter({

@@ -10,21 +10,17 @@ import { EVENT_TYPES } from '../siem/types.js'
 import type { EventType } from '../siem/types.js'
 import type { Liveness, Readiness, StatusSnapshot, TypeCounts } from '../status/index.js'
 
-/** Seconds between automatic reloads of the page. */
-export const PAGE_REFRESH_SECONDS = 30
+const PAGE_REFRESH_SECONDS = 30
 
 /** HTML that is safe to insert as is: only the {@link html} tag makes it. */
 export class SafeHtml {
-  readonly #text: string
-  private constructor(text: string) {
-    this.#text = text
-  }
+  private constructor(private readonly text: string) {}
   /** @internal the tag's constructor */
   static trusted(text: string): SafeHtml {
     return new SafeHtml(text)
   }
   toString(): string {
-    return this.#text
+    return this.text
   }
 }
 

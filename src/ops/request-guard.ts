@@ -30,8 +30,7 @@ function digest(text: string): Buffer {
 
 /** The token of an `Authorization: Bearer <token>` header (scheme case-insensitive), or undefined. */
 function bearerToken(header: string | undefined): string | undefined {
-  if (header === undefined) return undefined
-  const m = /^Bearer[ ]+([^ ].*)$/i.exec(header.trim())
+  const m = /^Bearer[ ]+([^ ].*)$/i.exec(header?.trim() ?? '')
   return m?.[1]?.trim()
 }
 

@@ -6,7 +6,7 @@ import { OPS_IDLE_TIMEOUT_MS, OPS_REQUEST_TIMEOUT_MS, clientErrorHandler } from 
 import { renderStatusPage } from './page.js'
 import { OPS_BODY_LIMIT, SECURITY_HEADERS, notFoundAnswer, refuseMethod, requestGuard } from './request-guard.js'
 
-export { DEFAULT_CLOSE_GRACE_MS, OPS_ERROR_DRAIN_BYTES, OPS_ERROR_DRAIN_MS, OPS_IDLE_TIMEOUT_MS, OPS_REQUEST_TIMEOUT_MS, closeOpsServer } from './connections.js'
+export { OPS_IDLE_TIMEOUT_MS, closeOpsServer } from './connections.js'
 export { listenOpsServer } from './listen.js'
 export { OPS_BODY_LIMIT, PROTECTED_ROUTES, SECURITY_HEADERS } from './request-guard.js'
 
@@ -42,15 +42,10 @@ export const OPS_ROUTES = ['/', '/healthz', '/readyz', '/status'] as const
 const METHODS_NOT_ALLOWED = ['DELETE', 'OPTIONS', 'PATCH', 'POST', 'PUT'] as const
 
 /**
- * The ops server: `GET /` (the status page for people, HTML), `GET /healthz` (liveness), `GET /readyz`
- * (readiness), `GET /status` (JSON snapshot), `GET /metrics` (Prometheus, when `deps.metrics` is given). Built,
- * not listening: `main` calls {@link listenOpsServer}.
- *
- * Shutting down: call {@link closeOpsServer}, or `app.close()`. Fastify `close()` alone can wait ~72 s (the
- * keep-alive timeout) for a keep-alive connection that was busy when closing began (design §6). So once
- * closing starts, every response carries `connection: close` (an `onSend` hook; requests arriving after it
- * get Fastify's 503 with `connection: close` too, `return503OnClosing`), idle connections are closed
- * (`forceCloseConnections: 'idle'`), and `closeOpsServer` drops whatever is still open after a grace period.
+ * The ops server, built, not listening ({@link listenOpsServer}). Fastify `close()` alone can wait ~72 s (the
+ * keep-alive timeout) for a keep-alive connection that was busy when closing began (design §6). So once closing
+ * starts, every response carries `connection: close` (later requests get Fastify's 503, `return503OnClosing`), idle
+ * connections are closed, and {@link closeOpsServer} drops whatever is still open after a grace period.
  */
 export function buildOpsServer(deps: OpsServerDeps): FastifyInstance {
   const { status, metrics } = deps
@@ -67,8 +62,7 @@ export function buildOpsServer(deps: OpsServerDeps): FastifyInstance {
     return503OnClosing: true,
     bodyLimit: OPS_BODY_LIMIT,
     requestTimeout: OPS_REQUEST_TIMEOUT_MS,
-    // Idle connections: an inactivity timeout on every socket (nothing sent yet, or a request waiting), and the
-    // same bound between keep-alive requests; node destroys the socket when it passes.
+    // Node destroys a socket idle this long: before its first request, or between keep-alive requests.
     connectionTimeout: deps.idleTimeoutMs ?? OPS_IDLE_TIMEOUT_MS,
     keepAliveTimeout: deps.idleTimeoutMs ?? OPS_IDLE_TIMEOUT_MS,
     clientErrorHandler: clientErrorHandler(),

@@ -102,20 +102,13 @@ function eventId(rng: Rng, minute: number, index: number): string {
 }
 
 /** RFC 3339 the ways the API writes it: milliseconds with Z or +00:00, and whole seconds without a fraction. */
-function apiTime(ms: number, offsetStyle: boolean): string {
+export function apiTime(ms: number, offsetStyle: boolean): string {
   const iso = new Date(ms).toISOString()
   if (ms % 1000 === 0) return `${iso.slice(0, 19)}Z`
   return offsetStyle ? `${iso.slice(0, 23)}+00:00` : iso
 }
-function isoMs(ms: number): string {
-  return new Date(ms).toISOString()
-}
 
-interface Sender {
-  address: string
-  display: string
-}
-const SENDERS: readonly Sender[] = [
+const SENDERS: ReadonlyArray<{ address: string; display: string }> = [
   { address: 'billing@paypa1-secure.example', display: 'PayPal Billing' },
   { address: 'noreply@docu-sign.example', display: 'DocuSign' },
   { address: 'it-helpdesk@c0rp.example', display: 'IT "Helpdesk"' },
@@ -182,12 +175,7 @@ const QUARANTINE: Record<Classification, [string, string]> = {
   spam: ['Bulk', 'inbound_spam'],
   impostor: ['Impostor', 'impostor_block'],
 }
-interface AttachmentKind {
-  contentType: string
-  filename: string
-  oContentType: string
-}
-const ATTACHMENTS: readonly AttachmentKind[] = [
+const ATTACHMENTS: ReadonlyArray<{ contentType: string; filename: string; oContentType: string }> = [
   { contentType: 'application/vnd.ms-word.document.macroEnabled.12', filename: 'Invoice %N.docm', oContentType: 'application/octet-stream' },
   { contentType: 'application/pdf', filename: 'Scan_%N.pdf', oContentType: 'application/pdf' },
   { contentType: 'application/zip', filename: 'payment-details.zip', oContentType: 'application/x-zip-compressed' },
@@ -276,7 +264,7 @@ function messageEvent(rng: Rng, type: EventType, timeMs: number, recipients: rea
       threatStatus: threatStatus(rng),
       classification,
       threatUrl: threatUrl(rng, threatId),
-      threatTime: isoMs(timeMs - rng.int(3_600_000)),
+      threatTime: new Date(timeMs - rng.int(3_600_000)).toISOString(),
       threat:
         threatType === 'url'
           ? `https://${rng.pick(['bad.example', 'login.micros0ft-support.example', 'xn--pypal-4ve.example'])}/${hex32(rng.u32())}?id=${hex16(rng.u32())}`
@@ -338,7 +326,7 @@ function clickEvent(rng: Rng, timeMs: number, id: string): JsonObject {
     senderIP: senderIp(rng),
     threatID: threatId,
     threatStatus: threatStatus(rng),
-    threatTime: isoMs(timeMs - rng.int(1_800_000)),
+    threatTime: new Date(timeMs - rng.int(1_800_000)).toISOString(),
     threatURL: threatUrl(rng, threatId),
     url: `http://bad.example/${hex32(rng.u32()).slice(0, 6)}?u=${encodeURIComponent(to)}`,
     userAgent: rng.pick(USER_AGENTS),

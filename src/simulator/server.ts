@@ -14,7 +14,8 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { ALL_EVENTS_PATH, EVENT_TYPES, EVENT_TYPE_PATHS } from '../siem/types.js'
 import type { EventType, JsonObject, JsonValue, TimeWindow } from '../siem/types.js'
-import { forEachGeneratedEvent } from './generator.js'
+import { apiTime, forEachGeneratedEvent } from './generator.js'
+import type { GeneratedEvent } from './generator.js'
 
 export interface SimulatorOptions {
   /** Default 127.0.0.1. */
@@ -113,12 +114,6 @@ const ROUTES = new Map<string, readonly EventType[]>([
 /** ISO-8601 date-time with a zone, as the API takes it. */
 const ISO_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/
 
-/** The API's way of writing a time: whole seconds without a fraction. */
-function apiTime(ms: number): string {
-  const iso = new Date(ms).toISOString()
-  return ms % 1000 === 0 ? `${iso.slice(0, 19)}Z` : iso
-}
-
 function parseIso(s: string): number | undefined {
   if (!ISO_RE.test(s)) return undefined
   const t = Date.parse(s)
@@ -136,11 +131,7 @@ interface Query {
   json: boolean
 }
 
-interface Injected {
-  type: EventType
-  timeMs: number
-  event: JsonObject
-}
+type Injected = Omit<GeneratedEvent, 'lag'>
 
 /** A scalar as text; objects and arrays as JSON. */
 function str(v: JsonValue | undefined): string {
@@ -414,7 +405,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<SiemSimula
     })
     entry.events = total
     if (total === 0) return reply(204, {})
-    const chunks: Buffer[] = [Buffer.from(`{"queryEndTime":${JSON.stringify(apiTime(q.endMs))}`)]
+    const chunks: Buffer[] = [Buffer.from(`{"queryEndTime":${JSON.stringify(apiTime(q.endMs, false))}`)]
     for (const [type, builder] of arrays) {
       builder.flush()
       chunks.push(Buffer.from(`,${JSON.stringify(type)}:[`), ...builder.parts, Buffer.from(']'))

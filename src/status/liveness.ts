@@ -28,7 +28,6 @@ export interface Liveness {
   reason?: string
 }
 
-/** max(3 × poll interval, 5 min) */
 export function livenessTimeoutMs(pollIntervalMs: number): number {
   return Math.max(LIVENESS_POLL_INTERVALS * pollIntervalMs, MIN_LIVENESS_TIMEOUT_MS)
 }

@@ -139,9 +139,8 @@ export class ReceiverStatus {
   }
 
   /**
-   * The poll loop moved toward new data: the SIEM API answered (whatever it said), events were handed over, an
-   * export was acknowledged, a window committed. `monoAt` on the monotonic clock; `wallAt` (epoch ms) for display.
-   * Sleeping, planning and failing are not progress: see `setWait` for the waits that excuse its absence.
+   * The poll loop moved toward new data (any SIEM API answer, events handed over, an acknowledged export, a commit);
+   * sleeping, planning and failing are not. `monoAt` on the monotonic clock, `wallAt` (epoch ms) for display.
    */
   progress(monoAt: number, wallAt: number = monoAt): void {
     this.lastProgressMono = monoAt
@@ -158,16 +157,9 @@ export class ReceiverStatus {
     this.clockSkewMs = ms
   }
 
-  /**
-   * Where the 24-hour request count comes from: the request budget, which also knows the requests made before a
-   * restart. One source of truth, read at each snapshot, so the count ages out between polls too.
-   */
+  /** The request budget's 24-hour count: it knows the requests made before a restart and ages out between polls. */
   setApiRequestCounter(count: (now: number) => number): void {
     this.apiRequestCounter = count
-  }
-
-  apiRequestsLast24h(now: number): number {
-    return this.apiRequestCounter(now)
   }
 
   snapshot(now: number): StatusSnapshot {
@@ -191,7 +183,7 @@ export class ReceiverStatus {
       lastExport: this.lastExport === undefined ? null : exportView(this.lastExport),
       totals: { ...totals, ...this.exportCounts, byType },
       noEvents: this.noEvents.view(now),
-      apiRequestsLast24h: this.apiRequestsLast24h(now),
+      apiRequestsLast24h: this.apiRequestCounter(now),
       requestBudget: { limit: this.budgetLimit ?? null, waitingUntil: this.budgetWaitingUntil === undefined ? null : iso(this.budgetWaitingUntil) },
       gapSeconds: this.gapSeconds,
       authFailing: this.authFailing,
