@@ -1,11 +1,8 @@
 /**
- * The SIEM API's notion of now, as the receiver plans windows by it.
- *
- * Windows must never end after the API's present (it answers 400, or answers only what it has and a window
- * committed through the future would skip the rest), and the receiver's own clock can be wrong: ahead or behind by
- * seconds (no NTP) or hours (a jump). Every API answer carries a `Date` header; from the last one and the monotonic
- * time elapsed since, the API's now is known to within the header's one-second resolution, whatever the wall clock
- * does afterwards. While the two agree within that resolution the wall clock is used as it is (it has milliseconds).
+ * The SIEM API's now, which windows are planned by: a window ending after it is refused (400), or answered in part and,
+ * once committed, skips the rest; and this machine's clock can be off by seconds (no NTP) or hours (a jump). From the
+ * last answer's `Date` header and the monotonic time since, the API's now is known to the header's one-second
+ * resolution whatever the wall clock does; while the two agree within that, the wall clock is used (it has ms).
  */
 export const CLOCK_AGREEMENT_MS = 2_000
 

@@ -1,4 +1,3 @@
-/** A body that is not the JSON the API documents: the error, and what such a body looks like. */
 import { ReceiverError } from '../errors.js'
 
 /** The body is not the JSON the API documents. `detail` says what was found; the client adds a sanitized excerpt. */
@@ -8,7 +7,6 @@ export class BodyFormatError extends ReceiverError {
   }
 }
 
-/** How many bytes of the body are kept to describe it in an error. */
 const HEAD_BYTES = 512
 
 /** The first bytes of a body, kept to describe it in an error. */
@@ -23,7 +21,6 @@ export class BodyHead {
     this.size += part.length
   }
 
-  /** Enough of a body that is not a JSON object is in to describe it. */
   get full(): boolean {
     return this.size >= HEAD_BYTES
   }

@@ -1,7 +1,6 @@
 /**
- * The Proofpoint TAP SIEM API client: one time window → one GET (see connection.ts) → the event arrays as they
- * stream in, or a typed error (see answer-errors.ts). The secret never appears in an error: text quoted from the
- * API has it redacted. The body is parsed as it arrives (see response-parser.ts): no limit on its size.
+ * The Proofpoint TAP SIEM API client: one time window → one GET → the event arrays as they stream in (parsed as they
+ * arrive: no limit on the body's size), or a typed error whose text quoted from the API has the secret redacted.
  */
 import { pipeline } from 'node:stream'
 import type { Transform } from 'node:stream'
@@ -30,15 +29,13 @@ export interface SiemClientOptions {
   threatType?: string | undefined
   /** Idle timeout: for the response headers, and for each gap between body chunks. */
   timeoutMs: number
-  /** PEM CA certificates trusted for the API's TLS certificate (PROOFPOINT_CA_FILE) instead of Node's bundled roots,
-   *  e.g. for a TLS-inspecting proxy. Verification itself is never switched off. */
+  /** PEM CA certificates trusted instead of Node's roots (PROOFPOINT_CA_FILE, e.g. a TLS-inspecting proxy's); verification stays on. */
   ca?: string | Buffer | undefined
   /** Use this dispatcher instead of creating a pool; `close()` then leaves it open. */
   dispatcher?: Dispatcher
   /** Clock for Retry-After dates (tests). */
   now?: () => number
-  /** A forward proxy (PROOFPOINT_PROXY_URL, or HTTPS_PROXY/HTTP_PROXY): https requests go through a CONNECT tunnel
-   *  with `ca` still checked against the API's certificate. Credentials in its URL go to the proxy only. */
+  /** A forward proxy (PROOFPOINT_PROXY_URL, HTTPS_PROXY/HTTP_PROXY), tunnelled with CONNECT; credentials in its URL go to it only. */
   proxy?: string
   /** Told the `Date` header of every answer (epoch ms), whatever its status: the API's clock (see ApiClock). */
   onServerDate?: (ms: number) => void
@@ -59,10 +56,9 @@ export interface WindowSummary {
 }
 
 /**
- * The events of one window as they stream in: iterate the batches (reading the body waits while the loop's body
- * runs: backpressure); `summary` is set once the iteration ended at the body's end. Iterating starts the request;
- * a window's events can be iterated once. A failure of the request or the body is thrown from the loop as a typed
- * SiemApiError; a failure inside the loop's body stays the caller's (the request is abandoned).
+ * The events of one window as they stream in: iterating (once) starts the request, and reading the body waits while
+ * the loop's body runs; `summary` is set once the body's end was reached. A request or body failure is thrown as a
+ * typed SiemApiError; a failure inside the loop's body stays the caller's (the request is abandoned).
  */
 export interface WindowEvents extends AsyncIterable<EventBatch> {
   readonly summary: WindowSummary | undefined
@@ -83,44 +79,31 @@ export function formatApiTime(d: Date): string {
 
 export class SiemClient {
   private readonly connection: SiemConnection
-  private readonly pathPrefix: string
   private readonly eventTypes: readonly EventType[]
   private readonly path: string
-  private readonly threatStatus: string | undefined
-  private readonly threatType: string | undefined
-  private readonly now: () => number
-  private readonly onServerDate: ((ms: number) => void) | undefined
+  private readonly filters: Record<string, string>
 
-  constructor(opts: SiemClientOptions) {
+  constructor(private readonly opts: SiemClientOptions) {
     const url = new URL(opts.baseUrl)
     if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new TypeError(`baseUrl must be http(s), got ${url.protocol}`)
     if (url.username || url.password) throw new TypeError('baseUrl must not contain credentials')
     // Defence in depth (the config checks it too): the credentials never travel in clear text off this host.
     if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) throw new TypeError(`baseUrl must be https unless the host is loopback, got ${url.origin}`)
-    this.pathPrefix = url.pathname.replace(/\/+$/, '')
     const types = opts.eventTypes.length === 0 ? EVENT_TYPES : opts.eventTypes
     this.eventTypes = EVENT_TYPES.filter((t) => types.includes(t))
     const only = this.eventTypes.length === 1 ? this.eventTypes[0] : undefined
-    this.path = only === undefined ? ALL_EVENTS_PATH : EVENT_TYPE_PATHS[only]
-    this.threatStatus = opts.threatStatus || undefined
-    this.threatType = opts.threatType || undefined
-    this.now = opts.now ?? Date.now
-    this.onServerDate = opts.onServerDate
+    this.path = url.pathname.replace(/\/+$/, '') + (only === undefined ? ALL_EVENTS_PATH : EVENT_TYPE_PATHS[only])
+    this.filters = { ...(opts.threatStatus ? { threatStatus: opts.threatStatus } : {}), ...(opts.threatType ? { threatType: opts.threatType } : {}) }
     this.connection = new SiemConnection(url.origin, opts)
   }
 
   /** The request path and query for a window (no credentials in it; safe to log). */
   requestPath(window: TimeWindow): string {
-    const q = new URLSearchParams({ format: 'json', interval: `${formatApiTime(window.start)}/${formatApiTime(window.end)}` })
-    if (this.threatStatus !== undefined) q.set('threatStatus', this.threatStatus)
-    if (this.threatType !== undefined) q.set('threatType', this.threatType)
-    return `${this.pathPrefix}${this.path}?${q.toString()}`
+    const q = new URLSearchParams({ format: 'json', interval: `${formatApiTime(window.start)}/${formatApiTime(window.end)}`, ...this.filters })
+    return `${this.path}?${q.toString()}`
   }
 
-  /**
-   * The events created in `window` (both ends included), in batches of about `batchEvents` as the body arrives.
-   * Iterating rejects with a SiemApiError subclass, or with `signal.reason` when the caller aborts.
-   */
+  /** The events created in `window` (both ends included), in batches of about `batchEvents`; an abort rejects with `signal.reason`. */
   events(window: TimeWindow, signal?: AbortSignal, batchEvents = DEFAULT_BATCH_EVENTS): WindowEvents {
     const result: { summary: WindowSummary | undefined; [Symbol.asyncIterator]: () => AsyncGenerator<EventBatch> } = {
       summary: undefined,
@@ -150,8 +133,8 @@ export class SiemClient {
     const { res, ctx } = await this.connection.send(path, signal)
     const { statusCode, headers, body } = res
     const serverDate = parseHttpDate(headers.date)
-    if (serverDate !== undefined) this.onServerDate?.(serverDate)
-    if (statusCode < 200 || statusCode >= 300) throw await statusError(ctx, res, path, this.now)
+    if (serverDate !== undefined) this.opts.onServerDate?.(serverDate)
+    if (statusCode < 200 || statusCode >= 300) throw await statusError(ctx, res, path, this.opts.now ?? Date.now)
 
     const parser = new SiemBodyParser(this.eventTypes)
     let wire = 0

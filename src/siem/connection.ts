@@ -15,7 +15,6 @@ import type { SiemClientOptions } from './client.js'
 type ConnectionOptions = Pick<SiemClientOptions, 'principal' | 'getSecret' | 'timeoutMs' | 'ca' | 'dispatcher' | 'proxy'>
 
 export class SiemConnection {
-  /** The proxy's URL without credentials, for messages; undefined when connecting directly. */
   readonly proxyShown: string | undefined
   private readonly proxyUrl: string | undefined
   private dispatcher: Dispatcher
@@ -95,7 +94,6 @@ export class SiemConnection {
     }
   }
 
-  /** Closes the pool (unless it was given as `dispatcher`). Idempotent. */
   close(): Promise<void> {
     if (this.opts.dispatcher) return Promise.resolve()
     this.closing ??= this.dispatcher.close()

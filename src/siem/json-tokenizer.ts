@@ -1,12 +1,10 @@
 /**
  * Streaming tokenizer for one top-level JSON object, e.g. a SIEM API body: `{"queryEndTime": "...", "messagesDelivered": [...]}`.
- *
- * Why not one `JSON.parse`: an hour of a big tenant is hundreds of MB. Parsing it in one piece needs the whole body
- * as one string (V8 caps strings at ~512 M characters, and one non-Latin-1 character doubles the size), on top of
- * the bytes and the parsed objects. This walks the bytes as they arrive, cuts each element of the streamed arrays
- * out and `JSON.parse`s it alone, so peak memory is the parsed events plus one element, and there is no size limit.
- * Structure outside the elements is checked byte by byte; every element and every other value is checked by
- * `JSON.parse`, so it accepts what `JSON.parse` accepts for this shape of document.
+ * Why not one `JSON.parse`: an hour of a big tenant is hundreds of MB, and parsing it in one piece needs it as one string
+ * (V8 caps strings at ~512 M characters; one non-Latin-1 character doubles the size) on top of the bytes and the objects.
+ * This cuts each element of the streamed arrays out as the bytes arrive and `JSON.parse`s it alone: peak memory is the
+ * parsed events plus one element, with no size limit. Structure outside the elements is checked byte by byte, every
+ * value by `JSON.parse`, so it accepts what `JSON.parse` accepts for this shape of document.
  */
 import { BodyFormatError, BodyHead } from './body-format.js'
 import type { JsonValue } from './types.js'
@@ -24,8 +22,7 @@ const S_ARR_AFTER = 9 // after an element: ',' or ']'
 const S_CAPTURE = 10 // inside a value being cut out
 const S_FOREIGN = 11 // the body does not start with '{'
 
-/** A value being cut out (a field name, a top-level value, or an element of a streamed array): its parts from earlier
- *  chunks, where it starts in this one, and how far the scan got. */
+/** A value being cut out (a field name, a top-level value, or an element of a streamed array), across chunks. */
 interface Capture { target: 'key' | 'top' | 'elem'; skip: boolean; scalar: boolean; parts: Buffer[]; start: number; depth: number; inString: boolean; escape: boolean }
 
 const QUOTE = 0x22
@@ -54,7 +51,6 @@ function isBomByte(pos: number, c: number): boolean {
 export abstract class JsonObjectTokenizer {
   /** The top-level field whose value is being read. */
   protected key = ''
-  /** `key` names an array that is read element by element (see streamsArray). */
   protected streamed = false
   private index = 0
   private keep = false

@@ -2,11 +2,9 @@
 import { BodyFormatError } from './body-format.js'
 import { JsonObjectTokenizer } from './json-tokenizer.js'
 import { EVENT_TYPES } from './types.js'
-import type { EventType, JsonValue } from './types.js'
+import type { EventType, JsonValue, SiemResponse } from './types.js'
 
-export interface ParsedBody {
-  queryEndTime?: string
-  events: Record<EventType, JsonValue[]>
+interface ParsedBody extends SiemResponse {
   /** True when the body held nothing but white space (answered like a 204). */
   empty: boolean
 }
@@ -26,15 +24,11 @@ export class SiemBodyParser extends JsonObjectTokenizer {
     this.wanted = new Set(wanted)
   }
 
-  /** Events parsed and not yet handed over by {@link drain}. */
   get pending(): number {
     return this.buffered
   }
 
-  /**
-   * Hands over the events parsed so far and forgets them, so a caller can process a body of any size in
-   * batches while it arrives. (After a drain, a repeated top-level key no longer replaces what was handed over.)
-   */
+  /** Hands over the events parsed so far. After a drain, a repeated top-level key no longer replaces what was handed over. */
   drain(): Record<EventType, JsonValue[]> {
     const out = this.events
     this.events = noEvents()

@@ -1,5 +1,3 @@
-/** Types of the Proofpoint TAP SIEM API v2 (JSON format). */
-
 /** The four event arrays of a `/v2/siem/all?format=json` response, in the order the API documents them. */
 export const EVENT_TYPES = ['messagesDelivered', 'messagesBlocked', 'clicksPermitted', 'clicksBlocked'] as const
 export type EventType = (typeof EVENT_TYPES)[number]

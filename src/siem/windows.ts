@@ -1,20 +1,16 @@
 /**
- * Window arithmetic, pure: cursor + now + the API's limits → the next window to ask for.
- *
- * The SIEM API (v2) accepts `interval=START/END` with END − START between 30 s and 1 h and START at most
- * 7 days in the past; it rounds to the minute. Windows are therefore aligned to whole minutes, so what we
- * ask for is what the server answers and consecutive windows meet exactly (the shared boundary instant is
- * returned by both, because END is inclusive; the poller's exported-key store drops the second copy).
+ * Window arithmetic, pure. The SIEM API (v2) takes `interval=START/END`, END − START from 30 s to 1 h, START at most
+ * 7 days back, and rounds both to the minute: windows are whole minutes, so what is asked is what is answered and
+ * consecutive windows meet exactly (END is inclusive: the boundary instant comes twice; the exported keys drop one).
  */
 import type { TimeWindow } from './types.js'
 
 export const API_MIN_WINDOW_MS = 30_000
 export const API_MAX_WINDOW_MS = 60 * 60_000
 export const API_MAX_AGE_MS = 7 * 24 * 60 * 60_000
-/** The API server rounds interval bounds to the minute. */
 export const API_GRANULARITY_MS = 60_000
 /** Keep START this far inside the 7-day limit so the request is still valid when it reaches the server. */
-export const MAX_AGE_SAFETY_MS = 5 * 60_000
+const MAX_AGE_SAFETY_MS = 5 * 60_000
 
 export interface WindowLimits {
   maxWindowMs: number
@@ -38,10 +34,7 @@ export type WindowPlan =
       gapMs: number
       /** True when more windows are due right after this one (the end is not the present). */
       catchingUp: boolean
-      /**
-       * Set when this window skips part of the re-ask span (it asks for new time only): the re-ask point to keep
-       * after it is committed, because the span from here to the window's start was not asked again.
-       */
+      /** Set when the window asks new time only: the re-ask point to keep after it is committed (that span was not asked). */
       reaskPendingFrom?: number
       /** A window that lies wholly at or before the cursor: it only asks again for late-indexed events. */
       reaskOnly?: boolean
@@ -60,15 +53,12 @@ export function initialCursor(nowMs: number, lookbackMs: number, limits: WindowL
 }
 
 /**
- * The next window. Normally one request from `reaskFromMs` (the earliest instant whose late-indexed events may still
- * be missing, at or before the cursor; else the cursor) up to the last whole minute, at most the maximum window long.
- *
- * When the re-ask span alone fills the longest window allowed now (a window halved after a 400, shrunk after a very
- * large one, or a re-ask point far behind the cursor), one request cannot cover it and new time too, so the work is
- * split and every plan still moves something forward: the oldest part of the re-ask span is asked again once asking
- * settles some of it (it is older than `overlapMs`), else the new time after the cursor is asked for first (the
- * re-ask point is kept, `reaskPendingFrom`). A wait is returned only when neither is possible, and it always ends
- * at the moment one of them is: the planner never waits for something that cannot come.
+ * The next window: normally from `reaskFromMs` (the earliest instant whose late-indexed events may still be missing;
+ * else the cursor) up to the last whole minute, at most the maximum window long. When the re-ask span alone fills the
+ * longest window allowed now (after a 400, a very large window, or a re-ask point far behind the cursor), the work is
+ * split so every plan moves something forward: the oldest part of the re-ask span once some of it is settled (older
+ * than `overlapMs`), else the new time after the cursor first (keeping the re-ask point: `reaskPendingFrom`). A wait
+ * is returned only when neither is possible, and ends when one of them is: it never waits for what cannot come.
  */
 export function planNextWindow(cursorMs: number, nowMs: number, limits: WindowLimits = API_LIMITS, reaskFromMs?: number, overlapMs = 0): WindowPlan {
   const g = limits.granularityMs
@@ -111,11 +101,9 @@ export function planNextWindow(cursorMs: number, nowMs: number, limits: WindowLi
 }
 
 /**
- * After a window [start, end] was asked at `queriedAtMs` and committed: from where the next poll must ask again.
- * Events become visible up to `overlapMs` after they were created (indexing lag), so everything created after
- * `queriedAt − overlap` may still be missing; earlier than that is settled. Never before `start` (nothing new was
- * settled) nor after `end`. Minute-aligned like every window bound. A window that asked for new time only
- * (`pendingFromMs`, see WindowPlan.reaskPendingFrom) keeps the earlier re-ask point.
+ * After a window [start, end] asked at `queriedAtMs` was committed: from where the next poll must ask again. Events
+ * show up to `overlapMs` after they were created (indexing lag), so those after `queriedAt − overlap` may be missing.
+ * Within [start, end], minute-aligned; a window that asked new time only keeps `pendingFromMs` (reaskPendingFrom).
  */
 export function nextReaskFrom(window: TimeWindow, queriedAtMs: number, overlapMs: number, limits: WindowLimits = API_LIMITS, pendingFromMs?: number): number {
   const settled = floorTo(queriedAtMs - overlapMs, limits.granularityMs)
@@ -176,12 +164,10 @@ export class WindowSizer {
     this.adaptiveMaxMs = base.maxWindowMs
   }
 
-  /** Consecutive rejected windows so far. */
   get rejected(): number {
     return this.rejections
   }
 
-  /** The limits for the next plan. */
   limits(): WindowLimits {
     const repaired = repairedLimits(this.base, this.rejections)
     return { ...repaired, maxWindowMs: Math.min(repaired.maxWindowMs, this.adaptiveMaxMs) }
@@ -192,12 +178,10 @@ export class WindowSizer {
     return this.rejections * this.base.granularityMs
   }
 
-  /** The API rejected a window (400). */
   rejectedWindow(): void {
     this.rejections = Math.min(this.rejections + 1, 8)
   }
 
-  /** A window was answered: forget the rejections. */
   answered(): void {
     this.rejections = 0
   }
