@@ -1,30 +1,23 @@
 /**
  * The SIEM API request budget: about 1,800 requests per rolling 24 h per credential and endpoint pool (over it the
- * API answers 429 until the oldest request ages out). Pure bookkeeping over request times; the poller persists
- * them with the cursor, so a crash-restart loop cannot burn the budget. checkRequestBudget is the start-up check
- * that steady-state polling fits in it.
+ * API answers 429 until the oldest request ages out). The poller saves the request times with the cursor, so a
+ * crash-restart loop cannot burn the budget.
  */
 import { formatDuration } from '../config/duration.js'
 import { API_GRANULARITY_MS } from '../siem/windows.js'
 
-/** The budget's rolling period. */
 export const BUDGET_WINDOW_MS = 24 * 60 * 60_000
 
-/**
- * The share of PROOFPOINT_REQUEST_BUDGET steady-state polling may use, in tenths: the other 10 % is kept for
- * retries (429, 5xx, timeouts) and for catch-up after downtime, which walk extra windows.
- */
+/** The share of the budget steady-state polling may use, in tenths: the rest is kept for retries and catch-up. */
 const POLLING_SHARE_OF_BUDGET_TENTHS = 9
 
 /**
- * The start-up request budget check. Caught up, the receiver polls when max(previous poll start + interval, the next
- * whole minute after the cursor) has come, so an interval under a minute still polls once a minute: it makes
- * ceil(24 h / max(interval, 1m)) requests per rolling 24 h, and that must fit in 90 % of PROOFPOINT_REQUEST_BUDGET
- * (the rest is kept for retries and catch-up). Returns the problem, naming both settings and the shortest interval
- * that fits. The budget is per credential and endpoint pool (clicks/permitted has its own); one receiver uses one pool.
+ * The start-up check that steady-state polling fits in the budget: caught up, the receiver polls once per interval
+ * but at most once a minute (windows are whole minutes), ceil(24 h / max(interval, 1m)) requests per rolling 24 h.
+ * Returns the problem, naming both settings and the shortest interval that fits. One receiver uses one endpoint pool
+ * (clicks/permitted has its own budget).
  */
 export function checkRequestBudget(pollIntervalMs: number, budget: number): string | undefined {
-  // Windows are whole minutes: the poller never starts more than one poll per minute, however short the interval.
   const every = Math.max(pollIntervalMs, API_GRANULARITY_MS)
   const perDay = Math.ceil(BUDGET_WINDOW_MS / every)
   const usable = Math.floor((budget * POLLING_SHARE_OF_BUDGET_TENTHS) / 10)

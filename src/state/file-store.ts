@@ -1,14 +1,13 @@
 import { mkdir, open, readFile, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { StateError } from '../errors.js'
+import { errorCodeOf } from '../http-util.js'
 import { makeDirectory } from './make-dir.js'
 import { STATE_VERSION, type ReceiverState, type StateStore } from './types.js'
 import { parseStrictUtc } from './times.js'
 import { bucketsProblem } from './uid-key-map.js'
 
-/** The state file inside RECEIVER_STATE_DIR. */
-export const STATE_FILE_NAME = 'state.json'
-/** Temporary files are `state.json.tmp-<pid>-<counter>`; a crash can leave one behind, `init()` removes them. */
+const STATE_FILE_NAME = 'state.json'
 const TMP_PREFIX = `${STATE_FILE_NAME}.tmp-`
 const PROBE_PREFIX = '.write-probe-'
 
@@ -21,21 +20,15 @@ const RESTORE_HINT =
  * old or the new file, never a torn one. Saves are serialised in call order, so the last `save` called wins.
  */
 export class FileStateStore implements StateStore {
-  readonly dir: string
   readonly path: string
   private counter = 0
   private queue: Promise<unknown> = Promise.resolve()
 
-  constructor(dir: string) {
-    this.dir = dir
+  constructor(readonly dir: string) {
     this.path = join(dir, STATE_FILE_NAME)
   }
 
-  /**
-   * Checks at start that the state can be kept: creates the directory, writes and removes a probe file. Throws
-   * `StateError` that names RECEIVER_STATE_DIR. Leftovers of a crash are removed by `removeLeftovers`, once this
-   * receiver holds the directory's lock (a standby must not delete the temporary file of the holder's save).
-   */
+  /** Checks at start that the state can be kept (creates the directory, writes and removes a probe file); throws StateError. */
   async init(): Promise<void> {
     try {
       // Not mkdir({ recursive: true }): it never settles for a path under /proc (see make-dir.ts).
@@ -51,7 +44,7 @@ export class FileStateStore implements StateStore {
     }
   }
 
-  /** Removes the temporary files a crash mid-save left behind. Call it only while holding the directory's lock. */
+  /** Removes the temporary files a crash mid-save left behind. Only under the lock: a standby must not delete the holder's. */
   async removeLeftovers(): Promise<void> {
     let names: string[]
     try {
@@ -72,7 +65,7 @@ export class FileStateStore implements StateStore {
     try {
       text = await readFile(this.path, 'utf8')
     } catch (err) {
-      if (errnoCode(err) === 'ENOENT') return undefined
+      if (errorCodeOf(err) === 'ENOENT') return undefined
       throw new StateError(
         `cannot read the state file "${this.path}" (${describe(err)}): make it readable by this process (RECEIVER_STATE_DIR), or ${RESTORE_HINT}`,
         err,
@@ -129,7 +122,7 @@ async function syncDir(dir: string): Promise<void> {
     handle = await open(dir, 'r')
     await handle.sync()
   } catch (err) {
-    const code = errnoCode(err)
+    const code = errorCodeOf(err)
     if (code === 'EISDIR' || code === 'EINVAL' || code === 'EPERM' || code === 'ENOTSUP' || code === 'EBADF') return
     throw new StateError(`cannot sync RECEIVER_STATE_DIR "${dir}" after writing the state file (${describe(err)})`, err)
   } finally {
@@ -161,10 +154,7 @@ export function validateReceiverState(value: unknown): string[] {
   return problems
 }
 
-/** Strict ISO-8601 UTC as this receiver writes it: `Date.parse` also takes "1" or "Friday 27 November 2026". */
-function isIsoDate(v: unknown): v is string {
-  return parseStrictUtc(v) !== undefined
-}
+const isIsoDate = (v: unknown): boolean => parseStrictUtc(v) !== undefined
 
 /** A copy holding only the known fields. */
 function copyState(s: ReceiverState): ReceiverState {
@@ -177,10 +167,6 @@ function copyState(s: ReceiverState): ReceiverState {
   return out
 }
 
-function errnoCode(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string' ? err.code : undefined
-}
-
 function describe(err: unknown): string {
-  return errnoCode(err) ?? (err instanceof Error ? err.message : String(err))
+  return errorCodeOf(err) ?? (err instanceof Error ? err.message : String(err))
 }

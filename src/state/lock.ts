@@ -11,9 +11,9 @@ import { StateError } from '../errors.js'
 /** The lock file inside RECEIVER_STATE_DIR. Never delete it while a receiver runs: a new file is a new lock. */
 export const LOCK_FILE_NAME = '.lock'
 /** A standby tries again this often: the takeover after the holder stops or dies comes within about this long. */
-export const STANDBY_RETRY_MS = 2_000
+const STANDBY_RETRY_MS = 2_000
 /** A standby logs that it waits when it starts to, then at most this often. */
-export const STANDBY_LOG_EVERY_MS = 10 * 60_000
+const STANDBY_LOG_EVERY_MS = 10 * 60_000
 /** `flock -n` never waits for the lock; this bounds a file system that does not answer (a hung NFS server). */
 const FLOCK_TIMEOUT_MS = 30_000
 
@@ -21,7 +21,6 @@ const FLOCK_TIMEOUT_MS = 30_000
 export interface LockHolder {
   pid: number
   hostname: string
-  /** ISO time the holder took the lock */
   since: string
 }
 
@@ -36,37 +35,30 @@ export interface AcquireOptions {
   logger?: Logger
   /** Called before every wait while another receiver holds the lock, with the reason `/readyz` shows. */
   onStandby?: (reason: string) => void
-  /** Default STANDBY_RETRY_MS. */
   retryMs?: number
-  /** Default STANDBY_LOG_EVERY_MS. */
   logEveryMs?: number
 }
 
 /**
- * One receiver per RECEIVER_STATE_DIR: an exclusive flock(2) lock on `RECEIVER_STATE_DIR/.lock`.
- *
- * Node has no flock API, so this process opens the lock file and a short-lived `flock -n -x 3` child locks the
- * very same open file description, handed to it as its fd 3, and exits at once. A flock lock belongs to the open
- * file description, not to the process that asked for it: it stays held while this process keeps the file open
- * and the kernel drops it when the last descriptor closes — on `release()`, on exit, and on kill -9 alike. No
- * process outlives us holding it, and there is no pid or staleness timeout to get wrong (pids are reused, and in
- * containers every receiver is pid 1). Works between processes on one host and between containers that share a
- * volume on one node (one kernel). On NFS, Linux turns flock into an NFS byte-range lock: see the README.
+ * One receiver per RECEIVER_STATE_DIR: an exclusive flock(2) lock on `RECEIVER_STATE_DIR/.lock`. Node has no flock API:
+ * this process opens the lock file and a short-lived `flock -n -x 3` child locks that open file description (its fd 3)
+ * and exits. The lock belongs to the description, not to a process: held while this process keeps the file open,
+ * dropped by the kernel when the last descriptor closes (release, exit and kill -9 alike). No process outlives us
+ * holding it, and no pid or staleness timeout can go wrong (pids are reused; in containers every receiver is pid 1).
+ * Works between processes on one host and containers sharing a volume on one node (one kernel); on NFS, Linux turns
+ * flock into an NFS byte-range lock: see the README.
  */
 export class StateDirLock {
-  readonly dir: string
   readonly path: string
   private readonly flockCommand: string
   private handle: FileHandle | undefined
   private holding = false
 
-  constructor(dir: string, opts: StateDirLockOptions = {}) {
-    this.dir = dir
+  constructor(readonly dir: string, opts: StateDirLockOptions = {}) {
     this.path = join(dir, LOCK_FILE_NAME)
     this.flockCommand = opts.flockCommand ?? 'flock'
   }
 
-  /** True while this process holds the lock. */
   get held(): boolean {
     return this.holding
   }
@@ -186,7 +178,7 @@ export class StateDirLock {
 }
 
 /** The `/readyz` reason and log line of a standby. */
-export function standbyReason(dir: string, lockPath: string, holder: LockHolder | undefined): string {
+function standbyReason(dir: string, lockPath: string, holder: LockHolder | undefined): string {
   const who = holder ? ` (pid ${holder.pid} on host ${holder.hostname}, since ${holder.since})` : ''
   return `standby: another receiver holds the lock on RECEIVER_STATE_DIR "${dir}"${who} (lock file ${lockPath})`
 }

@@ -7,6 +7,7 @@
  */
 import { mkdir, stat } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
+import { errorCodeOf } from '../http-util.js'
 
 export async function makeDirectory(path: string): Promise<void> {
   const missing: string[] = []
@@ -17,7 +18,7 @@ export async function makeDirectory(path: string): Promise<void> {
       isDir = (await stat(at)).isDirectory()
     } catch (err) {
       const parent = dirname(at)
-      if (errnoCode(err) !== 'ENOENT' || parent === at) throw err
+      if (errorCodeOf(err) !== 'ENOENT' || parent === at) throw err
       missing.push(at)
       at = parent
       continue
@@ -30,7 +31,7 @@ export async function makeDirectory(path: string): Promise<void> {
       await mkdir(dir)
     } catch (err) {
       // Created meanwhile (another process): fine when it is a directory.
-      if (errnoCode(err) !== 'EEXIST') throw err
+      if (errorCodeOf(err) !== 'EEXIST') throw err
       if (!(await stat(dir)).isDirectory()) throw notADirectory(dir)
     }
   }
@@ -38,8 +39,4 @@ export async function makeDirectory(path: string): Promise<void> {
 
 function notADirectory(path: string): NodeJS.ErrnoException {
   return Object.assign(new Error(`ENOTDIR: not a directory, '${path}'`), { code: 'ENOTDIR', path })
-}
-
-function errnoCode(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string' ? err.code : undefined
 }

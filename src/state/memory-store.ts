@@ -8,7 +8,6 @@ import type { ReceiverState, StateStore } from './types.js'
 export class MemoryStateStore implements StateStore {
   private state: ReceiverState | undefined
   private failures: Error[] = []
-  /** How many saves succeeded. */
   saveCount = 0
 
   constructor(initial?: ReceiverState) {

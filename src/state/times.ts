@@ -1,11 +1,9 @@
-/**
- * The times in the state file: strict ISO-8601 UTC, and never ahead of the clock.
- */
+/** The times in the state file: strict ISO-8601 UTC, and never ahead of the clock. */
 import { StateError } from '../errors.js'
 import type { ReceiverState } from './types.js'
 
 /** `2026-11-27T10:00:00Z` or with a fraction: what the receiver writes, the only form it reads back. */
-export const STRICT_UTC_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/
+const STRICT_UTC_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/
 
 /** Epoch ms of a strict ISO-8601 UTC time (a real calendar date), else undefined. `Date.parse` alone takes "1" or "Friday". */
 export function parseStrictUtc(value: unknown): number | undefined {

@@ -1,8 +1,6 @@
 /** Durable receiver state: what survives a restart. */
 
-/**
- * The state file's content. `version` guards the format: a file with another version is refused, never guessed at.
- */
+/** The state file's content. `version` guards the format: a file with another version is refused, never guessed at. */
 export interface ReceiverState {
   version: 2
   /** ISO-8601 end of the last fully acknowledged window: every event created up to here has been exported. */
@@ -10,16 +8,11 @@ export interface ReceiverState {
   /** ISO-8601 time an event was last exported; keeps the no-events alert honest across restarts. */
   lastEventAt?: string
   /**
-   * The `log.record.uid`s that can still be re-reported (at window boundaries and in the overlap), so the poller drops
-   * them: epoch ms of the end of the window they were exported in (decimal) → base64 of their 16-byte keys (see
-   * UidKeyMap). Keys of windows that ended before `reaskFrom` are dropped at each commit.
-   * Version 1 files kept `uid → window end`; they are read and converted.
+   * The `log.record.uid`s that can still be re-reported (window boundaries, the overlap), so the poller drops them:
+   * end of the window they were exported in (epoch ms, decimal) → base64 of their 16-byte keys (UidKeyMap.toBuckets).
    */
   exportedKeys: Record<string, string>
-  /**
-   * ISO-8601 instant from which the next poll asks again (≤ cursor): events created after it may not have been
-   * indexed when it was last asked (the API's indexing lag, RECEIVER_OVERLAP). Absent: from the cursor.
-   */
+  /** ISO-8601 instant (≤ cursor) the next poll asks again from, for events indexed late (RECEIVER_OVERLAP); absent: the cursor. */
   reaskFrom?: string
   /** Epoch ms of each SIEM API request in the last 24 h: the request budget survives restarts. */
   apiRequests?: number[]

@@ -2,15 +2,11 @@ import { createHash } from 'node:crypto'
 
 /**
  * A map from `log.record.uid` to a number, holding each uid as 16 bytes in typed arrays (open addressing, linear
- * probing) instead of a 64-character string in a JavaScript Map or object.
- *
- * Why: the poller remembers every uid of a window (what this attempt saw, what the collector acknowledged) and every
- * uid still re-reportable (the state file's exported keys). At 300k events per window, strings in Sets, Maps and a
- * dictionary object were ~150 MB of live heap and a 25 MB state file; here a key costs ~30 bytes of memory and
- * 21 bytes of state file (base64).
- *
- * A key is the first 128 bits of the uid's SHA-256 (uids are hex SHA-256; any other string is hashed first). Two
- * different events collide with probability ~n²/2¹²⁹: about 10⁻²⁸ for a million keys.
+ * probing) instead of a 64-character string. Why: the poller remembers every uid of a window and every uid still
+ * re-reportable; at 300k events per window, strings in Sets, Maps and a dictionary object were ~150 MB of live heap
+ * and a 25 MB state file; here a key costs ~30 bytes of memory and 21 bytes of state file (base64).
+ * A key is the first 128 bits of the uid's SHA-256 (uids are hex SHA-256; any other string is hashed first): two
+ * different events collide with probability ~n²/2¹²⁹, about 10⁻²⁸ for a million keys.
  */
 export class UidKeyMap {
   private keys: Uint32Array
@@ -41,23 +37,18 @@ export class UidKeyMap {
 
   get(uid: string): number | undefined {
     keyOf(uid, this.k)
-    const slot = this.slotOf(this.k)
-    return slot >= 0 ? this.vals[slot] : undefined
+    return this.getKey(this.k)
   }
 
   set(uid: string, value: number): void {
     keyOf(uid, this.k)
-    this.put(this.k, value)
+    this.setKey(this.k, value)
   }
 
   /** By 16-byte key (as {@link forEach} gives them). */
   getKey(key: Uint32Array): number | undefined {
     const slot = this.slotOf(key)
     return slot >= 0 ? this.vals[slot] : undefined
-  }
-
-  setKey(key: Uint32Array, value: number): void {
-    this.put(key, value)
   }
 
   /** Calls fn with each entry's value and 16-byte key (a view valid only during the call). */
@@ -71,15 +62,12 @@ export class UidKeyMap {
   filter(keep: (value: number) => boolean): UidKeyMap {
     const out = new UidKeyMap()
     this.forEach((value, key) => {
-      if (keep(value)) out.put(key, value)
+      if (keep(value)) out.setKey(key, value)
     })
     return out
   }
 
-  /**
-   * The entries grouped by value: value (decimal) → base64 of its keys, 16 bytes each. Compact and plain JSON, for
-   * the state file.
-   */
+  /** The entries grouped by value, for the state file: value (decimal) → base64 of its keys, 16 bytes each. */
   toBuckets(): Record<string, string> {
     const counts = new Map<number, number>()
     this.forEach((value) => counts.set(value, (counts.get(value) ?? 0) + 1))
@@ -108,7 +96,7 @@ export class UidKeyMap {
       const buf = Buffer.from(b64, 'base64')
       for (let at = 0; at < buf.length; at += 16) {
         for (let i = 0; i < 4; i++) k[i] = buf.readUInt32LE(at + i * 4)
-        map.put(k, value)
+        map.setKey(k, value)
       }
     }
     return map
@@ -123,26 +111,19 @@ export class UidKeyMap {
     }
   }
 
-  private put(k: Uint32Array, value: number): void {
-    if ((this.count + 1) > this.used.length * 0.7) this.grow()
-    const keys = this.keys
-    for (let slot = k[0]! & this.mask; ; slot = (slot + 1) & this.mask) {
-      const at = slot * 4
-      if (!this.used[slot]) {
-        this.used[slot] = 1
-        keys[at] = k[0]!
-        keys[at + 1] = k[1]!
-        keys[at + 2] = k[2]!
-        keys[at + 3] = k[3]!
-        this.vals[slot] = value
-        this.count++
-        return
-      }
-      if (keys[at] === k[0] && keys[at + 1] === k[1] && keys[at + 2] === k[2] && keys[at + 3] === k[3]) {
-        this.vals[slot] = value
-        return
-      }
+  setKey(k: Uint32Array, value: number): void {
+    const found = this.slotOf(k)
+    if (found >= 0) {
+      this.vals[found] = value
+      return
     }
+    if (this.count + 1 > this.used.length * 0.7) this.grow()
+    let slot = k[0]! & this.mask
+    while (this.used[slot]) slot = (slot + 1) & this.mask
+    this.used[slot] = 1
+    this.keys.set(k, slot * 4)
+    this.vals[slot] = value
+    this.count++
   }
 
   private grow(): void {
@@ -154,7 +135,7 @@ export class UidKeyMap {
     this.mask = capacity - 1
     this.count = 0
     for (let slot = 0; slot < used.length; slot++) {
-      if (used[slot]) this.put(keys.subarray(slot * 4, slot * 4 + 4), vals[slot]!)
+      if (used[slot]) this.setKey(keys.subarray(slot * 4, slot * 4 + 4), vals[slot]!)
     }
   }
 }
