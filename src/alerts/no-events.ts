@@ -9,44 +9,7 @@ import type { HrTime, LogRecordParts } from '../mapping/types.js'
 export const NO_EVENTS_EVENT_NAME = 'proofpoint.receiver.no_events'
 export const EVENTS_RESUMED_EVENT_NAME = 'proofpoint.receiver.events_resumed'
 
-export interface NoEventsFacts {
-  now: number
-  thresholdMs: number
-  /** ISO time an event was last exported; undefined if never (the clock then runs from process start). */
-  lastEventAt: string | undefined
-  /** Since when nothing was exported (lastEventAt, or the process start). */
-  silentSinceMs: number
-}
-
 const hr = (ms: number): HrTime => [Math.floor(ms / 1000), (ms % 1000) * 1e6]
-
-/** The record for the alert being raised (WARN) or cleared because events flow again (INFO). */
-export function noEventsRecord(kind: 'raised' | 'cleared', f: NoEventsFacts): LogRecordParts {
-  const silentSeconds = Math.max(0, Math.floor((f.now - f.silentSinceMs) / 1000))
-  const thresholdSeconds = Math.floor(f.thresholdMs / 1000)
-  const raised = kind === 'raised'
-  const eventName = raised ? NO_EVENTS_EVENT_NAME : EVENTS_RESUMED_EVENT_NAME
-  const attributes: Record<string, string | number> = {
-    'proofpoint.receiver.no_events.threshold_seconds': thresholdSeconds,
-    'proofpoint.receiver.no_events.silent_seconds': silentSeconds,
-  }
-  if (f.lastEventAt !== undefined) attributes['proofpoint.receiver.no_events.last_event_at'] = f.lastEventAt
-  const since = f.lastEventAt ?? new Date(f.silentSinceMs).toISOString()
-  // One key per silence: the same alert re-sent after a crash is recognisable as a duplicate.
-  const uid = createHash('sha256').update(`${eventName}\n${since}\n${thresholdSeconds}`).digest('hex')
-  return {
-    eventName,
-    uid,
-    timestamp: hr(f.now),
-    observedTimestamp: hr(f.now),
-    severityNumber: raised ? 13 : 9,
-    severityText: raised ? 'WARN' : 'INFO',
-    attributes: { ...attributes, 'log.record.uid': uid },
-    body: raised
-      ? `No Proofpoint TAP events exported for ${silentSeconds} s (alert threshold ${thresholdSeconds} s); last event ${f.lastEventAt ?? 'never since the receiver started'}`
-      : `Proofpoint TAP events are flowing again after ${silentSeconds} s without events`,
-  }
-}
 
 /** What /status shows of the rule. */
 export interface NoEventsView {
@@ -59,7 +22,7 @@ export interface NoEventsView {
 /**
  * The no-events rule, in one place: silent (no event exported) since the last exported event, or since the process
  * started when none ever was, for at least RECEIVER_NO_EVENTS_ALERT_AFTER. It decides; /status, /readyz and /metrics
- * show what it says; the poller sends the records it hands out (once per silence: `raised` is kept in the state file).
+ * show what it says; the poller sends the records it hands out (once per silence, remembered in the state file).
  */
 export class NoEventsAlert {
   private lastEvent: string | undefined
@@ -86,11 +49,6 @@ export class NoEventsAlert {
     return this.lastEvent
   }
 
-  /** Whether the alert record went out for the current silence. */
-  get raised(): boolean {
-    return this.raisedNow
-  }
-
   /** Since when nothing was exported (epoch ms). */
   silentSince(): number {
     const last = this.lastEvent === undefined ? NaN : Date.parse(this.lastEvent)
@@ -104,7 +62,7 @@ export class NoEventsAlert {
   /** The record to send when the rule fires and this silence was not raised yet; undefined otherwise. */
   toRaise(now: number): LogRecordParts | undefined {
     if (this.raisedNow || !this.alerting(now)) return undefined
-    return noEventsRecord('raised', { now, thresholdMs: this.thresholdMs, lastEventAt: this.lastEvent, silentSinceMs: this.silentSince() })
+    return this.record('raised', now)
   }
 
   /** The raise record was acknowledged and the state saved. */
@@ -114,8 +72,7 @@ export class NoEventsAlert {
 
   /** Events flow again after a raised alert: the record saying so (undefined when nothing was raised). */
   toClear(now: number): LogRecordParts | undefined {
-    if (!this.raisedNow) return undefined
-    return noEventsRecord('cleared', { now, thresholdMs: this.thresholdMs, lastEventAt: this.lastEvent, silentSinceMs: this.silentSince() })
+    return this.raisedNow ? this.record('cleared', now) : undefined
   }
 
   /** The clear record was acknowledged (the state saved with the window drops the flag). */
@@ -129,6 +86,36 @@ export class NoEventsAlert {
       thresholdSeconds: this.thresholdMs / 1000,
       lastEventAt: this.lastEvent ?? null,
       silentSeconds: Math.max(0, Math.floor((now - this.silentSince()) / 1000)),
+    }
+  }
+
+  /** The record for the alert being raised (WARN) or cleared because events flow again (INFO). */
+  private record(kind: 'raised' | 'cleared', now: number): LogRecordParts {
+    const silentSinceMs = this.silentSince()
+    const silentSeconds = Math.max(0, Math.floor((now - silentSinceMs) / 1000))
+    const thresholdSeconds = Math.floor(this.thresholdMs / 1000)
+    const raised = kind === 'raised'
+    const eventName = raised ? NO_EVENTS_EVENT_NAME : EVENTS_RESUMED_EVENT_NAME
+    const attributes: Record<string, string | number> = {
+      'proofpoint.receiver.no_events.threshold_seconds': thresholdSeconds,
+      'proofpoint.receiver.no_events.silent_seconds': silentSeconds,
+    }
+    if (this.lastEvent !== undefined) attributes['proofpoint.receiver.no_events.last_event_at'] = this.lastEvent
+    const since = this.lastEvent ?? new Date(silentSinceMs).toISOString()
+    // One key per silence: the same alert re-sent after a crash is recognisable as a duplicate.
+    const uid = createHash('sha256').update(`${eventName}\n${since}\n${thresholdSeconds}`).digest('hex')
+    return {
+      eventName,
+      uid,
+      timestamp: hr(now),
+      observedTimestamp: hr(now),
+      severityNumber: raised ? 13 : 9,
+      severityText: raised ? 'WARN' : 'INFO',
+      attributes: { ...attributes, 'log.record.uid': uid },
+      body: raised
+        ? `No Proofpoint TAP events exported for ${silentSeconds} s (alert threshold ${thresholdSeconds} s); ` +
+          `last event ${this.lastEvent ?? 'never since the receiver started'}`
+        : `Proofpoint TAP events are flowing again after ${silentSeconds} s without events`,
     }
   }
 }
