@@ -1,7 +1,4 @@
-/**
- * The SIEM API's clock against the cursor, pure: where an answer ends for the cursor, and where a cursor that the
- * API's clock puts in the future must move.
- */
+/** The SIEM API's clock against the cursor, pure. */
 import type { TimeWindow } from '../siem/types.js'
 import { initialCursor } from '../siem/windows.js'
 import type { WindowLimits } from '../siem/windows.js'
@@ -21,11 +18,10 @@ export function answeredThrough(window: TimeWindow, queryEndTime: string | undef
 }
 
 /**
- * The state with its cursor moved, when the API's clock puts the cursor in its future (more than the allowed skew);
- * undefined when it need not move. A fresh cursor (`fresh`: no window committed yet) was set by a clock running
- * ahead: it starts the lookback before the API's time of the start instead. A committed one claims windows that have
- * not happened (a state file written with a wrong clock): it moves back to the API's present, which skips nothing
- * that exists yet. The re-ask point never stays after the cursor.
+ * The state with its cursor moved when the API's clock puts it in the future (beyond the allowed skew), else undefined.
+ * A fresh cursor (no window committed yet) was set by a clock running ahead: the lookback starts from the API's time
+ * of the start instead. A committed one (a state file written with a wrong clock) claims windows that have not
+ * happened: it moves back to the API's present, which skips nothing that exists yet.
  */
 export function cursorForApiClock(
   state: ReceiverState,

@@ -1,7 +1,6 @@
 /**
- * The cursor against the SIEM API's clock (its Date header), before each window is planned: a cursor the API's clock
- * puts in its future moves (cursorForApiClock says where) and the log says why; a machine clock off the API's by more
- * than a minute is warned about.
+ * Before each window is planned: a cursor the SIEM API's clock puts in its future moves (cursorForApiClock) and the
+ * log says why; a machine clock off the API's by more than a minute is warned about.
  */
 import type { ApiClock } from '../siem/api-clock.js'
 import type { WindowLimits } from '../siem/windows.js'

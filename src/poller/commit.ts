@@ -1,7 +1,6 @@
 /**
- * What a finished window changes, pure: per key, whether the collector took it or refused it; the state to save
- * (cursor, re-ask point, the keys that must not be exported again, budget, gap, last event, alert flag). No I/O:
- * the poller saves what this returns, and only then moves on.
+ * What a finished window changes, pure: how its keys ended (exported or refused) and the state to save (cursor, re-ask
+ * point, keys not to export again, budget, gap, last event, alert flag). The poller saves it before it moves on.
  */
 import { EVENT_TYPES } from '../siem/types.js'
 import type { EventType, TimeWindow } from '../siem/types.js'
@@ -10,16 +9,13 @@ import type { WindowLimits } from '../siem/windows.js'
 import { STATE_VERSION } from '../state/index.js'
 import type { ReceiverState, UidKeyMap } from '../state/index.js'
 
-/**
- * Per key of a window: acknowledged by the collector, or refused for good (REJECTED), with its type (index into
- * EVENT_TYPES, TYPE_MASK). Kept across attempts at the window.
- */
+/** Per key of a window, kept across attempts: its type (index into EVENT_TYPES, TYPE_MASK), | REJECTED if refused for good. */
 export type Acknowledged = UidKeyMap
-export const TYPE_MASK = 3
+const TYPE_MASK = 3
 export const REJECTED = 4
 
-export type ByType = Record<EventType, number>
-export const zeroByType = (): ByType => ({ messagesDelivered: 0, messagesBlocked: 0, clicksPermitted: 0, clicksBlocked: 0 })
+type ByType = Record<EventType, number>
+const zeroByType = (): ByType => ({ messagesDelivered: 0, messagesBlocked: 0, clicksPermitted: 0, clicksBlocked: 0 })
 export const sum = (byType: ByType): number => EVENT_TYPES.reduce((n, t) => n + byType[t], 0)
 
 /** How the keys first seen in this window (`fresh`) ended: exported or rejected, by type. */
@@ -45,7 +41,6 @@ export interface CommitInput {
   gapMs: number
   /** Keys exported before this window, each filed under the end of the window it came in. */
   exported: UidKeyMap
-  /** Keys first seen in this window. */
   fresh: UidKeyMap
   /** Records of this window the collector acknowledged (not counting refusals). */
   exportedCount: number

@@ -1,7 +1,4 @@
-/**
- * The receiver's state as the poller holds it: the saved state, its exported keys decoded, and whether the cursor is
- * still only where RECEIVER_START_LOOKBACK put it. The state file is the receiver's only durable write.
- */
+/** The receiver's state as the poller holds it. The state file is the receiver's only durable write. */
 import { errorInfo } from '../errors.js'
 import type { TimeWindow } from '../siem/types.js'
 import { initialCursor } from '../siem/windows.js'

@@ -1,9 +1,7 @@
 /**
- * The poll loop: window → fetch → map → drop already-exported → export (acknowledged) → commit the cursor.
- *
- * The cursor moves only after the collector acknowledged every record of the window and the new state is on
- * disk. Every failure is retried with backoff in place, so a long outage never makes the loop poll ahead:
- * memory holds at most one window.
+ * The poll loop: window → fetch → map → drop already-exported → export (acknowledged) → commit the cursor. The cursor
+ * moves only once the collector acknowledged every record of the window and the new state is on disk; every failure
+ * is retried in place with backoff, so a long outage never makes the loop poll ahead.
  */
 import { AUTH_BACKOFF, DEFAULT_BACKOFF, backoffDelay, sleep as defaultSleep } from '../backoff.js'
 import { BudgetExhaustedError, SiemBadRequestError, errorInfo } from '../errors.js'
@@ -35,9 +33,7 @@ export class Poller {
   private readonly apiClock: ApiClock
   private readonly abort = new AbortController()
   private running: Promise<void> | undefined
-  /** The SIEM client as the window run sees it: each request within the budget, counted, reported. */
   private readonly gate: RequestGate
-  /** The window length in force: shorter after a 400 or a very big window, back to the API's maximum later. */
   private readonly sizer: WindowSizer
   private readonly reporter: PollReporter
   private readonly waits: Waits
@@ -66,9 +62,7 @@ export class Poller {
       requestBudget: opts.requestBudget,
       status, logger, clock, apiClock, waits, signal,
       reporter: this.reporter,
-      saveRequests: async (apiRequests) => {
-        await state.save({ ...state.current, apiRequests })
-      },
+      saveRequests: (apiRequests) => state.save({ ...state.current, apiRequests }),
     })
     const send = (records: LogRecordParts[]): Promise<ExportOutcome> => this.reporter.exported(deps.sink, records)
     this.alerts = new NoEventsAlerts({ status, logger, clock, waits, state, send })
@@ -81,7 +75,7 @@ export class Poller {
     const state = await this.state.load(this.clock, this.opts.startLookbackMs, this.opts.limits)
     this.startedMono = this.monotonic()
     this.gate.load(state.apiRequests ?? [])
-    status.setApiRequestCounter((at) => this.gate.used(at))
+    status.setApiRequestCounter((at) => this.gate.requests.used(at))
     status.setRequestBudget(this.opts.requestBudget, undefined)
     this.running = this.loop().catch((err: unknown) => {
       // Only a bug gets here: every expected failure is retried inside the loop.
@@ -150,11 +144,7 @@ export class Poller {
     }
   }
 
-  /**
-   * One window end to end (see runWindow), then the commit: the cursor moves only once every record was
-   * acknowledged or refused for good and the new state is on disk. A failure mid-way retries the window; records
-   * acknowledged by an earlier attempt are not sent again.
-   */
+  /** One window (runWindow, retried until it succeeds; acknowledged records are not sent again), then the commit. */
   private async processWindow(window: TimeWindow, gapMs: number, reaskPendingFrom: number | undefined): Promise<'done' | 'short' | 'stopped' | 'bad-window' | 'replan'> {
     const { status, logger } = this.deps
     const started = this.clock()
@@ -176,7 +166,7 @@ export class Poller {
     }
     try {
       attempt = await this.waits.retry('fetch', () => runWindow(run, window, this.abort.signal, done), (err) => err instanceof SiemBadRequestError || err instanceof BudgetExhaustedError)
-      if (attempt === undefined) await this.state.keepAcknowledged(window, done, () => this.gate.snapshot(this.clock()))
+      if (attempt === undefined) await this.state.keepAcknowledged(window, done, () => this.gate.requests.snapshot(this.clock()))
     } catch (err) {
       if (err instanceof BudgetExhaustedError) return 'replan'
       if (!(err instanceof SiemBadRequestError)) throw err
@@ -203,7 +193,7 @@ export class Poller {
     const { overlapMs, limits } = this.opts
     const next = nextState({
       state: this.state.current, window, settledEnd, queriedAt: this.gate.queriedAt, reaskPendingFrom, gapMs,
-      exported: this.state.exported, fresh, exportedCount, overlapMs, limits, now, apiRequests: this.gate.snapshot(now),
+      exported: this.state.exported, fresh, exportedCount, overlapMs, limits, now, apiRequests: this.gate.requests.snapshot(now),
     })
     if (!(await this.state.commit(next.state, next.exported))) return 'stopped'
     status.progress(this.monotonic(), this.clock())

@@ -18,13 +18,14 @@ export class PollReporter {
 
   requestFailed(err: unknown, started: number): void {
     const { status } = this
+    const httpStatus = err instanceof SiemApiError ? err.status : undefined
     // The API answered (a 400, a 401, a 5xx): the loop is working, the API is not. No answer is no progress.
-    if (err instanceof SiemApiError && err.status !== undefined) status.progress(this.monotonic(), this.clock())
-    this.metrics?.observeApiRequest('error', err instanceof SiemApiError ? err.status : undefined, (performance.now() - started) / 1000)
+    if (httpStatus !== undefined) status.progress(this.monotonic(), this.clock())
+    this.metrics?.observeApiRequest('error', httpStatus, (performance.now() - started) / 1000)
     status.recordPoll({
       at: this.clock(),
       outcome: 'error',
-      ...(err instanceof SiemApiError && err.status !== undefined ? { httpStatus: err.status } : {}),
+      ...(httpStatus === undefined ? {} : { httpStatus }),
       events: 0,
       error: errorInfo(err),
     })

@@ -7,7 +7,7 @@
 import type { Logger } from 'pino'
 import { BudgetExhaustedError } from '../errors.js'
 import type { ApiClock } from '../siem/api-clock.js'
-import type { WindowEvents } from '../siem/client.js'
+import type { EventBatch, WindowEvents } from '../siem/client.js'
 import type { TimeWindow } from '../siem/types.js'
 import { RequestBudget } from '../state/index.js'
 import type { ReceiverStatus } from '../status/index.js'
@@ -26,7 +26,7 @@ export interface RequestGateDeps {
   reporter: PollReporter
   signal: AbortSignal
   /** Saves the request times (the state's apiRequests) before a request goes out. */
-  saveRequests: (apiRequests: number[]) => Promise<void>
+  saveRequests: (apiRequests: number[]) => Promise<unknown>
 }
 
 export class RequestGate implements WindowSource {
@@ -40,12 +40,8 @@ export class RequestGate implements WindowSource {
     this.budget = new RequestBudget(this.deps.requestBudget, [...apiRequests])
   }
 
-  used(at: number): number {
-    return this.budget.used(at)
-  }
-
-  snapshot(at: number): number[] {
-    return this.budget.snapshot(at)
+  get requests(): RequestBudget {
+    return this.budget
   }
 
   /** When the latest request went out, by the API's clock (what a request settles is a matter of the API's clock). */
@@ -76,26 +72,23 @@ export class RequestGate implements WindowSource {
 
   events(window: TimeWindow, signal: AbortSignal, batchEvents: number): WindowEvents {
     const inner = this.deps.source.events(window, signal, batchEvents)
-    const before = (): Promise<number> => this.beforeRequest()
-    const failed = (err: unknown, started: number): void => {
-      if (!this.deps.signal.aborted) this.deps.reporter.requestFailed(err, started)
-    }
-    const answered = (started: number): void => this.deps.reporter.requestAnswered(inner.summary!, started)
     return {
       get summary() {
         return inner.summary
       },
-      async *[Symbol.asyncIterator]() {
-        const started = await before()
-        try {
-          yield* inner
-        } catch (err) {
-          failed(err, started)
-          throw err
-        }
-        answered(started)
-      },
+      [Symbol.asyncIterator]: () => this.requested(inner),
     }
+  }
+
+  private async *requested(inner: WindowEvents): AsyncGenerator<EventBatch> {
+    const started = await this.beforeRequest()
+    try {
+      yield* inner
+    } catch (err) {
+      if (!this.deps.signal.aborted) this.deps.reporter.requestFailed(err, started)
+      throw err
+    }
+    this.deps.reporter.requestAnswered(inner.summary!, started)
   }
 
   /** Counts the request, durably, before it goes out; returns when it went (performance.now()). */

@@ -57,7 +57,7 @@ export interface PollerOptions {
   requestBudget: number
   /** Records per export call while a window streams in (RECEIVER_EXPORT_BATCH_SIZE; the pipeline cuts them into OTLP requests). */
   exportBatchSize: number
-  /** Past these, later windows shrink (see adaptWindowMs). Default 200,000 events / 256 MiB. */
+  /** Past these, later windows shrink (see adaptWindowMs). */
   windowTargets: WindowTargets
   mapping: MappingOptions
   limits?: WindowLimits
@@ -79,8 +79,7 @@ export interface PollerDeps {
   apiClock?: ApiClock
   /** `sleep` must measure `ms` on the monotonic clock (setTimeout does). */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>
-  /** Request and export timings for /metrics. */
   metrics?: PollerMetrics
-  /** Called with the records of each acknowledged window (the demo prints them). */
+  /** Called with the records the collector took, per export call (the demo prints them). */
   onExported?: (records: readonly MappedRecord[]) => void
 }
