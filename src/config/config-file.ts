@@ -8,7 +8,7 @@ import { parse as parseYaml, YAMLError } from 'yaml'
 import { quote } from './formats.js'
 import { CONFIG_VARIABLES, fileValueKind, isConfigVariable } from './schema.js'
 import type { ConfigVariable } from './schema.js'
-import { fsReason } from './read-file.js'
+import { readText } from './read-file.js'
 import type { ReadFile } from './read-file.js'
 import { EMPTY_IS_A_VALUE } from './sources.js'
 
@@ -21,42 +21,25 @@ export interface FileResult {
   refused: ReadonlySet<ConfigVariable>
 }
 
-/**
- * The file's mapping of setting names to values, or what is wrong with it (naming the file, never quoting it: parser
- * messages quote the text, which may hold the secret; line and column are enough). An empty file is an empty mapping.
- */
+/** The file's mapping of setting names to values, or what is wrong with it. An empty file is an empty mapping. */
 export function parseConfigFile(path: string, readFile: ReadFile): { settings: Record<string, unknown> } | { problem: string } {
   const ext = extname(path).toLowerCase()
   if (ext !== '.json' && ext !== '.yaml' && ext !== '.yml') {
     return { problem: `${quote(path)} is neither JSON nor YAML: name it *.json, *.yaml or *.yml` }
   }
-  let text: string
-  try {
-    text = readFile(path)
-  } catch (err) {
-    return { problem: `cannot read ${quote(path)} (${fsReason(err)})` }
-  }
+  const file = readText(path, readFile, true)
+  if ('problem' in file) return file
+  const { text } = file
   let parsed: unknown
-  if (text.trim() === '') {
-    parsed = {}
-  } else if (ext === '.json') {
-    try {
-      parsed = JSON.parse(text)
-    } catch (err) {
-      return { problem: `${quote(path)} is not valid JSON${jsonErrorPosition(err, text)}` }
-    }
-  } else {
-    try {
-      parsed = parseYaml(text)
-    } catch (err) {
-      if (err instanceof YAMLError) {
-        const at = err.linePos ? ` at line ${err.linePos[0].line}, column ${err.linePos[0].col}` : ''
-        return { problem: `${quote(path)} is not valid YAML (${err.code}${at})` }
-      }
-      return { problem: `${quote(path)} is not valid YAML` }
-    }
+  try {
+    parsed = text.trim() === '' ? {} : ext === '.json' ? JSON.parse(text) : parseYaml(text)
+  } catch (err) {
+    if (ext === '.json') return { problem: `${quote(path)} is not valid JSON${jsonErrorPosition(err, text)}` }
+    if (!(err instanceof YAMLError)) return { problem: `${quote(path)} is not valid YAML` }
+    const at = err.linePos ? ` at line ${err.linePos[0].line}, column ${err.linePos[0].col}` : ''
+    return { problem: `${quote(path)} is not valid YAML (${err.code}${at})` }
   }
-  if (parsed === null || parsed === undefined) parsed = {}
+  parsed ??= {}
   if (!isPlainObject(parsed)) {
     return { problem: `${quote(path)} must hold a mapping of setting names (the environment variable names) to values` }
   }
@@ -119,12 +102,10 @@ function settingText(name: ConfigVariable, value: unknown): string | { problem: 
     case 'list':
       return { problem: `must be a string or a list of strings, not ${given === 'a list' ? 'a list holding other values' : given}` }
     default:
-      return {
-        problem:
-          typeof value === 'number' || typeof value === 'boolean'
-            ? `must be a string, not ${given}: put the value in quotes (a YAML number loses leading zeros and digits)`
-            : `must be a string, not ${given}`,
+      if (typeof value === 'number' || typeof value === 'boolean') {
+        return { problem: `must be a string, not ${given}: put the value in quotes (a YAML number loses leading zeros and digits)` }
       }
+      return { problem: `must be a string, not ${given}` }
   }
 }
 

@@ -1,34 +1,21 @@
 /**
- * Secrets and the files that hold them: the SIEM API credentials (PROOFPOINT_PRINCIPAL, PROOFPOINT_SECRET or
- * PROOFPOINT_SECRET_FILE) and the ops server's bearer token (RECEIVER_HTTP_AUTH_TOKEN_FILE). Problems name the
- * setting and the file, never what the file holds.
+ * The SIEM API credentials and the ops server's bearer token, and the files that hold them. Problems name the setting
+ * and the file, never what the file holds.
  */
 import { ConfigError } from '../errors.js'
-import { quote } from './formats.js'
 import type { ConfigVariable } from './schema.js'
-import { defaultReadFile, fsReason } from './read-file.js'
+import { defaultReadFile, readText } from './read-file.js'
 import type { ReadFile } from './read-file.js'
 import { isSet } from './sources.js'
 import type { Resolving } from './sources.js'
 import type { ReceiverConfig } from './types.js'
 
 function secretFromFile(path: string, readFile: ReadFile, name: ConfigVariable = 'PROOFPOINT_SECRET_FILE'): { secret: string } | { problem: string } {
-  let text: string
-  try {
-    text = readFile(path)
-  } catch (err) {
-    return { problem: `${name}: cannot read ${quote(path)} (${fsReason(err)})` }
-  }
-  const secret = text.trimEnd()
-  if (secret.trim() === '') return { problem: `${name}: ${quote(path)} is empty` }
-  return { secret }
+  const file = readText(path, readFile)
+  return 'problem' in file ? { problem: `${name}: ${file.problem}` } : { secret: file.text.trimEnd() }
 }
 
-/**
- * The secret held in `path`, trailing newline and whitespace removed (Kubernetes Secret volumes and `echo` add one).
- * The SIEM client calls it for every request, so a rotated secret is picked up. Throws ConfigError; the message never
- * contains the file's contents.
- */
+/** The secret in `path`, less trailing whitespace (Kubernetes Secret volumes and `echo` add a newline); throws ConfigError. */
 export function readSecretFile(path: string, readFile: ReadFile = defaultReadFile): string {
   const result = secretFromFile(path, readFile)
   if ('problem' in result) throw new ConfigError([result.problem])
@@ -37,7 +24,7 @@ export function readSecretFile(path: string, readFile: ReadFile = defaultReadFil
 
 type SiemSecret = Pick<ReceiverConfig['proofpoint'], 'secret' | 'secretFile'>
 
-/** PROOFPOINT_SECRET_FILE read now, for each call (undefined when the secret is not in a file). */
+/** Reads PROOFPOINT_SECRET_FILE on each call; undefined when the secret is not in a file. */
 export function secretFileReader(pp: SiemSecret): (() => string) | undefined {
   const file = pp.secretFile
   return file ? () => readSecretFile(file) : undefined

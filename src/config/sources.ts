@@ -1,8 +1,6 @@
-/**
- * Where each setting's value comes from (the environment, the config file, `--config`, or the default), which empty
- * values count as set, and the helpers every resolver shares to ask and to report.
- */
+/** Where each setting's value comes from, which empty values count as set, and what every resolver shares. */
 import { CONFIG_VARIABLES } from './schema.js'
+import type { ReadFile } from './read-file.js'
 import type { ConfigVariable, RawConfig } from './schema.js'
 import type { ConfigSource } from './types.js'
 
@@ -63,5 +61,5 @@ export interface Resolving {
   report: Report
   /** A problem that concerns several settings, or a variable outside the schema: the text names them. */
   problem: (text: string) => void
-  readFile: (path: string) => string
+  readFile: ReadFile
 }

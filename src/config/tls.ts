@@ -1,50 +1,57 @@
 /**
  * TLS settings: PEM files read and checked at start, so a wrong path or a broken file stops the receiver with a
- * message naming the setting, rather than failing the first request. PROOFPOINT_CA_FILE for the SIEM API;
- * OTEL_EXPORTER_OTLP_[LOGS_]CERTIFICATE, _CLIENT_CERTIFICATE and _CLIENT_KEY for the collector. Problems name the
- * file, never its contents (a key is a secret).
+ * message naming the setting, rather than failing the first request. Problems name the file, never its contents (a
+ * key is a secret).
  */
 import { X509Certificate, createPrivateKey } from 'node:crypto'
 import type { KeyObject } from 'node:crypto'
+import { errorCodeOf } from '../http-util.js'
 import { quote } from './formats.js'
+import { CONFIG_VARIABLES } from './schema.js'
 import type { ConfigVariable, RawConfig } from './schema.js'
-import { fsReason } from './read-file.js'
+import { readText } from './read-file.js'
 import type { ReadFile } from './read-file.js'
 import { isSet } from './sources.js'
 import type { OtelVariable, PickSetting, Report, Resolving, Setting, Sources } from './sources.js'
 import type { ReceiverConfig } from './types.js'
 
 export type TlsVariable = Extract<OtelVariable, `${string}_CERTIFICATE` | `${string}_CLIENT_KEY`>
-const TLS_VARIABLES: readonly TlsVariable[] = [
-  'OTEL_EXPORTER_OTLP_CERTIFICATE',
-  'OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE',
-  'OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE',
-  'OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE',
-  'OTEL_EXPORTER_OTLP_CLIENT_KEY',
-  'OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY',
-]
+const TLS_VARIABLES = CONFIG_VARIABLES.filter((name): name is TlsVariable => /^OTEL_.*_(CERTIFICATE|CLIENT_KEY)$/.test(name))
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g
 const PEM_PRIVATE_KEY = /-----BEGIN ((?:RSA |EC |ENCRYPTED )?PRIVATE KEY)-----/
 
-/**
- * The PEM certificates in `text`, each parsed; a problem when there is none or one is broken. Nothing of the
- * file's contents goes into a problem.
- */
-function pemCertificates(text: string, path: string): { certs: X509Certificate[] } | { problem: string } {
+interface PemFile {
+  name: ConfigVariable
+  path: string
+  text: string
+}
+
+/** The file `path` names, or undefined once what makes it unusable (unreadable, empty) is reported. */
+function readPem(name: ConfigVariable, path: string, report: Report, readFile: ReadFile): PemFile | undefined {
+  const file = readText(path, readFile)
+  if ('text' in file) return { name, path, text: file.text }
+  report(name, file.problem)
+  return undefined
+}
+
+/** The PEM certificates in the file, each parsed; undefined once it is reported that there is none or one is broken. */
+function pemCertificates({ name, path, text }: PemFile, report: Report): X509Certificate[] | undefined {
   const blocks = text.match(PEM_CERTIFICATE) ?? []
   if (blocks.length === 0) {
-    return { problem: `${quote(path)} holds no PEM certificate (-----BEGIN CERTIFICATE-----); a DER file converts with openssl x509 -inform der` }
+    report(name, `${quote(path)} holds no PEM certificate (-----BEGIN CERTIFICATE-----); a DER file converts with openssl x509 -inform der`)
+    return undefined
   }
   const certs: X509Certificate[] = []
   for (const [i, block] of blocks.entries()) {
     try {
       certs.push(new X509Certificate(block))
     } catch {
-      return { problem: `certificate ${i + 1} in ${quote(path)} cannot be parsed` }
+      report(name, `certificate ${i + 1} in ${quote(path)} cannot be parsed`)
+      return undefined
     }
   }
-  return { certs }
+  return certs
 }
 
 function belongsTo(key: KeyObject, cert: X509Certificate): boolean {
@@ -55,7 +62,6 @@ function belongsTo(key: KeyObject, cert: X509Certificate): boolean {
   }
 }
 
-/** The private key in `text`. Problems never quote the file (it is a secret). */
 function pemPrivateKey(text: string, path: string): { key: KeyObject } | { problem: string } {
   const header = PEM_PRIVATE_KEY.exec(text)
   if (!header) return { problem: `${quote(path)} holds no PEM private key (-----BEGIN PRIVATE KEY-----)` }
@@ -64,26 +70,20 @@ function pemPrivateKey(text: string, path: string): { key: KeyObject } | { probl
   try {
     return { key: createPrivateKey(text) }
   } catch (err) {
-    if (typeof err === 'object' && err !== null && 'code' in err && err.code === 'ERR_MISSING_PASSPHRASE') return { problem: encrypted }
+    if (errorCodeOf(err) === 'ERR_MISSING_PASSPHRASE') return { problem: encrypted }
     return { problem: `the private key in ${quote(path)} cannot be parsed` }
   }
 }
 
 /**
- * OTEL_EXPORTER_OTLP_[LOGS_]CERTIFICATE, _CLIENT_CERTIFICATE, _CLIENT_KEY: each a PEM file path, read now, so a
- * wrong path stops the receiver at start rather than at the first export. Each pair resolves on its own (the
- * _LOGS_ variable wins); the client certificate and key must come together and belong together.
+ * OTEL_EXPORTER_OTLP_[LOGS_]CERTIFICATE, _CLIENT_CERTIFICATE, _CLIENT_KEY: each pair resolves on its own (the _LOGS_
+ * variable wins); the client certificate and key must come together and belong together.
  */
 export function resolveOtlpTls(pick: PickSetting, report: Report, readFile: ReadFile): ReceiverConfig['otel']['tls'] {
-  const read = (setting: Setting | undefined): { name: OtelVariable; path: string; text: string } | undefined => {
-    if (!setting) return undefined
-    const { name, value: path } = setting
-    if (path === '') {
-      report(name, 'is blank: give the path of a PEM file, or leave it unset')
-      return undefined
-    }
-    const text = readPemFile(name, path, report, readFile)
-    return text === undefined ? undefined : { name, path, text }
+  const read = (setting: Setting | undefined): PemFile | undefined => {
+    if (setting?.value === '') report(setting.name, 'is blank: give the path of a PEM file, or leave it unset')
+    else if (setting) return readPem(setting.name, setting.value, report, readFile)
+    return undefined
   }
   const caSetting = pick('OTEL_EXPORTER_OTLP_CERTIFICATE', 'OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE')
   const certSetting = pick('OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE', 'OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE')
@@ -97,21 +97,10 @@ export function resolveOtlpTls(pick: PickSetting, report: Report, readFile: Read
 
   const tls: NonNullable<ReceiverConfig['otel']['tls']> = {}
   const ca = read(caSetting)
-  if (ca) {
-    const parsed = pemCertificates(ca.text, ca.path)
-    if ('problem' in parsed) report(ca.name, parsed.problem)
-    else tls.ca = ca.text
-  }
+  if (ca && pemCertificates(ca, report)) tls.ca = ca.text
   const cert = read(certSetting)
-  let clientCert: X509Certificate | undefined
-  if (cert) {
-    const parsed = pemCertificates(cert.text, cert.path)
-    if ('problem' in parsed) report(cert.name, parsed.problem)
-    else {
-      clientCert = parsed.certs[0]
-      tls.cert = cert.text
-    }
-  }
+  const clientCert = cert && pemCertificates(cert, report)?.[0]
+  if (cert && clientCert) tls.cert = cert.text
   const key = read(keySetting)
   if (key) {
     const parsed = pemPrivateKey(key.text, key.path)
@@ -123,37 +112,11 @@ export function resolveOtlpTls(pick: PickSetting, report: Report, readFile: Read
   return Object.keys(tls).length > 0 ? tls : undefined
 }
 
-/** The text of the PEM file `path` names, or undefined after reporting why it cannot be used (unreadable, empty). */
-function readPemFile(name: ConfigVariable, path: string, report: Report, readFile: ReadFile): string | undefined {
-  let text: string
-  try {
-    text = readFile(path)
-  } catch (err) {
-    report(name, `cannot read ${quote(path)} (${fsReason(err)})`)
-    return undefined
-  }
-  if (text.trim() === '') {
-    report(name, `${quote(path)} is empty`)
-    return undefined
-  }
-  return text
-}
-
-/**
- * PROOFPOINT_CA_FILE, read and parsed now (as OTEL_EXPORTER_OTLP_CERTIFICATE), so a wrong path stops the receiver at
- * start. It replaces the system CAs; TLS verification itself is never switched off.
- */
+/** PROOFPOINT_CA_FILE: it replaces the system CAs; TLS verification itself is never switched off. */
 export function resolveApiCa({ raw, sources, report, readFile }: Resolving): { caFile: string; ca: string } | undefined {
-  const caFile = raw.PROOFPOINT_CA_FILE
-  if (!isSet(sources, 'PROOFPOINT_CA_FILE') || caFile === '') return undefined
-  const text = readPemFile('PROOFPOINT_CA_FILE', caFile, report, readFile)
-  if (text === undefined) return undefined
-  const parsed = pemCertificates(text, caFile)
-  if ('problem' in parsed) {
-    report('PROOFPOINT_CA_FILE', parsed.problem)
-    return undefined
-  }
-  return { caFile, ca: text }
+  if (!isSet(sources, 'PROOFPOINT_CA_FILE')) return undefined
+  const file = readPem('PROOFPOINT_CA_FILE', raw.PROOFPOINT_CA_FILE, report, readFile)
+  return file && pemCertificates(file, report) ? { caFile: file.path, ca: file.text } : undefined
 }
 
 /** The OTLP TLS file paths that are set, as given (for check-config: it shows paths, never contents). */
