@@ -97,53 +97,49 @@ function urlParseProblem(text: string): string {
   return 'its host is not a valid host name or address'
 }
 
-let formatsRegistered = false
+const wholeNumber = (value: string): number | string => (WHOLE_NUMBER.test(value.trim()) ? Number(value) : value)
 
-/** Named formats (they can coerce strings, which format functions cannot). convict keeps them globally. */
-export function registerFormats(): void {
-  if (formatsRegistered) return
-  formatsRegistered = true
-  convict.addFormats({
-    'psr-duration': {
-      coerce: (value: string): number | string => parseDuration(value) ?? value,
-      validate(value: unknown): void {
-        if (typeof value === 'number') return
-        if (typeof value === 'string' && WHOLE_NUMBER.test(value.trim())) {
-          throw new Error(`${quote(value)} has no unit: write e.g. ${value.trim()}s or ${value.trim()}ms (${DURATION_HINT})`)
-        }
-        throw new Error(`${quote(value)} is not a duration (${DURATION_HINT})`)
-      },
+// Named formats can coerce strings, which format functions cannot. convict keeps them globally: added once, here.
+convict.addFormats({
+  'psr-duration': {
+    coerce: (value: string): number | string => parseDuration(value) ?? value,
+    validate(value: unknown): void {
+      if (typeof value === 'number') return
+      if (typeof value === 'string' && WHOLE_NUMBER.test(value.trim())) {
+        throw new Error(`${quote(value)} has no unit: write e.g. ${value.trim()}s or ${value.trim()}ms (${DURATION_HINT})`)
+      }
+      throw new Error(`${quote(value)} is not a duration (${DURATION_HINT})`)
     },
-    'psr-port': {
-      coerce: (value: string): number | string => (WHOLE_NUMBER.test(value.trim()) ? Number(value) : value),
-      validate(value: unknown): void {
-        if (typeof value !== 'number' || !Number.isInteger(value) || value > 65535) {
-          throw new Error(`${quote(value)} is not a port number (0-65535, 0 picks a free port)`)
-        }
-      },
+  },
+  'psr-port': {
+    coerce: wholeNumber,
+    validate(value: unknown): void {
+      if (typeof value !== 'number' || !Number.isInteger(value) || value > 65535) {
+        throw new Error(`${quote(value)} is not a port number (0-65535, 0 picks a free port)`)
+      }
     },
-    'psr-positive-int': {
-      coerce: (value: string): number | string => (WHOLE_NUMBER.test(value.trim()) ? Number(value) : value),
-      validate(value: unknown): void {
-        if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-          throw new Error(`${quote(value)} is not a positive whole number`)
-        }
-      },
+  },
+  'psr-positive-int': {
+    coerce: wholeNumber,
+    validate(value: unknown): void {
+      if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+        throw new Error(`${quote(value)} is not a positive whole number`)
+      }
     },
-    'psr-event-types': {
-      coerce: (value: string): string[] => commaList(value),
-      validate(value: unknown): void {
-        if (!Array.isArray(value)) throw new Error('must be a comma list')
-        const names = value.map(String)
-        const known: readonly string[] = EVENT_TYPES
-        const bad = names.filter((s) => s !== 'all' && !known.includes(s))
-        const hint = `use all or a comma list of ${EVENT_TYPES.join(',')}`
-        if (bad.length > 0) {
-          throw new Error(`${bad.map((s) => quote(s)).join(', ')} ${bad.length === 1 ? 'is not an event type' : 'are not event types'}: ${hint}`)
-        }
-        if (names.length === 0) throw new Error(`is empty: ${hint}`)
-        if (names.includes('all') && names.length > 1) throw new Error('all cannot be combined with event type names')
-      },
+  },
+  'psr-event-types': {
+    coerce: commaList,
+    validate(value: unknown): void {
+      if (!Array.isArray(value)) throw new Error('must be a comma list')
+      const names = value.map(String)
+      const known: readonly string[] = EVENT_TYPES
+      const bad = names.filter((s) => s !== 'all' && !known.includes(s))
+      const hint = `use all or a comma list of ${EVENT_TYPES.join(',')}`
+      if (bad.length > 0) {
+        throw new Error(`${bad.map((s) => quote(s)).join(', ')} ${bad.length === 1 ? 'is not an event type' : 'are not event types'}: ${hint}`)
+      }
+      if (names.length === 0) throw new Error(`is empty: ${hint}`)
+      if (names.includes('all') && names.length > 1) throw new Error('all cannot be combined with event type names')
     },
-  })
-}
+  },
+})

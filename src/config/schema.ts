@@ -19,7 +19,7 @@ import {
   DEFAULT_WINDOW_MAX_MB,
   OTLP_LOGS_PATH,
 } from './defaults.js'
-import { anyString, baseUrl, nonEmpty, oneOf, registerFormats, threatStatusList } from './formats.js'
+import { anyString, baseUrl, nonEmpty, oneOf, threatStatusList } from './formats.js'
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
 
@@ -90,129 +90,131 @@ const SECOND = 1000
 const MINUTE = 60 * SECOND
 const HOUR = 60 * MINUTE
 
-export const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
-export const BODY_MODES: readonly BodyMode[] = ['json', 'map', 'none']
-export const ATTRIBUTE_SHAPES: readonly AttributeShape[] = ['flat', 'nested']
-/** The SIEM API's `threatStatus` and `threatType` filter values. */
-export const THREAT_TYPES = ['url', 'attachment', 'messageText'] as const
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+const BODY_MODES: readonly BodyMode[] = ['json', 'map', 'none']
+const ATTRIBUTE_SHAPES: readonly AttributeShape[] = ['flat', 'nested']
+/** The SIEM API's `threatType` filter values. */
+const THREAT_TYPES = ['url', 'attachment', 'messageText'] as const
 
-/** One place for every setting and its default. `env` is the key itself; the file uses the same keys. */
-const SCHEMA: convict.Schema<RawConfig> = {
+/**
+ * What a config file may give for a setting, besides null (unset). The environment only has strings; a file also has
+ * numbers, booleans, lists and mappings, and each is taken only where it means what the environment's text would:
+ * - `string` (the settings with a string default, unless `file` says otherwise): a string only. A number is refused
+ *   too: YAML reads `0123` as 123 and long digit strings lose digits, which would silently change a secret, a
+ *   principal or a path.
+ * - `number` (a number default): a string or a number (ports, counts, durations: a bare number is then reported as
+ *   lacking a unit).
+ * - `boolean`: a string or true/false.
+ * - `list` (a list default): a string or a list of strings, joined with commas (the comma lists).
+ */
+export type FileValueKind = 'string' | 'number' | 'boolean' | 'list'
+
+/** A setting: read from the environment variable of its own name, and from the config file's key of that name. */
+interface Setting<T> {
+  doc: string
+  default: T
+  format: convict.SchemaObj<T>['format']
+  sensitive?: boolean
+  file?: FileValueKind
+}
+
+const SCHEMA: { [K in ConfigVariable]: Setting<RawConfig[K]> } = {
   PROOFPOINT_BASE_URL: {
     doc: 'The Proofpoint Domain (TAP SIEM API base URL)',
     default: 'https://tap-api-v2.proofpoint.com',
     format: baseUrl,
-    env: 'PROOFPOINT_BASE_URL',
   },
   PROOFPOINT_PRINCIPAL: {
     doc: 'TAP service principal (basic auth user); required',
     default: '',
     format: anyString,
-    env: 'PROOFPOINT_PRINCIPAL',
   },
   PROOFPOINT_SECRET: {
     doc: 'TAP service secret; give this or PROOFPOINT_SECRET_FILE',
     default: '',
     format: anyString,
-    env: 'PROOFPOINT_SECRET',
     sensitive: true,
   },
   PROOFPOINT_SECRET_FILE: {
     doc: 'File holding the TAP service secret (re-read on every SIEM API request, so a rotated secret is picked up without a restart)',
     default: '',
     format: anyString,
-    env: 'PROOFPOINT_SECRET_FILE',
   },
   PROOFPOINT_CA_FILE: {
     doc: 'PEM file of the CA(s) trusted for PROOFPOINT_BASE_URL (https); replaces the system CAs. Unset: the system CAs',
     default: '',
     format: anyString,
-    env: 'PROOFPOINT_CA_FILE',
   },
   PROOFPOINT_PROXY_URL: {
     doc: 'Forward proxy for the SIEM API (http://host:port; CONNECT tunnel for https). Unset: HTTPS_PROXY / HTTP_PROXY / NO_PROXY',
     default: '',
     format: anyString,
-    env: 'PROOFPOINT_PROXY_URL',
   },
   PROOFPOINT_EVENT_TYPES: {
     doc: 'all, or a comma list of messagesDelivered,messagesBlocked,clicksPermitted,clicksBlocked',
     default: ['all'],
     format: 'psr-event-types',
-    env: 'PROOFPOINT_EVENT_TYPES',
   },
   PROOFPOINT_THREAT_STATUS: {
     doc: 'threatStatus filter: comma list of active, cleared, falsePositive; unset: the API default',
     default: '',
     format: threatStatusList,
-    env: 'PROOFPOINT_THREAT_STATUS',
+    file: 'list',
   },
   PROOFPOINT_THREAT_TYPE: {
     doc: 'threatType filter: url, attachment or messageText; unset: all',
     default: '',
     format: oneOf(THREAT_TYPES, true),
-    env: 'PROOFPOINT_THREAT_TYPE',
   },
   PROOFPOINT_REQUEST_BUDGET: {
-    // The SIEM API allows about 1,800 requests per rolling 24 h per credential and pool; over it, 429.
-    // Enforced: at start-up against RECEIVER_POLL_INTERVAL (siem-limits.ts), and by the poller, which waits when the
-    // rolling 24 h count reaches it.
+    // The SIEM API allows about 1,800 requests per rolling 24 h per credential and pool; over it, 429. Checked at
+    // start-up against RECEIVER_POLL_INTERVAL; the poller waits when the rolling count reaches it.
     doc: 'SIEM API requests allowed per rolling 24 h (per credential and endpoint pool)',
     default: 1800,
     format: 'psr-positive-int',
-    env: 'PROOFPOINT_REQUEST_BUDGET',
   },
   PROOFPOINT_REQUEST_TIMEOUT: {
     // An hour of a large tenant can be hundreds of MB: the timeout covers the whole response.
     doc: 'Time allowed for one SIEM API request, body included',
     default: 60 * SECOND,
     format: 'psr-duration',
-    env: 'PROOFPOINT_REQUEST_TIMEOUT',
   },
   RECEIVER_CONFIG_FILE: {
     doc: 'JSON or YAML file with these same keys (the environment wins); --config overrides it',
     default: '',
     format: anyString,
-    env: 'RECEIVER_CONFIG_FILE',
   },
   RECEIVER_POLL_INTERVAL: {
     doc: 'How often to ask for new data when caught up (at least 30s)',
     default: 60 * SECOND,
     format: 'psr-duration',
-    env: 'RECEIVER_POLL_INTERVAL',
   },
   RECEIVER_START_LOOKBACK: {
     doc: 'How far back to start when there is no cursor (at most 7d)',
     default: HOUR,
     format: 'psr-duration',
-    env: 'RECEIVER_START_LOOKBACK',
   },
   RECEIVER_STATE_DIR: {
     doc: 'Directory of the cursor and dedup state',
     default: './data',
     format: nonEmpty,
-    env: 'RECEIVER_STATE_DIR',
   },
   RECEIVER_NO_EVENTS_ALERT_AFTER: {
     doc: 'Raise the no-events alert after this long without an event',
     default: 24 * HOUR,
     format: 'psr-duration',
-    env: 'RECEIVER_NO_EVENTS_ALERT_AFTER',
   },
   RECEIVER_HTTP_HOST: {
     doc: 'Address of the ops server (/healthz /readyz /status /metrics)',
     default: '0.0.0.0',
     format: nonEmpty,
-    env: 'RECEIVER_HTTP_HOST',
   },
   RECEIVER_HTTP_PORT: {
     doc: 'Port of the ops server',
-    // Not 13133 (up to 0.1.0): that is the OpenTelemetry Collector's health_check port, which clashed with a
-    // collector in the same pod or host. 13380 is none of the Collector's, Fluent Bit's or Vector's ports and lies
-    // outside the Prometheus exporter allocations (9100-9999 and above).
+    // Not 13133, the OpenTelemetry Collector's health_check port (a clash in a shared pod or host). 13380 is none of
+    // the Collector's, Fluent Bit's or Vector's ports, nor in the Prometheus exporter allocations (9100-9999 and above).
     default: 13380,
     format: 'psr-port',
-    env: 'RECEIVER_HTTP_PORT',
   },
   RECEIVER_HTTP_AUTH_TOKEN_FILE: {
     // Read once at start. The ops port is reachable by anything in the cluster: /status, /metrics and the page
@@ -220,155 +222,101 @@ const SCHEMA: convict.Schema<RawConfig> = {
     doc: 'File holding a bearer token required for /status, /metrics and / on the ops server (probes stay open); unset: no token',
     default: '',
     format: anyString,
-    env: 'RECEIVER_HTTP_AUTH_TOKEN_FILE',
   },
   RECEIVER_LOG_LEVEL: {
     doc: "The receiver's own log level (JSON lines on stderr)",
     default: 'info',
     format: oneOf(LOG_LEVELS),
-    env: 'RECEIVER_LOG_LEVEL',
   },
   RECEIVER_BODY: {
     doc: 'Log record body: json, map or none',
     default: 'json',
     format: oneOf(BODY_MODES),
-    env: 'RECEIVER_BODY',
   },
   RECEIVER_ATTRIBUTE_SHAPE: {
     doc: 'flat (works with every shipper) or nested (maps)',
     default: 'flat',
     format: oneOf(ATTRIBUTE_SHAPES),
-    env: 'RECEIVER_ATTRIBUTE_SHAPE',
   },
   RECEIVER_OVERLAP: {
     // Events appear up to ~30 min after their window (indexing lag); the request must stay within 1 h.
     doc: 'How far behind the cursor each poll asks again, for late-indexed events (0 to 59m)',
     default: 30 * MINUTE,
     format: 'psr-duration',
-    env: 'RECEIVER_OVERLAP',
   },
   RECEIVER_RETRY_MAX_BACKOFF: {
-    // Retries back off exponentially with jitter, up to this long between two attempts.
     doc: 'Longest wait between retries of a failing SIEM API call or export (at least 1s)',
     default: DEFAULT_RETRY_MAX_BACKOFF_MS,
     format: 'psr-duration',
-    env: 'RECEIVER_RETRY_MAX_BACKOFF',
   },
   RECEIVER_NO_EVENTS_FAILS_READINESS: {
     // Default false: a quiet tenant is not a broken pod; restarting it would not bring events back.
     doc: 'Whether the no-events alert also makes /readyz fail: true or false',
     default: 'false',
     format: oneOf(['true', 'false'] as const),
-    env: 'RECEIVER_NO_EVENTS_FAILS_READINESS',
+    file: 'boolean',
   },
   RECEIVER_EXPORT_BATCH_SIZE: {
     // Also kept under 3 MiB per request; why 128: see defaults.ts.
     doc: 'Log records per OTLP export request',
     default: DEFAULT_EXPORT_BATCH_SIZE,
     format: 'psr-positive-int',
-    env: 'RECEIVER_EXPORT_BATCH_SIZE',
   },
   RECEIVER_EXPORT_CONCURRENCY: {
-    // Memory while a window streams in is about batch size x (concurrency + 1) records.
     doc: 'OTLP export requests in flight at once while a window streams in',
     default: DEFAULT_EXPORT_CONCURRENCY,
     format: 'psr-positive-int',
-    env: 'RECEIVER_EXPORT_CONCURRENCY',
   },
   RECEIVER_WINDOW_MAX_EVENTS: {
     doc: 'Events in one window above which the following windows shrink (catch-up of big tenants)',
     default: DEFAULT_WINDOW_MAX_EVENTS,
     format: 'psr-positive-int',
-    env: 'RECEIVER_WINDOW_MAX_EVENTS',
   },
   RECEIVER_WINDOW_MAX_MB: {
     doc: 'Response megabytes in one window above which the following windows shrink',
     default: DEFAULT_WINDOW_MAX_MB,
     format: 'psr-positive-int',
-    env: 'RECEIVER_WINDOW_MAX_MB',
   },
-  OTEL_EXPORTER_OTLP_ENDPOINT: otel('OTEL_EXPORTER_OTLP_ENDPOINT', `OTLP/HTTP base URL (${OTLP_LOGS_PATH} is appended; default ${DEFAULT_OTLP_HTTP_ENDPOINT}); grpc: scheme://host:port (default ${DEFAULT_OTLP_GRPC_ENDPOINT})`),
-  OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: otel('OTEL_EXPORTER_OTLP_LOGS_ENDPOINT', 'OTLP/HTTP logs URL, used as-is; grpc: scheme://host:port'),
-  OTEL_EXPORTER_OTLP_PROTOCOL: otel('OTEL_EXPORTER_OTLP_PROTOCOL', `${DEFAULT_OTLP_PROTOCOL} (default), http/json or grpc`),
-  OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: otel('OTEL_EXPORTER_OTLP_LOGS_PROTOCOL', `${DEFAULT_OTLP_PROTOCOL} (default), http/json or grpc, for logs`),
-  OTEL_EXPORTER_OTLP_INSECURE: otel('OTEL_EXPORTER_OTLP_INSECURE', 'grpc endpoint given as host:port (no scheme): true for plaintext, else TLS (default false)'),
-  OTEL_EXPORTER_OTLP_LOGS_INSECURE: otel('OTEL_EXPORTER_OTLP_LOGS_INSECURE', 'the same, for logs'),
-  OTEL_EXPORTER_OTLP_HEADERS: otel('OTEL_EXPORTER_OTLP_HEADERS', 'key=value,... request headers (percent-encoded values)', true),
-  OTEL_EXPORTER_OTLP_LOGS_HEADERS: otel('OTEL_EXPORTER_OTLP_LOGS_HEADERS', 'key=value,... request headers for logs', true),
-  OTEL_EXPORTER_OTLP_COMPRESSION: otel('OTEL_EXPORTER_OTLP_COMPRESSION', 'gzip or none (default)'),
-  OTEL_EXPORTER_OTLP_LOGS_COMPRESSION: otel('OTEL_EXPORTER_OTLP_LOGS_COMPRESSION', 'gzip or none, for logs'),
-  OTEL_EXPORTER_OTLP_TIMEOUT: otel('OTEL_EXPORTER_OTLP_TIMEOUT', `export timeout in milliseconds (default ${DEFAULT_OTLP_TIMEOUT_MS})`),
-  OTEL_EXPORTER_OTLP_LOGS_TIMEOUT: otel('OTEL_EXPORTER_OTLP_LOGS_TIMEOUT', 'export timeout in milliseconds, for logs'),
+  OTEL_EXPORTER_OTLP_ENDPOINT: otel(`OTLP/HTTP base URL (${OTLP_LOGS_PATH} is appended; default ${DEFAULT_OTLP_HTTP_ENDPOINT}); grpc: scheme://host:port (default ${DEFAULT_OTLP_GRPC_ENDPOINT})`),
+  OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: otel('OTLP/HTTP logs URL, used as-is; grpc: scheme://host:port'),
+  OTEL_EXPORTER_OTLP_PROTOCOL: otel(`${DEFAULT_OTLP_PROTOCOL} (default), http/json or grpc`),
+  OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: otel(`${DEFAULT_OTLP_PROTOCOL} (default), http/json or grpc, for logs`),
+  OTEL_EXPORTER_OTLP_INSECURE: otel('grpc endpoint given as host:port (no scheme): true for plaintext, else TLS (default false)', 'boolean'),
+  OTEL_EXPORTER_OTLP_LOGS_INSECURE: otel('the same, for logs', 'boolean'),
+  OTEL_EXPORTER_OTLP_HEADERS: otel('key=value,... request headers (percent-encoded values)', 'list', true),
+  OTEL_EXPORTER_OTLP_LOGS_HEADERS: otel('key=value,... request headers for logs', 'list', true),
+  OTEL_EXPORTER_OTLP_COMPRESSION: otel('gzip or none (default)'),
+  OTEL_EXPORTER_OTLP_LOGS_COMPRESSION: otel('gzip or none, for logs'),
+  OTEL_EXPORTER_OTLP_TIMEOUT: otel(`export timeout in milliseconds (default ${DEFAULT_OTLP_TIMEOUT_MS})`, 'number'),
+  OTEL_EXPORTER_OTLP_LOGS_TIMEOUT: otel('export timeout in milliseconds, for logs', 'number'),
   // File paths, read at load time (PEM). The key file's path may be shown; its contents never are.
-  OTEL_EXPORTER_OTLP_CERTIFICATE: otel('OTEL_EXPORTER_OTLP_CERTIFICATE', 'PEM file of the CA(s) trusted for the collector (https); replaces the system CAs'),
-  OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE: otel('OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE', 'PEM CA file, for logs'),
-  OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: otel('OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE', 'PEM client certificate (chain) file for mutual TLS; needs the client key'),
-  OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE: otel('OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE', 'PEM client certificate file, for logs'),
-  OTEL_EXPORTER_OTLP_CLIENT_KEY: otel('OTEL_EXPORTER_OTLP_CLIENT_KEY', 'PEM client private key file (unencrypted) for mutual TLS; never printed'),
-  OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY: otel('OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY', 'PEM client private key file, for logs'),
-  OTEL_SERVICE_NAME: otel('OTEL_SERVICE_NAME', `service.name resource attribute (default ${DEFAULT_SERVICE_NAME})`),
-  OTEL_RESOURCE_ATTRIBUTES: otel('OTEL_RESOURCE_ATTRIBUTES', 'key=value,... resource attributes (percent-encoded)'),
-  OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: otel('OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT', 'longest attribute string value kept (default: no limit)'),
-  OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT: otel('OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT', 'longest log record attribute value kept (default: OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT)'),
-  OTEL_ATTRIBUTE_COUNT_LIMIT: otel('OTEL_ATTRIBUTE_COUNT_LIMIT', `attributes kept per record (default ${DEFAULT_ATTRIBUTE_COUNT_LIMIT})`),
-  OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT: otel('OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT', `attributes kept per log record (default: OTEL_ATTRIBUTE_COUNT_LIMIT, else ${DEFAULT_ATTRIBUTE_COUNT_LIMIT})`),
+  OTEL_EXPORTER_OTLP_CERTIFICATE: otel('PEM file of the CA(s) trusted for the collector (https); replaces the system CAs'),
+  OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE: otel('PEM CA file, for logs'),
+  OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: otel('PEM client certificate (chain) file for mutual TLS; needs the client key'),
+  OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE: otel('PEM client certificate file, for logs'),
+  OTEL_EXPORTER_OTLP_CLIENT_KEY: otel('PEM client private key file (unencrypted) for mutual TLS; never printed'),
+  OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY: otel('PEM client private key file, for logs'),
+  OTEL_SERVICE_NAME: otel(`service.name resource attribute (default ${DEFAULT_SERVICE_NAME})`),
+  OTEL_RESOURCE_ATTRIBUTES: otel('key=value,... resource attributes (percent-encoded)', 'list'),
+  OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: otel('longest attribute string value kept (default: no limit)', 'number'),
+  OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT: otel('longest log record attribute value kept (default: OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT)', 'number'),
+  OTEL_ATTRIBUTE_COUNT_LIMIT: otel(`attributes kept per record (default ${DEFAULT_ATTRIBUTE_COUNT_LIMIT})`, 'number'),
+  OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT: otel(`attributes kept per log record (default: OTEL_ATTRIBUTE_COUNT_LIMIT, else ${DEFAULT_ATTRIBUTE_COUNT_LIMIT})`, 'number'),
 }
 
-function otel(name: ConfigVariable, doc: string, sensitive = false): convict.SchemaObj<string> {
-  return { doc, default: '', format: anyString, env: name, sensitive }
+function otel(doc: string, file?: FileValueKind, sensitive = false): Setting<string> {
+  return { doc, default: '', format: anyString, sensitive, file }
 }
 
 /** Every variable the receiver knows, in schema order: the keys of the environment and of a config file. */
 export const CONFIG_VARIABLES: readonly ConfigVariable[] = Object.keys(SCHEMA) as ConfigVariable[]
 
 /** Settings whose values are never shown: the secret, and OTLP headers (they usually carry credentials). */
-export const SENSITIVE_VARIABLES: ReadonlySet<ConfigVariable> = new Set<ConfigVariable>([
-  'PROOFPOINT_SECRET',
-  'OTEL_EXPORTER_OTLP_HEADERS',
-  'OTEL_EXPORTER_OTLP_LOGS_HEADERS',
-])
-
-/**
- * What a config file may give for a setting, besides null (unset). The environment only has strings; a file also has
- * numbers, booleans, lists and mappings, and each is taken only where it means what the environment's text would:
- * - `string` (every setting not listed): a string only. A number is refused too: YAML reads `0123` as 123 and long
- *   digit strings lose digits, which would silently change a secret, a principal or a path.
- * - `number`: a string or a number (ports, counts, durations: a bare number is then reported as lacking a unit).
- * - `boolean`: a string or true/false.
- * - `list`: a string or a list of strings, joined with commas (the comma lists).
- */
-export type FileValueKind = 'string' | 'number' | 'boolean' | 'list'
-const FILE_VALUE_KINDS: Partial<Record<ConfigVariable, FileValueKind>> = {
-  PROOFPOINT_EVENT_TYPES: 'list',
-  PROOFPOINT_THREAT_STATUS: 'list',
-  PROOFPOINT_REQUEST_BUDGET: 'number',
-  PROOFPOINT_REQUEST_TIMEOUT: 'number',
-  RECEIVER_POLL_INTERVAL: 'number',
-  RECEIVER_START_LOOKBACK: 'number',
-  RECEIVER_NO_EVENTS_ALERT_AFTER: 'number',
-  RECEIVER_HTTP_PORT: 'number',
-  RECEIVER_OVERLAP: 'number',
-  RECEIVER_RETRY_MAX_BACKOFF: 'number',
-  RECEIVER_NO_EVENTS_FAILS_READINESS: 'boolean',
-  RECEIVER_EXPORT_BATCH_SIZE: 'number',
-  RECEIVER_EXPORT_CONCURRENCY: 'number',
-  RECEIVER_WINDOW_MAX_EVENTS: 'number',
-  RECEIVER_WINDOW_MAX_MB: 'number',
-  OTEL_EXPORTER_OTLP_HEADERS: 'list',
-  OTEL_EXPORTER_OTLP_LOGS_HEADERS: 'list',
-  OTEL_EXPORTER_OTLP_TIMEOUT: 'number',
-  OTEL_EXPORTER_OTLP_LOGS_TIMEOUT: 'number',
-  OTEL_EXPORTER_OTLP_INSECURE: 'boolean',
-  OTEL_EXPORTER_OTLP_LOGS_INSECURE: 'boolean',
-  OTEL_RESOURCE_ATTRIBUTES: 'list',
-  OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: 'number',
-  OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT: 'number',
-  OTEL_ATTRIBUTE_COUNT_LIMIT: 'number',
-  OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT: 'number',
-}
+export const SENSITIVE_VARIABLES: ReadonlySet<ConfigVariable> = new Set(CONFIG_VARIABLES.filter((name) => SCHEMA[name].sensitive))
 
 export function fileValueKind(name: ConfigVariable): FileValueKind {
-  return FILE_VALUE_KINDS[name] ?? 'string'
+  const { file, default: value } = SCHEMA[name]
+  return file ?? (typeof value === 'number' ? 'number' : Array.isArray(value) ? 'list' : 'string')
 }
 
 export function isConfigVariable(name: string): name is ConfigVariable {
@@ -377,6 +325,6 @@ export function isConfigVariable(name: string): name is ConfigVariable {
 
 /** A convict instance with the defaults, then `env` (variable → value) applied. `args: []`: no process.argv. */
 export function createConvict(env: Partial<Record<ConfigVariable, string>>): convict.Config<RawConfig> {
-  registerFormats()
-  return convict<RawConfig>(SCHEMA, { env, args: [] })
+  const schema = Object.fromEntries(CONFIG_VARIABLES.map((name) => [name, { ...SCHEMA[name], env: name }]))
+  return convict<RawConfig>(schema as convict.Schema<RawConfig>, { env, args: [] })
 }
