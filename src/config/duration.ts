@@ -13,21 +13,16 @@ const UNIT_MS = {
 } as const
 type Unit = keyof typeof UNIT_MS
 
-/** Largest unit first, so formatDuration picks the shortest exact spelling; `ms` is the fallback. */
-const UNITS_DESCENDING: readonly Unit[] = ['d', 'h', 'm', 's']
-
-/** Units in the order a compound duration must use them (each at most once). */
+/** Largest first: the order a compound duration must use them (each at most once), and formatDuration tries them. */
 const UNIT_ORDER: readonly Unit[] = ['d', 'h', 'm', 's', 'ms']
 /** One part: a whole or decimal number (digits on both sides of the point) and a unit; `ms` before `m`. */
 const PART = /(\d+)(?:\.(\d+))?(ms|s|m|h|d)/y
 
-/** What to write instead, for error messages. */
 export const DURATION_HINT = 'use a number and a unit (ms, s, m, h, d), e.g. 30s, 5m, 1.5m, 1m30s, 24h, 7d'
 
 /**
- * Milliseconds for `1500ms`, `30s`, `5m`, `1.5m`, `1m30s`, `24h`, `7d` (surrounding whitespace ignored), or
- * undefined when the text is not such a duration: bare numbers, negative values, other units, units out of order
- * or repeated (`30s1m`, `1m1m`), spaces inside, or a fraction of a millisecond (`1.5ms`).
+ * Milliseconds (surrounding whitespace ignored), or undefined for bare numbers, negative values, other units, units
+ * out of order or repeated (`30s1m`, `1m1m`), spaces inside, or a fraction of a millisecond (`1.5ms`).
  */
 export function parseDuration(text: string): number | undefined {
   const s = text.trim()
@@ -56,8 +51,6 @@ export function parseDuration(text: string): number | undefined {
 export function formatDuration(ms: number): string {
   if (!Number.isSafeInteger(ms) || ms < 0) throw new RangeError(`not a duration in milliseconds: ${ms}`)
   if (ms === 0) return '0s'
-  for (const unit of UNITS_DESCENDING) {
-    if (ms % UNIT_MS[unit] === 0) return `${ms / UNIT_MS[unit]}${unit}`
-  }
-  return `${ms}ms`
+  const unit = UNIT_ORDER.find((u) => ms % UNIT_MS[u] === 0) ?? 'ms'
+  return `${ms / UNIT_MS[unit]}${unit}`
 }

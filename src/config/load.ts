@@ -1,7 +1,6 @@
 /**
  * Loading: defaults < config file < environment, then validation that reports every problem at once. Each concern
- * resolves its own settings (config-file.ts, secrets.ts, tls.ts, otel.ts, proxies.ts, siem-limits.ts); this module
- * puts them together. Pure apart from `readFile` (injected for tests); the caller passes the environment in.
+ * resolves its own settings; this module puts them together. Pure apart from `readFile`.
  */
 import { ConfigError } from '../errors.js'
 import { EVENT_TYPES } from '../siem/types.js'
@@ -13,7 +12,7 @@ import { defaultReadFile } from './read-file.js'
 import type { ReadFile } from './read-file.js'
 import { THREAT_STATUSES, quote } from './formats.js'
 import { CONFIG_VARIABLES, createConvict, isConfigVariable } from './schema.js'
-import type { ConfigVariable, RawConfig } from './schema.js'
+import type { ConfigVariable } from './schema.js'
 import { resolveAuthToken, resolveCredentials } from './secrets.js'
 import { checkSiemLimits } from './siem-limits.js'
 import { settingsFromEnv } from './sources.js'
@@ -29,9 +28,8 @@ export interface LoadOptions {
   /** Reads a config, secret or certificate file as UTF-8 text; defaults to fs.readFileSync. */
   readFile?: ReadFile
   /**
-   * Whether the SIEM API credentials (PROOFPOINT_PRINCIPAL, and PROOFPOINT_SECRET or PROOFPOINT_SECRET_FILE) are
-   * required: true (the default) for the commands that call the API; false for `map`, which never does. Credentials
-   * that are given are checked either way; missing ones leave `config.proofpoint.principal` and `secret` empty.
+   * false: the SIEM API credentials are not required (`map` never calls the API). Credentials that are given are
+   * checked either way; missing ones leave `config.proofpoint.principal` and `secret` empty.
    */
   requireCredentials?: boolean
 }
@@ -40,7 +38,7 @@ export interface LoadOptions {
  * convict reports all invalid settings in one message, a line each: `NAME: what is wrong[: value was "..."]`.
  * Our formats already quote the value where it is not sensitive, so convict's suffix is cut.
  */
-function convictProblems(err: unknown, raw: RawConfig): { problems: Map<ConfigVariable, string>; other: string[] } {
+function convictProblems(err: unknown): { problems: Map<ConfigVariable, string>; other: string[] } {
   const problems = new Map<ConfigVariable, string>()
   const other: string[] = []
   const message = err instanceof Error ? err.message : String(err)
@@ -52,12 +50,9 @@ function convictProblems(err: unknown, raw: RawConfig): { problems: Map<ConfigVa
       other.push(line)
       continue
     }
-    let text = line.slice(sep + 2)
-    const suffix = `: value was ${JSON.stringify(raw[name])}`
-    if (text.endsWith(suffix)) text = text.slice(0, -suffix.length)
+    const text = line.slice(sep + 2)
     const cut = text.indexOf(': value was ')
-    if (cut >= 0) text = text.slice(0, cut)
-    problems.set(name, text)
+    problems.set(name, cut >= 0 ? text.slice(0, cut) : text)
   }
   return { problems, other }
 }
@@ -72,28 +67,20 @@ function threatStatusOf(text: string): string | undefined {
   return statuses.length > 0 ? statuses.join(',') : undefined
 }
 
-/**
- * Builds the configuration from defaults, the config file (`opts.configFile`, else RECEIVER_CONFIG_FILE) and the
- * environment, which wins. Throws one ConfigError listing every problem, each naming its setting; secret values
- * never appear in it.
- */
+/** Throws one ConfigError listing every problem, each naming its setting; secret values never appear in it. */
 export function loadConfig(opts: LoadOptions): LoadedConfig {
   const readFile = opts.readFile ?? defaultReadFile
   const env = settingsFromEnv(opts.env)
-  const problems: string[] = []
-
   const configFile = opts.configFile ?? env.RECEIVER_CONFIG_FILE
-  let file = noConfigFile()
-  if (configFile !== undefined) {
-    file = readConfigFile(configFile, opts.configFile !== undefined ? '--config' : 'RECEIVER_CONFIG_FILE', readFile)
-    problems.push(...file.problems)
-  }
+  const setting = opts.configFile !== undefined ? '--config' : 'RECEIVER_CONFIG_FILE'
+  const file = configFile === undefined ? noConfigFile() : readConfigFile(configFile, setting, readFile)
+  const problems = [...file.problems]
 
   const sources = {} as Sources
   for (const name of CONFIG_VARIABLES) sources[name] = name in env ? 'env' : name in file.values ? 'file' : 'default'
   if (opts.configFile !== undefined) sources.RECEIVER_CONFIG_FILE = 'arg'
 
-  /** Problems name the setting first; a value that came from the file says so. */
+  // A value that came from the file says so.
   const report = (name: ConfigVariable, problem: string): void => {
     const where = sources[name] === 'file' && configFile !== undefined ? ` (set in ${quote(configFile)})` : ''
     problems.push(`${name}: ${problem}${where}`)
@@ -106,7 +93,7 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
   try {
     cfg.validate({ allowed: 'strict' })
   } catch (err) {
-    const found = convictProblems(err, raw)
+    const found = convictProblems(err)
     invalid = found.problems
     problems.push(...found.other)
   }

@@ -1,8 +1,6 @@
 /**
  * The OTEL_* settings, per the OpenTelemetry specification: the signal-specific variable (`_LOGS_`, `_LOGRECORD_`)
- * wins over the general one, and what neither sets takes the specification's default (defaults.ts). Endpoint
- * (OTLP/HTTP URL, or OTLP/gRPC scheme://host:port), protocol, headers, compression, timeout, resource, TLS files
- * (tls.ts) and the log record attribute limits.
+ * wins over the general one, and what neither sets takes the specification's default (defaults.ts).
  */
 import { redactUrl } from '../redact.js'
 import {
@@ -15,7 +13,6 @@ import {
   OTLP_LOGS_PATH,
 } from './defaults.js'
 import { checkHttpUrl, quote } from './formats.js'
-import type { ConfigVariable } from './schema.js'
 import { isSet, pickerFor } from './sources.js'
 import type { PickSetting, Report, Resolving, Setting } from './sources.js'
 import { resolveOtlpTls } from './tls.js'
@@ -26,16 +23,11 @@ const OTLP_COMPRESSIONS = ['gzip', 'none'] as const
 const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 const WHOLE_NUMBER = /^\d+$/
 
-export interface KeyValueList {
-  entries: Record<string, string>
-  problems: string[]
-}
-
 /**
  * `key=value,key2=value2` with percent-encoded keys and values (OTEL_RESOURCE_ATTRIBUTES, OTEL_EXPORTER_OTLP_HEADERS).
  * Problems name the entry by position and never quote it: header entries usually hold credentials.
  */
-export function parseKeyValueList(text: string): KeyValueList {
+function parseKeyValueList(text: string): { entries: Record<string, string>; problems: string[] } {
   const entries: Record<string, string> = {}
   const problems: string[] = []
   text.split(',').forEach((entry, i) => {
@@ -55,17 +47,19 @@ export function parseKeyValueList(text: string): KeyValueList {
   return { entries, problems }
 }
 
-/** The OTLP settings, per the OpenTelemetry specification: the signal-specific variable wins over the general one. */
+/** What is wrong with an endpoint URL: not http(s), or credentials in it. */
+function endpointProblem(value: string): string | undefined {
+  const problem = checkHttpUrl(value)
+  if (problem) return problem
+  const url = new URL(value)
+  if (url.username !== '' || url.password !== '') {
+    return `${quote(value)} must not carry a user name or password: put credentials in OTEL_EXPORTER_OTLP_HEADERS`
+  }
+  return undefined
+}
+
 export function resolveOtel({ raw, sources, report, readFile }: Resolving): ReceiverConfig['otel'] {
   const pick = pickerFor(raw, sources)
-  const checkEndpoint = (name: ConfigVariable, value: string): void => {
-    const problem = checkHttpUrl(value)
-    if (problem) return report(name, problem)
-    const url = new URL(value)
-    if (url.username !== '' || url.password !== '') {
-      report(name, `${quote(value)} must not carry a user name or password: put credentials in OTEL_EXPORTER_OTLP_HEADERS`)
-    }
-  }
 
   /** The setting's value when it is one of `values`; else (reported when set) `fallback`. */
   const oneOf = <T extends string>(setting: Setting | undefined, values: readonly T[], fallback: T): T => {
@@ -85,7 +79,8 @@ export function resolveOtel({ raw, sources, report, readFile }: Resolving): Rece
   if (endpoint && protocol === 'grpc') {
     logsEndpoint = grpcEndpoint(endpoint, insecure, report) ?? logsEndpoint
   } else if (endpoint) {
-    checkEndpoint(endpoint.name, endpoint.value)
+    const problem = endpointProblem(endpoint.value)
+    if (problem) report(endpoint.name, problem)
     logsEndpoint =
       endpoint.name === 'OTEL_EXPORTER_OTLP_LOGS_ENDPOINT' ? endpoint.value : `${endpoint.value.replace(/\/+$/, '')}${OTLP_LOGS_PATH}`
   }
@@ -143,26 +138,15 @@ export function resolveOtel({ raw, sources, report, readFile }: Resolving): Rece
  * An OTLP/gRPC endpoint as scheme://host:port. The specification allows `host:port` without a scheme for gRPC: then
  * OTEL_EXPORTER_OTLP_[LOGS_]INSECURE decides (true: plaintext, else TLS). A path has no place: the method decides it.
  */
-function grpcEndpoint(
-  endpoint: Setting,
-  insecure: Setting | undefined,
-  report: Report,
-): string | undefined {
+function grpcEndpoint(endpoint: Setting, insecure: Setting | undefined, report: Report): string | undefined {
   let value = endpoint.value
-  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
-    const plaintext = insecure !== undefined && insecure.value.toLowerCase() === 'true'
-    value = `${plaintext ? 'http' : 'https'}://${value}`
-  }
-  const problem = checkHttpUrl(value)
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) value = `${insecure?.value.toLowerCase() === 'true' ? 'http' : 'https'}://${value}`
+  const problem = endpointProblem(value)
   if (problem) {
     report(endpoint.name, problem.replace(/start it with https:\/\//, 'start it with http:// (plaintext) or https:// (TLS), or give host:port'))
     return undefined
   }
   const url = new URL(value)
-  if (url.username !== '' || url.password !== '') {
-    report(endpoint.name, `${quote(value)} must not carry a user name or password: put credentials in OTEL_EXPORTER_OTLP_HEADERS`)
-    return undefined
-  }
   if ((url.pathname !== '/' && url.pathname !== '') || url.search !== '') {
     report(endpoint.name, `${quote(redactUrl(value))} has a path or query: an OTLP/gRPC endpoint is scheme://host:port (the method path is fixed); ${OTLP_LOGS_PATH} belongs to OTLP/HTTP`)
     return undefined
@@ -171,11 +155,9 @@ function grpcEndpoint(
 }
 
 /**
- * OTEL_LOGRECORD_ATTRIBUTE_{VALUE_LENGTH,COUNT}_LIMIT, else OTEL_ATTRIBUTE_*: whole numbers. Unset leaves the SDK
- * default (no value length limit; 128 attributes, DEFAULT_ATTRIBUTE_COUNT_LIMIT). The flat mapping gives a message
- * event about 40 attributes (39-43 for the sample response; up to ~50 with every optional field) and a click about
- * 20, so the default count limit drops nothing; a lower one drops attributes, which the export report counts
- * (droppedAttributes).
+ * OTEL_LOGRECORD_ATTRIBUTE_{VALUE_LENGTH,COUNT}_LIMIT, else OTEL_ATTRIBUTE_*; unset leaves the SDK default. A message
+ * event maps to about 40 flat attributes (up to ~50), a click to about 20, so the default count limit (128) drops
+ * nothing; a lower one drops attributes, which the export report counts (droppedAttributes).
  */
 function resolveLimits(pick: PickSetting, report: Report): ReceiverConfig['otel']['logRecordLimits'] {
   const whole = (setting: Setting | undefined): number | undefined => {

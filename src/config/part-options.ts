@@ -1,8 +1,4 @@
-/**
- * The options the receiver's parts are built with, from a ReceiverConfig, in one place: `run` (app.ts),
- * `check-config` and `map` use these, so each command talks to the SIEM API, maps events and builds log records
- * exactly as `run` does.
- */
+/** The options the receiver's parts are built with, in one place, so every command does it exactly as `run` does. */
 import type { RecordFactoryOptions } from '../export/sdk-records.js'
 import type { MappingOptions } from '../mapping/types.js'
 import { siemSecretSource } from '../redact.js'
@@ -17,7 +13,6 @@ export function siemClientOptions(config: ReceiverConfig, more: Partial<SiemClie
   return {
     baseUrl: pp.baseUrl,
     principal: pp.principal,
-    // Re-read per request when it is in a file, so a rotated Kubernetes Secret is picked up without a restart.
     getSecret: secretGetter(pp),
     eventTypes: pp.eventTypes,
     ...(pp.threatStatus ? { threatStatus: pp.threatStatus } : {}),
@@ -46,10 +41,7 @@ export function mappingOptions(config: ReceiverConfig): MappingOptions {
   }
 }
 
-/**
- * What every exported record carries besides the event: the resource (service name and version, OTEL_RESOURCE_ATTRIBUTES)
- * and the attribute limits (OTEL_[LOGRECORD_]ATTRIBUTE_*_LIMIT), applied as the SDK applies them.
- */
+/** What every exported record carries besides the event: the resource and the attribute limits. */
 export function recordOptions(config: ReceiverConfig): RecordFactoryOptions {
   const otel = config.otel
   return {

@@ -1,6 +1,5 @@
 /**
- * Outbound proxies: PROOFPOINT_PROXY_URL for the SIEM API, else HTTPS_PROXY / HTTP_PROXY / NO_PROXY (either case)
- * for both ends. Each variable is checked when set and named in the message, never echoed with its credentials;
+ * Outbound proxies: each variable is checked when set and named in the message, never echoed with its credentials;
  * which proxy a URL goes through is src/proxy.ts's rule.
  */
 import { proxyFor } from '../proxy.js'

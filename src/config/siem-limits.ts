@@ -1,7 +1,6 @@
 /**
- * The ranges the SIEM API's limits impose on the durations (a window is at least 30 s and at most 1 h, its start at
- * most 7 days back; src/siem/windows.ts), and the start-up request budget check (src/state/budget.ts). Durations are
- * never negative: the parser has no sign.
+ * The ranges the SIEM API's limits (src/siem/windows.ts) impose on the durations, and the start-up request budget
+ * check. Durations are never negative: the parser has no sign.
  */
 import { checkRequestBudget } from '../state/budget.js'
 import { API_GRANULARITY_MS, API_MAX_AGE_MS, API_MAX_WINDOW_MS, API_MIN_WINDOW_MS } from '../siem/windows.js'
@@ -11,7 +10,6 @@ import type { Report } from './sources.js'
 
 /** Polling more often than the shortest window the API answers asks for nothing new. */
 const MIN_POLL_INTERVAL_MS = API_MIN_WINDOW_MS
-const MAX_START_LOOKBACK_MS = API_MAX_AGE_MS
 /** The overlap is re-asked together with new data in one request of at most 1 h; leave a minute for new data. */
 const MAX_OVERLAP_MS = API_MAX_WINDOW_MS - API_GRANULARITY_MS
 /** Retrying more often than once a second gains nothing and burns the SIEM API's request budget. */
@@ -30,11 +28,10 @@ export function checkSiemLimits(raw: RawConfig, valid: (name: ConfigVariable) =>
   }
   atLeast('RECEIVER_POLL_INTERVAL', raw.RECEIVER_POLL_INTERVAL, MIN_POLL_INTERVAL_MS, 'the SIEM API answers windows of at least 30s')
   positive('RECEIVER_START_LOOKBACK', raw.RECEIVER_START_LOOKBACK)
-  atMost('RECEIVER_START_LOOKBACK', raw.RECEIVER_START_LOOKBACK, MAX_START_LOOKBACK_MS, 'the SIEM API serves at most 7 days back')
+  atMost('RECEIVER_START_LOOKBACK', raw.RECEIVER_START_LOOKBACK, API_MAX_AGE_MS, 'the SIEM API serves at most 7 days back')
   atMost('RECEIVER_OVERLAP', raw.RECEIVER_OVERLAP, MAX_OVERLAP_MS, 'the overlap and new data are asked in one request of at most 1h')
   positive('RECEIVER_NO_EVENTS_ALERT_AFTER', raw.RECEIVER_NO_EVENTS_ALERT_AFTER)
   atLeast('RECEIVER_RETRY_MAX_BACKOFF', raw.RECEIVER_RETRY_MAX_BACKOFF, MIN_RETRY_MAX_BACKOFF_MS, 'retrying more often only burns the request budget')
-  // The request budget, once both settings are valid on their own.
   if (valid('RECEIVER_POLL_INTERVAL') && valid('PROOFPOINT_REQUEST_BUDGET') && raw.RECEIVER_POLL_INTERVAL >= MIN_POLL_INTERVAL_MS) {
     const problem = checkRequestBudget(raw.RECEIVER_POLL_INTERVAL, raw.PROOFPOINT_REQUEST_BUDGET)
     if (problem) report('RECEIVER_POLL_INTERVAL', problem)
