@@ -1,25 +1,20 @@
 /**
- * `check-config`: prints every setting with its value and source (secrets redacted), then, unless `--offline`,
- * tries both ends with the receiver's own code:
- * - the SIEM API: one request with the real SiemClient for the last whole minute (1 request of the budget);
- * - the OTLP endpoint: an empty ExportLogsServiceRequest POSTed by the real exporter (configured protocol, headers,
- *   compression, timeout and TLS), which a collector acknowledges without storing anything.
- * Before those (also with `--offline`), the state directory is checked as `run` checks it at start: it can be created
- * and written, and a state.json in it is readable, valid and not ahead of the clock.
- * Exit code: 0 when the configuration is valid and every check passes (or was skipped), 1 otherwise.
+ * `check-config`: prints every setting with its value and source, checks the state directory as `run` does at start,
+ * then, unless `--offline`, tries both ends with the receiver's own code: one SIEM API request for the last whole
+ * minute, and an empty export request, which a collector acknowledges without storing anything.
  *
  * Redaction is by field: the secret's row shows `[redacted]` (describeConfig), and what this command writes itself is
  * printed as is. Searching the printed text for the secret would replace every occurrence of a short or common
  * secret (`1m`, `json`, `1800`) in other settings' values, which garbles the output and shows where the secret is.
- * Only text quoted from the other end (the SIEM API's and the collector's answers, in the errors the SIEM client
- * and the exporter build) has the credentials redacted, by those who quote it.
+ * Only text quoted from the other end (the SIEM API's and the collector's answers) has the credentials redacted, by
+ * those who quote it.
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { describeConfig, siemClientOptions, siemSecrets } from '../config/index.js'
 import type { LoadedConfig } from '../config/index.js'
 import { ReceiverError } from '../errors.js'
 import { OtlpGrpcLogExporter, OtlpHttpLogExporter, classifyFailure, displayEndpoint, toExportError } from '../export/index.js'
-import type { OtlpExporterBase, OtlpExportResult } from '../export/index.js'
+import type { OtlpExporterBase } from '../export/index.js'
 import { otlpRedactor } from '../redact.js'
 import { SiemClient } from '../siem/client.js'
 import { BUDGET_WINDOW_MS, FileStateStore, checkStateTimes } from '../state/index.js'
@@ -46,13 +41,11 @@ interface CheckResult {
 
 const MINUTE_MS = 60_000
 
-/** Prints the configuration and runs the checks; resolves with the exit code. Never prints the secret. */
+/** Resolves with the exit code: 0 when every check passes (or was skipped), else 1. */
 export async function checkConfig(loaded: LoadedConfig, opts: CheckConfigOptions): Promise<number> {
   const pp = loaded.config.proofpoint
   const otel = loaded.config.otel
   const now = opts.now ?? Date.now
-  // Redacted by field: describeConfig shows the secret and the header values as [redacted], URLs without their
-  // user info and query values. The rows are not searched for the secret (see above).
   const rows = describeConfig(loaded)
   const width = Math.max(...rows.map((r) => r.name.length))
   for (const r of rows) opts.stdout.write(`${r.name.padEnd(width)}  ${r.value}  (${r.source})\n`)
@@ -64,10 +57,9 @@ export async function checkConfig(loaded: LoadedConfig, opts: CheckConfigOptions
     opts.stdout.write(`${r.line}\n`)
   }
   report(await checkStateDir(loaded, now))
-  const failedSoFar = (): number => results.filter((r) => !r.ok).length
   if (opts.offline) {
     opts.stdout.write('offline: the SIEM API credentials and the OTLP endpoint were not tried\n')
-    return summary(failedSoFar(), results.length, opts)
+    return summary(results, opts)
   }
 
   // For a failure that is not one of the typed errors: its message may quote the other end.
@@ -78,15 +70,20 @@ export async function checkConfig(loaded: LoadedConfig, opts: CheckConfigOptions
 
   report(await checkSiemApi(loaded, now, redactUnexpected))
   report(await checkOtlpEndpoint(loaded, secrets, redactUnexpected))
-  return summary(failedSoFar(), results.length, opts)
+  return summary(results, opts)
 }
 
-function summary(failed: number, checks: number, opts: CheckConfigOptions): number {
-  if (failed > 0) {
-    opts.stderr.write(`${NAME}: check-config: ${failed} of ${checks} checks failed (see above)\n`)
-    return 1
-  }
-  return 0
+function summary(results: CheckResult[], opts: CheckConfigOptions): number {
+  const failed = results.filter((r) => !r.ok).length
+  if (failed === 0) return 0
+  opts.stderr.write(`${NAME}: check-config: ${failed} of ${results.length} checks failed (see above)\n`)
+  return 1
+}
+
+/** A failure as a line's text: typed errors with their code; anything else as unexpected, its message redacted. */
+function failureText(err: unknown, redact: (text: string) => string = (text) => text): string {
+  if (err instanceof ReceiverError) return `${err.message} [${err.code}]`
+  return `unexpected failure: ${redact(err instanceof Error ? err.message : String(err))}`
 }
 
 /**
@@ -100,8 +97,8 @@ async function checkStateDir(loaded: LoadedConfig, now: () => number): Promise<C
   try {
     await store.init()
     const state = await store.load()
-    if (state) checkStateTimes(state, now())
     if (!state) return { ok: true, line: `state directory: ${dir} is writable; no state file yet (the first run starts RECEIVER_START_LOOKBACK back)` }
+    checkStateTimes(state, now())
     const since = now() - BUDGET_WINDOW_MS
     const requests = (state.apiRequests ?? []).filter((at) => at > since).length
     return {
@@ -109,8 +106,7 @@ async function checkStateDir(loaded: LoadedConfig, now: () => number): Promise<C
       line: `state directory: ${dir} is writable; ${store.path}: cursor ${state.cursor}, ${requests} SIEM API request${requests === 1 ? '' : 's'} in the last 24 h`,
     }
   } catch (err) {
-    const what = err instanceof ReceiverError ? `${err.message} [${err.code}]` : `unexpected failure: ${err instanceof Error ? err.message : String(err)}`
-    return { ok: false, line: `state directory: FAILED: ${what}` }
+    return { ok: false, line: `state directory: FAILED: ${failureText(err)}` }
   }
 }
 
@@ -130,7 +126,6 @@ async function checkSiemApi(loaded: LoadedConfig, now: () => number, redactUnexp
   const window = { start: new Date(end - MINUTE_MS), end: new Date(end) }
   let client: SiemClient | undefined
   try {
-    // The client `run` builds, from the same options.
     client = new SiemClient(siemClientOptions(loaded.config))
     const result = await client.fetchWindow(window)
     const events = EVENT_TYPES.reduce((n, t) => n + result.response.events[t].length, 0)
@@ -140,11 +135,7 @@ async function checkSiemApi(loaded: LoadedConfig, now: () => number, redactUnexp
     }
   } catch (err) {
     // The SIEM client's errors quote the API's answer with the credentials already redacted.
-    const what =
-      err instanceof ReceiverError
-        ? `${err.message} [${err.code}]`
-        : `unexpected failure: ${redactUnexpected(err instanceof Error ? err.message : String(err))}`
-    return { ok: false, line: `SIEM API: FAILED: ${what}; ${budgetNote()}` }
+    return { ok: false, line: `SIEM API: FAILED: ${failureText(err, redactUnexpected)}; ${budgetNote()}` }
   } finally {
     sent.stop()
     await client?.close().catch(() => undefined)
@@ -157,12 +148,7 @@ async function checkSiemApi(loaded: LoadedConfig, now: () => number, redactUnexp
  * connection is refused or the TLS handshake fails.
  */
 function watchRequestSent(baseUrl: string): { seen(): boolean; stop(): void } {
-  let origin: string
-  try {
-    origin = new URL(baseUrl).origin
-  } catch {
-    origin = baseUrl
-  }
+  const origin = safeOrigin(baseUrl) ?? baseUrl
   let seen = false
   const onMessage = (message: unknown): void => {
     // undici keeps the origin as given to the pool: a string or a URL.
@@ -205,7 +191,7 @@ async function checkOtlpEndpoint(loaded: LoadedConfig, siemSecrets: () => string
       otherSecrets: siemSecrets,
     }
     exporter = otel.protocol === 'grpc' ? new OtlpGrpcLogExporter(transport) : new OtlpHttpLogExporter({ ...transport, protocol: otel.protocol })
-    const result: OtlpExportResult = await exporter.send([])
+    const result = await exporter.send([])
     if (result.error === undefined) {
       return { ok: true, line: `OTLP endpoint: answered ${result.status ?? 'OK'} to an empty export request (${where})` }
     }
@@ -218,11 +204,8 @@ async function checkOtlpEndpoint(loaded: LoadedConfig, siemSecrets: () => string
       bytes: result.bytes,
       redact: (text) => exporter?.redactor.redact(text) ?? text,
     })
-    let message = error.message
-    if (classifyFailure(result.error) === 'rejected') {
-      message += ' (the endpoint is reachable but refused even an empty request)'
-    }
-    return { ok: false, line: `OTLP endpoint: FAILED: ${message} [${error.code}] (${where})` }
+    const refused = classifyFailure(result.error) === 'rejected' ? ' (the endpoint is reachable but refused even an empty request)' : ''
+    return { ok: false, line: `OTLP endpoint: FAILED: ${error.message}${refused} [${error.code}] (${where})` }
   } catch (err) {
     return { ok: false, line: `OTLP endpoint: FAILED: ${redactUnexpected(err instanceof Error ? err.message : String(err))} (${where})` }
   } finally {

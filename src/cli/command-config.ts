@@ -5,8 +5,12 @@
 import { readFileSync } from 'node:fs'
 import { loadConfig, parseConfigFile } from '../config/index.js'
 import type { LoadedConfig, LoadOptions } from '../config/index.js'
+import { ConfigError } from '../errors.js'
 
 export interface CommandConfigOptions {
+  /** Names the command in the message of a ConfigError, written to `stderr`. */
+  command: string
+  stderr: NodeJS.WritableStream
   env: Record<string, string | undefined>
   /** `--config FILE`; else RECEIVER_CONFIG_FILE from `env`, as for `run`. */
   configFile?: string | undefined
@@ -15,27 +19,32 @@ export interface CommandConfigOptions {
    * production file's PROOFPOINT_SECRET_FILE, say, is neither read nor in conflict with the command's own secret.
    */
   fixed: Record<string, string | undefined>
-  /** The command's own defaults: used where neither the environment nor the file sets the variable. */
+  /** Used where neither the environment nor the file sets the variable. */
   defaults?: Record<string, string>
-  /** false: the command never calls the SIEM API, so it needs no credentials (see LoadOptions). */
   requireCredentials?: LoadOptions['requireCredentials']
 }
 
-/** Throws ConfigError as loadConfig does. */
-export function loadCommandConfig(opts: CommandConfigOptions): LoadedConfig {
+/** undefined when the configuration is invalid (ConfigError, written to `stderr`). */
+export function loadCommandConfig(opts: CommandConfigOptions): LoadedConfig | undefined {
   const path = opts.configFile ?? (opts.env.RECEIVER_CONFIG_FILE || undefined)
   const file = path === undefined ? undefined : fileWithout(path, Object.keys(opts.fixed))
   const defaults: Record<string, string> = {}
   for (const [name, value] of Object.entries(opts.defaults ?? {})) {
     if (!opts.env[name] && !file?.keys.has(name)) defaults[name] = value
   }
-  return loadConfig({
-    env: { ...defaults, ...opts.env, ...opts.fixed },
-    ...(opts.configFile === undefined ? {} : { configFile: opts.configFile }),
-    ...(opts.requireCredentials === undefined ? {} : { requireCredentials: opts.requireCredentials }),
-    // The file as loadConfig would read it, less the fixed settings; every other file (secret, CA, token) as usual.
-    readFile: (p) => (p === path && file?.text !== undefined ? file.text : readFileSync(p, 'utf8')),
-  })
+  try {
+    return loadConfig({
+      env: { ...defaults, ...opts.env, ...opts.fixed },
+      configFile: opts.configFile,
+      requireCredentials: opts.requireCredentials,
+      // The file as loadConfig would read it, less the fixed settings; every other file (secret, CA, token) as usual.
+      readFile: (p) => (p === path && file?.text !== undefined ? file.text : readFileSync(p, 'utf8')),
+    })
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    opts.stderr.write(`${opts.command}: ${err.message}\n`)
+    return undefined
+  }
 }
 
 /**

@@ -8,7 +8,6 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createApp } from '../app.js'
-import { ConfigError } from '../errors.js'
 import { createLogger } from '../logger.js'
 import type { MappedRecord } from '../mapping/types.js'
 import { startSimulator } from '../simulator/index.js'
@@ -40,30 +39,24 @@ export async function runDemo(io: DemoIo): Promise<number> {
 }
 
 async function demo(io: DemoIo, sim: Awaited<ReturnType<typeof startSimulator>>, stateDir: string): Promise<number> {
-  let loaded
-  try {
-    loaded = loadCommandConfig({
-      env: io.env,
-      configFile: io.configFile,
-      defaults: { RECEIVER_START_LOOKBACK: '15m', RECEIVER_LOG_LEVEL: 'warn' },
-      // The demo always talks to its own simulator, never to Proofpoint, and keeps no state between runs.
-      fixed: {
-        PROOFPOINT_BASE_URL: sim.url,
-        PROOFPOINT_PRINCIPAL: DEMO_PRINCIPAL,
-        PROOFPOINT_SECRET: DEMO_SECRET,
-        PROOFPOINT_SECRET_FILE: undefined,
-        PROOFPOINT_CA_FILE: undefined,
-        PROOFPOINT_PROXY_URL: undefined,
-        RECEIVER_STATE_DIR: stateDir,
-      },
-    })
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      io.stderr.write(`demo: ${err.message}\n`)
-      return 78
-    }
-    throw err
-  }
+  const loaded = loadCommandConfig({
+    command: 'demo',
+    stderr: io.stderr,
+    env: io.env,
+    configFile: io.configFile,
+    defaults: { RECEIVER_START_LOOKBACK: '15m', RECEIVER_LOG_LEVEL: 'warn' },
+    // The demo always talks to its own simulator, never to Proofpoint, and keeps no state between runs.
+    fixed: {
+      PROOFPOINT_BASE_URL: sim.url,
+      PROOFPOINT_PRINCIPAL: DEMO_PRINCIPAL,
+      PROOFPOINT_SECRET: DEMO_SECRET,
+      PROOFPOINT_SECRET_FILE: undefined,
+      PROOFPOINT_CA_FILE: undefined,
+      PROOFPOINT_PROXY_URL: undefined,
+      RECEIVER_STATE_DIR: stateDir,
+    },
+  })
+  if (!loaded) return 78
   const { config, sources } = loaded
   // An endpoint from the environment or the config file: export there too.
   const exportsToCollector = ['OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_LOGS_ENDPOINT'].some((name) => (sources[name] ?? 'default') !== 'default')

@@ -3,7 +3,6 @@
  * Uses the same parser and mapper as `run`, and no network.
  */
 import { mappingOptions, recordOptions } from '../config/index.js'
-import { ConfigError } from '../errors.js'
 import { toOtlpJson } from '../export/index.js'
 import { mapResponse } from '../mapping/index.js'
 import type { HrTime } from '../mapping/types.js'
@@ -22,22 +21,17 @@ export interface MapIo {
 }
 
 export function mapCommand(text: Buffer, io: MapIo): number {
-  let settings
-  try {
+  const loaded = loadCommandConfig({
+    command: 'map',
+    stderr: io.stderr,
+    env: io.env,
+    configFile: io.configFile,
     // map uses no network: credentials are neither needed nor read (a production file's secret file may not be here).
-    settings = loadCommandConfig({
-      env: io.env,
-      configFile: io.configFile,
-      requireCredentials: false,
-      fixed: { PROOFPOINT_PRINCIPAL: undefined, PROOFPOINT_SECRET: undefined, PROOFPOINT_SECRET_FILE: undefined },
-    }).config
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      io.stderr.write(`map: ${err.message}\n`)
-      return 78
-    }
-    throw err
-  }
+    requireCredentials: false,
+    fixed: { PROOFPOINT_PRINCIPAL: undefined, PROOFPOINT_SECRET: undefined, PROOFPOINT_SECRET_FILE: undefined },
+  })
+  if (!loaded) return 78
+  const settings = loaded.config
   const parser = new SiemBodyParser()
   let parsed
   try {
