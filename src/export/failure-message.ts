@@ -1,7 +1,3 @@
-/**
- * The words for a failed export: toExportError (what the receiver throws, logs and shows: what is wrong and what to
- * do; whether it is retried is the error's code, not its text) and rejectionReason (why records were refused as data).
- */
 import { ExportError } from '../errors.js'
 import type { ExportErrorCode } from '../errors.js'
 import { factsOf, grpcFailureKind, httpFailureKind } from './failure.js'
@@ -43,10 +39,7 @@ export interface ExportFailureContext {
   batches: number
   records: number
   bytes: number | undefined
-  /**
-   * Removes credentials from quoted remote text (the exporter already did for its own errors; this covers an injected
-   * exporter and secrets it does not know).
-   */
+  /** Removes credentials from quoted remote text again: an injected exporter's, and secrets the exporter does not know. */
   redact?: (text: string) => string
 }
 
@@ -144,7 +137,6 @@ const FAILED = 'PSR_ERR_EXPORT_FAILED'
 const MISCONFIGURED = 'PSR_ERR_EXPORT_MISCONFIGURED'
 const REJECTED = 'PSR_ERR_EXPORT_REJECTED'
 
-/** toExportError for an HTTP status other than 2xx. */
 function httpExportError(s: number, w: Words, ctx: ExportFailureContext): ExportError {
   const { where, after, which, said, wait } = w
   if (s === 429) return w.error(FAILED, `${where} is throttling exports (429${wait})${after}${which}`)
@@ -166,7 +158,6 @@ function httpExportError(s: number, w: Words, ctx: ExportFailureContext): Export
   return w.error(httpFailureKind(s) === 'misconfigured' ? MISCONFIGURED : REJECTED, `${where} rejected the export (${s})${said}${which}; ${hint}`)
 }
 
-/** toExportError for a gRPC status other than OK (see grpcFailureKind). */
 function grpcExportError(f: FailureFacts, w: Words): ExportError {
   const code = f.grpcCode ?? GrpcCode.UNKNOWN
   const name = grpcCodeName(code)

@@ -1,7 +1,3 @@
-/**
- * The exporters report an OtlpExportFailure (an injected exporter: whatever it throws); classifyFailure says what it
- * means for the records. The words for the user are in failure-message.ts.
- */
 import { ReceiverError } from '../errors.js'
 import { GrpcCode, MESSAGE_TOO_LARGE } from './grpc-status.js'
 
@@ -65,7 +61,6 @@ const MISCONFIGURED_STATUSES = new Set([401, 403, 404, 405, 407, 410, 411, 414, 
  */
 export type FailureKind = 'transient' | 'too-large' | 'rejected' | 'misconfigured'
 
-/** The HTTP status of a failed export, when the collector answered. */
 export function failureStatus(error: unknown): number | undefined {
   return factsOf(error).status
 }

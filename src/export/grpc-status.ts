@@ -1,8 +1,3 @@
-/**
- * gRPC status codes as OTLP/gRPC uses them, pure: names, which ones an exporter retries, and the RetryInfo delay a
- * server may attach to its status (google.rpc.Status in the `grpc-status-details-bin` trailer).
- */
-
 /** The gRPC status codes (grpc/doc/statuscodes.md). */
 export const GrpcCode = {
   OK: 0,
@@ -30,24 +25,12 @@ export function grpcCodeName(code: number): string {
   return GRPC_CODE_NAMES[code] ?? `code ${code}`
 }
 
-/**
- * Codes the OTLP specification says to retry ("OTLP/gRPC Response": CANCELLED, DEADLINE_EXCEEDED, ABORTED,
- * OUT_OF_RANGE, UNAVAILABLE, DATA_LOSS; RESOURCE_EXHAUSTED only when the server says when, with RetryInfo).
- */
+/** Codes the OTLP specification says to retry ("OTLP/gRPC Response"); RESOURCE_EXHAUSTED only when the server says when. */
 export function isRetryableGrpcCode(code: number, hasRetryInfo: boolean): boolean {
-  switch (code) {
-    case GrpcCode.CANCELLED:
-    case GrpcCode.DEADLINE_EXCEEDED:
-    case GrpcCode.ABORTED:
-    case GrpcCode.OUT_OF_RANGE:
-    case GrpcCode.UNAVAILABLE:
-    case GrpcCode.DATA_LOSS:
-      return true
-    case GrpcCode.RESOURCE_EXHAUSTED:
-      return hasRetryInfo
-    default:
-      return false
-  }
+  if (code === GrpcCode.RESOURCE_EXHAUSTED) return hasRetryInfo
+  const { CANCELLED, DEADLINE_EXCEEDED, ABORTED, OUT_OF_RANGE, UNAVAILABLE, DATA_LOSS } = GrpcCode
+  const retryable: number[] = [CANCELLED, DEADLINE_EXCEEDED, ABORTED, OUT_OF_RANGE, UNAVAILABLE, DATA_LOSS]
+  return retryable.includes(code)
 }
 
 /** What the collector's RESOURCE_EXHAUSTED says when a request is over its message size limit (grpc-go, grpc-js). */
@@ -86,8 +69,8 @@ function* fields(buf: Uint8Array): Generator<[number, number | Uint8Array]> {
 }
 
 /**
- * The RetryInfo delay in a serialized google.rpc.Status, in ms; undefined when there is none or the bytes cannot be
- * read (a server's malformed details never fail the export's handling).
+ * The RetryInfo delay in a serialized google.rpc.Status (the `grpc-status-details-bin` trailer), in ms; undefined when
+ * there is none or the bytes cannot be read (a server's malformed details never fail the export's handling).
  */
 export function retryInfoDelayMs(statusDetails: Uint8Array | undefined): number | undefined {
   if (!statusDetails || statusDetails.length === 0) return undefined

@@ -37,18 +37,14 @@ export type Attempt =
       immediate?: boolean
     }
 
-interface RetryPolicy {
-  maxRetries: number
-  initialBackoffMs: number
-  maxBackoffMs: number
-  multiplier: number
-}
+/** The SDK's steps: up to 5 retries, 1 s × 1.5, at most 5 s. */
+const DEFAULT_RETRY = { maxRetries: 5, initialBackoffMs: 1000, maxBackoffMs: 5000, multiplier: 1.5 }
 
 export interface OtlpExporterBaseOptions {
   /** The whole export, retries included, must finish within this (OTEL_EXPORTER_OTLP_TIMEOUT). Default 10 000. */
   timeoutMillis?: number
-  /** The SDK's steps by default: up to 5 retries, 1 s × 1.5 (at most 5 s, up to 20 % shorter at random), Retry-After honoured. */
-  retry?: Partial<RetryPolicy>
+  /** Default: the SDK's steps (each up to 20 % shorter at random); a Retry-After is honoured. */
+  retry?: Partial<typeof DEFAULT_RETRY>
   /** The endpoint URL: its user info and query values are redacted from quoted collector text. */
   url: string
   /** Sent with every request. Values may carry credentials: they never appear in errors. */
@@ -58,6 +54,16 @@ export interface OtlpExporterBaseOptions {
    * asked for whenever collector text is quoted, so a rotated secret is covered.
    */
   otherSecrets?: () => Iterable<string>
+  compression?: OtlpCompression
+  userAgent?: string
+  /** For https: the CA, client certificate and key (OTEL_EXPORTER_OTLP_CERTIFICATE, _CLIENT_CERTIFICATE, _CLIENT_KEY). */
+  tls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer }
+  /**
+   * A forward proxy (HTTPS_PROXY/HTTP_PROXY by the endpoint's scheme, unless NO_PROXY): https endpoints through a CONNECT
+   * tunnel (the collector's certificate still checked, `tls` still applied); http ones as absolute-form requests over
+   * OTLP/HTTP, through a tunnel over gRPC (which takes only an http:// proxy).
+   */
+  proxy?: string
 }
 
 const RESPONSE_TEXT_MAX = 300
@@ -80,7 +86,7 @@ export function printable(text: string): string {
  */
 export abstract class OtlpExporterBase implements LogRecordExporter {
   protected readonly timeoutMillis: number
-  private readonly retry: RetryPolicy
+  private readonly retry: typeof DEFAULT_RETRY
   /** Time a retry must have left before the deadline: a quarter of the timeout, at most 1 s. */
   private readonly minAttemptMs: number
   private readonly sleeping = new Set<() => void>()
@@ -94,12 +100,7 @@ export abstract class OtlpExporterBase implements LogRecordExporter {
     if (opts.otherSecrets) this.redactor.addSource(opts.otherSecrets)
     this.timeoutMillis = opts.timeoutMillis ?? DEFAULT_OTLP_TIMEOUT_MS
     this.minAttemptMs = Math.min(1000, this.timeoutMillis / 4)
-    this.retry = {
-      maxRetries: opts.retry?.maxRetries ?? 5,
-      initialBackoffMs: opts.retry?.initialBackoffMs ?? 1000,
-      maxBackoffMs: opts.retry?.maxBackoffMs ?? 5000,
-      multiplier: opts.retry?.multiplier ?? 1.5,
-    }
+    this.retry = { ...DEFAULT_RETRY, ...opts.retry }
   }
 
   /** The wire format of the request and of the collector's answer. */

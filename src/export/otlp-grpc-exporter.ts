@@ -7,7 +7,7 @@ import { redactUrl } from '../redact.js'
 import { GrpcCode, grpcCodeName, isRetryableGrpcCode, retryInfoDelayMs } from './grpc-status.js'
 import type { OtlpExportFailure } from './failure.js'
 import { OtlpExporterBase, printable } from './otlp-exporter-base.js'
-import type { Attempt, OtlpCompression, OtlpExporterBaseOptions } from './otlp-exporter-base.js'
+import type { Attempt, OtlpExporterBaseOptions } from './otlp-exporter-base.js'
 import { SPEAKS_TLS, tlsProbe } from './tls-probe.js'
 import { NAME } from '../version.js'
 
@@ -30,12 +30,6 @@ const GRPC_GZIP = 2
 export interface OtlpGrpcLogExporterOptions extends OtlpExporterBaseOptions {
   /** http://host:port (plaintext, h2c) or https://host:port (TLS); no path: the method decides it. */
   url: string
-  compression?: OtlpCompression
-  userAgent?: string
-  /** For https: the CA to trust instead of the system's, and a client certificate and key (mutual TLS). */
-  tls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer }
-  /** An http:// forward proxy: the connection is a CONNECT tunnel through it (TLS, when https, inside the tunnel). */
-  proxy?: string
   /** Where grpc-js's own log lines go (it writes them to stderr otherwise). */
   log?: (message: string) => void
 }
@@ -180,8 +174,7 @@ export class OtlpGrpcLogExporter extends OtlpExporterBase {
     if (code === GrpcCode.UNAVAILABLE && /No connection established|Failed to connect|Connection dropped/i.test(err.details ?? '')) {
       // Never connected: a network failure, named like the HTTP exporter's (ECONNREFUSED, ENOTFOUND, a TLS code...).
       const errorCode = connectionErrorCode(err.details ?? '')
-      let message = details
-      if (this.proxy) message = `${message}${await this.proxyVerdict()}`
+      const message = this.proxy ? `${details}${await this.proxyVerdict()}` : details
       if (this.url.protocol === 'http:' && !this.proxy && (await this.speaksTls())) {
         // Not retried: every attempt would fail the same way. The caller holds the records until it is fixed.
         return { ok: false, retry: false, failure: { reason: 'misconfigured', message: SPEAKS_TLS, grpcCode: code } }
@@ -191,17 +184,8 @@ export class OtlpGrpcLogExporter extends OtlpExporterBase {
       }
       return { ok: false, retry, failure: { reason: 'network', message, grpcCode: code, errorCode } }
     }
-    return {
-      ok: false,
-      retry,
-      failure: {
-        reason: 'grpc',
-        message: `collector answered ${grpcCodeName(code)}${details ? `: ${details}` : ''}`,
-        grpcCode: code,
-        retryAfterMs,
-        responseText: details || undefined,
-      },
-    }
+    const message = `collector answered ${grpcCodeName(code)}${details ? `: ${details}` : ''}`
+    return { ok: false, retry, failure: { reason: 'grpc', message, grpcCode: code, retryAfterMs, responseText: details } }
   }
 
   /**

@@ -14,26 +14,10 @@ import { NAME } from '../version.js'
 
 const gzip = promisify(gzipCallback)
 
-/**
- * Why not the SDK's OTLPLogExporter: in 0.223 it streams the body into the request (Readable.pipe), so Node sends
- * `Transfer-Encoding: chunked` and no `Content-Length`, which Fluent Bit rejects (fluent-bit #7678); and after its
- * retries on 429/502/503/504 it reports a bare "Export failed with retryable status" without the HTTP status.
- * This exporter uses the same serializers and the same retry policy, sends a buffered body with Content-Length,
- * and reports what happened.
- */
 export interface OtlpHttpLogExporterOptions extends OtlpExporterBaseOptions {
   /** The full logs URL, e.g. http://127.0.0.1:4318/v1/logs. */
   url: string
   protocol: 'http/protobuf' | 'http/json'
-  compression?: OtlpCompression
-  userAgent?: string
-  /** For https: extra CA, client certificate and key (OTEL_EXPORTER_OTLP_CERTIFICATE, _CLIENT_CERTIFICATE, _CLIENT_KEY). */
-  tls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer }
-  /**
-   * A forward proxy (HTTPS_PROXY/HTTP_PROXY by the endpoint's scheme, unless NO_PROXY): https endpoints through a
-   * CONNECT tunnel (the collector's certificate still checked, `tls` still applied), http ones as absolute-form requests.
-   */
-  proxy?: string
 }
 
 /** Statuses the OTLP specification (and the SDK) retry. */
@@ -70,7 +54,12 @@ const TLS_PROBE_NEGATIVE_TTL_MS = 60_000
 /** What a server that speaks only TLS answers to plain HTTP: Go's net/http, nginx. */
 const HTTPS_ONLY_ANSWER = /Client sent an HTTP request to an HTTPS server|plain HTTP request was sent to HTTPS port/i
 
-/** A LogRecordExporter that POSTs OTLP/HTTP with a Content-Length, retries like the SDK, and reports the outcome. */
+/**
+ * A LogRecordExporter that POSTs OTLP/HTTP with a Content-Length, retries like the SDK, and reports the outcome. Not
+ * the SDK's OTLPLogExporter: in 0.223 it streams the body (Readable.pipe), so Node sends `Transfer-Encoding: chunked`
+ * and no `Content-Length`, which Fluent Bit rejects (fluent-bit #7678); and after its retries on 429/502/503/504 it
+ * reports a bare "Export failed with retryable status" without the HTTP status.
+ */
 export class OtlpHttpLogExporter extends OtlpExporterBase {
   private readonly url: URL
   protected readonly format: 'protobuf' | 'json'
@@ -209,24 +198,11 @@ export class OtlpHttpLogExporter extends OtlpExporterBase {
           const statusMessage = res.statusMessage ? printable(this.redactor.redact(res.statusMessage)) : ''
           if (this.url.protocol === 'http:' && HTTPS_ONLY_ANSWER.test(text)) {
             // Go's net/http and nginx answer plain HTTP on a TLS port with a 400: not a verdict on the records.
-            settle({
-              ok: false,
-              retry: false,
-              failure: { reason: 'misconfigured', message: SPEAKS_TLS, status, ...(responseText ? { responseText } : {}) },
-            })
+            settle({ ok: false, retry: false, failure: { reason: 'misconfigured', message: SPEAKS_TLS, status, responseText } })
             return
           }
-          settle({
-            ok: false,
-            retry: isRetryableStatus(status),
-            failure: {
-              reason: 'http',
-              message: `collector answered ${status}${statusMessage ? ` ${statusMessage}` : ''}`,
-              status,
-              ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
-              ...(responseText ? { responseText } : {}),
-            },
-          })
+          const message = `collector answered ${status}${statusMessage ? ` ${statusMessage}` : ''}`
+          settle({ ok: false, retry: isRetryableStatus(status), failure: { reason: 'http', message, status, retryAfterMs, responseText } })
         }
         answered = finish
         res.on('data', (chunk: Buffer) => {
