@@ -1,8 +1,3 @@
-/** How the records of one export call are cut into OTLP requests: by count and by size. */
-import { DEFAULT_EXPORT_BATCH_SIZE } from '../config/defaults.js'
-
-/** Default records per request: RECEIVER_EXPORT_BATCH_SIZE's default, chosen with `npm run bench` (see the config schema). */
-export const DEFAULT_MAX_BATCH_SIZE = DEFAULT_EXPORT_BATCH_SIZE
 /** Default request size limit: Fluent Bit's opentelemetry input takes at most 4 MB per request; leave headroom. */
 export const DEFAULT_MAX_BATCH_BYTES = 3 * 1024 * 1024
 

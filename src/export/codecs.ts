@@ -1,7 +1,3 @@
-/**
- * The two ways records become OTLP requests: our protobuf encoder (exact sizes, each record encoded once), or the
- * SDK's records and serializers behind a LogRecordExporter (OTLP/JSON, and exporters injected by tests).
- */
 import { ExportResultCode } from '@opentelemetry/core'
 import type { ExportResult } from '@opentelemetry/core'
 import type { LogRecordExporter, ReadableLogRecord } from '@opentelemetry/sdk-logs'
@@ -16,7 +12,7 @@ import { estimateRecordBytes, estimateRequestOverheadBytes } from './size.js'
 import type { WireFormat } from './size.js'
 
 /** How records become requests: our protobuf encoder, or the SDK's records and an exporter (JSON, injected exporters). */
-export interface Codec {
+interface Codec {
   /** Plans the requests for one exportRecords() call. */
   plan(records: readonly LogRecordParts[], maxBatchBytes: number): Batch[]
   /** The request size of records [start, end) (for halves after a 413). */
@@ -44,9 +40,8 @@ function exportBatch(exporter: LogRecordExporter, batch: ReadableLogRecord[]): P
 }
 
 /**
- * OTLP/protobuf through our encoder (byte for byte the SDK's encoding, several times faster): every record is encoded
- * once per call, and the requests are cut from the encoded bytes by their exact size. Memory: the encoded records of
- * one exportRecords() call (the poller calls with RECEIVER_EXPORT_BATCH_SIZE records).
+ * OTLP/protobuf through our encoder: every record is encoded once per call, and the requests are cut from the encoded
+ * bytes by their exact size. Memory: the encoded records of one exportRecords() call.
  */
 export function protobufCodec(exporter: OtlpExporterBase, encoder: OtlpProtoLogsEncoder, maxBatchSize: number): CodecFactory {
   /**

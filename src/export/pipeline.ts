@@ -1,25 +1,19 @@
-/**
- * The export pipeline: records in, acknowledged or rejected records out. It builds the exporter (OTLP/HTTP or
- * OTLP/gRPC) and the codec, runs at most `maxConcurrency` export calls at once, splits a request the collector finds
- * too large, reports records refused as data, and throws what must be retried or fixed.
- */
 import { ExportResultCode } from '@opentelemetry/core'
 import type { LogRecordExporter, LogRecordLimits } from '@opentelemetry/sdk-logs'
-import { DEFAULT_EXPORT_CONCURRENCY } from '../config/defaults.js'
+import { DEFAULT_EXPORT_BATCH_SIZE, DEFAULT_EXPORT_CONCURRENCY } from '../config/defaults.js'
 import { ExportError } from '../errors.js'
 import type { LogRecordParts } from '../mapping/types.js'
 import { otlpRedactor } from '../redact.js'
-import { DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_SIZE } from './batches.js'
+import { DEFAULT_MAX_BATCH_BYTES } from './batches.js'
 import type { Batch } from './batches.js'
 import { protobufCodec, sdkCodec } from './codecs.js'
 import type { CodecFactory } from './codecs.js'
 import { classifyFailure, failureStatus } from './failure.js'
 import { displayEndpoint, rejectionReason, toExportError } from './failure-message.js'
 import { OtlpExporterBase } from './otlp-exporter-base.js'
-import type { OtlpCompression, OtlpProtocol } from './otlp-exporter-base.js'
+import type { OtlpCompression, OtlpExporterBaseOptions, OtlpProtocol } from './otlp-exporter-base.js'
 import { OtlpGrpcLogExporter } from './otlp-grpc-exporter.js'
 import { OtlpHttpLogExporter } from './otlp-http-exporter.js'
-import type { OtlpHttpLogExporterOptions } from './otlp-http-exporter.js'
 import { OtlpProtoLogsEncoder } from './otlp-proto-encoder.js'
 import { addAcknowledged, addRejected, emptyReport } from './report.js'
 import type { ExportReport } from './report.js'
@@ -41,33 +35,21 @@ export interface ExportPipelineOptions {
   resourceAttributes: Record<string, string>
   /** Records per request. Default 128. */
   maxBatchSize?: number
-  /**
-   * exportRecords() calls whose requests may be in flight at once (default: RECEIVER_EXPORT_CONCURRENCY's). More
-   * overlaps the network with the caller's parsing and mapping; the caller still learns the outcome of each call.
-   */
+  /** Default: RECEIVER_EXPORT_CONCURRENCY's. More overlaps the network with the caller's parsing and mapping. */
   maxConcurrency?: number
-  /**
-   * Estimated uncompressed request size limit. Default 3 MiB. A single larger record is sent alone. After a 413 the
-   * pipeline lowers it for its later calls (to half the estimate of the request that was too large).
-   */
+  /** Estimated uncompressed request size limit. Default 3 MiB. A single larger record is sent alone; a 413 lowers it. */
   maxBatchBytes?: number
-  /**
-   * Attribute limits (OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT, _VALUE_LENGTH_LIMIT), applied as the SDK applies them (by
-   * our encoder on the protobuf path): sdk-logs 0.223 does not read them from the environment itself.
-   */
+  /** OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT, _VALUE_LENGTH_LIMIT, applied as the SDK applies them (by our encoder for protobuf). */
   logRecordLimits?: LogRecordLimits
-  /** https only: extra CA / client certificate (OTEL_EXPORTER_OTLP_CERTIFICATE, …). */
-  tls?: OtlpHttpLogExporterOptions['tls']
+  /** https only: the CA and client certificate (OTEL_EXPORTER_OTLP_CERTIFICATE, …). */
+  tls?: OtlpExporterBaseOptions['tls']
   /** Forward proxy URL (HTTPS_PROXY/HTTP_PROXY unless NO_PROXY); its credentials are redacted from every message. */
   proxy?: string
   /** Where grpc-js's own log lines go (gRPC only). */
   grpcLog?: (message: string) => void
   /** Replaces the OTLP exporter (tests). The pipeline shuts it down. */
   exporter?: LogRecordExporter
-  /**
-   * Other secrets never to be quoted from a collector's answer (the SIEM API secret and its Basic token; see
-   * siemSecretSource in src/redact.ts). Header values and the endpoint's credentials are redacted anyway.
-   */
+  /** Other secrets never to be quoted from a collector's answer (siemSecretSource in src/redact.ts). */
   otherSecrets?: () => Iterable<string>
 }
 
@@ -91,11 +73,12 @@ export interface ExportPipeline {
 }
 
 export function createExportPipeline(opts: ExportPipelineOptions): ExportPipeline {
-  const maxBatchSize = opts.maxBatchSize ?? DEFAULT_MAX_BATCH_SIZE
+  const maxBatchSize = opts.maxBatchSize ?? DEFAULT_EXPORT_BATCH_SIZE
   const maxBatchBytes = opts.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES
   if (!Number.isInteger(maxBatchSize) || maxBatchSize < 1) throw new RangeError(`maxBatchSize must be a positive integer, got ${maxBatchSize}`)
   if (!(maxBatchBytes > 0)) throw new RangeError(`maxBatchBytes must be positive, got ${maxBatchBytes}`)
   const format: WireFormat = opts.protocol === 'http/json' ? 'json' : 'protobuf'
+  const where = `collector at ${displayEndpoint(opts.endpoint)}`
 
   // The exporter first: it validates the endpoint.
   const transport = {
@@ -130,13 +113,7 @@ export function createExportPipeline(opts: ExportPipelineOptions): ExportPipelin
           }),
           maxBatchSize,
         )
-      : sdkCodec(
-          exporter,
-          new SdkRecordFactory({ ...resourceOpts, ...(opts.logRecordLimits ? { logRecordLimits: opts.logRecordLimits } : {}) }),
-          format,
-          maxBatchSize,
-        )
-  /** At most maxConcurrency calls run at once; the others queue in order. */
+      : sdkCodec(exporter, new SdkRecordFactory({ ...resourceOpts, logRecordLimits: opts.logRecordLimits }), format, maxBatchSize)
   const maxConcurrency = opts.maxConcurrency ?? DEFAULT_EXPORT_CONCURRENCY
   if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1) throw new RangeError(`maxConcurrency must be a positive integer, got ${maxConcurrency}`)
   let active = 0
@@ -155,10 +132,7 @@ export function createExportPipeline(opts: ExportPipelineOptions): ExportPipelin
     else active--
   }
   let shutdownPromise: Promise<void> | undefined
-  /**
-   * The request size limit in use: lowered after a 413 to half the estimate of the request that was too large, so
-   * later calls do not run into the collector's limit again. It never grows back (the collector's limit is fixed).
-   */
+  /** Lowered after a 413 so later calls do not run into the collector's limit again; never raised (that limit is fixed). */
   let plannedMaxBatchBytes = maxBatchBytes
 
   async function run(records: LogRecordParts[]): Promise<ExportReport> {
@@ -169,9 +143,7 @@ export function createExportPipeline(opts: ExportPipelineOptions): ExportPipelin
 
     /** Sends records[start, end) as one request; after a 413, each half on its own. */
     const send = async (part: Batch, batch: number): Promise<void> => {
-      if (shutdownPromise) {
-        throw new ExportError('PSR_ERR_EXPORT_FAILED', `export to collector at ${displayEndpoint(opts.endpoint)} abandoned: the receiver is shutting down`)
-      }
+      if (shutdownPromise) throw new ExportError('PSR_ERR_EXPORT_FAILED', `export to ${where} abandoned: the receiver is shutting down`)
       const count = part.end - part.start
       const { result, droppedAttributes } = await codec.send(part)
       if (result.code === ExportResultCode.SUCCESS) return addAcknowledged(report, part, result, droppedAttributes, redact)
@@ -202,9 +174,7 @@ export function createExportPipeline(opts: ExportPipelineOptions): ExportPipelin
     maxConcurrency,
     exportRecords(records: LogRecordParts[]): Promise<ExportReport> {
       if (shutdownPromise) {
-        return Promise.reject(
-          new ExportError('PSR_ERR_EXPORT_SHUT_DOWN', `export to collector at ${displayEndpoint(opts.endpoint)} refused: the pipeline is shut down`),
-        )
+        return Promise.reject(new ExportError('PSR_ERR_EXPORT_SHUT_DOWN', `export to ${where} refused: the pipeline is shut down`))
       }
       const next = (async () => {
         await acquire()

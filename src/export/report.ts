@@ -1,4 +1,3 @@
-/** What one exportRecords() call did, and how the pipeline adds each answered request to it. */
 import type { Batch } from './batches.js'
 import type { OtlpExportResult } from './otlp-exporter-base.js'
 
@@ -33,10 +32,7 @@ export interface ExportReport {
   bytes: number | undefined
   /** Attributes dropped over the count limit (the records' droppedAttributesCount), summed over the acknowledged records. */
   droppedAttributes: number
-  /**
-   * Records the collector rejected: `rejected.length` plus the partial-success counts (`partialRejections`). Either
-   * way sending them again will not help; they are not delivered and must be counted, not retried.
-   */
+  /** Records the collector rejected: `rejected.length` plus the partial-success counts. Counted, not retried. */
   rejectedRecords: number
   /** Why records were rejected: one message per rejected request and per partial-success answer that gave one. */
   rejectionMessages: string[]

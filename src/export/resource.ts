@@ -16,8 +16,6 @@ export interface ResourceOptions {
   serviceVersion: string
   /** OTEL_RESOURCE_ATTRIBUTES, parsed. They win over `service.version`, `service.instance.id` and `telemetry.sdk.*`. */
   resourceAttributes: Record<string, string>
-  /** Defaults to {@link PROCESS_INSTANCE_ID}. */
-  instanceId?: string
 }
 
 /**
@@ -27,7 +25,7 @@ export interface ResourceOptions {
 export function buildResource(opts: ResourceOptions): Resource {
   return resourceFromAttributes({
     ...SDK_INFO,
-    'service.instance.id': opts.instanceId ?? PROCESS_INSTANCE_ID,
+    'service.instance.id': PROCESS_INSTANCE_ID,
     'service.version': opts.serviceVersion,
     ...opts.resourceAttributes,
     'service.name': opts.serviceName,

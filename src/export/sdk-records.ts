@@ -20,7 +20,6 @@ export interface RecordFactoryOptions extends ResourceOptions {
 
 /** Turns MappedRecords into SDK log records (resource, scope, attribute limits applied by the SDK itself). */
 export class SdkRecordFactory {
-  /** The resource every record carries. */
   readonly resource: Resource
   /** The instrumentation scope's version (the receiver's version). */
   readonly scopeVersion: string

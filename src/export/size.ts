@@ -105,11 +105,7 @@ export function estimateRecordBytes(r: LogRecordParts, f: WireFormat): number {
 }
 
 /** The bytes of a request around its records: resource, scope, wrappers (plus the outer length prefixes). */
-export function estimateRequestOverheadBytes(
-  resourceAttributes: AnyValueMap,
-  scope: { name: string; version: string },
-  f: WireFormat,
-): number {
+export function estimateRequestOverheadBytes(resourceAttributes: AnyValueMap, scope: { name: string; version: string }, f: WireFormat): number {
   const attrs = keyValuesSize(resourceAttributes, f)
   if (f === 'json') {
     // {"resourceLogs":[{"resource":{"attributes":[…],"droppedAttributesCount":0},"scopeLogs":[{"scope":{"name":…,"version":…},"logRecords":[…]}]}]}
