@@ -1,7 +1,4 @@
-/**
- * Wiring: config + injected parts → a running receiver with start/shutdown. Touches no process globals,
- * so tests run it in-process and main.ts only adds argv, env, signals and exit codes.
- */
+/** Config and injected parts → a running receiver. No process globals: tests run it in-process, main.ts adds them. */
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { AUTH_BACKOFF, DEFAULT_BACKOFF } from './backoff.js'
@@ -30,7 +27,6 @@ export interface AppDeps {
   monotonic?: () => number
   /** Replaces the OTLP export pipeline (the demo's printer, tests). */
   sink?: RecordSink
-  /** Replaces the file state store (tests). */
   store?: StateStore
   onExported?: (records: readonly MappedRecord[]) => void
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>
@@ -159,7 +155,6 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
           throw err
         }
       }
-      // A busy or foreign address rejects with a ConfigError naming RECEIVER_HTTP_PORT/HOST (exit 78).
       const opsAddress = await listenOpsServer(ops, config.receiver.httpHost, config.receiver.httpPort)
       logger.info({ address: opsAddress }, 'ops server listening')
       try {

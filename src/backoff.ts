@@ -18,10 +18,8 @@ export const DEFAULT_BACKOFF: BackoffPolicy = { initialMs: 1_000, maxMs: DEFAULT
 export const AUTH_BACKOFF: BackoffPolicy = { initialMs: 30_000, maxMs: 10 * 60_000 }
 
 /**
- * Delay before retry number `attempt` (0-based): initialMs × multiplier^attempt, at most maxMs, less its jitter. A
- * server's Retry-After wins when it asks for longer, but never past `policy.maxMs` (RECEIVER_RETRY_MAX_BACKOFF, "the
- * longest wait between retries"): a collector or proxy answering `Retry-After: 3600` must not stall the receiver for
- * an hour. `random` is injectable so tests can pin the jitter.
+ * Delay before retry number `attempt` (0-based), less its jitter. A server's Retry-After wins when it asks for longer,
+ * but never past `policy.maxMs` (RECEIVER_RETRY_MAX_BACKOFF): a `Retry-After: 3600` must not stall the receiver an hour.
  */
 export function backoffDelay(attempt: number, policy: BackoffPolicy, retryAfterMs?: number, random: () => number = Math.random): number {
   const { initialMs, maxMs, multiplier = 2, jitter = 0.5 } = policy

@@ -41,17 +41,12 @@ export function errorInfo(err: unknown): { code: ErrorCode; message: string } {
 
 /** Invalid configuration: the process exits with EX_CONFIG (78). `problems` lists every bad setting at once. */
 export class ConfigError extends ReceiverError {
-  readonly problems: readonly string[]
-  constructor(problems: readonly string[]) {
+  constructor(readonly problems: readonly string[]) {
     super('PSR_ERR_CONFIG_INVALID', `invalid configuration:\n  - ${problems.join('\n  - ')}`)
-    this.problems = problems
   }
 }
 
-/**
- * Base of all SIEM API failures. The poller backs off and asks again after any of them, except a 400
- * (SiemBadRequestError), after which it asks for a smaller window.
- */
+/** The poller backs off and asks again after any SIEM API failure but a 400 (SiemBadRequestError): a smaller window. */
 export class SiemApiError extends ReceiverError {
   /** The HTTP status, when the API answered. */
   readonly status: number | undefined
@@ -61,16 +56,12 @@ export class SiemApiError extends ReceiverError {
   }
 }
 
-/** 400: the API rejected the request (window too long or too old, bad parameter); `apiMessage` is what it said. */
 export class SiemBadRequestError extends SiemApiError {
-  readonly apiMessage: string
-  constructor(apiMessage: string) {
+  constructor(readonly apiMessage: string) {
     super('PSR_ERR_SIEM_BAD_REQUEST', `SIEM API rejected the request (400): ${apiMessage}`, { status: 400 })
-    this.apiMessage = apiMessage
   }
 }
 
-/** 401/403: wrong principal or secret, or the principal lacks the SIEM API role. */
 export class SiemAuthError extends SiemApiError {
   constructor(status: number, principal: string) {
     super(
@@ -81,27 +72,22 @@ export class SiemAuthError extends SiemApiError {
   }
 }
 
-/** 429: over the request budget; `retryAfterMs` from the Retry-After header when given. */
 export class SiemThrottledError extends SiemApiError {
-  readonly retryAfterMs: number | undefined
-  constructor(retryAfterMs: number | undefined) {
+  constructor(readonly retryAfterMs: number | undefined) {
     super(
       'PSR_ERR_SIEM_THROTTLED',
       `SIEM API throttled the request (429)${retryAfterMs === undefined ? '' : `, retry after ${Math.ceil(retryAfterMs / 1000)} s`}: the credential is over its request budget (about 1,800 per 24 h); another poller may be using the same principal`,
       { status: 429 },
     )
-    this.retryAfterMs = retryAfterMs
   }
 }
 
-/** 5xx or another unexpected status. */
 export class SiemServerError extends SiemApiError {
   constructor(status: number, detail: string) {
     super('PSR_ERR_SIEM_SERVER', `SIEM API answered ${status}${detail ? `: ${detail}` : ''}`, { status })
   }
 }
 
-/** No answer in time, connection refused or reset, DNS failure. */
 export class SiemNetworkError extends SiemApiError {
   constructor(message: string, cause?: unknown) {
     super('PSR_ERR_SIEM_NETWORK', `${message}; check PROOFPOINT_BASE_URL and network access to it`, { cause })
@@ -121,10 +107,6 @@ export class SiemBadResponseError extends SiemApiError {
   }
 }
 
-/**
- * The rolling 24 h request count reached PROOFPOINT_REQUEST_BUDGET before a request (a retry or a catch-up window):
- * no request is sent; the poller waits for the oldest request to age out, then plans a fresh window.
- */
 export class BudgetExhaustedError extends ReceiverError {
   constructor() {
     super(
@@ -138,12 +120,9 @@ export class BudgetExhaustedError extends ReceiverError {
 export type ExportErrorCode = Extract<ErrorCode, 'PSR_ERR_EXPORT_FAILED' | 'PSR_ERR_EXPORT_MISCONFIGURED' | 'PSR_ERR_EXPORT_REJECTED' | 'PSR_ERR_EXPORT_SHUT_DOWN'>
 
 /**
- * An OTLP export that the collector did not acknowledge: none of the records given may be treated as delivered,
- * so the caller keeps its cursor and sends them again. `PSR_ERR_EXPORT_FAILED` (`retryable`): the collector is
- * unreachable, slow, throttling or failing (retry with backoff, at least `retryAfterMs` when set).
- * `PSR_ERR_EXPORT_MISCONFIGURED`: the endpoint, credentials or protocol are wrong and every request would fail alike
- * until the configuration is fixed. `PSR_ERR_EXPORT_REJECTED`: the collector refused the records as data (only
- * check-config throws it: the pipeline reports such records as rejected and moves on).
+ * An OTLP export the collector did not acknowledge: none of its records may be treated as delivered, so the caller
+ * keeps its cursor and sends them again. Only check-config throws PSR_ERR_EXPORT_REJECTED: the pipeline reports such
+ * records as rejected and moves on.
  */
 export class ExportError extends ReceiverError {
   declare readonly code: ExportErrorCode
@@ -160,7 +139,6 @@ export class ExportError extends ReceiverError {
   }
 }
 
-/** The state directory cannot be read or written, or the cursor file is not ours. */
 export class StateError extends ReceiverError {
   constructor(message: string, cause?: unknown) {
     super('PSR_ERR_STATE', message, { cause })

@@ -1,5 +1,3 @@
-/** Small HTTP helpers shared by the SIEM client, the OTLP exporter and the configuration checks. */
-
 /** Retry-After (RFC 9110 §10.2.3): delay-seconds or an HTTP-date, as milliseconds from `nowMs`; undefined when absent or unreadable. */
 export function parseRetryAfter(value: string | string[] | undefined, nowMs: number = Date.now()): number | undefined {
   const v = (Array.isArray(value) ? value[0] : value)?.trim()
@@ -11,8 +9,7 @@ export function parseRetryAfter(value: string | string[] | undefined, nowMs: num
 
 /** The `code` of a Node/undici/TLS error (ECONNREFUSED, UND_ERR_HEADERS_TIMEOUT, ...), if it has one. */
 export function errorCodeOf(err: unknown): string | undefined {
-  if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') return err.code
-  return undefined
+  return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string' ? err.code : undefined
 }
 
 /** 127.0.0.0/8, ::1, localhost: the only hosts the SIEM API may be reached over plain http (simulator, tests). */

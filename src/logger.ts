@@ -2,10 +2,7 @@ import { pino } from 'pino'
 import type { Logger } from 'pino'
 import { NAME } from './version.js'
 
-/**
- * Paths pino blanks in every log line. Secrets are kept out of log objects by construction; this is the
- * second line of defence, configured once here rather than left to luck at each call site.
- */
+/** Paths pino blanks in every log line: the second line of defence, secrets are kept out of log objects by construction. */
 export const REDACT_PATHS = [
   'secret',
   '*.secret',

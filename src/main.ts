@@ -1,15 +1,12 @@
 #!/usr/bin/env node
-/**
- * The command line, and the only module that touches process: argv, env, signals, stdout, exit codes.
- */
+/** The command line, and the only module that touches process: argv, env, signals, stdout, exit codes. */
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import type { LoadedConfig } from './config/index.js'
 import { ConfigError, ReceiverError } from './errors.js'
 import { NAME, VERSION } from './version.js'
-// Everything else is imported by the command that needs it (`await import`): loading the receiver's modules takes
-// a while (seconds on a busy host), and `run` and `demo` listen for the stop signals before that, so a SIGTERM
-// right after the start is not met by Node's default (exit at once).
+// Everything else is imported by the command that needs it: loading it takes seconds on a busy host, and `run` and
+// `demo` listen for the stop signals before that, so a SIGTERM right after the start does not exit at once.
 
 /** sysexits.h EX_CONFIG: what init systems and operators recognise as "fix the configuration". */
 export const EXIT_CONFIG = 78
@@ -49,11 +46,9 @@ async function loadOrExplain(env: NodeJS.ProcessEnv, configFile: string | undefi
   try {
     return loadConfig({ env, ...(configFile ? { configFile } : {}) })
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${NAME}: ${err.message}\n`)
-      return undefined
-    }
-    throw err
+    if (!(err instanceof ConfigError)) throw err
+    process.stderr.write(`${NAME}: ${err.message}\n`)
+    return undefined
   }
 }
 
@@ -93,26 +88,19 @@ async function runCommand(env: NodeJS.ProcessEnv, configFile: string | undefined
   return 0
 }
 
-/**
- * SIGTERM (supervisors), SIGINT (Ctrl-C) and SIGHUP (a closed terminal, or an operator expecting a reload) all
- * ask for a graceful stop. There is no reload: the configuration is read at start, so a changed one takes effect
- * by restarting.
- */
+/** SIGHUP too (a closed terminal, or an operator expecting a reload): there is no reload, the configuration is read at start. */
 const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP']
 
 interface StopSignals {
-  /** The first stop signal so far, if any. */
   received(): NodeJS.Signals | undefined
   /** Resolves with the first stop signal (already resolved when one came before it is awaited). */
   readonly first: Promise<NodeJS.Signals>
 }
 
 /**
- * Listens for the stop signals from now on: `run` and `demo` call it before the configuration is read and the
- * receiver's modules are loaded, so a signal during start-up is remembered (and acted on once the start is
- * complete) instead of ending the process half-started. The handlers stay installed: a second signal during the
- * graceful shutdown (a repeated Ctrl-C, an impatient supervisor) must not kill the process half-way; the shutdown
- * deadline bounds it anyway.
+ * Called before the configuration is read and the modules load, so a signal during start-up is acted on once the
+ * start is complete instead of ending the process half-started. The handlers stay: a second signal (a repeated
+ * Ctrl-C, an impatient supervisor) must not kill a graceful shutdown half-way; the shutdown deadline bounds it.
  */
 function listenForStop(): StopSignals {
   let first: NodeJS.Signals | undefined
@@ -143,13 +131,6 @@ async function withDeadline(p: Promise<void>, ms: number, onTimeout: () => void)
   })
   await Promise.race([p.catch(() => undefined), deadline])
   clearTimeout(timer)
-}
-
-async function checkConfigCommand(env: NodeJS.ProcessEnv, configFile: string | undefined, offline: boolean): Promise<number> {
-  const loaded = await loadOrExplain(env, configFile)
-  if (!loaded) return 1
-  const { checkConfig } = await import('./cli/check-config.js')
-  return checkConfig(loaded, { offline, stdout: process.stdout, stderr: process.stderr })
 }
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
@@ -188,8 +169,12 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   switch (command) {
     case 'run':
       return runCommand(env, values.config, listenForStop())
-    case 'check-config':
-      return checkConfigCommand(env, values.config, values.offline ?? false)
+    case 'check-config': {
+      const loaded = await loadOrExplain(env, values.config)
+      if (!loaded) return 1
+      const { checkConfig } = await import('./cli/check-config.js')
+      return checkConfig(loaded, { offline: values.offline ?? false, stdout: process.stdout, stderr: process.stderr })
+    }
     case 'demo': {
       const stop = listenForStop()
       const { runDemo } = await import('./cli/demo.js')

@@ -1,7 +1,6 @@
 /**
- * Outbound proxy selection, pure: which forward proxy (if any) a request to a URL goes through, by the usual
- * environment variables (HTTPS_PROXY for https targets, HTTP_PROXY for http ones, NO_PROXY to bypass; lower-case
- * names win, as curl does) or an explicit setting. The agents that tunnel through it live with their clients.
+ * Outbound proxy selection, pure: HTTPS_PROXY for https targets, HTTP_PROXY for http ones, NO_PROXY to bypass (lower-case
+ * names win, as curl does), or an explicit setting. The agents that tunnel through it live with their clients.
  */
 export interface ProxyChoice {
   /** The proxy URL (may hold credentials: never log it, use redactUrl). */
@@ -39,10 +38,7 @@ export function bypassesProxy(target: URL, noProxy: string): boolean {
   return false
 }
 
-/**
- * The proxy for a request to `target`: `explicit` (a setting such as PROOFPOINT_PROXY_URL) when given, else
- * HTTPS_PROXY / HTTP_PROXY by the target's scheme unless NO_PROXY covers it; undefined: connect directly.
- */
+/** `explicit` (a setting such as PROOFPOINT_PROXY_URL) wins over the environment; undefined: connect directly. */
 export function proxyFor(target: string, env: Env, explicit?: { url: string; from: string }): ProxyChoice | undefined {
   if (explicit && explicit.url.trim() !== '') return { url: explicit.url.trim(), from: explicit.from }
   let url: URL

@@ -1,17 +1,9 @@
 /**
- * Keeps credentials out of text that came from the other end (a collector's or the SIEM API's answer, a proxy's
- * error page) before it is quoted in an error, a log line, /status or check-config output. One helper for the
- * exporter, the SIEM client and check-config.
- *
- * A secret is replaced by `[REDACTED]` wherever it appears: as is, percent-encoded, and inside JSON (or any
- * backslash) escapes, such as `abc\/def` or `\u0061bc` (decoded up to three levels deep, so JSON quoted inside a
- * JSON string is covered too). Values shorter than MIN_SECRET_LENGTH would match all over an ordinary text; they are
- * redacted only where they stand as a whole word, and only when the header or query parameter they come from is
- * named like a credential (authorization, api-key, token, ...); other short values are not secrets worth mangling
- * every message for.
- *
- * URLs we show ourselves (settings, proxies, endpoints) go through {@link redactUrl}, which hides user info and query
- * values by position rather than by searching for known secrets.
+ * Keeps credentials out of text that came from the other end (a collector's or the SIEM API's answer, a proxy's error
+ * page) before it is quoted in an error, a log line, /status or check-config output: as is, percent-encoded, and
+ * inside backslash escapes (JSON in JSON too). Values shorter than MIN_SECRET_LENGTH would match all over ordinary
+ * text: they are redacted only as whole words, and only when named like a credential (authorization, token, ...).
+ * URLs we show ourselves go through {@link redactUrl}, which hides user info and query values by position.
  */
 import { replaceEscaped } from './escapes.js'
 
@@ -20,7 +12,6 @@ export const REDACTED = '[REDACTED]'
 /** Values at least this long are redacted wherever they appear; shorter ones only as whole words (see above). */
 export const MIN_SECRET_LENGTH = 4
 
-/** Header and query parameter names that say their value is a credential. */
 const CREDENTIAL_NAME = /auth|token|key|secret|pass|pwd|cookie|session|credential|signature|^sig$|bearer/i
 
 /** Authentication schemes: what follows them in a header value is the credential itself. */
@@ -54,24 +45,14 @@ export class Redactor {
       if (opts.credential && value.trim() !== '') this.words.add(value)
       return this
     }
-    this.anywhere.add(value)
-    for (const encoded of [encodeURIComponent(value), encodeURIComponent(value).replace(/%20/g, '+')]) {
-      if (encoded !== value) this.anywhere.add(encoded)
-    }
+    const encoded = encodeURIComponent(value)
+    for (const v of [value, encoded, encoded.replace(/%20/g, '+')]) this.anywhere.add(v)
     return this
   }
 
   /** Secrets that may change (a rotated secret file): `source` is called whenever text is redacted. */
   addSource(source: () => Iterable<string>): this {
     this.sources.push(source)
-    return this
-  }
-
-  /** Adds every secret of another redactor (its sources too). */
-  addAll(other: Redactor): this {
-    for (const v of other.anywhere) this.anywhere.add(v)
-    for (const v of other.words) this.words.add(v)
-    this.sources.push(...other.sources)
     return this
   }
 
@@ -180,20 +161,13 @@ export function otlpRedactor(endpoint: string, headers: Record<string, string> |
  */
 export function siemSecretSource(principal: string, secret: string, readSecretFile?: () => string): () => string[] {
   return () => {
-    const out: string[] = []
-    const push = (s: string): void => {
-      if (!s) return
-      out.push(s, basicToken(principal, s))
+    let current = ''
+    try {
+      current = readSecretFile?.() ?? ''
+    } catch {
+      // unreadable now: the configured value is still covered
     }
-    push(secret)
-    if (readSecretFile) {
-      try {
-        push(readSecretFile())
-      } catch {
-        // unreadable now: the configured value is still covered
-      }
-    }
-    return out
+    return [secret, current].filter((s) => s !== '').flatMap((s) => [s, basicToken(principal, s)])
   }
 }
 
