@@ -6,9 +6,8 @@ import { SECURITY_HEADERS } from './request-guard.js'
 /** The whole request (headers and body) must arrive within this long, so slow senders cannot hold sockets open. */
 export const OPS_REQUEST_TIMEOUT_MS = 10_000
 /**
- * A connection with nothing to do for this long is closed: one that never sends a request, or sits idle between
- * keep-alive requests (each would otherwise hold a socket and a file descriptor). Node's own keep-alive default;
- * shorter than any usual probe or scrape period, so a kept-alive connection is closed while idle, not as it is reused.
+ * A connection idle this long (before its first request, or between keep-alive requests) is closed. Node's keep-alive
+ * default; shorter than any usual probe or scrape period, so a connection is closed while idle, not as it is reused.
  */
 export const OPS_IDLE_TIMEOUT_MS = 5_000
 /**

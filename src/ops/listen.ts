@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import { ConfigError } from '../errors.js'
+import { errorCodeOf } from '../http-util.js'
 
 /**
  * Listens on RECEIVER_HTTP_HOST:RECEIVER_HTTP_PORT; resolves with the address. An address that cannot be taken (a
@@ -18,7 +19,7 @@ export async function listenOpsServer(app: FastifyInstance, host: string, port: 
 
 /** What to change when listen failed with `err`; undefined when it is not about the address. */
 function listenProblem(err: unknown, host: string, port: number): string | undefined {
-  const code = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : undefined
+  const code = errorCodeOf(err)
   const where = `${host.includes(':') ? `[${host}]` : host}:${port}`
   switch (code) {
     case 'EADDRINUSE':

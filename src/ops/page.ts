@@ -42,11 +42,7 @@ function fragment(v: Interpolated): string {
 
 /** Tagged template: the literal parts are trusted markup, every `${value}` is escaped (arrays: each element). */
 export function html(strings: TemplateStringsArray, ...values: Interpolated[]): SafeHtml {
-  let out = strings[0] ?? ''
-  values.forEach((v, i) => {
-    out += fragment(v) + (strings[i + 1] ?? '')
-  })
-  return SafeHtml.trusted(out)
+  return SafeHtml.trusted(String.raw({ raw: strings }, ...values.map(fragment)))
 }
 
 /** A span of seconds for people: `45 s`, `3 min`, `2 h 5 min`, `3 d 4 h`. */
@@ -95,14 +91,12 @@ function lagText(lagSeconds: number | null): string {
 const COUNT_COLUMNS: ReadonlyArray<keyof TypeCounts> = ['received', 'exported', 'malformed', 'duplicates', 'rejected']
 
 function totalsTable(totals: StatusSnapshot['totals']): SafeHtml {
-  const known = EVENT_TYPES.filter((t) => totals.byType[t] !== undefined)
-  const others = (Object.keys(totals.byType) as EventType[]).filter((t) => !known.includes(t))
-  const types = [...known, ...others]
+  const types = new Set([...EVENT_TYPES, ...(Object.keys(totals.byType) as EventType[])])
   const cells = (c: TypeCounts): SafeHtml[] => COUNT_COLUMNS.map((k) => html`<td class="num">${c[k]}</td>`)
   return html`<table class="totals">
 <thead><tr><th scope="col">event type</th>${COUNT_COLUMNS.map((k) => html`<th scope="col" class="num">${k}</th>`)}</tr></thead>
 <tbody>
-${types.map((t) => {
+${[...types].map((t) => {
   const c = totals.byType[t]
   return c === undefined ? '' : html`<tr><th scope="row">${t}</th>${cells(c)}</tr>\n`
 })}</tbody>

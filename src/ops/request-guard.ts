@@ -35,9 +35,7 @@ function bearerToken(header: string | undefined): string | undefined {
 }
 
 function hasBody(headers: Record<string, string | string[] | undefined>): boolean {
-  if (headers['transfer-encoding'] !== undefined) return true
-  const length = Number(headers['content-length'] ?? 0)
-  return !(Number.isFinite(length) && length === 0)
+  return headers['transfer-encoding'] !== undefined || Number(headers['content-length'] ?? 0) !== 0
 }
 
 /**

@@ -1,9 +1,8 @@
 /**
- * Deterministic SIEM events: a pure function of (seed, epoch minute). Every window query is consistent with every
- * other, tests can recompute what a window holds, and the benchmark can produce hundreds of thousands of events
- * quickly. The shapes follow the Proofpoint TAP SIEM API v2 JSON (see ../../shared fixtures and design §2):
- * attacker-controlled subjects, non-ASCII addresses, IPv4 and IPv6, nulls where the API sends nulls, messageParts in
- * random order, and messages to several recipients that give one event per recipient (same GUID, own `id`).
+ * Deterministic SIEM events, a pure function of (seed, epoch minute): windows agree with each other, tests can
+ * recompute what a window holds, and the benchmark gets hundreds of thousands of events quickly. Shapes follow the TAP
+ * SIEM API v2 JSON (design §2): hostile subjects, non-ASCII addresses, IPv4 and IPv6, the API's nulls, messageParts in
+ * random order, one event per recipient of a message (same GUID, own `id`).
  */
 import type { EventType, JsonObject } from '../siem/types.js'
 

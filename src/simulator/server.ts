@@ -1,12 +1,8 @@
 /**
- * A stand-in for the Proofpoint TAP SIEM API v2 on loopback, for `demo`, the tests and the benchmark.
- *
- * It behaves like the API where the receiver depends on it (design §2): basic auth, `format=json` required (the
- * default answer is syslog text), one time selector (`interval`, `sinceSeconds`, `sinceTime`) with the API's limits
- * (30 s .. 1 h, at most 7 days back), the END time included, 204 for an empty window, `threatStatus` /
- * `threatType` filters. Events come from the deterministic generator, plus any a test injects; nothing later than
- * the simulator's clock is served. Optionally it models indexing lag: an event becomes visible only some time after
- * its own time. Faults can be queued with `failNext`.
+ * A stand-in for the Proofpoint TAP SIEM API v2 on loopback, for `demo`, the tests and the benchmark. It behaves like
+ * the API where the receiver depends on it (design §2): basic auth, syslog text unless `format=json`, one time selector
+ * with the API's limits, the END time included, 204 for an empty window, the threat filters. Events come from the
+ * generator plus any a test injects, none later than the simulator's clock (or, optionally, its indexing lag).
  */
 import { once } from 'node:events'
 import { createServer } from 'node:http'
@@ -55,9 +51,7 @@ export interface FaultReply {
   cutAfterBytes?: number
 }
 
-/** Called when a request arrives (its entry is already in `requests`); a FaultReply returned answers it instead. */
 export type SimulatorRequestHook = (request: SimulatorRequest) => FaultReply | undefined | void
-/** Called right after an answer was written (or the connection dropped by a fault). */
 export type SimulatorResponseHook = (request: SimulatorRequest) => void
 
 export interface SimulatorRequest {
@@ -89,9 +83,9 @@ export interface SiemSimulator {
   failNext(n: number, reply: FaultReply): void
   /** Change the credentials the simulator accepts (a rotated secret). */
   setCredentials(principal: string, secret: string): void
-  /** Calls `hook` (replacing any earlier one; undefined removes it) when a request arrives; it may return a fault. */
+  /** Calls `hook` (replacing any earlier one) when a request arrives, its entry already in `requests`; a fault it returns answers. */
   onRequest(hook: SimulatorRequestHook | undefined): void
-  /** Calls `hook` (replacing any earlier one) right after each answer was written. */
+  /** Calls `hook` (replacing any earlier one) right after each answer was written, or the connection dropped by a fault. */
   onResponse(hook: SimulatorResponseHook | undefined): void
   close(): Promise<void>
 }
@@ -102,12 +96,10 @@ const MAX_WINDOW_MS = 3_600_000
 const MAX_AGE_MS = 7 * 24 * 3_600_000
 const THREAT_STATUSES = ['active', 'cleared', 'falsePositive']
 const THREAT_TYPE_VALUES = ['url', 'attachment', 'messageText']
-/** The `issues` endpoint: delivered messages and permitted clicks. */
-const ISSUES_PATH = '/v2/siem/issues'
 
 const ROUTES = new Map<string, readonly EventType[]>([
   [ALL_EVENTS_PATH, EVENT_TYPES],
-  [ISSUES_PATH, ['messagesDelivered', 'clicksPermitted']],
+  ['/v2/siem/issues', ['messagesDelivered', 'clicksPermitted']],
   ...EVENT_TYPES.map((t): [string, readonly EventType[]] => [EVENT_TYPE_PATHS[t], [t]]),
 ])
 
@@ -164,8 +156,7 @@ class JsonArrayBuilder {
   readonly parts: Buffer[] = []
   private pending: string[] = []
   private pendingChars = 0
-  count = 0
-  bytes = 0
+  private count = 0
 
   add(json: string): void {
     this.pending.push(this.count === 0 ? json : `,${json}`)
@@ -176,9 +167,7 @@ class JsonArrayBuilder {
 
   flush(): void {
     if (this.pending.length === 0) return
-    const b = Buffer.from(this.pending.join(''), 'utf8')
-    this.parts.push(b)
-    this.bytes += b.length
+    this.parts.push(Buffer.from(this.pending.join(''), 'utf8'))
     this.pending = []
     this.pendingChars = 0
   }
@@ -232,10 +221,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<SiemSimula
       if (maxLag > 0 && e.timeMs + Math.floor(e.lag * maxLag) > nowMs) return
       visit(e.type, e.event)
     })
-    for (; next < extra.length; next++) {
-      const x = extra[next] as Injected
-      visit(x.type, x.event)
-    }
+    for (const x of extra.slice(next)) visit(x.type, x.event)
   }
 
   function parseQuery(path: string, params: URLSearchParams, nowMs: number): Query {
@@ -246,7 +232,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<SiemSimula
     if (selectors.length === 0) throw new BadRequest('A time selector is required: one of interval, sinceSeconds or sinceTime.')
     if (selectors.length > 1) throw new BadRequest(`Only one time selector may be given, got ${selectors.join(' and ')}.`)
     let startMs: number
-    let endMs: number
+    let endMs = nowMs
     if (params.has('interval')) {
       const interval = params.get('interval') as string
       const parts = interval.split('/')
@@ -265,7 +251,6 @@ export async function startSimulator(opts: SimulatorOptions): Promise<SiemSimula
       const n = /^\d+$/.test(v) ? Number(v) : NaN
       if (!(n >= 30 && n <= 3600)) throw new BadRequest(`sinceSeconds must be an integer from 30 to 3600, not "${v}".`)
       startMs = nowMs - n * 1000
-      endMs = nowMs
     } else {
       const v = params.get('sinceTime') as string
       const t = parseIso(v)
@@ -273,7 +258,6 @@ export async function startSimulator(opts: SimulatorOptions): Promise<SiemSimula
       if (t > nowMs) throw new BadRequest('sinceTime is in the future.')
       if (nowMs - t > MAX_WINDOW_MS) throw new BadRequest('sinceTime is too far into the past: it must be within the last hour.')
       startMs = t
-      endMs = nowMs
     }
     const threatStatus = params.getAll('threatStatus')
     const bad = threatStatus.find((s) => !THREAT_STATUSES.includes(s))
@@ -286,9 +270,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<SiemSimula
 
   function isAuthorized(header: string | undefined): boolean {
     const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header ?? '')
-    if (!m) return false
-    const decoded = Buffer.from(m[1] as string, 'base64').toString('utf8')
-    return decoded === `${principal}:${secret}`
+    return m !== null && Buffer.from(m[1] as string, 'base64').toString('utf8') === `${principal}:${secret}`
   }
 
   async function send(

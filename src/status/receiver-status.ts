@@ -107,7 +107,6 @@ export class ReceiverStatus {
     this.exportCounts.exportSplits += e.splits ?? 0
   }
 
-  /** epoch ms of the last export the collector acknowledged; undefined before the first. */
   lastSuccessfulExportAt(): number | undefined {
     return this.lastSuccessfulExport
   }
@@ -147,7 +146,6 @@ export class ReceiverStatus {
     this.lastProgressWall = wallAt
   }
 
-  /** A sleep starts (a wait) or ends (undefined). */
   setWait(wait: LoopWait | undefined): void {
     this.wait = wait
   }

@@ -36,9 +36,8 @@ export interface ExportRecord {
   at: number
   outcome: 'ok' | 'error'
   records: number
-  /** The pipeline's report of an acknowledged export: attributes dropped over OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT... */
+  /** The pipeline's report of an acknowledged export (see ExportCounts). */
   droppedAttributes?: number
-  /** ... and requests split in halves because the collector found them too large. */
   splits?: number
   error?: StatusError & { retryable: boolean }
 }
