@@ -10,7 +10,6 @@ import { BodyFormatError } from './body-format.js'
 
 type Headers = Record<string, string | string[] | undefined>
 
-/** One request, as its error messages describe it. */
 export interface ErrorContext {
   origin: string
   principal: string
@@ -92,18 +91,16 @@ export function headerValue(h: Headers, name: string): string | undefined {
   return Array.isArray(v) ? v.join(', ') : v
 }
 
-function noop(): void {}
-
 /** Drops a response body that will not be read (again): frees or closes its connection, and swallows the
  *  "aborted" error that destroying an unfinished body emits. */
 export function discard(body: Readable): void {
-  body.on('error', noop)
+  body.on('error', () => undefined)
   body.destroy()
 }
 
 /** Reads at most ERROR_BODY_LIMIT bytes of an error body, then discards the rest so the connection is not leaked. */
 async function readErrorBody(body: Readable): Promise<string> {
-  body.on('error', noop)
+  body.on('error', () => undefined)
   const parts: Buffer[] = []
   let size = 0
   try {
@@ -120,7 +117,7 @@ async function readErrorBody(body: Readable): Promise<string> {
   return Buffer.concat(parts).subarray(0, ERROR_BODY_LIMIT).toString('utf8')
 }
 
-/** The API's own words: a JSON body's `message` (or `error`) field, else the text. */
+/** The API's own words: a JSON body's `message` (or `error`, `detail`) field, else the text. */
 function apiMessage(text: string): string {
   const t = text.trim()
   try {

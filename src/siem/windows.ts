@@ -114,7 +114,7 @@ export function nextReaskFrom(window: TimeWindow, queriedAtMs: number, overlapMs
 /** Limits for re-planning after the API rejected a window (400): each further rejection halves the window. */
 export function repairedLimits(limits: WindowLimits, rejections: number): WindowLimits {
   if (rejections <= 0) return limits
-  const shrunk = Math.max(limits.granularityMs, Math.floor(limits.maxWindowMs / 2 ** rejections / limits.granularityMs) * limits.granularityMs)
+  const shrunk = Math.max(limits.granularityMs, floorTo(limits.maxWindowMs / 2 ** rejections, limits.granularityMs))
   return {
     ...limits,
     maxWindowMs: shrunk,
@@ -147,13 +147,8 @@ export function adaptWindowMs(
   return clamp(currentMaxMs)
 }
 
-/**
- * The window length in force, as the API's answers shape it: each 400 halves the next window (and keeps further inside
- * the 7-day limit and behind the API's clock), a success resets that; very big windows shrink the later ones and
- * quiet ones let them grow back (adaptWindowMs).
- */
+/** The window length in force: halved per 400 until a success (repairedLimits, behindMs), adapted to the traffic (adaptWindowMs). */
 export class WindowSizer {
-  /** Consecutive 400s from the API (at most 8). */
   private rejections = 0
   private adaptiveMaxMs: number
 
