@@ -52,11 +52,9 @@ export class FileStateStore implements StateStore {
     } catch (err) {
       throw new StateError(`cannot list RECEIVER_STATE_DIR "${this.dir}" (${describe(err)}): make it readable by this process`, err)
     }
-    for (const name of names) {
-      if (name.startsWith(TMP_PREFIX) || name.startsWith(PROBE_PREFIX)) {
-        // A leftover of a crash mid-save: state.json is still the last complete state.
-        await rm(join(this.dir, name), { force: true }).catch(() => undefined)
-      }
+    // Leftovers of a crash mid-save: state.json is still the last complete state.
+    for (const name of names.filter((n) => n.startsWith(TMP_PREFIX) || n.startsWith(PROBE_PREFIX))) {
+      await rm(join(this.dir, name), { force: true }).catch(() => undefined)
     }
   }
 

@@ -24,11 +24,6 @@ export interface LockHolder {
   since: string
 }
 
-export interface StateDirLockOptions {
-  /** The flock(1) command (util-linux, or BusyBox); default `flock`, found on PATH. */
-  flockCommand?: string
-}
-
 export interface AcquireOptions {
   /** Aborting ends the wait: `acquire` then resolves false (a lock taken meanwhile is kept; `release` drops it). */
   signal: AbortSignal
@@ -50,11 +45,12 @@ export interface AcquireOptions {
  */
 export class StateDirLock {
   readonly path: string
+  /** The flock(1) command (util-linux, or BusyBox); default `flock`, found on PATH. */
   private readonly flockCommand: string
   private handle: FileHandle | undefined
   private holding = false
 
-  constructor(readonly dir: string, opts: StateDirLockOptions = {}) {
+  constructor(readonly dir: string, opts: { flockCommand?: string } = {}) {
     this.path = join(dir, LOCK_FILE_NAME)
     this.flockCommand = opts.flockCommand ?? 'flock'
   }
@@ -108,7 +104,8 @@ export class StateDirLock {
         return true
       }
       const holder = await this.holder()
-      const reason = standbyReason(this.dir, this.path, holder)
+      const who = holder ? ` (pid ${holder.pid} on host ${holder.hostname}, since ${holder.since})` : ''
+      const reason = `standby: another receiver holds the lock on RECEIVER_STATE_DIR "${this.dir}"${who} (lock file ${this.path})`
       opts.onStandby?.(reason)
       const now = Date.now()
       if (loggedAt === undefined || now - loggedAt >= logEveryMs) {
@@ -177,29 +174,19 @@ export class StateDirLock {
   }
 }
 
-/** The `/readyz` reason and log line of a standby. */
-function standbyReason(dir: string, lockPath: string, holder: LockHolder | undefined): string {
-  const who = holder ? ` (pid ${holder.pid} on host ${holder.hostname}, since ${holder.since})` : ''
-  return `standby: another receiver holds the lock on RECEIVER_STATE_DIR "${dir}"${who} (lock file ${lockPath})`
-}
-
 type FlockResult = { kind: 'locked' } | { kind: 'busy' } | { kind: 'missing'; detail: string } | { kind: 'failed'; detail: string }
 
 /** `flock -n -x 3` on `fd`: exit 0 locked; exit 1 with nothing on stderr: held elsewhere (util-linux and BusyBox alike). */
 function runFlock(command: string, fd: number): Promise<FlockResult> {
   return new Promise((resolve) => {
     let stderr = ''
-    let settled = false
     const child = spawn(command, ['-n', '-x', '3'], { stdio: ['ignore', 'ignore', 'pipe', fd] })
     // Our own timer, not spawn's `timeout`: that one is not cleared when the command is missing, and holds the loop.
     const timer = setTimeout(() => child.kill('SIGKILL'), FLOCK_TIMEOUT_MS)
     timer.unref()
     const done = (r: FlockResult): void => {
       clearTimeout(timer)
-      if (!settled) {
-        settled = true
-        resolve(r)
-      }
+      resolve(r)
     }
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString('utf8')))
     child.on('error', (err: NodeJS.ErrnoException) => {

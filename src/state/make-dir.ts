@@ -1,9 +1,7 @@
 /**
- * Creates a directory and its missing parents, one level at a time from the nearest existing ancestor.
- *
- * Not `mkdir(path, { recursive: true })`: for a path under /proc that call never settles (Node 20, 22 and 24,
- * design §6), so a receiver given such a state directory would hang at start with no log line. Plain `stat` and
- * non-recursive `mkdir` answer at once (ENOENT, EACCES, EROFS, ENOTDIR, ...), and that error is what is thrown.
+ * Creates a directory and its missing parents, one level at a time. Not `mkdir(path, { recursive: true })`: for a path
+ * under /proc that never settles (Node 20, 22 and 24), so the receiver would hang at start with no log line; `stat`
+ * and non-recursive `mkdir` answer at once (ENOENT, EACCES, EROFS, ENOTDIR, ...), and that error is what is thrown.
  */
 import { mkdir, stat } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'

@@ -1,10 +1,7 @@
 import { StateError } from '../errors.js'
 import type { ReceiverState, StateStore } from './types.js'
 
-/**
- * An in-memory {@link StateStore} for tests and the demo, like OTel's `InMemoryLogRecordExporter`. Saves and loads
- * deep-copy, so neither side can change the other's state by reference.
- */
+/** An in-memory {@link StateStore} for tests and the demo. Saves and loads deep-copy: no side changes the other's state by reference. */
 export class MemoryStateStore implements StateStore {
   private state: ReceiverState | undefined
   private failures: Error[] = []

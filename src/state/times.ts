@@ -23,10 +23,9 @@ const FIX =
   'or remove "apiRequests"/"lastEventAt"; events after the new cursor are exported again and a backend can drop repeats by log.record.uid'
 
 /**
- * Refuses a state whose times lie ahead of `nowMs` (beyond MAX_STATE_CLOCK_SKEW_MS): a cursor in the future claims
- * windows that have not happened, so the events created before it would never be fetched; request times in the
- * future hold the budget back for longer than a day; a future lastEventAt silences the no-events alert.
- * Throws StateError (the receiver exits with 78) with what to do.
+ * Refuses (StateError, exit 78) a state whose times lie ahead of `nowMs` beyond MAX_STATE_CLOCK_SKEW_MS: a future cursor
+ * claims windows that have not happened, so the events created before it would never be fetched; future request
+ * times hold the budget back for longer than a day; a future lastEventAt silences the no-events alert.
  */
 export function checkStateTimes(state: ReceiverState, nowMs: number): void {
   const limit = nowMs + MAX_STATE_CLOCK_SKEW_MS

@@ -1,5 +1,3 @@
-/** Durable receiver state: what survives a restart. */
-
 /** The state file's content. `version` guards the format: a file with another version is refused, never guessed at. */
 export interface ReceiverState {
   version: 2
@@ -30,5 +28,4 @@ export interface StateStore {
   save(state: ReceiverState): Promise<void>
 }
 
-/** The only state format this version reads and writes. */
 export const STATE_VERSION = 2

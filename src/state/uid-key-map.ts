@@ -58,7 +58,6 @@ export class UidKeyMap {
     }
   }
 
-  /** A new map with the entries whose value passes `keep`. */
   filter(keep: (value: number) => boolean): UidKeyMap {
     const out = new UidKeyMap()
     this.forEach((value, key) => {
