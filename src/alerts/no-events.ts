@@ -1,7 +1,6 @@
 /**
- * The no-events alert as OpenTelemetry log records, sent into the same OTLP stream as the events, so the alerting
- * a team already has in its backend fires (Panther's Proofpoint source raises the same alert, default after 24 h).
- * Pure: the poller decides when the state flips and exports the record.
+ * The no-events alert as OpenTelemetry log records in the same OTLP stream as the events, so the alerting a team has in
+ * its backend fires (Panther's Proofpoint source raises the same alert, default after 24 h). No I/O: the poller sends.
  */
 import { createHash } from 'node:crypto'
 import type { HrTime, LogRecordParts } from '../mapping/types.js'
