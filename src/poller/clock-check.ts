@@ -1,7 +1,4 @@
-/**
- * Before each window is planned: a cursor the SIEM API's clock puts in its future moves (cursorForApiClock) and the
- * log says why; a machine clock off the API's by more than a minute is warned about.
- */
+/** Before each window: a cursor in the SIEM API's future moves (cursorForApiClock), and a clock off by over a minute is warned of. */
 import type { ApiClock } from '../siem/api-clock.js'
 import type { WindowLimits } from '../siem/windows.js'
 import { MAX_STATE_CLOCK_SKEW_MS } from '../state/index.js'

@@ -1,5 +1,5 @@
 export { Poller } from './poller.js'
-export type { ExportOutcome, PollerDeps, PollerMetrics, PollerOptions, RecordSink, WindowSource } from './types.js'
+export type { ExportOutcome, RecordSink, WindowSource } from './types.js'
 export { nextState, tally } from './commit.js'
 export { runWindow } from './window-run.js'
-export type { WindowAttempt, WindowRunDeps } from './window-run.js'
+export type { WindowRunDeps } from './window-run.js'

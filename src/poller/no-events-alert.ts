@@ -1,7 +1,4 @@
-/**
- * The no-events alert as the poller sends it (NoEventsAlert decides when): an OpenTelemetry record into the same OTLP
- * stream, so the backend's alerting fires, sent until the collector acknowledges it.
- */
+/** The no-events alert as the poller sends it (NoEventsAlert decides when): retried until the collector acknowledges it. */
 import type { LogRecordParts } from '../mapping/types.js'
 import type { PollState } from './poll-state.js'
 import type { ExportOutcome, PollerDeps } from './types.js'

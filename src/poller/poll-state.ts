@@ -73,10 +73,7 @@ export class PollState {
     this.deps.status.setCursor(moved.cursor)
   }
 
-  /**
-   * Stopped mid-window (SIGTERM on a rollout): the cursor stays, but the keys the collector already acknowledged
-   * are saved, so the restarted receiver asks the window again and sends only what was not delivered.
-   */
+  /** Stopped mid-window (a rollout): the cursor stays, the acknowledged keys are saved; the restart sends only the rest. */
   async keepAcknowledged(window: TimeWindow, done: Acknowledged, apiRequests: () => number[]): Promise<void> {
     if (done.size === 0) return
     const { logger } = this.deps

@@ -90,11 +90,6 @@ export class Poller {
     await this.running?.catch(() => undefined)
   }
 
-  /** Resolves when the loop ends (after stop, or a crash, which rejects). */
-  get done(): Promise<void> {
-    return this.running ?? Promise.resolve()
-  }
-
   private async loop(): Promise<void> {
     const { status, logger } = this.deps
     while (!this.abort.signal.aborted) {
@@ -180,8 +175,7 @@ export class Poller {
     const exportedCount = sum(outcome.exported)
     if (exportedCount > 0 && !(await this.alerts.clear())) return 'stopped'
 
-    // The API's data may end before what was asked (queryEndTime), and the API's present bounds it anyway: the
-    // cursor never moves past either, and the rest of the window is asked again from there.
+    // The cursor never moves past the API's data (queryEndTime) or its present: the rest of the window is asked again.
     const settledEnd = answeredThrough(window, summary.queryEndTime, this.apiClock.now(), this.opts.limits)
     if (settledEnd < window.end.getTime()) {
       logger.warn(

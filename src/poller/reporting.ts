@@ -1,7 +1,4 @@
-/**
- * What the poller tells /status and /metrics about each SIEM API request and each export call: outcome, HTTP status,
- * events, bytes, durations, and progress for liveness (an answer of any status is progress; no answer is not).
- */
+/** What the poller tells /status and /metrics about each SIEM API request and each export call, and progress for liveness. */
 import { ExportError, SiemApiError, SiemAuthError, errorInfo } from '../errors.js'
 import type { LogRecordParts } from '../mapping/types.js'
 import type { WindowSummary } from '../siem/client.js'
@@ -40,7 +37,6 @@ export class PollReporter {
     status.setAuthFailing(false)
   }
 
-  /** One export call through the sink, reported. */
   async exported(sink: RecordSink, records: LogRecordParts[]): Promise<ExportOutcome> {
     const { status } = this
     const started = performance.now()

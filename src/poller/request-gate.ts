@@ -25,7 +25,6 @@ export interface RequestGateDeps {
   waits: Waits
   reporter: PollReporter
   signal: AbortSignal
-  /** Saves the request times (the state's apiRequests) before a request goes out. */
   saveRequests: (apiRequests: number[]) => Promise<unknown>
 }
 
@@ -35,9 +34,8 @@ export class RequestGate implements WindowSource {
 
   constructor(private readonly deps: RequestGateDeps) {}
 
-  /** The saved request times (the state's apiRequests). */
   load(apiRequests: readonly number[]): void {
-    this.budget = new RequestBudget(this.deps.requestBudget, [...apiRequests])
+    this.budget = new RequestBudget(this.deps.requestBudget, apiRequests)
   }
 
   get requests(): RequestBudget {
@@ -81,24 +79,19 @@ export class RequestGate implements WindowSource {
   }
 
   private async *requested(inner: WindowEvents): AsyncGenerator<EventBatch> {
-    const started = await this.beforeRequest()
-    try {
-      yield* inner
-    } catch (err) {
-      if (!this.deps.signal.aborted) this.deps.reporter.requestFailed(err, started)
-      throw err
-    }
-    this.deps.reporter.requestAnswered(inner.summary!, started)
-  }
-
-  /** Counts the request, durably, before it goes out; returns when it went (performance.now()). */
-  private async beforeRequest(): Promise<number> {
-    const { clock } = this.deps
+    const { clock, reporter } = this.deps
     if (this.budget.nextAllowedAt(clock()) > clock()) throw new BudgetExhaustedError()
     const requestedAt = clock()
     this.budget.record(requestedAt)
     await this.deps.saveRequests(this.budget.snapshot(requestedAt))
     this.latestQueriedAt = this.deps.apiClock.now()
-    return performance.now()
+    const started = performance.now()
+    try {
+      yield* inner
+    } catch (err) {
+      if (!this.deps.signal.aborted) reporter.requestFailed(err, started)
+      throw err
+    }
+    reporter.requestAnswered(inner.summary!, started)
   }
 }

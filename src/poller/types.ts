@@ -32,10 +32,7 @@ export interface ExportOutcome {
   splits?: number
 }
 
-/**
- * What the poller needs from the export pipeline: resolves once the collector acknowledged or permanently refused
- * every record; throws a retryable error otherwise.
- */
+/** What the poller needs from the export pipeline: resolves once every record was acknowledged or refused for good, else throws. */
 export interface RecordSink {
   exportRecords(records: LogRecordParts[]): Promise<ExportOutcome | void>
   /** Calls the sink takes at once (the export pipeline's RECEIVER_EXPORT_CONCURRENCY); 1 when it does not say. */

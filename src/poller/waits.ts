@@ -12,7 +12,6 @@ import type { LoopWait, ReceiverStatus } from '../status/index.js'
 export interface WaitsDeps {
   status: ReceiverStatus
   logger: Logger
-  /** Measures `ms` on the monotonic clock; ends early when the signal aborts. */
   sleep: (ms: number, signal: AbortSignal) => Promise<void>
   signal: AbortSignal
   clock: () => number

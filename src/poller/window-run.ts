@@ -40,7 +40,6 @@ export interface WindowRunDeps {
   clock: () => number
   /** The loop is making progress (a batch arrived). */
   progress: () => void
-  /** The records the collector took, per call. */
   onExported?: (records: readonly MappedRecord[]) => void
 }
 
