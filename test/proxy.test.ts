@@ -143,6 +143,24 @@ t.test('the OTLP exporter goes through the proxy (absolute-form for http endpoin
   t.equal(sink.requests.length, 1)
 })
 
+t.test('OTLP/HTTP through a proxy that quotes our request back: its credentials are redacted from the message', async (t) => {
+  const proxy = await startForwardProxy(t, PROXY_PASSWORD)
+  proxy.mode = 'echo'
+  const sink = await startOtlpSink()
+  t.teardown(() => sink.close())
+  // As check-config uses it: the exporter alone, without the pipeline's own redaction around it.
+  const exporter = new OtlpHttpLogExporter({ url: `${sink.url}/v1/logs`, protocol: 'http/protobuf', proxy: proxy.url, timeoutMillis: 5000 })
+  t.teardown(() => exporter.shutdown())
+  const result = await exporter.sendEncoded(Buffer.alloc(0))
+  const token = (proxy.auth[0] ?? '').replace(/^Basic /, '')
+  t.ok(token.length > 8, 'the proxy got our Proxy-Authorization')
+  const message = `${result.error?.message ?? ''} ${JSON.stringify(result.error)}`
+  t.match(message, /403/, 'the answer is quoted')
+  t.notMatch(message, token, 'never the Basic token made of the proxy credentials')
+  t.notMatch(message, PROXY_PASSWORD, 'never the proxy password')
+  t.equal(sink.requests.length, 0)
+})
+
 // OTLP/HTTP to an https collector through the CONNECT proxy: the CA, client certificate and key are applied to the
 // TLS inside the tunnel (the exporter passes them per request to https-proxy-agent). Certificates: test/fixtures/tls.
 const TLS_CA = readFileSync(tlsPath('ca.pem'), 'utf8')

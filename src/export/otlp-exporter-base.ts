@@ -97,6 +97,8 @@ export abstract class OtlpExporterBase implements LogRecordExporter {
 
   constructor(opts: OtlpExporterBaseOptions) {
     this.redactor = otlpRedactor(opts.url, opts.headers)
+    // A proxy may quote our request back, Proxy-Authorization included.
+    if (opts.proxy !== undefined) this.redactor.addUrl(opts.proxy)
     if (opts.otherSecrets) this.redactor.addSource(opts.otherSecrets)
     this.timeoutMillis = opts.timeoutMillis ?? DEFAULT_OTLP_TIMEOUT_MS
     this.minAttemptMs = Math.min(1000, this.timeoutMillis / 4)

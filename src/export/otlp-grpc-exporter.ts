@@ -107,7 +107,6 @@ export class OtlpGrpcLogExporter extends OtlpExporterBase {
       if (proxy.username) {
         options['grpc.http_connect_creds'] = `${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`
       }
-      this.redactor.addUrl(opts.proxy)
     }
     routeGrpcLog(opts.log, (text) => this.redactor.redact(text))
     this.client = new (grpcJs().Client)(address, channelCredentials(url, opts.tls), options)

@@ -1,6 +1,7 @@
 /**
  * A forward proxy on loopback for tests: CONNECT tunnels (recording every byte the client sent into them) and
- * absolute-form HTTP requests, or a refusal (407, 502, a closed connection) by `mode`. Its URL carries user:password.
+ * absolute-form HTTP requests, or a refusal (407, 502, a closed connection) by `mode`; `echo` answers an absolute-form
+ * request 403 with the headers it received, as a careless proxy's error page would. Its URL carries user:password.
  */
 import { once } from 'node:events'
 import http from 'node:http'
@@ -16,7 +17,7 @@ export interface ForwardProxy {
   auth: string[]
   /** Every byte the client sent into CONNECT tunnels (what the proxy could read of the traffic). */
   tunnelled: Buffer[]
-  mode: 'ok' | 407 | 502 | 'close'
+  mode: 'ok' | 407 | 502 | 'close' | 'echo'
 }
 
 /** A forward proxy: CONNECT tunnels and absolute-form HTTP requests, or a refusal by `mode`. */
@@ -25,6 +26,7 @@ export async function startForwardProxy(t: Test, password: string): Promise<Forw
   const server = http.createServer((req, res) => {
     proxy.seen.push(req.url ?? '')
     proxy.auth.push(String(req.headers['proxy-authorization'] ?? ''))
+    if (proxy.mode === 'echo') return void res.writeHead(403, { 'content-type': 'text/plain' }).end(JSON.stringify(req.headers))
     if (proxy.mode !== 'ok') return void res.writeHead(typeof proxy.mode === 'number' ? proxy.mode : 502).end()
     const upstream = http.request(req.url ?? '', { method: req.method, headers: req.headers }, (up) => {
       res.writeHead(up.statusCode ?? 502, up.headers)
