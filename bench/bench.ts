@@ -32,6 +32,7 @@ const MB = 1e6
 
 const LABELS: Record<Variant, string> = {
   a: 'a  receiver e2e',
+  a0: 'a0 receiver, no indicators/std fields',
   b: 'b  floor',
   c: 'c  naive (SDK defaults)',
   c2: 'c2 naive, queue = window',
@@ -243,6 +244,17 @@ function printTargets(rows: Row[], sizes: number[]): void {
   // Linear: the time per event does not grow with the window (1.25 × leaves room for noise and GC of a bigger heap).
   const linear = known.length >= 2 ? known.every((p, i) => known.slice(0, i).every((q) => p.us <= q.us * 1.25)) : undefined
   out.push(`  time linear in events (µs/event never grows > 1.25× with size): ${verdict(linear)} (${known.map((p) => `${fmtInt(p.size)}: ${p.us.toFixed(1)} µs`).join(', ')})`)
+  for (const size of sizes) {
+    const a = get(size, 'a')
+    const a0 = get(size, 'a0')
+    if (!a || !a0) continue
+    const ratio = eventsPerSecond(a) / eventsPerSecond(a0)
+    const bytes = (r: Row | undefined): string => (r?.sink && r.result ? ((r.sink.bytes / r.result.events) / 1000).toFixed(2) : '-')
+    out.push(
+      `  ${pad(fmtInt(size), 8)} indicators + standard fields within 15 % of the throughput without them: ${verdict(ratio >= 0.85)} (${ratio.toFixed(2)})` +
+        `   OTLP KB/event ${bytes(rows.find((r) => r.size === size && r.variant === 'a'))} with, ${bytes(rows.find((r) => r.size === size && r.variant === 'a0'))} without`,
+    )
+  }
   console.log(out.join('\n'))
 }
 

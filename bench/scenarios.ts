@@ -24,7 +24,7 @@ import type { LogRecordParts } from '../src/mapping/types.js'
 import { EVENT_TYPES } from '../src/siem/types.js'
 import { VERSION } from '../src/version.js'
 
-export const VARIANTS = ['a', 'b', 'c', 'c2'] as const
+export const VARIANTS = ['a', 'a0', 'b', 'c', 'c2'] as const
 export type Variant = (typeof VARIANTS)[number]
 
 export const PRINCIPAL = 'bench-principal'
@@ -99,8 +99,11 @@ export function peakRssBytes(): number {
   return process.resourceUsage().maxRSS * 1024
 }
 
-/** (a) The receiver end to end: createApp with the real client, mapper, export pipeline, exporter and state file. */
-async function runReceiver(env: ChildEnv): Promise<ChildResult> {
+/**
+ * (a) The receiver end to end: createApp with the real client, mapper, export pipeline, exporter and state file.
+ * (a0) the same without the indicator and standard-field attributes, to show what they cost.
+ */
+async function runReceiver(env: ChildEnv, variant: 'a' | 'a0'): Promise<ChildResult> {
   const stateDir = await mkdtemp(join(tmpdir(), 'psr-bench-'))
   const notes: string[] = []
   let windowDone: { received?: number; bytes?: number } | undefined
@@ -130,6 +133,7 @@ async function runReceiver(env: ChildEnv): Promise<ChildResult> {
       OTEL_SERVICE_NAME: 'bench-receiver',
       // Tuning runs: `RECEIVER_EXPORT_BATCH_SIZE=1024 npm run bench` and the like reach the receiver.
       ...Object.fromEntries(Object.entries(process.env).filter(([k]) => TUNABLE.test(k))),
+      ...(variant === 'a0' ? { RECEIVER_INDICATORS: 'false', RECEIVER_STANDARD_FIELDS: 'false' } : {}),
     },
   })
   // Time stands still at T0: the first window is [T0 − 1 h, T0], and when the receiver then waits for its next poll
@@ -177,7 +181,7 @@ async function runReceiver(env: ChildEnv): Promise<ChildResult> {
     notes.push(`malformed ${totals.malformed}, rejected ${totals.rejected}, duplicates ${totals.duplicates}`)
   }
   return {
-    variant: 'a',
+    variant,
     events: totals.received,
     bodyBytes: windowDone?.bytes ?? 0,
     ms,
@@ -339,7 +343,8 @@ export async function runChild(variant: Variant, expectedEvents: number): Promis
   const env = childEnv()
   switch (variant) {
     case 'a':
-      return runReceiver(env)
+    case 'a0':
+      return runReceiver(env, variant)
     case 'b':
       return runFloor(env)
     case 'c':

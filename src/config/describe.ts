@@ -91,6 +91,8 @@ export function describeConfig(loaded: LoadedConfig): ConfigRow[] {
     RECEIVER_LOG_LEVEL: rc.logLevel,
     RECEIVER_BODY: rc.body,
     RECEIVER_ATTRIBUTE_SHAPE: rc.attributeShape,
+    RECEIVER_INDICATORS: String(rc.indicators),
+    RECEIVER_STANDARD_FIELDS: String(rc.standardFields),
     RECEIVER_OVERLAP: formatDuration(rc.overlapMs),
     RECEIVER_RETRY_MAX_BACKOFF: formatDuration(rc.retryMaxBackoffMs),
     RECEIVER_NO_EVENTS_FAILS_READINESS: String(rc.noEventsFailsReadiness),

@@ -136,6 +136,8 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
       logLevel: raw.RECEIVER_LOG_LEVEL,
       body: raw.RECEIVER_BODY,
       attributeShape: raw.RECEIVER_ATTRIBUTE_SHAPE,
+      indicators: raw.RECEIVER_INDICATORS === 'true',
+      standardFields: raw.RECEIVER_STANDARD_FIELDS === 'true',
       overlapMs: raw.RECEIVER_OVERLAP,
       retryMaxBackoffMs: raw.RECEIVER_RETRY_MAX_BACKOFF,
       noEventsFailsReadiness: raw.RECEIVER_NO_EVENTS_FAILS_READINESS === 'true',

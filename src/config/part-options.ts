@@ -30,12 +30,14 @@ export function siemSecrets(config: ReceiverConfig): () => string[] {
   return siemSecretSource(pp.principal, pp.secret, secretFileReader(pp))
 }
 
-/** How events become log records: shape, body, and the attribute value length limit the mapper applies itself. */
+/** How events become log records: shape, body, the added attribute sets, and the value length limit the mapper applies. */
 export function mappingOptions(config: ReceiverConfig): MappingOptions {
   const limit = config.otel.logRecordLimits?.attributeValueLengthLimit
   return {
     attributeShape: config.receiver.attributeShape,
     body: config.receiver.body,
+    indicators: config.receiver.indicators,
+    standardFields: config.receiver.standardFields,
     // The mapper cuts (and counts) long values itself, so the SDK's own silent cut never applies to event data.
     ...(limit === undefined ? {} : { attributeValueLengthLimit: limit }),
   }

@@ -48,6 +48,8 @@ export interface RawConfig {
   RECEIVER_LOG_LEVEL: LogLevel
   RECEIVER_BODY: BodyMode
   RECEIVER_ATTRIBUTE_SHAPE: AttributeShape
+  RECEIVER_INDICATORS: 'true' | 'false'
+  RECEIVER_STANDARD_FIELDS: 'true' | 'false'
   RECEIVER_OVERLAP: number
   RECEIVER_RETRY_MAX_BACKOFF: number
   RECEIVER_NO_EVENTS_FAILS_READINESS: 'true' | 'false'
@@ -237,6 +239,18 @@ const SCHEMA: { [K in ConfigVariable]: Setting<RawConfig[K]> } = {
     doc: 'flat (works with every shipper) or nested (maps)',
     default: 'flat',
     format: oneOf(ATTRIBUTE_SHAPES),
+  },
+  RECEIVER_INDICATORS: {
+    doc: 'related.* attributes: every e-mail address, IP, URL, host name and hash an event mentions: true or false',
+    default: 'true',
+    format: oneOf(['true', 'false'] as const),
+    file: 'boolean',
+  },
+  RECEIVER_STANDARD_FIELDS: {
+    doc: 'email.*, url.*, client.address, source.address, user_agent.original beside proofpoint.*: true or false',
+    default: 'true',
+    format: oneOf(['true', 'false'] as const),
+    file: 'boolean',
   },
   RECEIVER_OVERLAP: {
     // Events appear up to ~30 min after their window (indexing lag); the request must stay within 1 h.

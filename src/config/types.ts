@@ -48,6 +48,8 @@ export interface ReceiverConfig {
     logLevel: LogLevel
     body: BodyMode
     attributeShape: AttributeShape
+    indicators: boolean
+    standardFields: boolean
     overlapMs: number
     retryMaxBackoffMs: number
     noEventsFailsReadiness: boolean

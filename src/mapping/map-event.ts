@@ -8,10 +8,12 @@ import type { AnyValue, AnyValueMap } from '@opentelemetry/api-logs'
 import { EVENT_TYPES } from '../siem/types.js'
 import type { EventType, JsonObject, JsonValue, SiemResponse } from '../siem/types.js'
 import { isJsonObject, putAttribute, wellFormedKey } from './attributes.js'
+import { indicatorAttributes } from './indicators.js'
 import { limitDepth, MAX_DEPTH, safeJson } from './safe-json.js'
 import { ATTRIBUTE_PREFIX, COMPILED_FIELDS, EVENT_FAMILY, EVENT_NAMES, TIME_FIELD } from './schema.js'
 import type { FieldSpec, ScalarKind } from './schema.js'
 import { severityOf } from './severity.js'
+import { standardAttributes } from './standard-fields.js'
 import { limitStringLengths } from './string-limit.js'
 import { hrTimeFromIso } from './time.js'
 import type { AttributeShape, HrTime, MalformedReason, MappedRecord, MappingOptions } from './types.js'
@@ -146,7 +148,10 @@ export function mapEvent(event: JsonValue, type: EventType, opts: MappingOptions
     if (isJsonObject(event)) {
       obj = event
       timestamp = eventTime(event[TIME_FIELD[EVENT_FAMILY[type]]], TIME_FIELD[EVENT_FAMILY[type]], malformed)
-      attributes = mapObject(event, type, opts.attributeShape === 'nested' ? 'nested' : 'flat', malformed)
+      const shape = opts.attributeShape === 'nested' ? 'nested' : 'flat'
+      attributes = mapObject(event, type, shape, malformed)
+      if (opts.standardFields) Object.assign(attributes, standardAttributes(event, EVENT_FAMILY[type], shape))
+      if (opts.indicators) Object.assign(attributes, indicatorAttributes(event, EVENT_FAMILY[type]))
     } else {
       malformed.push('not an object')
       attributes = {}

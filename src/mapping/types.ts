@@ -10,6 +10,10 @@ export type BodyMode = 'json' | 'map' | 'none'
 export interface MappingOptions {
   attributeShape: AttributeShape
   body: BodyMode
+  /** `related.*` indicator attributes (RECEIVER_INDICATORS); default false here, true in the receiver's config. */
+  indicators?: boolean
+  /** `email.*`, `url.*` and other standard attributes (RECEIVER_STANDARD_FIELDS); default false here, true in config. */
+  standardFields?: boolean
   /**
    * Attribute string values longer than this many UTF-16 code units are cut (never inside a surrogate pair) and
    * counted in `MappedRecord.truncated`. Pass the SDK's `logRecordLimits.attributeValueLengthLimit`

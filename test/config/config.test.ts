@@ -4,9 +4,10 @@ import { join } from 'node:path'
 import t from 'tap'
 import type { Test } from 'tap'
 import { ConfigError } from '../../src/errors.js'
-import { CONFIG_VARIABLES, describeConfig, formatDuration, loadConfig, parseDuration, readSecretFile } from '../../src/config/index.js'
+import { CONFIG_VARIABLES, describeConfig, formatDuration, loadConfig, mappingOptions, parseDuration, readSecretFile } from '../../src/config/index.js'
 import { checkRequestBudget } from '../../src/state/budget.js'
 import type { LoadedConfig } from '../../src/config/index.js'
+import type { MappingOptions } from '../../src/mapping/types.js'
 
 const SECRET = 's3cr3t-SHOULD-NOT-LEAK'
 const HEADER_SECRET = 'Bearer h3ader-SHOULD-NOT-LEAK'
@@ -112,6 +113,8 @@ t.test('only the required settings: every default of the contract', (t) => {
       logLevel: 'info',
       body: 'json',
       attributeShape: 'flat',
+      indicators: true,
+      standardFields: true,
       overlapMs: 1_800_000,
       retryMaxBackoffMs: 300_000,
       noEventsFailsReadiness: false,
@@ -176,6 +179,8 @@ t.test('every setting in every accepted form', (t) => {
       RECEIVER_LOG_LEVEL: 'silent',
       RECEIVER_BODY: 'none',
       RECEIVER_ATTRIBUTE_SHAPE: 'nested',
+      RECEIVER_INDICATORS: 'false',
+      RECEIVER_STANDARD_FIELDS: 'false',
       RECEIVER_OVERLAP: '0s',
       RECEIVER_NO_EVENTS_FAILS_READINESS: 'true',
       RECEIVER_EXPORT_BATCH_SIZE: '1000',
@@ -201,6 +206,8 @@ t.test('every setting in every accepted form', (t) => {
     logLevel: 'silent',
     body: 'none',
     attributeShape: 'nested',
+    indicators: false,
+    standardFields: false,
     overlapMs: 0,
     retryMaxBackoffMs: 1000,
     noEventsFailsReadiness: true,
@@ -517,7 +524,7 @@ t.test('config file: every setting takes what its environment text means, and no
     'RECEIVER_WINDOW_MAX_EVENTS', 'RECEIVER_WINDOW_MAX_MB', 'OTEL_EXPORTER_OTLP_TIMEOUT', 'OTEL_EXPORTER_OTLP_LOGS_TIMEOUT',
     'OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT', 'OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT', 'OTEL_ATTRIBUTE_COUNT_LIMIT', 'OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT',
   ]
-  const BOOLEANS = ['RECEIVER_NO_EVENTS_FAILS_READINESS', 'OTEL_EXPORTER_OTLP_INSECURE', 'OTEL_EXPORTER_OTLP_LOGS_INSECURE']
+  const BOOLEANS = ['RECEIVER_NO_EVENTS_FAILS_READINESS', 'RECEIVER_INDICATORS', 'RECEIVER_STANDARD_FIELDS', 'OTEL_EXPORTER_OTLP_INSECURE', 'OTEL_EXPORTER_OTLP_LOGS_INSECURE']
   const fileProblems = (name: string, value: unknown): string[] =>
     named(problemsFor(t, REQUIRED, { configFile: 'c.json', readFile: files({ 'c.json': JSON.stringify({ [name]: value }) }) }), name)
   const strings = CONFIG_VARIABLES.filter((n) => n !== 'RECEIVER_CONFIG_FILE' && ![...LISTS, ...NUMBERS, ...BOOLEANS].includes(n))
@@ -1089,6 +1096,19 @@ t.test('checkRequestBudget: the rule itself', (t) => {
     t.ok(checkRequestBudget(30_000, raiseTo - 1), `budget ${budget}: ${raiseTo - 1} is not enough`)
   }
   t.end()
+})
+
+t.test('RECEIVER_INDICATORS and RECEIVER_STANDARD_FIELDS: on by default, true or false, also as YAML booleans; the mapping follows', (t) => {
+  for (const name of ['RECEIVER_INDICATORS', 'RECEIVER_STANDARD_FIELDS'] as const) {
+    t.throws(() => loadConfig({ env: { ...REQUIRED, [name]: 'yes' } }), new RegExp(name))
+  }
+  t.same(pick(mappingOptions(loadConfig({ env: REQUIRED }).config)), { indicators: true, standardFields: true })
+  const off = loadConfig({ env: REQUIRED, configFile: 'r.yaml', readFile: () => 'RECEIVER_INDICATORS: false\nRECEIVER_STANDARD_FIELDS: false\n' })
+  t.same(pick(mappingOptions(off.config)), { indicators: false, standardFields: false })
+  t.end()
+  function pick(o: MappingOptions): Pick<MappingOptions, 'indicators' | 'standardFields'> {
+    return { indicators: o.indicators, standardFields: o.standardFields }
+  }
 })
 
 t.test('RECEIVER_NO_EVENTS_FAILS_READINESS takes true or false, also as a YAML boolean', (t) => {
