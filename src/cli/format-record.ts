@@ -52,6 +52,8 @@ export function formatRecordLine(r: MappedRecord): string {
   const who = isClick
     ? `${clip(a['proofpoint.recipient'], 30)} clicked ${clip(a['proofpoint.url'], 50)}`
     : `${clip(a['proofpoint.sender'], 30)} → ${clip(a['proofpoint.recipient'], 30)} "${clip(a['proofpoint.subject'], 40)}"${files(a)}`
+  // The indicators, when on: which hosts an event involves, at a glance.
+  const hosts = a['related.hosts'] === undefined ? '' : ` hosts=${clip(a['related.hosts'], 50)}`
   const flags = r.malformed.length > 0 ? ` MALFORMED(${escapeForTerminal(r.malformed.join('; '))})` : ''
-  return `${isoFromHr(r.timestamp)} ${r.severityText.padEnd(5)} ${r.eventName.padEnd(28)} ${who} threat=${threat} uid=${r.uid.slice(0, 12)}${flags}`
+  return `${isoFromHr(r.timestamp)} ${r.severityText.padEnd(5)} ${r.eventName.padEnd(28)} ${who} threat=${threat}${hosts} uid=${r.uid.slice(0, 12)}${flags}`
 }

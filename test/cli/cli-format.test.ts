@@ -57,6 +57,17 @@ t.test('control characters are escaped, one record stays one line', (t) => {
   t.end()
 })
 
+t.test('with indicators on, the line names the hosts the event involves, escaped like the rest', (t) => {
+  const event = message({ sender: 'x@evil.example', threatsInfoMap: [{ threat: 'https://bücher.example/\u202e' }] })
+  const events = { messagesDelivered: [event] as never[], messagesBlocked: [], clicksPermitted: [], clicksBlocked: [] }
+  const [on] = mapResponse({ events }, { attributeShape: 'flat', body: 'none', indicators: true }, [0, 0])
+  const line = formatRecordLine(on!)
+  t.match(line, 'hosts=evil.example,example.com,xn--bcher-kva.example')
+  t.notOk(RAW_UNSAFE.test(line))
+  t.notMatch(formatRecordLine(records([event])[0]!), 'hosts=', 'without indicators, no hosts')
+  t.end()
+})
+
 t.test('escapeForTerminal: printable text untouched, emoji kept whole, lone surrogates escaped', (t) => {
   t.equal(escapeForTerminal('Grüße, 東京 ✓ 😀'), 'Grüße, 東京 ✓ 😀')
   t.equal(escapeForTerminal('\ud800x\udc00'), '\\ud800x\\udc00')
