@@ -278,14 +278,17 @@ function writeAnyValue(w: Writer, v: unknown, cut: number, strict: boolean, dept
   }
   if (Array.isArray(v)) {
     w.byte(TAG.anyArray)
-    const at = w.start(v.length < 8 ? 1 : 2)
+    // Length prefixes reserved by estimate: a wrong guess costs a copy of everything written after it.
+    const reserve = arrayReserve(v as unknown[])
+    const at = w.start(reserve)
     for (const item of v as unknown[]) {
       w.byte(TAG.listValue)
-      const itemAt = w.start(1)
+      const itemReserve = typeof item === 'string' && item.length > 40 ? 2 : 1
+      const itemAt = w.start(itemReserve)
       if (!writeAnyValue(w, item, cut, strict, depth + 1)) return false
-      w.finish(itemAt, 1)
+      w.finish(itemAt, itemReserve)
     }
-    w.finish(at, v.length < 8 ? 1 : 2)
+    w.finish(at, reserve)
     return true
   }
   if (strict && !isPlainObject(v)) return false
@@ -301,6 +304,13 @@ function writeAnyValue(w: Writer, v: unknown, cut: number, strict: boolean, dept
   }
   w.finish(at, 2)
   return true
+}
+
+/** The bytes an array's length prefix will likely need: strings by their length, anything else as a short value. */
+function arrayReserve(items: unknown[]): number {
+  let estimate = 0
+  for (const item of items) estimate += typeof item === 'string' ? item.length + 4 : 12
+  return estimate < 0x80 ? 1 : estimate < 0x4000 ? 2 : 3
 }
 
 function writeKeyValueContent(w: Writer, key: string, value: unknown, cut: number, strict: boolean, depth: number): boolean {

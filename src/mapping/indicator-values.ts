@@ -16,11 +16,21 @@ const HAS_SCHEME = /^[a-z][a-z0-9+.-]{0,30}:\/\//i
 /** Query keys whose values the semantic conventions ask to redact in url.full and url.query. */
 const SENSITIVE_QUERY_KEYS = new Set(['AWSAccessKeyId', 'Signature', 'sig', 'X-Goog-Signature'])
 
+/** An e-mail address as written (domain lower-cased) and its domain in ASCII, for `related.hosts`. */
+export interface EmailAddress {
+  address: string
+  host: string
+}
+
 /**
  * The bare address of a header-style value, its domain lower-cased: `"A. Badguy" <badguy@evil.zz>`, `Name<a@b.zz>`,
  * `<a@b.zz>`, `a@b.zz>` and `a@B.ZZ` give `a@b.zz`. Undefined when there is no valid address.
  */
 export function bareAddress(text: string): string | undefined {
+  return parseAddress(text)?.address
+}
+
+function parseAddress(text: string): EmailAddress | undefined {
   let s = text
   const lt = s.lastIndexOf('<')
   if (lt >= 0) {
@@ -38,37 +48,56 @@ export function bareAddress(text: string): string | undefined {
   if (at <= 0) return undefined
   const local = s.slice(0, at)
   const domain = s.slice(at + 1).toLowerCase()
-  return LOCAL_PART.test(local) && hostName(domain) !== undefined ? `${local}@${domain}` : undefined
+  const host = LOCAL_PART.test(local) ? hostName(domain) : undefined
+  return host === undefined ? undefined : { address: `${local}@${domain}`, host }
 }
 
+/** Parsed address lists by text: the same senders and recipients recur in event after event. Bounded; short keys. */
+const addressCache = new Map<string, readonly EmailAddress[]>()
+const CACHE_ENTRIES = 4096
+const CACHE_KEY_MAX = 512
+
 /**
- * The bare addresses of a header-style list (`"Kent, Clark" <c@x.zz>; <d@x.zz>, e@x.zz`): split at commas and
- * semicolons outside quotes and angle brackets, each part read by bareAddress; parts without an address are left out.
+ * The addresses of a header-style list (`"Kent, Clark" <c@x.zz>; <d@x.zz>, e@x.zz`): split at commas and semicolons
+ * outside quotes and angle brackets, each part read by bareAddress; parts without an address are left out.
  */
-export function addressesIn(text: string): string[] {
-  const out: string[] = []
+export function addressesIn(text: string): readonly EmailAddress[] {
+  const cached = addressCache.get(text)
+  if (cached !== undefined) return cached
+  const out: EmailAddress[] = []
   let quoted = false
   let angle = false
   let start = 0
   for (let i = 0; i <= text.length; i++) {
-    const c = text.charAt(i)
-    if (c === '"') quoted = !quoted
-    else if (!quoted && c === '<') angle = true
-    else if (!quoted && c === '>') angle = false
-    else if (i === text.length || (!quoted && !angle && (c === ',' || c === ';'))) {
-      const address = bareAddress(text.slice(start, i))
-      if (address !== undefined) out.push(address)
+    const c = text.charCodeAt(i)
+    // 34 ", 60 <, 62 >, 44 , and 59 ;
+    if (c === 34) quoted = !quoted
+    else if (!quoted && c === 60) angle = true
+    else if (!quoted && c === 62) angle = false
+    else if (i === text.length || (!quoted && !angle && (c === 44 || c === 59))) {
+      const parsed = parseAddress(text.slice(start, i))
+      if (parsed !== undefined) out.push(parsed)
       start = i + 1
     }
   }
+  if (text.length <= CACHE_KEY_MAX) {
+    if (addressCache.size >= CACHE_ENTRIES) addressCache.clear()
+    addressCache.set(text, out)
+  }
   return out
 }
+
+const ASCII_NAME = /^[a-z0-9.-]+$/
+const ASCII_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/
 
 /** The ASCII (punycode) form of a DNS name with at least two labels and a non-numeric top label; else undefined. */
 export function hostName(name: string): string | undefined {
   if (name.length === 0 || name.length > 253) return undefined
   const labels = name.split('.')
-  if (labels.length < 2 || /^\d+$/.test(labels[labels.length - 1] ?? '') || !labels.every((l) => LABEL.test(l))) return undefined
+  if (labels.length < 2 || /^\d+$/.test(labels[labels.length - 1] ?? '')) return undefined
+  // Most names are ASCII already: no Unicode classes and no IDNA conversion for them.
+  if (ASCII_NAME.test(name)) return labels.every((l) => ASCII_LABEL.test(l)) ? name : undefined
+  if (!labels.every((l) => LABEL.test(l))) return undefined
   const ascii = domainToASCII(name)
   return ascii === '' ? undefined : ascii
 }

@@ -7,7 +7,7 @@
  */
 import type { AnyValueMap } from '@opentelemetry/api-logs'
 import type { JsonObject, JsonValue } from '../siem/types.js'
-import { addressesIn, hexHash, hostName, ipAddress, urlParts } from './indicator-values.js'
+import { addressesIn, hexHash, ipAddress, urlParts } from './indicator-values.js'
 import type { EventFamily } from './schema.js'
 
 export const INDICATOR_ATTRIBUTES = {
@@ -45,10 +45,9 @@ class Collected {
   readonly hash = new Set<string>()
 
   addEmails(text: string): void {
-    for (const address of addressesIn(text)) {
+    for (const { address, host } of addressesIn(text)) {
       this.email.add(address)
-      const host = hostName(address.slice(address.lastIndexOf('@') + 1))
-      if (host !== undefined) this.host.add(host)
+      this.host.add(host)
     }
   }
 

@@ -42,7 +42,7 @@ export const STANDARD_ATTRIBUTES = [
 function addresses(event: JsonObject, ...fields: string[]): string[] {
   const out = new Set<string>()
   for (const f of fields) {
-    for (const s of stringsOf(event[f])) for (const a of addressesIn(s)) out.add(a)
+    for (const s of stringsOf(event[f])) for (const a of addressesIn(s)) out.add(a.address)
   }
   return [...out]
 }
@@ -66,7 +66,7 @@ function putAttachments(attrs: AnyValueMap, event: JsonObject, shape: AttributeS
   for (const p of objectsOf(event.messageParts)) {
     const text = (v: unknown): string => (typeof v === 'string' ? v : '')
     const row: [string, string, string, string] = [text(p.filename), text(p.contentType), text(p.md5).toLowerCase(), text(p.sha256).toLowerCase()]
-    const key = JSON.stringify(row)
+    const key = row.join('\n')
     if (row.every((x) => x === '') || seen.has(key)) continue
     seen.add(key)
     parts.push(row)

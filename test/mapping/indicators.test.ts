@@ -49,13 +49,16 @@ t.test('bare addresses from the display-name forms TAP sends', async (t) => {
 })
 
 t.test('address lists split at commas and semicolons outside quotes and brackets', async (t) => {
-  t.same(addressesIn('"Clark Kent" <clark.kent@pharmtech.zz>; "Diana Prince" <diana.prince@pharmtech.zz>'), [
+  const bare = (text: string): string[] => addressesIn(text).map((a) => a.address)
+  t.same(bare('"Clark Kent" <clark.kent@pharmtech.zz>; "Diana Prince" <diana.prince@pharmtech.zz>'), [
     'clark.kent@pharmtech.zz',
     'diana.prince@pharmtech.zz',
   ])
-  t.same(addressesIn('"Kent, Clark" <c@x.zz>, <d@x.zz>;e@x.zz'), ['c@x.zz', 'd@x.zz', 'e@x.zz'])
-  t.same(addressesIn('Kent, Clark <c@x.zz>'), ['c@x.zz'], 'an unquoted comma in a name leaves a part without an address')
-  t.same(addressesIn('junk; ;,'), [])
+  t.same(bare('"Kent, Clark" <c@x.zz>, <d@x.zz>;e@x.zz'), ['c@x.zz', 'd@x.zz', 'e@x.zz'])
+  t.same(bare('Kent, Clark <c@x.zz>'), ['c@x.zz'], 'an unquoted comma in a name leaves a part without an address')
+  t.same(bare('junk; ;,'), [])
+  t.same(addressesIn('Müller <m@Bücher.example>'), [{ address: 'm@bücher.example', host: 'xn--bcher-kva.example' }], 'the host in ASCII')
+  t.equal(addressesIn('a@b.zz, c@d.zz'), addressesIn('a@b.zz, c@d.zz'), 'a recurring list is parsed once')
 })
 
 t.test('IP addresses: IPv4 and IPv6, validated', async (t) => {
