@@ -73,8 +73,8 @@ class Collected {
   }
 }
 
-/** The indicator attributes of one event (kinds with no value are left out). */
-export function indicatorAttributes(event: JsonObject, family: EventFamily): AnyValueMap {
+/** The indicator attributes of one event (kinds with no value are left out), written into `out`. */
+export function indicatorAttributes(event: JsonObject, family: EventFamily, out: AnyValueMap = {}): AnyValueMap {
   const c = new Collected()
   for (const f of EMAIL_FIELDS[family]) for (const s of stringsOf(event[f])) c.addEmails(s)
   for (const f of IP_FIELDS[family]) for (const s of stringsOf(event[f])) c.addIp(s)
@@ -90,7 +90,6 @@ export function indicatorAttributes(event: JsonObject, family: EventFamily): Any
       for (const s of stringsOf(part.sha256)) c.addHash(s)
     }
   }
-  const out: AnyValueMap = {}
   for (const kind of Object.keys(INDICATOR_ATTRIBUTES) as (keyof typeof INDICATOR_ATTRIBUTES)[]) {
     if (c[kind].size > 0) out[INDICATOR_ATTRIBUTES[kind]] = [...c[kind]]
   }

@@ -97,7 +97,7 @@ function eventTime(v: JsonValue | undefined, field: string, malformed: Malformed
   return t
 }
 
-function bodyOf(event: JsonValue, mode: MappingOptions['body']): AnyValue {
+function bodyOf(event: JsonValue, mode: MappingOptions['body'], text: string | undefined): AnyValue {
   switch (mode) {
     case 'none':
       return undefined
@@ -107,7 +107,8 @@ function bodyOf(event: JsonValue, mode: MappingOptions['body']): AnyValue {
       // recurse).
       return limitDepth(event, MAX_DEPTH) as AnyValue
     default:
-      return safeJson(event)
+      // The API's own text when the source has it (byte for byte: `0.0`, escapes, key order); else the event serialized.
+      return text ?? safeJson(event)
   }
 }
 
@@ -136,9 +137,10 @@ function mapObject(event: JsonObject, type: EventType, shape: AttributeShape, ma
 
 /**
  * Maps one event of the given type. `event` may be anything: a non-object still gives one record (its JSON as
- * body, reason `not an object`).
+ * body, reason `not an object`). `text`, when given, is the event's JSON text as the API sent it (JSON that parses
+ * to `event`): the body in `json` mode, unchanged. The uid is the event's canonical form either way.
  */
-export function mapEvent(event: JsonValue, type: EventType, opts: MappingOptions, observedAt: HrTime): MappedRecord {
+export function mapEvent(event: JsonValue, type: EventType, opts: MappingOptions, observedAt: HrTime, text?: string): MappedRecord {
   try {
     const malformed: MalformedReason[] = []
     const uid = eventUid(event, type)
@@ -150,8 +152,8 @@ export function mapEvent(event: JsonValue, type: EventType, opts: MappingOptions
       timestamp = eventTime(event[TIME_FIELD[EVENT_FAMILY[type]]], TIME_FIELD[EVENT_FAMILY[type]], malformed)
       const shape = opts.attributeShape === 'nested' ? 'nested' : 'flat'
       attributes = mapObject(event, type, shape, malformed)
-      if (opts.standardFields) Object.assign(attributes, standardAttributes(event, EVENT_FAMILY[type], shape))
-      if (opts.indicators) Object.assign(attributes, indicatorAttributes(event, EVENT_FAMILY[type]))
+      if (opts.standardFields) standardAttributes(event, EVENT_FAMILY[type], shape, attributes)
+      if (opts.indicators) indicatorAttributes(event, EVENT_FAMILY[type], attributes)
     } else {
       malformed.push('not an object')
       attributes = {}
@@ -171,14 +173,14 @@ export function mapEvent(event: JsonValue, type: EventType, opts: MappingOptions
       severityNumber: severity.number,
       severityText: severity.text,
       attributes,
-      body: bodyOf(event, opts.body),
+      body: bodyOf(event, opts.body, text),
       malformed,
     }
     if (timestamp !== undefined) record.timestamp = timestamp
     if (truncated > 0) record.truncated = truncated
     return record
   } catch (err) {
-    return fallbackRecord(event, type, opts, observedAt, err)
+    return fallbackRecord(event, type, opts, observedAt, err, text)
   }
 }
 
@@ -186,12 +188,12 @@ export function mapEvent(event: JsonValue, type: EventType, opts: MappingOptions
  * For values no JSON parser produces (cycles, BigInt): a record that still goes out, with a random uid so that it
  * is never dropped as a duplicate of another.
  */
-function fallbackRecord(event: unknown, type: EventType, opts: MappingOptions, observedAt: HrTime, err: unknown): MappedRecord {
+function fallbackRecord(event: unknown, type: EventType, opts: MappingOptions, observedAt: HrTime, err: unknown, text: string | undefined): MappedRecord {
   const uid = randomUUID()
   let body: AnyValue
   if (opts.body !== 'none') {
     try {
-      body = safeJson(event)
+      body = text ?? safeJson(event)
     } catch {
       body = '<unserializable>'
     }
@@ -210,13 +212,14 @@ function fallbackRecord(event: unknown, type: EventType, opts: MappingOptions, o
   }
 }
 
-/** Maps every event of a response, in `EVENT_TYPES` order, then the order received. */
+/** Maps every event of a response (with its text, when the response has them), in `EVENT_TYPES` order, then the order received. */
 export function mapResponse(response: SiemResponse, opts: MappingOptions, observedAt: HrTime): MappedRecord[] {
   const out: MappedRecord[] = []
   for (const type of EVENT_TYPES) {
     const events = response.events[type] as JsonValue[] | undefined
     if (!Array.isArray(events)) continue
-    for (const event of events) out.push(mapEvent(event, type, opts, observedAt))
+    const texts = response.texts?.[type]
+    for (let i = 0; i < events.length; i++) out.push(mapEvent(events[i] as JsonValue, type, opts, observedAt, texts?.[i]))
   }
   return out
 }

@@ -91,9 +91,8 @@ function putAttachments(attrs: AnyValueMap, event: JsonObject, shape: AttributeS
   })
 }
 
-/** The standard attributes of one event. */
-export function standardAttributes(event: JsonObject, family: EventFamily, shape: AttributeShape): AnyValueMap {
-  const attrs: AnyValueMap = {}
+/** The standard attributes of one event, written into `attrs`. */
+export function standardAttributes(event: JsonObject, family: EventFamily, shape: AttributeShape, attrs: AnyValueMap = {}): AnyValueMap {
   putList(attrs, 'email.sender.address', addresses(event, 'sender'))
   putList(attrs, 'email.to.address', addresses(event, 'toAddresses', 'recipient'))
   if (typeof event.messageID === 'string') putString(attrs, 'email.message_id', event.messageID.trim().replace(/^<|>$/g, ''))
