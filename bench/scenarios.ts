@@ -4,6 +4,9 @@
  * the environment. Each scenario prints one JSON line (ChildResult) on stdout.
  */
 import { readFileSync } from 'node:fs'
+import { once } from 'node:events'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -24,7 +27,7 @@ import type { LogRecordParts } from '../src/mapping/types.js'
 import { EVENT_TYPES } from '../src/siem/types.js'
 import { VERSION } from '../src/version.js'
 
-export const VARIANTS = ['a', 'a0', 'b', 'c', 'c2'] as const
+export const VARIANTS = ['a', 'a0', 'b', 'c', 'c2', 'idle'] as const
 export type Variant = (typeof VARIANTS)[number]
 
 export const PRINCIPAL = 'bench-principal'
@@ -194,6 +197,71 @@ async function runReceiver(env: ChildEnv, variant: 'a' | 'a0'): Promise<ChildRes
   }
 }
 
+/** Polls of an empty tenant the idle scenario makes: 10 minutes at the default 60 s interval. */
+export const IDLE_POLLS = 10
+
+/**
+ * (idle) What a caught-up receiver costs while nothing happens: IDLE_POLLS polls of an API that answers every window
+ * empty (a server in this process, stamping its Date header with the simulated clock), in simulated time: each sleep
+ * moves the clock on at once, so the CPU measured is the polls' own (requests, planning, state writes), not waiting.
+ */
+async function runIdle(env: ChildEnv): Promise<ChildResult> {
+  let now = T0
+  const api = createServer((_req, res) => {
+    const body = { queryEndTime: new Date(now).toISOString(), messagesDelivered: [], messagesBlocked: [], clicksPermitted: [], clicksBlocked: [] }
+    res.writeHead(200, { 'content-type': 'application/json', date: new Date(now).toUTCString() }).end(JSON.stringify(body))
+  })
+  api.listen(0, '127.0.0.1')
+  await once(api, 'listening')
+  const stateDir = await mkdtemp(join(tmpdir(), 'psr-bench-idle-'))
+  const { config } = loadConfig({
+    env: {
+      PROOFPOINT_BASE_URL: `http://127.0.0.1:${(api.address() as AddressInfo).port}`,
+      PROOFPOINT_PRINCIPAL: PRINCIPAL,
+      PROOFPOINT_SECRET: SECRET,
+      RECEIVER_STATE_DIR: stateDir,
+      RECEIVER_START_LOOKBACK: '1m',
+      RECEIVER_HTTP_HOST: '127.0.0.1',
+      RECEIVER_HTTP_PORT: '0',
+      RECEIVER_LOG_LEVEL: 'warn',
+      OTEL_EXPORTER_OTLP_ENDPOINT: env.sinkUrl,
+    },
+  })
+  const clock = (): number => now
+  const sleep = (ms: number, signal: AbortSignal): Promise<void> => {
+    if (!signal.aborted) now += ms
+    return new Promise((resolve) => setImmediate(resolve))
+  }
+  const app = createApp(config, { logger: createLogger('warn', new Writable({ write: (_c, _e, cb) => cb() })), clock, monotonic: clock, sleep })
+  const cursorAt = (): number => Date.parse(app.status.snapshot(now).cursor ?? '1970-01-01T00:00:00Z')
+  await app.start()
+  // Measured from the first commit on: start-up is not idle cost.
+  while (cursorAt() < T0) await new Promise((r) => setTimeout(r, 1))
+  gc()
+  const before = app.status.snapshot(now).apiRequestsLast24h
+  const started = performance.now()
+  const cpu = process.cpuUsage()
+  const end = T0 + IDLE_POLLS * 60_000
+  while (cursorAt() < end) await new Promise((r) => setTimeout(r, 1))
+  const ms = performance.now() - started
+  const cpuMs = cpuSince(cpu)
+  const polls = app.status.snapshot(now).apiRequestsLast24h - before
+  await app.shutdown()
+  api.close()
+  await rm(stateDir, { recursive: true, force: true })
+  return {
+    variant: 'idle',
+    events: 0,
+    bodyBytes: 0,
+    ms,
+    cpuMs,
+    maxRssBytes: peakRssBytes(),
+    maxRssRusageBytes: process.resourceUsage().maxRSS * 1024,
+    delivered: 0,
+    notes: [`${polls} polls of an empty tenant: ${(cpuMs / Math.max(1, polls)).toFixed(1)} ms CPU each`],
+  }
+}
+
 /** The window's body as the SIEM API front serves it (outside any measured time). */
 async function fetchBody(env: ChildEnv): Promise<Buffer> {
   const res = await request(`${env.siemUrl}${WINDOW_PATH}`, { headers: { authorization: AUTHORIZATION } })
@@ -350,5 +418,7 @@ export async function runChild(variant: Variant, expectedEvents: number): Promis
     case 'c':
     case 'c2':
       return runNaive(env, variant, expectedEvents)
+    case 'idle':
+      return runIdle(env)
   }
 }
