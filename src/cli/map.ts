@@ -53,8 +53,9 @@ export function mapCommand(text: Buffer, io: MapIo): number {
   }
   const nowMs = (io.now ?? Date.now)()
   const observed: HrTime = [Math.floor(nowMs / 1000), (nowMs % 1000) * 1e6]
-  // As `run` maps and builds them: body, shape, resource and the attribute limits (OTEL_*ATTRIBUTE*_LIMIT).
-  const records = mapResponse({ events: parsed.events, ...(parsed.queryEndTime ? { queryEndTime: parsed.queryEndTime } : {}) }, mappingOptions(settings), observed)
+  // As `run` maps and builds them: body (each event's text as the file holds it), shape, resource and the attribute
+  // limits (OTEL_*ATTRIBUTE*_LIMIT).
+  const records = mapResponse({ events: parsed.events, texts: parsed.texts }, mappingOptions(settings), observed)
   io.stdout.write(`${toOtlpJson(records, recordOptions(settings))}\n`)
   const malformed = records.filter((r) => r.malformed.length > 0)
   io.stderr.write(`map: ${records.length} records, ${malformed.length} malformed\n`)

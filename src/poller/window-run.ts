@@ -10,7 +10,7 @@ import { mapEvent } from '../mapping/index.js'
 import type { HrTime, MappedRecord, MappingOptions } from '../mapping/types.js'
 import type { EventBatch, WindowSummary } from '../siem/client.js'
 import { EVENT_TYPES } from '../siem/types.js'
-import type { EventType, TimeWindow } from '../siem/types.js'
+import type { EventType, JsonValue, TimeWindow } from '../siem/types.js'
 import { UidKeyMap } from '../state/index.js'
 import { REJECTED } from './commit.js'
 import type { Acknowledged } from './commit.js'
@@ -70,14 +70,19 @@ export async function runWindow(deps: WindowRunDeps, window: TimeWindow, signal:
   return { summary: events.summary!, fresh, counts }
 }
 
-/** Maps a batch and keeps the records to send: not exported before, not seen earlier in the window, not acknowledged by an earlier attempt. */
+/**
+ * Maps a batch (each event with its own text, where the batch has them: the body) and keeps the records to send: not
+ * exported before, not seen earlier in the window, not acknowledged by an earlier attempt.
+ */
 function admit(deps: WindowRunDeps, batch: EventBatch, fresh: UidKeyMap, done: Acknowledged, counts: EventCounts): MappedRecord[] {
   const observed = hrTime(deps.clock())
   const out: MappedRecord[] = []
   for (const type of EVENT_TYPES) {
     const c = counts[type]
-    for (const event of batch[type]) {
-      const record = mapEvent(event, type, deps.mapping, observed)
+    const events = batch.events[type]
+    const texts = batch.texts?.[type]
+    for (let i = 0; i < events.length; i++) {
+      const record = mapEvent(events[i] as JsonValue, type, deps.mapping, observed, texts?.[i])
       c.received++
       c.truncated += record.truncated ?? 0
       if (record.malformed.length > 0) {

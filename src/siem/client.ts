@@ -13,7 +13,7 @@ import { BodyFormatError } from './body-format.js'
 import { SiemConnection } from './connection.js'
 import { SiemBodyParser, noEvents } from './response-parser.js'
 import { ALL_EVENTS_PATH, EVENT_TYPES, EVENT_TYPE_PATHS } from './types.js'
-import type { EventType, JsonValue, SiemResponse, TimeWindow } from './types.js'
+import type { EventBatch, EventType, SiemResponse, TimeWindow } from './types.js'
 
 export interface SiemClientOptions {
   /** The Proofpoint Domain, e.g. `https://tap-api-v2.proofpoint.com` (a path prefix is kept; user info is not allowed). */
@@ -41,8 +41,8 @@ export interface SiemClientOptions {
   onServerDate?: (ms: number) => void
 }
 
-/** One batch of parsed events, by type, in the order the API sent them. */
-export type EventBatch = Record<EventType, JsonValue[]>
+/** One batch of parsed events, by type, in the order the API sent them, each with its own text. */
+export type { EventBatch }
 
 /** What the answer to a window held besides its events: known once its body was read to the end. */
 export interface WindowSummary {
@@ -112,11 +112,11 @@ export class SiemClient {
     return result
   }
 
-  /** Asks for `window` and reads the whole answer (the events of every batch together). */
+  /** Asks for `window` and reads the whole answer (the events of every batch together; not their texts). */
   async fetchWindow(window: TimeWindow, signal?: AbortSignal): Promise<FetchWindowResult> {
     const response: SiemResponse = { events: noEvents() }
     const events = this.events(window, signal)
-    for await (const batch of events) for (const type of EVENT_TYPES) response.events[type].push(...batch[type])
+    for await (const batch of events) for (const type of EVENT_TYPES) response.events[type].push(...batch.events[type])
     const summary = events.summary!
     if (summary.queryEndTime !== undefined) response.queryEndTime = summary.queryEndTime
     return { ...summary, response }
@@ -165,7 +165,7 @@ export class SiemClient {
       const rest = EVENT_TYPES.reduce((n, t) => n + parsed.events[t].length, 0)
       events += rest
       finished = true
-      if (rest > 0) yield parsed.events
+      if (rest > 0) yield { events: parsed.events, texts: parsed.texts }
       done({ status: statusCode, bytes: wire, events, ...(parsed.queryEndTime === undefined ? {} : { queryEndTime: parsed.queryEndTime }) })
     } catch (err) {
       throw bodyError(ctx, err, headers, () => parser.headText(), wire)

@@ -63,7 +63,12 @@ export abstract class JsonObjectTokenizer {
   protected abstract streamsArray(key: string): boolean
   /** A streamed array of `key` starts: returns whether its elements are wanted (the others are skipped unparsed). */
   protected abstract startArray(): boolean
-  protected abstract element(value: JsonValue): void
+  /**
+   * An element of a wanted streamed array, and its text: the element's bytes exactly as sent (white space inside it,
+   * escapes, number spellings and key order kept; none around it), decoded as UTF-8 once, the very string that was
+   * parsed. Invalid UTF-8 decodes to U+FFFD in both, so the text is always well-formed and says what the value says.
+   */
+  protected abstract element(value: JsonValue, text: string): void
   /** A top-level value that is not streamed (also a streamed field's value that is not an array). */
   protected abstract member(value: JsonValue): void
 
@@ -207,11 +212,13 @@ export abstract class JsonObjectTokenizer {
   private finishCapture(chunk: Buffer, end: number): void {
     const { target, skip, parts } = this.cap
     let value: JsonValue = null
+    let text = ''
     if (!skip) {
       const last = chunk.subarray(this.cap.start, end)
       const bytes = parts.length === 0 ? last : Buffer.concat([...parts, last])
+      text = bytes.toString('utf8')
       try {
-        value = JSON.parse(bytes.toString('utf8')) as JsonValue
+        value = JSON.parse(text) as JsonValue
       } catch (err) {
         const what = target === 'elem' ? `${this.key}[${this.index}]` : target === 'key' ? 'a field name' : `the value of "${this.key}"`
         throw new BodyFormatError(`malformed JSON in ${what}: ${(err as Error).message}`)
@@ -223,7 +230,7 @@ export abstract class JsonObjectTokenizer {
       this.streamed = this.streamsArray(this.key)
       this.state = S_COLON
     } else if (target === 'elem') {
-      if (this.keep) this.element(value)
+      if (this.keep) this.element(value, text)
       this.index++
       this.state = S_ARR_AFTER
     } else {

@@ -1,10 +1,11 @@
-/** Assembles the events of a SIEM API JSON body, by type, in batches while the body streams in. */
+/** Assembles the events of a SIEM API JSON body, by type and each with its own text, in batches while the body streams in. */
 import { BodyFormatError } from './body-format.js'
 import { JsonObjectTokenizer } from './json-tokenizer.js'
 import { EVENT_TYPES } from './types.js'
-import type { EventType, JsonValue, SiemResponse } from './types.js'
+import type { EventBatch, EventType, JsonValue, SiemResponse } from './types.js'
 
 interface ParsedBody extends SiemResponse {
+  texts: Record<EventType, string[]>
   /** True when the body held nothing but white space (answered like a 204). */
   empty: boolean
 }
@@ -13,9 +14,14 @@ export function noEvents(): Record<EventType, JsonValue[]> {
   return { messagesDelivered: [], messagesBlocked: [], clicksPermitted: [], clicksBlocked: [] }
 }
 
+function noTexts(): Record<EventType, string[]> {
+  return { messagesDelivered: [], messagesBlocked: [], clicksPermitted: [], clicksBlocked: [] }
+}
+
 export class SiemBodyParser extends JsonObjectTokenizer {
   private readonly wanted: ReadonlySet<EventType>
   private events = noEvents()
+  private texts = noTexts()
   private buffered = 0
   private queryEndTime: string | undefined
 
@@ -29,16 +35,17 @@ export class SiemBodyParser extends JsonObjectTokenizer {
   }
 
   /** Hands over the events parsed so far. After a drain, a repeated top-level key no longer replaces what was handed over. */
-  drain(): Record<EventType, JsonValue[]> {
-    const out = this.events
+  drain(): Required<EventBatch> {
+    const out = { events: this.events, texts: this.texts }
     this.events = noEvents()
+    this.texts = noTexts()
     this.buffered = 0
     return out
   }
 
   /** The stream ended: returns the parsed body, or throws BodyFormatError when it was cut short. */
   end(): ParsedBody {
-    const out: ParsedBody = { events: this.events, empty: this.finish() }
+    const out: ParsedBody = { events: this.events, texts: this.texts, empty: this.finish() }
     if (this.queryEndTime !== undefined) out.queryEndTime = this.queryEndTime
     return out
   }
@@ -49,11 +56,13 @@ export class SiemBodyParser extends JsonObjectTokenizer {
 
   protected startArray(): boolean {
     this.events[this.key as EventType] = [] // a repeated key replaces the earlier value, as JSON.parse does
+    this.texts[this.key as EventType] = []
     return this.wanted.has(this.key as EventType)
   }
 
-  protected element(value: JsonValue): void {
+  protected element(value: JsonValue, text: string): void {
     this.events[this.key as EventType].push(value)
+    this.texts[this.key as EventType].push(text)
     this.buffered++
   }
 
@@ -62,6 +71,7 @@ export class SiemBodyParser extends JsonObjectTokenizer {
       // A "[" would have started the streamed array: this is an object or a scalar.
       if (value !== null) throw new BodyFormatError(`"${this.key}" is ${typeof value === 'object' ? 'an object' : `a ${typeof value}`}, not an array`)
       this.events[this.key as EventType] = []
+      this.texts[this.key as EventType] = []
     } else if (this.key === 'queryEndTime' && typeof value === 'string') {
       this.queryEndTime = value
     }

@@ -16,10 +16,18 @@ export interface JsonObject {
   [key: string]: JsonValue
 }
 
-/** One parsed SIEM response. Events are kept as received; the mapper decides what is malformed. */
-export interface SiemResponse {
-  queryEndTime?: string
+/**
+ * Events by type, in the order the API sent them. `texts`, where the source has them (the streaming parser does),
+ * holds beside each event, index-aligned, its JSON text exactly as the API sent it: the `json` body of its record.
+ */
+export interface EventBatch {
   events: Record<EventType, JsonValue[]>
+  texts?: Record<EventType, string[]>
+}
+
+/** One parsed SIEM response. Events are kept as received; the mapper decides what is malformed. */
+export interface SiemResponse extends EventBatch {
+  queryEndTime?: string
 }
 
 /** A half-open-looking but API-inclusive time window: the API returns events created in [start, end]. */

@@ -3,8 +3,12 @@
  * mapper, export pipeline and OTLP exporter, a real OTLP/HTTP sink decoding what was sent, the real state file.
  * Only time is simulated, so hours of polling and catch-up run in seconds.
  */
+import { setTimeout as delay } from 'node:timers/promises'
 import t from 'tap'
-import { hrTimeFromIso } from '../../src/mapping/index.js'
+import { eventUid, hrTimeFromIso } from '../../src/mapping/index.js'
+import { EVENT_TYPES } from '../../src/siem/types.js'
+import type { JsonValue } from '../../src/siem/types.js'
+import { API_TEXTS, apiBody, serveInPieces } from '../helpers/api-bytes.js'
 import { H, MIN, PRINCIPAL, SECRET, T0, assertExactlyOnce, expectedUids, readState, rig, uidOf } from '../helpers/e2e-rig.js'
 
 for (const protocol of ['http/protobuf', 'http/json'] as const) {
@@ -63,7 +67,7 @@ for (const protocol of ['http/protobuf', 'http/json'] as const) {
       const hr = hrTimeFromIso(event[timeField] as string)
       t.equal(rec.timeUnixNano, hr ? BigInt(hr[0]) * 1_000_000_000n + BigInt(hr[1]) : undefined, 'timestamp to the nanosecond')
       t.equal(rec.attributes['proofpoint.event_type'], type)
-      t.equal(rec.body, JSON.stringify(event), 'the original event is the body')
+      t.equal(rec.body, JSON.stringify(event), 'the original event is the body (the simulator serves JSON.stringify text)')
       if (!t.passing()) break
     }
     const message = r.sink.records.find((x) => x.attributes['proofpoint.event_type'] === 'messagesDelivered')
@@ -151,3 +155,20 @@ t.test('SIEM API failures are retried with backoff and shown; the window is not 
   assertExactlyOnce(t, r.sink, expected)
   t.equal(r.logs.filter((l) => l.includes(SECRET)).length, 0, 'the secret is in no log line')
 })
+
+for (const protocol of ['http/protobuf', 'http/json'] as const) {
+  t.test(`${protocol}: the body the collector receives is the API's own bytes (0.0, 1e3, escapes, key order, white space)`, async (t) => {
+    // A hand-written answer (not JSON.stringify output), served in pieces cut inside events.
+    const body = apiBody()
+    const cuts = [body.indexOf(':0.0,') + 3, body.indexOf('\\ud83d') + 3, body.indexOf('Ärger') + 1, body.indexOf('"10"') + 1].sort((x, y) => x - y)
+    const r = await rig(t, protocol, { PROOFPOINT_BASE_URL: await serveInPieces(t, body, cuts) })
+    const sent = new Map(EVENT_TYPES.flatMap((type) => API_TEXTS[type].map((text) => [eventUid(JSON.parse(text) as JsonValue, type), text] as const)))
+    await r.startApp()
+    for (let i = 0; i < 2000 && r.sink.records.length < sent.size; i++) await delay(10)
+    await r.time.idle()
+    t.equal(r.sink.records.length, sent.size, 'every event once')
+    for (const rec of r.sink.records) t.equal(rec.body, sent.get(uidOf(rec)), `${String(rec.attributes['proofpoint.GUID'])}: byte-equal to what the API sent`)
+    const esc = r.sink.records.find((x) => x.attributes['proofpoint.GUID'] === 'g-esc')
+    t.match(esc?.body, /"impostorScore":0\.0,"spamScore":1e3,"phishScore":-0,/)
+  })
+}

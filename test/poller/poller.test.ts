@@ -31,7 +31,7 @@ function message(i: number): JsonObject {
 const uid = (i: number): string => eventUid(message(i), 'messagesDelivered')
 
 function batchOf(ids: number[]): EventBatch {
-  return { messagesDelivered: ids.map(message), messagesBlocked: [], clicksPermitted: [], clicksBlocked: [] }
+  return { events: { messagesDelivered: ids.map(message), messagesBlocked: [], clicksPermitted: [], clicksBlocked: [] } }
 }
 
 /** A source that serves the given batches (and records whether its iteration was finished or abandoned). */

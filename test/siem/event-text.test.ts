@@ -1,0 +1,164 @@
+/**
+ * Each event's own text, as the parser and the client hand it over beside the event (the `json` body of its record):
+ * byte-equal to what the API sent, however the body is cut into chunks, and index-aligned with the events.
+ */
+import { gzipSync } from 'node:zlib'
+import fc from 'fast-check'
+import t from 'tap'
+import type { Test } from 'tap'
+import { SiemClient } from '../../src/siem/client.js'
+import { SiemBodyParser } from '../../src/siem/response-parser.js'
+import { EVENT_TYPES } from '../../src/siem/types.js'
+import type { EventType, JsonValue } from '../../src/siem/types.js'
+import { API_TEXTS, apiBody, serveInPieces } from '../helpers/api-bytes.js'
+
+const SEED = process.env.FC_SEED !== undefined && process.env.FC_SEED !== '' ? Number(process.env.FC_SEED) : (Date.now() ^ (Math.random() * 0x100000000)) | 0
+const NUM_RUNS = Number(process.env.FC_NUM_RUNS ?? 200)
+t.comment(`fast-check seed ${SEED} (FC_SEED=${SEED} to reproduce), ${NUM_RUNS} runs per property`)
+
+type Texts = Record<EventType, string[]>
+type Events = Record<EventType, JsonValue[]>
+
+/** Feeds `body` cut at `cuts` (sorted offsets), draining after every chunk: everything handed over, in order. */
+function parseCut(body: Buffer, cuts: readonly number[], wanted: readonly EventType[] = EVENT_TYPES): { events: Events; texts: Texts } {
+  const p = new SiemBodyParser(wanted)
+  const events: Events = { messagesDelivered: [], messagesBlocked: [], clicksPermitted: [], clicksBlocked: [] }
+  const texts: Texts = { messagesDelivered: [], messagesBlocked: [], clicksPermitted: [], clicksBlocked: [] }
+  const take = (batch: { events: Events; texts: Texts }): void => {
+    for (const type of EVENT_TYPES) {
+      events[type].push(...batch.events[type])
+      texts[type].push(...batch.texts[type])
+    }
+  }
+  let from = 0
+  for (const cut of [...cuts, body.length]) {
+    p.write(body.subarray(from, cut))
+    from = cut
+    if (p.pending > 0) take(p.drain())
+  }
+  take(p.end())
+  return { events, texts }
+}
+
+/** The texts are the API's, and each parses to the event handed over beside it. */
+function sameAsSent(t: Test, got: { events: Events; texts: Texts }, sent: Texts, what: string): void {
+  for (const type of EVENT_TYPES) {
+    t.same(got.texts[type], sent[type], `${what}: ${type} texts byte for byte`)
+    t.same(got.events[type], sent[type].map((s) => JSON.parse(s) as JsonValue), `${what}: ${type} events aligned with their texts`)
+  }
+}
+
+t.test('escapes, unicode, 0.0 / 1e3 / -0, key order and white space inside an event: the text is the API bytes', (t) => {
+  const body = apiBody()
+  const whole = parseCut(body, [])
+  sameAsSent(t, whole, API_TEXTS, 'one chunk')
+  const esc = whole.texts.messagesDelivered[0] ?? ''
+  for (const kept of ['\\"quoted\\"', '\\\\ back\\/slash', '\\u00e9', '\\ud83d\\ude00', '\\u00E9', '"impostorScore":0.0', '"spamScore":1e3', '"phishScore":-0', '1E-7', '12.50']) {
+    t.ok(esc.includes(kept), `kept as sent: ${kept}`)
+  }
+  t.notOk(esc.includes('é'), 'an escaped é stays an escape')
+  t.ok(whole.texts.messagesBlocked[0]?.startsWith('{"zeta":1,"10":"ten"'), 'key order as sent (JSON.stringify puts integer-like keys first)')
+  t.ok(whole.texts.clicksPermitted[0]?.includes('"x":1,"x":2'), 'a repeated key stays in the text (the event has the last value, as JSON.parse)')
+  t.equal((whole.events.clicksPermitted[0] as { x: number }).x, 2)
+  t.end()
+})
+
+t.test('an event split across chunks at every byte offset: the same texts', (t) => {
+  const body = apiBody()
+  let wrong = 0
+  for (let cut = 1; cut < body.length; cut++) {
+    const got = parseCut(body, [cut])
+    for (const type of EVENT_TYPES) if (JSON.stringify(got.texts[type]) !== JSON.stringify(API_TEXTS[type])) wrong++
+  }
+  t.equal(wrong, 0, `${body.length - 1} two-chunk splits, every text byte-equal`)
+  sameAsSent(t, parseCut(body, Array.from({ length: body.length - 1 }, (_, i) => i + 1)), API_TEXTS, 'one byte at a time')
+  t.end()
+})
+
+t.test('property: any events, any spelling, cut at random points: texts byte-equal to the API, aligned with the events', (t) => {
+  const numbers = fc.constantFrom('0.0', '1e3', '-0', '1E+2', '0.10', '-1.50e-3', '100000000000000000000001', '5')
+  const spaced = fc.tuple(fc.jsonValue({ maxDepth: 3, stringUnit: 'binary' }), fc.constantFrom(undefined, 1, '\t', ' \r')).map(([v, gap]) => JSON.stringify(v, null, gap))
+  const withNumber = fc.tuple(numbers, fc.jsonValue({ maxDepth: 2, stringUnit: 'grapheme' }), fc.constantFrom('', ' ', '\n\t')).map(([n, v, ws]) => `{${ws}"n"${ws}:${ws}${n}${ws},"v":${JSON.stringify(v)}${ws}}`)
+  const text = fc.oneof(spaced, withNumber, fc.constantFrom(...EVENT_TYPES.flatMap((type) => API_TEXTS[type])))
+  const texts = fc.record({
+    messagesDelivered: fc.array(text, { maxLength: 4 }),
+    messagesBlocked: fc.array(text, { maxLength: 2 }),
+    clicksPermitted: fc.array(text, { maxLength: 2 }),
+    clicksBlocked: fc.array(text, { maxLength: 2 }),
+  })
+  try {
+    fc.assert(
+      fc.property(texts, fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 6 }), (sent, at) => {
+        const body = apiBody(sent)
+        const cuts = [...new Set(at.map((x) => Math.floor(x * body.length)))].filter((c) => c > 0 && c < body.length).sort((a, b) => a - b)
+        const got = parseCut(body, cuts)
+        for (const type of EVENT_TYPES) {
+          if (JSON.stringify(got.texts[type]) !== JSON.stringify(sent[type])) return false
+          if (JSON.stringify(got.events[type]) !== JSON.stringify(sent[type].map((s) => JSON.parse(s) as JsonValue))) return false
+        }
+        return true
+      }),
+      { seed: SEED, numRuns: NUM_RUNS, includeErrorInReport: true },
+    )
+    t.pass('every text as sent')
+  } catch (err) {
+    t.fail(err instanceof Error ? err.message : String(err))
+  }
+  t.end()
+})
+
+t.test('texts follow the events: a repeated array replaces both, unwanted types and null arrays have none', (t) => {
+  const p = new SiemBodyParser(['messagesBlocked', 'clicksPermitted'])
+  p.write(Buffer.from('{"messagesBlocked":[{"a":1.0}],"clicksBlocked":[{"skipped":true}],"messagesBlocked":[ {"b" : 2.0} ],"clicksPermitted":null}'))
+  const r = p.end()
+  t.same(r.texts, { messagesDelivered: [], messagesBlocked: ['{"b" : 2.0}'], clicksPermitted: [], clicksBlocked: [] })
+  t.same(r.events.messagesBlocked, [{ b: 2 }])
+
+  const s = new SiemBodyParser()
+  s.write(Buffer.from('{"messagesDelivered":[1e3, "x\\u0041" ,-0,null,[ 0.0 ]]}'))
+  t.same(s.end().texts.messagesDelivered, ['1e3', '"x\\u0041"', '-0', 'null', '[ 0.0 ]'], 'elements that are not objects: their text too, no white space around')
+  t.end()
+})
+
+t.test('invalid UTF-8 inside an event: text and event both have U+FFFD where the bad bytes were', (t) => {
+  const body = Buffer.concat([Buffer.from('{"messagesDelivered":[{"subject":"a'), Buffer.from([0xff, 0xc3]), Buffer.from('b"}]}')])
+  for (const cuts of [[], [35], [36], [37]]) {
+    const got = parseCut(body, cuts)
+    const text = got.texts.messagesDelivered[0] ?? ''
+    t.equal(text, '{"subject":"a\ufffd\ufffdb"}', `cut at ${cuts.join() || 'none'}`)
+    t.same(got.events.messagesDelivered[0], JSON.parse(text), 'the event says what the text says')
+  }
+  t.end()
+})
+
+// ---------------------------------------------------------------- through the client, over HTTP
+
+async function viaClient(tt: Test, url: string, batchEvents: number): Promise<{ events: Events; texts: Texts; batches: number }> {
+  const c = new SiemClient({ baseUrl: url, principal: 'p', getSecret: () => 's', eventTypes: [...EVENT_TYPES], timeoutMs: 5000 })
+  tt.teardown(() => c.close())
+  const events: Events = { messagesDelivered: [], messagesBlocked: [], clicksPermitted: [], clicksBlocked: [] }
+  const texts: Texts = { messagesDelivered: [], messagesBlocked: [], clicksPermitted: [], clicksBlocked: [] }
+  let batches = 0
+  for await (const batch of c.events({ start: new Date('2026-11-24T11:00:00Z'), end: new Date('2026-11-24T12:00:00Z') }, undefined, batchEvents)) {
+    batches++
+    for (const type of EVENT_TYPES) {
+      events[type].push(...batch.events[type])
+      texts[type].push(...(batch.texts?.[type] ?? []))
+    }
+  }
+  return { events, texts, batches }
+}
+
+t.test('client: events split across network chunks (inside an escape, a multibyte character, 0.0) keep their texts, batch by batch', async (t) => {
+  const body = apiBody()
+  const at = (needle: string, plus: number): number => body.indexOf(needle) + plus
+  // Inside \ud83d\ude00, between the two bytes of Ä, inside 0.0, inside a CR LF, and at the comma between two events.
+  const cuts = [at('\\ud83d', 3), at('\\ude00', 1), at('Ärger', 1), at('0.0', 2), at('\r\n', 1), at('},\n', 1)].sort((a, b) => a - b)
+  const got = await viaClient(t, await serveInPieces(t, body, cuts), 1)
+  sameAsSent(t, got, API_TEXTS, 'chunked over HTTP, one event per batch')
+  t.comment(`${got.batches} batches`) // how the chunks arrive is up to TCP: the parser tests above cut at every offset
+
+  const gz = gzipSync(body)
+  const zipped = await viaClient(t, await serveInPieces(t, gz, [7, Math.floor(gz.length / 2)], { 'content-encoding': 'gzip' }), 1000)
+  sameAsSent(t, zipped, API_TEXTS, 'gzip: the decoded bytes')
+})
