@@ -55,9 +55,15 @@ export class SiemBodyParser extends JsonObjectTokenizer {
   }
 
   protected startArray(): boolean {
-    this.events[this.key as EventType] = [] // a repeated key replaces the earlier value, as JSON.parse does
-    this.texts[this.key as EventType] = []
+    this.replace(this.key as EventType) // a repeated key replaces the earlier value, as JSON.parse does
     return this.wanted.has(this.key as EventType)
+  }
+
+  /** Drops the events of `type` not handed over yet: they no longer count as pending either. */
+  private replace(type: EventType): void {
+    this.buffered -= this.events[type].length
+    this.events[type] = []
+    this.texts[type] = []
   }
 
   protected element(value: JsonValue, text: string): void {
@@ -70,8 +76,7 @@ export class SiemBodyParser extends JsonObjectTokenizer {
     if (this.streamed) {
       // A "[" would have started the streamed array: this is an object or a scalar.
       if (value !== null) throw new BodyFormatError(`"${this.key}" is ${typeof value === 'object' ? 'an object' : `a ${typeof value}`}, not an array`)
-      this.events[this.key as EventType] = []
-      this.texts[this.key as EventType] = []
+      this.replace(this.key as EventType)
     } else if (this.key === 'queryEndTime' && typeof value === 'string') {
       this.queryEndTime = value
     }

@@ -120,6 +120,16 @@ t.test('texts follow the events: a repeated array replaces both, unwanted types 
   t.end()
 })
 
+t.test('a repeated or null event array: the events it replaces no longer count as pending (batches and totals)', (t) => {
+  const p = new SiemBodyParser()
+  p.write(Buffer.from('{"messagesDelivered":[{"a":1},{"a":2},{"a":3}],"messagesDelivered":[{"b":1}]'))
+  t.equal(p.pending, 1, 'three replaced by one')
+  p.write(Buffer.from(',"clicksBlocked":[{"c":1},{"c":2}],"clicksBlocked":null}'))
+  t.equal(p.pending, 1, 'and two replaced by none')
+  t.equal(p.drain().events.messagesDelivered.length, 1)
+  t.end()
+})
+
 t.test('invalid UTF-8 inside an event: text and event both have U+FFFD where the bad bytes were', (t) => {
   const body = Buffer.concat([Buffer.from('{"messagesDelivered":[{"subject":"a'), Buffer.from([0xff, 0xc3]), Buffer.from('b"}]}')])
   for (const cuts of [[], [35], [36], [37]]) {
