@@ -133,8 +133,9 @@ class Writer {
   /** Length-prefixed UTF-8 (lone surrogates become U+FFFD, as TextEncoder makes them). */
   string(s: string): void {
     const len = s.length
-    if (len < 0x80 / 3) {
-      // Short strings (most keys and values): an ASCII check and copy in JavaScript beats a native call.
+    if (len < 0x80) {
+      // Short strings (keys, most values, hashes, many URLs): an ASCII check and copy in JavaScript beats a native
+      // call, and an ASCII string under 128 characters has a one-byte length: no reserve to get wrong.
       this.ensure(1 + len * 3)
       const buf = this.buf
       const start = this.pos
@@ -149,10 +150,12 @@ class Writer {
         this.pos = start + 1 + len
         return
       }
-      const n = buf.write(s, start + 1, 'utf8')
-      buf[start] = n // at most 3 × 42 bytes: one length byte
-      this.pos = start + 1 + n
-      return
+      if (len < 0x80 / 3) {
+        const n = buf.write(s, start + 1, 'utf8')
+        buf[start] = n // at most 3 × 42 bytes: one length byte
+        this.pos = start + 1 + n
+        return
+      }
     }
     const reserve = varintSize(len * 3)
     this.ensure(reserve + len * 3)
