@@ -13,8 +13,9 @@ import { Poller } from './poller/index.js'
 import type { RecordSink } from './poller/index.js'
 import { ApiClock, monotonicNow } from './siem/api-clock.js'
 import { SiemClient } from './siem/client.js'
+import { SWEEP_SPAN_MS, sweepAges } from './siem/sweeps.js'
 import { mappingOptions, recordOptions, siemClientOptions, siemSecrets } from './config/index.js'
-import { FileStateStore, StateDirLock } from './state/index.js'
+import { FileStateStore, StateDirLock, sweepSpanFor } from './state/index.js'
 import type { StateStore } from './state/index.js'
 import { ReceiverStatus } from './status/index.js'
 import { VERSION } from './version.js'
@@ -98,6 +99,8 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
       pollIntervalMs: config.receiver.pollIntervalMs,
       startLookbackMs: config.receiver.startLookbackMs,
       overlapMs: config.receiver.overlapMs,
+      // Config validation refused settings where no span fits; a test's config may skip it (then the usual span).
+      sweepSpanMs: sweepSpanFor(config.receiver.pollIntervalMs, config.proofpoint.requestBudget, sweepAges(config.receiver.overlapMs).length) ?? SWEEP_SPAN_MS,
       requestBudget: config.proofpoint.requestBudget,
       exportBatchSize: config.receiver.exportBatchSize,
       windowTargets: { maxEvents: config.receiver.windowMaxEvents, maxBytes: config.receiver.windowMaxBytes },

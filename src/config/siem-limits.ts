@@ -33,7 +33,7 @@ export function checkSiemLimits(raw: RawConfig, valid: (name: ConfigVariable) =>
   positive('RECEIVER_NO_EVENTS_ALERT_AFTER', raw.RECEIVER_NO_EVENTS_ALERT_AFTER)
   atLeast('RECEIVER_RETRY_MAX_BACKOFF', raw.RECEIVER_RETRY_MAX_BACKOFF, MIN_RETRY_MAX_BACKOFF_MS, 'retrying more often only burns the request budget')
   if (valid('RECEIVER_POLL_INTERVAL') && valid('PROOFPOINT_REQUEST_BUDGET') && raw.RECEIVER_POLL_INTERVAL >= MIN_POLL_INTERVAL_MS) {
-    const problem = checkRequestBudget(raw.RECEIVER_POLL_INTERVAL, raw.PROOFPOINT_REQUEST_BUDGET)
+    const problem = checkRequestBudget(raw.RECEIVER_POLL_INTERVAL, raw.PROOFPOINT_REQUEST_BUDGET, valid('RECEIVER_OVERLAP') ? raw.RECEIVER_OVERLAP : 0)
     if (problem) report('RECEIVER_POLL_INTERVAL', problem)
   }
   positive('PROOFPOINT_REQUEST_TIMEOUT', raw.PROOFPOINT_REQUEST_TIMEOUT)

@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 
 import type { EventType } from '../siem/types.js'
-import type { ReceiverStatus, StatusSnapshot, TypeCounts } from '../status/index.js'
+import type { ReceiverStatus, StatusSnapshot, SweepView, TypeCounts } from '../status/index.js'
 
 export const METRIC_PREFIX = 'proofpoint_receiver_'
 
@@ -180,6 +180,37 @@ export class ReceiverMetrics {
       'OTLP requests split in halves because the collector found them too large (413, or gRPC RESOURCE_EXHAUSTED over its size limit); later requests are planned smaller.',
       (s) => s.totals.exportSplits,
     )
+
+    // The sweeps, one series per stage (label: its age, `10m`, `35m`): how much the API indexes late, and whether
+    // the stages keep up (lag between age and age + span; more is behind).
+    const perSweep = (value: (v: SweepView) => number | null): ((m: Gauge<'sweep_age'> | Counter<'sweep_age'>) => void) => (m) => {
+      m.reset()
+      for (const v of snap().sweeps) {
+        const x = value(v)
+        if (x !== null) m.inc({ sweep_age: v.age }, x)
+      }
+    }
+    const lateEvents: Counter<'sweep_age'> = new Counter({
+      name: `${METRIC_PREFIX}late_events_total`,
+      help: 'Events a late-event sweep found that no earlier request had returned (indexed late by the SIEM API), by sweep age.',
+      labelNames: ['sweep_age'],
+      registers,
+      collect: () => perSweep((v) => v.lateEvents)(lateEvents),
+    })
+    const sweepLag: Gauge<'sweep_age'> = new Gauge({
+      name: `${METRIC_PREFIX}sweep_lag_seconds`,
+      help: 'Seconds between now and the instant a sweep stage has read through: between its age and age + span when it keeps up.',
+      labelNames: ['sweep_age'],
+      registers,
+      collect: () => perSweep((v) => v.lagSeconds)(sweepLag),
+    })
+    const sweepNext: Gauge<'sweep_age'> = new Gauge({
+      name: `${METRIC_PREFIX}sweep_next_timestamp_seconds`,
+      help: "Unix time a sweep stage's next span is ripe (through + span + age); in the past when the stage is behind.",
+      labelNames: ['sweep_age'],
+      registers,
+      collect: () => perSweep((v) => (v.nextAt === null ? null : Date.parse(v.nextAt) / 1000))(sweepNext),
+    })
 
     const info: Gauge<'version'> = new Gauge({
       name: `${METRIC_PREFIX}info`,

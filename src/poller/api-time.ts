@@ -33,5 +33,12 @@ export function cursorForApiClock(
   const g = limits.granularityMs
   const to = fresh ? initialCursor(fresh.startedAt, fresh.lookbackMs, limits).getTime() : Math.floor(apiNow / g) * g
   const reask = state.reaskFrom === undefined ? undefined : Math.min(Date.parse(state.reaskFrom), to)
-  return { ...state, cursor: new Date(to).toISOString(), ...(reask === undefined ? {} : { reaskFrom: new Date(reask).toISOString() }) }
+  // The sweeps never run ahead of the cursor.
+  const sweeps = state.sweeps?.map((s) => ({ ...s, through: new Date(Math.min(Date.parse(s.through), to)).toISOString() }))
+  return {
+    ...state,
+    cursor: new Date(to).toISOString(),
+    ...(reask === undefined ? {} : { reaskFrom: new Date(reask).toISOString() }),
+    ...(sweeps === undefined ? {} : { sweeps }),
+  }
 }

@@ -1,10 +1,10 @@
 /**
- * What a finished window changes, pure: how its keys ended (exported or refused) and the state to save (cursor, re-ask
- * point, keys not to export again, budget, gap, last event, alert flag). The poller saves it before it moves on.
+ * What a finished window changes, pure: how its keys ended (exported or refused) and the state to save (cursor, sweep
+ * cursors and re-ask point, keys not to export again, budget, gap, last event, alert flag). The poller saves it before it moves on.
  */
 import { EVENT_TYPES } from '../siem/types.js'
 import type { EventType, TimeWindow } from '../siem/types.js'
-import { nextReaskFrom } from '../siem/windows.js'
+import { afterFreshWindow } from '../siem/sweeps.js'
 import type { WindowLimits } from '../siem/windows.js'
 import { STATE_VERSION } from '../state/index.js'
 import type { ReceiverState, UidKeyMap } from '../state/index.js'
@@ -31,12 +31,12 @@ export function tally(fresh: UidKeyMap, done: Acknowledged): { exported: ByType;
 export interface CommitInput {
   state: ReceiverState
   window: TimeWindow
-  /** Where the API's answer ends for the cursor (≤ window end: queryEndTime, the API's present). */
+  /** Undefined for a fresh window (new time after the cursor); else the sweep stage it re-read (index into agesMs). */
+  stage: number | undefined
+  /** Where the API's answer ends (≤ window end: queryEndTime, the API's present). */
   settledEnd: number
   /** When the request went out, by the API's clock. */
   queriedAt: number
-  /** The re-ask point a split plan kept for later (planNextWindow's reaskPendingFrom). */
-  reaskPendingFrom: number | undefined
   /** Time the cursor skipped because the API no longer serves it (ms). */
   gapMs: number
   /** Keys exported before this window, each filed under the end of the window it came in. */
@@ -44,27 +44,36 @@ export interface CommitInput {
   fresh: UidKeyMap
   /** Records of this window the collector acknowledged (not counting refusals). */
   exportedCount: number
-  overlapMs: number
+  /** The sweep stages' ages (siem/sweeps.ts); the state's `sweeps` hold one entry per age. */
+  agesMs: readonly number[]
   limits: WindowLimits
   /** The wall clock. */
   now: number
   apiRequests: number[]
 }
 
+/** The stage cursors of a state (PollState.load matched them to the configured ages), epoch ms. */
+export const throughsOf = (state: ReceiverState): number[] => (state.sweeps ?? []).map((s) => Date.parse(s.through))
+
 /** The state after a window, and the exported-keys map it holds (decoded). */
 export function nextState(input: CommitInput): { state: ReceiverState; exported: UidKeyMap } {
-  const { state, window, settledEnd } = input
+  const { state, window, settledEnd, stage, agesMs } = input
   const windowEnd = window.end.getTime()
   const cursor = Date.parse(state.cursor)
-  const answered = { start: window.start, end: new Date(Math.max(settledEnd, window.start.getTime())) }
-  // Nothing answered: the re-ask point stays where it was (never after the cursor).
-  const reaskFrom =
-    settledEnd <= window.start.getTime()
-      ? Math.min(state.reaskFrom === undefined ? cursor : Date.parse(state.reaskFrom), cursor)
-      : nextReaskFrom(answered, input.queriedAt, input.overlapMs, input.limits, input.reaskPendingFrom)
+  // Nothing answered: nothing moves.
+  const answered = settledEnd > window.start.getTime()
+  const before = throughsOf(state)
+  const nextCursor = stage === undefined ? Math.max(cursor, settledEnd) : cursor
+  const throughs = !answered
+    ? before
+    : stage === undefined
+      ? afterFreshWindow(before, window, settledEnd, input.queriedAt, agesMs, input.limits)
+      : before.map((through, i) => (i === stage ? Math.max(through, settledEnd) : through))
+  // The earliest instant a later request asks from: keys filed before it can no longer be re-reported.
+  const reaskFrom = Math.min(nextCursor, ...throughs)
   // Keys that can no longer be re-reported go; this window's come in, filed under the requested end (their events
-  // were created no later than that), so no later window that can hold them outlives them. Refused records are
-  // remembered too: re-sending them on the next overlap would only be refused again.
+  // were created no later than that), so no later window that can hold them outlives them: a key lives until the
+  // last sweep of its span is committed. Refused records are remembered too: sending them again would only be refused.
   const exported = input.exported.filter((end) => end >= reaskFrom)
   input.fresh.forEach((_type, key) => exported.setKey(key, Math.max(windowEnd, exported.getKey(key) ?? 0)))
   const gapSeconds = (state.gapSeconds ?? 0) + Math.round(input.gapMs / 1000)
@@ -73,9 +82,10 @@ export function nextState(input: CommitInput): { state: ReceiverState; exported:
     exported,
     state: {
       version: STATE_VERSION,
-      cursor: new Date(Math.max(cursor, settledEnd)).toISOString(),
+      cursor: new Date(nextCursor).toISOString(),
       exportedKeys: exported.toBuckets(),
       reaskFrom: new Date(reaskFrom).toISOString(),
+      ...(agesMs.length > 0 ? { sweeps: agesMs.map((age, i) => ({ ageSeconds: age / 1000, through: new Date(throughs[i] ?? reaskFrom).toISOString() })) } : {}),
       apiRequests: input.apiRequests,
       ...(gapSeconds > 0 ? { gapSeconds } : {}),
       ...(lastEventAt ? { lastEventAt } : {}),

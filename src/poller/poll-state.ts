@@ -1,11 +1,12 @@
 /** The receiver's state as the poller holds it. The state file is the receiver's only durable write. */
 import { errorInfo } from '../errors.js'
 import type { TimeWindow } from '../siem/types.js'
+import { loadThroughs } from '../siem/sweeps.js'
 import { initialCursor } from '../siem/windows.js'
 import type { WindowLimits } from '../siem/windows.js'
 import { STATE_VERSION, UidKeyMap, checkStateTimes } from '../state/index.js'
 import type { ReceiverState } from '../state/index.js'
-import { withAcknowledged } from './commit.js'
+import { throughsOf, withAcknowledged } from './commit.js'
 import type { Acknowledged } from './commit.js'
 import type { PollerDeps } from './types.js'
 import type { Waits } from './waits.js'
@@ -20,16 +21,17 @@ export class PollState {
   constructor(private readonly deps: Pick<PollerDeps, 'store' | 'status' | 'logger'> & { waits: Waits }) {}
 
   /** Loads the saved state (throws StateError when it is unusable), or starts one RECEIVER_START_LOOKBACK ago. */
-  async load(clock: () => number, lookbackMs: number, limits: WindowLimits): Promise<ReceiverState> {
+  async load(clock: () => number, lookbackMs: number, limits: WindowLimits, sweepAgesMs: readonly number[]): Promise<ReceiverState> {
     const { store, status, logger } = this.deps
     const saved = await store.load()
     const now = clock()
     if (saved) checkStateTimes(saved, now)
-    const state = saved ?? { version: STATE_VERSION, cursor: initialCursor(now, lookbackMs, limits).toISOString(), exportedKeys: {} }
+    const state = withSweeps(saved ?? { version: STATE_VERSION, cursor: initialCursor(now, lookbackMs, limits).toISOString(), exportedKeys: {} }, sweepAgesMs)
     this.state = state
     this.fresh = saved === undefined
     this.exported = UidKeyMap.fromBuckets(state.exportedKeys)
     status.setCursor(state.cursor)
+    status.sweeps.setThroughs(throughsOf(state))
     status.noEvents.restore(state.lastEventAt, state.noEventsAlerting === true)
     status.setGapSeconds(state.gapSeconds ?? 0)
     const how = saved ? 'resuming from the saved cursor' : 'no saved cursor: starting RECEIVER_START_LOOKBACK ago'
@@ -62,6 +64,7 @@ export class PollState {
     if (Date.parse(next.cursor) > Date.parse(previous.cursor)) this.fresh = false
     this.exported = exported
     status.setCursor(next.cursor)
+    status.sweeps.setThroughs(throughsOf(next))
     status.setLastEventAt(next.lastEventAt)
     status.setGapSeconds(next.gapSeconds ?? 0)
     return true
@@ -86,4 +89,14 @@ export class PollState {
       logger.warn({ err: errorInfo(err) }, 'stopping mid-window: could not save the acknowledged records; they will be sent again after the restart')
     }
   }
+}
+
+/** The state with one sweep stage per configured age (siem/sweeps.ts loadThroughs: older files and changed ages). */
+function withSweeps(state: ReceiverState, agesMs: readonly number[]): ReceiverState {
+  const { sweeps: _saved, ...rest } = state
+  if (agesMs.length === 0) return rest
+  const saved = (state.sweeps ?? []).map((s) => ({ ageMs: s.ageSeconds * 1000, throughMs: Date.parse(s.through) }))
+  const reaskFrom = state.reaskFrom === undefined ? undefined : Date.parse(state.reaskFrom)
+  const throughs = loadThroughs(agesMs, saved, Date.parse(state.cursor), reaskFrom)
+  return { ...rest, sweeps: agesMs.map((age, i) => ({ ageSeconds: age / 1000, through: new Date(throughs[i]!).toISOString() })) }
 }

@@ -3,17 +3,20 @@
  * moves only once the collector acknowledged every record of the window and the new state is on disk; every failure
  * is retried in place with backoff, so a long outage never makes the loop poll ahead.
  */
+import { formatDuration } from '../config/duration.js'
 import { AUTH_BACKOFF, DEFAULT_BACKOFF, backoffDelay, sleep as defaultSleep } from '../backoff.js'
 import { BudgetExhaustedError, SiemBadRequestError, errorInfo } from '../errors.js'
 import type { LogRecordParts } from '../mapping/types.js'
 import { ApiClock, monotonicNow } from '../siem/api-clock.js'
 import { EVENT_TYPES } from '../siem/types.js'
 import type { TimeWindow } from '../siem/types.js'
+import { SWEEP_SPAN_MS, planSweep, sweepAges } from '../siem/sweeps.js'
+import type { SweepPlan } from '../siem/sweeps.js'
 import { API_LIMITS, WindowSizer, planNextWindow } from '../siem/windows.js'
 import { UidKeyMap } from '../state/index.js'
 import { answeredThrough } from './api-time.js'
 import { ClockCheck } from './clock-check.js'
-import { nextState, sum, tally } from './commit.js'
+import { nextState, sum, tally, throughsOf } from './commit.js'
 import type { Acknowledged } from './commit.js'
 import { NoEventsAlerts } from './no-events-alert.js'
 import { PollState } from './poll-state.js'
@@ -40,19 +43,22 @@ export class Poller {
   private readonly state: PollState
   private readonly alerts: NoEventsAlerts
   private readonly clockCheck: ClockCheck
+  /** The late-event sweeps: stage ages from RECEIVER_OVERLAP, span from the budget (see siem/sweeps.ts). */
+  private readonly sweeps: SweepPlan
   /** Monotonic time the last window was first asked for: once caught up, the next is due a poll interval later. */
   private lastPollMono: number | undefined
   /** When start() ran: a fresh cursor looks back from there, by the API's clock. */
   private startedMono = 0
 
   constructor(opts: PollerOptions, private readonly deps: PollerDeps) {
-    this.opts = { limits: API_LIMITS, backoff: DEFAULT_BACKOFF, authBackoff: AUTH_BACKOFF, ...opts }
+    this.opts = { limits: API_LIMITS, backoff: DEFAULT_BACKOFF, authBackoff: AUTH_BACKOFF, sweepSpanMs: SWEEP_SPAN_MS, ...opts }
     const { status, logger } = deps
     const clock = (this.clock = deps.clock ?? Date.now)
     const monotonic = (this.monotonic = deps.monotonic ?? monotonicNow)
     const apiClock = (this.apiClock = deps.apiClock ?? new ApiClock(clock, monotonic))
     const signal = this.abort.signal
     this.sizer = new WindowSizer(this.opts.limits, this.opts.windowTargets)
+    this.sweeps = { agesMs: sweepAges(opts.overlapMs), spanMs: this.opts.sweepSpanMs }
     this.reporter = new PollReporter(status, deps.metrics, clock, monotonic)
     const { backoff, authBackoff } = this.opts
     const waits = (this.waits = new Waits({ status, logger, sleep: deps.sleep ?? defaultSleep, signal, clock, monotonic, backoff, authBackoff }))
@@ -72,7 +78,9 @@ export class Poller {
   /** Loads the state (throws StateError when it is unusable) and starts the loop in the background. */
   async start(): Promise<void> {
     const { status, logger } = this.deps
-    const state = await this.state.load(this.clock, this.opts.startLookbackMs, this.opts.limits)
+    const state = await this.state.load(this.clock, this.opts.startLookbackMs, this.opts.limits, this.sweeps.agesMs)
+    status.sweeps.configure(this.sweeps.agesMs, this.sweeps.spanMs)
+    status.sweeps.setThroughs(throughsOf(state))
     this.startedMono = this.monotonic()
     this.gate.load(state.apiRequests ?? [])
     status.setApiRequestCounter((at) => this.gate.requests.used(at))
@@ -100,16 +108,22 @@ export class Poller {
       const now = this.apiClock.now()
       this.clockCheck.follow(now, now - (this.monotonic() - this.startedMono))
       const state = this.state.current
-      const plan = planNextWindow(
-        Date.parse(state.cursor),
-        now - this.sizer.behindMs(),
-        this.sizer.limits(),
-        state.reaskFrom === undefined ? undefined : Date.parse(state.reaskFrom),
-        this.opts.overlapMs,
-      )
+      const cursor = Date.parse(state.cursor)
+      const planNow = now - this.sizer.behindMs()
+      const limits = this.sizer.limits()
+      // A ripe sweep goes first: it is due at most once per span and stage, and fresh polls never wait long for it.
+      const sweep = planSweep(throughsOf(state), cursor, planNow, this.sweeps, limits)
+      const plan = sweep.kind === 'sweep' ? sweep : planNextWindow(cursor, planNow, limits)
       if (plan.kind === 'wait') {
         status.setPhase('waiting')
-        await this.waits.pause(plan.waitMs, { reason: 'next_window' })
+        await this.waits.pause(Math.min(plan.waitMs, sweep.kind === 'none' ? (sweep.dueInMs ?? Infinity) : Infinity), { reason: 'next_window' })
+        continue
+      }
+      if (plan.kind === 'sweep') {
+        status.setPhase('polling')
+        const outcome = await this.processWindow(plan.window, 0, plan.stage)
+        if (outcome === 'stopped' || this.abort.signal.aborted) break
+        if (outcome === 'bad-window') await this.badWindow()
         continue
       }
       if (plan.gapMs > 0) {
@@ -119,13 +133,11 @@ export class Poller {
         )
       }
       status.setPhase(plan.catchingUp ? 'catching_up' : 'polling')
-      const outcome = await this.processWindow(plan.window, plan.gapMs, plan.reaskPendingFrom)
+      const outcome = await this.processWindow(plan.window, plan.gapMs, undefined)
       if (outcome === 'stopped' || this.abort.signal.aborted) break
       if (outcome === 'replan') continue
       if (outcome === 'bad-window') {
-        this.sizer.rejectedWindow()
-        status.setPhase('backing_off')
-        await this.waits.pause(backoffDelay(this.sizer.rejected - 1, this.opts.backoff), { reason: 'backoff', what: 'fetch' })
+        await this.badWindow()
         continue
       }
       this.sizer.answered()
@@ -139,14 +151,24 @@ export class Poller {
     }
   }
 
-  /** One window (runWindow, retried until it succeeds; acknowledged records are not sent again), then the commit. */
-  private async processWindow(window: TimeWindow, gapMs: number, reaskPendingFrom: number | undefined): Promise<'done' | 'short' | 'stopped' | 'bad-window' | 'replan'> {
+  /** The API refused a window (400): later ones are smaller and younger, after a backoff. */
+  private async badWindow(): Promise<void> {
+    this.sizer.rejectedWindow()
+    this.deps.status.setPhase('backing_off')
+    await this.waits.pause(backoffDelay(this.sizer.rejected - 1, this.opts.backoff), { reason: 'backoff', what: 'fetch' })
+  }
+
+  /**
+   * One window (runWindow, retried until it succeeds; acknowledged records are not sent again), then the commit.
+   * `stage`: undefined for a fresh window, else the sweep stage that reads it again.
+   */
+  private async processWindow(window: TimeWindow, gapMs: number, stage: number | undefined): Promise<'done' | 'short' | 'stopped' | 'bad-window' | 'replan'> {
     const { status, logger } = this.deps
     const started = this.clock()
     const done: Acknowledged = new UidKeyMap()
     let attempt: WindowAttempt | undefined
-    // The poll cadence counts from a window's first attempt: retries do not push the next poll back.
-    this.lastPollMono = this.monotonic()
+    // The poll cadence counts from a fresh window's first attempt: retries and sweeps do not push the next poll back.
+    if (stage === undefined) this.lastPollMono = this.monotonic()
     const run: WindowRunDeps = {
       source: this.gate,
       exportRecords: (records) => this.reporter.exported(this.deps.sink, records),
@@ -184,12 +206,13 @@ export class Poller {
       )
     }
     const now = this.clock()
-    const { overlapMs, limits } = this.opts
     const next = nextState({
-      state: this.state.current, window, settledEnd, queriedAt: this.gate.queriedAt, reaskPendingFrom, gapMs,
-      exported: this.state.exported, fresh, exportedCount, overlapMs, limits, now, apiRequests: this.gate.requests.snapshot(now),
+      state: this.state.current, window, stage, settledEnd, queriedAt: this.gate.queriedAt, gapMs, agesMs: this.sweeps.agesMs,
+      exported: this.state.exported, fresh, exportedCount, limits: this.opts.limits, now, apiRequests: this.gate.requests.snapshot(now),
     })
     if (!(await this.state.commit(next.state, next.exported))) return 'stopped'
+    // What a sweep exports no earlier request returned: the API indexed it late.
+    if (stage !== undefined) status.sweeps.swept(stage, now, window.start.getTime(), settledEnd, exportedCount)
     status.progress(this.monotonic(), this.clock())
     const adapted = this.sizer.observe({ spanMs: window.end.getTime() - window.start.getTime(), events: summary.events, bytes: summary.bytes })
     if (adapted !== undefined) logger.info({ events: summary.events, bytes: summary.bytes, maxWindowMinutes: adapted / 60_000 }, 'window length adapted to the traffic')
@@ -199,7 +222,8 @@ export class Poller {
     const { events: received, bytes } = summary
     const [duplicates, malformed] = (['duplicates', 'malformed'] as const).map((what) => EVENT_TYPES.reduce((n, t) => n + counts[t][what], 0))
     const report = { window: isoWindow(window), received, exported: exportedCount, rejected: sum(outcome.rejected), duplicates, malformed, bytes }
-    logger.info({ ...report, durationMs: this.clock() - started, cursor: next.state.cursor }, 'window done')
+    const sweepInfo = stage === undefined ? {} : { sweepAge: formatDuration(this.sweeps.agesMs[stage]!), lateEvents: exportedCount }
+    logger.info({ ...report, ...sweepInfo, durationMs: this.clock() - started, cursor: next.state.cursor }, stage === undefined ? 'window done' : 'sweep done')
     return settledEnd < window.end.getTime() ? 'short' : 'done'
   }
 }

@@ -48,8 +48,10 @@ export interface PollerMetrics {
 export interface PollerOptions {
   pollIntervalMs: number
   startLookbackMs: number
-  /** Every poll asks again this far behind the last query, for events the API indexes late. */
+  /** Events the API indexes up to this late are still exported: the late-event sweeps' last stage reads each span after it. */
   overlapMs: number
+  /** What a sweep reads at once when it keeps up (checkRequestBudget's sweepSpanFor); SWEEP_SPAN_MS by default. */
+  sweepSpanMs?: number
   /** SIEM API requests allowed per rolling 24 h. */
   requestBudget: number
   /** Records per export call while a window streams in (RECEIVER_EXPORT_BATCH_SIZE; the pipeline cuts them into OTLP requests). */

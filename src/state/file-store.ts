@@ -144,6 +144,9 @@ export function validateReceiverState(value: unknown): string[] {
     if (problem) problems.push(`exportedKeys: ${problem}`)
   }
   if (v.reaskFrom !== undefined && !isIsoDate(v.reaskFrom)) problems.push('reaskFrom is not an ISO-8601 time')
+  if (v.sweeps !== undefined && !(Array.isArray(v.sweeps) && v.sweeps.every(isSweepState))) {
+    problems.push('sweeps is not a list of {"ageSeconds": positive number, "through": ISO-8601 time}')
+  }
   if (v.apiRequests !== undefined && !(Array.isArray(v.apiRequests) && v.apiRequests.every((x) => typeof x === 'number' && Number.isFinite(x)))) {
     problems.push('apiRequests is not a list of numbers')
   }
@@ -154,11 +157,18 @@ export function validateReceiverState(value: unknown): string[] {
 
 const isIsoDate = (v: unknown): boolean => parseStrictUtc(v) !== undefined
 
+function isSweepState(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null) return false
+  const { ageSeconds, through } = v as Record<string, unknown>
+  return typeof ageSeconds === 'number' && Number.isFinite(ageSeconds) && ageSeconds > 0 && isIsoDate(through)
+}
+
 /** A copy holding only the known fields. */
 function copyState(s: ReceiverState): ReceiverState {
   const out: ReceiverState = { version: STATE_VERSION, cursor: s.cursor, exportedKeys: { ...s.exportedKeys } }
   if (s.lastEventAt !== undefined) out.lastEventAt = s.lastEventAt
   if (s.reaskFrom !== undefined) out.reaskFrom = s.reaskFrom
+  if (s.sweeps !== undefined) out.sweeps = s.sweeps.map(({ ageSeconds, through }) => ({ ageSeconds, through }))
   if (s.apiRequests !== undefined) out.apiRequests = [...s.apiRequests]
   if (s.gapSeconds !== undefined) out.gapSeconds = s.gapSeconds
   if (s.noEventsAlerting !== undefined) out.noEventsAlerting = s.noEventsAlerting

@@ -36,6 +36,7 @@ export function checkStateTimes(state: ReceiverState, nowMs: number): void {
   }
   check('cursor', state.cursor)
   check('reaskFrom', state.reaskFrom)
+  for (const sweep of state.sweeps ?? []) check(`the ${sweep.ageSeconds} s sweep's through`, sweep.through)
   check('lastEventAt', state.lastEventAt)
   const latestRequest = Math.max(...(state.apiRequests ?? []))
   if (latestRequest > limit) ahead.push(`a request time in apiRequests (${new Date(latestRequest).toISOString()}) is ${Math.round((latestRequest - nowMs) / 60_000)} min ahead`)

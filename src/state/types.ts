@@ -10,14 +10,25 @@ export interface ReceiverState {
    * end of the window they were exported in (epoch ms, decimal) → base64 of their 16-byte keys (UidKeyMap.toBuckets).
    */
   exportedKeys: Record<string, string>
-  /** ISO-8601 instant (≤ cursor) the next poll asks again from, for events indexed late (RECEIVER_OVERLAP); absent: the cursor. */
+  /**
+   * ISO-8601 instant (≤ cursor): the earliest a later request asks again from, for events indexed late (RECEIVER_OVERLAP):
+   * the oldest sweep's `through`; absent: the cursor. Kept so that a receiver from before sweeps can read the file.
+   */
   reaskFrom?: string
+  /** Late-event sweeps: per stage, its age and the ISO-8601 instant (≤ cursor) it has read through. Absent in older files. */
+  sweeps?: SweepState[]
   /** Epoch ms of each SIEM API request in the last 24 h: the request budget survives restarts. */
   apiRequests?: number[]
   /** Total seconds skipped because the cursor was older than the API serves (7 days): shown, never hidden. */
   gapSeconds?: number
   /** The no-events alert was raised and its log record exported: not raised again after a restart. */
   noEventsAlerting?: boolean
+}
+
+/** One sweep stage: every instant before `through` was read again at least `ageSeconds` after it (see siem/sweeps.ts). */
+export interface SweepState {
+  ageSeconds: number
+  through: string
 }
 
 /** Where the receiver state lives. `save` is all-or-nothing: after a crash `load` returns the old or the new state. */

@@ -2,6 +2,7 @@ import { NoEventsAlert } from '../alerts/no-events.js'
 import type { EventType } from '../siem/types.js'
 import { judgeLiveness, livenessTimeoutMs, type Liveness, type LoopWait } from './liveness.js'
 import { addCounts, exportView, iso, pollView, waitView, zeroCounts } from './snapshot.js'
+import { SweepStatus } from './sweeps.js'
 import type { ExportCounts, ExportRecord, PollRecord, ReceiverPhase, StatusError, StatusSnapshot, TypeCounts } from './snapshot.js'
 
 export interface ReceiverStatusOptions {
@@ -34,6 +35,8 @@ export class ReceiverStatus {
   readonly noEvents: NoEventsAlert
   readonly pollIntervalMs: number
   readonly version: string
+  /** The late-event sweeps: the poller sets the schedule and reports each sweep. */
+  readonly sweeps = new SweepStatus()
   private readonly noEventsFailsReadiness: boolean
   private readonly eventTypes: EventType[]
   private phase: ReceiverPhase = 'starting'
@@ -184,6 +187,7 @@ export class ReceiverStatus {
       apiRequestsLast24h: this.apiRequestCounter(now),
       requestBudget: { limit: this.budgetLimit ?? null, waitingUntil: this.budgetWaitingUntil === undefined ? null : iso(this.budgetWaitingUntil) },
       gapSeconds: this.gapSeconds,
+      sweeps: this.sweeps.view(now),
       authFailing: this.authFailing,
       stateDir: { ok: this.stateDirOk, reason: this.stateDirReason ?? null },
       lastHeartbeatAt: iso(this.lastProgressWall),

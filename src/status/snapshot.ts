@@ -1,5 +1,6 @@
 import type { EventType } from '../siem/types.js'
 import type { LoopWait, WaitReason } from './liveness.js'
+import type { SweepView } from './sweeps.js'
 
 /**
  * What the receiver is doing, as `/status` shows it; the poller sets it.
@@ -90,6 +91,8 @@ export interface StatusSnapshot {
   requestBudget: { limit: number | null; waitingUntil: string | null }
   /** Seconds of events skipped because the cursor was older than the API serves (7 days), in total. */
   gapSeconds: number
+  /** The late-event sweeps (RECEIVER_OVERLAP), youngest first; empty without an overlap. */
+  sweeps: SweepView[]
   authFailing: boolean
   stateDir: { ok: boolean; reason: string | null }
   /** the poll loop's last progress toward new data (a SIEM API answer, an acknowledged export, a commit) */

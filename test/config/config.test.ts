@@ -5,7 +5,7 @@ import t from 'tap'
 import type { Test } from 'tap'
 import { ConfigError } from '../../src/errors.js'
 import { CONFIG_VARIABLES, describeConfig, formatDuration, loadConfig, mappingOptions, parseDuration, readSecretFile } from '../../src/config/index.js'
-import { checkRequestBudget } from '../../src/state/budget.js'
+import { checkRequestBudget, sweepSpanFor } from '../../src/state/budget.js'
 import type { LoadedConfig } from '../../src/config/index.js'
 import type { MappingOptions } from '../../src/mapping/types.js'
 
@@ -1038,24 +1038,27 @@ t.test('request budget: polling must fit in 90 % of PROOFPOINT_REQUEST_BUDGET pe
 
   const problems = problemsFor(t, { ...REQUIRED, RECEIVER_POLL_INTERVAL: '30s', PROOFPOINT_REQUEST_BUDGET: '1500' })
   t.equal(problems.length, 1)
+  // The late-event sweeps (RECEIVER_OVERLAP, default 30m: two stages) need at least 24 requests a day each.
   t.equal(
     problems[0],
-    'RECEIVER_POLL_INTERVAL: 30s means 1440 requests per 24 h (windows are whole minutes: at most one poll a minute), over the 1350 that polling may use of PROOFPOINT_REQUEST_BUDGET=1500 (10 % is kept for retries and catch-up); use at least 64s or raise PROOFPOINT_REQUEST_BUDGET to at least 1600',
+    'RECEIVER_POLL_INTERVAL: 30s means 1440 requests per 24 h (windows are whole minutes: at most one poll a minute), plus at least 48 for the late-event sweeps (RECEIVER_OVERLAP=30m: every hour read again by 2 sweeps), over the 1350 that polling may use of PROOFPOINT_REQUEST_BUDGET=1500 (10 % is kept for retries and catch-up); use at least 67s or raise PROOFPOINT_REQUEST_BUDGET to at least 1654',
   )
-  t.equal(load({ PROOFPOINT_REQUEST_BUDGET: '1500', RECEIVER_POLL_INTERVAL: '64s' }).proofpoint.requestBudget, 1500, 'the suggested interval fits')
-  t.equal(load({ PROOFPOINT_REQUEST_BUDGET: '1600', RECEIVER_POLL_INTERVAL: '30s' }).proofpoint.requestBudget, 1600, 'and so does the suggested budget')
+  t.equal(load({ PROOFPOINT_REQUEST_BUDGET: '1500', RECEIVER_POLL_INTERVAL: '67s' }).proofpoint.requestBudget, 1500, 'the suggested interval fits')
+  t.equal(load({ PROOFPOINT_REQUEST_BUDGET: '1654', RECEIVER_POLL_INTERVAL: '30s' }).proofpoint.requestBudget, 1654, 'and so does the suggested budget')
   t.match(problemsFor(t, { ...REQUIRED, PROOFPOINT_REQUEST_BUDGET: '1000' }), [
-    /^RECEIVER_POLL_INTERVAL: 1m means 1440 requests per 24 h, over the 900 that polling may use of PROOFPOINT_REQUEST_BUDGET=1000 .*use at least 96s/,
+    /^RECEIVER_POLL_INTERVAL: 1m means 1440 requests per 24 h, plus at least 48 for the late-event sweeps .*over the 900 that polling may use of PROOFPOINT_REQUEST_BUDGET=1000 .*use at least 102s/,
   ])
-  t.equal(load({ PROOFPOINT_REQUEST_BUDGET: '1000', RECEIVER_POLL_INTERVAL: '96s' }).proofpoint.requestBudget, 1000, 'the suggested interval fits')
+  t.equal(load({ PROOFPOINT_REQUEST_BUDGET: '1000', RECEIVER_POLL_INTERVAL: '102s' }).proofpoint.requestBudget, 1000, 'the suggested interval fits')
   t.equal(load({ PROOFPOINT_REQUEST_BUDGET: '3200', RECEIVER_POLL_INTERVAL: '30s' }).receiver.pollIntervalMs, 30_000, 'or a larger budget')
+  t.match(problemsFor(t, { ...REQUIRED, PROOFPOINT_REQUEST_BUDGET: '20' }), [/over the 18 that polling may use.*no interval fits: raise PROOFPOINT_REQUEST_BUDGET to at least 55$/])
 
-  // Tests lower the budget: then the poll interval has to grow with it.
-  t.match(problemsFor(t, { ...REQUIRED, PROOFPOINT_REQUEST_BUDGET: '20' }), [/over the 18 that polling may use.*use at least 80m /])
-  t.equal(load({ PROOFPOINT_REQUEST_BUDGET: '20', RECEIVER_POLL_INTERVAL: '80m' }).proofpoint.requestBudget, 20)
-  t.match(problemsFor(t, { ...REQUIRED, PROOFPOINT_REQUEST_BUDGET: '2', RECEIVER_POLL_INTERVAL: '23h' }), [/use at least 1d/])
-  t.equal(load({ PROOFPOINT_REQUEST_BUDGET: '2', RECEIVER_POLL_INTERVAL: '24h' }).proofpoint.requestBudget, 2)
-  t.match(problemsFor(t, { ...REQUIRED, PROOFPOINT_REQUEST_BUDGET: '1', RECEIVER_POLL_INTERVAL: '7d' }), [
+  // Tests lower the budget (without an overlap, so without sweeps): then the poll interval has to grow with it.
+  const bare = { ...REQUIRED, RECEIVER_OVERLAP: '0s' }
+  t.match(problemsFor(t, { ...bare, PROOFPOINT_REQUEST_BUDGET: '20' }), [/over the 18 that polling may use.*use at least 80m /])
+  t.equal(load({ RECEIVER_OVERLAP: '0s', PROOFPOINT_REQUEST_BUDGET: '20', RECEIVER_POLL_INTERVAL: '80m' }).proofpoint.requestBudget, 20)
+  t.match(problemsFor(t, { ...bare, PROOFPOINT_REQUEST_BUDGET: '2', RECEIVER_POLL_INTERVAL: '23h' }), [/use at least 1d/])
+  t.equal(load({ RECEIVER_OVERLAP: '0s', PROOFPOINT_REQUEST_BUDGET: '2', RECEIVER_POLL_INTERVAL: '24h' }).proofpoint.requestBudget, 2)
+  t.match(problemsFor(t, { ...bare, PROOFPOINT_REQUEST_BUDGET: '1', RECEIVER_POLL_INTERVAL: '7d' }), [
     /^RECEIVER_POLL_INTERVAL: 7d means 1 requests per 24 h, over the 0 .*no interval fits: raise PROOFPOINT_REQUEST_BUDGET to at least 2/,
   ])
   t.end()
@@ -1094,6 +1097,30 @@ t.test('checkRequestBudget: the rule itself', (t) => {
     const raiseTo = Number(/raise PROOFPOINT_REQUEST_BUDGET to at least (\d+)$/.exec(problem)![1])
     t.equal(checkRequestBudget(30_000, raiseTo), undefined, `budget ${budget}: raised to ${raiseTo}, 30s fits`)
     t.ok(checkRequestBudget(30_000, raiseTo - 1), `budget ${budget}: ${raiseTo - 1} is not enough`)
+  }
+  t.end()
+})
+
+t.test('checkRequestBudget with the late-event sweeps: what it suggests fits, and the sweep span widens to fit', (t) => {
+  const MIN = 60_000
+  t.equal(checkRequestBudget(MIN, 1800, 30 * MIN), undefined, 'the defaults: 1440 polls + 144 sweeps = 1584 ≤ 1620')
+  t.equal(sweepSpanFor(MIN, 1800, 2), 20 * MIN, 'at the defaults the sweeps read 20 minutes at a time')
+  t.equal(sweepSpanFor(MIN, 1700, 2), 32 * MIN, 'a smaller budget: longer spans, fewer sweep requests (45 a day per stage)')
+  t.equal(sweepSpanFor(MIN, 1653, 2), undefined, 'not even 1 h spans fit')
+  t.equal(sweepSpanFor(MIN, 1654, 2), 60 * MIN)
+  t.equal(checkRequestBudget(MIN, 1800, 0), undefined, 'no overlap, no sweeps')
+  for (const budget of [60, 100, 1000, 1500, 1653, 1800, 5000]) {
+    for (const overlap of [5 * MIN, 30 * MIN]) {
+      const problem = checkRequestBudget(30_000, budget, overlap)
+      if (!problem) continue
+      const raiseTo = Number(/raise PROOFPOINT_REQUEST_BUDGET to at least (\d+)$/.exec(problem)![1])
+      t.equal(checkRequestBudget(30_000, raiseTo, overlap), undefined, `budget ${budget}, overlap ${formatDuration(overlap)}: raised to ${raiseTo}, 30s fits`)
+      const interval = /use at least (\S+)/.exec(problem)?.[1]
+      if (interval === undefined) continue
+      const suggested = parseDuration(interval)!
+      t.equal(checkRequestBudget(suggested, budget, overlap), undefined, `budget ${budget}, overlap ${formatDuration(overlap)}: ${interval} fits`)
+      t.not(checkRequestBudget(suggested - 1000, budget, overlap), undefined, 'a second less does not')
+    }
   }
   t.end()
 })

@@ -171,12 +171,12 @@ const commitInput = (over: Partial<Parameters<typeof nextState>[0]> = {}): Param
   window: WINDOW,
   settledEnd: WINDOW.end.getTime(),
   queriedAt: T0,
-  reaskPendingFrom: undefined,
+  stage: undefined,
   gapMs: 0,
   exported: new UidKeyMap(),
   fresh: new UidKeyMap(),
   exportedCount: 0,
-  overlapMs: 30 * MIN,
+  agesMs: [],
   limits: API_LIMITS,
   now: T0,
   apiRequests: [T0],
@@ -187,8 +187,10 @@ t.test('nextState: the cursor moves to what was answered, never past it, never b
   t.equal(nextState(commitInput()).state.cursor, '2026-11-24T12:00:00.000Z')
   t.equal(nextState(commitInput({ settledEnd: Date.parse('2026-11-24T11:40:00Z') })).state.cursor, '2026-11-24T11:40:00.000Z', 'queryEndTime short of the end')
   t.equal(nextState(commitInput({ settledEnd: Date.parse('2026-11-24T10:00:00Z') })).state.cursor, '2026-11-24T11:00:00.000Z', 'never back')
-  const nothing = nextState(commitInput({ state: baseState({ reaskFrom: '2026-11-24T10:30:00.000Z' }), settledEnd: WINDOW.start.getTime() })).state
+  const swept = baseState({ reaskFrom: '2026-11-24T10:30:00.000Z', sweeps: [{ ageSeconds: 2100, through: '2026-11-24T10:30:00.000Z' }] })
+  const nothing = nextState(commitInput({ state: swept, agesMs: [35 * MIN], settledEnd: WINDOW.start.getTime() })).state
   t.equal(nothing.reaskFrom, '2026-11-24T10:30:00.000Z', 'nothing answered: the re-ask point stays')
+  t.same(nothing.sweeps, swept.sweeps, 'and so do the sweeps')
   t.same(nextState(commitInput()).state.apiRequests, [T0])
 })
 
@@ -198,7 +200,8 @@ t.test('nextState: keys of this window are filed under its end; keys that cannot
   exported.set('recent', Date.parse('2026-11-24T11:50:00Z'))
   const fresh = new UidKeyMap()
   fresh.set('new', 0)
-  const { exported: next } = nextState(commitInput({ exported, fresh, queriedAt: Date.parse('2026-11-24T12:00:30Z') }))
+  const state = baseState({ sweeps: [{ ageSeconds: 2100, through: '2026-11-24T10:30:00.000Z' }] })
+  const { exported: next } = nextState(commitInput({ state, agesMs: [35 * MIN], exported, fresh, queriedAt: Date.parse('2026-11-24T12:00:30Z') }))
   t.notOk(next.has('old'), 'before the re-ask point: gone')
   t.ok(next.has('recent'))
   t.equal(next.get('new'), WINDOW.end.getTime())
