@@ -1,0 +1,181 @@
+/**
+ * Late-event sweeps end to end, in simulated time (real HTTP to the simulator, real exporter and sink, real state
+ * file): events indexed 5, 20, 29 and exactly 30 minutes (the overlap) late are exported exactly once, across
+ * restarts, a budget wait, and a kill between a sweep's export and its commit (duplicates only, nothing lost).
+ */
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import t from 'tap'
+import type { Test } from 'tap'
+import { StateError } from '../../src/errors.js'
+import type { JsonObject } from '../../src/siem/types.js'
+import { FileStateStore } from '../../src/state/index.js'
+import type { ReceiverState, StateStore } from '../../src/state/index.js'
+import { H, MIN, T0, assertExactlyOnce, expectedUids, rig, uidOf } from '../helpers/e2e-rig.js'
+import type { Rig } from '../helpers/e2e-rig.js'
+
+const OVERLAP = { RECEIVER_OVERLAP: '30m' }
+
+/** Late events: created at `createdAt`, visible in the API only `lateMin` minutes later. */
+interface Late {
+  id: string
+  createdAt: number
+  lateMin: number
+}
+
+function lateEvents(from: number): Late[] {
+  return [5, 20, 29, 30].map((lateMin, i) => ({ id: `late-${lateMin}`, createdAt: from + i * 7 * MIN + 17_000, lateMin }))
+}
+
+function lateMessage(r: Rig, late: Late): JsonObject {
+  const base = r.sim.eventsIn({ start: new Date(T0 - H), end: new Date(T0) }).messagesDelivered[0] ?? {}
+  const to = `${late.id}@corp.example`
+  return { ...base, id: late.id, recipient: [to], toAddresses: [to], messageTime: new Date(late.createdAt).toISOString() }
+}
+
+/**
+ * Moves simulated time a minute at a time to `until`, letting the receiver work at each step and making each late
+ * event visible at its moment (the simulator serves an injected event from then on). `down`: the receiver is not
+ * running, time jumps.
+ */
+async function runTo(r: Rig, until: number, pending: Late[], down = false): Promise<void> {
+  for (let now = r.time.monotonic(); now < until; ) {
+    now = Math.min(until, Math.floor(now / MIN) * MIN + MIN + 30_000)
+    if (down) r.time.jumpTo(now)
+    else r.time.advanceTo(now)
+    for (const late of pending.filter((l) => l.createdAt + l.lateMin * MIN <= now)) {
+      r.sim.inject('messagesDelivered', lateMessage(r, late), late.createdAt)
+      pending.splice(pending.indexOf(late), 1)
+    }
+    if (!down) await r.time.idle()
+  }
+}
+
+const ids = (r: Rig): string[] => r.sink.records.map((x) => String(x.attributes['proofpoint.id'])).filter((id) => id.startsWith('late-')).sort()
+
+function readState(r: Rig): ReceiverState {
+  return JSON.parse(readFileSync(join(r.stateDir, 'state.json'), 'utf8')) as ReceiverState
+}
+
+/** Every event the API holds from `from` to the cursor (the late ones are all visible by now). */
+function assertAllOnce(t: Test, r: Rig, from: number): void {
+  assertExactlyOnce(t, r.sink, expectedUids(r.sim, from, Date.parse(readState(r).cursor)))
+}
+
+t.test('events indexed 5, 20, 29 and 30 minutes late are exported once, by the sweeps; /status and /metrics count them', async (t) => {
+  const r = await rig(t, 'http/protobuf', OVERLAP)
+  const app = await r.startApp()
+  await r.time.idle()
+  const pending = lateEvents(T0 + 2 * MIN)
+  await runTo(r, T0 + 2 * H, pending)
+  t.same(pending, [], 'every late event became visible')
+  t.same(ids(r), ['late-20', 'late-29', 'late-30', 'late-5'], 'each late event exactly once')
+  assertAllOnce(t, r, Date.parse('2026-11-24T11:01:00Z'))
+
+  // Fresh polls ask a minute; sweeps 20 minutes (the first window is the start lookback).
+  const spans = r.sim.requests.slice(1).map((q) => {
+    const [a = '', b = ''] = (q.query.interval ?? '').split('/')
+    return (Date.parse(b) - Date.parse(a)) / MIN
+  })
+  t.ok(spans.every((m) => m === 1 || m === 20), `fresh polls of 1 min, sweeps of 20 min: ${[...new Set(spans)].join(',')}`)
+  t.ok(spans.filter((m) => m === 20).length >= 9, 'two stages sweep every 20 minutes')
+
+  const sweeps = app.status.snapshot(r.time.clock()).sweeps
+  t.same(sweeps.map((s) => [s.age, s.spanSeconds]), [['10m', 1200], ['35m', 1200]])
+  t.equal(sweeps.reduce((n, s) => n + s.lateEvents, 0), 4, 'the four late events, each counted by the sweep that found it')
+  t.ok(sweeps[1]!.lateEvents >= 2, 'the 29 and 30 minutes late ones only the last sweep can find')
+  t.ok(sweeps.every((s) => s.lastSweep !== null && s.lagSeconds !== null && s.lagSeconds <= s.ageSeconds + s.spanSeconds + 60), 'both keep up')
+  const metrics = await app.metrics.render()
+  for (const s of sweeps) {
+    t.match(metrics, new RegExp(`^proofpoint_receiver_late_events_total\\{sweep_age="${s.age}"\\} ${s.lateEvents}$`, 'm'))
+    t.match(metrics, new RegExp(`^proofpoint_receiver_sweep_lag_seconds\\{sweep_age="${s.age}"\\} ${s.lagSeconds}$`, 'm'))
+    t.match(metrics, new RegExp(`^proofpoint_receiver_sweep_next_timestamp_seconds\\{sweep_age="${s.age}"\\} ${Date.parse(s.nextAt!) / 1000}$`, 'm'))
+  }
+  t.ok(r.sink.records.every((x) => x.attributes['log.record.uid'] !== undefined))
+})
+
+t.test('a restart between the sweeps: the stage cursors are in the state file and the late events still arrive once', async (t) => {
+  const r = await rig(t, 'http/protobuf', OVERLAP)
+  const app1 = await r.startApp()
+  await r.time.idle()
+  const pending = lateEvents(T0 + 2 * MIN)
+  await runTo(r, T0 + 25 * MIN, pending)
+  await app1.shutdown()
+  const saved = readState(r)
+  t.same(saved.sweeps?.map((s) => s.ageSeconds), [600, 2100], 'both stages saved')
+  t.ok(saved.sweeps!.every((s) => Date.parse(s.through) <= Date.parse(saved.cursor)), 'never past the cursor')
+  t.equal(saved.reaskFrom, saved.sweeps![1]!.through, 'reaskFrom: the oldest stage (an older receiver re-asks from there)')
+  // Down for 40 minutes: events become visible meanwhile.
+  await runTo(r, T0 + 65 * MIN, pending, true)
+  await r.startApp()
+  await r.time.idle()
+  await runTo(r, T0 + 2 * H + 30 * MIN, pending)
+  t.same(ids(r), ['late-20', 'late-29', 'late-30', 'late-5'], 'each late event exactly once')
+  assertAllOnce(t, r, Date.parse('2026-11-24T11:01:00Z'))
+})
+
+t.test('a state file from before sweeps loads: the sweeps start at its reaskFrom', async (t) => {
+  const r = await rig(t, 'http/protobuf', OVERLAP)
+  writeFileSync(join(r.stateDir, 'state.json'), JSON.stringify({ version: 2, cursor: '2026-11-24T12:00:00Z', reaskFrom: '2026-11-24T11:30:00Z', exportedKeys: {} }))
+  // Created at 11:40, visible only now: the old receiver would have found it in its overlap; the sweeps must too.
+  const late: Late = { id: 'late-old-format', createdAt: T0 - 20 * MIN, lateMin: 20 }
+  r.sim.inject('messagesDelivered', lateMessage(r, late), late.createdAt)
+  await r.startApp()
+  await r.time.idle()
+  await runTo(r, T0 + H, [])
+  t.same(ids(r), ['late-old-format'])
+  t.same(readState(r).sweeps?.map((s) => s.ageSeconds), [600, 2100], 'written back with its sweeps')
+})
+
+t.test('a budget wait: nothing is asked while it lasts, the sweeps catch up after it, late events arrive once', async (t) => {
+  const r = await rig(t, 'http/protobuf', OVERLAP)
+  // The budget was used up 23 h 20 min ago: requests may go out again at 12:40.
+  const used = Array.from({ length: 1800 }, () => T0 - 24 * H + 40 * MIN)
+  writeFileSync(join(r.stateDir, 'state.json'), JSON.stringify({ version: 2, cursor: new Date(T0 - 10 * MIN).toISOString(), exportedKeys: {}, apiRequests: used }))
+  const app = await r.startApp()
+  await r.time.idle()
+  t.equal(app.status.snapshot(r.time.clock()).state, 'budget_wait')
+  const pending = lateEvents(T0 - 8 * MIN)
+  await runTo(r, T0 + 35 * MIN, pending)
+  t.equal(r.sim.requests.length, 0, 'nothing asked during the wait')
+  await runTo(r, T0 + 2 * H + 30 * MIN, pending)
+  t.same(ids(r), ['late-20', 'late-29', 'late-30', 'late-5'], 'each late event exactly once')
+  assertAllOnce(t, r, T0 - 10 * MIN)
+})
+
+t.test("killed between a sweep's export and its commit: the sweep runs again after the restart; duplicates only, nothing lost", async (t) => {
+  const r = await rig(t, 'http/protobuf', OVERLAP)
+  // The state file as a kill leaves it: once the sweep's late record was acknowledged, no save reaches the disk.
+  const file = new FileStateStore(r.stateDir)
+  let killed = false
+  const store: StateStore = {
+    load: () => file.load(),
+    save: (state) => (killed ? Promise.reject(new StateError('killed')) : file.save(state)),
+  }
+  const app1 = await r.startApp({
+    store,
+    onExported: (records) => {
+      if (records.some((x) => String(x.attributes['proofpoint.id']).startsWith('late-'))) killed = true
+    },
+  })
+  await r.time.idle()
+  const pending = lateEvents(T0 + 2 * MIN).slice(0, 1)
+  await runTo(r, T0 + 30 * MIN, pending)
+  t.ok(killed, 'the sweep exported the late event, then the process "died"')
+  const before = readState(r)
+  await app1.shutdown()
+  t.same(readState(r), before, 'nothing was saved after the export')
+
+  await r.startApp()
+  await r.time.idle()
+  await runTo(r, T0 + 2 * H, pending)
+  const late = r.sink.records.filter((x) => x.attributes['proofpoint.id'] === 'late-5')
+  t.equal(late.length, 2, 'the late event again: a duplicate with the same log.record.uid')
+  const expected = expectedUids(r.sim, Date.parse('2026-11-24T11:01:00Z'), Date.parse(readState(r).cursor))
+  const got = new Set(r.sink.records.map(uidOf))
+  t.same([...expected.keys()].filter((k) => !got.has(k)), [], 'nothing lost')
+  const counts = new Map<string, number>()
+  for (const uid of r.sink.records.map(uidOf)) counts.set(uid, (counts.get(uid) ?? 0) + 1)
+  const twice = [...counts].filter(([, n]) => n > 1).map(([uid]) => uid)
+  t.same(twice, [uidOf(late[0]!)], 'the only duplicate is what the killed sweep exported')
+})
