@@ -26,8 +26,10 @@ import { createLogger } from '../src/logger.js'
 import type { LogRecordParts } from '../src/mapping/types.js'
 import { EVENT_TYPES } from '../src/siem/types.js'
 import { VERSION } from '../src/version.js'
+import { runSweeps } from './sweeps.js'
+import type { SweepFigures } from './sweeps.js'
 
-export const VARIANTS = ['a', 'a0', 'b', 'c', 'c2', 'idle'] as const
+export const VARIANTS = ['a', 'a0', 'b', 'c', 'c2', 'idle', 'sweeps'] as const
 export type Variant = (typeof VARIANTS)[number]
 
 export const PRINCIPAL = 'bench-principal'
@@ -66,6 +68,8 @@ export interface ChildResult {
   encodedBytes?: number
   /** Warnings worth a look (receiver log lines at warn and above, SDK errors). */
   notes: string[]
+  /** (sweeps only) the late-event figures. */
+  sweeps?: SweepFigures
 }
 
 interface ChildEnv {
@@ -262,6 +266,23 @@ async function runIdle(env: ChildEnv): Promise<ChildResult> {
   }
 }
 
+/** (sweeps) A day of steady traffic with late events in simulated time: see sweeps.ts. */
+async function runSweepsChild(env: ChildEnv): Promise<ChildResult> {
+  const { figures, ms, cpuMs } = await runSweeps(env.sinkUrl, PRINCIPAL, SECRET)
+  return {
+    variant: 'sweeps',
+    events: figures.expected,
+    bodyBytes: 0,
+    ms,
+    cpuMs,
+    maxRssBytes: peakRssBytes(),
+    maxRssRusageBytes: process.resourceUsage().maxRSS * 1024,
+    delivered: figures.expected - figures.lost,
+    notes: [],
+    sweeps: figures,
+  }
+}
+
 /** The window's body as the SIEM API front serves it (outside any measured time). */
 async function fetchBody(env: ChildEnv): Promise<Buffer> {
   const res = await request(`${env.siemUrl}${WINDOW_PATH}`, { headers: { authorization: AUTHORIZATION } })
@@ -420,5 +441,7 @@ export async function runChild(variant: Variant, expectedEvents: number): Promis
       return runNaive(env, variant, expectedEvents)
     case 'idle':
       return runIdle(env)
+    case 'sweeps':
+      return runSweepsChild(env)
   }
 }

@@ -28,6 +28,8 @@ export interface SimulatorOptions {
   now?: () => number
   /** Model the API's indexing lag: each event becomes visible a deterministic 0..maxIndexingLagMs after its time. Default 0. */
   maxIndexingLagMs?: number
+  /** The share of events indexed late (0..1, default 1: every one gets a lag up to maxIndexingLagMs); the rest are visible at once. */
+  lateShare?: number
   /**
    * An `interval` whose end is after the simulator's now: `reject` (default) answers 400 as the real API does; `clamp`
    * answers what it has, with `queryEndTime` = now (data through then), as an API that serves up to its present would.
@@ -194,11 +196,20 @@ function syslogLine(type: EventType, event: JsonObject): string {
   return `<14>1 ${time} tap-api-v2 siem - ${type} - type=${type} ${fields.join(' ')}\n`
 }
 
+/**
+ * How late a generated event shows (SimulatorOptions maxIndexingLagMs, lateShare), from its deterministic `lag` in
+ * [0, 1): the first `lateShare` of that range spread over 0..maxLagMs, the rest at once. Exported for the bench.
+ */
+export function indexingLagMs(lag: number, maxLagMs: number, lateShare = 1): number {
+  return lag < lateShare ? Math.floor((lag / lateShare) * maxLagMs) : 0
+}
+
 export async function startSimulator(opts: SimulatorOptions): Promise<SiemSimulator> {
   const host = opts.host ?? '127.0.0.1'
   const now = opts.now ?? Date.now
   const gen = { seed: opts.seed ?? 1, eventsPerMinute: opts.eventsPerMinute ?? 6 }
   const maxLag = opts.maxIndexingLagMs ?? 0
+  const lateShare = opts.lateShare ?? 1
   const futureEnd = opts.futureEnd ?? 'reject'
   let principal = opts.principal
   let secret = opts.secret
@@ -218,7 +229,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<SiemSimula
         const x = extra[next++] as Injected
         visit(x.type, x.event)
       }
-      if (maxLag > 0 && e.timeMs + Math.floor(e.lag * maxLag) > nowMs) return
+      if (maxLag > 0 && e.timeMs + indexingLagMs(e.lag, maxLag, lateShare) > nowMs) return
       visit(e.type, e.event)
     })
     for (const x of extra.slice(next)) visit(x.type, x.event)
