@@ -115,7 +115,7 @@ function flattenObjectArray(attrs: AnyValueMap, key: string, arr: readonly JsonV
     if (t !== 'string' && (t === 'mixed' || (colSet[c] as number) < n)) {
       for (let i = 0; i < n; i++) values[i] = String(values[i])
     }
-    attrs[key + '.' + wellFormedKey(colKeys[c] as string)] = values
+    attrs[joinKey(key, colKeys[c] as string)] = values
   }
 }
 
@@ -124,7 +124,7 @@ function flattenObject(attrs: AnyValueMap, key: string, obj: JsonObject): void {
   for (const k in obj) {
     const v = obj[k]
     if (v === null || v === undefined) continue
-    attrs[key + '.' + wellFormedKey(k)] = typeof v === 'object' ? safeJson(v) : v
+    attrs[joinKey(key, k)] = typeof v === 'object' ? safeJson(v) : v
   }
 }
 
@@ -181,6 +181,26 @@ export function putAttribute(attrs: AnyValueMap, key: string, v: JsonValue, shap
     if (kind === ArrayKind.Objects) flattenObjectArray(attrs, key, v)
     else attrs[key] = kind === ArrayKind.AsIs ? v : toStrings(v)
   }
+}
+
+/** Joined keys by prefix and member: a key built afresh for every event costs its hashing on every store. */
+const joinedKeys = new Map<string, Map<string, string>>()
+let joinedCount = 0
+/** Keys come from the data: past this many, keys are joined and not kept. */
+const JOINED_MAX = 4096
+
+/** `prefix` + `separator` + the well-formed `member` (attribute keys of vendor fields and flattened members). */
+export function joinKey(prefix: string, member: string, separator = '.'): string {
+  let members = joinedKeys.get(prefix)
+  const known = members?.get(member)
+  if (known !== undefined) return known
+  const key = prefix + separator + wellFormedKey(member)
+  if (joinedCount < JOINED_MAX) {
+    if (members === undefined) joinedKeys.set(prefix, (members = new Map<string, string>()))
+    members.set(member, key)
+    joinedCount++
+  }
+  return key
 }
 
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g

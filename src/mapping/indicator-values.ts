@@ -130,6 +130,11 @@ export interface UrlParts {
 /** An absolute URL with a host, split into its parts; undefined for anything else (a file name, a hash, text). */
 export function urlParts(text: string): UrlParts | undefined {
   const s = text.trim()
+  return plainUrlParts(s) ?? parsedUrlParts(s)
+}
+
+/** The parts by the WHATWG URL parser (~3 µs a URL). */
+export function parsedUrlParts(s: string): UrlParts | undefined {
   if (!HAS_SCHEME.test(s)) return undefined
   let url: URL
   try {
@@ -140,11 +145,42 @@ export function urlParts(text: string): UrlParts | undefined {
   if (url.hostname === '') return undefined
   if (url.username !== '') url.username = 'REDACTED'
   if (url.password !== '') url.password = 'REDACTED'
-  if (url.search !== '') url.search = redactQuery(url.search.slice(1))
+  // The setter drops one leading "?": the query's own stays.
+  if (url.search !== '') url.search = '?' + redactQuery(url.search.slice(1))
   const parts: UrlParts = { full: url.href, scheme: url.protocol.slice(0, -1), domain: url.hostname, path: url.pathname }
   if (url.port !== '') parts.port = Number(url.port)
   if (url.search.length > 1) parts.query = url.search.slice(1)
   if (url.hash.length > 1) parts.fragment = url.hash.slice(1)
+  return parts
+}
+
+/**
+ * A URL already written as the WHATWG parser writes it: http(s), a lower-case ASCII host name whose last label starts
+ * with a letter (no IPv4 forms, no punycode to check), a port other than the default, no user info, no dot segments,
+ * and only characters no part escapes. Bounded quantifiers and character classes only: linear time.
+ */
+const PLAIN_URL =
+  /^(https?):\/\/((?:[a-z0-9-]{1,63}\.){1,126}[a-z][a-z0-9-]{0,62})(?::([1-9][0-9]{0,4}))?(\/[\w\-.~!$&'()*+,;=:@%/]*)?(?:\?([\w\-.~!$&()*+,;=:@%/?]+))?(?:#([\w\-.~!$&()*+,;=:@%/?]+))?$/
+const DOT_SEGMENT = /\/\.{1,2}(?:\/|$)|%2e/i
+const DEFAULT_PORT: Readonly<Record<string, string>> = { http: '80', https: '443' }
+
+/** The parts of a URL already in its normal form, without the parser; undefined when the parser is needed. */
+export function plainUrlParts(s: string): UrlParts | undefined {
+  if (s.length > 2048) return undefined
+  const m = PLAIN_URL.exec(s)
+  if (m === null) return undefined
+  const [, scheme = '', domain = '', port, path = '/', query, fragment] = m
+  if (domain.startsWith('xn--') || domain.includes('.xn--') || domain.length > 253) return undefined
+  if (port !== undefined && (Number(port) > 65535 || port === DEFAULT_PORT[scheme])) return undefined
+  if (DOT_SEGMENT.test(path) || query?.startsWith('?') === true) return undefined
+  const q = query === undefined ? undefined : redactQuery(query)
+  let full = `${scheme}://${domain}${port === undefined ? '' : ':' + port}${path}`
+  if (q !== undefined) full += '?' + q
+  if (fragment !== undefined) full += '#' + fragment
+  const parts: UrlParts = { full, scheme, domain, path }
+  if (port !== undefined) parts.port = Number(port)
+  if (q !== undefined) parts.query = q
+  if (fragment !== undefined) parts.fragment = fragment
   return parts
 }
 

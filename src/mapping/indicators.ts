@@ -67,9 +67,10 @@ class Collected {
     if (ip !== undefined) this.ip.add(ip)
   }
 
-  addHash(text: string): void {
+  /** `only`: a hash of that kind only. */
+  addHash(text: string, only?: 'sha256'): void {
     const hash = hexHash(text)
-    if (hash !== undefined) this.hash.add(hash.value)
+    if (hash !== undefined && (only === undefined || hash.kind === only)) this.hash.add(hash.value)
   }
 }
 
@@ -83,7 +84,7 @@ export function indicatorAttributes(event: JsonObject, family: EventFamily, out:
     for (const threat of objectsOf(event.threatsInfoMap)) {
       for (const s of stringsOf(threat.threatUrl)) c.addUrl(s)
       // `threat` holds the URL, the SHA-256 of an attachment, or a file name.
-      for (const s of stringsOf(threat.threat)) if (!c.addUrl(s) && hexHash(s)?.kind === 'sha256') c.addHash(s)
+      for (const s of stringsOf(threat.threat)) if (!c.addUrl(s)) c.addHash(s, 'sha256')
     }
     for (const part of objectsOf(event.messageParts)) {
       for (const s of stringsOf(part.md5)) c.addHash(s)

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto'
 import type { AnyValue, AnyValueMap } from '@opentelemetry/api-logs'
 import { EVENT_TYPES } from '../siem/types.js'
 import type { EventType, JsonObject, JsonValue, SiemResponse } from '../siem/types.js'
-import { isJsonObject, putAttribute, wellFormedKey } from './attributes.js'
+import { isJsonObject, joinKey, putAttribute } from './attributes.js'
 import { indicatorAttributes } from './indicators.js'
 import { limitDepth, MAX_DEPTH, safeJson } from './safe-json.js'
 import { ATTRIBUTE_PREFIX, COMPILED_FIELDS, EVENT_FAMILY, EVENT_NAMES, TIME_FIELD } from './schema.js'
@@ -122,7 +122,7 @@ function mapObject(event: JsonObject, type: EventType, shape: AttributeShape, ma
     if (v === null || v === undefined) continue
     const f = fields.get(k)
     if (f === undefined) {
-      putAttribute(attrs, ATTRIBUTE_PREFIX + wellFormedKey(k), v, shape)
+      putAttribute(attrs, joinKey(ATTRIBUTE_PREFIX, k, ''), v, shape)
       continue
     }
     // The event time is checked once, as the Timestamp.
