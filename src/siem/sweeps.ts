@@ -48,8 +48,9 @@ export function planSweep(throughs: readonly number[], cursorMs: number, nowMs: 
   let dueInMs: number | undefined
   for (let stage = 0; stage < plan.agesMs.length; stage++) {
     const age = plan.agesMs[stage]!
-    // What the API no longer serves cannot be swept: fresh polls read it, and its late events are out of reach.
-    const start = Math.max(Math.min(throughs[stage] ?? cursorMs, cursorMs), oldest)
+    // Whole minutes (the API rounds to them; a state file from elsewhere may not be). What the API no longer serves
+    // cannot be swept: fresh polls read it, and its late events are out of reach.
+    const start = Math.max(floorTo(Math.min(throughs[stage] ?? cursorMs, cursorMs), g), oldest)
     const ripe = floorTo(nowMs - age, g)
     const end = Math.min(start + limits.maxWindowMs, cursorMs, ripe)
     if (end - start >= span) return { kind: 'sweep', stage, window: { start: new Date(start), end: new Date(end) } }

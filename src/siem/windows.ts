@@ -34,10 +34,6 @@ export type WindowPlan =
       gapMs: number
       /** True when more windows are due right after this one (the end is not the present). */
       catchingUp: boolean
-      /** Set when the window asks new time only: the re-ask point to keep after it is committed (that span was not asked). */
-      reaskPendingFrom?: number
-      /** A window that lies wholly at or before the cursor: it only asks again for late-indexed events. */
-      reaskOnly?: boolean
     }
   | { kind: 'wait'; waitMs: number }
 
@@ -53,62 +49,22 @@ export function initialCursor(nowMs: number, lookbackMs: number, limits: WindowL
 }
 
 /**
- * The next window: normally from `reaskFromMs` (the earliest instant whose late-indexed events may still be missing;
- * else the cursor) up to the last whole minute, at most the maximum window long. When the re-ask span alone fills the
- * longest window allowed now (after a 400, a very large window, or a re-ask point far behind the cursor), the work is
- * split so every plan moves something forward: the oldest part of the re-ask span once some of it is settled (older
- * than `overlapMs`), else the new time after the cursor first (keeping the re-ask point: `reaskPendingFrom`). A wait
- * is returned only when neither is possible, and ends when one of them is: it never waits for what cannot come.
+ * The next fresh window: from the cursor up to the last whole minute, at most the maximum window long. New time only:
+ * events the API indexes late are the sweeps' (sweeps.ts). Otherwise a wait, until a minimum window has passed.
  */
-export function planNextWindow(cursorMs: number, nowMs: number, limits: WindowLimits = API_LIMITS, reaskFromMs?: number, overlapMs = 0): WindowPlan {
+export function planNextWindow(cursorMs: number, nowMs: number, limits: WindowLimits = API_LIMITS): WindowPlan {
   const g = limits.granularityMs
   const oldest = ceilTo(nowMs - limits.maxAgeMs, g)
-  const wanted = reaskFromMs === undefined ? cursorMs : Math.min(reaskFromMs, cursorMs)
-  const start = Math.max(wanted, oldest)
-  // Only the span after the cursor was never exported; re-ask time lost to the age limit is not a gap.
+  const start = Math.max(cursorMs, oldest)
   const gapMs = Math.max(0, oldest - cursorMs)
   const latestEnd = floorTo(nowMs, g)
   const end = Math.min(start + limits.maxWindowMs, latestEnd)
-  if (end > cursorMs && end - start >= limits.minWindowMs) {
+  if (end - start >= limits.minWindowMs) {
     return { kind: 'window', window: { start: new Date(start), end: new Date(end) }, gapMs, catchingUp: end < latestEnd }
-  }
-  if (start + limits.maxWindowMs <= cursorMs) {
-    // The re-ask span fills a whole window: split.
-    const settledBy = floorTo(nowMs - overlapMs, g)
-    const reaskEnd = Math.min(start + limits.maxWindowMs, latestEnd)
-    if (start < settledBy && reaskEnd - start >= limits.minWindowMs) {
-      return { kind: 'window', window: { start: new Date(start), end: new Date(reaskEnd) }, gapMs, catchingUp: true, reaskOnly: true }
-    }
-    const newEnd = Math.min(cursorMs + limits.maxWindowMs, latestEnd)
-    if (newEnd - cursorMs >= limits.minWindowMs) {
-      return {
-        kind: 'window',
-        window: { start: new Date(cursorMs), end: new Date(newEnd) },
-        gapMs,
-        catchingUp: newEnd < latestEnd,
-        reaskPendingFrom: start,
-      }
-    }
-    // Due when the oldest re-ask minute has settled and a minimum window of it has passed, or when a minimum window
-    // of new time has.
-    const reaskDue = Math.max(nextBoundary(start, g) + overlapMs, ceilTo(start + limits.minWindowMs, g))
-    const due = Math.min(reaskDue, ceilTo(cursorMs + limits.minWindowMs, g))
-    return { kind: 'wait', waitMs: Math.max(due - nowMs, 1) }
   }
   // Nothing new after the cursor yet, or too little for the minimum window: wait for the boundary that gives both.
   const due = Math.max(ceilTo(start + limits.minWindowMs, g), nextBoundary(cursorMs, g))
   return { kind: 'wait', waitMs: Math.max(due - nowMs, 1) }
-}
-
-/**
- * After a window [start, end] asked at `queriedAtMs` was committed: from where the next poll must ask again. Events
- * show up to `overlapMs` after they were created (indexing lag), so those after `queriedAt − overlap` may be missing.
- * Within [start, end], minute-aligned; a window that asked new time only keeps `pendingFromMs` (reaskPendingFrom).
- */
-export function nextReaskFrom(window: TimeWindow, queriedAtMs: number, overlapMs: number, limits: WindowLimits = API_LIMITS, pendingFromMs?: number): number {
-  const settled = floorTo(queriedAtMs - overlapMs, limits.granularityMs)
-  const from = Math.min(Math.max(settled, window.start.getTime()), window.end.getTime())
-  return pendingFromMs === undefined ? from : Math.min(pendingFromMs, from)
 }
 
 /** Limits for re-planning after the API rejected a window (400): each further rejection halves the window. */

@@ -1,7 +1,11 @@
 import t from 'tap'
 import fc from 'fast-check'
 import type { Test } from 'tap'
-import { API_LIMITS, adaptWindowMs, initialCursor, nextReaskFrom, planNextWindow, repairedLimits } from '../../src/siem/windows.js'
+import { afterFreshWindow, planSweep, sweepAges } from '../../src/siem/sweeps.js'
+import type { SweepPlan } from '../../src/siem/sweeps.js'
+import type { TimeWindow } from '../../src/siem/types.js'
+import { API_LIMITS, adaptWindowMs, initialCursor, planNextWindow, repairedLimits } from '../../src/siem/windows.js'
+import type { WindowLimits } from '../../src/siem/windows.js'
 
 const MIN = 60_000
 const H = 60 * MIN
@@ -64,36 +68,12 @@ t.test('a cursor older than the 7 d limit moves forward and reports the gap', as
   t.equal(plan.window.end.getTime() - plan.window.start.getTime(), H)
 })
 
-t.test('overlap: a caught-up poll asks again from the re-ask point, and only when there is something new', async (t) => {
-  const cursor = at('2026-11-24T12:00:00Z')
-  const reask = at('2026-11-24T11:30:00Z')
-  const plan = planNextWindow(cursor, at('2026-11-24T12:01:05Z'), API_LIMITS, reask)
-  t.same(plan.kind === 'window' && [iso(plan.window.start), iso(plan.window.end)], ['2026-11-24T11:30:00.000Z', '2026-11-24T12:01:00.000Z'])
-  t.same(planNextWindow(cursor, at('2026-11-24T12:00:50Z'), API_LIMITS, reask), { kind: 'wait', waitMs: 10_000 }, 'nothing after the cursor yet: wait')
-  const long = planNextWindow(cursor, at('2026-11-24T13:20:00Z'), API_LIMITS, reask)
-  t.ok(long.kind === 'window' && long.window.end.getTime() - long.window.start.getTime() === H, 'the whole request stays within 1 h')
-})
-
-t.test('the re-ask point: settled up to the query time minus the overlap, within the window', async (t) => {
-  const w = { start: new Date('2026-11-24T11:30:00Z'), end: new Date('2026-11-24T12:01:00Z') }
-  t.equal(iso(new Date(nextReaskFrom(w, at('2026-11-24T12:01:05Z'), 30 * MIN))), '2026-11-24T11:31:00.000Z', 'caught up: 30 min behind')
-  t.equal(nextReaskFrom(w, at('2026-11-24T20:00:00Z'), 30 * MIN), w.end.getTime(), 'asked long after: the whole window is settled')
-  t.equal(nextReaskFrom(w, at('2026-11-24T11:50:00Z'), 30 * MIN), w.start.getTime(), 'never before the window start')
-  t.equal(nextReaskFrom(w, at('2026-11-24T12:01:05Z'), 0), w.end.getTime(), 'no overlap: from the cursor')
-})
-
 t.test('after a 400 the window shrinks and keeps further from the 7-day limit', async (t) => {
   t.equal(repairedLimits(API_LIMITS, 0), API_LIMITS)
   t.equal(repairedLimits(API_LIMITS, 1).maxWindowMs, 30 * MIN)
   t.equal(repairedLimits(API_LIMITS, 3).maxWindowMs, 7 * MIN, 'whole minutes')
   t.equal(repairedLimits(API_LIMITS, 20).maxWindowMs, MIN, 'never below one minute (the API minimum is 30 s)')
   t.ok(repairedLimits(API_LIMITS, 2).maxAgeMs < API_LIMITS.maxAgeMs)
-})
-
-t.test('a re-ask point older than 7 days is no gap; a cursor older is', async (t) => {
-  const now = at('2026-11-24T12:00:00Z')
-  const plan = planNextWindow(now - 7 * D + 20 * MIN, now, API_LIMITS, now - 7 * D - 20 * MIN)
-  t.equal(plan.kind === 'window' && plan.gapMs, 0)
 })
 
 t.test('adaptive windows: shrink after a very big window, grow back when traffic drops, stay within the API limits', async (t) => {
@@ -117,8 +97,9 @@ t.test('adaptive windows: shrink after a very big window, grow back when traffic
 
 /*
  * The planner must always make progress (issue 11: with the longest window not longer than the overlap it returned
- * `wait 1 ms` forever, and the receiver froze with /healthz at 200). Properties over random cursors, re-ask points,
- * limits, overlaps and clocks; the seed is printed so a failure can be replayed with FC_SEED.
+ * `wait 1 ms` forever, and the receiver froze with /healthz at 200). Properties over random cursors, sweep cursors,
+ * limits, overlaps and clocks, planned as the poller does (a ripe sweep first, else a fresh window, else the shorter
+ * wait); the seed is printed so a failure can be replayed with FC_SEED.
  */
 const SEED = process.env.FC_SEED !== undefined && process.env.FC_SEED !== '' ? Number(process.env.FC_SEED) : (Date.now() ^ (Math.random() * 0x100000000)) | 0
 const NUM_RUNS = Number(process.env.FC_NUM_RUNS ?? 300)
@@ -135,13 +116,14 @@ const limitsArb = fc.record({
 /** Mostly minute-aligned times (what the receiver writes), sometimes not (a state file from elsewhere). */
 const offsetArb = (maxMs: number): fc.Arbitrary<number> =>
   fc.oneof(fc.integer({ min: 0, max: Math.floor(maxMs / MIN) }).map((m) => m * MIN), fc.integer({ min: 0, max: maxMs }))
+const overlapArb = fc.oneof(fc.constant(0), fc.constant(30 * MIN), fc.integer({ min: 0, max: 59 }).map((m) => m * MIN))
 
 const stateArb = fc.record({
   now: fc.integer({ min: 0, max: 10 * D }).map((x) => BASE + x),
   // Behind the clock by up to 8 days, or ahead of it by up to 2 h (a clock that jumped back).
   cursorBehind: fc.oneof(offsetArb(8 * D), offsetArb(2 * H).map((x) => -x)),
-  reaskBehind: fc.option(offsetArb(3 * H), { nil: undefined }),
-  overlapMs: fc.oneof(fc.constant(0), fc.constant(30 * MIN), fc.integer({ min: 0, max: 59 }).map((m) => m * MIN), fc.integer({ min: 0, max: 59 * MIN })),
+  sweepsBehind: fc.array(offsetArb(3 * H), { minLength: 2, maxLength: 2 }),
+  overlapMs: overlapArb,
   limits: limitsArb,
 })
 
@@ -150,98 +132,108 @@ function checkProperty<Ts extends [unknown]>(t: Test, name: string, prop: fc.IPr
   t.ok(!details.failed, `${name}${details.failed ? `\n${fc.defaultReportMessage(details) ?? ''}` : ''}`)
 }
 
+/** One step of the poller's plan: a ripe sweep, else a fresh window, else how long to wait. */
+function step(throughs: number[], cursor: number, now: number, plan: SweepPlan, limits: WindowLimits): { sweep?: number; window?: TimeWindow; catchingUp?: boolean; waitMs?: number } {
+  const sweep = planSweep(throughs, cursor, now, plan, limits)
+  if (sweep.kind === 'sweep') return { sweep: sweep.stage, window: sweep.window }
+  const fresh = planNextWindow(cursor, now, limits)
+  if (fresh.kind === 'window') return { window: fresh.window, catchingUp: fresh.catchingUp }
+  return { waitMs: Math.min(fresh.waitMs, sweep.dueInMs ?? Infinity) }
+}
+
 t.test('planner property: every plan is a valid window that moves something forward, or a wait that ends when one is possible', async (t) => {
-  const prop = fc.property(stateArb, ({ now, cursorBehind, reaskBehind, overlapMs, limits }) => {
+  const prop = fc.property(stateArb, ({ now, cursorBehind, sweepsBehind, overlapMs, limits }) => {
     const cursor = now - cursorBehind
-    const reask = reaskBehind === undefined ? undefined : cursor - reaskBehind
+    const plan: SweepPlan = { agesMs: sweepAges(overlapMs), spanMs: 20 * MIN }
+    const throughs = plan.agesMs.map((_, i) => cursor - (sweepsBehind[i] ?? 0))
     let clock = now
     let waited = 0
-    for (let step = 0; step < 4; step++) {
-      const plan = planNextWindow(cursor, clock, limits, reask, overlapMs)
-      if (plan.kind === 'window') {
-        const s = plan.window.start.getTime()
-        const e = plan.window.end.getTime()
+    for (let i = 0; i < 4; i++) {
+      const next = step(throughs, cursor, clock, plan, limits)
+      if (next.window) {
+        const s = next.window.start.getTime()
+        const e = next.window.end.getTime()
         const oldest = Math.ceil((clock - limits.maxAgeMs) / MIN) * MIN
         if (!(e - s >= limits.minWindowMs && e - s <= limits.maxWindowMs)) throw new Error(`window length ${(e - s) / 1000} s`)
         if (e > clock) throw new Error('window ends in the future')
         if (s < oldest) throw new Error('window starts before the API age limit')
-        if (s < Math.min(reask ?? cursor, cursor) && s !== oldest) throw new Error('window starts before the re-ask point')
-        const settles = plan.reaskOnly === true && s < floorMin(clock - overlapMs) && e <= cursor
-        if (!(e > cursor || settles)) throw new Error(`no progress: [${iso(plan.window.start)}, ${iso(plan.window.end)}] cursor ${iso(new Date(cursor))}`)
+        const moves = next.sweep === undefined ? e > cursor : e > Math.max(throughs[next.sweep]!, oldest) && e <= cursor
+        if (!moves) throw new Error(`no progress: [${iso(next.window.start)}, ${iso(next.window.end)}] cursor ${iso(new Date(cursor))} sweep ${next.sweep}`)
         return true
       }
-      if (!(plan.waitMs >= 1)) throw new Error(`wait ${plan.waitMs}`)
-      waited += plan.waitMs
-      clock += plan.waitMs
+      if (!(next.waitMs! >= 1)) throw new Error(`wait ${next.waitMs}`)
+      waited += next.waitMs!
+      clock += next.waitMs!
     }
     throw new Error(`still waiting after 4 waits (${waited / 1000} s)`)
   })
   checkProperty(t, 'no endless wait, no window without progress', prop)
 })
 
-t.test('planner property: polling from any state reaches the present, and every instant is asked again after the overlap', async (t) => {
+t.test('planner property: polling from any state reaches the present, and every instant is read again once it is overlap old', async (t) => {
   const prop = fc.property(
     fc.record({
       cursorBehind: offsetArb(6 * H),
-      reaskBehind: fc.option(offsetArb(3 * H), { nil: undefined }),
-      overlapMs: fc.oneof(fc.constant(30 * MIN), fc.integer({ min: 0, max: 59 }).map((m) => m * MIN)),
+      sweepsBehind: fc.array(offsetArb(3 * H), { minLength: 2, maxLength: 2 }),
+      overlapMs: overlapArb,
       maxWindowMin: fc.integer({ min: 1, max: 60 }),
       pollMs: fc.integer({ min: 30_000, max: 5 * MIN }),
     }),
-    ({ cursorBehind, reaskBehind, overlapMs, maxWindowMin, pollMs }) => {
+    ({ cursorBehind, sweepsBehind, overlapMs, maxWindowMin, pollMs }) => {
       const limits = { ...API_LIMITS, maxWindowMs: maxWindowMin * MIN }
+      const plan: SweepPlan = { agesMs: sweepAges(overlapMs), spanMs: 20 * MIN }
       let now = BASE + 0.5 * MIN
       let cursor = floorMin(now - cursorBehind)
-      let reask = reaskBehind === undefined ? undefined : floorMin(cursor - reaskBehind)
-      const start = Math.min(cursor, reask ?? cursor)
+      let throughs = plan.agesMs.map((_, i) => floorMin(cursor - (sweepsBehind[i] ?? 0)))
+      // Before the last stage's cursor the state says it was read overlap late already.
+      const start = throughs.length > 0 ? throughs[throughs.length - 1]! : cursor
       const asked: Array<{ s: number; e: number; q: number }> = []
       const endAt = now + 12 * H
       while (now < endAt) {
-        const plan = planNextWindow(cursor, now, limits, reask, overlapMs)
-        if (plan.kind === 'wait') {
-          now += plan.waitMs
+        const next = step(throughs, cursor, now, plan, limits)
+        if (!next.window) {
+          now += next.waitMs!
           continue
         }
-        const s = plan.window.start.getTime()
-        const e = plan.window.end.getTime()
+        const s = next.window.start.getTime()
+        const e = next.window.end.getTime()
         asked.push({ s, e, q: now })
-        reask = nextReaskFrom(plan.window, now, overlapMs, limits, plan.reaskPendingFrom)
+        if (next.sweep !== undefined) {
+          throughs = throughs.map((x, i) => (i === next.sweep ? Math.max(x, e) : x))
+          now += 1000
+          continue
+        }
+        throughs = afterFreshWindow(throughs, next.window, e, now, plan.agesMs, limits)
         cursor = Math.max(cursor, e)
-        now += plan.catchingUp ? 1000 : pollMs
+        now += next.catchingUp ? 1000 : pollMs
       }
       if (cursor < floorMin(now) - Math.max(pollMs, limits.maxWindowMs) - 2 * MIN) throw new Error(`cursor ${iso(new Date(cursor))} far behind ${iso(new Date(now))}`)
-      // Every minute from the start up to the last settled point was asked by a request made at least `overlap` after it.
-      for (let m = start; m < (reask ?? cursor) - MIN; m += MIN) {
-        if (!asked.some((w) => w.s <= m && m <= w.e && w.q - overlapMs >= m)) throw new Error(`${iso(new Date(m))} never asked after the overlap`)
+      const settled = Math.min(cursor, ...throughs)
+      if (settled < now - overlapMs - 5 * MIN - 20 * MIN - Math.max(pollMs, limits.maxWindowMs) - 2 * MIN) throw new Error(`sweeps far behind: ${iso(new Date(settled))}`)
+      // Every minute from the start up to what the last sweep has read was asked by a request made at least `overlap` after it.
+      for (let m = start; m < settled - MIN; m += MIN) {
+        if (!asked.some((w) => w.s <= m && m + MIN <= w.e && w.q - overlapMs >= m + MIN)) throw new Error(`${iso(new Date(m))} never asked after the overlap`)
       }
       return true
     },
   )
-  checkProperty(t, 'catches up, and the late-event guarantee holds with split windows', prop)
+  checkProperty(t, 'catches up, and the late-event guarantee holds with any window length', prop)
 })
 
-t.test('the three livelocks of the review now move on', async (t) => {
+t.test('the three livelocks of the review move on with sweeps too', async (t) => {
   const now = at('2026-11-24T12:31:10Z')
   const cursor = at('2026-11-24T12:30:00Z')
-  const reask = at('2026-11-24T12:00:00Z')
-  // (a) one 400 after catching up halves the window to 30 min = the overlap.
-  const halved = planNextWindow(cursor, now, repairedLimits(API_LIMITS, 1), reask, 30 * MIN)
-  t.same(halved.kind === 'window' && [iso(halved.window.start), iso(halved.window.end), halved.reaskOnly], ['2026-11-24T12:00:00.000Z', '2026-11-24T12:30:00.000Z', true], 'asks the settled re-ask span')
-  const after = nextReaskFrom(halved.kind === 'window' ? halved.window : { start: new Date(0), end: new Date(0) }, now, 30 * MIN)
-  t.equal(iso(new Date(after)), '2026-11-24T12:01:00.000Z', 'which settles its first minute')
-  const next = planNextWindow(cursor, now, repairedLimits(API_LIMITS, 1), after, 30 * MIN)
-  t.same(next.kind === 'window' && [iso(next.window.start), iso(next.window.end)], ['2026-11-24T12:01:00.000Z', '2026-11-24T12:31:00.000Z'], 'then the usual window fits')
-  // Nothing of the re-ask span settles by asking now (its start is younger than the overlap): new time first.
-  const young = planNextWindow(cursor, now, { ...API_LIMITS, maxWindowMs: 20 * MIN }, at('2026-11-24T12:05:00Z'), 30 * MIN)
-  t.same(
-    young.kind === 'window' && [iso(young.window.start), iso(young.window.end), young.reaskPendingFrom],
-    ['2026-11-24T12:30:00.000Z', '2026-11-24T12:31:00.000Z', at('2026-11-24T12:05:00Z')],
-    'new time first, keeping the re-ask point',
-  )
-  // (b) an adaptive shrink to 26 min.
-  const shrunk = planNextWindow(cursor, now, { ...API_LIMITS, maxWindowMs: 26 * MIN }, reask, 30 * MIN)
-  t.equal(shrunk.kind, 'window')
-  // (c) a re-ask point more than 1 h before the cursor.
-  const far = planNextWindow(cursor, now, API_LIMITS, cursor - 90 * MIN, 30 * MIN)
-  t.same(far.kind === 'window' && [iso(far.window.start), iso(far.window.end), far.reaskOnly], ['2026-11-24T11:00:00.000Z', '2026-11-24T12:00:00.000Z', true])
+  const plan: SweepPlan = { agesMs: [10 * MIN, 35 * MIN], spanMs: 20 * MIN }
+  // (a) one 400 after catching up halves the window to 30 min = the overlap: the overdue sweep reads 30 min.
+  const halved = step([at('2026-11-24T11:30:00Z'), at('2026-11-24T11:30:00Z')], cursor, now, plan, repairedLimits(API_LIMITS, 1))
+  t.same([halved.sweep, iso(halved.window!.start), iso(halved.window!.end)], [0, '2026-11-24T11:30:00.000Z', '2026-11-24T12:00:00.000Z'])
+  // (b) an adaptive shrink to 5 min: sweeps read 5 min at a time, then the fresh poll goes.
+  const shrunk = step([at('2026-11-24T12:15:00Z'), at('2026-11-24T11:50:00Z')], cursor, now, plan, { ...API_LIMITS, maxWindowMs: 5 * MIN })
+  t.same([shrunk.sweep, iso(shrunk.window!.start), iso(shrunk.window!.end)], [0, '2026-11-24T12:15:00.000Z', '2026-11-24T12:20:00.000Z'])
+  // (c) sweep cursors more than 1 h before the cursor (a state file from before sweeps): 1 h at a time.
+  const far = step([cursor - 90 * MIN, cursor - 90 * MIN], cursor, now, plan, API_LIMITS)
+  t.same([far.sweep, iso(far.window!.start), iso(far.window!.end)], [0, '2026-11-24T11:00:00.000Z', '2026-11-24T12:00:00.000Z'])
+  // Both kept up: the fresh poll.
+  const fresh = step([at('2026-11-24T12:10:00Z'), at('2026-11-24T11:40:00Z')], cursor, now, plan, API_LIMITS)
+  t.same([fresh.sweep, iso(fresh.window!.start), iso(fresh.window!.end)], [undefined, '2026-11-24T12:30:00.000Z', '2026-11-24T12:31:00.000Z'])
 })
