@@ -253,8 +253,8 @@ const SCHEMA: { [K in ConfigVariable]: Setting<RawConfig[K]> } = {
     file: 'boolean',
   },
   RECEIVER_OVERLAP: {
-    // Events appear up to ~30 min after their window (indexing lag); the request must stay within 1 h.
-    doc: 'How far behind the cursor each poll asks again, for late-indexed events (0 to 59m)',
+    // Events appear up to ~30 min after their window (indexing lag): late-event sweeps read each span again after it.
+    doc: 'How late the API may index an event and it is still exported: sweeps read each span again at 10m and overlap + 5m (0 to 59m; 0: no sweeps)',
     default: 30 * MINUTE,
     format: 'psr-duration',
   },

@@ -10,7 +10,7 @@ import type { Report } from './sources.js'
 
 /** Polling more often than the shortest window the API answers asks for nothing new. */
 const MIN_POLL_INTERVAL_MS = API_MIN_WINDOW_MS
-/** The overlap is re-asked together with new data in one request of at most 1 h; leave a minute for new data. */
+/** The API indexes events up to ~30 min late; the sweeps (siem/sweeps.ts) are planned and tested for under an hour. */
 const MAX_OVERLAP_MS = API_MAX_WINDOW_MS - API_GRANULARITY_MS
 /** Retrying more often than once a second gains nothing and burns the SIEM API's request budget. */
 const MIN_RETRY_MAX_BACKOFF_MS = 1000
@@ -29,7 +29,7 @@ export function checkSiemLimits(raw: RawConfig, valid: (name: ConfigVariable) =>
   atLeast('RECEIVER_POLL_INTERVAL', raw.RECEIVER_POLL_INTERVAL, MIN_POLL_INTERVAL_MS, 'the SIEM API answers windows of at least 30s')
   positive('RECEIVER_START_LOOKBACK', raw.RECEIVER_START_LOOKBACK)
   atMost('RECEIVER_START_LOOKBACK', raw.RECEIVER_START_LOOKBACK, API_MAX_AGE_MS, 'the SIEM API serves at most 7 days back')
-  atMost('RECEIVER_OVERLAP', raw.RECEIVER_OVERLAP, MAX_OVERLAP_MS, 'the overlap and new data are asked in one request of at most 1h')
+  atMost('RECEIVER_OVERLAP', raw.RECEIVER_OVERLAP, MAX_OVERLAP_MS, 'the SIEM API indexes events up to about 30 minutes late; the late-event sweeps are planned for less than an hour')
   positive('RECEIVER_NO_EVENTS_ALERT_AFTER', raw.RECEIVER_NO_EVENTS_ALERT_AFTER)
   atLeast('RECEIVER_RETRY_MAX_BACKOFF', raw.RECEIVER_RETRY_MAX_BACKOFF, MIN_RETRY_MAX_BACKOFF_MS, 'retrying more often only burns the request budget')
   if (valid('RECEIVER_POLL_INTERVAL') && valid('PROOFPOINT_REQUEST_BUDGET') && raw.RECEIVER_POLL_INTERVAL >= MIN_POLL_INTERVAL_MS) {
