@@ -26,23 +26,44 @@ const EMAIL_FIELDS: Readonly<Record<EventFamily, readonly string[]>> = {
 const IP_FIELDS: Readonly<Record<EventFamily, readonly string[]>> = { message: ['senderIP'], click: ['senderIP', 'clickIP'] }
 const URL_FIELDS: Readonly<Record<EventFamily, readonly string[]>> = { message: [], click: ['url', 'threatURL'] }
 
+const NONE: readonly never[] = []
+
 /** The string values of a field that may be a string or an array of strings (`fromAddress` comes as both). */
-export function stringsOf(v: JsonValue | undefined): string[] {
+export function stringsOf(v: JsonValue | undefined): readonly string[] {
   if (typeof v === 'string') return [v]
-  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []
+  if (!Array.isArray(v)) return NONE
+  // Usually every element is a string: the array itself, not a copy.
+  return v.every((x) => typeof x === 'string') ? v : v.filter((x): x is string => typeof x === 'string')
 }
 
 /** The objects of an array field (`messageParts`, `threatsInfoMap`); anything else gives none. */
-export function objectsOf(v: JsonValue | undefined): JsonObject[] {
-  return Array.isArray(v) ? v.filter((x): x is JsonObject => typeof x === 'object' && x !== null && !Array.isArray(x)) : []
+export function objectsOf(v: JsonValue | undefined): readonly JsonObject[] {
+  if (!Array.isArray(v)) return NONE
+  const isObject = (x: JsonValue): x is JsonObject => typeof x === 'object' && x !== null && !Array.isArray(x)
+  return v.every(isObject) ? v : v.filter(isObject)
+}
+
+/** Distinct strings in the order first seen: a plain array while there are a handful (cheaper than a Set), a Set beside it past that. */
+export class Distinct {
+  readonly values: string[] = []
+  private set: Set<string> | undefined
+
+  add(v: string): void {
+    if (this.set === undefined) {
+      if (this.values.includes(v)) return
+      if (this.values.length >= 16) this.set = new Set(this.values)
+    } else if (this.set.has(v)) return
+    this.set?.add(v)
+    this.values.push(v)
+  }
 }
 
 class Collected {
-  readonly email = new Set<string>()
-  readonly ip = new Set<string>()
-  readonly url = new Set<string>()
-  readonly host = new Set<string>()
-  readonly hash = new Set<string>()
+  readonly email = new Distinct()
+  readonly ip = new Distinct()
+  readonly url = new Distinct()
+  readonly host = new Distinct()
+  readonly hash = new Distinct()
 
   addEmails(text: string): void {
     for (const { address, host } of addressesIn(text)) {
@@ -92,7 +113,7 @@ export function indicatorAttributes(event: JsonObject, family: EventFamily, out:
     }
   }
   for (const kind of Object.keys(INDICATOR_ATTRIBUTES) as (keyof typeof INDICATOR_ATTRIBUTES)[]) {
-    if (c[kind].size > 0) out[INDICATOR_ATTRIBUTES[kind]] = [...c[kind]]
+    if (c[kind].values.length > 0) out[INDICATOR_ATTRIBUTES[kind]] = c[kind].values
   }
   return out
 }

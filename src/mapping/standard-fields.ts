@@ -7,7 +7,7 @@
 import type { AnyValue, AnyValueMap } from '@opentelemetry/api-logs'
 import type { JsonObject } from '../siem/types.js'
 import { addressesIn, ipAddress, urlParts } from './indicator-values.js'
-import { objectsOf, stringsOf } from './indicators.js'
+import { Distinct, objectsOf, stringsOf } from './indicators.js'
 import type { EventFamily } from './schema.js'
 import type { AttributeShape } from './types.js'
 
@@ -40,11 +40,11 @@ export const STANDARD_ATTRIBUTES = [
 
 /** The bare addresses of some fields, deduplicated in order. */
 function addresses(event: JsonObject, ...fields: string[]): string[] {
-  const out = new Set<string>()
+  const out = new Distinct()
   for (const f of fields) {
     for (const s of stringsOf(event[f])) for (const a of addressesIn(s)) out.add(a.address)
   }
-  return [...out]
+  return out.values
 }
 
 function putList(attrs: AnyValueMap, key: string, values: string[]): void {
