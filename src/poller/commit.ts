@@ -1,6 +1,7 @@
 /**
  * What a finished window changes, pure: how its keys ended (exported or refused) and the state to save (cursor, sweep
- * cursors and re-ask point, keys not to export again, budget, gap, last event, alert flag). The poller saves it before it moves on.
+ * cursors and re-ask point, keys not to export again, budget, gap, last event, alert flag). The poller saves it before
+ * it moves on.
  */
 import { EVENT_TYPES } from '../siem/types.js'
 import type { EventType, TimeWindow } from '../siem/types.js'

@@ -124,6 +124,9 @@ export class Poller {
         const outcome = await this.processWindow(plan.window, 0, plan.stage)
         if (outcome === 'stopped' || this.abort.signal.aborted) break
         if (outcome === 'bad-window') await this.badWindow()
+        if (outcome === 'done' || outcome === 'short') this.sizer.answered()
+        // The API's data ends before the span (queryEndTime): ask again a poll interval later, not at once.
+        if (outcome === 'short') await this.waits.pause(this.opts.pollIntervalMs, { reason: 'poll_interval' })
         continue
       }
       if (plan.gapMs > 0) {

@@ -179,3 +179,30 @@ t.test("killed between a sweep's export and its commit: the sweep runs again aft
   const twice = [...counts].filter(([, n]) => n > 1).map(([uid]) => uid)
   t.same(twice, [uidOf(late[0]!)], 'the only duplicate is what the killed sweep exported')
 })
+
+t.test("a sweep the API answers only in part (its data ends before the span) is asked again a poll interval later, not at once", async (t) => {
+  const r = await rig(t, 'http/protobuf', OVERLAP)
+  await r.startApp()
+  await r.time.idle()
+  const pending = lateEvents(T0 + 2 * MIN)
+  await runTo(r, T0 + 40 * MIN, pending)
+  // For 25 minutes (each stage is due at least once) the API says its data ends where each sweep's span starts.
+  const isSweep = (interval: string): boolean => {
+    const [a = '', b = ''] = interval.split('/')
+    return Date.parse(b) - Date.parse(a) >= 20 * MIN
+  }
+  let short = 0
+  r.sim.onRequest((q) => {
+    const interval = q.query.interval ?? ''
+    if (!isSweep(interval)) return undefined
+    short++
+    const body = { queryEndTime: interval.split('/')[0], messagesDelivered: [], messagesBlocked: [], clicksPermitted: [], clicksBlocked: [] }
+    return { status: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }
+  })
+  await runTo(r, T0 + 65 * MIN, pending)
+  t.ok(short >= 1 && short <= 26, `at most one sweep a poll interval while the API's data ends early (${short})`)
+  r.sim.onRequest(undefined)
+  await runTo(r, T0 + 2 * H + 30 * MIN, pending)
+  t.same(ids(r), ['late-20', 'late-29', 'late-30', 'late-5'], 'then each late event exactly once')
+  assertAllOnce(t, r, Date.parse('2026-11-24T11:01:00Z'))
+})
