@@ -11,6 +11,7 @@ import { eventUid } from '../../src/mapping/index.js'
 import type { MappedRecord } from '../../src/mapping/types.js'
 import { Poller, nextState, runWindow, tally } from '../../src/poller/index.js'
 import type { ExportOutcome, WindowRunDeps, WindowSource } from '../../src/poller/index.js'
+import { cursorForApiClock } from '../../src/poller/api-time.js'
 import { REJECTED } from '../../src/poller/commit.js'
 import type { EventBatch, WindowEvents, WindowSummary } from '../../src/siem/client.js'
 import type { JsonObject, TimeWindow } from '../../src/siem/types.js'
@@ -244,4 +245,37 @@ t.test('Poller: the cursor moves only after the sink acknowledged; a failed expo
   t.same(seen.windows.map((w) => w.end.toISOString()), ['2026-11-24T12:00:00.000Z', '2026-11-24T12:00:00.000Z'])
   t.equal(status.snapshot(time.clock()).totals.exported, 5)
   t.equal(state?.apiRequests?.length, 2, 'both requests counted against the budget, durably')
+})
+
+t.test('cursorForApiClock: a cursor moved back to the API clock takes the sweep cursors with it', async (t) => {
+  const state = baseState({ cursor: '2026-11-24T14:00:00.000Z', reaskFrom: '2026-11-24T13:00:00.000Z', sweeps: [{ ageSeconds: 600, through: '2026-11-24T13:50:00.000Z' }, { ageSeconds: 2100, through: '2026-11-24T13:00:00.000Z' }] })
+  const moved = cursorForApiClock(state, T0, undefined, API_LIMITS)
+  t.equal(moved?.cursor, '2026-11-24T12:00:00.000Z')
+  t.same(moved?.sweeps?.map((s) => s.through), ['2026-11-24T12:00:00.000Z', '2026-11-24T12:00:00.000Z'], 'never past the cursor')
+  t.equal(moved?.reaskFrom, '2026-11-24T12:00:00.000Z')
+})
+
+t.test('nextState with sweeps: a sweep moves only its stage; a fresh window moves stages level with it over what was already old', async (t) => {
+  const MIN_ = 60_000
+  const state = baseState({ sweeps: [{ ageSeconds: 600, through: '2026-11-24T11:00:00.000Z' }, { ageSeconds: 2100, through: '2026-11-24T10:30:00.000Z' }] })
+  const ages = [10 * MIN_, 35 * MIN_]
+  // WINDOW is [11:00, 12:00], asked at 12:00:30: the 10-minute stage (at 11:00) has now read up to 11:50; the other is behind.
+  const fresh = nextState(commitInput({ state, agesMs: ages })).state
+  t.equal(fresh.cursor, '2026-11-24T12:00:00.000Z')
+  t.same(fresh.sweeps, [{ ageSeconds: 600, through: '2026-11-24T11:50:00.000Z' }, { ageSeconds: 2100, through: '2026-11-24T10:30:00.000Z' }])
+  t.equal(fresh.reaskFrom, '2026-11-24T10:30:00.000Z', 'the oldest stage')
+  const span = { start: new Date('2026-11-24T10:30:00Z'), end: new Date('2026-11-24T10:50:00Z') }
+  const exported = new UidKeyMap()
+  exported.set('read-again', Date.parse('2026-11-24T10:40:00Z'))
+  exported.set('gone', Date.parse('2026-11-24T10:20:00Z'))
+  const lateKeys = new UidKeyMap()
+  lateKeys.set('late', 0)
+  const swept = nextState(commitInput({ state: fresh, agesMs: ages, stage: 1, window: span, settledEnd: span.end.getTime(), exported, fresh: lateKeys, exportedCount: 1 }))
+  t.equal(swept.state.cursor, fresh.cursor, 'a sweep never moves the cursor')
+  t.same(swept.state.sweeps?.map((s) => s.through), ['2026-11-24T11:50:00.000Z', '2026-11-24T10:50:00.000Z'])
+  t.equal(swept.state.reaskFrom, '2026-11-24T10:50:00.000Z')
+  t.ok(swept.exported.has('late') && swept.exported.get('late') === span.end.getTime(), 'a late key filed under the sweep end')
+  t.notOk(swept.exported.has('gone'), 'keys no later request can return go')
+  t.notOk(swept.exported.has('read-again'), 'nor can this one now: every request starts at 10:50 or later')
+  t.equal(swept.state.lastEventAt, new Date(T0).toISOString(), 'a late event is an event (no-events alert)')
 })

@@ -3,7 +3,7 @@ import { chmod, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs
 import { tmpdir } from 'node:os'
 import { join, relative as relativePath } from 'node:path'
 import { StateError } from '../../src/errors.js'
-import { FileStateStore, MemoryStateStore, UidKeyMap, validateReceiverState, type ReceiverState } from '../../src/state/index.js'
+import { FileStateStore, MemoryStateStore, UidKeyMap, checkStateTimes, validateReceiverState, type ReceiverState } from '../../src/state/index.js'
 
 async function tempDir(t: Test): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'psr-state-'))
@@ -254,4 +254,20 @@ void t.test('UidKeyMap: 100k keys, growth, values, buckets round trip', (t) => {
   t.equal(kept.size, expected, 'filter keeps the matching entries')
   t.throws(() => UidKeyMap.fromBuckets({ x: KEY_A }), TypeError)
   t.end()
+})
+
+void t.test('sweep cursors: saved and loaded, checked, a file without them still loads', async (t) => {
+  const dir = await tempDir(t)
+  const store = new FileStateStore(dir)
+  const swept: ReceiverState = { ...sample, reaskFrom: '2024-05-01T09:25:00.000Z', sweeps: [{ ageSeconds: 600, through: '2024-05-01T09:50:00.000Z' }, { ageSeconds: 2100, through: '2024-05-01T09:25:00.000Z' }] }
+  await store.save(swept)
+  t.same(await store.load(), swept, 'round trip')
+  await store.save(sample)
+  t.equal((await store.load())?.sweeps, undefined, 'a state without sweeps (a file from before them) loads as it is')
+  t.same(validateReceiverState({ ...sample, sweeps: [] }), [])
+  for (const bad of [{}, [{ ageSeconds: 600 }], [{ ageSeconds: 0, through: sample.cursor }], [{ ageSeconds: 600, through: 'Friday' }], [null]]) {
+    t.match(validateReceiverState({ ...sample, sweeps: bad }), [/^sweeps is not a list/], `sweeps ${JSON.stringify(bad)}`)
+  }
+  const ahead = { ...sample, sweeps: [{ ageSeconds: 600, through: '2024-05-01T12:00:00.000Z' }] }
+  t.throws(() => checkStateTimes(ahead, Date.parse(sample.cursor)), /600 s sweep's through 2024-05-01T12:00:00.000Z is 120 min ahead/, 'a sweep cursor ahead of the clock is refused like the cursor')
 })

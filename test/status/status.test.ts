@@ -209,3 +209,22 @@ void t.test('API requests in the last 24 h', (t) => {
   t.equal(s.snapshot(T0 + 27 * HOUR).apiRequestsLast24h, 0)
   t.end()
 })
+
+t.test('sweeps: the schedule and what each stage found', (t) => {
+  const s = new ReceiverStatus({ startedAt: 0, noEventsAlertAfterMs: 3_600_000, pollIntervalMs: 60_000, eventTypes: ['messagesDelivered'], version: 'test' })
+  t.same(s.snapshot(1000).sweeps, [], 'none until configured (and none without an overlap)')
+  const at = Date.parse('2026-11-24T12:00:00Z')
+  s.sweeps.configure([600_000, 2_100_000], 1_200_000)
+  t.same(s.snapshot(at).sweeps.map((x) => [x.age, x.through, x.nextAt, x.lagSeconds, x.lastSweep]), [['10m', null, null, null, null], ['35m', null, null, null, null]])
+  s.sweeps.setThroughs([at - 15 * 60_000, at - 40 * 60_000])
+  s.sweeps.swept(0, at, at - 35 * 60_000, at - 15 * 60_000, 3)
+  const [early, last] = s.snapshot(at).sweeps
+  t.same(early, {
+    age: '10m', ageSeconds: 600, spanSeconds: 1200, through: '2026-11-24T11:45:00.000Z', nextAt: '2026-11-24T12:15:00.000Z', lagSeconds: 900, lateEvents: 3,
+    lastSweep: { at: '2026-11-24T12:00:00.000Z', start: '2026-11-24T11:25:00.000Z', end: '2026-11-24T11:45:00.000Z', lateEvents: 3 },
+  })
+  t.equal(last?.nextAt, '2026-11-24T12:15:00.000Z', 'through + span + age')
+  s.sweeps.swept(0, at, 0, 0, 2)
+  t.equal(s.snapshot(at).sweeps[0]?.lateEvents, 5, 'counted since the process started')
+  t.end()
+})
