@@ -32,7 +32,7 @@ const EVENT_COUNTERS: ReadonlyArray<{ kind: keyof TypeCounts; name: string; help
   { kind: 'exported', name: 'events_exported_total', help: 'Events the OTLP endpoint acknowledged as log records.' },
   { kind: 'malformed', name: 'events_malformed_total', help: 'Events that did not match the expected shape; exported as received.' },
   { kind: 'rejected', name: 'events_rejected_total', help: 'Events the collector refused for good (a 4xx other than 429, or partial success); not retried.' },
-  { kind: 'duplicates', name: 'events_duplicates_total', help: 'Events skipped because they had already been exported (window overlap).' },
+  { kind: 'duplicates', name: 'events_duplicates_total', help: 'Events skipped because they had already been exported (read again by a late-event sweep, or on a window boundary).' },
   { kind: 'truncated', name: 'attribute_values_truncated_total', help: 'Attribute values cut to OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT (the body keeps the whole event).' },
 ]
 

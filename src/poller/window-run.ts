@@ -89,7 +89,7 @@ function admit(deps: WindowRunDeps, batch: EventBatch, fresh: UidKeyMap, done: A
         c.malformed++
         deps.logger.warn({ eventType: type, uid: record.uid, reasons: record.malformed }, 'malformed event: exported as received, counted')
       }
-      // Re-reported: in the overlap, or the boundary instant both neighbouring windows include (END is inclusive).
+      // Re-reported: read again by a sweep, or the boundary instant both neighbouring windows include (END is inclusive).
       if (deps.exported.has(record.uid) || fresh.has(record.uid)) {
         c.duplicates++
         continue
