@@ -246,14 +246,20 @@ void t.test('a request in flight when closing starts gets connection: close', as
 
 void t.test('closeOpsServer drops a connection that stays busy past the grace period', async (t) => {
   const app = buildOpsServer({ status: newStatus(), now: () => T0 })
-  app.get('/hang', () => new Promise<never>(() => undefined))
+  let entered!: () => void
+  const inHandler = new Promise<void>((r) => (entered = r))
+  app.get('/hang', () => {
+    entered()
+    return new Promise<never>(() => undefined)
+  })
   await app.listen({ host: '127.0.0.1', port: 0 })
   const { port } = app.server.address() as AddressInfo
   const pending = send(`http://127.0.0.1:${port}`, 'GET', '/hang').then(
     () => 'answered',
     () => 'dropped',
   )
-  await new Promise((r) => setTimeout(r, 50))
+  // Closing before the request reached its handler would answer it (503, connection: close): wait for the handler.
+  await inHandler
   const started = performance.now()
   await closeOpsServer(app, { graceMs: 200 })
   const ms = performance.now() - started
