@@ -233,6 +233,24 @@ void t.test('body modes', (t) => {
   t.end()
 })
 
+void t.test('uid: a known answer (the dedup keys in state files and log.record.uid must not change between versions)', (t) => {
+  const e: JsonObject = {
+    messageTime: '2026-11-20T10:00:00.000Z',
+    recipient: ['a@b.zz'],
+    GUID: 'g-1',
+    messageParts: [
+      { md5: 'b', filename: 'y' },
+      { md5: 'a', filename: 'x' },
+    ],
+    subject: 'caf\u00e9 "q"',
+    spamScore: 0.0,
+    impostorScore: 1e3,
+  }
+  // Computed by the first implementation (createHash), kept as a literal.
+  t.equal(eventUid(e, 'messagesDelivered'), '0794c5798816b83c263fd0475c204d43864d722015e60ca299a21e2c3a81f3ab')
+  t.end()
+})
+
 void t.test('uid: stable under key and messageParts reordering, distinct per recipient and type', (t) => {
   const e = ev('messagesBlocked', 0)
   const uid = map(e, 'messagesBlocked').uid
