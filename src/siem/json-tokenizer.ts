@@ -104,10 +104,25 @@ export abstract class JsonObjectTokenizer {
         for (; i < n; i++) {
           const b = chunk[i] as number
           if (inString) {
-            if (escape) escape = false
-            else if (b === BACKSLASH) escape = true
-            else if (b === QUOTE) inString = false
-            else continue
+            if (escape) {
+              escape = false
+              continue
+            }
+            // Strings are most of an event's bytes: find the next quote natively, then count the backslashes before
+            // it (an odd run escapes it). Past the chunk's end, an odd run of backslashes there escapes the next byte.
+            const q = chunk.indexOf(QUOTE, i)
+            const end = q < 0 ? n : q
+            let k = end - 1
+            while (k >= i && chunk[k] === BACKSLASH) k--
+            const odd = (end - 1 - k) % 2 === 1
+            if (q < 0) {
+              escape = odd
+              i = n
+              break
+            }
+            i = q
+            if (odd) continue
+            inString = false
           } else if (b === QUOTE) inString = true
           else if (b === OPEN_BRACE || b === OPEN_BRACKET) depth++
           else if (b === CLOSE_BRACE || b === CLOSE_BRACKET) depth--
