@@ -8,7 +8,7 @@
  */
 import { EVENT_TYPES } from '../siem/types.js'
 import type { EventType } from '../siem/types.js'
-import type { Liveness, Readiness, StatusSnapshot, TypeCounts } from '../status/index.js'
+import type { Liveness, Readiness, StatusSnapshot, SweepView, TypeCounts } from '../status/index.js'
 
 const PAGE_REFRESH_SECONDS = 30
 
@@ -104,6 +104,21 @@ ${[...types].map((t) => {
 </table>`
 }
 
+/** The late-event sweeps: what each stage has read again, whether it keeps up, and the late events it found. */
+function sweepsSection(sweeps: StatusSnapshot['sweeps'], now: number): SafeHtml | string {
+  if (sweeps.length === 0) return ''
+  const behind = (v: SweepView): boolean => v.lagSeconds !== null && v.lagSeconds > v.ageSeconds + v.spanSeconds
+  return html`<h2>Late-event sweeps</h2>
+<table class="totals">
+<thead><tr><th scope="col">stage</th><th scope="col">read again through</th><th scope="col">schedule</th><th scope="col">next</th><th scope="col" class="num">late events found</th><th scope="col">last sweep</th></tr></thead>
+<tbody>
+${sweeps.map(
+  (v) => html`<tr><th scope="row">${v.age} <span class="muted">(${humanDuration(v.spanSeconds)} spans)</span></th><td>${when(v.through, now)}</td><td>${v.lagSeconds === null ? html`<span class="muted">not started</span>` : badge(!behind(v), 'keeps up', `${humanDuration(v.lagSeconds)} behind`)}</td><td>${when(v.nextAt, now)}</td><td class="num">${v.lateEvents}</td><td>${v.lastSweep === null ? html`<span class="muted">none yet</span>` : html`${when(v.lastSweep.at, now)}: ${v.lastSweep.lateEvents} late`}</td></tr>
+`,
+)}</tbody>
+</table>`
+}
+
 const STYLE = `
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:1.5rem auto;max-width:60rem;padding:0 1rem;color:#1d232a;background:#fff}
 h1{font-size:1.35rem;margin:0 0 .25rem}h2{font-size:1.05rem;margin:1.5rem 0 .4rem;border-bottom:1px solid #d8dee4;padding-bottom:.2rem}
@@ -194,6 +209,7 @@ ${row('last event', when(s.noEvents.lastEventAt, now))}
 ${row('without events for', humanDuration(s.noEvents.silentSeconds))}
 </table>
 
+${sweepsSection(s.sweeps, now)}
 <h2>SIEM API requests</h2>
 <table>
 ${row('last 24 h', html`${s.apiRequestsLast24h}${budget.limit === null ? '' : html` of ${budget.limit} allowed${used}`}`)}

@@ -29,6 +29,10 @@ function busyStatus(): { status: ReceiverStatus; now: number } {
   status.setRequestBudget(1800, undefined)
   status.setGapSeconds(0)
   status.progress(now - 19_000)
+  // The 10-minute stage keeps up; the 35-minute one is behind (read through 90 min ago: more than age + span).
+  status.sweeps.configure([10 * MIN, 35 * MIN], 20 * MIN)
+  status.sweeps.setThroughs([now - 25 * MIN, now - 90 * MIN])
+  status.sweeps.swept(0, now - 5 * MIN, now - 45 * MIN, now - 25 * MIN, 3)
   return { status, now }
 }
 
@@ -79,6 +83,12 @@ void t.test('a healthy receiver: every field the page promises', async (t) => {
   t.same([...order].sort((a, b) => a - b), order, 'the API order of event types')
 
   t.match(text, /No-events alert alert not alerting threshold 24 h last event 2024-05-01 02:55:00 UTC \(5 min ago\) without events for 5 min/, 'no-events state')
+  t.match(
+    text,
+    /Late-event sweeps stage read again through schedule next late events found last sweep 10m \(20 min spans\) 2024-05-01 02:35:00 UTC \(25 min ago\) keeps up 2024-05-01 03:05:00 UTC \(in 5 min\) 3 2024-05-01 02:55:00 UTC \(5 min ago\) ?: 3 late/,
+    'a sweep stage that keeps up, and what it found',
+  )
+  t.match(text, /35m \(20 min spans\) 2024-05-01 01:30:00 UTC \(1 h 30 min ago\) 1 h 30 min behind 2024-05-01 02:25:00 UTC \(35 min ago\) 0 none yet/, 'a stage behind')
   t.match(text, /last 24 h 181 of 1800 allowed \(10 %\)/, 'requests vs budget')
   t.match(text, /gap none \(0 s\)/, 'gap')
   t.match(text, /version 9\.8\.7/, 'version')
@@ -106,6 +116,7 @@ void t.test('a failing receiver: reasons, errors, alert, budget wait, gap', asyn
   t.match(text, /state directory \(RECEIVER_STATE_DIR\) is not usable: EACCES/)
   t.match(text, /liveness the poll loop has made no progress toward new data/)
   t.match(text, /SIEM API credentials refused/)
+  t.notMatch(text, /Late-event sweeps/, 'no sweeps configured (RECEIVER_OVERLAP=0s): no section')
   t.match(text, /state directory not usable EACCES: permission denied/)
   t.match(text, /cursor none yet lag no cursor yet/)
   t.match(text, /outcome error HTTP status 401 events 0 error PSR_ERR_SIEM_AUTH : refused the credentials/)
