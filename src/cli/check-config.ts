@@ -17,7 +17,7 @@ import { OtlpGrpcLogExporter, OtlpHttpLogExporter, classifyFailure, displayEndpo
 import type { OtlpExporterBase } from '../export/index.js'
 import { otlpRedactor } from '../redact.js'
 import { SiemClient } from '../siem/client.js'
-import { BUDGET_WINDOW_MS, FileStateStore, checkStateTimes } from '../state/index.js'
+import { BUDGET_WINDOW_MS, FileStateStore, checkStateTimes, describeRequestPlan } from '../state/index.js'
 import { EVENT_TYPES } from '../siem/types.js'
 import { NAME, VERSION } from '../version.js'
 
@@ -50,6 +50,8 @@ export async function checkConfig(loaded: LoadedConfig, opts: CheckConfigOptions
   const width = Math.max(...rows.map((r) => r.name.length))
   for (const r of rows) opts.stdout.write(`${r.name.padEnd(width)}  ${r.value}  (${r.source})\n`)
   opts.stdout.write('configuration is valid\n')
+  const plan = describeRequestPlan(loaded.config.receiver.pollIntervalMs, pp.requestBudget, loaded.config.receiver.overlapMs)
+  if (plan !== undefined) opts.stdout.write(`${plan}\n`)
 
   const results: CheckResult[] = []
   const report = (r: CheckResult): void => {

@@ -31,6 +31,20 @@ export function sweepSpanFor(pollIntervalMs: number, budget: number, stages: num
   return Math.max(SWEEP_SPAN_MS, Math.ceil(BUDGET_WINDOW_MS / perStage / MINUTE_MS) * MINUTE_MS)
 }
 
+/** What the receiver asks of the API per 24 h when caught up, as check-config prints it. Undefined when it does not fit. */
+export function describeRequestPlan(pollIntervalMs: number, budget: number, overlapMs: number): string | undefined {
+  const ages = sweepAges(overlapMs)
+  const span = sweepSpanFor(pollIntervalMs, budget, ages.length)
+  if (span === undefined) return undefined
+  const polls = pollsPerDay(pollIntervalMs)
+  const sweeps = ages.length * Math.ceil(BUDGET_WINDOW_MS / span)
+  const swept =
+    ages.length === 0
+      ? ' and no late-event sweeps (RECEIVER_OVERLAP=0s)'
+      : ` + ${sweeps} late-event sweeps (every span read again at ${ages.map((a) => formatDuration(a)).join(' and ')}, ${formatDuration(span)} at a time)`
+  return `request plan: ${polls} polls${swept} = ${polls + sweeps} SIEM API requests per 24 h when caught up, of the ${usableOf(budget)} polling may use (PROOFPOINT_REQUEST_BUDGET=${budget})`
+}
+
 /**
  * The start-up check that steady-state polling fits in the budget: caught up, the receiver polls once per interval but
  * at most once a minute (windows are whole minutes), ceil(24 h / max(interval, 1m)) requests per rolling 24 h, and its

@@ -71,6 +71,11 @@ t.test('both checks pass: exit 0, one SIEM request for the last whole minute, on
   t.equal(r.code, 0, r.stderr)
   t.match(r.stdout, /PROOFPOINT_SECRET\s+\[redacted\]\s+\(env\)/, 'the configuration is printed first')
   t.match(r.stdout, /configuration is valid/)
+  t.match(
+    r.stdout,
+    /^request plan: 1440 polls \+ 144 late-event sweeps \(every span read again at 10m and 35m, 20m at a time\) = 1584 SIEM API requests per 24 h when caught up, of the 1620 polling may use \(PROOFPOINT_REQUEST_BUDGET=1800\)$/m,
+    'what the defaults ask of the API',
+  )
   t.match(r.stdout, /^SIEM API: credentials accepted \(HTTP 20[04], \d+ events? in the last minute\); used 1 of the 1800 SIEM API requests/m)
   t.match(r.stdout, new RegExp(`^OTLP endpoint: answered 200 to an empty export request \\(${sink.logsUrl.replace(/[./]/g, '\\$&')}, http/protobuf\\)`, 'm'))
   t.equal(r.stderr, '')
@@ -161,6 +166,10 @@ t.test('--offline: no request at all, exit 0', async (t) => {
   t.equal(r.code, 0, r.stderr)
   t.match(r.stdout, /configuration is valid/)
   t.match(r.stdout, /offline: the SIEM API credentials and the OTLP endpoint were not tried/)
+  const wide = await run(['check-config', '--offline'], { ...env, RECEIVER_POLL_INTERVAL: '90s', PROOFPOINT_REQUEST_BUDGET: '1100', RECEIVER_OVERLAP: '0s' })
+  t.match(wide.stdout, /^request plan: 960 polls and no late-event sweeps \(RECEIVER_OVERLAP=0s\) = 960 SIEM API requests per 24 h when caught up, of the 990 polling may use/m)
+  const tight = await run(['check-config', '--offline'], { ...env, RECEIVER_POLL_INTERVAL: '90s', PROOFPOINT_REQUEST_BUDGET: '1200' })
+  t.match(tight.stdout, /^request plan: 960 polls \+ 120 late-event sweeps \(every span read again at 10m and 35m, 24m at a time\) = 1080 SIEM API requests per 24 h when caught up, of the 1080 polling may use/m, 'spans widen to fit the budget')
   t.notMatch(r.stdout, /^(SIEM API|OTLP endpoint):/m)
   t.equal(sim.requests.length, 0, 'no SIEM API request')
   t.equal(sink.requests.length, 0, 'no OTLP request')
