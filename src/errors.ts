@@ -3,6 +3,9 @@
  * message that says what is wrong and what to do. Whether it is retried follows from the error's class and code
  * (ExportError's `retryable` says it outright), not from words in the message. Secrets are never put into messages or context.
  */
+/** sysexits.h EX_CONFIG: what init systems and operators recognise as "fix the configuration". */
+export const EXIT_CONFIG = 78
+
 export const ERROR_CODES = {
   PSR_ERR_CONFIG_INVALID: 'a setting is invalid: the process exits with 78',
   PSR_ERR_STATE: 'the state directory cannot be used, or its state file is not ours',

@@ -3,13 +3,11 @@
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import type { LoadedConfig } from './config/index.js'
-import { ConfigError, ReceiverError } from './errors.js'
+import { ConfigError, EXIT_CONFIG, ReceiverError } from './errors.js'
 import { NAME, VERSION } from './version.js'
 // Everything else is imported by the command that needs it: loading it takes seconds on a busy host, and `run` and
 // `demo` listen for the stop signals before that, so a SIGTERM right after the start does not exit at once.
 
-/** sysexits.h EX_CONFIG: what init systems and operators recognise as "fix the configuration". */
-export const EXIT_CONFIG = 78
 /** SIGTERM → exit within this; Kubernetes' default grace period is 30 s, the design promises 10 s. */
 const SHUTDOWN_DEADLINE_MS = 9_000
 

@@ -11,6 +11,7 @@ import { createApp } from '../app.js'
 import { createLogger } from '../logger.js'
 import type { MappedRecord } from '../mapping/types.js'
 import { startSimulator } from '../simulator/index.js'
+import { EXIT_CONFIG } from '../errors.js'
 import { loadCommandConfig } from './command-config.js'
 import { formatRecordLine } from './format-record.js'
 
@@ -56,7 +57,7 @@ async function demo(io: DemoIo, sim: Awaited<ReturnType<typeof startSimulator>>,
       RECEIVER_STATE_DIR: stateDir,
     },
   })
-  if (!loaded) return 78
+  if (!loaded) return EXIT_CONFIG
   const { config, sources } = loaded
   // An endpoint from the environment or the config file: export there too.
   const exportsToCollector = ['OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_LOGS_ENDPOINT'].some((name) => (sources[name] ?? 'default') !== 'default')

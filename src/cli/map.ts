@@ -9,6 +9,7 @@ import type { HrTime } from '../mapping/types.js'
 import { BodyFormatError } from '../siem/body-format.js'
 import { SiemBodyParser } from '../siem/response-parser.js'
 import { EVENT_TYPES } from '../siem/types.js'
+import { EXIT_CONFIG } from '../errors.js'
 import { loadCommandConfig } from './command-config.js'
 
 export interface MapIo {
@@ -30,7 +31,7 @@ export function mapCommand(text: Buffer, io: MapIo): number {
     requireCredentials: false,
     fixed: { PROOFPOINT_PRINCIPAL: undefined, PROOFPOINT_SECRET: undefined, PROOFPOINT_SECRET_FILE: undefined },
   })
-  if (!loaded) return 78
+  if (!loaded) return EXIT_CONFIG
   const settings = loaded.config
   const parser = new SiemBodyParser()
   let parsed

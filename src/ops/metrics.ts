@@ -26,7 +26,7 @@ export interface ReceiverMetricsOptions {
   collectProcessMetrics?: boolean
 }
 
-/** The per-type counters of {@link ReceiverStatus} exposed as `proofpoint_receiver_events_<kind>_total{event_type}`. */
+/** The per-type counters of {@link ReceiverStatus}, each `proofpoint_receiver_<name>{event_type}`. */
 const EVENT_COUNTERS: ReadonlyArray<{ kind: keyof TypeCounts; name: string; help: string }> = [
   { kind: 'received', name: 'events_received_total', help: 'Events the SIEM API returned (duplicates and malformed ones included).' },
   { kind: 'exported', name: 'events_exported_total', help: 'Events the OTLP endpoint acknowledged as log records.' },
