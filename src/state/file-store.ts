@@ -1,4 +1,4 @@
-import { mkdir, open, readFile, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises'
+import { open, readFile, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { StateError } from '../errors.js'
 import { errorCodeOf } from '../http-util.js'
@@ -93,7 +93,7 @@ export class FileStateStore implements StateStore {
   private async write(text: string): Promise<void> {
     const tmp = join(this.dir, `${TMP_PREFIX}${process.pid}-${++this.counter}`)
     try {
-      await mkdir(this.dir, { recursive: true })
+      await makeDirectory(this.dir)
       const file = await open(tmp, 'w', 0o600)
       try {
         await file.writeFile(text, 'utf8')

@@ -1,12 +1,13 @@
 import { spawn } from 'node:child_process'
 import { constants } from 'node:fs'
-import { mkdir, open, readFile } from 'node:fs/promises'
+import { open, readFile } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import { StateError } from '../errors.js'
+import { makeDirectory } from './make-dir.js'
 
 /** The lock file inside RECEIVER_STATE_DIR. Never delete it while a receiver runs: a new file is a new lock. */
 export const LOCK_FILE_NAME = '.lock'
@@ -150,7 +151,7 @@ export class StateDirLock {
   private async open(): Promise<FileHandle> {
     if (this.handle) return this.handle
     try {
-      await mkdir(this.dir, { recursive: true })
+      await makeDirectory(this.dir)
       // Read-write: on NFS an exclusive lock needs a file open for writing. Node opens it close-on-exec, so no
       // other child process inherits it; only the flock child gets it, on purpose.
       this.handle = await open(this.path, constants.O_RDWR | constants.O_CREAT, 0o600)
