@@ -242,6 +242,17 @@ t.test('a click: url.*, client.address, user_agent.original and the e-mail field
   t.same(indicatorAttributes({ url: 'http://[2001:db8::1]/x' }, 'click'), { 'related.url': ['http://[2001:db8::1]/x'], 'related.ip': ['2001:db8::1'] })
 })
 
+t.test('a distribution list: 40 recipients, half of them repeated, each once and in the order first seen', async (t) => {
+  // Past 16 values the dedup switches from a plain array to a Set: both sides of the switch are exercised here.
+  const unique = Array.from({ length: 40 }, (_, i) => `user${i}@corp${i % 3}.example`)
+  const toAddresses = [...unique.slice(0, 20), ...unique.slice(0, 20).reverse(), ...unique.slice(20)]
+  const event: JsonObject = { toAddresses, recipient: [unique[39]!, unique[0]!], sender: unique[5]! }
+  // The sender comes first: it is the first e-mail field read.
+  t.same(indicatorAttributes(event, 'message')['related.email'], [unique[5], ...unique.filter((a) => a !== unique[5])])
+  t.same(indicatorAttributes(event, 'message')['related.hosts'], ['corp2.example', 'corp0.example', 'corp1.example'])
+  t.same(standardAttributes(event, 'message', 'flat')['email.to.address'], unique)
+})
+
 t.test('missing, null, empty and wrongly typed fields give no attribute and never throw', async (t) => {
   const empty: JsonObject = { fromAddress: [], toAddresses: null, ccAddresses: [null, 5], messageParts: [null, 'x', {}], threatsInfoMap: 'x', senderIP: 7 }
   t.same(indicatorAttributes(empty, 'message'), {})
