@@ -41,7 +41,7 @@ export const WINDOW_MS = 3_600_000
 /** The window's request, as the receiver's client sends it. */
 export const WINDOW_PATH = `/v2/siem/all?format=json&interval=${new Date(T0 - WINDOW_MS).toISOString().slice(0, 19)}Z/${new Date(T0).toISOString().slice(0, 19)}Z`
 /** Settings the bench's environment passes to the receiver (a). */
-export const TUNABLE = /^(RECEIVER_EXPORT_|RECEIVER_WINDOW_MAX_|OTEL_EXPORTER_OTLP_(LOGS_)?COMPRESSION$)/
+export const TUNABLE = /^(RECEIVER_EXPORT_|RECEIVER_WINDOW_MAX_|RECEIVER_WORKERS$|OTEL_EXPORTER_OTLP_(LOGS_)?COMPRESSION$)/
 
 /** Records per OTLP request for the floor: the receiver's and the SDK's default batch size. */
 const FLOOR_BATCH = 512

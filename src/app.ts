@@ -19,6 +19,8 @@ import { FileStateStore, StateDirLock, sweepSpanFor } from './state/index.js'
 import type { StateStore } from './state/index.js'
 import { ReceiverStatus } from './status/index.js'
 import { VERSION } from './version.js'
+import { resolveWorkers } from './workers/cpus.js'
+import { WorkerPool } from './workers/pool.js'
 
 export interface AppDeps {
   logger: Logger
@@ -26,10 +28,13 @@ export interface AppDeps {
   clock?: () => number
   /** A clock that never jumps (ms), for waits and liveness; must advance with `sleep`. */
   monotonic?: () => number
-  /** Replaces the OTLP export pipeline (the demo's printer, tests). */
+  /** Replaces the OTLP export pipeline (the demo's printer, tests). Records are then mapped in the main thread. */
   sink?: RecordSink
   store?: StateStore
+  /** Told the records exported (the demo prints them): records are then mapped in the main thread. */
   onExported?: (records: readonly MappedRecord[]) => void
+  /** RECEIVER_WORKERS=auto's CPU count (tests). */
+  cpus?: () => number
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>
 }
 
@@ -87,6 +92,20 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
       // Never quoted from a collector's answer either.
       otherSecrets: siemSecrets(config),
     }))
+  // Threads encode for our protobuf encoder only: an injected sink, or the demo's printer, reads the records' parts.
+  const threads = deps.sink || deps.onExported ? { workers: 0, why: 'records read in the main thread' } : resolveWorkers(config.receiver.workers, config.otel.protocol, deps.cpus)
+  const limits = config.otel.logRecordLimits
+  const workers =
+    threads.workers > 0
+      ? new WorkerPool({
+          size: threads.workers,
+          setup: {
+            mapping: mappingOptions(config),
+            ...(limits?.attributeCountLimit === undefined ? {} : { attributeCountLimit: limits.attributeCountLimit }),
+            ...(limits?.attributeValueLengthLimit === undefined ? {} : { attributeValueLengthLimit: limits.attributeValueLengthLimit }),
+          },
+        })
+      : undefined
   const metrics = new ReceiverMetrics({ status, now: clock })
   let fileStore: FileStateStore | undefined
   const store = deps.store ?? (fileStore = new FileStateStore(config.receiver.stateDir))
@@ -119,6 +138,7 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
       metrics,
       ...(deps.sleep ? { sleep: deps.sleep } : {}),
       ...(deps.onExported ? { onExported: deps.onExported } : {}),
+      ...(workers ? { workers } : {}),
     },
   )
   const ops = buildOpsServer({
@@ -160,6 +180,7 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
       }
       const opsAddress = await listenOpsServer(ops, config.receiver.httpHost, config.receiver.httpPort)
       logger.info({ address: opsAddress }, 'ops server listening')
+      logger.info({ workers: threads.workers, why: threads.why }, threads.workers > 0 ? 'events are parsed, mapped and encoded in worker threads' : 'events are parsed, mapped and encoded in the main thread')
       try {
         if (!(await takeStateDirLock(opts.signal))) return { opsAddress, polling: false }
         await fileStore?.removeLeftovers()
@@ -179,6 +200,7 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
         const stopped = poller.stop()
         await pipeline?.shutdown()
         await stopped
+        await workers?.close()
         // Only now may another receiver take over: this one's last state write is done.
         await lockWait?.catch(() => false)
         await stateLock?.release()

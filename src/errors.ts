@@ -23,6 +23,7 @@ export const ERROR_CODES = {
   PSR_ERR_EXPORT_REJECTED: 'the collector refused the records as data: sending them again cannot help',
   PSR_ERR_EXPORT_SHUT_DOWN: 'an export was asked of a pipeline that is shut down',
   PSR_ERR_EXPORT_ATTEMPT: "one OTLP request failed, as the exporter reports it (classified into one of the PSR_ERR_EXPORT_ codes above)",
+  PSR_ERR_WORKER: 'a worker thread (RECEIVER_WORKERS) died or failed while mapping a batch: the window is read again',
   PSR_ERR_INTERNAL: 'anything else: a bug or an unexpected library error',
 } as const
 
@@ -145,5 +146,12 @@ export class ExportError extends ReceiverError {
 export class StateError extends ReceiverError {
   constructor(message: string, cause?: unknown) {
     super('PSR_ERR_STATE', message, { cause })
+  }
+}
+
+/** A worker thread died or failed while it mapped and encoded a batch: nothing of the batch was exported, the window is read again. */
+export class WorkerError extends ReceiverError {
+  constructor(message: string, cause?: unknown) {
+    super('PSR_ERR_WORKER', `${message}; the window is read again (set RECEIVER_WORKERS=0 to map in the main thread)`, { cause })
   }
 }

@@ -12,6 +12,8 @@ import { NAME } from '../version.js'
 export const DEFAULT_EXPORT_BATCH_SIZE = 128
 /** RECEIVER_EXPORT_CONCURRENCY: memory while a window streams in is about batch size × (concurrency + 1) records. */
 export const DEFAULT_EXPORT_CONCURRENCY = 2
+/** RECEIVER_WORKERS at most: past the cores a machine has, threads only cost memory (each has its own heap). */
+export const MAX_WORKERS = 64
 export const DEFAULT_WINDOW_MAX_EVENTS = 200_000
 export const DEFAULT_WINDOW_MAX_MB = 256
 export const DEFAULT_RETRY_MAX_BACKOFF_MS = 5 * 60_000

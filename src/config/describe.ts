@@ -98,6 +98,7 @@ export function describeConfig(loaded: LoadedConfig): ConfigRow[] {
     RECEIVER_NO_EVENTS_FAILS_READINESS: String(rc.noEventsFailsReadiness),
     RECEIVER_EXPORT_BATCH_SIZE: String(rc.exportBatchSize),
     RECEIVER_EXPORT_CONCURRENCY: String(rc.exportConcurrency),
+    RECEIVER_WORKERS: String(rc.workers),
     RECEIVER_WINDOW_MAX_EVENTS: String(rc.windowMaxEvents),
     RECEIVER_WINDOW_MAX_MB: String(rc.windowMaxBytes / 1024 / 1024),
     // URLs show with their user info and query values redacted (an endpoint's query may carry an API key).

@@ -3,6 +3,7 @@ import convict from 'convict'
 import { isLoopbackHost } from '../http-util.js'
 import { URL_PARTS, redactUrl } from '../redact.js'
 import { EVENT_TYPES } from '../siem/types.js'
+import { MAX_WORKERS } from './defaults.js'
 import { DURATION_HINT, parseDuration } from './duration.js'
 
 export const THREAT_STATUSES = ['active', 'cleared', 'falsePositive'] as const
@@ -124,6 +125,15 @@ convict.addFormats({
     validate(value: unknown): void {
       if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
         throw new Error(`${quote(value)} is not a positive whole number`)
+      }
+    },
+  },
+  'psr-workers': {
+    coerce: (value: string): number | string => (value.trim() === 'auto' ? 'auto' : wholeNumber(value)),
+    validate(value: unknown): void {
+      if (value === 'auto') return
+      if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0 || value > MAX_WORKERS) {
+        throw new Error(`${quote(value)} is not auto or a whole number from 0 to ${MAX_WORKERS}`)
       }
     },
   },

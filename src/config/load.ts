@@ -143,6 +143,7 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
       noEventsFailsReadiness: raw.RECEIVER_NO_EVENTS_FAILS_READINESS === 'true',
       exportBatchSize: raw.RECEIVER_EXPORT_BATCH_SIZE,
       exportConcurrency: raw.RECEIVER_EXPORT_CONCURRENCY,
+      workers: raw.RECEIVER_WORKERS,
       windowMaxEvents: raw.RECEIVER_WINDOW_MAX_EVENTS,
       windowMaxBytes: raw.RECEIVER_WINDOW_MAX_MB * 1024 * 1024,
       ...httpAuth,

@@ -55,6 +55,7 @@ export interface RawConfig {
   RECEIVER_NO_EVENTS_FAILS_READINESS: 'true' | 'false'
   RECEIVER_EXPORT_BATCH_SIZE: number
   RECEIVER_EXPORT_CONCURRENCY: number
+  RECEIVER_WORKERS: number | 'auto'
   RECEIVER_WINDOW_MAX_EVENTS: number
   RECEIVER_WINDOW_MAX_MB: number
   /* The OTEL_* settings are resolved together (specific over general, defaults per the specification) in otel.ts;
@@ -280,6 +281,13 @@ const SCHEMA: { [K in ConfigVariable]: Setting<RawConfig[K]> } = {
     doc: 'OTLP export requests in flight at once while a window streams in',
     default: DEFAULT_EXPORT_CONCURRENCY,
     format: 'psr-positive-int',
+  },
+  RECEIVER_WORKERS: {
+    // auto: the CPUs this container may use (cgroup quota included), none on one CPU; see src/workers/cpus.ts.
+    doc: 'Worker threads that parse, map and encode big windows: auto (one per CPU available, none on one CPU) or a number, 0 = all in the main thread',
+    default: 'auto',
+    format: 'psr-workers',
+    file: 'number',
   },
   RECEIVER_WINDOW_MAX_EVENTS: {
     doc: 'Events in one window above which the following windows shrink (catch-up of big tenants)',

@@ -55,6 +55,8 @@ export interface ReceiverConfig {
     noEventsFailsReadiness: boolean
     exportBatchSize: number
     exportConcurrency: number
+    /** RECEIVER_WORKERS as set; resolved to a number of threads by resolveWorkers (src/workers/cpus.ts). */
+    workers: number | 'auto'
     windowMaxEvents: number
     /** RECEIVER_WINDOW_MAX_MB, in bytes. */
     windowMaxBytes: number

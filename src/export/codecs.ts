@@ -1,7 +1,8 @@
 import { ExportResultCode } from '@opentelemetry/core'
 import type { ExportResult } from '@opentelemetry/core'
 import type { LogRecordExporter, ReadableLogRecord } from '@opentelemetry/sdk-logs'
-import type { LogRecordParts } from '../mapping/types.js'
+import { isEncoded } from '../mapping/types.js'
+import type { ExportRecord, LogRecordParts } from '../mapping/types.js'
 import { cutBatches } from './batches.js'
 import type { Batch } from './batches.js'
 import type { OtlpExporterBase, OtlpExportResult } from './otlp-exporter-base.js'
@@ -14,7 +15,7 @@ import type { WireFormat } from './size.js'
 /** How records become requests: our protobuf encoder, or the SDK's records and an exporter (JSON, injected exporters). */
 interface Codec {
   /** Plans the requests for one exportRecords() call. */
-  plan(records: readonly LogRecordParts[], maxBatchBytes: number): Batch[]
+  plan(records: readonly ExportRecord[], maxBatchBytes: number): Batch[]
   /** The request size of records [start, end) (for halves after a 413). */
   size(start: number, end: number): number
   send(batch: Batch): Promise<{ result: OtlpExportResult; droppedAttributes: number }>
@@ -88,8 +89,10 @@ export function sdkCodec(exporter: LogRecordExporter, factory: SdkRecordFactory,
     let records: readonly LogRecordParts[] = []
     return {
       plan(all, maxBatchBytes) {
-        records = all
-        return cutBatches(all.length, (i) => estimateRecordBytes(all[i]!, format), { maxBatchSize, maxBatchBytes, overheadBytes })
+        // The app runs workers only in front of the protobuf encoder (RECEIVER_WORKERS is 0 for http/json).
+        if (all.some(isEncoded)) throw new TypeError('records encoded by a worker reached the SDK exporter: only OTLP/protobuf can send them')
+        records = all as readonly LogRecordParts[]
+        return cutBatches(all.length, (i) => estimateRecordBytes(records[i]!, format), { maxBatchSize, maxBatchBytes, overheadBytes })
       },
       size(start, end) {
         let n = overheadBytes

@@ -1,5 +1,6 @@
 import type { AnyValueMap } from '@opentelemetry/api-logs'
-import type { HrTime, LogRecordParts } from '../mapping/types.js'
+import { isEncoded } from '../mapping/types.js'
+import type { ExportRecord, HrTime, LogRecordParts } from '../mapping/types.js'
 import { DEFAULT_ATTRIBUTE_COUNT_LIMIT } from '../config/defaults.js'
 import { UNSET_TIME } from './sdk-records.js'
 
@@ -469,12 +470,19 @@ export class OtlpProtoLogsEncoder {
    * Encodes each record once; requests are then cut from the result with {@link request}. `reuse`: a buffer to
    * write into (a previous result's `storage`), so that a steady stream of calls does not allocate megabytes each.
    */
-  encodeRecords(records: readonly LogRecordParts[], reuse?: Buffer): EncodedRecords {
+  encodeRecords(records: readonly ExportRecord[], reuse?: Buffer): EncodedRecords {
     const w = new Writer(records.length * 2048, reuse)
     const ends: number[] = new Array<number>(records.length)
     const droppedAttributes: number[] = new Array<number>(records.length)
     for (let i = 0; i < records.length; i++) {
-      droppedAttributes[i] = writeRecord(w, records[i]!, this.countLimit, this.cut)
+      const r = records[i]!
+      if (isEncoded(r)) {
+        // A worker's encoder (same limits) wrote it already.
+        w.raw(r.encoded)
+        droppedAttributes[i] = r.droppedAttributes
+      } else {
+        droppedAttributes[i] = writeRecord(w, r, this.countLimit, this.cut)
+      }
       ends[i] = w.pos
     }
     return { bytes: w.buf.subarray(0, w.pos), ends, droppedAttributes, storage: w.buf }

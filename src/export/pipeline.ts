@@ -2,7 +2,7 @@ import { ExportResultCode } from '@opentelemetry/core'
 import type { LogRecordExporter, LogRecordLimits } from '@opentelemetry/sdk-logs'
 import { DEFAULT_EXPORT_BATCH_SIZE, DEFAULT_EXPORT_CONCURRENCY } from '../config/defaults.js'
 import { ExportError } from '../errors.js'
-import type { LogRecordParts } from '../mapping/types.js'
+import type { ExportRecord } from '../mapping/types.js'
 import { otlpRedactor } from '../redact.js'
 import { DEFAULT_MAX_BATCH_BYTES } from './batches.js'
 import type { Batch } from './batches.js'
@@ -47,7 +47,7 @@ export interface ExportPipelineOptions {
   proxy?: string
   /** Where grpc-js's own log lines go (gRPC only). */
   grpcLog?: (message: string) => void
-  /** Replaces the OTLP exporter (tests). The pipeline shuts it down. */
+  /** Replaces the OTLP exporter (tests). The pipeline shuts it down; records encoded by workers then cannot be sent. */
   exporter?: LogRecordExporter
   /** Other secrets never to be quoted from a collector's answer (siemSecretSource in src/redact.ts). */
   otherSecrets?: () => Iterable<string>
@@ -65,7 +65,7 @@ export interface ExportPipeline {
    * delivered: the caller sends the whole set again; the records that had gone out arrive twice, with the same
    * `log.record.uid`.
    */
-  exportRecords(records: LogRecordParts[]): Promise<ExportReport>
+  exportRecords(records: ExportRecord[]): Promise<ExportReport>
   /** exportRecords() calls that run at once (RECEIVER_EXPORT_CONCURRENCY); more wait their turn. */
   readonly maxConcurrency: number
   /** Abandons an export in flight (it rejects with a retryable ExportError) and releases connections. Idempotent. */
@@ -135,7 +135,7 @@ export function createExportPipeline(opts: ExportPipelineOptions): ExportPipelin
   /** Lowered after a 413 so later calls do not run into the collector's limit again; never raised (that limit is fixed). */
   let plannedMaxBatchBytes = maxBatchBytes
 
-  async function run(records: LogRecordParts[]): Promise<ExportReport> {
+  async function run(records: ExportRecord[]): Promise<ExportReport> {
     const report = emptyReport()
     if (records.length === 0) return report
     const codec = codecs.forCall()
@@ -172,7 +172,7 @@ export function createExportPipeline(opts: ExportPipelineOptions): ExportPipelin
 
   return {
     maxConcurrency,
-    exportRecords(records: LogRecordParts[]): Promise<ExportReport> {
+    exportRecords(records: ExportRecord[]): Promise<ExportReport> {
       if (shutdownPromise) {
         return Promise.reject(new ExportError('PSR_ERR_EXPORT_SHUT_DOWN', `export to ${where} refused: the pipeline is shut down`))
       }

@@ -49,3 +49,24 @@ export interface MappedRecord extends LogRecordParts {
   /** How many attribute string values were cut to `attributeValueLengthLimit`; absent when none. */
   truncated?: number
 }
+
+/**
+ * A record a worker thread already encoded (RECEIVER_WORKERS): its `log_records` field of a ScopeLogs message, byte for
+ * byte what OtlpProtoLogsEncoder writes for its parts. Only the protobuf encoder takes it (the SDK's JSON path cannot).
+ */
+export interface EncodedRecord {
+  uid: string
+  eventType: EventType
+  encoded: Uint8Array
+  /** Attributes the count limit left out (its droppedAttributesCount, already written into `encoded`). */
+  droppedAttributes: number
+  malformed: MalformedReason[]
+  truncated?: number
+}
+
+/** What the export pipeline takes: a record's parts, or (from a worker) its encoded bytes. */
+export type ExportRecord = LogRecordParts | EncodedRecord
+
+export function isEncoded(r: ExportRecord): r is EncodedRecord {
+  return (r as Partial<EncodedRecord>).encoded !== undefined
+}

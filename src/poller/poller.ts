@@ -183,6 +183,7 @@ export class Poller {
       clock: this.clock,
       progress: () => status.progress(this.monotonic(), this.clock()),
       ...(this.deps.onExported ? { onExported: this.deps.onExported } : {}),
+      ...(this.deps.workers ? { workers: this.deps.workers } : {}),
     }
     try {
       attempt = await this.waits.retry('fetch', () => runWindow(run, window, this.abort.signal, done), (err) => err instanceof SiemBadRequestError || err instanceof BudgetExhaustedError)

@@ -1,6 +1,6 @@
 /** What the poller tells /status and /metrics about each SIEM API request and each export call, and progress for liveness. */
 import { ExportError, SiemApiError, SiemAuthError, errorInfo } from '../errors.js'
-import type { LogRecordParts } from '../mapping/types.js'
+import type { ExportRecord } from '../mapping/types.js'
 import type { WindowSummary } from '../siem/client.js'
 import type { ReceiverStatus } from '../status/index.js'
 import type { ExportOutcome, PollerMetrics, RecordSink } from './types.js'
@@ -37,7 +37,7 @@ export class PollReporter {
     status.setAuthFailing(false)
   }
 
-  async exported(sink: RecordSink, records: LogRecordParts[]): Promise<ExportOutcome> {
+  async exported(sink: RecordSink, records: ExportRecord[]): Promise<ExportOutcome> {
     const { status } = this
     const started = performance.now()
     try {

@@ -68,8 +68,8 @@ export class RequestGate implements WindowSource {
     return !signal.aborted
   }
 
-  events(window: TimeWindow, signal: AbortSignal, batchEvents: number): WindowEvents {
-    const inner = this.deps.source.events(window, signal, batchEvents)
+  events(window: TimeWindow, signal: AbortSignal, batchEvents: number, raw = false): WindowEvents {
+    const inner = this.deps.source.events(window, signal, batchEvents, raw)
     return {
       get summary() {
         return inner.summary

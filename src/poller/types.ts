@@ -1,17 +1,19 @@
 /** The poller's contracts: what it takes from the SIEM client, the export pipeline and its caller. */
 import type { Logger } from 'pino'
 import type { BackoffPolicy } from '../backoff.js'
-import type { LogRecordParts, MappedRecord, MappingOptions } from '../mapping/types.js'
+import type { ExportRecord, MappedRecord, MappingOptions } from '../mapping/types.js'
 import type { ApiClock } from '../siem/api-clock.js'
 import type { WindowEvents } from '../siem/client.js'
 import type { TimeWindow } from '../siem/types.js'
 import type { WindowLimits, WindowTargets } from '../siem/windows.js'
+import type { BatchMapper } from './window-run.js'
 import type { StateStore } from '../state/index.js'
 import type { ReceiverStatus } from '../status/index.js'
 
 /** What the poller needs from the SIEM client: a window's events as they stream in (see SiemClient.events). */
 export interface WindowSource {
-  events(window: TimeWindow, signal: AbortSignal, batchEvents: number): WindowEvents
+  /** `raw`: the batches hold the events' bytes unparsed (EventBatch.raw), for the worker pool. */
+  events(window: TimeWindow, signal: AbortSignal, batchEvents: number, raw?: boolean): WindowEvents
 }
 
 /** Records the collector refused for good (by index into what was sent), so they are counted, not retried forever. */
@@ -34,7 +36,7 @@ export interface ExportOutcome {
 
 /** What the poller needs from the export pipeline: resolves once every record was acknowledged or refused for good, else throws. */
 export interface RecordSink {
-  exportRecords(records: LogRecordParts[]): Promise<ExportOutcome | void>
+  exportRecords(records: ExportRecord[]): Promise<ExportOutcome | void>
   /** Calls the sink takes at once (the export pipeline's RECEIVER_EXPORT_CONCURRENCY); 1 when it does not say. */
   readonly maxConcurrency?: number
 }
@@ -79,6 +81,8 @@ export interface PollerDeps {
   /** `sleep` must measure `ms` on the monotonic clock (setTimeout does). */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>
   metrics?: PollerMetrics
+  /** Maps and encodes in worker threads (RECEIVER_WORKERS); in the poller's thread when absent. */
+  workers?: BatchMapper
   /** Called with the records the collector took, per export call (the demo prints them). */
   onExported?: (records: readonly MappedRecord[]) => void
 }

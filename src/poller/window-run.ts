@@ -1,16 +1,21 @@
 /**
  * One attempt at one window, as a straight line: the SIEM client's batches → map → drop known keys → the export
  * session (which batches and overlaps the calls) → per key, acknowledged or refused. Memory holds a few batches,
- * not the window. Throws whatever failed (the source's typed SiemApiError, the export's ExportError); the keys
+ * not the window. With a worker pool, batches arrive unparsed and the threads map and encode them (one batch per
+ * thread in flight, taken back in order); dedup, acknowledgements and the export stay here. Throws whatever failed (the source's typed SiemApiError, the export's ExportError); the keys
  * acknowledged before the failure stay in `done`, so the next attempt does not send them again.
  */
 import type { Logger } from 'pino'
+import { SiemBadResponseError } from '../errors.js'
 import { exportSession } from '../export/export-session.js'
 import { mapEvent } from '../mapping/index.js'
-import type { HrTime, MappedRecord, MappingOptions } from '../mapping/types.js'
+import { isEncoded } from '../mapping/types.js'
+import type { EncodedRecord, HrTime, MappedRecord, MappingOptions } from '../mapping/types.js'
 import type { EventBatch, WindowSummary } from '../siem/client.js'
 import { EVENT_TYPES } from '../siem/types.js'
-import type { EventType, JsonValue, TimeWindow } from '../siem/types.js'
+import type { EventType, JsonValue, RawEvents, TimeWindow } from '../siem/types.js'
+import { isParseFailure } from '../workers/encode-batch.js'
+import type { BatchResult } from '../workers/encode-batch.js'
 import { UidKeyMap } from '../state/index.js'
 import { REJECTED } from './commit.js'
 import type { Acknowledged } from './commit.js'
@@ -25,10 +30,20 @@ export interface WindowAttempt {
   counts: EventCounts
 }
 
+/** What a window is mapped with when not in the main thread: the worker pool (src/workers/pool.ts). */
+export interface BatchMapper {
+  /** Threads: batches in flight at once. */
+  readonly size: number
+  run(raw: RawEvents, observed: HrTime): Promise<BatchResult>
+}
+
+/** A record of a window: mapped here, or encoded by a worker. */
+export type WindowRecord = MappedRecord | EncodedRecord
+
 export interface WindowRunDeps {
   source: WindowSource
   /** One export call (the poller's, which also reports it to /status and /metrics). */
-  exportRecords: (records: MappedRecord[]) => Promise<ExportOutcome>
+  exportRecords: (records: WindowRecord[]) => Promise<ExportOutcome>
   /** Records per export call, and calls unanswered at once. */
   batchSize: number
   concurrency: number
@@ -40,6 +55,9 @@ export interface WindowRunDeps {
   clock: () => number
   /** The loop is making progress (a batch arrived). */
   progress: () => void
+  /** Map and encode in worker threads (RECEIVER_WORKERS > 0); in this thread when absent. */
+  workers?: BatchMapper
+  /** Told the records mapped in this thread (the app maps here when something wants to read them, e.g. the demo). */
   onExported?: (records: readonly MappedRecord[]) => void
 }
 
@@ -49,25 +67,88 @@ export async function runWindow(deps: WindowRunDeps, window: TimeWindow, signal:
   const fresh = new UidKeyMap()
   const counts = {} as EventCounts
   for (const type of EVENT_TYPES) counts[type] = { received: 0, malformed: 0, duplicates: 0, truncated: 0 }
-  const exports = exportSession<MappedRecord, ExportOutcome>({
+  const exports = exportSession<WindowRecord, ExportOutcome>({
     call: deps.exportRecords,
     answered: (records, outcome) => acknowledge(deps, records, outcome, done),
     batchSize: deps.batchSize,
     concurrency: deps.concurrency,
   })
-  const events = deps.source.events(window, signal, deps.batchSize)
+  const { workers } = deps
+  const events = deps.source.events(window, signal, deps.batchSize, workers !== undefined)
+  /** Batches in the threads, oldest first. */
+  const mapping: Array<Promise<BatchResult>> = []
+  const takeOldest = async (): Promise<void> => {
+    for (const record of admitEncoded(deps, await mapping.shift()!, fresh, done, counts)) await exports.add(record)
+  }
   try {
     for await (const batch of events) {
       deps.progress()
+      if (batch.raw !== undefined && workers !== undefined) {
+        const result = workers.run(batch.raw, hrTime(deps.clock()))
+        result.catch(() => undefined) // awaited below, or abandoned with the attempt: never an unhandled rejection
+        mapping.push(result)
+        // One batch per thread, and the next one read meanwhile: memory holds a few batches.
+        while (mapping.length > workers.size) await takeOldest()
+        continue
+      }
       for (const record of admit(deps, batch, fresh, done, counts)) await exports.add(record)
     }
+    while (mapping.length > 0) await takeOldest()
     await exports.finish()
   } catch (err) {
-    // Never leave exports of this attempt running into the next one.
+    // Never leave exports (or threads' batches) of this attempt running into the next one.
+    await Promise.allSettled(mapping)
     await exports.settle()
     throw err
   }
   return { summary: events.summary!, fresh, counts }
+}
+
+/** A record's key is new: not exported before, not seen earlier in the window. Counts a duplicate otherwise. */
+function isFresh(deps: WindowRunDeps, uid: string, type: number, fresh: UidKeyMap, c: EventCounts[EventType]): boolean {
+  // Re-reported: read again by a sweep, or the boundary instant both neighbouring windows include (END is inclusive).
+  if (deps.exported.has(uid) || fresh.has(uid)) {
+    c.duplicates++
+    return false
+  }
+  fresh.set(uid, type)
+  return true
+}
+
+function warnMalformed(deps: WindowRunDeps, type: EventType, uid: string, reasons: readonly string[]): void {
+  deps.logger.warn({ eventType: type, uid, reasons }, 'malformed event: exported as received, counted')
+}
+
+/** admit() for a batch a worker mapped and encoded: the same counts, logs and keys, the records as bytes. */
+function admitEncoded(deps: WindowRunDeps, result: BatchResult, fresh: UidKeyMap, done: Acknowledged, counts: EventCounts): EncodedRecord[] {
+  // The worker parsed what the tokenizer did not: an event that is not JSON is the API's answer going wrong.
+  if (isParseFailure(result)) throw new SiemBadResponseError(result.parseError)
+  const { bytes, ends, types, uids, truncated, droppedAttributes } = result
+  const malformed = new Map(result.malformed)
+  const out: EncodedRecord[] = []
+  for (let i = 0; i < uids.length; i++) {
+    const t = types[i]!
+    const type = EVENT_TYPES[t]!
+    const uid = uids[i]!
+    const c = counts[type]
+    c.received++
+    c.truncated += truncated[i]!
+    const reasons = malformed.get(i)
+    if (reasons !== undefined) {
+      c.malformed++
+      warnMalformed(deps, type, uid, reasons)
+    }
+    if (!isFresh(deps, uid, t, fresh, c) || done.has(uid)) continue
+    out.push({
+      uid,
+      eventType: type,
+      encoded: bytes.subarray(i === 0 ? 0 : ends[i - 1]!, ends[i]),
+      droppedAttributes: droppedAttributes[i]!,
+      malformed: reasons ?? [],
+      ...(truncated[i]! > 0 ? { truncated: truncated[i]! } : {}),
+    })
+  }
+  return out
 }
 
 /**
@@ -87,22 +168,16 @@ function admit(deps: WindowRunDeps, batch: EventBatch, fresh: UidKeyMap, done: A
       c.truncated += record.truncated ?? 0
       if (record.malformed.length > 0) {
         c.malformed++
-        deps.logger.warn({ eventType: type, uid: record.uid, reasons: record.malformed }, 'malformed event: exported as received, counted')
+        warnMalformed(deps, type, record.uid, record.malformed)
       }
-      // Re-reported: read again by a sweep, or the boundary instant both neighbouring windows include (END is inclusive).
-      if (deps.exported.has(record.uid) || fresh.has(record.uid)) {
-        c.duplicates++
-        continue
-      }
-      fresh.set(record.uid, EVENT_TYPES.indexOf(type))
-      if (!done.has(record.uid)) out.push(record)
+      if (isFresh(deps, record.uid, EVENT_TYPES.indexOf(type), fresh, c) && !done.has(record.uid)) out.push(record)
     }
   }
   return out
 }
 
 /** Records, per key, that the collector took a call's records or refused them for good. */
-function acknowledge(deps: WindowRunDeps, records: MappedRecord[], outcome: ExportOutcome, done: Acknowledged): void {
+function acknowledge(deps: WindowRunDeps, records: WindowRecord[], outcome: ExportOutcome, done: Acknowledged): void {
   const rejected = [
     ...(outcome.rejected ?? []),
     ...(outcome.partialRejections ?? []).flatMap((p) =>
@@ -119,5 +194,7 @@ function acknowledge(deps: WindowRunDeps, records: MappedRecord[], outcome: Expo
     }
   }
   const accepted = refused.size === 0 ? records : records.filter((_, i) => !refused.has(i))
-  if (accepted.length > 0) deps.onExported?.(accepted)
+  if (deps.onExported === undefined) return
+  const mapped = accepted.filter((r): r is MappedRecord => !isEncoded(r))
+  if (mapped.length > 0) deps.onExported(mapped)
 }

@@ -11,7 +11,7 @@ import { parseHttpDate } from './api-clock.js'
 import { bodyError, discard, headerValue, statusError } from './answer-errors.js'
 import { BodyFormatError } from './body-format.js'
 import { SiemConnection } from './connection.js'
-import { SiemBodyParser, noEvents } from './response-parser.js'
+import { SiemBodyParser, batchSize, noEvents } from './response-parser.js'
 import { ALL_EVENTS_PATH, EVENT_TYPES, EVENT_TYPE_PATHS } from './types.js'
 import type { EventBatch, EventType, SiemResponse, TimeWindow } from './types.js'
 
@@ -103,11 +103,14 @@ export class SiemClient {
     return `${this.path}?${q.toString()}`
   }
 
-  /** The events created in `window` (both ends included), in batches of about `batchEvents`; an abort rejects with `signal.reason`. */
-  events(window: TimeWindow, signal?: AbortSignal, batchEvents = DEFAULT_BATCH_EVENTS): WindowEvents {
+  /**
+   * The events created in `window` (both ends included), in batches of about `batchEvents`; an abort rejects with
+   * `signal.reason`. `raw`: the batches hold the events' bytes, unparsed (EventBatch.raw), for worker threads.
+   */
+  events(window: TimeWindow, signal?: AbortSignal, batchEvents = DEFAULT_BATCH_EVENTS, raw = false): WindowEvents {
     const result: { summary: WindowSummary | undefined; [Symbol.asyncIterator]: () => AsyncGenerator<EventBatch> } = {
       summary: undefined,
-      [Symbol.asyncIterator]: () => this.stream(window, signal, batchEvents, (summary) => (result.summary = summary)),
+      [Symbol.asyncIterator]: () => this.stream(window, signal, batchEvents, raw, (summary) => (result.summary = summary)),
     }
     return result
   }
@@ -127,7 +130,7 @@ export class SiemClient {
     return this.connection.close()
   }
 
-  private async *stream(window: TimeWindow, signal: AbortSignal | undefined, batchEvents: number, done: (summary: WindowSummary) => void): AsyncGenerator<EventBatch> {
+  private async *stream(window: TimeWindow, signal: AbortSignal | undefined, batchEvents: number, raw: boolean, done: (summary: WindowSummary) => void): AsyncGenerator<EventBatch> {
     signal?.throwIfAborted()
     const path = this.requestPath(window)
     const { res, ctx } = await this.connection.send(path, signal)
@@ -136,7 +139,7 @@ export class SiemClient {
     if (serverDate !== undefined) this.opts.onServerDate?.(serverDate)
     if (statusCode < 200 || statusCode >= 300) throw await statusError(ctx, res, path, this.opts.now ?? Date.now)
 
-    const parser = new SiemBodyParser(this.eventTypes)
+    const parser = new SiemBodyParser(this.eventTypes, raw)
     let wire = 0
     let events = 0
     /** The body was read to its end; otherwise (an error, or the caller left the loop) it is discarded. */
@@ -162,10 +165,11 @@ export class SiemClient {
         }
       }
       const parsed = parser.end()
-      const rest = EVENT_TYPES.reduce((n, t) => n + parsed.events[t].length, 0)
+      const last: EventBatch = parsed.raw ? { events: parsed.events, raw: parsed.raw } : { events: parsed.events, texts: parsed.texts }
+      const rest = batchSize(last)
       events += rest
       finished = true
-      if (rest > 0) yield { events: parsed.events, texts: parsed.texts }
+      if (rest > 0) yield last
       done({ status: statusCode, bytes: wire, events, ...(parsed.queryEndTime === undefined ? {} : { queryEndTime: parsed.queryEndTime }) })
     } catch (err) {
       throw bodyError(ctx, err, headers, () => parser.headText(), wire)

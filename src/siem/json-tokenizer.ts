@@ -52,7 +52,8 @@ export abstract class JsonObjectTokenizer {
   /** The top-level field whose value is being read. */
   protected key = ''
   protected streamed = false
-  private index = 0
+  /** The index of the current element in its streamed array. */
+  protected index = 0
   private keep = false
   private state = S_START
   private total = 0
@@ -71,6 +72,15 @@ export abstract class JsonObjectTokenizer {
   protected abstract element(value: JsonValue, text: string): void
   /** A top-level value that is not streamed (also a streamed field's value that is not an array). */
   protected abstract member(value: JsonValue): void
+  /**
+   * Set by a subclass whose elements are parsed elsewhere (worker threads): each wanted element goes to
+   * {@link rawElement} as its bytes, neither decoded nor parsed here, so only its brackets and strings were checked.
+   */
+  protected rawElements = false
+  /** An element's bytes exactly as sent (a view of the chunk: copy what is kept). Only called when `rawElements`. */
+  protected rawElement(bytes: Buffer): void {
+    void bytes
+  }
 
   get bytes(): number {
     return this.total
@@ -231,6 +241,13 @@ export abstract class JsonObjectTokenizer {
     if (!skip) {
       const last = chunk.subarray(this.cap.start, end)
       const bytes = parts.length === 0 ? last : Buffer.concat([...parts, last])
+      if (target === 'elem' && this.rawElements) {
+        this.cap.parts = []
+        this.rawElement(bytes)
+        this.index++
+        this.state = S_ARR_AFTER
+        return
+      }
       text = bytes.toString('utf8')
       try {
         value = JSON.parse(text) as JsonValue

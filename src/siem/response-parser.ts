@@ -2,10 +2,12 @@
 import { BodyFormatError } from './body-format.js'
 import { JsonObjectTokenizer } from './json-tokenizer.js'
 import { EVENT_TYPES } from './types.js'
-import type { EventBatch, EventType, JsonValue, SiemResponse } from './types.js'
+import type { EventBatch, EventType, JsonValue, RawEvents, SiemResponse } from './types.js'
 
 interface ParsedBody extends SiemResponse {
   texts: Record<EventType, string[]>
+  /** Raw mode: the events not handed over yet, unparsed. */
+  raw?: RawEvents
   /** True when the body held nothing but white space (answered like a 204). */
   empty: boolean
 }
@@ -18,16 +20,30 @@ function noTexts(): Record<EventType, string[]> {
   return { messagesDelivered: [], messagesBlocked: [], clicksPermitted: [], clicksBlocked: [] }
 }
 
+function noParts(): Record<EventType, Buffer[]> {
+  return { messagesDelivered: [], messagesBlocked: [], clicksPermitted: [], clicksBlocked: [] }
+}
+
+/** The events a parser in raw mode handed over or holds: how many. */
+export function batchSize(batch: EventBatch): number {
+  return batch.raw ? batch.raw.ends.length : EVENT_TYPES.reduce((n, t) => n + batch.events[t].length, 0)
+}
+
 export class SiemBodyParser extends JsonObjectTokenizer {
   private readonly wanted: ReadonlySet<EventType>
   private events = noEvents()
   private texts = noTexts()
   private buffered = 0
   private queryEndTime: string | undefined
+  /** Raw mode: each type's elements (views of the chunks), and the array index of the first one. */
+  private parts = noParts()
+  private first = [0, 0, 0, 0]
 
-  constructor(wanted: Iterable<EventType> = EVENT_TYPES) {
+  /** `raw`: elements are handed over as bytes, unparsed (see RawEvents). */
+  constructor(wanted: Iterable<EventType> = EVENT_TYPES, raw = false) {
     super()
     this.wanted = new Set(wanted)
+    this.rawElements = raw
   }
 
   get pending(): number {
@@ -35,8 +51,8 @@ export class SiemBodyParser extends JsonObjectTokenizer {
   }
 
   /** Hands over the events parsed so far. After a drain, a repeated top-level key no longer replaces what was handed over. */
-  drain(): Required<EventBatch> {
-    const out = { events: this.events, texts: this.texts }
+  drain(): EventBatch {
+    const out: EventBatch = this.rawElements ? { events: noEvents(), raw: this.takeRaw() } : { events: this.events, texts: this.texts }
     this.events = noEvents()
     this.texts = noTexts()
     this.buffered = 0
@@ -46,6 +62,7 @@ export class SiemBodyParser extends JsonObjectTokenizer {
   /** The stream ended: returns the parsed body, or throws BodyFormatError when it was cut short. */
   end(): ParsedBody {
     const out: ParsedBody = { events: this.events, texts: this.texts, empty: this.finish() }
+    if (this.rawElements) out.raw = this.takeRaw()
     if (this.queryEndTime !== undefined) out.queryEndTime = this.queryEndTime
     return out
   }
@@ -61,9 +78,45 @@ export class SiemBodyParser extends JsonObjectTokenizer {
 
   /** Drops the events of `type` not handed over yet: they no longer count as pending either. */
   private replace(type: EventType): void {
-    this.buffered -= this.events[type].length
+    this.buffered -= this.events[type].length + this.parts[type].length
     this.events[type] = []
     this.texts[type] = []
+    this.parts[type] = []
+  }
+
+  protected override rawElement(bytes: Buffer): void {
+    const type = this.key as EventType
+    const parts = this.parts[type]
+    if (parts.length === 0) this.first[EVENT_TYPES.indexOf(type)] = this.index
+    parts.push(bytes)
+    this.buffered++
+  }
+
+  /** The raw elements held, copied back to back into a buffer of their own; the parser then holds none. */
+  private takeRaw(): RawEvents {
+    let total = 0
+    let n = 0
+    for (const type of EVENT_TYPES) {
+      for (const p of this.parts[type]) total += p.length
+      n += this.parts[type].length
+    }
+    const bytes = new Uint8Array(total)
+    const ends = new Uint32Array(n)
+    const counts = [0, 0, 0, 0]
+    let at = 0
+    let i = 0
+    for (const [t, type] of EVENT_TYPES.entries()) {
+      for (const p of this.parts[type]) {
+        bytes.set(p, at)
+        at += p.length
+        ends[i++] = at
+      }
+      counts[t] = this.parts[type].length
+    }
+    const raw = { bytes, ends, counts, first: this.first }
+    this.parts = noParts()
+    this.first = [0, 0, 0, 0]
+    return raw
   }
 
   protected element(value: JsonValue, text: string): void {

@@ -23,6 +23,22 @@ export interface JsonObject {
 export interface EventBatch {
   events: Record<EventType, JsonValue[]>
   texts?: Record<EventType, string[]>
+  /** Events not parsed yet, when the source was asked for them raw (`events` is then empty). */
+  raw?: RawEvents
+}
+
+/**
+ * Events not parsed yet (RECEIVER_WORKERS: worker threads parse, map and encode them): their bytes exactly as the API
+ * sent them, back to back in a buffer of their own (so it can be transferred), grouped by type in EVENT_TYPES order.
+ */
+export interface RawEvents {
+  bytes: Uint8Array
+  /** Element i is bytes[ends[i - 1] ?? 0, ends[i]). */
+  ends: Uint32Array
+  /** Elements per type, in EVENT_TYPES order. */
+  counts: number[]
+  /** Per type, the index in the API's array of the batch's first element of that type (for error messages). */
+  first: number[]
 }
 
 /** One parsed SIEM response. Events are kept as received; the mapper decides what is malformed. */

@@ -120,6 +120,7 @@ t.test('only the required settings: every default of the contract', (t) => {
       noEventsFailsReadiness: false,
       exportBatchSize: 128,
       exportConcurrency: 2,
+      workers: 'auto',
       windowMaxEvents: 200_000,
       windowMaxBytes: 256 * 1024 * 1024,
     },
@@ -185,6 +186,7 @@ t.test('every setting in every accepted form', (t) => {
       RECEIVER_NO_EVENTS_FAILS_READINESS: 'true',
       RECEIVER_EXPORT_BATCH_SIZE: '1000',
       RECEIVER_EXPORT_CONCURRENCY: '4',
+      RECEIVER_WORKERS: ' 3 ',
       RECEIVER_WINDOW_MAX_EVENTS: '50000',
       RECEIVER_WINDOW_MAX_MB: '64',
       RECEIVER_RETRY_MAX_BACKOFF: '1s',
@@ -213,6 +215,7 @@ t.test('every setting in every accepted form', (t) => {
     noEventsFailsReadiness: true,
     exportBatchSize: 1000,
     exportConcurrency: 4,
+    workers: 3,
     windowMaxEvents: 50_000,
     windowMaxBytes: 64 * 1024 * 1024,
   })
@@ -257,6 +260,10 @@ t.test('each invalid setting gives a problem naming that variable', (t) => {
     ['RECEIVER_HTTP_PORT', '80abc'],
     ['RECEIVER_LOG_LEVEL', 'verbose'],
     ['RECEIVER_BODY', 'xml'],
+    ['RECEIVER_WORKERS', '-1'],
+    ['RECEIVER_WORKERS', '65'],
+    ['RECEIVER_WORKERS', '2.5'],
+    ['RECEIVER_WORKERS', 'all'],
     ['RECEIVER_ATTRIBUTE_SHAPE', 'deep'],
     ['RECEIVER_OVERLAP', '60m'],
     ['RECEIVER_OVERLAP', '30'],
@@ -520,7 +527,7 @@ t.test('config file: every setting takes what its environment text means, and no
   const LISTS = ['PROOFPOINT_EVENT_TYPES', 'PROOFPOINT_THREAT_STATUS', 'OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_EXPORTER_OTLP_LOGS_HEADERS', 'OTEL_RESOURCE_ATTRIBUTES']
   const NUMBERS = [
     'PROOFPOINT_REQUEST_BUDGET', 'PROOFPOINT_REQUEST_TIMEOUT', 'RECEIVER_POLL_INTERVAL', 'RECEIVER_START_LOOKBACK', 'RECEIVER_NO_EVENTS_ALERT_AFTER',
-    'RECEIVER_HTTP_PORT', 'RECEIVER_OVERLAP', 'RECEIVER_RETRY_MAX_BACKOFF', 'RECEIVER_EXPORT_BATCH_SIZE', 'RECEIVER_EXPORT_CONCURRENCY',
+    'RECEIVER_HTTP_PORT', 'RECEIVER_OVERLAP', 'RECEIVER_RETRY_MAX_BACKOFF', 'RECEIVER_EXPORT_BATCH_SIZE', 'RECEIVER_EXPORT_CONCURRENCY', 'RECEIVER_WORKERS',
     'RECEIVER_WINDOW_MAX_EVENTS', 'RECEIVER_WINDOW_MAX_MB', 'OTEL_EXPORTER_OTLP_TIMEOUT', 'OTEL_EXPORTER_OTLP_LOGS_TIMEOUT',
     'OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT', 'OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT', 'OTEL_ATTRIBUTE_COUNT_LIMIT', 'OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT',
   ]
@@ -552,6 +559,7 @@ t.test('config file: every setting takes what its environment text means, and no
         OTEL_EXPORTER_OTLP_TIMEOUT: 5000,
         RECEIVER_NO_EVENTS_FAILS_READINESS: true,
         RECEIVER_STATE_DIR: '/data',
+        RECEIVER_WORKERS: 0,
       }),
     }),
   })
@@ -562,6 +570,7 @@ t.test('config file: every setting takes what its environment text means, and no
   t.equal(loaded.config.otel.timeoutMs, 5000)
   t.equal(loaded.config.receiver.noEventsFailsReadiness, true)
   t.equal(loaded.config.receiver.stateDir, '/data')
+  t.equal(loaded.config.receiver.workers, 0, 'a number, and 0 is not unset')
   t.end()
 })
 

@@ -8,9 +8,8 @@ import t from 'tap'
 import { ExportError, SiemServerError } from '../../src/errors.js'
 import { createLogger } from '../../src/logger.js'
 import { eventUid } from '../../src/mapping/index.js'
-import type { MappedRecord } from '../../src/mapping/types.js'
 import { Poller, nextState, runWindow, tally } from '../../src/poller/index.js'
-import type { ExportOutcome, WindowRunDeps, WindowSource } from '../../src/poller/index.js'
+import type { ExportOutcome, WindowRecord, WindowRunDeps, WindowSource } from '../../src/poller/index.js'
 import { cursorForApiClock } from '../../src/poller/api-time.js'
 import { REJECTED } from '../../src/poller/commit.js'
 import type { EventBatch, WindowEvents, WindowSummary } from '../../src/siem/client.js'
@@ -73,7 +72,7 @@ function recordingSink(script: Array<'ok' | Error | { rejected: number[] }> = []
     maxInflight: 0,
     inflightAtFailure: [] as number[],
     calls,
-    async exportRecords(records: MappedRecord[]): Promise<ExportOutcome> {
+    async exportRecords(records: WindowRecord[]): Promise<ExportOutcome> {
       calls.push(records.map((r) => r.uid))
       inflight++
       sink.maxInflight = Math.max(sink.maxInflight, inflight)

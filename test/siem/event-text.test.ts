@@ -9,7 +9,7 @@ import type { Test } from 'tap'
 import { SiemClient } from '../../src/siem/client.js'
 import { SiemBodyParser } from '../../src/siem/response-parser.js'
 import { EVENT_TYPES } from '../../src/siem/types.js'
-import type { EventType, JsonValue } from '../../src/siem/types.js'
+import type { EventType, JsonValue, RawEvents } from '../../src/siem/types.js'
 import { API_TEXTS, apiBody, serveInPieces } from '../helpers/api-bytes.js'
 
 const SEED = process.env.FC_SEED !== undefined && process.env.FC_SEED !== '' ? Number(process.env.FC_SEED) : (Date.now() ^ (Math.random() * 0x100000000)) | 0
@@ -24,10 +24,10 @@ function parseCut(body: Buffer, cuts: readonly number[], wanted: readonly EventT
   const p = new SiemBodyParser(wanted)
   const events: Events = { messagesDelivered: [], messagesBlocked: [], clicksPermitted: [], clicksBlocked: [] }
   const texts: Texts = { messagesDelivered: [], messagesBlocked: [], clicksPermitted: [], clicksBlocked: [] }
-  const take = (batch: { events: Events; texts: Texts }): void => {
+  const take = (batch: { events: Events; texts?: Texts }): void => {
     for (const type of EVENT_TYPES) {
       events[type].push(...batch.events[type])
-      texts[type].push(...batch.texts[type])
+      texts[type].push(...batch.texts![type])
     }
   }
   let from = 0
@@ -171,4 +171,66 @@ t.test('client: events split across network chunks (inside an escape, a multibyt
   const gz = gzipSync(body)
   const zipped = await viaClient(t, await serveInPieces(t, gz, [7, Math.floor(gz.length / 2)], { 'content-encoding': 'gzip' }), 1000)
   sameAsSent(t, zipped, API_TEXTS, 'gzip: the decoded bytes')
+})
+
+/** Raw mode (worker threads): the batches' elements as bytes, unparsed. Decoded per element: the texts, by type. */
+function parseCutRaw(body: Buffer, cuts: readonly number[], wanted: readonly EventType[] = EVENT_TYPES): { texts: Texts; first: Record<EventType, number[]> } {
+  const p = new SiemBodyParser(wanted, true)
+  const texts: Texts = { messagesDelivered: [], messagesBlocked: [], clicksPermitted: [], clicksBlocked: [] }
+  const first: Record<EventType, number[]> = { messagesDelivered: [], messagesBlocked: [], clicksPermitted: [], clicksBlocked: [] }
+  const take = (batch: { events: Events; raw?: RawEvents }): void => {
+    const raw = batch.raw!
+    t.ok(EVENT_TYPES.every((type) => batch.events[type].length === 0), 'nothing parsed in raw mode')
+    t.equal(raw.bytes.byteOffset === 0 && raw.bytes.buffer.byteLength === raw.bytes.length, true, 'a buffer of its own: transferable')
+    let i = 0
+    for (const [n, type] of EVENT_TYPES.entries()) {
+      if (raw.counts[n]! > 0) first[type].push(raw.first[n]!)
+      for (let k = 0; k < raw.counts[n]!; k++, i++) texts[type].push(Buffer.from(raw.bytes.subarray(i === 0 ? 0 : raw.ends[i - 1], raw.ends[i])).toString('utf8'))
+    }
+    t.equal(i, raw.ends.length, 'the counts add up to the elements')
+  }
+  let from = 0
+  for (const cut of [...cuts, body.length]) {
+    p.write(body.subarray(from, cut))
+    from = cut
+    if (p.pending > 0) take(p.drain())
+  }
+  take(p.end())
+  return { texts, first }
+}
+
+t.test('raw mode: the same texts as the parsing mode, at every two-chunk split and one byte at a time; array indices kept', (t) => {
+  const body = apiBody()
+  let wrong = 0
+  for (let cut = 1; cut < body.length; cut += 7) {
+    const got = parseCutRaw(body, [cut])
+    for (const type of EVENT_TYPES) if (JSON.stringify(got.texts[type]) !== JSON.stringify(API_TEXTS[type])) wrong++
+  }
+  t.equal(wrong, 0, 'every text byte-equal')
+  const bytewise = parseCutRaw(body, Array.from({ length: body.length - 1 }, (_, i) => i + 1))
+  t.same(bytewise.texts, API_TEXTS, 'one byte at a time')
+  // Drained after every byte: each element in its own batch, with its index in the API's array.
+  t.same(bytewise.first.messagesDelivered, API_TEXTS.messagesDelivered.map((_, i) => i), 'each batch says where its elements stood')
+  t.end()
+})
+
+t.test('raw mode: a repeated array replaces what is pending of its type only; unwanted types are skipped', (t) => {
+  const p = new SiemBodyParser(['messagesDelivered', 'clicksPermitted'], true)
+  p.write(Buffer.from('{"messagesDelivered":[{"a":1},{"a":2}],"clicksPermitted":[ {"c" : 1.0} ],"clicksBlocked":[{"x":1}],"messagesDelivered":[{"b":1}]}'))
+  t.equal(p.pending, 2)
+  const raw = p.end().raw!
+  t.same(raw.counts, [1, 0, 1, 0])
+  t.same(raw.first, [0, 0, 0, 0])
+  t.equal(Buffer.from(raw.bytes).toString(), '{"b":1}{"c" : 1.0}', 'by type in API order, white space inside kept')
+  t.same([...raw.ends], [7, 18])
+  t.end()
+})
+
+t.test('raw mode: an element that is not JSON is not this parser\'s to find (the worker does), but broken structure is', (t) => {
+  const p = new SiemBodyParser(EVENT_TYPES, true)
+  p.write(Buffer.from('{"messagesDelivered":[{"a":},{"b":1}]}'))
+  t.equal(Buffer.from(p.end().raw!.bytes).toString(), '{"a":}{"b":1}')
+  const q = new SiemBodyParser(EVENT_TYPES, true)
+  t.throws(() => q.write(Buffer.from('{"messagesDelivered":[{"a":1} x]}')), /expected ',' or ']' in messagesDelivered/)
+  t.end()
 })

@@ -1,0 +1,88 @@
+/**
+ * What a worker thread does with one batch (also callable in the main thread, for tests): the raw events' bytes →
+ * JSON.parse → mapEvent → OtlpProtoLogsEncoder, the result flat and transferable (typed arrays, one byte buffer).
+ */
+import { OtlpProtoLogsEncoder } from '../export/otlp-proto-encoder.js'
+import { mapEvent } from '../mapping/map-event.js'
+import type { HrTime, MappedRecord, MappingOptions } from '../mapping/types.js'
+import { EVENT_TYPES } from '../siem/types.js'
+import type { JsonValue, RawEvents } from '../siem/types.js'
+
+/** What a worker is started with: what the main thread would map and encode with. */
+export interface WorkerSetup {
+  mapping: MappingOptions
+  attributeCountLimit?: number
+  attributeValueLengthLimit?: number
+}
+
+/** A batch mapped and encoded, record i from raw event i. */
+export interface EncodedBatch {
+  /** Each record's `log_records` field, back to back; record i is bytes[ends[i - 1] ?? 0, ends[i]). */
+  bytes: Uint8Array
+  ends: Uint32Array
+  droppedAttributes: Uint32Array
+  truncated: Uint32Array
+  /** Index into EVENT_TYPES. */
+  types: Uint8Array
+  uids: string[]
+  /** The malformed records' reasons, by record index. */
+  malformed: Array<[number, string[]]>
+}
+
+/** An event that is not JSON: the API's answer is broken (the tokenizer's message, had it parsed the event itself). */
+export interface BatchParseFailure {
+  parseError: string
+}
+
+export type BatchResult = EncodedBatch | BatchParseFailure
+
+export function isParseFailure(r: BatchResult): r is BatchParseFailure {
+  return (r as BatchParseFailure).parseError !== undefined
+}
+
+export function batchEncoder(setup: WorkerSetup): (raw: RawEvents, observed: HrTime) => BatchResult {
+  // Only encodeRecords is used: the resource and scope are the main thread's, around the records.
+  const encoder = new OtlpProtoLogsEncoder({
+    resourceAttributes: {},
+    scope: { name: '', version: '' },
+    ...(setup.attributeCountLimit === undefined ? {} : { attributeCountLimit: setup.attributeCountLimit }),
+    ...(setup.attributeValueLengthLimit === undefined ? {} : { attributeValueLengthLimit: setup.attributeValueLengthLimit }),
+  })
+  // The encoder's buffer is reused from batch to batch: what leaves the worker is a copy.
+  let storage: Buffer | undefined
+  return (raw, observed) => {
+    const n = raw.ends.length
+    const source = Buffer.from(raw.bytes.buffer, raw.bytes.byteOffset, raw.bytes.byteLength)
+    const records: MappedRecord[] = new Array<MappedRecord>(n)
+    const types = new Uint8Array(n)
+    let i = 0
+    for (const [t, type] of EVENT_TYPES.entries()) {
+      for (let k = 0; k < raw.counts[t]!; k++, i++) {
+        const text = source.toString('utf8', i === 0 ? 0 : raw.ends[i - 1]!, raw.ends[i])
+        let event: JsonValue
+        try {
+          event = JSON.parse(text) as JsonValue
+        } catch (err) {
+          return { parseError: `malformed JSON in ${type}[${raw.first[t]! + k}]: ${(err as Error).message}` }
+        }
+        records[i] = mapEvent(event, type, setup.mapping, observed, text)
+        types[i] = t
+      }
+    }
+    const encoded = encoder.encodeRecords(records, storage)
+    storage = encoded.storage
+    // A buffer of its own, so that it can be transferred (a small one may lie in Node's shared pool).
+    const bytes = new Uint8Array(encoded.bytes.length)
+    bytes.set(encoded.bytes)
+    const malformed: Array<[number, string[]]> = []
+    const truncated = new Uint32Array(n)
+    const uids = new Array<string>(n)
+    for (let j = 0; j < n; j++) {
+      const r = records[j]!
+      uids[j] = r.uid
+      truncated[j] = r.truncated ?? 0
+      if (r.malformed.length > 0) malformed.push([j, r.malformed])
+    }
+    return { bytes, ends: Uint32Array.from(encoded.ends), droppedAttributes: Uint32Array.from(encoded.droppedAttributes), truncated, types, uids, malformed }
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * Worker threads that parse, map and encode raw batches (RECEIVER_WORKERS), so a big window uses every core while the
+ * main thread keeps HTTP in and out, dedup, the acknowledgements and the cursor. Buffers are transferred, not cloned.
+ * Started on first use (an idle receiver never starts them); a worker that dies fails its batch with a WorkerError
+ * (the window is read again, nothing of it was exported) and is replaced when next needed.
+ */
+import { Worker } from 'node:worker_threads'
+import { WorkerError } from '../errors.js'
+import type { HrTime } from '../mapping/types.js'
+import type { RawEvents } from '../siem/types.js'
+import type { BatchResult, WorkerSetup } from './encode-batch.js'
+import type { BatchReply, BatchRequest } from './serve.js'
+
+export interface WorkerPoolOptions {
+  /** Threads at most (≥ 1). */
+  size: number
+  setup: WorkerSetup
+  /** The threads' entry module: map-worker.js by default (tests pass one that dies on cue). */
+  entry?: URL
+  /** Given to the entry beside the setup (tests). */
+  extraData?: Record<string, unknown>
+}
+
+interface Task {
+  request: BatchRequest
+  events: number
+  resolve: (result: BatchResult) => void
+  reject: (err: Error) => void
+}
+
+export class WorkerPool {
+  readonly size: number
+  private readonly entry: URL
+  private readonly all = new Set<Worker>()
+  private readonly idle: Worker[] = []
+  private readonly busy = new Map<Worker, Task>()
+  private readonly queue: Task[] = []
+  private nextId = 0
+  private closed = false
+  /** Threads that died (shown in logs by the caller through the errors; counted for tests and /status). */
+  deaths = 0
+
+  constructor(private readonly opts: WorkerPoolOptions) {
+    if (!Number.isInteger(opts.size) || opts.size < 1) throw new RangeError(`size must be a positive integer, got ${opts.size}`)
+    this.size = opts.size
+    this.entry = opts.entry ?? new URL('./map-worker.js', import.meta.url)
+  }
+
+  /** Threads running now. */
+  get threads(): number {
+    return this.all.size
+  }
+
+  /**
+   * Maps and encodes a batch in a thread (its buffers are transferred: `raw` is unusable afterwards). Batches are
+   * taken in the order given; the caller bounds how many wait. Rejects with a WorkerError when the thread dies.
+   */
+  run(raw: RawEvents, observed: HrTime): Promise<BatchResult> {
+    if (this.closed) return Promise.reject(new WorkerError('the worker pool is closed'))
+    return new Promise<BatchResult>((resolve, reject) => {
+      this.queue.push({ request: { id: this.nextId++, raw, observed }, events: raw.ends.length, resolve, reject })
+      this.dispatch()
+    })
+  }
+
+  /** Stops every thread; batches waiting or in flight reject. */
+  async close(): Promise<void> {
+    this.closed = true
+    for (const task of this.queue.splice(0)) task.reject(new WorkerError('the worker pool was closed'))
+    await Promise.all([...this.all].map((w) => w.terminate()))
+  }
+
+  private dispatch(): void {
+    while (this.queue.length > 0 && !this.closed) {
+      const worker = this.idle.pop() ?? (this.all.size < this.size ? this.spawn() : undefined)
+      if (worker === undefined) return
+      const task = this.queue.shift()!
+      this.busy.set(worker, task)
+      const { raw } = task.request
+      worker.postMessage(task.request, [raw.bytes.buffer, raw.ends.buffer] as ArrayBuffer[])
+    }
+  }
+
+  private spawn(): Worker {
+    const worker = new Worker(this.entry, { workerData: { ...this.opts.setup, ...this.opts.extraData } })
+    this.all.add(worker)
+    worker.on('message', (reply: BatchReply) => {
+      const task = this.busy.get(worker)
+      this.busy.delete(worker)
+      this.idle.push(worker)
+      if (task !== undefined) {
+        if ('result' in reply) task.resolve(reply.result)
+        else task.reject(new WorkerError(`a worker thread failed while mapping ${task.events} events: ${reply.failure}`))
+      }
+      this.dispatch()
+    })
+    worker.on('error', (err) => this.died(worker, `failed (${err.message})`, err))
+    worker.on('messageerror', (err) => this.died(worker, `could not read a message (${err.message})`, err))
+    worker.on('exit', (code) => this.died(worker, `exited with code ${code}`))
+    return worker
+  }
+
+  private died(worker: Worker, how: string, cause?: unknown): void {
+    if (!this.all.delete(worker)) return
+    const at = this.idle.indexOf(worker)
+    if (at >= 0) this.idle.splice(at, 1)
+    const task = this.busy.get(worker)
+    this.busy.delete(worker)
+    if (this.closed) {
+      task?.reject(new WorkerError('the worker pool was closed'))
+      return
+    }
+    this.deaths++
+    void worker.terminate()
+    task?.reject(new WorkerError(`a worker thread ${how} while mapping ${task.events} events`, cause))
+    this.dispatch()
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * What a worker thread does with a batch, in this thread: byte for byte the records the main thread's mapping and
+ * encoder make, with the same keys, malformed reasons, truncation and dropped-attribute counts.
+ */
+import t from 'tap'
+import { OtlpProtoLogsEncoder } from '../../src/export/otlp-proto-encoder.js'
+import { mapEvent } from '../../src/mapping/index.js'
+import type { HrTime, MappedRecord } from '../../src/mapping/types.js'
+import { EVENT_TYPES } from '../../src/siem/types.js'
+import type { JsonValue } from '../../src/siem/types.js'
+import { batchEncoder, isParseFailure } from '../../src/workers/encode-batch.js'
+import type { EncodedBatch, WorkerSetup } from '../../src/workers/encode-batch.js'
+import { mixedTexts, noTexts, rawOf } from './raw-events.js'
+import type { Texts } from './raw-events.js'
+
+const OBSERVED: HrTime = [1_764_000_000, 123_000_000]
+
+/** The main thread's way: each text parsed, mapped (its text the body), encoded. */
+function inThread(texts: Texts, setup: WorkerSetup): { records: MappedRecord[]; encoded: ReturnType<OtlpProtoLogsEncoder['encodeRecords']> } {
+  const records = EVENT_TYPES.flatMap((type) => texts[type].map((s) => mapEvent(JSON.parse(s) as JsonValue, type, setup.mapping, OBSERVED, s)))
+  const encoder = new OtlpProtoLogsEncoder({ resourceAttributes: { 'service.name': 'x' }, scope: { name: 's', version: '1' }, ...setup })
+  return { records, encoded: encoder.encodeRecords(records) }
+}
+
+const SETUPS: Array<[string, WorkerSetup]> = [
+  ['defaults (flat, json body, indicators, standard fields)', { mapping: { attributeShape: 'flat', body: 'json', indicators: true, standardFields: true } }],
+  ['nested, body map', { mapping: { attributeShape: 'nested', body: 'map' } }],
+  ['limits: 12 attributes, values cut at 16', { mapping: { attributeShape: 'flat', body: 'none', indicators: true, attributeValueLengthLimit: 16 }, attributeCountLimit: 12, attributeValueLengthLimit: 16 }],
+]
+
+for (const [name, setup] of SETUPS) {
+  t.test(`${name}: the same bytes and facts as mapping and encoding in the main thread`, (t) => {
+    const texts = mixedTexts()
+    const result = batchEncoder(setup)(rawOf(texts), OBSERVED)
+    if (isParseFailure(result)) throw new Error(result.parseError)
+    const want = inThread(texts, setup)
+    const n = want.records.length
+    t.ok(n > 60, `${n} events`)
+    t.same(result.uids, want.records.map((r) => r.uid), 'keys, in order')
+    t.same([...result.types], want.records.map((r) => EVENT_TYPES.indexOf(r.eventType)), 'types')
+    t.same([...result.ends], want.encoded.ends, 'record boundaries')
+    t.ok(Buffer.from(result.bytes).equals(want.encoded.bytes), 'the encoded records, byte for byte')
+    t.same([...result.droppedAttributes], want.encoded.droppedAttributes, 'dropped attributes per record')
+    t.same([...result.truncated], want.records.map((r) => r.truncated ?? 0), 'truncated values per record')
+    t.same(result.malformed, want.records.flatMap((r, i) => (r.malformed.length > 0 ? [[i, r.malformed]] : [])), 'malformed reasons by record')
+    t.ok(result.malformed.length >= 4, 'the malformed events are there, not dropped')
+    if (setup.attributeCountLimit !== undefined) t.ok(result.droppedAttributes.some((d) => d > 0), 'the count limit did drop some')
+    if (setup.attributeValueLengthLimit !== undefined) t.ok(result.truncated.some((d) => d > 0), 'the length limit did cut some')
+    t.end()
+  })
+}
+
+t.test('each batch owns the buffers it returns (they are transferred); the encoder buffer is reused inside', (t) => {
+  const encode = batchEncoder(SETUPS[0]![1])
+  const a = encode(rawOf(mixedTexts(20)), OBSERVED) as EncodedBatch
+  const before = Buffer.from(a.bytes)
+  const b = encode(rawOf(mixedTexts(40)), OBSERVED) as EncodedBatch
+  t.ok(Buffer.from(a.bytes).equals(before), 'a later batch does not overwrite an earlier one')
+  for (const arr of [a.bytes, a.ends, a.droppedAttributes, a.truncated, a.types]) t.equal(arr.byteOffset === 0 && arr.buffer.byteLength === arr.byteLength, true, 'a whole buffer')
+  t.not(a.bytes.buffer, b.bytes.buffer)
+  t.end()
+})
+
+t.test('an event that is not JSON: the batch fails, naming the array and the index in the API answer', (t) => {
+  const texts = noTexts()
+  texts.messagesDelivered.push('{"a":1}')
+  texts.clicksPermitted.push('{"ok":true}', '{"broken":}')
+  const result = batchEncoder(SETUPS[0]![1])(rawOf(texts, [0, 0, 40, 0]), OBSERVED)
+  t.ok(isParseFailure(result))
+  t.match(isParseFailure(result) ? result.parseError : '', /^malformed JSON in clicksPermitted\[41\]: /)
+  t.end()
+})
+
+t.test('an empty batch', (t) => {
+  const result = batchEncoder(SETUPS[0]![1])(rawOf(noTexts()), OBSERVED) as EncodedBatch
+  t.same([result.bytes.length, result.uids.length], [0, 0])
+  t.end()
+})
+

@@ -1,0 +1,71 @@
+/** The worker pool with real threads: results as in this thread, in parallel, and a thread that dies or fails. */
+import t from 'tap'
+import type { Test } from 'tap'
+import type { HrTime } from '../../src/mapping/types.js'
+import { batchEncoder, isParseFailure } from '../../src/workers/encode-batch.js'
+import type { EncodedBatch, WorkerSetup } from '../../src/workers/encode-batch.js'
+import { WorkerPool } from '../../src/workers/pool.js'
+import { mixedTexts, rawOf } from './raw-events.js'
+
+const SETUP: WorkerSetup = { mapping: { attributeShape: 'flat', body: 'json', indicators: true, standardFields: true } }
+const OBSERVED: HrTime = [1_764_000_000, 0]
+const DYING = new URL('./dying-worker.js', import.meta.url)
+
+function dyingPool(t: Test, size: number, cue: { dieAt?: number[]; throwAt?: number[] }): { pool: WorkerPool } {
+  const pool = new WorkerPool({ size, setup: SETUP, entry: DYING, extraData: { dieAt: cue.dieAt ?? [], throwAt: cue.throwAt ?? [] } })
+  t.teardown(() => pool.close())
+  return { pool }
+}
+
+t.test('threads give what this thread gives, for batches in flight at once; none start before the first batch', async (t) => {
+  const pool = new WorkerPool({ size: 2, setup: SETUP })
+  t.teardown(() => pool.close())
+  t.equal(pool.threads, 0, 'an idle receiver starts no thread')
+  const batches = [10, 30, 50, 70, 90].map((n) => mixedTexts(n))
+  const want = batches.map((texts) => batchEncoder(SETUP)(rawOf(texts), OBSERVED) as EncodedBatch)
+  const got = await Promise.all(batches.map((texts) => pool.run(rawOf(texts), OBSERVED)))
+  t.equal(pool.threads, 2, 'no more threads than asked for')
+  got.forEach((g, i) => {
+    if (isParseFailure(g)) return t.fail(g.parseError)
+    t.same(g.uids, want[i]!.uids, `batch ${i}: keys`)
+    t.ok(Buffer.from(g.bytes).equals(Buffer.from(want[i]!.bytes)), `batch ${i}: bytes`)
+    t.same(g.malformed, want[i]!.malformed, `batch ${i}: malformed`)
+  })
+  const raw = rawOf(batches[0]!)
+  await pool.run(raw, OBSERVED)
+  t.equal(raw.bytes.byteLength, 0, 'the batch was transferred, not copied')
+})
+
+t.test('a thread that dies fails its batch with PSR_ERR_WORKER; the others finish and a new thread takes over', async (t) => {
+  const { pool } = dyingPool(t, 2, { dieAt: [1] })
+  const runs = [0, 1, 2, 3].map(() => pool.run(rawOf(mixedTexts(20)), OBSERVED))
+  const settled = await Promise.allSettled(runs)
+  t.same(settled.map((s) => s.status), ['fulfilled', 'rejected', 'fulfilled', 'fulfilled'])
+  const second = settled[1]!
+  const reason = second.status === 'rejected' ? (second.reason as { code?: string; message?: string }) : {}
+  t.equal(reason.code, 'PSR_ERR_WORKER')
+  t.match(reason.message, /a worker thread exited with code 7 while mapping \d+ events; the window is read again/)
+  t.equal(pool.deaths, 1)
+  const after = await pool.run(rawOf(mixedTexts(20)), OBSERVED)
+  t.notOk(isParseFailure(after), 'the pool works on')
+  t.ok(pool.threads <= 2)
+})
+
+t.test('a thread whose code throws answers with a failure (PSR_ERR_WORKER) and stays usable', async (t) => {
+  const { pool } = dyingPool(t, 1, { throwAt: [0] })
+  await t.rejects(pool.run(rawOf(mixedTexts(5)), OBSERVED), { code: 'PSR_ERR_WORKER', message: /thrown on cue at batch 0/ })
+  t.notOk(isParseFailure(await pool.run(rawOf(mixedTexts(5)), OBSERVED)))
+  t.equal(pool.deaths, 0)
+})
+
+t.test('closing rejects what waits and what runs; a closed pool refuses work', async (t) => {
+  const pool = new WorkerPool({ size: 1, setup: SETUP })
+  const running = pool.run(rawOf(mixedTexts(200)), OBSERVED)
+  const waiting = pool.run(rawOf(mixedTexts(10)), OBSERVED)
+  const checks = [t.rejects(waiting, { code: 'PSR_ERR_WORKER', message: /closed/ }), t.rejects(running, { code: 'PSR_ERR_WORKER', message: /closed/ })]
+  await pool.close()
+  await Promise.all(checks)
+  await t.rejects(pool.run(rawOf(mixedTexts(1)), OBSERVED), { code: 'PSR_ERR_WORKER' })
+  t.equal(pool.threads, 0)
+  t.throws(() => new WorkerPool({ size: 0, setup: SETUP }), RangeError)
+})
