@@ -35,6 +35,8 @@ export interface AppDeps {
   onExported?: (records: readonly MappedRecord[]) => void
   /** RECEIVER_WORKERS=auto's CPU count (tests). */
   cpus?: () => number
+  /** The worker threads' entry module and extra workerData (tests: a thread that dies on cue). */
+  workerEntry?: { url: URL; data?: Record<string, unknown> }
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>
 }
 
@@ -99,6 +101,7 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
     threads.workers > 0
       ? new WorkerPool({
           size: threads.workers,
+          ...(deps.workerEntry ? { entry: deps.workerEntry.url, extraData: deps.workerEntry.data ?? {} } : {}),
           setup: {
             mapping: mappingOptions(config),
             ...(limits?.attributeCountLimit === undefined ? {} : { attributeCountLimit: limits.attributeCountLimit }),

@@ -1,0 +1,63 @@
+/**
+ * RECEIVER_WORKERS end to end (real simulator, real pipeline, real OTLP sink, real threads): the same records as the
+ * main thread makes, a thread dying in the middle of a window loses nothing and sends nothing twice, and an event that
+ * is not JSON fails the window as the API's fault.
+ */
+import t from 'tap'
+import type { SinkRecord } from '../helpers/otlp-sink.js'
+import { apiBody, API_TEXTS } from '../helpers/api-bytes.js'
+import { serveInPieces } from '../helpers/api-bytes.js'
+import { MIN, T0, assertExactlyOnce, expectedUids, readState, rig } from '../helpers/e2e-rig.js'
+
+const DYING = new URL('../workers/dying-worker.js', import.meta.url)
+
+/** A record as the sink decoded it, without what differs between two receivers (service.instance.id, request numbers). */
+const comparable = (r: SinkRecord): string => JSON.stringify({ ...r, resource: undefined, request: undefined }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))
+
+t.test('2 threads and the main thread send the same records (bodies, attributes, times, order of keys)', async (t) => {
+  const runs: Array<{ records: SinkRecord[]; logs: string[] }> = []
+  for (const workers of ['0', '2']) {
+    const r = await rig(t, 'http/protobuf', { RECEIVER_WORKERS: workers, RECEIVER_EXPORT_BATCH_SIZE: '50' }, 20)
+    await r.startApp()
+    await r.time.idle()
+    t.equal(readState(r.stateDir).cursor, '2026-11-24T12:00:00.000Z', `${workers} threads: the first window committed`)
+    runs.push({ records: [...r.sink.records], logs: r.logs })
+  }
+  const [main, threads] = runs as [(typeof runs)[0], (typeof runs)[0]]
+  t.ok(main.records.length > 1000, `${main.records.length} records`)
+  t.same(threads.records.map(comparable).sort(), main.records.map(comparable).sort(), 'the same records')
+  t.ok(threads.logs.some((l) => l.includes('"workers":2') && l.includes('worker threads')), 'the log says where events are mapped')
+  t.ok(main.logs.some((l) => l.includes('"workers":0') && l.includes('main thread')))
+})
+
+t.test('a thread dies mid-window: PSR_ERR_WORKER, the window read again, every event once, the acknowledged ones not resent', async (t) => {
+  const r = await rig(t, 'http/protobuf', { RECEIVER_WORKERS: '2', RECEIVER_EXPORT_BATCH_SIZE: '40' }, 20)
+  // Batch 6 of the first attempt: several batches before it were exported and acknowledged.
+  const app = await r.startApp({ workerEntry: { url: DYING, data: { dieAt: [6], throwAt: [] } } })
+  await r.time.idle()
+  t.equal(readState(r.stateDir).cursor, '2026-11-24T11:01:00.000Z', 'the window failed: the cursor stays')
+  t.ok(r.logs.some((l) => l.includes('PSR_ERR_WORKER') && l.includes('exited with code 7')), 'the failure is logged with its code')
+  const before = r.sink.records.length
+  t.ok(before >= 40, `${before} records of the failed attempt were acknowledged already`)
+  // The backoff (at most a minute here) passes; the next poll would be due too.
+  r.time.advanceTo(T0 + MIN)
+  await r.time.idle()
+  t.equal(r.sim.requests.filter((q) => q.query.interval === '2026-11-24T11:01:00Z/2026-11-24T12:00:00Z').length, 2, 'the window asked again')
+  const cursor = Date.parse(readState(r.stateDir).cursor)
+  t.ok(cursor >= Date.parse('2026-11-24T12:00:00Z'), 'and committed')
+  assertExactlyOnce(t, r.sink, expectedUids(r.sim, Date.parse('2026-11-24T11:01:00Z'), cursor))
+  t.equal(app.status.snapshot(r.time.clock()).totals.exported, r.sink.records.length, 'every record counted once')
+})
+
+t.test('an event that is not JSON, found by a thread: the window fails as a bad API answer and the cursor stays', async (t) => {
+  const texts = { ...API_TEXTS, messagesDelivered: [API_TEXTS.messagesDelivered[0]!, '{"GUID":"broken",}'] }
+  const body = apiBody(texts)
+  const r = await rig(t, 'http/protobuf', { RECEIVER_WORKERS: '1', PROOFPOINT_BASE_URL: await serveInPieces(t, body, [body.length >> 1]) })
+  const app = await r.startApp()
+  for (let i = 0; i < 400 && !r.logs.some((l) => l.includes('PSR_ERR_SIEM_BAD_RESPONSE')); i++) await new Promise((res) => setTimeout(res, 10))
+  const line = r.logs.find((l) => l.includes('PSR_ERR_SIEM_BAD_RESPONSE')) ?? ''
+  t.match(line, /malformed JSON in messagesDelivered\[1\]/, 'named by its array and index')
+  t.equal(app.status.snapshot(r.time.clock()).cursor, '2026-11-24T11:01:00.000Z', 'the cursor stays at the window start')
+  t.equal(r.sink.records.length, 0, 'nothing of the broken answer exported')
+})
+
