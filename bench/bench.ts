@@ -38,6 +38,7 @@ const LABELS: Record<Column, string> = {
   a: 'a  receiver e2e',
   base: 'base: (a) of --baseline',
   a0: 'a0 receiver, no indicators/std fields',
+  w0: 'w0 receiver, RECEIVER_WORKERS=0',
   b: 'b  floor',
   c: 'c  naive (SDK defaults)',
   c2: 'c2 naive, queue = window',
@@ -222,7 +223,7 @@ function printTable(rows: Row[]): void {
   console.log(lines.join('\n'))
   const notes = rows.flatMap((row) => [
     ...(row.result?.memory
-      ? [`${row.size} ${row.variant}: peak V8 heap used ${(row.result.memory.heapUsed / MB).toFixed(0)} MB, external ${(row.result.memory.external / MB).toFixed(0)} MB (sampled every 20 ms)`]
+      ? [`${row.size} ${row.variant}: peak V8 heap used ${(row.result.memory.heapUsed / MB).toFixed(0)} MB (of ${((row.result.memory.heapTotal ?? 0) / MB).toFixed(0)} MB committed) in the main thread, external ${(row.result.memory.external / MB).toFixed(0)} MB (sampled every 20 ms)`]
       : []),
     ...(row.result?.notes ?? []).map((n) => `${row.size} ${row.variant}: ${n}`),
     ...(row.siemMisses ? [`${row.size} ${row.variant}: ${row.siemMisses} SIEM request(s) outside the prefetched window (answered by the simulator, generation time included)`] : []),
@@ -282,6 +283,15 @@ function printTargets(rows: Row[], sizes: number[]): void {
       const ratio = eventsPerSecond(a) / eventsPerSecond(a0)
       out.push(`  ${pad(fmtInt(size), 8)} what the indicators and standard fields cost on this build: a/a0 ${ratio.toFixed(2)}   OTLP KB/event ${kbPerEvent(size, 'a')} with, ${kbPerEvent(size, 'a0')} without`)
     }
+  }
+  for (const size of sizes) {
+    const a = get(size, 'a')
+    const w0 = get(size, 'w0')
+    const base = get(size, 'base')
+    // Issue 15 item 4: threads for a big window (a runs with RECEIVER_WORKERS=auto), and the main-thread path no
+    // slower than before them (w0 against the --baseline build, e.g. cb87edb).
+    if (a && w0) out.push(`  ${pad(fmtInt(size), 8)} worker threads (auto) against none: a/w0 ${(eventsPerSecond(a) / eventsPerSecond(w0)).toFixed(2)}, CPU per event ${(a.cpuMs / a.events / (w0.cpuMs / w0.events)).toFixed(2)}×`)
+    if (w0 && base) out.push(`  ${pad(fmtInt(size), 8)} RECEIVER_WORKERS=0 no slower than the baseline: ${verdict(eventsPerSecond(w0) / eventsPerSecond(base) >= 0.95)} (w0/base ${(eventsPerSecond(w0) / eventsPerSecond(base)).toFixed(2)})`)
   }
   const sweeps = rows.find((r) => r.variant === 'sweeps')?.result?.sweeps
   if (sweeps) {

@@ -29,7 +29,7 @@ import { VERSION } from '../src/version.js'
 import { runSweeps } from './sweeps.js'
 import type { SweepFigures } from './sweeps.js'
 
-export const VARIANTS = ['a', 'a0', 'b', 'c', 'c2', 'idle', 'sweeps'] as const
+export const VARIANTS = ['a', 'a0', 'w0', 'b', 'c', 'c2', 'idle', 'sweeps'] as const
 export type Variant = (typeof VARIANTS)[number]
 
 export const PRINCIPAL = 'bench-principal'
@@ -63,7 +63,7 @@ export interface ChildResult {
   /** Events acknowledged by the sink (a, c, c2) or encoded (b). */
   delivered: number
   /** Peaks of process.memoryUsage() sampled every 20 ms during the measured part ((a) only), bytes. */
-  memory?: { heapUsed: number; external: number }
+  memory?: { heapUsed: number; external: number; heapTotal?: number; rss?: number }
   /** OTLP bytes encoded (b only: the sink counts the others). */
   encodedBytes?: number
   /** Warnings worth a look (receiver log lines at warn and above, SDK errors). */
@@ -110,7 +110,7 @@ export function peakRssBytes(): number {
  * (a) The receiver end to end: createApp with the real client, mapper, export pipeline, exporter and state file.
  * (a0) the same without the indicator and standard-field attributes, to show what they cost.
  */
-async function runReceiver(env: ChildEnv, variant: 'a' | 'a0'): Promise<ChildResult> {
+async function runReceiver(env: ChildEnv, variant: 'a' | 'a0' | 'w0'): Promise<ChildResult> {
   const stateDir = await mkdtemp(join(tmpdir(), 'psr-bench-'))
   const notes: string[] = []
   let windowDone: { received?: number; bytes?: number } | undefined
@@ -141,6 +141,7 @@ async function runReceiver(env: ChildEnv, variant: 'a' | 'a0'): Promise<ChildRes
       // Tuning runs: `RECEIVER_EXPORT_BATCH_SIZE=1024 npm run bench` and the like reach the receiver.
       ...Object.fromEntries(Object.entries(process.env).filter(([k]) => TUNABLE.test(k))),
       ...(variant === 'a0' ? { RECEIVER_INDICATORS: 'false', RECEIVER_STANDARD_FIELDS: 'false' } : {}),
+      ...(variant === 'w0' ? { RECEIVER_WORKERS: '0' } : {}),
     },
   })
   // Time stands still at T0: the first window is [T0 − 1 h, T0], and when the receiver then waits for its next poll
@@ -153,11 +154,13 @@ async function runReceiver(env: ChildEnv, variant: 'a' | 'a0'): Promise<ChildRes
     })
   const app = createApp(config, { logger: createLogger(config.receiver.logLevel, logStream), clock, sleep })
   gc()
-  const memory = { heapUsed: 0, external: 0 }
+  const memory = { heapUsed: 0, heapTotal: 0, external: 0, rss: 0 }
   const sampler = setInterval(() => {
     const m = process.memoryUsage()
     memory.heapUsed = Math.max(memory.heapUsed, m.heapUsed)
     memory.external = Math.max(memory.external, m.external)
+    memory.heapTotal = Math.max(memory.heapTotal, m.heapTotal)
+    memory.rss = Math.max(memory.rss, m.rss)
   }, 20)
   sampler.unref()
   const started = performance.now()
@@ -433,6 +436,7 @@ export async function runChild(variant: Variant, expectedEvents: number): Promis
   switch (variant) {
     case 'a':
     case 'a0':
+    case 'w0':
       return runReceiver(env, variant)
     case 'b':
       return runFloor(env)

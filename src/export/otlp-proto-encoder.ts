@@ -1,8 +1,7 @@
 import type { AnyValueMap } from '@opentelemetry/api-logs'
-import { isEncoded } from '../mapping/types.js'
+import { isEncoded, UNSET_TIME } from '../mapping/types.js'
 import type { ExportRecord, HrTime, LogRecordParts } from '../mapping/types.js'
 import { DEFAULT_ATTRIBUTE_COUNT_LIMIT } from '../config/defaults.js'
-import { UNSET_TIME } from './sdk-records.js'
 
 /**
  * OTLP/protobuf encoding of LogRecordParts, byte for byte what the SDK's LoggerProvider + ProtobufLogsSerializer
@@ -471,21 +470,33 @@ export class OtlpProtoLogsEncoder {
    * write into (a previous result's `storage`), so that a steady stream of calls does not allocate megabytes each.
    */
   encodeRecords(records: readonly ExportRecord[], reuse?: Buffer): EncodedRecords {
-    const w = new Writer(records.length * 2048, reuse)
-    const ends: number[] = new Array<number>(records.length)
-    const droppedAttributes: number[] = new Array<number>(records.length)
-    for (let i = 0; i < records.length; i++) {
-      const r = records[i]!
-      if (isEncoded(r)) {
-        // A worker's encoder (same limits) wrote it already.
-        w.raw(r.encoded)
-        droppedAttributes[i] = r.droppedAttributes
-      } else {
-        droppedAttributes[i] = writeRecord(w, r, this.countLimit, this.cut)
-      }
-      ends[i] = w.pos
+    const out = this.recordsWriter(records.length, reuse)
+    for (const r of records) out.add(r)
+    return out.end()
+  }
+
+  /**
+   * The same, one record at a time: a worker thread encodes each event as soon as it is mapped, so a batch's records
+   * never live together (they die young, and a small young generation is enough).
+   */
+  recordsWriter(expected: number, reuse?: Buffer): { add(r: ExportRecord): void; end(): EncodedRecords } {
+    const w = new Writer(expected * 2048, reuse)
+    const ends: number[] = []
+    const droppedAttributes: number[] = []
+    const { countLimit, cut } = this
+    return {
+      add(r) {
+        if (isEncoded(r)) {
+          // A worker's encoder (same limits) wrote it already.
+          w.raw(r.encoded)
+          droppedAttributes.push(r.droppedAttributes)
+        } else {
+          droppedAttributes.push(writeRecord(w, r, countLimit, cut))
+        }
+        ends.push(w.pos)
+      },
+      end: () => ({ bytes: w.buf.subarray(0, w.pos), ends, droppedAttributes, storage: w.buf }),
     }
-    return { bytes: w.buf.subarray(0, w.pos), ends, droppedAttributes, storage: w.buf }
   }
 
   /** Bytes a request adds around its records (at most: the two outer length prefixes counted at 5 bytes). */

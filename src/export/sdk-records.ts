@@ -2,16 +2,13 @@ import { LoggerProvider } from '@opentelemetry/sdk-logs'
 import type { LogRecordLimits, ReadableLogRecord } from '@opentelemetry/sdk-logs'
 import type { Logger } from '@opentelemetry/api-logs'
 import type { Resource } from '@opentelemetry/resources'
-import type { HrTime, LogRecordParts } from '../mapping/types.js'
+import { UNSET_TIME } from '../mapping/types.js'
+import type { LogRecordParts } from '../mapping/types.js'
 import { CollectingLogRecordProcessor } from './collecting-processor.js'
 import { buildResource, SCOPE_NAME } from './resource.js'
 import type { ResourceOptions } from './resource.js'
 
-/**
- * `timeUnixNano` 0 means "unknown" in OTLP. The SDK replaces a missing timestamp with Date.now(), which would
- * claim the event happened when we read it; an explicit [0, 0] goes through the SDK untouched and is encoded as 0.
- */
-export const UNSET_TIME: HrTime = [0, 0]
+export { UNSET_TIME }
 
 export interface RecordFactoryOptions extends ResourceOptions {
   /** Passed to the SDK (its defaults: 128 attributes, unlimited length). sdk-logs 0.223 does not read OTEL_LOGRECORD_* itself. */

@@ -4,6 +4,13 @@ import type { EventType } from '../siem/types.js'
 /** [seconds, nanoseconds] as the OpenTelemetry SDK's HrTime. */
 export type HrTime = [number, number]
 
+/**
+ * `timeUnixNano` 0 means "unknown" in OTLP. The SDK replaces a missing timestamp with Date.now(), which would
+ * claim the event happened when we read it; an explicit [0, 0] goes through the SDK untouched and is encoded as 0.
+ * (Here, not in sdk-records.ts: the encoder, also loaded by worker threads, must not pull the SDK in with it.)
+ */
+export const UNSET_TIME: HrTime = [0, 0]
+
 export type AttributeShape = 'flat' | 'nested'
 export type BodyMode = 'json' | 'map' | 'none'
 

@@ -4,7 +4,7 @@
  */
 import { OtlpProtoLogsEncoder } from '../export/otlp-proto-encoder.js'
 import { mapEvent } from '../mapping/map-event.js'
-import type { HrTime, MappedRecord, MappingOptions } from '../mapping/types.js'
+import type { HrTime, MappingOptions } from '../mapping/types.js'
 import { EVENT_TYPES } from '../siem/types.js'
 import type { JsonValue, RawEvents } from '../siem/types.js'
 
@@ -53,8 +53,11 @@ export function batchEncoder(setup: WorkerSetup): (raw: RawEvents, observed: HrT
   return (raw, observed) => {
     const n = raw.ends.length
     const source = Buffer.from(raw.bytes.buffer, raw.bytes.byteOffset, raw.bytes.byteLength)
-    const records: MappedRecord[] = new Array<MappedRecord>(n)
+    const out = encoder.recordsWriter(n, storage)
     const types = new Uint8Array(n)
+    const malformed: Array<[number, string[]]> = []
+    const truncated = new Uint32Array(n)
+    const uids = new Array<string>(n)
     let i = 0
     for (const [t, type] of EVENT_TYPES.entries()) {
       for (let k = 0; k < raw.counts[t]!; k++, i++) {
@@ -65,24 +68,20 @@ export function batchEncoder(setup: WorkerSetup): (raw: RawEvents, observed: HrT
         } catch (err) {
           return { parseError: `malformed JSON in ${type}[${raw.first[t]! + k}]: ${(err as Error).message}` }
         }
-        records[i] = mapEvent(event, type, setup.mapping, observed, text)
+        // Encoded at once: the record is garbage before the next event is parsed.
+        const r = mapEvent(event, type, setup.mapping, observed, text)
+        out.add(r)
         types[i] = t
+        uids[i] = r.uid
+        truncated[i] = r.truncated ?? 0
+        if (r.malformed.length > 0) malformed.push([i, r.malformed])
       }
     }
-    const encoded = encoder.encodeRecords(records, storage)
+    const encoded = out.end()
     storage = encoded.storage
     // A buffer of its own, so that it can be transferred (a small one may lie in Node's shared pool).
     const bytes = new Uint8Array(encoded.bytes.length)
     bytes.set(encoded.bytes)
-    const malformed: Array<[number, string[]]> = []
-    const truncated = new Uint32Array(n)
-    const uids = new Array<string>(n)
-    for (let j = 0; j < n; j++) {
-      const r = records[j]!
-      uids[j] = r.uid
-      truncated[j] = r.truncated ?? 0
-      if (r.malformed.length > 0) malformed.push([j, r.malformed])
-    }
     return { bytes, ends: Uint32Array.from(encoded.ends), droppedAttributes: Uint32Array.from(encoded.droppedAttributes), truncated, types, uids, malformed }
   }
 }

@@ -21,6 +21,13 @@ export interface WorkerPoolOptions {
   extraData?: Record<string, unknown>
 }
 
+/**
+ * A thread's young generation (V8's default is ~3 × 16 MB). A thread encodes each event as soon as it is mapped, so
+ * little outlives a scavenge: measured at 300k events with 2 threads (npm run bench), 8 MB took the peak RSS from
+ * 357 to 300 MB at the same speed; 4 MB was no smaller (more was promoted).
+ */
+const WORKER_YOUNG_GENERATION_MB = 8
+
 interface Task {
   request: BatchRequest
   events: number
@@ -82,7 +89,10 @@ export class WorkerPool {
   }
 
   private spawn(): Worker {
-    const worker = new Worker(this.entry, { workerData: { ...this.opts.setup, ...this.opts.extraData } })
+    const worker = new Worker(this.entry, {
+      workerData: { ...this.opts.setup, ...this.opts.extraData },
+      resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
+    })
     this.all.add(worker)
     worker.on('message', (reply: BatchReply) => {
       const task = this.busy.get(worker)

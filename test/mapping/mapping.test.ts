@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import t, { type Test } from 'tap'
+import { SeverityNumber } from '@opentelemetry/api-logs'
 import type { AnyValueMap } from '@opentelemetry/api-logs'
 import {
   CLICK_FIELDS,
@@ -73,7 +74,10 @@ void t.test('event names, event_type attribute, severities', (t) => {
     t.equal(r.eventType, type)
     t.equal(r.attributes['proofpoint.event_type'], type)
     t.same([r.severityNumber, r.severityText], [n, text], `${type}[${i}]`)
+    // The mapper writes the numbers out (no api-logs in worker threads): they are the API's enum's.
+    t.equal(r.severityNumber, SeverityNumber[text as 'INFO' | 'WARN'], `${text} is SeverityNumber.${text}`)
   }
+  t.equal(SeverityNumber.ERROR, 17)
   t.same(EVENT_NAMES, {
     messagesDelivered: 'proofpoint.message.delivered',
     messagesBlocked: 'proofpoint.message.blocked',
