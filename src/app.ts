@@ -109,6 +109,7 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
           },
         })
       : undefined
+  if (workers) status.setWorkers(() => ({ threads: workers.size, running: workers.threads, restarts: workers.deaths }))
   const metrics = new ReceiverMetrics({ status, now: clock })
   let fileStore: FileStateStore | undefined
   const store = deps.store ?? (fileStore = new FileStateStore(config.receiver.stateDir))

@@ -18,6 +18,7 @@ import type { OtlpExporterBase } from '../export/index.js'
 import { otlpRedactor } from '../redact.js'
 import { SiemClient } from '../siem/client.js'
 import { BUDGET_WINDOW_MS, FileStateStore, checkStateTimes, describeRequestPlan } from '../state/index.js'
+import { resolveWorkers } from '../workers/cpus.js'
 import { EVENT_TYPES } from '../siem/types.js'
 import { NAME, VERSION } from '../version.js'
 
@@ -52,6 +53,8 @@ export async function checkConfig(loaded: LoadedConfig, opts: CheckConfigOptions
   opts.stdout.write('configuration is valid\n')
   const plan = describeRequestPlan(loaded.config.receiver.pollIntervalMs, pp.requestBudget, loaded.config.receiver.overlapMs)
   if (plan !== undefined) opts.stdout.write(`${plan}\n`)
+  const { workers, why } = resolveWorkers(loaded.config.receiver.workers, loaded.config.otel.protocol)
+  opts.stdout.write(`events are parsed, mapped and encoded in ${workers > 0 ? `${workers} worker thread${workers === 1 ? '' : 's'}` : 'the main thread'} (${why})\n`)
 
   const results: CheckResult[] = []
   const report = (r: CheckResult): void => {

@@ -14,9 +14,9 @@ export interface Severity {
 
 // The specification's numbers (SeverityNumber.INFO, WARN, ERROR), written out: importing the enum's module would
 // load @opentelemetry/api-logs into every worker thread for three constants (a test checks they agree).
-const SEVERITY_INFO: Severity = { number: 9 as SeverityNumber, text: 'INFO' }
-const SEVERITY_WARN: Severity = { number: 13 as SeverityNumber, text: 'WARN' }
-const SEVERITY_ERROR: Severity = { number: 17 as SeverityNumber, text: 'ERROR' }
+const SEVERITY_INFO: Severity = { number: 9, text: 'INFO' }
+const SEVERITY_WARN: Severity = { number: 13, text: 'WARN' }
+const SEVERITY_ERROR: Severity = { number: 17, text: 'ERROR' }
 
 const BASE: Readonly<Record<EventType, Severity>> = {
   messagesDelivered: SEVERITY_WARN,

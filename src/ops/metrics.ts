@@ -169,6 +169,8 @@ export class ReceiverMetrics {
         },
       })
     }
+    gauge('worker_threads', 'Worker threads running (RECEIVER_WORKERS; started on first use, 0 when events are mapped in the main thread).', (s) => s.workers.running)
+    counter('worker_restarts_total', 'Worker threads that died or failed to start while mapping a batch (PSR_ERR_WORKER); the window was read again.', (s) => s.workers.restarts)
     counter('gap_seconds_total', 'Seconds of events skipped because the cursor was older than the SIEM API serves (7 days); kept across restarts.', (s) => s.gapSeconds)
     counter(
       'attributes_dropped_total',

@@ -1,5 +1,5 @@
 export type { Liveness, LoopWait } from './liveness.js'
 export { ReceiverStatus, type Readiness } from './receiver-status.js'
 export { RECEIVER_PHASES } from './snapshot.js'
-export type { StatusSnapshot, TypeCounts } from './snapshot.js'
+export type { StatusSnapshot, TypeCounts, WorkersView } from './snapshot.js'
 export type { SweepView } from './sweeps.js'

@@ -3,7 +3,7 @@ import type { EventType } from '../siem/types.js'
 import { judgeLiveness, livenessTimeoutMs, type Liveness, type LoopWait } from './liveness.js'
 import { addCounts, exportView, iso, pollView, waitView, zeroCounts } from './snapshot.js'
 import { SweepStatus } from './sweeps.js'
-import type { ExportCounts, ExportRecord, PollRecord, ReceiverPhase, StatusError, StatusSnapshot, TypeCounts } from './snapshot.js'
+import type { ExportCounts, ExportRecord, PollRecord, ReceiverPhase, StatusError, StatusSnapshot, TypeCounts, WorkersView } from './snapshot.js'
 
 export interface ReceiverStatusOptions {
   /** Process start, epoch ms. The no-events clock starts here when no event was ever exported. */
@@ -56,6 +56,7 @@ export class ReceiverStatus {
   private wait: LoopWait | undefined
   private clockSkewMs: number | undefined
   private apiRequestCounter: (now: number) => number = () => 0
+  private workerView: () => WorkersView = () => ({ threads: 0, running: 0, restarts: 0 })
   private gapSeconds = 0
   private budgetLimit: number | undefined
   private budgetWaitingUntil: number | undefined
@@ -158,6 +159,11 @@ export class ReceiverStatus {
     this.clockSkewMs = ms
   }
 
+  /** The worker threads (RECEIVER_WORKERS): the pool knows them. */
+  setWorkers(view: () => WorkersView): void {
+    this.workerView = view
+  }
+
   /** The request budget's 24-hour count: it knows the requests made before a restart and ages out between polls. */
   setApiRequestCounter(count: (now: number) => number): void {
     this.apiRequestCounter = count
@@ -188,6 +194,7 @@ export class ReceiverStatus {
       requestBudget: { limit: this.budgetLimit ?? null, waitingUntil: this.budgetWaitingUntil === undefined ? null : iso(this.budgetWaitingUntil) },
       gapSeconds: this.gapSeconds,
       sweeps: this.sweeps.view(now),
+      workers: this.workerView(),
       authFailing: this.authFailing,
       stateDir: { ok: this.stateDirOk, reason: this.stateDirReason ?? null },
       lastHeartbeatAt: iso(this.lastProgressWall),

@@ -63,6 +63,13 @@ export interface ExportCounts {
 }
 
 /** The JSON of `GET /status`. Absent values are `null`, so every field is always there; times are ISO. */
+/** RECEIVER_WORKERS: threads configured (0: the main thread maps), running now (started on first use), and died. */
+export interface WorkersView {
+  threads: number
+  running: number
+  restarts: number
+}
+
 export interface StatusSnapshot {
   version: string
   state: ReceiverPhase
@@ -93,6 +100,7 @@ export interface StatusSnapshot {
   gapSeconds: number
   /** The late-event sweeps (RECEIVER_OVERLAP), youngest first; empty without an overlap. */
   sweeps: SweepView[]
+  workers: WorkersView
   authFailing: boolean
   stateDir: { ok: boolean; reason: string | null }
   /** the poll loop's last progress toward new data (a SIEM API answer, an acknowledged export, a commit) */

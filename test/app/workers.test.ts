@@ -30,6 +30,14 @@ t.test('2 threads and the main thread send the same records (bodies, attributes,
   t.ok(main.logs.some((l) => l.includes('"workers":0') && l.includes('main thread')))
 })
 
+t.test('/status before any event: threads configured, none started (an idle receiver starts none)', async (t) => {
+  const r = await rig(t, 'http/protobuf', { RECEIVER_WORKERS: '3' }, 0)
+  const app = await r.startApp()
+  await r.time.idle()
+  t.same(app.status.snapshot(r.time.clock()).workers, { threads: 3, running: 0, restarts: 0 })
+
+})
+
 t.test('a thread dies mid-window: PSR_ERR_WORKER, the window read again, every event once, the acknowledged ones not resent', async (t) => {
   const r = await rig(t, 'http/protobuf', { RECEIVER_WORKERS: '2', RECEIVER_EXPORT_BATCH_SIZE: '40' }, 20)
   // Batch 6 of the first attempt: several batches before it were exported and acknowledged.
@@ -47,6 +55,10 @@ t.test('a thread dies mid-window: PSR_ERR_WORKER, the window read again, every e
   t.ok(cursor >= Date.parse('2026-11-24T12:00:00Z'), 'and committed')
   assertExactlyOnce(t, r.sink, expectedUids(r.sim, Date.parse('2026-11-24T11:01:00Z'), cursor))
   t.equal(app.status.snapshot(r.time.clock()).totals.exported, r.sink.records.length, 'every record counted once')
+  t.same(app.status.snapshot(r.time.clock()).workers, { threads: 2, running: 2, restarts: 1 }, '/status: the thread that died, and its replacement')
+  const metrics = await app.metrics.render()
+  t.match(metrics, /^proofpoint_receiver_worker_restarts_total 1$/m)
+  t.match(metrics, /^proofpoint_receiver_worker_threads 2$/m)
 })
 
 t.test('an event that is not JSON, found by a thread: the window fails as a bad API answer and the cursor stays', async (t) => {

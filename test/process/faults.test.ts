@@ -198,6 +198,8 @@ async function rig(t: Test, opts: RigOptions = {}): Promise<Rig> {
     RECEIVER_POLL_INTERVAL: '5m',
     RECEIVER_RETRY_MAX_BACKOFF: '2s',
     RECEIVER_LOG_LEVEL: 'info',
+    // Two worker threads whatever the machine (auto gives none on one CPU): the faults meet the threaded path.
+    RECEIVER_WORKERS: '2',
     OTEL_EXPORTER_OTLP_ENDPOINT: sink.url,
     // Generous: under CI load a healthy answer can take over a second, and an export that times out after the
     // collector took it is a legitimate at-least-once duplicate, which these scenarios do not expect.
