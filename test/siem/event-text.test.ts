@@ -19,6 +19,17 @@ t.comment(`fast-check seed ${SEED} (FC_SEED=${SEED} to reproduce), ${NUM_RUNS} r
 type Texts = Record<EventType, string[]>
 type Events = Record<EventType, JsonValue[]>
 
+/** Feeds `body` cut at `cuts` (sorted offsets) to `p`, draining after every chunk into `take`, then the end. */
+function feedCut<B>(p: { write(c: Buffer): void; pending: number; drain(): B; end(): B }, body: Buffer, cuts: readonly number[], take: (batch: B) => void): void {
+  let from = 0
+  for (const cut of [...cuts, body.length]) {
+    p.write(body.subarray(from, cut))
+    from = cut
+    if (p.pending > 0) take(p.drain())
+  }
+  take(p.end())
+}
+
 /** Feeds `body` cut at `cuts` (sorted offsets), draining after every chunk: everything handed over, in order. */
 function parseCut(body: Buffer, cuts: readonly number[], wanted: readonly EventType[] = EVENT_TYPES): { events: Events; texts: Texts } {
   const p = new SiemBodyParser(wanted)
@@ -30,13 +41,7 @@ function parseCut(body: Buffer, cuts: readonly number[], wanted: readonly EventT
       texts[type].push(...batch.texts![type])
     }
   }
-  let from = 0
-  for (const cut of [...cuts, body.length]) {
-    p.write(body.subarray(from, cut))
-    from = cut
-    if (p.pending > 0) take(p.drain())
-  }
-  take(p.end())
+  feedCut(p, body, cuts, take)
   return { events, texts }
 }
 
@@ -189,13 +194,7 @@ function parseCutRaw(body: Buffer, cuts: readonly number[], wanted: readonly Eve
     }
     t.equal(i, raw.ends.length, 'the counts add up to the elements')
   }
-  let from = 0
-  for (const cut of [...cuts, body.length]) {
-    p.write(body.subarray(from, cut))
-    from = cut
-    if (p.pending > 0) take(p.drain())
-  }
-  take(p.end())
+  feedCut(p, body, cuts, take)
   return { texts, first }
 }
 
