@@ -9,6 +9,8 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
+import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks'
+import type { PerformanceEntry } from 'node:perf_hooks'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { ExportResultCode } from '@opentelemetry/core'
@@ -163,6 +165,16 @@ async function runReceiver(env: ChildEnv, variant: 'a' | 'a0' | 'w0'): Promise<C
     memory.rss = Math.max(memory.rss, m.rss)
   }, 20)
   sampler.unref()
+  // The main thread's collections (worker threads have their own heaps): what the main thread's share costs in GC.
+  const gcs = { minor: { n: 0, ms: 0 }, major: { n: 0, ms: 0 } }
+  const gcObserver = new PerformanceObserver((list) => {
+    for (const e of list.getEntries() as Array<PerformanceEntry & { detail?: { kind?: number } }>) {
+      const kind = e.detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MINOR ? gcs.minor : gcs.major
+      kind.n++
+      kind.ms += e.duration
+    }
+  })
+  gcObserver.observe({ entryTypes: ['gc'] })
   const started = performance.now()
   const cpu = process.cpuUsage()
   await app.start()
@@ -184,6 +196,8 @@ async function runReceiver(env: ChildEnv, variant: 'a' | 'a0' | 'w0'): Promise<C
   const ms = performance.now() - started
   const cpuMs = cpuSince(cpu)
   clearInterval(sampler)
+  gcObserver.disconnect()
+  notes.push(`main-thread GC: ${gcs.minor.n} minor (${gcs.minor.ms.toFixed(0)} ms), ${gcs.major.n} other (${gcs.major.ms.toFixed(0)} ms)`)
   const { totals } = app.status.snapshot(T0)
   await app.shutdown()
   await rm(stateDir, { recursive: true, force: true })

@@ -10,7 +10,7 @@ import type { MappedRecord } from './mapping/types.js'
 import { ReceiverMetrics } from './ops/metrics.js'
 import { buildOpsServer, closeOpsServer, listenOpsServer } from './ops/server.js'
 import { Poller } from './poller/index.js'
-import type { RecordSink } from './poller/index.js'
+import type { BatchMapper, RecordSink } from './poller/index.js'
 import { ApiClock, monotonicNow } from './siem/api-clock.js'
 import { SiemClient } from './siem/client.js'
 import { SWEEP_SPAN_MS, sweepAges } from './siem/sweeps.js'
@@ -21,6 +21,8 @@ import { ReceiverStatus } from './status/index.js'
 import { VERSION } from './version.js'
 import { resolveWorkers } from './workers/cpus.js'
 import { WorkerPool } from './workers/pool.js'
+import { inThreadMapper } from './workers/in-thread.js'
+import type { WorkerSetup } from './workers/encode-batch.js'
 
 export interface AppDeps {
   logger: Logger
@@ -94,22 +96,22 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
       // Never quoted from a collector's answer either.
       otherSecrets: siemSecrets(config),
     }))
-  // Threads encode for our protobuf encoder only: an injected sink, or the demo's printer, reads the records' parts.
+  // Batches are encoded ahead (in threads, or here) for our protobuf encoder only: an injected sink, the demo's
+  // printer or the SDK's OTLP/JSON read the records' parts.
+  const readsParts = deps.sink !== undefined || deps.onExported !== undefined || config.otel.protocol === 'http/json'
   const threads = deps.sink || deps.onExported ? { workers: 0, why: 'records read in the main thread' } : resolveWorkers(config.receiver.workers, config.otel.protocol, deps.cpus)
   const limits = config.otel.logRecordLimits
-  const workers =
+  const setup: WorkerSetup = {
+    mapping: mappingOptions(config),
+    ...(limits?.attributeCountLimit === undefined ? {} : { attributeCountLimit: limits.attributeCountLimit }),
+    ...(limits?.attributeValueLengthLimit === undefined ? {} : { attributeValueLengthLimit: limits.attributeValueLengthLimit }),
+  }
+  const pool =
     threads.workers > 0
-      ? new WorkerPool({
-          size: threads.workers,
-          ...(deps.workerEntry ? { entry: deps.workerEntry.url, extraData: deps.workerEntry.data ?? {} } : {}),
-          setup: {
-            mapping: mappingOptions(config),
-            ...(limits?.attributeCountLimit === undefined ? {} : { attributeCountLimit: limits.attributeCountLimit }),
-            ...(limits?.attributeValueLengthLimit === undefined ? {} : { attributeValueLengthLimit: limits.attributeValueLengthLimit }),
-          },
-        })
+      ? new WorkerPool({ size: threads.workers, setup, ...(deps.workerEntry ? { entry: deps.workerEntry.url, extraData: deps.workerEntry.data ?? {} } : {}) })
       : undefined
-  if (workers) status.setWorkers(() => ({ threads: workers.size, running: workers.threads, restarts: workers.deaths }))
+  const workers: BatchMapper | undefined = pool ?? (readsParts ? undefined : inThreadMapper(setup))
+  if (pool) status.setWorkers(() => ({ threads: pool.size, running: pool.threads, restarts: pool.deaths }))
   const metrics = new ReceiverMetrics({ status, now: clock })
   let fileStore: FileStateStore | undefined
   const store = deps.store ?? (fileStore = new FileStateStore(config.receiver.stateDir))
@@ -204,7 +206,7 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
         const stopped = poller.stop()
         await pipeline?.shutdown()
         await stopped
-        await workers?.close()
+        await pool?.close()
         // Only now may another receiver take over: this one's last state write is done.
         await lockWait?.catch(() => false)
         await stateLock?.release()
