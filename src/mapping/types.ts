@@ -67,6 +67,8 @@ export interface EncodedRecord {
   encoded: Uint8Array
   /** Attributes the count limit left out (its droppedAttributesCount, already written into `encoded`). */
   droppedAttributes: number
+  /** The batch `encoded` lies in: released (its buffer reused) once its last record was answered. */
+  lease?: { left: number; release(): void }
   malformed: MalformedReason[]
   truncated?: number
 }

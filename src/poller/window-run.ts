@@ -35,6 +35,8 @@ export interface BatchMapper {
   /** Threads: batches in flight at once. */
   readonly size: number
   run(raw: RawEvents, observed: HrTime): Promise<BatchResult>
+  /** A result's buffer whose records were all answered (or dropped as known): encode later batches into it. */
+  recycle?(buffer: ArrayBuffer): void
 }
 
 /** A record of a window: mapped here, or encoded by a worker. */
@@ -126,6 +128,8 @@ function admitEncoded(deps: WindowRunDeps, result: BatchResult, fresh: UidKeyMap
   const { bytes, ends, types, uids, truncated, droppedAttributes } = result
   const malformed = new Map(result.malformed)
   const out: EncodedRecord[] = []
+  // The batch's buffer goes back to the mapper once every record sent from it was answered (acknowledge()).
+  const lease = { left: 0, release: () => deps.workers?.recycle?.(bytes.buffer as ArrayBuffer) }
   for (let i = 0; i < uids.length; i++) {
     const t = types[i]!
     const type = EVENT_TYPES[t]!
@@ -144,10 +148,13 @@ function admitEncoded(deps: WindowRunDeps, result: BatchResult, fresh: UidKeyMap
       eventType: type,
       encoded: bytes.subarray(i === 0 ? 0 : ends[i - 1]!, ends[i]),
       droppedAttributes: droppedAttributes[i]!,
+      lease,
       malformed: reasons ?? [],
       ...(truncated[i]! > 0 ? { truncated: truncated[i]! } : {}),
     })
   }
+  lease.left = out.length
+  if (out.length === 0) lease.release()
   return out
 }
 
@@ -185,7 +192,11 @@ function acknowledge(deps: WindowRunDeps, records: WindowRecord[], outcome: Expo
     ),
   ]
   const refused = new Set(rejected.map((r) => r.index))
-  records.forEach((r, i) => done.set(r.uid, EVENT_TYPES.indexOf(r.eventType) | (refused.has(i) ? REJECTED : 0)))
+  records.forEach((r, i) => {
+    done.set(r.uid, EVENT_TYPES.indexOf(r.eventType) | (refused.has(i) ? REJECTED : 0))
+    // The export copied the bytes when it planned its requests: the last record of a batch answered frees its buffer.
+    if (isEncoded(r) && r.lease !== undefined && --r.lease.left === 0) r.lease.release()
+  })
   if (rejected.length > 0) {
     const reasons = new Map<string, number>()
     for (const { reason } of rejected) reasons.set(reason, (reasons.get(reason) ?? 0) + 1)

@@ -17,7 +17,7 @@ export interface WorkerSetup {
 
 /** A batch mapped and encoded, record i from raw event i. */
 export interface EncodedBatch {
-  /** Each record's `log_records` field, back to back; record i is bytes[ends[i - 1] ?? 0, ends[i]). */
+  /** Each record's `log_records` field, back to back; record i is bytes[ends[i - 1] ?? 0, ends[i]). Starts its buffer (which may be longer). */
   bytes: Uint8Array
   ends: Uint32Array
   droppedAttributes: Uint32Array
@@ -40,7 +40,7 @@ export function isParseFailure(r: BatchResult): r is BatchParseFailure {
   return (r as BatchParseFailure).parseError !== undefined
 }
 
-export function batchEncoder(setup: WorkerSetup): (raw: RawEvents, observed: HrTime) => BatchResult {
+export function batchEncoder(setup: WorkerSetup): (raw: RawEvents, observed: HrTime, reuse?: ArrayBuffer) => BatchResult {
   // Only encodeRecords is used: the resource and scope are the main thread's, around the records.
   const encoder = new OtlpProtoLogsEncoder({
     resourceAttributes: {},
@@ -50,7 +50,7 @@ export function batchEncoder(setup: WorkerSetup): (raw: RawEvents, observed: HrT
   })
   // The encoder's buffer is reused from batch to batch: what leaves the worker is a copy.
   let storage: Buffer | undefined
-  return (raw, observed) => {
+  return (raw, observed, reuse) => {
     const n = raw.ends.length
     const source = Buffer.from(raw.bytes.buffer, raw.bytes.byteOffset, raw.bytes.byteLength)
     const out = encoder.recordsWriter(n, storage)
@@ -79,8 +79,10 @@ export function batchEncoder(setup: WorkerSetup): (raw: RawEvents, observed: HrT
     }
     const encoded = out.end()
     storage = encoded.storage
-    // A buffer of its own, so that it can be transferred (a small one may lie in Node's shared pool).
-    const bytes = new Uint8Array(encoded.bytes.length)
+    // A buffer of its own, so that it can be transferred (a small one may lie in Node's shared pool): a recycled one
+    // when it is large enough (its first bytes are the batch's).
+    const size = encoded.bytes.length
+    const bytes = reuse !== undefined && reuse.byteLength >= size ? new Uint8Array(reuse, 0, size) : new Uint8Array(size)
     bytes.set(encoded.bytes)
     return { bytes, ends: Uint32Array.from(encoded.ends), droppedAttributes: Uint32Array.from(encoded.droppedAttributes), truncated, types, uids, malformed }
   }

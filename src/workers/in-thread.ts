@@ -12,11 +12,15 @@ import type { BatchResult, WorkerSetup } from './encode-batch.js'
 
 export function inThreadMapper(setup: WorkerSetup): BatchMapper {
   const encode = batchEncoder(setup)
+  const spares: ArrayBuffer[] = []
   return {
     size: 1,
+    recycle(buffer: ArrayBuffer): void {
+      if (spares.length < 4) spares.push(buffer)
+    },
     run(raw: RawEvents, observed: HrTime): Promise<BatchResult> {
       try {
-        return Promise.resolve(encode(raw, observed))
+        return Promise.resolve(encode(raw, observed, spares.pop()))
       } catch (err) {
         return Promise.reject(err instanceof Error ? err : new Error(String(err)))
       }

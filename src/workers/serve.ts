@@ -12,6 +12,8 @@ export interface BatchRequest {
   id: number
   raw: RawEvents
   observed: HrTime
+  /** A result buffer the main thread is done with, to encode into (recycled: no fresh memory per batch). */
+  reuse?: ArrayBuffer
 }
 
 export type BatchReply = { id: number; result: BatchResult } | { id: number; failure: string }
@@ -23,7 +25,7 @@ export function serve(port: MessagePort, setup: WorkerSetup, before?: (request: 
     let reply: BatchReply
     try {
       before?.(request)
-      reply = { id: request.id, result: encode(request.raw, request.observed) }
+      reply = { id: request.id, result: encode(request.raw, request.observed, request.reuse) }
     } catch (err) {
       // A bug, not the data's fault (mapping never throws on bad events): the main thread retries the window.
       reply = { id: request.id, failure: err instanceof Error ? (err.stack ?? err.message) : String(err) }

@@ -77,3 +77,17 @@ t.test('an empty batch', (t) => {
   t.end()
 })
 
+
+t.test('a recycled buffer large enough is encoded into (the same bytes); one too small is not used', (t) => {
+  const encode = batchEncoder(SETUPS[0]![1])
+  const texts = mixedTexts(30)
+  const fresh = encode(rawOf(texts), OBSERVED) as EncodedBatch
+  const big = new ArrayBuffer(fresh.bytes.length + 1000)
+  const reused = encode(rawOf(texts), OBSERVED, big) as EncodedBatch
+  t.equal(reused.bytes.buffer, big, 'encoded into the recycled buffer')
+  t.equal(reused.bytes.byteOffset, 0)
+  t.ok(Buffer.from(reused.bytes).equals(Buffer.from(fresh.bytes)), 'the same bytes')
+  const small = new ArrayBuffer(10)
+  t.not((encode(rawOf(texts), OBSERVED, small) as EncodedBatch).bytes.buffer, small, 'too small: a new one')
+  t.end()
+})
