@@ -291,7 +291,7 @@ function printTargets(rows: Row[], sizes: number[]): void {
     // Issue 15 item 4: threads for a big window (a runs with RECEIVER_WORKERS=auto), and the main-thread path no
     // slower than before them (w0 against the --baseline build, e.g. cb87edb).
     if (a && w0) out.push(`  ${pad(fmtInt(size), 8)} worker threads (auto) against none: a/w0 ${(eventsPerSecond(a) / eventsPerSecond(w0)).toFixed(2)}, CPU per event ${(a.cpuMs / a.events / (w0.cpuMs / w0.events)).toFixed(2)}×`)
-    if (w0 && base) out.push(`  ${pad(fmtInt(size), 8)} RECEIVER_WORKERS=0 no slower than the baseline: ${verdict(eventsPerSecond(w0) / eventsPerSecond(base) >= 0.95)} (w0/base ${(eventsPerSecond(w0) / eventsPerSecond(base)).toFixed(2)})`)
+    if (w0 && base) out.push(`  ${pad(fmtInt(size), 8)} RECEIVER_WORKERS=0 no slower than the baseline (issue 15: a --baseline from before the threads, cb87edb): ${verdict(eventsPerSecond(w0) / eventsPerSecond(base) >= 0.95)} (w0/base ${(eventsPerSecond(w0) / eventsPerSecond(base)).toFixed(2)})`)
   }
   const sweeps = rows.find((r) => r.variant === 'sweeps')?.result?.sweeps
   if (sweeps) {
