@@ -8,7 +8,7 @@ import type { Logger } from 'pino'
 import { BudgetExhaustedError } from '../errors.js'
 import type { ApiClock } from '../siem/api-clock.js'
 import type { EventBatch, WindowEvents } from '../siem/client.js'
-import type { TimeWindow } from '../siem/types.js'
+import type { RawMode, TimeWindow } from '../siem/types.js'
 import { RequestBudget } from '../state/index.js'
 import type { ReceiverStatus } from '../status/index.js'
 import type { PollReporter } from './reporting.js'
@@ -68,7 +68,7 @@ export class RequestGate implements WindowSource {
     return !signal.aborted
   }
 
-  events(window: TimeWindow, signal: AbortSignal, batchEvents: number, raw = false): WindowEvents {
+  events(window: TimeWindow, signal: AbortSignal, batchEvents: number, raw: RawMode = false): WindowEvents {
     const inner = this.deps.source.events(window, signal, batchEvents, raw)
     return {
       get summary() {

@@ -4,7 +4,7 @@ import type { BackoffPolicy } from '../backoff.js'
 import type { ExportRecord, MappedRecord, MappingOptions } from '../mapping/types.js'
 import type { ApiClock } from '../siem/api-clock.js'
 import type { WindowEvents } from '../siem/client.js'
-import type { TimeWindow } from '../siem/types.js'
+import type { RawMode, TimeWindow } from '../siem/types.js'
 import type { WindowLimits, WindowTargets } from '../siem/windows.js'
 import type { BatchMapper } from './window-run.js'
 import type { StateStore } from '../state/index.js'
@@ -13,7 +13,7 @@ import type { ReceiverStatus } from '../status/index.js'
 /** What the poller needs from the SIEM client: a window's events as they stream in (see SiemClient.events). */
 export interface WindowSource {
   /** `raw`: the batches hold the events' bytes unparsed (EventBatch.raw), for the worker pool. */
-  events(window: TimeWindow, signal: AbortSignal, batchEvents: number, raw?: boolean): WindowEvents
+  events(window: TimeWindow, signal: AbortSignal, batchEvents: number, raw?: RawMode): WindowEvents
 }
 
 /** Records the collector refused for good (by index into what was sent), so they are counted, not retried forever. */

@@ -37,6 +37,8 @@ export interface BatchMapper {
   run(raw: RawEvents, observed: HrTime): Promise<BatchResult>
   /** A result's buffer whose records were all answered (or dropped as known): encode later batches into it. */
   recycle?(buffer: ArrayBuffer): void
+  /** A buffer for a raw batch of `size` bytes, recycled from earlier batches when one is large enough. */
+  rawBuffer?(size: number): Uint8Array
 }
 
 /** A record of a window: mapped here, or encoded by a worker. */
@@ -76,7 +78,8 @@ export async function runWindow(deps: WindowRunDeps, window: TimeWindow, signal:
     concurrency: deps.concurrency,
   })
   const { workers } = deps
-  const events = deps.source.events(window, signal, deps.batchSize, workers !== undefined)
+  const raw = workers === undefined ? false : workers.rawBuffer ? { buffer: (size: number) => workers.rawBuffer!(size) } : true
+  const events = deps.source.events(window, signal, deps.batchSize, raw)
   /** Batches in the threads, oldest first. */
   const mapping: Array<Promise<BatchResult>> = []
   const takeOldest = async (): Promise<void> => {

@@ -13,7 +13,7 @@ import { BodyFormatError } from './body-format.js'
 import { SiemConnection } from './connection.js'
 import { SiemBodyParser, batchSize, noEvents } from './response-parser.js'
 import { ALL_EVENTS_PATH, EVENT_TYPES, EVENT_TYPE_PATHS } from './types.js'
-import type { EventBatch, EventType, SiemResponse, TimeWindow } from './types.js'
+import type { EventBatch, EventType, RawMode, SiemResponse, TimeWindow } from './types.js'
 
 export interface SiemClientOptions {
   /** The Proofpoint Domain, e.g. `https://tap-api-v2.proofpoint.com` (a path prefix is kept; user info is not allowed). */
@@ -107,7 +107,7 @@ export class SiemClient {
    * The events created in `window` (both ends included), in batches of about `batchEvents`; an abort rejects with
    * `signal.reason`. `raw`: the batches hold the events' bytes, unparsed (EventBatch.raw), for worker threads.
    */
-  events(window: TimeWindow, signal?: AbortSignal, batchEvents = DEFAULT_BATCH_EVENTS, raw = false): WindowEvents {
+  events(window: TimeWindow, signal?: AbortSignal, batchEvents = DEFAULT_BATCH_EVENTS, raw: RawMode = false): WindowEvents {
     const result: { summary: WindowSummary | undefined; [Symbol.asyncIterator]: () => AsyncGenerator<EventBatch> } = {
       summary: undefined,
       [Symbol.asyncIterator]: () => this.stream(window, signal, batchEvents, raw, (summary) => (result.summary = summary)),
@@ -130,7 +130,7 @@ export class SiemClient {
     return this.connection.close()
   }
 
-  private async *stream(window: TimeWindow, signal: AbortSignal | undefined, batchEvents: number, raw: boolean, done: (summary: WindowSummary) => void): AsyncGenerator<EventBatch> {
+  private async *stream(window: TimeWindow, signal: AbortSignal | undefined, batchEvents: number, raw: RawMode, done: (summary: WindowSummary) => void): AsyncGenerator<EventBatch> {
     signal?.throwIfAborted()
     const path = this.requestPath(window)
     const { res, ctx } = await this.connection.send(path, signal)

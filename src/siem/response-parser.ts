@@ -2,7 +2,7 @@
 import { BodyFormatError } from './body-format.js'
 import { JsonObjectTokenizer } from './json-tokenizer.js'
 import { EVENT_TYPES } from './types.js'
-import type { EventBatch, EventType, JsonValue, RawEvents, SiemResponse } from './types.js'
+import type { EventBatch, EventType, JsonValue, RawEvents, RawMode, SiemResponse } from './types.js'
 
 interface ParsedBody extends SiemResponse {
   texts: Record<EventType, string[]>
@@ -39,11 +39,14 @@ export class SiemBodyParser extends JsonObjectTokenizer {
   private parts = noParts()
   private first = [0, 0, 0, 0]
 
-  /** `raw`: elements are handed over as bytes, unparsed (see RawEvents). */
-  constructor(wanted: Iterable<EventType> = EVENT_TYPES, raw = false) {
+  private readonly rawBuffer: (size: number) => Uint8Array
+
+  /** `raw`: elements are handed over as bytes, unparsed (see RawEvents), in buffers from `raw.buffer` when given. */
+  constructor(wanted: Iterable<EventType> = EVENT_TYPES, raw: RawMode = false) {
     super()
     this.wanted = new Set(wanted)
-    this.rawElements = raw
+    this.rawElements = raw !== false
+    this.rawBuffer = typeof raw === 'object' ? (size) => raw.buffer(size) : (size) => new Uint8Array(size)
   }
 
   get pending(): number {
@@ -100,7 +103,7 @@ export class SiemBodyParser extends JsonObjectTokenizer {
       for (const p of this.parts[type]) total += p.length
       n += this.parts[type].length
     }
-    const bytes = new Uint8Array(total)
+    const bytes = this.rawBuffer(total)
     const ends = new Uint32Array(n)
     const counts = [0, 0, 0, 0]
     let at = 0

@@ -27,6 +27,9 @@ export interface EventBatch {
   raw?: RawEvents
 }
 
+/** Raw batches wanted: `true`, or where their buffers come from (recycled ones: a batch's buffer, at least `size` long). */
+export type RawMode = boolean | { buffer(size: number): Uint8Array }
+
 /**
  * Events not parsed yet (RECEIVER_WORKERS: worker threads parse, map and encode them): their bytes exactly as the API
  * sent them, back to back in a buffer of their own (so it can be transferred), grouped by type in EVENT_TYPES order.

@@ -48,6 +48,8 @@ export class WorkerPool {
   deaths = 0
   /** Result buffers the caller is done with, sent back with the next batches (see recycle). */
   private readonly spares: ArrayBuffer[] = []
+  /** Raw batch buffers the threads gave back (see rawBuffer). */
+  private readonly rawSpares: ArrayBuffer[] = []
 
   constructor(private readonly opts: WorkerPoolOptions) {
     if (!Number.isInteger(opts.size) || opts.size < 1) throw new RangeError(`size must be a positive integer, got ${opts.size}`)
@@ -80,6 +82,11 @@ export class WorkerPool {
     if (this.spares.length < this.size * 2 + 2 && buffer.byteLength > 0) this.spares.push(buffer)
   }
 
+  /** A buffer for a raw batch: one a thread gave back when it is large enough (raw batches are fresh memory otherwise). */
+  rawBuffer(size: number): Uint8Array {
+    return takeSpare(this.rawSpares, size) ?? new Uint8Array(size)
+  }
+
   /** Stops every thread; batches waiting or in flight reject. */
   async close(): Promise<void> {
     this.closed = true
@@ -110,6 +117,7 @@ export class WorkerPool {
       const task = this.busy.get(worker)
       this.busy.delete(worker)
       this.idle.push(worker)
+      if ('raw' in reply && reply.raw !== undefined && this.rawSpares.length < this.size * 2 + 2) this.rawSpares.push(reply.raw)
       if (task !== undefined) {
         if ('result' in reply) task.resolve(reply.result)
         else task.reject(new WorkerError(`a worker thread failed while mapping ${task.events} events: ${reply.failure}`))
@@ -137,4 +145,10 @@ export class WorkerPool {
     task?.reject(new WorkerError(`a worker thread ${how} while mapping ${task.events} events`, cause))
     this.dispatch()
   }
+}
+
+/** The first of `spares` at least `size` bytes long, taken out of the list, as a view of its first `size` bytes. */
+export function takeSpare(spares: ArrayBuffer[], size: number): Uint8Array | undefined {
+  const at = spares.findIndex((b) => b.byteLength >= size)
+  return at < 0 ? undefined : new Uint8Array(spares.splice(at, 1)[0]!, 0, size)
 }

@@ -16,7 +16,8 @@ export interface BatchRequest {
   reuse?: ArrayBuffer
 }
 
-export type BatchReply = { id: number; result: BatchResult } | { id: number; failure: string }
+/** `raw`: the request's raw buffer, given back for the next batches (see WorkerPool.rawBuffer). */
+export type BatchReply = { id: number; result: BatchResult; raw?: ArrayBuffer } | { id: number; failure: string }
 
 /** Answers the requests arriving on `port`; `before` runs first on each (tests make a worker die there). */
 export function serve(port: MessagePort, setup: WorkerSetup, before?: (request: BatchRequest) => void): void {
@@ -25,12 +26,15 @@ export function serve(port: MessagePort, setup: WorkerSetup, before?: (request: 
     let reply: BatchReply
     try {
       before?.(request)
-      reply = { id: request.id, result: encode(request.raw, request.observed, request.reuse) }
+      const rawBuffer = request.raw.bytes.buffer as ArrayBuffer
+      reply = { id: request.id, result: encode(request.raw, request.observed, request.reuse), raw: rawBuffer }
     } catch (err) {
       // A bug, not the data's fault (mapping never throws on bad events): the main thread retries the window.
       reply = { id: request.id, failure: err instanceof Error ? (err.stack ?? err.message) : String(err) }
     }
     const result = 'result' in reply ? reply.result : undefined
-    port.postMessage(reply, result && !isParseFailure(result) ? ([result.bytes.buffer, result.ends.buffer, result.droppedAttributes.buffer, result.truncated.buffer, result.types.buffer] as ArrayBuffer[]) : [])
+    const buffers = result && !isParseFailure(result) ? [result.bytes.buffer, result.ends.buffer, result.droppedAttributes.buffer, result.truncated.buffer, result.types.buffer] : []
+    if ('raw' in reply && reply.raw !== undefined) buffers.push(reply.raw)
+    port.postMessage(reply, buffers as ArrayBuffer[])
   })
 }

@@ -69,3 +69,15 @@ t.test('closing rejects what waits and what runs; a closed pool refuses work', a
   t.equal(pool.threads, 0)
   t.throws(() => new WorkerPool({ size: 0, setup: SETUP }), RangeError)
 })
+
+t.test('a thread gives each raw batch buffer back: the next raw batch that fits is cut into it', async (t) => {
+  const pool = new WorkerPool({ size: 1, setup: SETUP })
+  t.teardown(() => pool.close())
+  const raw = rawOf(mixedTexts(30))
+  const size = raw.bytes.byteLength
+  t.equal(pool.rawBuffer(size).buffer.byteLength, size, 'none given back yet: a new one')
+  await pool.run(raw, OBSERVED)
+  const again = pool.rawBuffer(size - 100)
+  t.same([again.buffer.byteLength, again.byteOffset, again.length], [size, 0, size - 100], 'the returned buffer, as a view of the size asked')
+  t.equal(pool.rawBuffer(size - 100).buffer.byteLength, size - 100, 'taken: not handed out twice')
+})

@@ -100,3 +100,13 @@ t.test('a failed export recycles nothing of its records (the attempt is abandone
   await t.rejects(runWindow(deps(spy.mapper, exportRecords, [120]), WINDOW, new AbortController().signal, new UidKeyMap()), /collector down/)
   t.equal(spy.recycled.length, 0, 'the batch had records in the failed call')
 })
+
+t.test('in the main thread too: a raw batch buffer is reused once its batch was encoded, never while in use', async (t) => {
+  const mapper = inThreadMapper(SETUP)
+  const raw = rawOf(mixedTexts(30))
+  const first = raw.bytes.buffer
+  t.not(mapper.rawBuffer!(10).buffer, first, 'nothing encoded yet')
+  const result = await mapper.run(raw, [0, 0])
+  t.ok('bytes' in result)
+  t.equal(mapper.rawBuffer!(raw.bytes.length).buffer, first, 'the encoded batch\'s buffer')
+})
