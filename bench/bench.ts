@@ -97,7 +97,7 @@ function parseOptions(argv: string[]): Options {
 }
 
 function runChildProcess(variant: Variant, events: number, env: Record<string, string>, cpuProfDir: string | undefined, script = fileURLToPath(import.meta.url)): Promise<ChildResult> {
-  const flags = ['--expose-gc', ...(cpuProfDir && variant === 'a' ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=a-${events}.cpuprofile`] : [])]
+  const flags = ['--expose-gc', ...(cpuProfDir && variant === 'a' ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : [])]
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...flags, script, '--child', variant, String(events)], {
       env: { ...process.env, ...env },

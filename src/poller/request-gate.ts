@@ -70,15 +70,24 @@ export class RequestGate implements WindowSource {
 
   events(window: TimeWindow, signal: AbortSignal, batchEvents: number, raw: RawMode = false): WindowEvents {
     const inner = this.deps.source.events(window, signal, batchEvents, raw)
+    // Raw batches are parsed by the window run after the body ended: the answer is reported when it settles, so that
+    // an event that is not JSON makes the request a failure in /status and /metrics, as it does when parsed here.
+    const report: Report | undefined = raw === false ? undefined : { settled: false }
     return {
       get summary() {
         return inner.summary
       },
-      [Symbol.asyncIterator]: () => this.requested(inner),
+      [Symbol.asyncIterator]: () => this.requested(inner, report),
+      settle: (parseError?: unknown) => {
+        if (report === undefined || report.settled) return
+        report.settled = true
+        if (parseError !== undefined && report.started !== undefined) this.deps.reporter.requestFailed(parseError, report.started)
+        else report.answered?.()
+      },
     }
   }
 
-  private async *requested(inner: WindowEvents): AsyncGenerator<EventBatch> {
+  private async *requested(inner: WindowEvents, report: Report | undefined): AsyncGenerator<EventBatch> {
     const { clock, reporter } = this.deps
     if (this.budget.nextAllowedAt(clock()) > clock()) throw new BudgetExhaustedError()
     const requestedAt = clock()
@@ -86,12 +95,25 @@ export class RequestGate implements WindowSource {
     await this.deps.saveRequests(this.budget.snapshot(requestedAt))
     this.latestQueriedAt = this.deps.apiClock.now()
     const started = performance.now()
+    if (report !== undefined) report.started = started
     try {
       yield* inner
     } catch (err) {
+      if (report !== undefined) report.settled = true
       if (!this.deps.signal.aborted) reporter.requestFailed(err, started)
       throw err
     }
-    reporter.requestAnswered(inner.summary!, started)
+    const summary = inner.summary!
+    if (report === undefined) reporter.requestAnswered(summary, started)
+    else if (!report.settled) report.answered = () => reporter.requestAnswered(summary, started)
   }
+}
+
+/** A raw request's report, made when the window run settles it (WindowEvents.settle). */
+interface Report {
+  settled: boolean
+  /** performance.now() when the request went out. */
+  started?: number
+  /** Set when the body ended: reports the request answered. */
+  answered?: () => void
 }

@@ -99,8 +99,11 @@ export async function runWindow(deps: WindowRunDeps, window: TimeWindow, signal:
       for (const record of admit(deps, batch, fresh, done, counts)) await exports.add(record)
     }
     while (mapping.length > 0) await takeOldest()
+    events.settle?.()
     await exports.finish()
   } catch (err) {
+    // A thread found an event that is not JSON: the request failed after all. Anything else: the answer was fine.
+    events.settle?.(err instanceof SiemBadResponseError ? err : undefined)
     // Never leave exports (or threads' batches) of this attempt running into the next one.
     await Promise.allSettled(mapping)
     await exports.settle()

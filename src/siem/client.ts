@@ -62,6 +62,12 @@ export interface WindowSummary {
  */
 export interface WindowEvents extends AsyncIterable<EventBatch> {
   readonly summary: WindowSummary | undefined
+  /**
+   * Raw batches are parsed by the consumer (worker threads), after the body has ended: it calls this once it parsed
+   * them all, or with the error for one that is not JSON, so that a source which reports its requests can say what
+   * the answer really was. Optional for the consumer's source to implement; idempotent.
+   */
+  settle?(parseError?: unknown): void
 }
 
 /** Everything at once (check-config, tests): the events and the summary. */

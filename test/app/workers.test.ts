@@ -60,6 +60,9 @@ t.test('a thread dies mid-window: PSR_ERR_WORKER, the window read again, every e
   t.same(app.status.snapshot(r.time.clock()).workers, { threads: 2, running: 2, restarts: 1 }, '/status: the thread that died, and its replacement')
   const metrics = await app.metrics.render()
   t.match(metrics, /^proofpoint_receiver_worker_restarts_total 1$/m)
+  // Answers are reported once the threads parsed them: both requests of the window were answered.
+  t.equal(app.status.snapshot(r.time.clock()).lastPoll?.outcome, 'ok', '/status: the last SIEM API call answered')
+  t.match(metrics, /^proofpoint_receiver_api_requests_total\{outcome="ok",status_code="200"\} 2$/m, 'both requests counted as answered')
   t.match(metrics, /^proofpoint_receiver_worker_threads 2$/m)
 })
 
@@ -73,5 +76,12 @@ t.test('an event that is not JSON, found by a thread: the window fails as a bad 
   t.match(line, /malformed JSON in messagesDelivered\[1\]/, 'named by its array and index')
   t.equal(app.status.snapshot(r.time.clock()).cursor, '2026-11-24T11:01:00.000Z', 'the cursor stays at the window start')
   t.equal(r.sink.records.length, 0, 'nothing of the broken answer exported')
+  // As when the main thread parses: the request failed, in /status and /metrics, not answered.
+  const lastPoll = app.status.snapshot(r.time.clock()).lastPoll
+  t.equal(lastPoll?.outcome, 'error', '/status: the last SIEM API call failed')
+  t.equal(lastPoll?.error?.code, 'PSR_ERR_SIEM_BAD_RESPONSE')
+  const metrics = await app.metrics.render()
+  t.match(metrics, /^proofpoint_receiver_api_requests_total\{outcome="error"[^}]*\} 1$/m, 'counted as a failed request')
+  t.notMatch(metrics, /^proofpoint_receiver_api_requests_total\{outcome="ok"/m, 'and never as an answered one')
 })
 
