@@ -55,6 +55,8 @@ interface Row {
   siemMisses?: number
   /** 1-minute load average when the run ended: how busy the machine was besides the benchmark. */
   load?: number
+  /** CPU this process (the SIEM front and the OTLP sink) used while the child ran, ms: it shares the cores with the child. */
+  parentCpuMs?: number
 }
 
 interface Options {
@@ -148,6 +150,7 @@ async function runSize(size: number, opts: Options, sink: OtlpBenchSink): Promis
         front.misses = 0
         const row: Row = { size, variant }
         const t0 = performance.now()
+        const parentCpu = process.cpuUsage()
         const env = { BENCH_SIEM_URL: front.url, BENCH_SINK_URL: sink.url }
         try {
           row.result = variant === 'base' ? await runChildProcess('a', generated, env, undefined, opts.baseline) : await runChildProcess(variant, generated, env, opts.cpuProfDir)
@@ -156,6 +159,8 @@ async function runSize(size: number, opts: Options, sink: OtlpBenchSink): Promis
           row.error = err instanceof Error ? err.message : String(err)
         }
         row.sink = { requests: sink.counters.requests, bytes: sink.counters.bytes }
+        const parentUsed = process.cpuUsage(parentCpu)
+        row.parentCpuMs = (parentUsed.user + parentUsed.system) / 1000
         row.siemMisses = front.misses
         row.load = os.loadavg()[0]
         const took = row.error ?? `${(row.result?.ms ?? 0).toFixed(0)} ms, ${((row.result?.cpuMs ?? 0) / 1000).toFixed(1)} s CPU`
@@ -226,6 +231,9 @@ function printTable(rows: Row[]): void {
       ? [`${row.size} ${row.variant}: peak V8 heap used ${(row.result.memory.heapUsed / MB).toFixed(0)} MB (of ${((row.result.memory.heapTotal ?? 0) / MB).toFixed(0)} MB committed) in the main thread, external ${(row.result.memory.external / MB).toFixed(0)} MB (sampled every 20 ms)`]
       : []),
     ...(row.result?.notes ?? []).map((n) => `${row.size} ${row.variant}: ${n}`),
+    ...(row.parentCpuMs !== undefined && row.sink !== undefined && row.sink.requests > 0
+      ? [`${row.size} ${row.variant}: this process (SIEM front and OTLP sink) used ${(row.parentCpuMs / 1000).toFixed(1)} s of CPU while it ran, on the same cores`]
+      : []),
     ...(row.siemMisses ? [`${row.size} ${row.variant}: ${row.siemMisses} SIEM request(s) outside the prefetched window (answered by the simulator, generation time included)`] : []),
   ])
   if (notes.length) console.log(`\nnotes:\n${notes.map((n) => `  ${n}`).join('\n')}`)

@@ -1,6 +1,10 @@
 import type { AnyValueMap } from '@opentelemetry/api-logs'
+import { AttributeList } from '../mapping/attribute-list.js'
 import { isEncoded, UNSET_TIME } from '../mapping/types.js'
 import type { ExportRecord, HrTime, LogRecordParts } from '../mapping/types.js'
+
+/** What the encoder writes a record from: the parts, the attributes also as the mapper's list. */
+export type EncodableRecord = Omit<LogRecordParts, 'attributes'> & { attributes: AnyValueMap | AttributeList }
 import { DEFAULT_ATTRIBUTE_COUNT_LIMIT } from '../config/defaults.js'
 
 /**
@@ -363,35 +367,42 @@ function writeKeyValueContent(w: Writer, key: string, value: unknown, cut: numbe
 }
 
 /** Writes the attributes as repeated KeyValue fields with the SDK's rules; returns how many the count limit dropped. */
-function writeAttributes(w: Writer, attributes: AnyValueMap, countLimit: number, cut: number): number {
-  let count = 0
-  let dropped = 0
-  for (const key in attributes) {
-    if (!Object.prototype.hasOwnProperty.call(attributes, key)) continue
-    if (key.length === 0) continue
-    const value = attributes[key]
-    const rollback = w.pos
-    if (count >= countLimit) {
-      // The SDK validates before it checks the limit: an invalid value is not counted as dropped.
-      const ok = writeAnyValue(w, value, cut, true, 0)
-      w.pos = rollback
-      if (ok) dropped++
-      continue
-    }
-    w.byte(TAG.recordAttributes)
-    const reserve = reserveFor(key.length + 4 + valueEstimate(value))
-    const at = w.start(reserve)
-    if (writeKeyValueContent(w, key, value, cut, true, 0)) {
-      w.finish(at, reserve)
-      count++
-    } else {
-      w.pos = rollback
+function writeAttributes(w: Writer, attributes: AnyValueMap | AttributeList, countLimit: number, cut: number): number {
+  const tally = { count: 0, dropped: 0 }
+  if (attributes instanceof AttributeList) {
+    const { keys, values } = attributes
+    for (let i = 0; i < keys.length; i++) writeAttribute(w, keys[i] as string, values[i], countLimit, cut, tally)
+  } else {
+    for (const key in attributes) {
+      if (!Object.prototype.hasOwnProperty.call(attributes, key)) continue
+      writeAttribute(w, key, attributes[key], countLimit, cut, tally)
     }
   }
-  return dropped
+  return tally.dropped
 }
 
-function writeRecord(w: Writer, r: LogRecordParts, countLimit: number, cut: number): number {
+function writeAttribute(w: Writer, key: string, value: unknown, countLimit: number, cut: number, tally: { count: number; dropped: number }): void {
+  if (key.length === 0) return
+  const rollback = w.pos
+  if (tally.count >= countLimit) {
+    // The SDK validates before it checks the limit: an invalid value is not counted as dropped.
+    const ok = writeAnyValue(w, value, cut, true, 0)
+    w.pos = rollback
+    if (ok) tally.dropped++
+    return
+  }
+  w.byte(TAG.recordAttributes)
+  const reserve = reserveFor(key.length + 4 + valueEstimate(value))
+  const at = w.start(reserve)
+  if (writeKeyValueContent(w, key, value, cut, true, 0)) {
+    w.finish(at, reserve)
+    tally.count++
+  } else {
+    w.pos = rollback
+  }
+}
+
+function writeRecord(w: Writer, r: EncodableRecord, countLimit: number, cut: number): number {
   w.byte(TAG.scopeLogsRecord)
   const at = w.start(2)
   w.byte(TAG.recordTime)
@@ -479,7 +490,7 @@ export class OtlpProtoLogsEncoder {
    * The same, one record at a time: a worker thread encodes each event as soon as it is mapped, so a batch's records
    * never live together (they die young, and a small young generation is enough).
    */
-  recordsWriter(expected: number, reuse?: Buffer): { add(r: ExportRecord): void; end(): EncodedRecords } {
+  recordsWriter(expected: number, reuse?: Buffer): { add(r: ExportRecord | EncodableRecord): void; end(): EncodedRecords } {
     const w = new Writer(expected * 2048, reuse)
     const ends: number[] = []
     const droppedAttributes: number[] = []

@@ -11,6 +11,7 @@
  */
 import type { AnyValue, AnyValueMap } from '@opentelemetry/api-logs'
 import type { JsonObject, JsonValue } from '../siem/types.js'
+import type { AttributeList } from './attribute-list.js'
 import { MAX_DEPTH, safeJson } from './safe-json.js'
 import type { AttributeShape } from './types.js'
 
@@ -71,8 +72,14 @@ function toStrings(arr: readonly JsonValue[]): string[] {
   return out
 }
 
+/**
+ * A member name that can make `key.<member>` equal another attribute key: one with a dot, or a backslash or a lone
+ * surrogate (wellFormedKey writes a lone surrogate as the text `\uXXXX`).
+ */
+const RISKY_MEMBER = /[.\\\ud800-\udfff]/
+
 /** Flat shape of an array of objects (and nulls): one index-aligned array per key under `key.<k>`. */
-function flattenObjectArray(attrs: AnyValueMap, key: string, arr: readonly JsonValue[]): void {
+function flattenObjectArray(attrs: AttributeList, key: string, arr: readonly JsonValue[]): void {
   const n = arr.length
   // Columns as parallel arrays: elements usually share one key order, so the column of the j-th key of an element
   // is usually column j (a pointer comparison of the interned key strings), else a short linear search.
@@ -96,6 +103,7 @@ function flattenObjectArray(attrs: AnyValueMap, key: string, arr: readonly JsonV
       let c = j < colKeys.length && colKeys[j] === k ? j : colKeys.indexOf(k)
       if (c < 0) {
         c = colKeys.length
+        if (RISKY_MEMBER.test(k)) attrs.mayRepeat = true
         colKeys.push(k)
         colValues.push(new Array<Scalar>(n).fill(''))
         colTypes.push(t)
@@ -115,16 +123,17 @@ function flattenObjectArray(attrs: AnyValueMap, key: string, arr: readonly JsonV
     if (t !== 'string' && (t === 'mixed' || (colSet[c] as number) < n)) {
       for (let i = 0; i < n; i++) values[i] = String(values[i])
     }
-    attrs[joinKey(key, colKeys[c] as string)] = values
+    attrs.set(joinKey(key, colKeys[c] as string), values)
   }
 }
 
 /** Flat shape of one object: `key.<k>` per non-null member, deeper values as JSON. */
-function flattenObject(attrs: AnyValueMap, key: string, obj: JsonObject): void {
+function flattenObject(attrs: AttributeList, key: string, obj: JsonObject): void {
   for (const k in obj) {
     const v = obj[k]
     if (v === null || v === undefined) continue
-    attrs[joinKey(key, k)] = typeof v === 'object' ? safeJson(v) : v
+    if (RISKY_MEMBER.test(k)) attrs.mayRepeat = true
+    attrs.set(joinKey(key, k), typeof v === 'object' ? safeJson(v) : v)
   }
 }
 
@@ -169,17 +178,17 @@ function nestedArray(arr: JsonValue[], depth: number): AnyValue[] {
  * Writes the attribute(s) of one non-null field value under `key` (already prefixed).
  * Scalar arrays that need no fixing are shared with the event, not copied.
  */
-export function putAttribute(attrs: AnyValueMap, key: string, v: JsonValue, shape: AttributeShape): void {
+export function putAttribute(attrs: AttributeList, key: string, v: JsonValue, shape: AttributeShape): void {
   if (typeof v !== 'object' || v === null) {
-    if (v !== null) attrs[key] = v
+    if (v !== null) attrs.set(key, v)
   } else if (shape === 'nested') {
-    attrs[key] = toNested(v, 1)
+    attrs.set(key, toNested(v, 1))
   } else if (!Array.isArray(v)) {
     flattenObject(attrs, key, v)
   } else {
     const kind = classify(v)
     if (kind === ArrayKind.Objects) flattenObjectArray(attrs, key, v)
-    else attrs[key] = kind === ArrayKind.AsIs ? v : toStrings(v)
+    else attrs.set(key, kind === ArrayKind.AsIs ? v : toStrings(v))
   }
 }
 

@@ -7,6 +7,7 @@
  */
 import type { AnyValueMap } from '@opentelemetry/api-logs'
 import type { JsonObject, JsonValue } from '../siem/types.js'
+import { AttributeList } from './attribute-list.js'
 import { addressesIn, hexHash, ipAddress, urlParts } from './indicator-values.js'
 import type { EventFamily } from './schema.js'
 
@@ -95,8 +96,15 @@ class Collected {
   }
 }
 
-/** The indicator attributes of one event (kinds with no value are left out), written into `out`. */
-export function indicatorAttributes(event: JsonObject, family: EventFamily, out: AnyValueMap = {}): AnyValueMap {
+/** The indicator attributes of one event (kinds with no value are left out), as an object (tests, documentation). */
+export function indicatorAttributes(event: JsonObject, family: EventFamily): AnyValueMap {
+  const out = new AttributeList()
+  putIndicatorAttributes(out, event, family)
+  return out.toMap()
+}
+
+/** The indicator attributes of one event, added to `out`. */
+export function putIndicatorAttributes(out: AttributeList, event: JsonObject, family: EventFamily): void {
   const c = new Collected()
   for (const f of EMAIL_FIELDS[family]) for (const s of stringsOf(event[f])) c.addEmails(s)
   for (const f of IP_FIELDS[family]) for (const s of stringsOf(event[f])) c.addIp(s)
@@ -113,7 +121,6 @@ export function indicatorAttributes(event: JsonObject, family: EventFamily, out:
     }
   }
   for (const kind of Object.keys(INDICATOR_ATTRIBUTES) as (keyof typeof INDICATOR_ATTRIBUTES)[]) {
-    if (c[kind].values.length > 0) out[INDICATOR_ATTRIBUTES[kind]] = c[kind].values
+    if (c[kind].values.length > 0) out.set(INDICATOR_ATTRIBUTES[kind], c[kind].values)
   }
-  return out
 }

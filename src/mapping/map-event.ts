@@ -7,16 +7,17 @@ import { randomUUID } from 'node:crypto'
 import type { AnyValue, AnyValueMap } from '@opentelemetry/api-logs'
 import { EVENT_TYPES } from '../siem/types.js'
 import type { EventType, JsonObject, JsonValue, SiemResponse } from '../siem/types.js'
+import { AttributeList } from './attribute-list.js'
 import { isJsonObject, joinKey, putAttribute } from './attributes.js'
-import { indicatorAttributes } from './indicators.js'
+import { putIndicatorAttributes } from './indicators.js'
 import { limitDepth, MAX_DEPTH, safeJson } from './safe-json.js'
 import { ATTRIBUTE_PREFIX, COMPILED_FIELDS, EVENT_FAMILY, EVENT_NAMES, TIME_FIELD } from './schema.js'
 import type { FieldSpec, ScalarKind } from './schema.js'
 import { severityOf } from './severity.js'
-import { standardAttributes } from './standard-fields.js'
-import { limitStringLengths } from './string-limit.js'
+import { putStandardAttributes } from './standard-fields.js'
+import { limitListStringLengths, limitStringLengths } from './string-limit.js'
 import { hrTimeFromIso } from './time.js'
-import type { AttributeShape, HrTime, MalformedReason, MappedRecord, MappingOptions } from './types.js'
+import type { AttributeShape, HrTime, ListedRecord, MalformedReason, MappedRecord, MappingOptions } from './types.js'
 import { eventUid } from './uid.js'
 
 /** Attribute holding the API array name (`messagesDelivered`, ...). */
@@ -112,16 +113,17 @@ function bodyOf(event: JsonValue, mode: MappingOptions['body'], text: string | u
   }
 }
 
-function mapObject(event: JsonObject, type: EventType, shape: AttributeShape, malformed: MalformedReason[]): AnyValueMap {
+function mapObject(attrs: AttributeList, event: JsonObject, type: EventType, shape: AttributeShape, malformed: MalformedReason[]): void {
   const family = EVENT_FAMILY[type]
   const fields = COMPILED_FIELDS[family]
   const timeField = TIME_FIELD[family]
-  const attrs: AnyValueMap = {}
   for (const k in event) {
     const v = event[k]
     if (v === null || v === undefined) continue
     const f = fields.get(k)
     if (f === undefined) {
+      // An unknown name can meet a flattened one (`messageParts.md5`) or ours (`event_type`).
+      attrs.mayRepeat = true
       putAttribute(attrs, joinKey(ATTRIBUTE_PREFIX, k, ''), v, shape)
       continue
     }
@@ -132,7 +134,6 @@ function mapObject(event: JsonObject, type: EventType, shape: AttributeShape, ma
     if (shape === 'flat' && f.spec.kind === 'objectArray' && Array.isArray(v) && v.length === 0) continue
     putAttribute(attrs, f.attributeKey, v, shape)
   }
-  return attrs
 }
 
 /**
@@ -141,31 +142,52 @@ function mapObject(event: JsonObject, type: EventType, shape: AttributeShape, ma
  * to `event`): the body in `json` mode, unchanged. The uid is the event's canonical form either way.
  */
 export function mapEvent(event: JsonValue, type: EventType, opts: MappingOptions, observedAt: HrTime, text?: string): MappedRecord {
+  const record = mapEventListed(event, type, opts, observedAt, text)
+  const { attributes } = record
+  if (attributes instanceof AttributeList) (record as unknown as MappedRecord).attributes = attributes.toMap()
+  return record as unknown as MappedRecord
+}
+
+/**
+ * mapEvent with the attributes as an AttributeList in the order they were set, for the protobuf encoder; as an
+ * object when a key may repeat (then the object's rule decides: first place, last value).
+ */
+export function mapEventListed(event: JsonValue, type: EventType, opts: MappingOptions, observedAt: HrTime, text?: string): ListedRecord {
   try {
     const malformed: MalformedReason[] = []
     const uid = eventUid(event, type)
-    let attributes: AnyValueMap
+    const list = new AttributeList()
     let timestamp: HrTime | undefined
     let obj: JsonObject | undefined
     if (isJsonObject(event)) {
       obj = event
       timestamp = eventTime(event[TIME_FIELD[EVENT_FAMILY[type]]], TIME_FIELD[EVENT_FAMILY[type]], malformed)
       const shape = opts.attributeShape === 'nested' ? 'nested' : 'flat'
-      attributes = mapObject(event, type, shape, malformed)
-      if (opts.standardFields) standardAttributes(event, EVENT_FAMILY[type], shape, attributes)
-      if (opts.indicators) indicatorAttributes(event, EVENT_FAMILY[type], attributes)
+      mapObject(list, event, type, shape, malformed)
+      if (opts.standardFields) putStandardAttributes(list, event, EVENT_FAMILY[type], shape)
+      if (opts.indicators) putIndicatorAttributes(list, event, EVENT_FAMILY[type])
     } else {
       malformed.push('not an object')
-      attributes = {}
     }
     // The event's own strings only (the SDK cuts the uid too when the limit is below 64).
     const limit = opts.attributeValueLengthLimit
-    const truncated = limit === undefined ? 0 : limitStringLengths(attributes, limit)
-    // Set last, so that a vendor field spelled `event_type` cannot replace ours.
-    attributes[EVENT_TYPE_ATTRIBUTE] = type
-    attributes[UID_ATTRIBUTE] = uid
+    let attributes: AttributeList | AnyValueMap
+    let truncated = 0
+    if (list.mayRepeat) {
+      // Set last, so that a vendor field spelled `event_type` cannot replace ours.
+      const map = list.toMap()
+      if (limit !== undefined) truncated = limitStringLengths(map, limit)
+      map[EVENT_TYPE_ATTRIBUTE] = type
+      map[UID_ATTRIBUTE] = uid
+      attributes = map
+    } else {
+      if (limit !== undefined) truncated = limitListStringLengths(list, limit)
+      list.set(EVENT_TYPE_ATTRIBUTE, type)
+      list.set(UID_ATTRIBUTE, uid)
+      attributes = list
+    }
     const severity = severityOf(obj, type)
-    const record: MappedRecord = {
+    const record: ListedRecord = {
       eventType: type,
       eventName: EVENT_NAMES[type],
       uid,

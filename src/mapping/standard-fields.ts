@@ -6,6 +6,7 @@
  */
 import type { AnyValue, AnyValueMap } from '@opentelemetry/api-logs'
 import type { JsonObject } from '../siem/types.js'
+import { AttributeList } from './attribute-list.js'
 import { addressesIn, ipAddress, urlParts } from './indicator-values.js'
 import { Distinct, objectsOf, stringsOf } from './indicators.js'
 import type { EventFamily } from './schema.js'
@@ -47,12 +48,12 @@ function addresses(event: JsonObject, ...fields: string[]): string[] {
   return out.values
 }
 
-function putList(attrs: AnyValueMap, key: string, values: string[]): void {
-  if (values.length > 0) attrs[key] = values
+function putList(attrs: AttributeList, key: string, values: string[]): void {
+  if (values.length > 0) attrs.set(key, values)
 }
 
-function putString(attrs: AnyValueMap, key: string, v: unknown): void {
-  if (typeof v === 'string' && v !== '') attrs[key] = v
+function putString(attrs: AttributeList, key: string, v: unknown): void {
+  if (typeof v === 'string' && v !== '') attrs.set(key, v)
 }
 
 /**
@@ -60,7 +61,7 @@ function putString(attrs: AnyValueMap, key: string, v: unknown): void {
  * `email.attachments.file.*` ('' where a part lacks the value); nested: an array of `{ file: { name, mime_type,
  * hash: { md5, sha256 } } }`.
  */
-function putAttachments(attrs: AnyValueMap, event: JsonObject, shape: AttributeShape): void {
+function putAttachments(attrs: AttributeList, event: JsonObject, shape: AttributeShape): void {
   const seen = new Set<string>()
   const parts: [string, string, string, string][] = []
   for (const p of objectsOf(event.messageParts)) {
@@ -73,31 +74,41 @@ function putAttachments(attrs: AnyValueMap, event: JsonObject, shape: AttributeS
   }
   if (parts.length === 0) return
   if (shape === 'flat') {
-    attrs['email.attachments.file.name'] = parts.map((r) => r[0])
-    attrs['email.attachments.file.mime_type'] = parts.map((r) => r[1])
-    attrs['email.attachments.file.hash.md5'] = parts.map((r) => r[2])
-    attrs['email.attachments.file.hash.sha256'] = parts.map((r) => r[3])
+    attrs.set('email.attachments.file.name', parts.map((r) => r[0]))
+    attrs.set('email.attachments.file.mime_type', parts.map((r) => r[1]))
+    attrs.set('email.attachments.file.hash.md5', parts.map((r) => r[2]))
+    attrs.set('email.attachments.file.hash.sha256', parts.map((r) => r[3]))
     return
   }
-  attrs['email.attachments'] = parts.map(([name, mime, md5, sha256]): AnyValue => {
-    const hash: AnyValueMap = {}
-    if (md5 !== '') hash.md5 = md5
-    if (sha256 !== '') hash.sha256 = sha256
-    const file: AnyValueMap = {}
-    if (name !== '') file.name = name
-    if (mime !== '') file.mime_type = mime
-    if (Object.keys(hash).length > 0) file.hash = hash
-    return { file }
-  })
+  attrs.set(
+    'email.attachments',
+    parts.map(([name, mime, md5, sha256]): AnyValue => {
+      const hash: AnyValueMap = {}
+      if (md5 !== '') hash.md5 = md5
+      if (sha256 !== '') hash.sha256 = sha256
+      const file: AnyValueMap = {}
+      if (name !== '') file.name = name
+      if (mime !== '') file.mime_type = mime
+      if (Object.keys(hash).length > 0) file.hash = hash
+      return { file }
+    }),
+  )
 }
 
-/** The standard attributes of one event, written into `attrs`. */
-export function standardAttributes(event: JsonObject, family: EventFamily, shape: AttributeShape, attrs: AnyValueMap = {}): AnyValueMap {
+/** The standard attributes of one event, as an object (tests, documentation). */
+export function standardAttributes(event: JsonObject, family: EventFamily, shape: AttributeShape): AnyValueMap {
+  const attrs = new AttributeList()
+  putStandardAttributes(attrs, event, family, shape)
+  return attrs.toMap()
+}
+
+/** The standard attributes of one event, added to `attrs`. */
+export function putStandardAttributes(attrs: AttributeList, event: JsonObject, family: EventFamily, shape: AttributeShape): void {
   putList(attrs, 'email.sender.address', addresses(event, 'sender'))
   putList(attrs, 'email.to.address', addresses(event, 'toAddresses', 'recipient'))
   if (typeof event.messageID === 'string') putString(attrs, 'email.message_id', event.messageID.trim().replace(/^<|>$/g, ''))
   const sourceIp = typeof event.senderIP === 'string' ? ipAddress(event.senderIP) : undefined
-  if (sourceIp !== undefined) attrs['source.address'] = sourceIp
+  if (sourceIp !== undefined) attrs.set('source.address', sourceIp)
   if (family === 'message') {
     putList(attrs, 'email.from.address', addresses(event, stringsOf(event.fromAddress).length > 0 ? 'fromAddress' : 'headerFrom'))
     putList(attrs, 'email.cc.address', addresses(event, 'ccAddresses'))
@@ -105,20 +116,19 @@ export function standardAttributes(event: JsonObject, family: EventFamily, shape
     putString(attrs, 'email.subject', event.subject)
     putString(attrs, 'email.x_mailer', event.xmailer)
     putAttachments(attrs, event, shape)
-    return attrs
+    return
   }
   const clientIp = typeof event.clickIP === 'string' ? ipAddress(event.clickIP) : undefined
-  if (clientIp !== undefined) attrs['client.address'] = clientIp
+  if (clientIp !== undefined) attrs.set('client.address', clientIp)
   putString(attrs, 'user_agent.original', event.userAgent)
   const url = typeof event.url === 'string' ? urlParts(event.url) : undefined
   if (url !== undefined) {
-    attrs['url.full'] = url.full
-    attrs['url.scheme'] = url.scheme
-    attrs['url.domain'] = url.domain
-    if (url.port !== undefined) attrs['url.port'] = url.port
-    attrs['url.path'] = url.path
-    if (url.query !== undefined) attrs['url.query'] = url.query
-    if (url.fragment !== undefined) attrs['url.fragment'] = url.fragment
+    attrs.set('url.full', url.full)
+    attrs.set('url.scheme', url.scheme)
+    attrs.set('url.domain', url.domain)
+    if (url.port !== undefined) attrs.set('url.port', url.port)
+    attrs.set('url.path', url.path)
+    if (url.query !== undefined) attrs.set('url.query', url.query)
+    if (url.fragment !== undefined) attrs.set('url.fragment', url.fragment)
   }
-  return attrs
 }

@@ -3,6 +3,7 @@
  * (`logRecordLimits.attributeValueLengthLimit`) silently; cutting here first makes truncation countable.
  */
 import type { AnyValue, AnyValueMap } from '@opentelemetry/api-logs'
+import type { AttributeList } from './attribute-list.js'
 
 /**
  * Cuts every string in the attribute values (array elements and map members too) to `limit` UTF-16 code units,
@@ -17,6 +18,15 @@ export function limitStringLengths(attrs: AnyValueMap, limit: number): number {
     const nv = cutValue(v, limit, counter)
     if (nv !== v) attrs[k] = nv
   }
+  return counter.n
+}
+
+/** The same for attributes as a list (each key once: AttributeList.mayRepeat is false). */
+export function limitListStringLengths(attrs: AttributeList, limit: number): number {
+  if (!(limit > 0) || !Number.isFinite(limit)) return 0
+  const counter = { n: 0 }
+  const { values } = attrs
+  for (let i = 0; i < values.length; i++) values[i] = cutValue(values[i], limit, counter)
   return counter.n
 }
 

@@ -1,5 +1,6 @@
 import type { AnyValue, AnyValueMap } from '@opentelemetry/api-logs'
 import type { EventType } from '../siem/types.js'
+import type { AttributeList } from './attribute-list.js'
 
 /** [seconds, nanoseconds] as the OpenTelemetry SDK's HrTime. */
 export type HrTime = [number, number]
@@ -57,6 +58,9 @@ export interface MappedRecord extends LogRecordParts {
   truncated?: number
 }
 
+/** A MappedRecord whose attributes may be the list the mapper built (what the protobuf encoder reads fastest). */
+export type ListedRecord = Omit<MappedRecord, 'attributes'> & { attributes: AnyValueMap | AttributeList }
+
 /**
  * A record a worker thread already encoded (RECEIVER_WORKERS): its `log_records` field of a ScopeLogs message, byte for
  * byte what OtlpProtoLogsEncoder writes for its parts. Only the protobuf encoder takes it (the SDK's JSON path cannot).
@@ -76,6 +80,6 @@ export interface EncodedRecord {
 /** What the export pipeline takes: a record's parts, or (from a worker) its encoded bytes. */
 export type ExportRecord = LogRecordParts | EncodedRecord
 
-export function isEncoded(r: ExportRecord): r is EncodedRecord {
+export function isEncoded<R extends object>(r: R | EncodedRecord): r is EncodedRecord {
   return (r as Partial<EncodedRecord>).encoded !== undefined
 }

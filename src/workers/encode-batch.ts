@@ -3,7 +3,7 @@
  * JSON.parse → mapEvent → OtlpProtoLogsEncoder, the result flat and transferable (typed arrays, one byte buffer).
  */
 import { OtlpProtoLogsEncoder } from '../export/otlp-proto-encoder.js'
-import { mapEvent } from '../mapping/map-event.js'
+import { mapEventListed } from '../mapping/map-event.js'
 import type { HrTime, MappingOptions } from '../mapping/types.js'
 import { EVENT_TYPES } from '../siem/types.js'
 import type { JsonValue, RawEvents } from '../siem/types.js'
@@ -69,7 +69,7 @@ export function batchEncoder(setup: WorkerSetup): (raw: RawEvents, observed: HrT
           return { parseError: `malformed JSON in ${type}[${raw.first[t]! + k}]: ${(err as Error).message}` }
         }
         // Encoded at once: the record is garbage before the next event is parsed.
-        const r = mapEvent(event, type, setup.mapping, observed, text)
+        const r = mapEventListed(event, type, setup.mapping, observed, text)
         out.add(r)
         types[i] = t
         uids[i] = r.uid

@@ -12,6 +12,7 @@ import fc from 'fast-check'
 import type { AnyValueMap } from '@opentelemetry/api-logs'
 import { JsonLogsSerializer, ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer'
 import { CLICK_FIELDS, MESSAGE_FIELDS, MESSAGE_PART_KEYS, THREAT_INFO_KEYS, mapEvent, mapResponse } from '../../src/mapping/index.js'
+import { mapEventListed } from '../../src/mapping/map-event.js'
 import type { MappedRecord, MappingOptions } from '../../src/mapping/index.js'
 import { SdkRecordFactory } from '../../src/export/sdk-records.js'
 import { OtlpProtoLogsEncoder } from '../../src/export/otlp-proto-encoder.js'
@@ -95,6 +96,23 @@ const messageEvent: fc.Arbitrary<JsonValue> = fc
   .map(([fields, parts, threats, extra]) => parsed({ ...(extra as object), ...fields, ...(parts ? { messageParts: parts } : {}), ...(threats ? { threatsInfoMap: threats } : {}) }))
 const clickEvent: fc.Arbitrary<JsonValue> = fc.tuple(fieldsOf(Object.keys(CLICK_FIELDS)), objectOf(json)).map(([fields, extra]) => parsed({ ...(extra as object), ...fields }))
 const anyEvent: fc.Arbitrary<JsonValue> = json.map(parsed)
+
+/**
+ * Names chosen to meet once prefixed and flattened: `a` with a member `b` and a field `a.b`, a vendor `event_type`,
+ * `messageParts.md5` beside the parts' md5 column, and a lone surrogate beside its escaped text.
+ */
+const MEETING_KEYS = ['a', 'b', 'a.b', 'b.a', 'event_type', 'messageParts', 'messageParts.md5', 'md5', 'x\uD800', 'x\\ud800', 'x\\uD800', 'subject', 'subject.x', 'x']
+const meetingKey = fc.constantFrom(...MEETING_KEYS)
+const meetingObject = (value: fc.Arbitrary<JsonValue>): fc.Arbitrary<JsonValue> =>
+  fc.array(fc.tuple(meetingKey, value), { maxLength: 6 }).map((entries) => Object.fromEntries(entries) as JsonValue)
+const meetingValue: fc.Arbitrary<JsonValue> = fc.oneof(scalar, meetingObject(scalar), fc.array(meetingObject(scalar), { maxLength: 3 }))
+const meetingEvent: fc.Arbitrary<JsonValue> = fc
+  .oneof(
+    meetingObject(meetingValue),
+    // Known fields only (no unknown name to flag the event): members that meet inside them.
+    fc.record({ messageParts: fc.array(meetingObject(scalar), { maxLength: 3 }), subject: meetingObject(scalar), threatsInfoMap: fc.array(meetingObject(scalar), { maxLength: 2 }) }, { requiredKeys: [] }),
+  )
+  .map(parsed)
 
 const options: fc.Arbitrary<MappingOptions> = fc.record({
   attributeShape: fc.constantFrom('flat' as const, 'nested' as const),
@@ -220,6 +238,15 @@ function checkRecord(event: JsonValue, type: EventType, opts: MappingOptions): b
   }
   if (opts.body === 'none' ? r.body !== undefined : r.body === undefined) throw new Error('body presence')
   checkSerializes(r)
+  // What the worker threads encode: the attributes as the mapper's list (or the object, where keys can repeat).
+  const listed = mapEventListed(event, type, opts, OBSERVED)
+  const one = (rec: MappedRecord | typeof listed): Buffer => {
+    const w = encoder.recordsWriter(1)
+    w.add(rec)
+    return Buffer.from(w.end().bytes)
+  }
+  if (!one(listed).equals(one(r))) throw new Error('the attribute list encodes differently from the attribute object')
+  if (listed.truncated !== r.truncated) throw new Error(`truncated: ${listed.truncated} as a list, ${r.truncated} as an object`)
   return true
 }
 
@@ -236,6 +263,10 @@ property(
 property(
   'any JSON value as an event, of any type',
   fc.property(anyEvent, eventType, options, (e, type, opts) => checkRecord(e, type, opts)),
+)
+property(
+  'events whose attribute names meet (the list falls back to the object)',
+  fc.property(meetingEvent, eventType, options, (e, type, opts) => checkRecord(e, type, opts)),
 )
 property(
   'one record per event, in order, and the same uid for the same event',
