@@ -228,7 +228,7 @@ function printTable(rows: Row[]): void {
   console.log(lines.join('\n'))
   const notes = rows.flatMap((row) => [
     ...(row.result?.memory
-      ? [`${row.size} ${row.variant}: peak V8 heap used ${(row.result.memory.heapUsed / MB).toFixed(0)} MB (of ${((row.result.memory.heapTotal ?? 0) / MB).toFixed(0)} MB committed) in the main thread, external ${(row.result.memory.external / MB).toFixed(0)} MB (sampled every 20 ms)`]
+      ? [`${row.size} ${row.variant}: peak V8 heap used ${(row.result.memory.heapUsed / MB).toFixed(0)} MB (of ${((row.result.memory.heapTotal ?? 0) / MB).toFixed(0)} MB committed) in the main thread, external ${(row.result.memory.external / MB).toFixed(0)} MB (sampled every 50 ms)`]
       : []),
     ...(row.result?.notes ?? []).map((n) => `${row.size} ${row.variant}: ${n}`),
     ...(row.parentCpuMs !== undefined && row.sink !== undefined && row.sink.requests > 0
