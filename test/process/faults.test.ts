@@ -33,6 +33,7 @@ import type { SiemSimulator, SimulatorOptions, SimulatorRequest } from '../../sr
 import { startOtlpSink } from '../helpers/otlp-sink.js'
 import type { OtlpSink, SinkRecord } from '../helpers/otlp-sink.js'
 import { isWarning, readStateFile, startReceiver } from '../helpers/child.js'
+import { shiftedClockEnv } from '../helpers/shifted-clock.js'
 import type { ReceiverProcess, StateFile, StatusJson } from '../helpers/child.js'
 
 const PRINCIPAL = 'fault-principal'
@@ -73,28 +74,6 @@ const FIXED_ORIGINS = (process.env.FAULTS_ORIGINS ?? '2026-01-01T00:00:30Z,2026-
 const ORIGINS: Origin[] = [{ label: 'real clock' }, ...FIXED_ORIGINS]
 /** The clock origin of each scenario's test, for rig(). */
 const ORIGIN_OF = new WeakMap<Test, Origin>()
-
-/**
- * Loaded into the receiver (node --import) to start its clock at an origin: Date (now, new Date(), Date()) and
- * performance.timeOrigin (its monotonic clock) run `offsetMs` ahead of the real clock; timers are untouched.
- */
-function shiftedClockEnv(offsetMs: number): Record<string, string> {
-  if (offsetMs === 0) return {}
-  const code = [
-    `const OFFSET = ${offsetMs}, RealDate = globalThis.Date, realNow = RealDate.now`,
-    'class Date extends RealDate {',
-    '  constructor(...a) { if (a.length === 0) super(realNow() + OFFSET); else super(...a) }',
-    '  static now() { return realNow() + OFFSET }',
-    '  static [Symbol.hasInstance](x) { return x instanceof RealDate }',
-    '}',
-    'globalThis.Date = new Proxy(Date, { apply: () => new Date().toString() })',
-    'const origin = performance.timeOrigin + OFFSET',
-    "Object.defineProperty(performance, 'timeOrigin', { get: () => origin, configurable: true })",
-  ].join('\n')
-  // Added to the NODE_OPTIONS this process got (tap's process-info and coverage hooks stay).
-  const nodeOptions = `${process.env.NODE_OPTIONS ?? ''} --import=data:text/javascript,${encodeURIComponent(code)}`.trim()
-  return { NODE_OPTIONS: nodeOptions }
-}
 
 interface Tally {
   faults: number

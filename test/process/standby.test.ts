@@ -4,6 +4,9 @@
  * every request and record says which receiver made it. The second waits as a standby (alive, not ready, no
  * request, nothing exported) until the first is killed with SIGKILL, then takes over from the saved cursor. A third
  * one in standby stops at once on SIGTERM, with exit code 0.
+ *
+ * The second runs a minute ahead (its clock and its simulator's): the window after the first one's cursor is due the
+ * moment it takes over, so the test does not wait up to a minute of real time for the next minute boundary.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -15,6 +18,7 @@ import type { SiemSimulator, SimulatorRequest } from '../../src/simulator/server
 import { startOtlpSink } from '../helpers/otlp-sink.js'
 import type { OtlpSink, SinkRecord } from '../helpers/otlp-sink.js'
 import { startReceiver } from '../helpers/child.js'
+import { shiftedClockEnv } from '../helpers/shifted-clock.js'
 import type { ReceiverProcess, StatusJson } from '../helpers/child.js'
 
 const PRINCIPAL = 'standby-principal'
@@ -28,14 +32,21 @@ const uidOf = (r: SinkRecord): string => String(r.attributes['log.record.uid'])
 const intervalStart = (r: SimulatorRequest | undefined): number => Date.parse((r?.query.interval ?? '').split('/')[0] ?? '')
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
-async function pair(t: Test): Promise<{ sim: SiemSimulator; sink: OtlpSink }> {
-  const sim = await startSimulator({ principal: PRINCIPAL, secret: SECRET, eventsPerMinute: 2, seed: 7 })
+interface Pair {
+  sim: SiemSimulator
+  sink: OtlpSink
+  /** How far ahead of the real clock this pair's simulator and receiver run (ms). */
+  aheadMs: number
+}
+
+async function pair(t: Test, aheadMs = 0): Promise<Pair> {
+  const sim = await startSimulator({ principal: PRINCIPAL, secret: SECRET, eventsPerMinute: 2, seed: 7, now: () => Date.now() + aheadMs })
   const sink = await startOtlpSink({ rejectChunked: true })
   t.teardown(async () => {
     await sim.close()
     await sink.close()
   })
-  return { sim, sink }
+  return { sim, sink, aheadMs }
 }
 
 void t.test('a second receiver on the same state directory is a standby, and takes over after kill -9 of the first', async (t) => {
@@ -48,8 +59,8 @@ void t.test('a second receiver on the same state directory is a standby, and tak
     await Promise.all(procs.map((p) => p.exited))
   })
   const a = await pair(t)
-  const b = await pair(t)
-  const launch = (to: { sim: SiemSimulator; sink: OtlpSink }): ReceiverProcess => {
+  const b = await pair(t, MIN)
+  const launch = (to: Pair): ReceiverProcess => {
     const p = startReceiver({
       stateDir,
       env: {
@@ -61,6 +72,7 @@ void t.test('a second receiver on the same state directory is a standby, and tak
         RECEIVER_RETRY_MAX_BACKOFF: '2s',
         OTEL_EXPORTER_OTLP_ENDPOINT: to.sink.url,
         OTEL_EXPORTER_OTLP_TIMEOUT: '5000',
+        ...shiftedClockEnv(to.aheadMs),
       },
     })
     procs.push(p)
@@ -97,8 +109,8 @@ void t.test('a second receiver on the same state directory is a standby, and tak
   const savedCursor = Date.parse(saved?.cursor ?? '')
   const fromA = new Set(a.sink.records.map(uidOf))
 
-  // It polls once the next window after the saved cursor is due (up to about a minute of real time).
-  const after = await second.waitFor((s) => s.lastPoll !== null && caughtUp(s), 150_000, 'the second took over, polled and caught up')
+  // A minute ahead, the window after the saved cursor is due at once: it polls within a lock retry (2 s) or so.
+  const after = await second.waitFor((s) => s.lastPoll !== null && caughtUp(s), 60_000, 'the second took over, polled and caught up')
   t.ok(b.sim.requests.length > 0, 'the second one polls now')
   t.ok(Date.parse(after.cursor ?? '') >= savedCursor, 'its cursor is at or past the saved one')
   // From the saved cursor (minus RECEIVER_OVERLAP, 30 min), not from RECEIVER_START_LOOKBACK (3 h) back.
