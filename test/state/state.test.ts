@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap'
+import { createHash } from 'node:crypto'
 import { chmod, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, relative as relativePath } from 'node:path'
@@ -253,6 +254,54 @@ void t.test('UidKeyMap: 100k keys, growth, values, buckets round trip', (t) => {
   for (let i = 0; i < n; i++) if ((i === 5 ? 99 : i % 7) >= 6) expected++
   t.equal(kept.size, expected, 'filter keeps the matching entries')
   t.throws(() => UidKeyMap.fromBuckets({ x: KEY_A }), TypeError)
+  t.end()
+})
+
+void t.test('UidKeyMap: copies from map to map (filter, merges, the state file) keep lookups short', (t) => {
+  // 160k keys fill 61 % of the source's 262,144 slots: a copy in slot order wraps round the half-size table it grows
+  // through at a density over 1, which is what made runs pile up (at 300k events a window fills 57 %).
+  const n = 160_000
+  const source = new UidKeyMap()
+  for (let i = 0; i < n; i++) source.set(createHash('sha256').update(String(i)).digest('hex'), i % 3)
+  t.ok(source.longestRun() < 1000, `filled by set: longest run ${source.longestRun()}`)
+  // Entries leave a map in slot order. With one hash for every map, linear probing piled them into runs thousands of
+  // slots long (28,537 here) while the copy filled up (filtering 300k keys took 10 s); each growth hid it again. So the longest
+  // run is watched all along the copy, not only at its end.
+  const copy = new UidKeyMap()
+  let longest = 0
+  let copied = 0
+  source.forEach((value, key) => {
+    copy.setKey(key, value)
+    if (++copied % 2000 === 0) longest = Math.max(longest, copy.longestRun())
+  })
+  t.equal(copy.size, n, 'every key copied')
+  t.ok(longest < 1000, `the longest run while copying: ${longest}`)
+  for (const [how, other] of Object.entries({ filter: source.filter(() => true), loaded: UidKeyMap.fromBuckets(source.toBuckets()) })) {
+    t.equal(other.size, n, `${how}: every key`)
+  }
+  t.end()
+})
+
+void t.test('UidKeyMap: more distinct values than 2-byte slots can name (the slots widen), times as values', (t) => {
+  const map = new UidKeyMap()
+  const n = 70_000
+  const T = Date.parse('2026-11-27T00:00:00Z')
+  // Window ends in ms (past 2^32) and one distinct value per key: the 65,536th value widens the slots mid-way.
+  for (let i = 0; i < n; i++) map.set(uid(i), T + i * 60_000)
+  map.set(uid(3), -1.5)
+  let wrong = 0
+  for (let i = 0; i < n; i++) if (map.get(uid(i)) !== (i === 3 ? -1.5 : T + i * 60_000)) wrong++
+  t.equal(wrong, 0, 'every key keeps its value across the widening and the growth')
+  t.equal(map.size, n)
+  t.equal(map.get(uid(n)), undefined)
+  const back = UidKeyMap.fromBuckets(map.toBuckets())
+  let differ = 0
+  map.forEach((value, key) => {
+    if (back.getKey(key) !== value) differ++
+  })
+  t.equal(back.size, n)
+  t.equal(differ, 0, 'buckets round trip')
+  t.equal(map.filter((v) => v >= T + (n - 10) * 60_000).size, 10)
   t.end()
 })
 
