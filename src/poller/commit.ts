@@ -75,7 +75,7 @@ export function nextState(input: CommitInput): { state: ReceiverState; exported:
   // Keys that can no longer be re-reported go; this window's come in, filed under the requested end (their events
   // were created no later than that), so no later window that can hold them outlives them: a key lives until the
   // last sweep of its span is committed. Refused records are remembered too: sending them again would only be refused.
-  const exported = input.exported.filter((end) => end >= reaskFrom)
+  const exported = input.exported.filter((end) => end >= reaskFrom, input.fresh.size)
   input.fresh.forEach((_type, key) => exported.setKey(key, Math.max(windowEnd, exported.getKey(key) ?? 0)))
   const gapSeconds = (state.gapSeconds ?? 0) + Math.round(input.gapMs / 1000)
   const lastEventAt = input.exportedCount > 0 ? new Date(input.now).toISOString() : state.lastEventAt
@@ -97,7 +97,7 @@ export function nextState(input: CommitInput): { state: ReceiverState; exported:
 
 /** Stopped mid-window: the keys the collector already acknowledged join the exported ones (the cursor stays). */
 export function withAcknowledged(exported: UidKeyMap, window: TimeWindow, done: Acknowledged): UidKeyMap {
-  const next = exported.filter(() => true)
+  const next = exported.filter(() => true, done.size)
   done.forEach((_v, key) => next.setKey(key, Math.max(window.end.getTime(), next.getKey(key) ?? 0)))
   return next
 }

@@ -83,11 +83,21 @@ export class UidKeyMap {
     return longest
   }
 
-  filter(keep: (value: number) => boolean): UidKeyMap {
-    const out = new UidKeyMap()
-    this.forEach((value, key) => {
-      if (keep(value)) out.setKey(key, value)
-    })
+  /**
+   * The entries whose value `keep`s, in a new map sized for them plus `room` more keys: a map about to take a
+   * window's keys does not grow (and copy itself) on the way, nor hold its old and new arrays at once.
+   */
+  filter(keep: (value: number) => boolean, room = 0): UidKeyMap {
+    const { refs, values, keys } = this
+    // Each value is asked once, not each key.
+    const kept = values.map((value) => keep(value))
+    let n = 0
+    for (const ref of refs) if (ref !== 0 && kept[ref - 1]) n++
+    const out = new UidKeyMap(n + room)
+    for (let slot = 0; slot < refs.length; slot++) {
+      const ref = refs[slot]!
+      if (ref !== 0 && kept[ref - 1]) out.setKey(keys.subarray(slot * 4, slot * 4 + 4), values[ref - 1]!)
+    }
     return out
   }
 
