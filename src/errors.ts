@@ -151,7 +151,12 @@ export class StateError extends ReceiverError {
 
 /** A worker thread died or failed while it mapped and encoded a batch: nothing of the batch was exported, the window is read again. */
 export class WorkerError extends ReceiverError {
-  constructor(message: string, cause?: unknown) {
-    super('PSR_ERR_WORKER', `${message}; the window is read again (set RECEIVER_WORKERS=0 to map in the main thread)`, { cause })
+  constructor(message: string, cause?: unknown, advise = true) {
+    super('PSR_ERR_WORKER', advise ? `${message}; the window is read again (set RECEIVER_WORKERS=0 to map in the main thread)` : message, { cause })
+  }
+
+  /** The pool was closed because the receiver is stopping: nothing failed, so no advice to change a setting. */
+  static closed(): WorkerError {
+    return new WorkerError('the worker pool was closed (the receiver is stopping); the window is read again at the next start', undefined, false)
   }
 }

@@ -67,7 +67,7 @@ export class WorkerPool {
    * taken in the order given; the caller bounds how many wait. Rejects with a WorkerError when the thread dies.
    */
   run(raw: RawEvents, observed: HrTime): Promise<BatchResult> {
-    if (this.closed) return Promise.reject(new WorkerError('the worker pool is closed'))
+    if (this.closed) return Promise.reject(WorkerError.closed())
     return new Promise<BatchResult>((resolve, reject) => {
       this.queue.push({ request: { id: this.nextId++, raw, observed }, events: raw.ends.length, resolve, reject })
       this.dispatch()
@@ -90,7 +90,7 @@ export class WorkerPool {
   /** Stops every thread; batches waiting or in flight reject. */
   async close(): Promise<void> {
     this.closed = true
-    for (const task of this.queue.splice(0)) task.reject(new WorkerError('the worker pool was closed'))
+    for (const task of this.queue.splice(0)) task.reject(WorkerError.closed())
     await Promise.all([...this.all].map((w) => w.terminate()))
   }
 
@@ -137,7 +137,7 @@ export class WorkerPool {
     const task = this.busy.get(worker)
     this.busy.delete(worker)
     if (this.closed) {
-      task?.reject(new WorkerError('the worker pool was closed'))
+      task?.reject(WorkerError.closed())
       return
     }
     this.deaths++

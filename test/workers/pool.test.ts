@@ -66,6 +66,10 @@ t.test('closing rejects what waits and what runs; a closed pool refuses work', a
   await pool.close()
   await Promise.all(checks)
   await t.rejects(pool.run(rawOf(mixedTexts(1)), OBSERVED), { code: 'PSR_ERR_WORKER' })
+  // Stopping is not a failure: no advice to change RECEIVER_WORKERS.
+  const closed = await pool.run(rawOf(mixedTexts(1)), OBSERVED).catch((e: unknown) => e)
+  t.match(closed, { message: /receiver is stopping/ })
+  t.notMatch(String((closed as Error).message), /RECEIVER_WORKERS/)
   t.equal(pool.threads, 0)
   t.throws(() => new WorkerPool({ size: 0, setup: SETUP }), RangeError)
 })
