@@ -240,6 +240,14 @@ void t.test('UidKeyMap: 100k keys, growth, values, buckets round trip', (t) => {
   map.set('a uid that is not hex', 1)
   t.equal(map.get('a uid that is not hex'), 1, 'non-hex uids are hashed')
   t.equal(map.has(`${uid(1).slice(0, 32)}${'f'.repeat(32)}`), true, 'the key is the first 128 bits')
+  // 64 characters that are not all lowercase hex are hashed, not read as digits: none of these meets 'a' × 64.
+  // (Read as digits, each of these would be 0, the key of '0' × 64.)
+  const hexOnly = new UidKeyMap()
+  hexOnly.set('0'.repeat(64), 7)
+  for (const other of [`G${'0'.repeat(63)}`, `é${'0'.repeat(63)}`, `${'0'.repeat(20)}g${'0'.repeat(43)}`, `${'0'.repeat(31)}\u0160${'0'.repeat(32)}`]) {
+    t.equal(hexOnly.get(other), undefined, `${other.replace(/0+/g, (z) => `[0 × ${z.length}]`)} is another key`)
+  }
+  t.equal(hexOnly.get('0'.repeat(64)), 7)
   const buckets = map.toBuckets()
   t.same(Object.keys(buckets), ['0', '1', '2', '3', '4', '5', '6', '99'])
   const back = UidKeyMap.fromBuckets(buckets)
