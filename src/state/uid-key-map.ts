@@ -11,7 +11,8 @@ let maps = 0
  * A key is the first 128 bits of the uid's SHA-256 (uids are hex SHA-256; any other string is hashed first): two
  * different events collide with probability ~n²/2¹²⁹, about 10⁻²⁸ for a million keys.
  * Values are few and repeated (an event type, or a window end): a slot holds 1 + the index of its value in a table,
- * 0 for an empty slot, in 2 bytes while the table has at most 65,535 values and in 4 after. Against a Float64 value and a used flag per slot, that is 7 bytes a slot less: ~10 MB at 300k events.
+ * 0 for an empty slot, in 2 bytes while the table has at most 65,535 values and in 4 after. Against a Float64 value
+ * and a used flag per slot, that is 7 bytes a slot less: ~10 MB at 300k events.
  */
 export class UidKeyMap {
   private keys: Uint32Array
@@ -241,7 +242,7 @@ function keyOf(uid: string, out: Uint32Array): void {
     for (let word = 0; word < 4; word++) {
       let v = 0
       for (let i = word * 8; i < word * 8 + 8; i++) {
-        // Codes past 127 read as undefined, | 16 as 16: not hex.
+        // A code past 127 is outside the table: not hex either.
         const n = HEX[uid.charCodeAt(i)] ?? 16
         bad |= n
         v = (v << 4) | (n & 15)
