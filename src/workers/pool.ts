@@ -28,6 +28,28 @@ export interface WorkerPoolOptions {
  */
 const WORKER_YOUNG_GENERATION_MB = 8
 
+/** Node options that load code before the entry: `--import x`, `--require=x`, `-r x`, loaders. */
+const PRELOAD = /^(--import|--require|-r|--loader|--experimental-loader)(=|$)/
+
+/**
+ * A thread's Node options: the process's, without preloads. A thread runs only our mapping and encoding. Whatever the
+ * process preloads (an APM agent, OpenTelemetry's auto-instrumentation, a test runner's hooks) would otherwise load
+ * again in every thread: `--import` and `--require` run in each worker, from the command line and from NODE_OPTIONS
+ * alike. Under the test runner, its hooks doubled the CPU of the threads' tests. NODE_OPTIONS is not passed on at all
+ * (it cannot be cut into options safely: values may be quoted); the command line's other options are.
+ */
+export function threadExecArgv(execArgv: readonly string[]): string[] {
+  const out: string[] = []
+  for (let i = 0; i < execArgv.length; i++) {
+    const arg = execArgv[i]!
+    const preload = PRELOAD.exec(arg)
+    if (preload === null) out.push(arg)
+    // `--import x`: the value is the next argument.
+    else if (preload[2] === '') i++
+  }
+  return out
+}
+
 interface Task {
   request: BatchRequest
   events: number
@@ -111,6 +133,8 @@ export class WorkerPool {
     const worker = new Worker(this.entry, {
       workerData: { ...this.opts.setup, ...this.opts.extraData },
       resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
+      execArgv: threadExecArgv(process.execArgv),
+      env: { ...process.env, NODE_OPTIONS: '' },
     })
     this.all.add(worker)
     worker.on('message', (reply: BatchReply) => {

@@ -1,10 +1,12 @@
 /** The worker pool with real threads: results as in this thread, in parallel, and a thread that dies or fails. */
+import { spawnSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import type { Test } from 'tap'
 import type { HrTime } from '../../src/mapping/types.js'
 import { batchEncoder, isParseFailure } from '../../src/workers/encode-batch.js'
 import type { EncodedBatch, WorkerSetup } from '../../src/workers/encode-batch.js'
-import { WorkerPool } from '../../src/workers/pool.js'
+import { WorkerPool, threadExecArgv } from '../../src/workers/pool.js'
 import { mixedTexts, rawOf } from './raw-events.js'
 
 const SETUP: WorkerSetup = { mapping: { attributeShape: 'flat', body: 'json', indicators: true, standardFields: true } }
@@ -84,4 +86,27 @@ t.test('a thread gives each raw batch buffer back: the next raw batch that fits 
   const again = pool.rawBuffer(size - 100)
   t.same([again.buffer.byteLength, again.byteOffset, again.length], [size, 0, size - 100], 'the returned buffer, as a view of the size asked')
   t.equal(pool.rawBuffer(size - 100).buffer.byteLength, size - 100, 'taken: not handed out twice')
+})
+
+t.test('a thread runs no preload of the process (an APM agent, auto-instrumentation, a test runner hook)', async (t) => {
+  // One preload on the command line, one in NODE_OPTIONS: both run in the main thread, neither in a pool thread.
+  const cli = `--import=data:text/javascript,${encodeURIComponent('globalThis.psrCliPreload = true')}`
+  const env = `--import=data:text/javascript,${encodeURIComponent('globalThis.psrEnvPreload = true')}`
+  const child = spawnSync(process.execPath, [cli, '--enable-source-maps', fileURLToPath(new URL('./preload-child.js', import.meta.url))], {
+    env: { ...process.env, NODE_OPTIONS: env },
+    encoding: 'utf8',
+    timeout: 60_000,
+  })
+  t.equal(child.status, 0, child.stderr)
+  const seen = JSON.parse(child.stdout) as { main: unknown; thread: { cli: boolean; env: boolean; execArgv: string[]; nodeOptions: string } | null }
+  t.same(seen.main, { cli: true, env: true }, 'the process ran both preloads')
+  t.same(seen.thread && { cli: seen.thread.cli, env: seen.thread.env }, { cli: false, env: false }, 'the thread ran neither')
+  t.same(seen.thread?.execArgv, ['--enable-source-maps'], 'the thread keeps the other options')
+  t.equal(seen.thread?.nodeOptions, '', 'and is given no NODE_OPTIONS')
+})
+
+t.test('threadExecArgv drops preloads in every spelling, values included', (t) => {
+  t.same(threadExecArgv(['--import', 'a.mjs', '--enable-source-maps', '--require=b.cjs', '-r', 'c', '--loader=d', '--experimental-loader', 'e', '--max-old-space-size=512']), ['--enable-source-maps', '--max-old-space-size=512'])
+  t.same(threadExecArgv(['--importx', '--inspect']), ['--importx', '--inspect'], 'only those options')
+  t.end()
 })
