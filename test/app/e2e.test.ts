@@ -11,9 +11,12 @@ import type { JsonValue } from '../../src/siem/types.js'
 import { API_TEXTS, apiBody, serveInPieces } from '../helpers/api-bytes.js'
 import { H, MIN, PRINCIPAL, SECRET, T0, assertExactlyOnce, expectedUids, readState, rig, uidOf } from '../helpers/e2e-rig.js'
 
+/** The default's path on 2 CPUs, whatever this machine has (the rig maps in the main thread unless told). */
+const THREADS = { RECEIVER_WORKERS: '2' }
+
 for (const protocol of ['http/protobuf', 'http/json'] as const) {
   t.test(`${protocol}: every event exactly once, typed, and a restart resumes at the cursor`, async (t) => {
-    const r = await rig(t, protocol)
+    const r = await rig(t, protocol, THREADS)
     const app1 = await r.startApp()
     await r.time.idle()
     const firstCursor = readState(r.stateDir).cursor
@@ -97,7 +100,7 @@ for (const protocol of ['http/protobuf', 'http/json'] as const) {
 }
 
 t.test('the collector answering 503 holds the cursor; nothing is lost once it recovers', async (t) => {
-  const r = await rig(t, 'http/protobuf')
+  const r = await rig(t, 'http/protobuf', THREADS)
   const app = await r.startApp()
   await r.time.idle()
   const before = readState(r.stateDir)
@@ -130,7 +133,7 @@ t.test('the collector answering 503 holds the cursor; nothing is lost once it re
 })
 
 t.test('SIEM API failures are retried with backoff and shown; the window is not skipped', async (t) => {
-  const r = await rig(t, 'http/protobuf')
+  const r = await rig(t, 'http/protobuf', THREADS)
   r.sim.failNext(1, { status: 401, body: 'Unauthorized' })
   r.sim.failNext(2, { status: 503 })
   const app = await r.startApp()
@@ -161,7 +164,7 @@ for (const protocol of ['http/protobuf', 'http/json'] as const) {
     // A hand-written answer (not JSON.stringify output), served in pieces cut inside events.
     const body = apiBody()
     const cuts = [body.indexOf(':0.0,') + 3, body.indexOf('\\ud83d') + 3, body.indexOf('Ärger') + 1, body.indexOf('"10"') + 1].sort((x, y) => x - y)
-    const r = await rig(t, protocol, { PROOFPOINT_BASE_URL: await serveInPieces(t, body, cuts) })
+    const r = await rig(t, protocol, { ...THREADS, PROOFPOINT_BASE_URL: await serveInPieces(t, body, cuts) })
     const sent = new Map(EVENT_TYPES.flatMap((type) => API_TEXTS[type].map((text) => [eventUid(JSON.parse(text) as JsonValue, type), text] as const)))
     await r.startApp()
     for (let i = 0; i < 2000 && r.sink.records.length < sent.size; i++) await delay(10)
