@@ -5,6 +5,7 @@
  * (the window is read again, nothing of it was exported) and is replaced when next needed.
  */
 import { Worker } from 'node:worker_threads'
+import type { WorkerOptions } from 'node:worker_threads'
 import { WorkerError } from '../errors.js'
 import type { HrTime } from '../mapping/types.js'
 import type { RawEvents } from '../siem/types.js'
@@ -28,24 +29,30 @@ export interface WorkerPoolOptions {
  */
 const WORKER_YOUNG_GENERATION_MB = 8
 
-/** Node options that load code before the entry: `--import x`, `--require=x`, `-r x`, loaders. */
-const PRELOAD = /^(--import|--require|-r|--loader|--experimental-loader)(=|$)/
+/** Options a thread keeps from the command line (Node accepts them in a worker): no value. */
+const KEEP_FLAGS = new Set(['--enable-source-maps', '--cpu-prof', '--heap-prof', '--trace-warnings', '--trace-deprecation', '--throw-deprecation', '--pending-deprecation', '--no-deprecation', '--no-warnings', '--trace-uncaught'])
+/** Options a thread keeps, with their value (`--x=v` or `--x v`). */
+const KEEP_WITH_VALUE = new Set(['--cpu-prof-dir', '--cpu-prof-name', '--cpu-prof-interval', '--heap-prof-dir', '--heap-prof-name', '--heap-prof-interval', '--conditions', '-C'])
 
 /**
- * A thread's Node options: the process's, without preloads. A thread runs only our mapping and encoding. Whatever the
- * process preloads (an APM agent, OpenTelemetry's auto-instrumentation, a test runner's hooks) would otherwise load
- * again in every thread: `--import` and `--require` run in each worker, from the command line and from NODE_OPTIONS
- * alike. Under the test runner, its hooks doubled the CPU of the threads' tests. NODE_OPTIONS is not passed on at all
- * (it cannot be cut into options safely: values may be quoted); the command line's other options are.
+ * A thread's Node options: from the process's command line, only those that matter to a thread that maps and encodes
+ * (source maps for its stack traces, profiling, warnings) and that Node accepts in a worker. Not the rest:
+ * - preloads (`--import`, `--require`, loaders) run again in every worker thread, from the command line and from
+ *   NODE_OPTIONS alike: an APM agent or OpenTelemetry's auto-instrumentation would start once per thread, and under
+ *   the test runner its hooks doubled the threads' CPU. NODE_OPTIONS is not passed on at all (see spawn);
+ * - V8 and process-wide options (`--max-old-space-size`, `--expose-gc`, `--title`) are refused in a worker's execArgv
+ *   (ERR_WORKER_INVALID_EXEC_ARGV); they apply to the whole process anyway.
  */
 export function threadExecArgv(execArgv: readonly string[]): string[] {
   const out: string[] = []
   for (let i = 0; i < execArgv.length; i++) {
     const arg = execArgv[i]!
-    const preload = PRELOAD.exec(arg)
-    if (preload === null) out.push(arg)
-    // `--import x`: the value is the next argument.
-    else if (preload[2] === '') i++
+    const name = arg.split('=', 1)[0]!
+    if (KEEP_FLAGS.has(arg)) out.push(arg)
+    else if (KEEP_WITH_VALUE.has(name)) {
+      out.push(arg)
+      if (name === arg && i + 1 < execArgv.length) out.push(execArgv[++i]!)
+    }
   }
   return out
 }
@@ -60,6 +67,8 @@ interface Task {
 export class WorkerPool {
   readonly size: number
   private readonly entry: URL
+  /** The threads' Node options (threadExecArgv); emptied if this Node refuses one of them. */
+  private execArgv = threadExecArgv(process.execArgv)
   private readonly all = new Set<Worker>()
   private readonly idle: Worker[] = []
   private readonly busy = new Map<Worker, Task>()
@@ -130,12 +139,22 @@ export class WorkerPool {
   }
 
   private spawn(): Worker {
-    const worker = new Worker(this.entry, {
+    const options: WorkerOptions = {
       workerData: { ...this.opts.setup, ...this.opts.extraData },
       resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
-      execArgv: threadExecArgv(process.execArgv),
+      // NODE_OPTIONS is read again for each worker (its preloads run there): none. It is not cut into options, since
+      // its values may be quoted.
       env: { ...process.env, NODE_OPTIONS: '' },
-    })
+    }
+    let worker: Worker
+    try {
+      worker = new Worker(this.entry, { ...options, execArgv: this.execArgv })
+    } catch (err) {
+      // A Node that refuses one of the kept options: a thread without them still maps and encodes the same.
+      if ((err as { code?: unknown }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV' || this.execArgv.length === 0) throw err
+      this.execArgv = []
+      worker = new Worker(this.entry, { ...options, execArgv: [] })
+    }
     this.all.add(worker)
     worker.on('message', (reply: BatchReply) => {
       const task = this.busy.get(worker)
