@@ -54,6 +54,7 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.RECEIVER_HTTP_PORT||13380)+'/healthz',{signal:AbortSignal.timeout(4000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # Exec form, node as PID 1, no shell or npm in between: SIGTERM reaches the receiver, which stops polling,
 # keeps the cursor at the last acknowledged window and exits within 10 s. The young generation is capped at
-# Node 20's size: Node 24 lets it grow to 128 MB under a big window (src/node-flags.ts).
-ENTRYPOINT ["node", "--max-semi-space-size=16", "dist/src/main.js"]
+# Node 20's size: Node 24 lets it grow to 128 MB under a big window. Not --max-semi-space-size, which would size the
+# worker threads' young generation too (src/node-flags.ts).
+ENTRYPOINT ["node", "--scavenger-max-new-space-capacity-mb=8", "dist/src/main.js"]
 CMD ["run"]

@@ -1,33 +1,63 @@
 /**
- * The Node.js options the receiver is launched with (the image's ENTRYPOINT, `npm start`, `npm run demo`; the
- * benchmark starts its receivers the same way, and a project test keeps them in step).
+ * The Node.js options the receiver is launched with, by Node.js major (the image's ENTRYPOINT for the image's Node,
+ * `npm start` and `npm run demo` for the Node that runs them; the benchmark starts its receivers the same way, and
+ * a project test keeps them in step).
  *
- * `--max-semi-space-size=16` caps the main thread's young generation at what Node 20 and 22 use by default (two
- * 16 MB semi-spaces). Node 24's V8 lets it grow to 128 MB in a process that keeps objects alive across scavenges, as
- * the receiver does while a big window streams: measured on a 300k-event window without threads (what a 1-CPU pod
- * runs), peak RSS 348–356 MB on Node 24 against 255–256 MB with the cap (212 MB on Node 20). V8 reads it when the
- * heap is made, so the code cannot set it for itself. Worker threads get their own limit (pool.ts).
+ * Node 24's V8 lets the main thread's young generation grow to 128 MB in a process that keeps objects alive across
+ * scavenges, as the receiver does while a big window streams (Node 20 and 22 stop at 32 MB): measured on a 300k-event
+ * window without threads (what a 1-CPU pod runs), peak RSS 348–356 MB against 255–256 MB with the cap (212 MB on
+ * Node 20). V8 reads its limit when a heap is made, so the code cannot set it for itself.
+ *
+ * The cap is `--scavenger-max-new-space-capacity-mb=8` (one semi-space's capacity; without pointer compression, as
+ * Node builds, V8 doubles it: two 16 MB semi-spaces, Node 20's default). It sets only the default, so the worker
+ * threads keep the smaller young generation the pool gives them (pool.ts). `--max-semi-space-size=16`, which caps the
+ * main thread as well, overrides every isolate's limit: each thread's young generation went from 8 to 32 MB,
+ * +25 MB of peak RSS per thread (measured at 300k events on Node 24: 309–317 MB with 2 threads against 359). Node 20
+ * does not know the scavenger option (and refuses to start with it); it needs none.
  */
-export const NODE_FLAGS = ['--max-semi-space-size=16'] as const
+import { fileURLToPath } from 'node:url'
 
-/** The first Node.js major whose young generation grows past Node 20's without the flag. */
+/** The first Node.js major whose young generation grows past Node 20's without an option. */
 const GROWING_YOUNG_GENERATION = 24
 
-function setsYoungGeneration(arg: string): boolean {
-  return /^--max[-_]semi[-_]space[-_]size(=|$)/.test(arg)
+const CAP = '--scavenger-max-new-space-capacity-mb=8'
+
+function major(nodeVersion: string): number {
+  return Number(/^v?(\d+)\./.exec(nodeVersion)?.[1] ?? 0)
+}
+
+/** The options to start the receiver with on this Node.js version (`process.version`'s form). */
+export function nodeFlags(nodeVersion: string): string[] {
+  return major(nodeVersion) >= GROWING_YOUNG_GENERATION ? [CAP] : []
+}
+
+function optionName(arg: string): string {
+  return arg.split('=', 1)[0]!.replace(/_/g, '-')
 }
 
 /**
- * What to tell the operator of a receiver started without NODE_FLAGS (`node dist/src/main.js run` by hand, the npm
- * bin) on a Node.js whose young generation can grow: undefined when there is nothing to say (the image, `npm start`,
- * an older Node.js, or a size of the operator's own on the command line or in NODE_OPTIONS).
+ * What to tell the operator about the young generation, or undefined when there is nothing to say (the image,
+ * `npm start`, Node 20 and 22 started plainly):
+ * - a Node.js whose young generation can grow, started without the cap (`node dist/src/main.js run` by hand, the
+ *   npm bin) and without a size of the operator's own;
+ * - `--max-semi-space-size` on the command line or in NODE_OPTIONS, on any version: it also sizes every worker
+ *   thread's young generation.
  */
 export function youngGenerationAdvice(nodeVersion: string, execArgv: readonly string[], nodeOptions: string | undefined): string | undefined {
-  const major = Number(/^v?(\d+)\./.exec(nodeVersion)?.[1] ?? 0)
-  if (major < GROWING_YOUNG_GENERATION) return undefined
-  if (execArgv.some(setsYoungGeneration) || (nodeOptions ?? '').split(/\s+/).some(setsYoungGeneration)) return undefined
+  const options = [...execArgv, ...(nodeOptions ?? '').split(/\s+/)].filter(Boolean).map(optionName)
+  if (options.includes('--max-semi-space-size')) {
+    return (
+      '--max-semi-space-size applies to every worker thread too (RECEIVER_WORKERS), overriding their 8 MB young generation: ' +
+      `each thread's grows to twice that size; to cap only the main thread's, use ${CAP} (Node 22 and later) instead`
+    )
+  }
+  const flags = nodeFlags(nodeVersion)
+  if (flags.length === 0 || options.includes(optionName(CAP))) return undefined
   return (
-    `node ${nodeVersion} was started without ${NODE_FLAGS.join(' ')}: its young generation can grow to 128 MB, ` +
-    `about 100 MB more peak memory on a big window; start it as \`node ${NODE_FLAGS.join(' ')} dist/src/main.js\` (the image and npm start do)`
+    `node ${nodeVersion} was started without ${flags.join(' ')}: its young generation can grow to 128 MB, ` +
+    `about 100 MB more peak memory on a big window; start it as \`node ${flags.join(' ')} dist/src/main.js\` (the image and npm start do)`
   )
 }
+
+// `node dist/src/node-flags.js` prints this Node's options, for the npm scripts: `node $(node dist/src/node-flags.js) …`.
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) process.stdout.write(nodeFlags(process.version).join(' '))

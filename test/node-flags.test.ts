@@ -1,39 +1,78 @@
 import { execFile } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import { dirname } from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
-import { NODE_FLAGS, youngGenerationAdvice } from '../src/node-flags.js'
+import { nodeFlags, youngGenerationAdvice } from '../src/node-flags.js'
+import { WORKER_RESOURCE_LIMITS } from '../src/workers/pool.js'
 
 const run = promisify(execFile)
 const ROOT = new URL('../../', import.meta.url)
+const CAP = '--scavenger-max-new-space-capacity-mb=8'
+/** This Node first on the PATH, as npm runs scripts (the `node` inside `$(…)` must be this one). */
+const ENV = { ...process.env, NODE_OPTIONS: '', PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` }
 
-t.test('youngGenerationAdvice: only a Node.js whose young generation grows, started without a size of its own', async (t) => {
+t.test('nodeFlags: the cap on Node 24 and later only (Node 20 refuses the option, 20 and 22 need none)', async (t) => {
+  t.same(nodeFlags('v20.20.2'), [])
+  t.same(nodeFlags('v22.22.0'), [])
+  t.same(nodeFlags('v24.17.0'), [CAP])
+  t.same(nodeFlags('v26.1.0'), [CAP])
+})
+
+t.test('youngGenerationAdvice', async (t) => {
   t.equal(youngGenerationAdvice('v20.20.2', [], undefined), undefined, 'Node 20: its default is the cap')
   t.equal(youngGenerationAdvice('v22.22.0', [], ''), undefined, 'Node 22 likewise')
   const advice = youngGenerationAdvice('v24.17.0', [], undefined)
-  t.match(advice, /without --max-semi-space-size=16: .*128 MB.*node --max-semi-space-size=16 dist\/src\/main\.js/, 'Node 24 without it: what and how')
+  t.match(advice, /without --scavenger-max-new-space-capacity-mb=8: .*128 MB.*node --scavenger-max-new-space-capacity-mb=8 dist\/src\/main\.js/, 'Node 24 without it: what and how')
   t.ok(youngGenerationAdvice('v26.0.0', ['--enable-source-maps'], '--require ./x.js'), 'later majors too, other options do not count')
-  t.equal(youngGenerationAdvice('v24.17.0', [...NODE_FLAGS], undefined), undefined, 'started as the image starts it')
-  t.equal(youngGenerationAdvice('v24.17.0', ['--max_semi_space_size=64'], undefined), undefined, "the operator's own size, V8's spelling")
-  t.equal(youngGenerationAdvice('v24.17.0', [], '--enable-source-maps --max-semi-space-size=8'), undefined, 'in NODE_OPTIONS')
+  t.equal(youngGenerationAdvice('v24.17.0', nodeFlags('v24.17.0'), undefined), undefined, 'started as the image starts it')
+  t.equal(youngGenerationAdvice('v24.17.0', ['--scavenger_max_new_space_capacity_mb=16'], undefined), undefined, "a cap of the operator's own, V8's spelling")
+  for (const [argv, opts, where] of [
+    [['--max_semi_space_size=16'], undefined, 'on the command line, V8 spelling'],
+    [[], '--enable-source-maps --max-semi-space-size=8', 'in NODE_OPTIONS'],
+  ] as const) {
+    for (const version of ['v20.20.2', 'v24.17.0']) {
+      t.match(youngGenerationAdvice(version, argv, opts), /--max-semi-space-size applies to every worker thread too .* use --scavenger-max-new-space-capacity-mb=8/, `${version}, --max-semi-space-size ${where}: it sizes the threads too`)
+    }
+  }
 })
 
-t.test('npm start and npm run demo start node with NODE_FLAGS', async (t) => {
+t.test('npm start and npm run demo start node with nodeFlags of the Node that runs them', async (t) => {
   const scripts = (JSON.parse(readFileSync(new URL('package.json', ROOT), 'utf8')) as { scripts: Record<string, string> }).scripts
-  for (const name of ['start', 'demo']) t.match(scripts[name], `node ${NODE_FLAGS.join(' ')} dist/src/main.js `, name)
+  for (const [name, command] of [['start', 'run'], ['demo', 'demo']] as const) {
+    t.match(scripts[name], /^node /, `${name} runs node itself`)
+    // The script through sh, as npm runs it, with `node` at its head printing its arguments instead.
+    const { stdout } = await run('sh', ['-c', scripts[name]!.replace(/^node /, `printf '%s\\n' `)], { cwd: ROOT, env: ENV })
+    t.same(stdout.split('\n').filter(Boolean), [...nodeFlags(process.version), 'dist/src/main.js', command], `${name}: ${process.version}'s options, then the receiver`)
+  }
 })
 
-// A process that keeps objects alive across scavenges, as a receiver does while a window streams: the new space it
-// ends with (Node 24 without the cap: 128 MB).
+// A thread that keeps objects alive across scavenges, as a receiver does while a window streams: the new space it
+// ends with (Node 24's main thread without the cap: 128 MB).
 const SURVIVOR_LOAD = `
 const v8 = require('node:v8')
 let keep = []
 for (let r = 0; r < 3; r++) for (let i = 0; i < 2e6; i++) { const o = { a: i, b: 'x' + i }; if (i % 10 === 0) keep.push(o); if (keep.length > 2e5) keep = [] }
-const s = v8.getHeapSpaceStatistics().find((x) => x.space_name === 'new_space')
-process.stdout.write(String(s.space_size))`
+const newSpace = v8.getHeapSpaceStatistics().find((x) => x.space_name === 'new_space').space_size`
 
-t.test('NODE_FLAGS hold the young generation at two 16 MB semi-spaces on this Node.js', async (t) => {
-  const { stdout } = await run(process.execPath, [...NODE_FLAGS, '-e', SURVIVOR_LOAD], { env: { ...process.env, NODE_OPTIONS: '' } })
-  const mb = Number(stdout) / 2 ** 20
-  t.ok(mb > 0 && mb <= 32, `new space ${mb.toFixed(1)} MB (at most 32) on ${process.version}`)
+/** The new space (MB) of the main thread and of a worker thread with the pool's limits, in a node started with `flags`. */
+async function youngGenerations(flags: readonly string[]): Promise<{ main: number; thread: number }> {
+  const script = `
+const { Worker } = require('node:worker_threads')
+${SURVIVOR_LOAD}
+const w = new Worker(${JSON.stringify(`${SURVIVOR_LOAD}\nrequire('node:worker_threads').parentPort.postMessage(newSpace)`)}, { eval: true, resourceLimits: ${JSON.stringify(WORKER_RESOURCE_LIMITS)} })
+w.on('message', (thread) => { process.stdout.write(JSON.stringify({ main: newSpace / 2 ** 20, thread: thread / 2 ** 20 })); w.terminate() })`
+  const { stdout } = await run(process.execPath, [...flags, '-e', script], { env: ENV })
+  return JSON.parse(stdout) as { main: number; thread: number }
+}
+
+t.test(`nodeFlags hold the main thread at two 16 MB semi-spaces and leave the threads theirs (${process.version})`, async (t) => {
+  const { main, thread } = await youngGenerations(nodeFlags(process.version))
+  t.ok(main > 0 && main <= 32, `main thread: new space ${main.toFixed(1)} MB (at most 32)`)
+  t.ok(thread > 0 && thread <= WORKER_RESOURCE_LIMITS.maxYoungGenerationSizeMb + 1, `worker thread: new space ${thread.toFixed(1)} MB (its limit ${WORKER_RESOURCE_LIMITS.maxYoungGenerationSizeMb} MB)`)
+})
+
+t.test('why not --max-semi-space-size: it overrides the threads\' limit', async (t) => {
+  const { thread } = await youngGenerations(['--max-semi-space-size=16'])
+  t.ok(thread > 16, `worker thread: new space ${thread.toFixed(1)} MB, past its ${WORKER_RESOURCE_LIMITS.maxYoungGenerationSizeMb} MB limit`)
 })

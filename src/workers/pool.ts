@@ -23,11 +23,12 @@ export interface WorkerPoolOptions {
 }
 
 /**
- * A thread's young generation (V8's default is ~3 × 16 MB). A thread encodes each event as soon as it is mapped, so
- * little outlives a scavenge: measured at 300k events with 2 threads (npm run bench), 8 MB took the peak RSS from
- * 357 to 300 MB at the same speed; 4 MB was no smaller (more was promoted).
+ * A thread's V8 limits: its young generation (V8's default is ~3 × 16 MB). A thread encodes each event as soon as it
+ * is mapped, so little outlives a scavenge: measured at 300k events with 2 threads (npm run bench), 8 MB took the peak
+ * RSS from 357 to 300 MB at the same speed; 4 MB was no smaller (more was promoted). A `--max-semi-space-size` on the
+ * process's command line overrides it (node-flags.ts).
  */
-const WORKER_YOUNG_GENERATION_MB = 8
+export const WORKER_RESOURCE_LIMITS = { maxYoungGenerationSizeMb: 8 } as const
 
 /** Options a thread keeps from the command line (Node accepts them in a worker): no value. */
 const KEEP_FLAGS = new Set(['--enable-source-maps', '--cpu-prof', '--heap-prof', '--trace-warnings', '--trace-deprecation', '--throw-deprecation', '--pending-deprecation', '--no-deprecation', '--no-warnings', '--trace-uncaught'])
@@ -141,7 +142,7 @@ export class WorkerPool {
   private spawn(): Worker {
     const options: WorkerOptions = {
       workerData: { ...this.opts.setup, ...this.opts.extraData },
-      resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
+      resourceLimits: { ...WORKER_RESOURCE_LIMITS },
       // NODE_OPTIONS is read again for each worker (its preloads run there): none. It is not cut into options, since
       // its values may be quoted.
       env: { ...process.env, NODE_OPTIONS: '' },

@@ -121,8 +121,8 @@ t.test('run: SIGTERM during the start (ops server up, state file being read) sto
   const msgs = p.logs.map((l) => l.msg)
   t.ok(msgs.indexOf('receiver started') < msgs.indexOf('shutting down'), 'the start completed, then the shutdown')
   t.match(p.logsMatching(/^shutting down$/)[0], { signal: 'SIGTERM' })
-  // Started as `node dist/src/main.js`, without NODE_FLAGS: Node 24 and later let the young generation grow.
-  const advice = p.logsMatching(/was started without --max-semi-space-size=16/)
+  // Started as `node dist/src/main.js`, without nodeFlags: Node 24 and later let the young generation grow.
+  const advice = p.logsMatching(/was started without --scavenger-max-new-space-capacity-mb=8/)
   if (Number(process.versions.node.split('.')[0]) >= 24) t.match(advice, [{ level: 'info' }], `${process.version}: the log says to start it with the flag`)
   else t.same(advice, [], `${process.version}: nothing to say`)
 })

@@ -14,7 +14,7 @@ import { parseAllDocuments } from 'yaml'
 import { CONFIG_VARIABLES, loadConfig } from '../../src/config/index.js'
 import type { ReceiverConfig } from '../../src/config/index.js'
 import { DEFAULT_MAX_BATCH_BYTES } from '../../src/export/batches.js'
-import { NODE_FLAGS } from '../../src/node-flags.js'
+import { nodeFlags } from '../../src/node-flags.js'
 import { OPS_ROUTES, buildOpsServer } from '../../src/ops/server.js'
 import { EVENT_TYPES } from '../../src/siem/types.js'
 import { ReceiverStatus } from '../../src/status/index.js'
@@ -623,7 +623,8 @@ t.test('Dockerfile: non-root, state volume, ops port, node HEALTHCHECK, exec-for
   t.equal(entry.length, 1, 'one ENTRYPOINT')
   const argv = execForm(entry[0]?.args ?? '[]', 'ENTRYPOINT')
   t.equal(argv[0], 'node', 'node itself is PID 1 (no shell, no npm): SIGTERM reaches it')
-  t.same(argv.slice(1, -1), NODE_FLAGS, `node's options are NODE_FLAGS (${NODE_FLAGS.join(' ')}), nothing else`)
+  const imageFlags = nodeFlags(`v${read('.node-version').trim()}`)
+  t.same(argv.slice(1, -1), imageFlags, `node's options are nodeFlags for the image's Node (${imageFlags.join(' ')}), nothing else`)
   const cmd = execForm(runtimeOps('CMD').at(-1)?.args ?? '[]', 'CMD')
   t.same(cmd, ['run'], 'CMD run')
   // Follow the entry script back through the runtime stage's COPY to the build stage, then to the repository's
