@@ -15,6 +15,7 @@
  * +25 MB of peak RSS per thread (measured at 300k events on Node 24: 309–317 MB with 2 threads against 359). Node 20
  * does not know the scavenger option (and refuses to start with it); it needs none.
  */
+import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
 /** The first Node.js major whose young generation grows past Node 20's without an option. */
@@ -59,5 +60,13 @@ export function youngGenerationAdvice(nodeVersion: string, execArgv: readonly st
   )
 }
 
+/** nodeFlags, when this node accepts them: a later Node.js whose V8 dropped the option would refuse to start with it. */
+export function acceptedNodeFlags(execPath: string, nodeVersion: string): string[] {
+  const flags = nodeFlags(nodeVersion)
+  if (flags.length === 0) return flags
+  const probe = spawnSync(execPath, [...flags, '-e', '0'], { stdio: 'ignore', env: { ...process.env, NODE_OPTIONS: '' } })
+  return probe.status === 0 ? flags : []
+}
+
 // `node dist/src/node-flags.js` prints this Node's options, for the npm scripts: `node $(node dist/src/node-flags.js) …`.
-if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) process.stdout.write(nodeFlags(process.version).join(' '))
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) process.stdout.write(acceptedNodeFlags(process.execPath, process.version).join(' '))

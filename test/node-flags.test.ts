@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
-import { nodeFlags, youngGenerationAdvice } from '../src/node-flags.js'
+import { acceptedNodeFlags, nodeFlags, youngGenerationAdvice } from '../src/node-flags.js'
 import { WORKER_RESOURCE_LIMITS } from '../src/workers/pool.js'
 
 const run = promisify(execFile)
@@ -17,6 +17,14 @@ t.test('nodeFlags: the cap on Node 24 and later only (Node 20 refuses the option
   t.same(nodeFlags('v22.22.0'), [])
   t.same(nodeFlags('v24.17.0'), [CAP])
   t.same(nodeFlags('v26.1.0'), [CAP])
+})
+
+t.test('acceptedNodeFlags: none from a node that refuses them (a later V8 without the option), so npm start still starts', async (t) => {
+  t.same(acceptedNodeFlags(process.execPath, process.version), nodeFlags(process.version), `${process.version} accepts its own`)
+  // Node 20 refuses the scavenger option: asked as if it were Node 24, it gives none.
+  if (Number(process.versions.node.split('.')[0]) < 22) t.same(acceptedNodeFlags(process.execPath, 'v24.0.0'), [], 'refused: none')
+  // A "node" that refuses every option.
+  t.same(acceptedNodeFlags('/bin/false', 'v24.0.0'), [], 'refused: none')
 })
 
 t.test('youngGenerationAdvice', async (t) => {
