@@ -11,9 +11,9 @@
  * The cap is `--scavenger-max-new-space-capacity-mb=8` (one semi-space's capacity; without pointer compression, as
  * Node builds, V8 doubles it: two 16 MB semi-spaces, Node 20's default). It sets only the default, so the worker
  * threads keep the smaller young generation the pool gives them (pool.ts). `--max-semi-space-size=16`, which caps the
- * main thread as well, overrides every isolate's limit: each thread's young generation went from 8 to 32 MB,
- * +25 MB of peak RSS per thread (measured at 300k events on Node 24: 309–317 MB with 2 threads against 359). Node 20
- * does not know the scavenger option (and refuses to start with it); it needs none.
+ * main thread as well, overrides every isolate's limit: each thread's young generation went from 8 to 32 MB, up to
+ * +25 MB of peak RSS per thread (measured at 300k events on Node 24 with 2 threads: 297–317 MB against 320–365).
+ * Node 20 does not know the scavenger option (and refuses to start with it); it needs none.
  */
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
