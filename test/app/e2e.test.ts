@@ -56,7 +56,7 @@ for (const protocol of ['http/protobuf', 'http/json'] as const) {
     t.equal(new Date(end).toISOString(), '2026-11-24T15:10:00.000Z')
     const expected = expectedUids(r.sim, Date.parse('2026-11-24T11:01:00Z'), end)
     t.ok(expected.size > 400, `a realistic volume (${expected.size} events)`)
-    assertExactlyOnce(t, r.sink, expected)
+    assertExactlyOnce(t, r.sink, expected, await r.cutOff())
 
     // Content of the records, checked against the events the API served.
     for (const rec of r.sink.records) {
@@ -128,7 +128,7 @@ t.test('the collector answering 503 holds the cursor; nothing is lost once it re
   t.equal(received, firstWindow.size)
   const boundaryDuplicates = [...expected.keys()].filter((k) => firstWindow.has(k))
   for (const k of boundaryDuplicates) expected.delete(k)
-  assertExactlyOnce(t, r.sink, expected)
+  assertExactlyOnce(t, r.sink, expected, await r.cutOff())
   t.ok(r.logs.some((l) => l.includes('export failed; retrying')), 'the retries are logged')
 })
 
@@ -155,7 +155,7 @@ t.test('SIEM API failures are retried with backoff and shown; the window is not 
   t.same(statuses.slice(0, 4), [401, 503, 503, 200], 'the same window asked again after each failure')
   t.equal(new Set(r.sim.requests.slice(0, 4).map((q) => q.query.interval)).size, 1)
   const expected = expectedUids(r.sim, Date.parse('2026-11-24T11:01:00Z'), Date.parse(readState(r.stateDir).cursor))
-  assertExactlyOnce(t, r.sink, expected)
+  assertExactlyOnce(t, r.sink, expected, await r.cutOff())
   t.equal(r.logs.filter((l) => l.includes(SECRET)).length, 0, 'the secret is in no log line')
 })
 

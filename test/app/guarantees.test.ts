@@ -39,7 +39,7 @@ for (const overlap of ['30m', '0s'] as const) {
     if (overlap === '30m') {
       t.same(late.map((x) => x.attributes['proofpoint.id']).sort(), ['late-1', 'late-2'], 'both recipients, each once')
       const expected = expectedUids(r.sim, Date.parse('2026-11-24T11:01:00Z'), Date.parse(readState(r.stateDir).cursor))
-      assertExactlyOnce(t, r.sink, expected)
+      assertExactlyOnce(t, r.sink, expected, await r.cutOff())
       const spans = r.sim.requests.slice(1).map((q) => {
         const [a = '', b = ''] = (q.query.interval ?? '').split('/')
         return (Date.parse(b) - Date.parse(a)) / MIN
@@ -84,7 +84,7 @@ t.test('the request budget is never exceeded, survives a restart, and the receiv
     for (const [k, v] of expectedUids(r.sim, Date.parse(a), Date.parse(b))) served.set(k, v)
   }
   t.ok(r.sim.requests.every((q) => q.status === 200 || q.status === 204), 'no request wasted on a window gone stale while waiting')
-  assertExactlyOnce(t, r.sink, served)
+  assertExactlyOnce(t, r.sink, served, await r.cutOff())
 })
 
 t.test('a 400 for the window shrinks it instead of asking the same again; the message is logged', async (t) => {
@@ -104,7 +104,7 @@ t.test('a 400 for the window shrinks it instead of asking the same again; the me
   ])
   t.ok(r.logs.some((l) => l.includes('The requested interval is too long')), "the API's message is in the log")
   const expected = expectedUids(r.sim, Date.parse('2026-11-24T11:01:00Z'), Date.parse(readState(r.stateDir).cursor))
-  assertExactlyOnce(t, r.sink, expected)
+  assertExactlyOnce(t, r.sink, expected, await r.cutOff())
 })
 
 t.test('a permanent rejection by the collector is counted and logged, not retried forever; the cursor moves on', async (t) => {
@@ -236,7 +236,7 @@ t.test('adaptive windows: after a window past RECEIVER_WINDOW_MAX_EVENTS the cat
   t.equal(spans[0], 60, 'the first catch-up window is the API maximum')
   t.ok((spans[1] ?? 60) <= 20, `then about a third of it (${spans.join(', ')} min)`)
   t.ok(r.logs.some((l) => l.includes('window length adapted')))
-  assertExactlyOnce(t, r.sink, expectedUids(r.sim, Date.parse(r.sim.requests[0]?.query.interval?.split('/')[0] ?? ''), Date.parse(readState(r.stateDir).cursor)))
+  assertExactlyOnce(t, r.sink, expectedUids(r.sim, Date.parse(r.sim.requests[0]?.query.interval?.split('/')[0] ?? ''), Date.parse(readState(r.stateDir).cursor)), await r.cutOff())
 })
 
 t.test('attributes over OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT and requests split after a 413 are counted in /status and /metrics', async (t) => {

@@ -34,7 +34,7 @@ async function keepsUp(t: Test, r: Rig, from: number, toMs: number): Promise<voi
   t.ok(cursor >= toMs - 3 * MIN, `the cursor keeps up with the clock (${new Date(cursor).toISOString()} at ${new Date(toMs).toISOString()})`)
   t.ok(r.sim.requests.length - before >= (toMs - T0) / MIN / 4, `it kept asking (${r.sim.requests.length - before} requests)`)
   t.ok(r.sim.requests.every((q) => intervalOf(q)[1] <= q.at), 'no window ended after the API\'s now')
-  assertExactlyOnce(t, r.sink, expectedUids(r.sim, from, cursor))
+  assertExactlyOnce(t, r.sink, expectedUids(r.sim, from, cursor), await r.cutOff())
 }
 
 t.test('one 400 after catching up (the next window halved to the overlap) does not freeze the loop', async (t) => {
@@ -84,7 +84,7 @@ t.test('queryEndTime before the requested end: the cursor stops there and the re
   t.equal(new Date(s2).toISOString(), '2026-11-24T11:30:00.000Z', 'continued from queryEndTime')
   t.ok(r.logs.some((l) => l.includes('answered the window only in part')))
   t.equal(readState(r.stateDir).cursor, '2026-11-24T12:01:00.000Z')
-  assertExactlyOnce(t, r.sink, expectedUids(r.sim, START, cursorOf(r)))
+  assertExactlyOnce(t, r.sink, expectedUids(r.sim, START, cursorOf(r)), await r.cutOff())
 })
 
 for (const [name, headers] of [
@@ -105,7 +105,7 @@ for (const [name, headers] of [
     r.time.advanceTo(T0 + 3 * MIN)
     await r.time.idle()
     t.equal(readState(r.stateDir).cursor, '2026-11-24T12:03:00.000Z', 'delivered after the capped wait')
-    assertExactlyOnce(t, r.sink, expectedUids(r.sim, START, cursorOf(r)))
+    assertExactlyOnce(t, r.sink, expectedUids(r.sim, START, cursorOf(r)), await r.cutOff())
   })
 }
 
@@ -185,7 +185,7 @@ for (const futureEnd of ['reject', 'clamp'] as const) {
     const cursor = cursorOf(r)
     t.ok(cursor >= T0 + 2 * H - 3 * MIN && cursor <= T0 + 2 * H, `the cursor follows the API's clock (${new Date(cursor).toISOString()})`)
     t.ok(r.logs.some((l) => l.includes('start cursor was set by a clock ahead')), 'says it started by the API\'s clock')
-    assertExactlyOnce(t, r.sink, expectedUids(r.sim, START, cursor))
+    assertExactlyOnce(t, r.sink, expectedUids(r.sim, START, cursor), await r.cutOff())
   })
 }
 
@@ -210,7 +210,7 @@ t.test('SIGTERM mid-window: what the collector acknowledged is not sent again af
   await r.startApp()
   await r.time.idle()
   t.equal(readState(r.stateDir).cursor, '2026-11-24T12:00:00.000Z')
-  assertExactlyOnce(t, r.sink, expectedUids(r.sim, START, cursorOf(r)))
+  assertExactlyOnce(t, r.sink, expectedUids(r.sim, START, cursorOf(r)), await r.cutOff())
 })
 
 t.test('a failed state write before a request is reported as a state failure, not a fetch failure', async (t) => {

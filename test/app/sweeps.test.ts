@@ -58,8 +58,8 @@ function readState(r: Rig): ReceiverState {
 }
 
 /** Every event the API holds from `from` to the cursor (the late ones are all visible by now). */
-function assertAllOnce(t: Test, r: Rig, from: number): void {
-  assertExactlyOnce(t, r.sink, expectedUids(r.sim, from, Date.parse(readState(r).cursor)))
+async function assertAllOnce(t: Test, r: Rig, from: number): Promise<void> {
+  assertExactlyOnce(t, r.sink, expectedUids(r.sim, from, Date.parse(readState(r).cursor)), await r.cutOff())
 }
 
 t.test('events indexed 5, 20, 29 and 30 minutes late are exported once, by the sweeps; /status and /metrics count them', async (t) => {
@@ -70,7 +70,7 @@ t.test('events indexed 5, 20, 29 and 30 minutes late are exported once, by the s
   await runTo(r, T0 + 2 * H, pending)
   t.same(pending, [], 'every late event became visible')
   t.same(ids(r), ['late-20', 'late-29', 'late-30', 'late-5'], 'each late event exactly once')
-  assertAllOnce(t, r, Date.parse('2026-11-24T11:01:00Z'))
+  await assertAllOnce(t, r, Date.parse('2026-11-24T11:01:00Z'))
 
   // Fresh polls ask a minute; sweeps 20 minutes (the first window is the start lookback).
   const spans = r.sim.requests.slice(1).map((q) => {
@@ -111,7 +111,7 @@ t.test('a restart between the sweeps: the stage cursors are in the state file an
   await r.time.idle()
   await runTo(r, T0 + 2 * H + 30 * MIN, pending)
   t.same(ids(r), ['late-20', 'late-29', 'late-30', 'late-5'], 'each late event exactly once')
-  assertAllOnce(t, r, Date.parse('2026-11-24T11:01:00Z'))
+  await assertAllOnce(t, r, Date.parse('2026-11-24T11:01:00Z'))
 })
 
 t.test('a state file from before sweeps loads: the sweeps start at its reaskFrom', async (t) => {
@@ -140,7 +140,7 @@ t.test('a budget wait: nothing is asked while it lasts, the sweeps catch up afte
   t.equal(r.sim.requests.length, 0, 'nothing asked during the wait')
   await runTo(r, T0 + 2 * H + 30 * MIN, pending)
   t.same(ids(r), ['late-20', 'late-29', 'late-30', 'late-5'], 'each late event exactly once')
-  assertAllOnce(t, r, T0 - 10 * MIN)
+  await assertAllOnce(t, r, T0 - 10 * MIN)
 })
 
 t.test("killed between a sweep's export and its commit: the sweep runs again after the restart; duplicates only, nothing lost", async (t) => {
@@ -204,5 +204,5 @@ t.test("a sweep the API answers only in part (its data ends before the span) is 
   r.sim.onRequest(undefined)
   await runTo(r, T0 + 2 * H + 30 * MIN, pending)
   t.same(ids(r), ['late-20', 'late-29', 'late-30', 'late-5'], 'then each late event exactly once')
-  assertAllOnce(t, r, Date.parse('2026-11-24T11:01:00Z'))
+  await assertAllOnce(t, r, Date.parse('2026-11-24T11:01:00Z'))
 })

@@ -55,7 +55,7 @@ t.test('a thread dies mid-window: PSR_ERR_WORKER, the window read again, every e
   t.equal(r.sim.requests.filter((q) => q.query.interval === '2026-11-24T11:01:00Z/2026-11-24T12:00:00Z').length, 2, 'the window asked again')
   const cursor = Date.parse(readState(r.stateDir).cursor)
   t.ok(cursor >= Date.parse('2026-11-24T12:00:00Z'), 'and committed')
-  assertExactlyOnce(t, r.sink, expectedUids(r.sim, Date.parse('2026-11-24T11:01:00Z'), cursor))
+  assertExactlyOnce(t, r.sink, expectedUids(r.sim, Date.parse('2026-11-24T11:01:00Z'), cursor), await r.cutOff())
   t.equal(app.status.snapshot(r.time.clock()).totals.exported, r.sink.records.length, 'every record counted once')
   t.same(app.status.snapshot(r.time.clock()).workers, { threads: 2, running: 2, restarts: 1 }, '/status: the thread that died, and its replacement')
   const metrics = await app.metrics.render()

@@ -155,6 +155,8 @@ export interface OtlpSink {
   readonly records: SinkRecord[]
   /** Every request, accepted or not. */
   readonly requests: SinkRequest[]
+  /** Requests accepted since the sink started, and the most records one of them carried (clear() keeps both). */
+  readonly accepted: { requests: number; maxRecords: number }
   /** Records of requests answered with an injected failure (failNext), decoded for the test; never delivered. */
   readonly rejected: SinkRecord[]
   /** Calls `hook` (replacing any earlier one; undefined removes it) when a request arrives, in every mode. */
@@ -315,6 +317,7 @@ export async function startOtlpSink(opts: OtlpSinkOptions = {}): Promise<OtlpSin
   const records: SinkRecord[] = []
   const requests: SinkRequest[] = []
   const rejected: SinkRecord[] = []
+  const accepted = { requests: 0, maxRecords: 0 }
   let arrivals = 0
   let requestHook: SinkRequestHook | undefined
   let responseHook: SinkResponseHook | undefined
@@ -402,6 +405,10 @@ export async function startOtlpSink(opts: OtlpSinkOptions = {}): Promise<OtlpSin
     }
     entry.records = decoded.length
     entry.status = successStatus
+    if (successStatus >= 200 && successStatus < 300) {
+      accepted.requests++
+      accepted.maxRecords = Math.max(accepted.maxRecords, decoded.length)
+    }
     records.push(...decoded)
     // An empty ExportLogsServiceResponse: full success.
     if (format === 'protobuf') answer(res, successStatus, 'application/x-protobuf', Buffer.alloc(0))
@@ -439,6 +446,7 @@ export async function startOtlpSink(opts: OtlpSinkOptions = {}): Promise<OtlpSin
     logsUrl: `${url}/v1/logs`,
     records,
     requests,
+    accepted,
     rejected,
     onRequest(hook) {
       requestHook = hook
