@@ -3,8 +3,12 @@ import { AttributeList } from '../mapping/attribute-list.js'
 import { isEncoded, UNSET_TIME } from '../mapping/types.js'
 import type { ExportRecord, HrTime, LogRecordParts } from '../mapping/types.js'
 
-/** What the encoder writes a record from: the parts, the attributes also as the mapper's list. */
-export type EncodableRecord = Omit<LogRecordParts, 'attributes'> & { attributes: AnyValueMap | AttributeList }
+/**
+ * What the encoder writes a record from: the parts, the attributes also as the mapper's list. `bodyUtf8`: the body
+ * string's UTF-8 when the caller holds it already (a worker thread: the API's own bytes, checked to be valid UTF-8, so
+ * exactly what encoding the string gives), copied instead of encoded again.
+ */
+export type EncodableRecord = Omit<LogRecordParts, 'attributes'> & { attributes: AnyValueMap | AttributeList; bodyUtf8?: Uint8Array }
 import { DEFAULT_ATTRIBUTE_COUNT_LIMIT } from '../config/defaults.js'
 
 /**
@@ -415,7 +419,14 @@ function writeRecord(w: Writer, r: EncodableRecord, countLimit: number, cut: num
     w.byte(TAG.recordSeverityText)
     w.string(r.severityText)
   }
-  if (r.body !== undefined) {
+  const utf8 = r.bodyUtf8
+  if (utf8 !== undefined) {
+    // A string AnyValue: its tag, then the length-prefixed bytes.
+    w.byte(TAG.recordBody)
+    w.uvarint(1 + varintSize(utf8.length) + utf8.length)
+    w.byte(TAG.anyString)
+    w.bytes(utf8)
+  } else if (r.body !== undefined) {
     w.byte(TAG.recordBody)
     const bodyAt = w.start(2)
     writeAnyValue(w, r.body, Infinity, false, 0)

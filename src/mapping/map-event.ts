@@ -155,7 +155,7 @@ export function mapEvent(event: JsonValue, type: EventType, opts: MappingOptions
 export function mapEventListed(event: JsonValue, type: EventType, opts: MappingOptions, observedAt: HrTime, text?: string): ListedRecord {
   try {
     const malformed: MalformedReason[] = []
-    const uid = eventUid(event, type)
+    const uid = eventUid(event, type, text)
     const list = new AttributeList()
     let timestamp: HrTime | undefined
     let obj: JsonObject | undefined

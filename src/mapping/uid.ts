@@ -84,26 +84,27 @@ function quoteString(s: string): string {
  * Canonical JSON of a JSON value. Values JSON cannot hold are written as `JSON.stringify` would inside an array
  * (`null`) and skipped as object members, so any acyclic input gives a string.
  */
-export function canonicalJson(value: unknown): string {
-  return canon(value, true, 0)
+export function canonicalJson(value: unknown, plain = false): string {
+  return canon(value, true, 0, plain)
 }
 
 /**
  * `depth`: how many objects/arrays enclose `value`. Past MAX_DEPTH, the rest is written by safeJson (keys in the
  * order received, no recursion): events that deep are not real SIEM events, and their uid stays deterministic.
+ * `plain`: no string in `value` needs an escape (see eventUid), so none is searched for one.
  */
-function canon(value: unknown, top: boolean, depth: number): string {
+function canon(value: unknown, top: boolean, depth: number, plain: boolean): string {
   if (depth > MAX_DEPTH && typeof value === 'object' && value !== null) return safeJson(value)
   switch (typeof value) {
     case 'string':
-      return quoteString(value)
+      return plain ? '"' + value + '"' : quoteString(value)
     case 'number':
       return Number.isFinite(value) ? String(value) : 'null'
     case 'boolean':
       return value ? 'true' : 'false'
     case 'object': {
       if (value === null) return 'null'
-      if (Array.isArray(value)) return canonArray(value, depth)
+      if (Array.isArray(value)) return canonArray(value, depth, plain)
       const obj = value as Record<string, unknown>
       const keys = Object.keys(obj)
       if (keys.length === 0) return '{}'
@@ -115,7 +116,7 @@ function canon(value: unknown, top: boolean, depth: number): string {
         // Members JSON leaves out (never from JSON.parse); the first member written takes no comma.
         if (isSkipped(v)) continue
         const prefix = prefixes[j] as string
-        out += (out.length === 1 && j > 0 ? prefix.slice(1) : prefix) + (top && k === UNORDERED_FIELD && Array.isArray(v) ? canonUnordered(v, depth) : canon(v, false, depth + 1))
+        out += (out.length === 1 && j > 0 ? prefix.slice(1) : prefix) + (top && k === UNORDERED_FIELD && Array.isArray(v) ? canonUnordered(v, depth, plain) : canon(v, false, depth + 1, plain))
       }
       return out + '}'
     }
@@ -126,21 +127,33 @@ function canon(value: unknown, top: boolean, depth: number): string {
   }
 }
 
-function canonArray(arr: readonly unknown[], depth: number): string {
+function canonArray(arr: readonly unknown[], depth: number, plain: boolean): string {
   let out = '['
   for (let i = 0; i < arr.length; i++) {
     if (i > 0) out += ','
-    out += canon(arr[i], false, depth + 1)
+    out += canon(arr[i], false, depth + 1, plain)
   }
   return out + ']'
 }
 
-function canonUnordered(arr: readonly unknown[], depth: number): string {
-  const parts = arr.map((v) => canon(v, false, depth + 2)).sort(byCodeUnits)
+function canonUnordered(arr: readonly unknown[], depth: number, plain: boolean): string {
+  const parts = arr.map((v) => canon(v, false, depth + 2, plain)).sort(byCodeUnits)
   return '[' + parts.join(',') + ']'
 }
 
-export function eventUid(event: JsonValue, type: EventType): string {
+/**
+ * `text`: the event's JSON text, when known (JSON that parses to `event`). When it has no backslash and no lone
+ * surrogate, no string of the event holds a quote, a backslash, a control character or a lone surrogate (JSON writes
+ * them only as escapes), so the canonical form quotes strings without searching them: ~3 µs an event. Clicks and
+ * messages without quoted display names qualify.
+ */
+/** ES2024's String#isWellFormed, which Node 20 has (the project's lib is ES2023, for Node 20's sake). */
+interface WellFormedCheck {
+  isWellFormed(): boolean
+}
+
+export function eventUid(event: JsonValue, type: EventType, text?: string): string {
+  const plain = text !== undefined && text.indexOf('\\') < 0 && (text as unknown as WellFormedCheck).isWellFormed()
   // crypto.hash (Node 20.12 and later): one call instead of a Hash object and three, ~2 µs an event less.
-  return hash('sha256', type + '\n' + canonicalJson(event), 'hex')
+  return hash('sha256', type + '\n' + canonicalJson(event, plain), 'hex')
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import t, { type Test } from 'tap'
 import { SeverityNumber } from '@opentelemetry/api-logs'
@@ -33,6 +34,7 @@ const kase = (name: string): JsonObject => cases[name] as JsonObject
 const FLAT: MappingOptions = { attributeShape: 'flat', body: 'json' }
 const NESTED: MappingOptions = { attributeShape: 'nested', body: 'json' }
 const OBSERVED: HrTime = [1_790_000_000, 123]
+const hashOf = (s: string): string => createHash('sha256').update(s).digest('hex')
 const map = (e: JsonValue, type: EventType, opts: MappingOptions = FLAT): MappedRecord => mapEvent(e, type, opts, OBSERVED)
 const secs = (iso: string): number => Date.parse(iso) / 1000
 const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T
@@ -252,6 +254,25 @@ void t.test('uid: a known answer (the dedup keys in state files and log.record.u
   }
   // Computed by the first implementation (createHash), kept as a literal.
   t.equal(eventUid(e, 'messagesDelivered'), '0794c5798816b83c263fd0475c204d43864d722015e60ca299a21e2c3a81f3ab')
+  t.end()
+})
+
+void t.test('uid: the same with the event text as without (strings quoted unsearched only when the text allows it)', (t) => {
+  const texts = [
+    '{"messageTime":"2026-11-20T10:00:00.000Z","subject":"caf\u00e9 \ud83d\ude00","recipient":["a@b.zz"]}',
+    '{"subject":"say \\"hi\\"","headerFrom":"\\"A\\" <a@b.zz>"}',
+    '{"subject":"tab\\there","x":"\\u0001","y":"a\\\\b"}',
+    '{"subject":"lone \\ud800 escaped"}',
+    // Not from UTF-8: a JavaScript string with a lone surrogate and no backslash. JSON.stringify escapes it.
+    '{"subject":"lone \ud800 raw","b":["\udc00"]}',
+    '{"messageParts":[{"md5":"b"},{"md5":"a"}],"spamScore":0.0,"n":1e3}',
+  ]
+  for (const text of texts) {
+    const e = JSON.parse(text) as JsonValue
+    t.equal(eventUid(e, 'messagesDelivered', text), eventUid(e, 'messagesDelivered'), text)
+    t.equal(mapEvent(e, 'messagesDelivered', FLAT, OBSERVED, text).uid, eventUid(e, 'messagesDelivered'), `mapEvent, ${text}`)
+  }
+  t.equal(eventUid(JSON.parse(texts[4]!) as JsonValue, 'messagesDelivered', texts[4]), hashOf('messagesDelivered\n{"b":["\\udc00"],"subject":"lone \\ud800 raw"}'), 'a lone surrogate is escaped')
   t.end()
 })
 

@@ -71,6 +71,24 @@ t.test('an event that is not JSON: the batch fails, naming the array and the ind
   t.end()
 })
 
+t.test("the body is the API's own bytes: copied when valid UTF-8, else the decoded text (U+FFFD) as the main thread encodes it", (t) => {
+  const good = Buffer.from('{"GUID":"g1","subject":"caf\u00e9 \ud83d\ude00 \\u00e9","spamScore":0.0,"n":1e3}')
+  // 0xff is never UTF-8; 0xed 0xa0 0x80 is an encoded surrogate (CESU-8), which UTF-8 forbids too.
+  const bad = Buffer.concat([Buffer.from('{"GUID":"g2","subject":"a'), Buffer.from([0xff, 0x20, 0xed, 0xa0, 0x80]), Buffer.from('b"}')])
+  const bytes = Buffer.concat([good, bad])
+  const raw = { bytes: new Uint8Array(bytes), ends: Uint32Array.from([good.length, bytes.length]), counts: [2, 0, 0, 0], first: [0, 0, 0, 0] }
+  const setup = SETUPS[0]![1]
+  const result = batchEncoder(setup)(raw, OBSERVED) as EncodedBatch
+  const texts = noTexts()
+  texts.messagesDelivered.push(good.toString('utf8'), bad.toString('utf8'))
+  t.match(texts.messagesDelivered[1], /a\ufffd \ufffd{1,3}b/, 'the bad bytes decode to U+FFFD')
+  const want = inThread(texts, setup)
+  t.ok(Buffer.from(result.bytes).equals(want.encoded.bytes), 'the same records as encoding the decoded texts')
+  t.ok(Buffer.from(result.bytes).includes(good), 'the valid event is in the record as sent, byte for byte')
+  t.notOk(Buffer.from(result.bytes).includes(bad), 'the invalid bytes are not passed on')
+  t.end()
+})
+
 t.test('an empty batch', (t) => {
   const result = batchEncoder(SETUPS[0]![1])(rawOf(noTexts()), OBSERVED) as EncodedBatch
   t.same([result.bytes.length, result.uids.length], [0, 0])
