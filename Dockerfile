@@ -33,6 +33,8 @@ RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts
 FROM node:24.17.0-bookworm-slim AS runtime
 # Only the receiver's own settings here (README "Configuration"); the rest comes from `docker run -e`.
 ENV RECEIVER_STATE_DIR=/var/lib/proofpoint-siem-receiver
+# One malloc arena instead of one per thread: ~30 MB less peak RSS on a big window (src/node-flags.ts LAUNCH_ENV).
+ENV MALLOC_ARENA_MAX=1
 WORKDIR /app
 # package.json is needed at run time: "type": "module" and the version the receiver reports.
 COPY package.json LICENSE ./

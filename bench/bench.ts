@@ -20,7 +20,7 @@
 import { spawn } from 'node:child_process'
 import os from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { nodeFlags } from '../src/node-flags.js'
+import { LAUNCH_ENV, nodeFlags } from '../src/node-flags.js'
 import { startSimulator } from '../src/simulator/index.js'
 import { startBenchSink, startSiemFront } from './servers.js'
 import type { OtlpBenchSink, SiemFront } from './servers.js'
@@ -100,12 +100,13 @@ function parseOptions(argv: string[]): Options {
 }
 
 function runChildProcess(variant: Variant, events: number, env: Record<string, string>, cpuProfDir: string | undefined, script = fileURLToPath(import.meta.url)): Promise<ChildResult> {
-  // The receiver's children start as the image starts it (nodeFlags); the floor and the naive script as plain node.
+  // The receiver's children start as the image starts it (nodeFlags, and LAUNCH_ENV unless this process has the
+  // variables: MALLOC_ARENA_MAX=16 measures without it); the floor and the naive script as plain node.
   const receiver = !['b', 'c', 'c2'].includes(variant)
   const flags = ['--expose-gc', ...(receiver ? nodeFlags(process.version) : []), ...(cpuProfDir && variant === 'a' ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : [])]
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...flags, script, '--child', variant, String(events)], {
-      env: { ...process.env, ...env },
+      env: { ...(receiver ? LAUNCH_ENV : {}), ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     let stdout = ''

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
-import { acceptedNodeFlags, nodeFlags, youngGenerationAdvice } from '../src/node-flags.js'
+import { acceptedNodeFlags, LAUNCH_ENV, nodeFlags, youngGenerationAdvice } from '../src/node-flags.js'
 import { WORKER_RESOURCE_LIMITS } from '../src/workers/pool.js'
 
 const run = promisify(execFile)
@@ -45,13 +45,27 @@ t.test('youngGenerationAdvice', async (t) => {
   }
 })
 
-t.test('npm start and npm run demo start node with nodeFlags of the Node that runs them', async (t) => {
+t.test("npm start and npm run demo start node with nodeFlags of the Node that runs them, and LAUNCH_ENV unless the operator's own", async (t) => {
   const scripts = (JSON.parse(readFileSync(new URL('package.json', ROOT), 'utf8')) as { scripts: Record<string, string> }).scripts
+  const names = Object.keys(LAUNCH_ENV) as Array<keyof typeof LAUNCH_ENV>
+  const unset: NodeJS.ProcessEnv = { ...ENV }
+  for (const k of names) delete unset[k]
+  const cases: Array<{ env: NodeJS.ProcessEnv; want: Record<string, string>; label: string }> = [
+    { env: unset, want: LAUNCH_ENV, label: 'not set before' },
+    { env: { ...unset, MALLOC_ARENA_MAX: '4' }, want: { MALLOC_ARENA_MAX: '4' }, label: "the operator's own kept" },
+  ]
   for (const [name, command] of [['start', 'run'], ['demo', 'demo']] as const) {
-    t.match(scripts[name], /^node /, `${name} runs node itself`)
-    // The script through sh, as npm runs it, with `node` at its head printing its arguments instead.
-    const { stdout } = await run('sh', ['-c', scripts[name]!.replace(/^node /, `printf '%s\\n' `)], { cwd: ROOT, env: ENV })
-    t.same(stdout.split('\n').filter(Boolean), [...nodeFlags(process.version), 'dist/src/main.js', command], `${name}: ${process.version}'s options, then the receiver`)
+    // The receiver's node is the one whose options come from `$(…)`; it execs node itself (no npm or shell left).
+    const head = /(?:^|\s)node (?=\$\(node dist\/src\/node-flags\.js\))/
+    t.match(scripts[name], head, `${name} runs node itself`)
+    // The script through sh, as npm runs it, with that node printing the launch variables and its arguments instead.
+    const printer = `sh -c 'printf "%s\\n" ${names.map((k) => `"${k}=$${k}"`).join(' ')} "$@"' -- `
+    for (const { env, want, label } of cases) {
+      const { stdout } = await run('sh', ['-c', scripts[name]!.replace(head, (m) => m.replace('node ', printer))], { cwd: ROOT, env })
+      const lines = stdout.split('\n').filter(Boolean)
+      t.same(lines.slice(0, names.length), names.map((k) => `${k}=${want[k]}`), `${name}: the launch environment (${label})`)
+      t.same(lines.slice(names.length), [...nodeFlags(process.version), 'dist/src/main.js', command], `${name}: ${process.version}'s options, then the receiver`)
+    }
   }
 })
 

@@ -14,7 +14,7 @@ import { parseAllDocuments } from 'yaml'
 import { CONFIG_VARIABLES, loadConfig } from '../../src/config/index.js'
 import type { ReceiverConfig } from '../../src/config/index.js'
 import { DEFAULT_MAX_BATCH_BYTES } from '../../src/export/batches.js'
-import { nodeFlags } from '../../src/node-flags.js'
+import { LAUNCH_ENV, nodeFlags } from '../../src/node-flags.js'
 import { OPS_ROUTES, buildOpsServer } from '../../src/ops/server.js'
 import { EVENT_TYPES } from '../../src/siem/types.js'
 import { ReceiverStatus } from '../../src/status/index.js'
@@ -596,8 +596,9 @@ t.test('Dockerfile: multi-stage, pinned Node LTS base, production dependencies o
 
 t.test('Dockerfile: non-root, state volume, ops port, node HEALTHCHECK, exec-form node entry point in the built output', async (t) => {
   t.ok(Number.isInteger(IMAGE_UID) && IMAGE_UID > 0, `USER is a numeric non-root uid (${IMAGE_UID}), so runAsNonRoot can verify it`)
-  const unknown = Object.keys(IMAGE_ENV).filter((k) => !KNOWN_VARIABLES.has(k))
-  t.same(unknown, [], 'the image sets only variables of the configuration schema')
+  const unknown = Object.keys(IMAGE_ENV).filter((k) => !KNOWN_VARIABLES.has(k) && !(k in LAUNCH_ENV))
+  t.same(unknown, [], 'the image sets only variables of the configuration schema, and the launch environment')
+  for (const [k, v] of Object.entries(LAUNCH_ENV)) t.equal(IMAGE_ENV[k], v, `the image sets ${k}=${v} (LAUNCH_ENV, as npm start does)`)
   const stateDir = IMAGE_ENV.RECEIVER_STATE_DIR
   t.ok(stateDir?.startsWith('/'), `RECEIVER_STATE_DIR is set to an absolute path (${stateDir})`)
   const volumes = runtimeOps('VOLUME').flatMap((i) => (i.args.startsWith('[') ? execForm(i.args, 'VOLUME') : i.args.split(/\s+/)))
