@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import type { LoadedConfig } from './config/index.js'
 import { ConfigError, EXIT_CONFIG, ReceiverError } from './errors.js'
-import { youngGenerationAdvice } from './node-flags.js'
+import { mallocArenaAdvice, onGlibc, youngGenerationAdvice } from './node-flags.js'
 import { NAME, VERSION } from './version.js'
 // Everything else is imported by the command that needs it: loading it takes seconds on a busy host, and `run` and
 // `demo` listen for the stop signals before that, so a SIGTERM right after the start does not exit at once.
@@ -81,6 +81,9 @@ async function runCommand(env: NodeJS.ProcessEnv, configFile: string | undefined
   if (polling) logger.info({ version: VERSION, principal: config.proofpoint.principal, endpoint: redactUrl(config.otel.logsEndpoint) }, 'receiver started')
   const advice = polling ? youngGenerationAdvice(process.version, process.execArgv, env.NODE_OPTIONS) : undefined
   if (advice !== undefined) logger.info(advice)
+  // The report that names the C library takes ~20 ms: asked only when the variable is missing.
+  const arenas = polling && env.MALLOC_ARENA_MAX === undefined ? mallocArenaAdvice(env, onGlibc()) : undefined
+  if (arenas !== undefined) logger.info(arenas)
   // A signal that came during start() resolved this already: the receiver stops right after a complete start.
   const signal = await stop.first
   logger.info({ signal }, 'shutting down')

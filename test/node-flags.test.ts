@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
-import { acceptedNodeFlags, LAUNCH_ENV, nodeFlags, youngGenerationAdvice } from '../src/node-flags.js'
+import { acceptedNodeFlags, LAUNCH_ENV, mallocArenaAdvice, nodeFlags, onGlibc, youngGenerationAdvice } from '../src/node-flags.js'
 import { WORKER_RESOURCE_LIMITS } from '../src/workers/pool.js'
 
 const run = promisify(execFile)
@@ -25,6 +25,15 @@ t.test('acceptedNodeFlags: none from a node that refuses them (a later V8 withou
   if (Number(process.versions.node.split('.')[0]) < 22) t.same(acceptedNodeFlags(process.execPath, 'v24.0.0'), [], 'refused: none')
   // A "node" that refuses every option.
   t.same(acceptedNodeFlags('/bin/false', 'v24.0.0'), [], 'refused: none')
+})
+
+t.test('mallocArenaAdvice: on glibc without MALLOC_ARENA_MAX only', async (t) => {
+  t.match(mallocArenaAdvice({}, true), /without MALLOC_ARENA_MAX=1: .*own malloc arena.*MALLOC_ARENA_MAX=1 node dist\/src\/main\.js/, 'what and how')
+  t.equal(mallocArenaAdvice({ MALLOC_ARENA_MAX: '1' }, true), undefined, 'started as the image starts it')
+  t.equal(mallocArenaAdvice({ MALLOC_ARENA_MAX: '8' }, true), undefined, "the operator's own value")
+  t.equal(mallocArenaAdvice({}, false), undefined, 'musl and others ignore the variable')
+  // This machine's Node reports its C library; the image and CI run Debian (glibc).
+  t.equal(onGlibc(), process.platform === 'linux' && typeof (process.report.getReport() as { header: { glibcVersionRuntime?: string } }).header.glibcVersionRuntime === 'string')
 })
 
 t.test('youngGenerationAdvice', async (t) => {

@@ -14,6 +14,7 @@ import type { FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import type { Test } from 'tap'
+import { onGlibc } from '../../src/node-flags.js'
 import { startSimulator } from '../../src/simulator/index.js'
 import { startOtlpSink } from '../helpers/otlp-sink.js'
 import { startReceiver } from '../helpers/child.js'
@@ -125,6 +126,10 @@ t.test('run: SIGTERM during the start (ops server up, state file being read) sto
   const advice = p.logsMatching(/was started without --scavenger-max-new-space-capacity-mb=8/)
   if (Number(process.versions.node.split('.')[0]) >= 24) t.match(advice, [{ level: 'info' }], `${process.version}: the log says to start it with the flag`)
   else t.same(advice, [], `${process.version}: nothing to say`)
+  // Nor with MALLOC_ARENA_MAX (LAUNCH_ENV), unless this environment has its own.
+  const arenas = p.logsMatching(/started without MALLOC_ARENA_MAX=1/)
+  if (process.env.MALLOC_ARENA_MAX === undefined && onGlibc()) t.match(arenas, [{ level: 'info' }], 'the log says to start it with MALLOC_ARENA_MAX=1')
+  else t.same(arenas, [], 'nothing to say about malloc arenas')
 })
 
 t.test('run: SIGHUP stops a running receiver gracefully like SIGTERM, exit 0', { skip }, async (t) => {
