@@ -42,6 +42,7 @@ const LABELS: Record<Column, string> = {
   base: 'base: (a) of --baseline',
   a0: 'a0 receiver, no indicators/std fields',
   w0: 'w0 receiver, RECEIVER_WORKERS=0',
+  p: 'p  threads only: parse/map/encode',
   b: 'b  floor',
   c: 'c  naive (SDK defaults)',
   c2: 'c2 naive, queue = window',
@@ -287,6 +288,12 @@ function printTargets(rows: Row[], sizes: number[]): void {
     const b = get(size, 'b')
     // Not the target's measure (a is): what the windows after the first cost, threads started and the JIT warm.
     if (a2 && b) out.push(`  ${pad(fmtInt(size), 8)} the next window in the same process (a2, warm): a2/b ${(eventsPerSecond(a2) / eventsPerSecond(b)).toFixed(2)}, ${(a2.ms * 1000 / a2.events).toFixed(1)} µs/event`)
+  }
+  for (const size of sizes) {
+    const p = get(size, 'p')
+    const b = get(size, 'b')
+    // A bound, not a target: (a) does the threads' work and its I/O besides, so a/b cannot exceed p/b.
+    if (p && b) out.push(`  ${pad(fmtInt(size), 8)} the threads' work alone (p, no I/O): p/b ${(eventsPerSecond(p) / eventsPerSecond(b)).toFixed(2)}, the most (a) could reach`)
   }
   const largest = Math.max(...sizes)
   const aLargest = get(largest, 'a')

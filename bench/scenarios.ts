@@ -24,14 +24,21 @@ import { createApp } from '../src/app.js'
 import { loadConfig } from '../src/config/index.js'
 import { OtlpProtoLogsEncoder } from '../src/export/otlp-proto-encoder.js'
 import { buildResource, SCOPE_NAME } from '../src/export/resource.js'
+import { mappingOptions } from '../src/config/part-options.js'
 import { createLogger } from '../src/logger.js'
 import type { LogRecordParts } from '../src/mapping/types.js'
+import { SiemBodyParser } from '../src/siem/response-parser.js'
 import { EVENT_TYPES } from '../src/siem/types.js'
+import type { RawEvents } from '../src/siem/types.js'
+import { resolveWorkers } from '../src/workers/cpus.js'
+import { isParseFailure } from '../src/workers/encode-batch.js'
+import type { BatchResult } from '../src/workers/encode-batch.js'
+import { WorkerPool } from '../src/workers/pool.js'
 import { VERSION } from '../src/version.js'
 import { runSweeps } from './sweeps.js'
 import type { SweepFigures } from './sweeps.js'
 
-export const VARIANTS = ['a', 'a2', 'a0', 'w0', 'b', 'c', 'c2', 'idle', 'sweeps'] as const
+export const VARIANTS = ['a', 'a2', 'a0', 'w0', 'p', 'b', 'c', 'c2', 'idle', 'sweeps'] as const
 export type Variant = (typeof VARIANTS)[number]
 
 export const PRINCIPAL = 'bench-principal'
@@ -343,6 +350,68 @@ async function runSweepsChild(env: ChildEnv): Promise<ChildResult> {
   }
 }
 
+/**
+ * (p) The part of (a) that the threads do, alone: the body (fetched before timing) framed by the receiver's own
+ * parser in raw batches of its export batch size, in network-sized chunks, and each batch parsed, mapped and encoded
+ * by a WorkerPool of the receiver's default size, with as many batches in flight as (a) allows. No HTTP, no dedup, no
+ * export, no state: (a) does all of this and more, so it can be no faster. Timed from creating the pool (its threads
+ * start on the first batch, as in (a)) until every batch is back.
+ */
+/** (p) The body is written to the parser in pieces of this size: what a socket read gives on 127.0.0.1. */
+const CHUNK_BYTES = 64 * 1024
+
+async function runPool(env: ChildEnv): Promise<ChildResult> {
+  const body = await fetchBody(env)
+  const { config } = loadConfig({
+    env: {
+      PROOFPOINT_PRINCIPAL: PRINCIPAL,
+      PROOFPOINT_SECRET: SECRET,
+      OTEL_EXPORTER_OTLP_ENDPOINT: env.sinkUrl,
+      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => TUNABLE.test(k))),
+    },
+  })
+  const { workers } = resolveWorkers(config.receiver.workers, config.otel.protocol)
+  const batchEvents = config.receiver.exportBatchSize
+  const notes = [`${workers} thread(s), batches of ${batchEvents}`]
+  if (workers === 0) throw new Error('RECEIVER_WORKERS=0: the pool scenario needs threads')
+  gc()
+  const started = performance.now()
+  const cpu = process.cpuUsage()
+  const pool = new WorkerPool({ size: workers, setup: { mapping: mappingOptions(config) } })
+  const parser = new SiemBodyParser(EVENT_TYPES, true)
+  const inFlight: Array<Promise<BatchResult>> = []
+  let events = 0
+  let encodedBytes = 0
+  const settle = async (): Promise<void> => {
+    const result = await inFlight.shift()!
+    if (isParseFailure(result)) throw new Error(result.parseError)
+    events += result.ends.length
+    encodedBytes += result.bytes.length
+  }
+  const submit = async (raw: RawEvents | undefined): Promise<void> => {
+    if (raw === undefined || raw.ends.length === 0) return
+    inFlight.push(pool.run(raw, [0, 0]))
+    // (a)'s window run: one batch per thread and the next one read meanwhile.
+    if (inFlight.length > workers) await settle()
+  }
+  try {
+    for (let at = 0; at < body.length; at += CHUNK_BYTES) {
+      parser.write(body.subarray(at, at + CHUNK_BYTES))
+      if (parser.pending >= batchEvents) await submit(parser.drain().raw)
+    }
+    await submit(parser.end().raw)
+    while (inFlight.length > 0) await settle()
+  } finally {
+    await pool.close()
+  }
+  return withPeakRss({ variant: 'p', events, bodyBytes: body.length, ms: performance.now() - started, cpuMs: cpuSince(cpu), delivered: events, encodedBytes, notes })
+}
+
+/** A scenario's figures with this process's peak RSS, read when it ends. */
+function withPeakRss(figures: Omit<ChildResult, 'maxRssBytes' | 'maxRssRusageBytes'>): ChildResult {
+  return { ...figures, maxRssBytes: peakRssBytes(), maxRssRusageBytes: process.resourceUsage().maxRSS * 1024 }
+}
+
 /** The window's body as the SIEM API front serves it (outside any measured time). */
 async function fetchBody(env: ChildEnv): Promise<Buffer> {
   const res = await request(`${env.siemUrl}${WINDOW_PATH}`, { headers: { authorization: AUTHORIZATION } })
@@ -391,20 +460,7 @@ async function runFloor(env: ChildEnv): Promise<ChildResult> {
     }
   }
   flush()
-  const ms = performance.now() - started
-  const cpuMs = cpuSince(cpu)
-  return {
-    variant: 'b',
-    events,
-    bodyBytes: body.length,
-    ms,
-    cpuMs,
-    maxRssBytes: peakRssBytes(),
-    maxRssRusageBytes: process.resourceUsage().maxRSS * 1024,
-    delivered: events,
-    encodedBytes,
-    notes: [],
-  }
+  return withPeakRss({ variant: 'b', events, bodyBytes: body.length, ms: performance.now() - started, cpuMs: cpuSince(cpu), delivered: events, encodedBytes, notes: [] })
 }
 
 /** Passes everything to the SDK exporter and counts the records it reports acknowledged. */
@@ -475,17 +531,7 @@ async function runNaive(env: ChildEnv, variant: 'c' | 'c2', expectedEvents: numb
   const cpuMs = cpuSince(cpu)
   await provider.shutdown()
   const notes = exporter.errors.map((e) => `export failed: ${e}`)
-  return {
-    variant,
-    events,
-    bodyBytes,
-    ms,
-    cpuMs,
-    maxRssBytes: peakRssBytes(),
-    maxRssRusageBytes: process.resourceUsage().maxRSS * 1024,
-    delivered: exporter.acknowledged,
-    notes,
-  }
+  return withPeakRss({ variant, events, bodyBytes, ms, cpuMs, delivered: exporter.acknowledged, notes })
 }
 
 export async function runChild(variant: Variant, expectedEvents: number): Promise<ChildResult> {
@@ -496,6 +542,8 @@ export async function runChild(variant: Variant, expectedEvents: number): Promis
     case 'a0':
     case 'w0':
       return runReceiver(env, variant)
+    case 'p':
+      return runPool(env)
     case 'b':
       return runFloor(env)
     case 'c':
