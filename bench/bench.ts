@@ -15,7 +15,9 @@
  * peak RSS (process.resourceUsage().maxRSS) is the scenario's own. This process runs the SIEM API front and the sink
  * and prints the table. Options: --sizes 10000,100000 --variants a,b --repeat N (fastest of N runs per scenario, the
  * runs of all scenarios taken in turn) --cpu-prof DIR (profiles the (a) children; summarize with profile-summary.js)
- * --baseline FILE (another build's bench.js: its receiver runs as `base` beside (a), to compare two commits).
+ * --baseline FILE (another build's bench.js: its receiver runs as `base` beside (a), to compare two commits)
+ * --windows N ((a2) reads N windows after the first, back to back: a catch-up; each window's time and the main
+ * thread's heap and RSS after it are in the notes).
  */
 import { spawn } from 'node:child_process'
 import os from 'node:os'
@@ -25,7 +27,7 @@ import { LAUNCH_ENV, nodeFlags } from '../src/node-flags.js'
 import { startSimulator } from '../src/simulator/index.js'
 import { startBenchSink, startSiemFront } from './servers.js'
 import type { OtlpBenchSink, SiemFront } from './servers.js'
-import { AUTHORIZATION, NEXT_WINDOW_PATH, PRINCIPAL, SECRET, T0, VARIANTS, WINDOW_MS, WINDOW_PATH, runChild } from './scenarios.js'
+import { AUTHORIZATION, PRINCIPAL, SECRET, T0, VARIANTS, WINDOW_MS, WINDOW_PATH, runChild, windowPath } from './scenarios.js'
 import type { ChildResult, Variant } from './scenarios.js'
 
 const DEFAULT_SIZES = [10_000, 100_000, 300_000]
@@ -71,10 +73,12 @@ interface Options {
   baseline?: string
   /** Runs per scenario; the fastest is reported. */
   repeat: number
+  /** (a2) The windows read after the first, back to back in the same process: a catch-up. */
+  windows: number
 }
 
 function parseOptions(argv: string[]): Options {
-  const opts: Options = { sizes: DEFAULT_SIZES, variants: [...VARIANTS], repeat: 1 }
+  const opts: Options = { sizes: DEFAULT_SIZES, variants: [...VARIANTS], repeat: 1, windows: 1 }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
     const value = argv[i + 1]
@@ -93,12 +97,16 @@ function parseOptions(argv: string[]): Options {
     } else if (arg === '--baseline' && value) {
       opts.baseline = value
       i++
+    } else if (arg === '--windows' && value) {
+      opts.windows = Number(value)
+      i++
     } else {
-      throw new Error(`unknown option ${arg}; use --sizes 10000,100000 --variants a,b,c,c2 --repeat N --cpu-prof DIR --baseline OTHER/bench.js`)
+      throw new Error(`unknown option ${arg}; use --sizes 10000,100000 --variants a,b,c,c2 --repeat N --cpu-prof DIR --baseline OTHER/bench.js --windows N`)
     }
   }
   if (opts.sizes.some((n) => !Number.isInteger(n) || n < 60)) throw new Error('--sizes: integers of at least 60')
   if (!Number.isInteger(opts.repeat) || opts.repeat < 1) throw new Error('--repeat: a positive integer')
+  if (!Number.isInteger(opts.windows) || opts.windows < 1) throw new Error('--windows: a positive integer')
   return opts
 }
 
@@ -150,13 +158,15 @@ async function runSize(size: number, opts: Options, sink: OtlpBenchSink): Promis
     process.stderr.write(
       `  ${size}: simulator generated ${generated} events, ${(pre.bytes / MB).toFixed(1)} MB of JSON in ${((performance.now() - t) / 1000).toFixed(1)} s\n`,
     )
-    // (a2) The next hour too, which that receiver reads once the first window is committed.
+    // (a2) The next hours too (--windows), which that receiver reads once the first window is committed.
     let generatedNext = 0
     if (opts.variants.includes('a2') && size <= windowMaxEvents) {
-      simNow = T0 + WINDOW_MS
-      const next = await front.prefetch(NEXT_WINDOW_PATH, AUTHORIZATION)
-      if (next.status !== 200) throw new Error(`the simulator answered ${next.status} for the next window`)
-      generatedNext = sim.requests.at(-1)?.events ?? 0
+      for (let k = 1; k <= opts.windows; k++) {
+        simNow = T0 + k * WINDOW_MS
+        const next = await front.prefetch(windowPath(simNow), AUTHORIZATION)
+        if (next.status !== 200) throw new Error(`the simulator answered ${next.status} for window ${k + 1}`)
+        generatedNext += sim.requests.at(-1)?.events ?? 0
+      }
     }
     const columns: Column[] = opts.variants.flatMap((v): Column[] => (v === 'a' && opts.baseline ? ['a', 'base'] : [v]))
     const best = new Map<Column, Row>()
@@ -176,7 +186,7 @@ async function runSize(size: number, opts: Options, sink: OtlpBenchSink): Promis
         const row: Row = { size, variant }
         const t0 = performance.now()
         const parentCpu = process.cpuUsage()
-        const env = { BENCH_SIEM_URL: front.url, BENCH_SINK_URL: sink.url }
+        const env = { BENCH_SIEM_URL: front.url, BENCH_SINK_URL: sink.url, BENCH_WINDOWS: String(opts.windows) }
         try {
           row.result = variant === 'base' ? await runChildProcess('a', generated, env, undefined, opts.baseline) : await runChildProcess(variant, generated, env, opts.cpuProfDir)
           const expected = variant === 'a2' ? generatedNext - (row.result.repeated ?? 0) : generated

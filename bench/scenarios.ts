@@ -47,12 +47,11 @@ export const AUTHORIZATION = `Basic ${Buffer.from(`${PRINCIPAL}:${SECRET}`).toSt
 /** The receiver's (frozen) clock and the simulator's: a whole minute, so the window is exactly [T0 − 1 h, T0]. */
 export const T0 = Date.parse('2026-11-24T12:00:00.000Z')
 export const WINDOW_MS = 3_600_000
+const MB = 1e6
 /** A window's request, as the receiver's client sends it. */
-const windowPath = (end: number): string =>
+export const windowPath = (end: number): string =>
   `/v2/siem/all?format=json&interval=${new Date(end - WINDOW_MS).toISOString().slice(0, 19)}Z/${new Date(end).toISOString().slice(0, 19)}Z`
 export const WINDOW_PATH = windowPath(T0)
-/** (a2) The next hour, [T0, T0 + 1 h]: the second window of a catch-up. */
-export const NEXT_WINDOW_PATH = windowPath(T0 + WINDOW_MS)
 /** Settings the bench's environment passes to the receiver (a). */
 export const TUNABLE = /^(RECEIVER_EXPORT_|RECEIVER_WINDOW_MAX_|RECEIVER_WORKERS$|OTEL_EXPORTER_OTLP_(LOGS_)?COMPRESSION$)/
 
@@ -90,13 +89,15 @@ export interface ChildResult {
 interface ChildEnv {
   siemUrl: string
   sinkUrl: string
+  /** (a2) The windows after the first (--windows). */
+  windows: number
 }
 
 function childEnv(): ChildEnv {
   const siemUrl = process.env.BENCH_SIEM_URL
   const sinkUrl = process.env.BENCH_SINK_URL
   if (!siemUrl || !sinkUrl) throw new Error('BENCH_SIEM_URL and BENCH_SINK_URL must be set (the parent sets them)')
-  return { siemUrl, sinkUrl }
+  return { siemUrl, sinkUrl, windows: Number(process.env.BENCH_WINDOWS ?? 1) }
 }
 
 function cpuSince(start: NodeJS.CpuUsage): number {
@@ -133,13 +134,14 @@ export function peakRssBytes(): number {
 async function runReceiver(env: ChildEnv, variant: 'a' | 'a2' | 'a0' | 'w0'): Promise<ChildResult> {
   const stateDir = await mkdtemp(join(tmpdir(), 'psr-bench-'))
   const notes: string[] = []
-  let windowDone: { received?: number; bytes?: number } | undefined
+  /** SIEM body bytes of each window done, in order (the receiver's `window done` log lines). */
+  const windowBytes: number[] = []
   const logStream = new Writable({
     write(chunk: Buffer, _enc, cb) {
       for (const line of chunk.toString('utf8').split('\n')) {
         if (!line) continue
         const entry = JSON.parse(line) as { level?: string; msg?: string; received?: number; bytes?: number }
-        if (entry.msg === 'window done') windowDone = entry
+        if (entry.msg === 'window done') windowBytes.push(entry.bytes ?? 0)
         else if ((entry.level === 'warn' || entry.level === 'error' || entry.level === 'fatal') && notes.length < 20) notes.push(line.slice(0, 400))
       }
       cb()
@@ -214,9 +216,23 @@ async function runReceiver(env: ChildEnv, variant: 'a' | 'a2' | 'a0' | 'w0'): Pr
     notes.push(`the first window (not measured): ${totals.received} events in ${ms.toFixed(0)} ms, ${(cpuSince(cpu) / 1000).toFixed(1)} s CPU`)
     started = performance.now()
     cpu = process.cpuUsage()
-    now = T0 + WINDOW_MS
-    for (const wake of [...parked]) wake()
-    await committed(app, now)
+    for (let k = 1; k <= env.windows; k++) {
+      const before = { ms: performance.now(), cpu: process.cpuUsage(), major: { ...gcs.major } }
+      now = T0 + k * WINDOW_MS
+      for (const wake of [...parked]) wake()
+      await committed(app, now)
+      if (env.windows === 1) break
+      // A catch-up (--windows): does each window cost the same, and does memory settle? The heap is read after a
+      // full collection (~20 ms, inside the measured time).
+      const ms = performance.now() - before.ms
+      const cpuMs = cpuSince(before.cpu)
+      gc()
+      const m = process.memoryUsage()
+      notes.push(
+        `window ${k + 1}: ${ms.toFixed(0)} ms, ${(cpuMs / 1000).toFixed(1)} s CPU, main-thread major GCs ${gcs.major.n - before.major.n} (${(gcs.major.ms - before.major.ms).toFixed(0)} ms); ` +
+          `then heap ${(m.heapUsed / MB).toFixed(0)} MB, external ${(m.external / MB).toFixed(0)} MB, RSS ${(m.rss / MB).toFixed(0)} MB`,
+      )
+    }
   }
   const ms = performance.now() - started
   const cpuMs = cpuSince(cpu)
@@ -237,7 +253,8 @@ async function runReceiver(env: ChildEnv, variant: 'a' | 'a2' | 'a0' | 'w0'): Pr
     variant,
     events: totals.received - firstWindow.events - (variant === 'a2' ? repeated : 0),
     ...(variant === 'a2' ? { repeated } : {}),
-    bodyBytes: windowDone?.bytes ?? 0,
+    // (a2) the windows after the first.
+    bodyBytes: windowBytes.slice(variant === 'a2' ? 1 : 0).reduce((a, b) => a + b, 0),
     ms,
     cpuMs,
     maxRssBytes: peakRssBytes(),
