@@ -54,9 +54,9 @@ EXPOSE 13380
 # No curl in the image: node asks /healthz itself (fetch is built into Node), on RECEIVER_HTTP_PORT if set.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.RECEIVER_HTTP_PORT||13380)+'/healthz',{signal:AbortSignal.timeout(4000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-# Exec form, node as PID 1, no shell or npm in between: SIGTERM reaches the receiver, which stops polling,
-# keeps the cursor at the last acknowledged window and exits within 10 s. The young generation is capped at
-# Node 20's size: Node 24 lets it grow to 128 MB under a big window. Not --max-semi-space-size, which would size the
-# worker threads' young generation too (src/node-flags.ts).
-ENTRYPOINT ["node", "--scavenger-max-new-space-capacity-mb=8", "dist/src/main.js"]
+# node as PID 1, no npm in between: a shell asks node-flags.js for the options that fit the threads the receiver
+# will run (RECEIVER_WORKERS, the CPUs of the pod; src/node-flags.ts), then execs node in its place, so SIGTERM reaches
+# the receiver, which stops polling, keeps the cursor at the last acknowledged window and exits within 10 s. A stop
+# signal during that first step exits at once (PID 1 ignores signals it does not handle).
+ENTRYPOINT ["/bin/sh", "-c", "trap 'exit 0' TERM INT HUP; flags=$(node dist/src/node-flags.js \"$@\"); exec node $flags dist/src/main.js \"$@\"", "proofpoint-siem-receiver"]
 CMD ["run"]

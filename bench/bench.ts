@@ -19,12 +19,14 @@
  * --windows N ((a2) reads N windows after the first, back to back: a catch-up; each window's time and the main
  * thread's heap and RSS after it are in the notes).
  */
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import os from 'node:os'
-import { fileURLToPath } from 'node:url'
-import { DEFAULT_WINDOW_MAX_EVENTS } from '../src/config/defaults.js'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { DEFAULT_OTLP_PROTOCOL, DEFAULT_WINDOW_MAX_EVENTS } from '../src/config/defaults.js'
 import { LAUNCH_ENV, nodeFlags } from '../src/node-flags.js'
 import { startSimulator } from '../src/simulator/index.js'
+import { resolveWorkers } from '../src/workers/cpus.js'
 import { startBenchSink, startSiemFront } from './servers.js'
 import type { OtlpBenchSink, SiemFront } from './servers.js'
 import { AUTHORIZATION, PRINCIPAL, SECRET, T0, VARIANTS, WINDOW_MS, WINDOW_PATH, runChild, windowPath } from './scenarios.js'
@@ -110,11 +112,30 @@ function parseOptions(argv: string[]): Options {
   return opts
 }
 
+/** The threads a receiver scenario's child runs (w0 none; RECEIVER_WORKERS reaches the others, auto by default). */
+function receiverWorkers(variant: Variant): number {
+  if (variant === 'w0') return 0
+  const setting = process.env.RECEIVER_WORKERS
+  return resolveWorkers(setting === undefined || setting === 'auto' ? 'auto' : Number(setting), DEFAULT_OTLP_PROTOCOL).workers
+}
+
+/**
+ * The node options another build (--baseline) launches its receiver with: what its own node-flags.js prints for `run`
+ * (builds from before the threads chose by Node version alone), none for a build without one.
+ */
+function baselineFlags(script: string): string[] {
+  const launcher = fileURLToPath(new URL('../src/node-flags.js', pathToFileURL(script)))
+  if (!existsSync(launcher)) return []
+  return execFileSync(process.execPath, [launcher, 'run'], { encoding: 'utf8' }).split(/\s+/).filter(Boolean)
+}
+
 function runChildProcess(variant: Variant, events: number, env: Record<string, string>, cpuProfDir: string | undefined, script = fileURLToPath(import.meta.url)): Promise<ChildResult> {
-  // The receiver's children start as the image starts it (nodeFlags, and LAUNCH_ENV unless this process has the
-  // variables: MALLOC_ARENA_MAX=16 measures without it); the floor and the naive script as plain node.
+  // The receiver's children start as the image starts it (nodeFlags for their threads, and LAUNCH_ENV unless this
+  // process has the variables: MALLOC_ARENA_MAX=16 measures without it); the floor and the naive script as plain node.
   const receiver = !['b', 'c', 'c2'].includes(variant)
-  const flags = ['--expose-gc', ...(receiver ? nodeFlags(process.version) : []), ...(cpuProfDir && variant === 'a' ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : [])]
+  const own = script === fileURLToPath(import.meta.url)
+  const launch = !receiver ? [] : own ? nodeFlags(process.version, receiverWorkers(variant)) : baselineFlags(script)
+  const flags = ['--expose-gc', ...launch, ...(cpuProfDir && variant === 'a' ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : [])]
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...flags, script, '--child', variant, String(events)], {
       env: { ...(receiver ? LAUNCH_ENV : {}), ...process.env, ...env },

@@ -49,9 +49,9 @@ export interface App {
   /**
    * Checks the state directory, listens on the ops port, takes the state directory's lock (waiting as a standby
    * while another receiver holds it), starts polling. Aborting `signal` ends a standby wait: start() then resolves
-   * with `polling: false`; call shutdown().
+   * with `polling: false`; call shutdown(). `workers`: the worker threads it maps with (0: the main thread).
    */
-  start(opts?: { signal?: AbortSignal }): Promise<{ opsAddress: string; polling: boolean }>
+  start(opts?: { signal?: AbortSignal }): Promise<{ opsAddress: string; polling: boolean; workers: number }>
   /** Stops polling (the in-flight window is abandoned, the cursor stays), closes the ops server and the exporter. Idempotent. */
   shutdown(): Promise<void>
 }
@@ -188,14 +188,14 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
       logger.info({ address: opsAddress }, 'ops server listening')
       logger.info({ workers: threads.workers, why: threads.why }, threads.workers > 0 ? 'events are parsed, mapped and encoded in worker threads' : 'events are parsed, mapped and encoded in the main thread')
       try {
-        if (!(await takeStateDirLock(opts.signal))) return { opsAddress, polling: false }
+        if (!(await takeStateDirLock(opts.signal))) return { opsAddress, polling: false, workers: threads.workers }
         await fileStore?.removeLeftovers()
         await poller.start()
       } catch (err) {
         await closeOpsServer(ops)
         throw err
       }
-      return { opsAddress, polling: true }
+      return { opsAddress, polling: true, workers: threads.workers }
     },
     shutdown() {
       shuttingDown ??= (async () => {

@@ -69,8 +69,9 @@ async function runCommand(env: NodeJS.ProcessEnv, configFile: string | undefined
   const standbyStop = new AbortController()
   void stop.first.then(() => standbyStop.abort())
   let polling: boolean
+  let workers: number
   try {
-    ;({ polling } = await app.start({ signal: standbyStop.signal }))
+    ;({ polling, workers } = await app.start({ signal: standbyStop.signal }))
   } catch (err) {
     logger.fatal({ err: err instanceof ReceiverError ? { code: err.code, message: err.message } : err }, 'could not start')
     await app.shutdown()
@@ -79,7 +80,7 @@ async function runCommand(env: NodeJS.ProcessEnv, configFile: string | undefined
   }
   // Stopped while a standby: it never started polling, and the log does not say it did.
   if (polling) logger.info({ version: VERSION, principal: config.proofpoint.principal, endpoint: redactUrl(config.otel.logsEndpoint) }, 'receiver started')
-  const advice = polling ? youngGenerationAdvice(process.version, process.execArgv, env.NODE_OPTIONS) : undefined
+  const advice = polling ? youngGenerationAdvice(process.version, process.execArgv, env.NODE_OPTIONS, workers) : undefined
   if (advice !== undefined) logger.info(advice)
   // The report that names the C library takes ~20 ms: asked only when the variable is missing.
   const arenas = polling && env.MALLOC_ARENA_MAX === undefined ? mallocArenaAdvice(env, onGlibc()) : undefined

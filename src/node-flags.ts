@@ -1,27 +1,37 @@
 /**
- * The Node.js options the receiver is launched with, by Node.js major (the image's ENTRYPOINT for the image's Node,
- * `npm start` and `npm run demo` for the Node that runs them; the benchmark starts its receivers the same way, and
- * a project test keeps them in step).
+ * The Node.js options the receiver is launched with, by Node.js major and by whether it runs worker threads (the image's
+ * ENTRYPOINT, `npm start` and `npm run demo` ask `node dist/src/node-flags.js [COMMAND] [--config FILE]`, which resolves
+ * the threads as the receiver will; the benchmark starts its receivers the same way).
  *
- * Node 24's V8 lets the main thread's young generation grow to 128 MB in a process that keeps objects alive across
- * scavenges, as the receiver does while a big window streams (Node 20 and 22 stop at 32 MB): measured on a 300k-event
- * window without threads (what a 1-CPU pod runs), peak RSS 348–356 MB against 255–256 MB with the cap (212 MB on
- * Node 20). V8 reads its limit when a heap is made, so the code cannot set it for itself.
- *
- * The cap is `--scavenger-max-new-space-capacity-mb=8` (one semi-space's capacity; without pointer compression, as
- * Node builds, V8 doubles it: two 16 MB semi-spaces, Node 20's default). It sets only the default, so the worker
- * threads keep the smaller young generation the pool gives them (pool.ts). `--max-semi-space-size=16`, which caps the
- * main thread as well, overrides every isolate's limit: each thread's young generation went from 8 to 32 MB, up to
- * +25 MB of peak RSS per thread (measured at 300k events on Node 24 with 2 threads: 297–317 MB against 320–365).
- * Node 20 does not know the scavenger option (and refuses to start with it); it needs none.
+ * Both are about the main thread's young generation. V8 reads its size when a heap is made, so the code cannot set it
+ * for itself:
+ * - With worker threads, `--max-semi-space-size=4`: an 8 MB young generation for the main thread, which then only
+ *   frames, deduplicates and exports. With the default 32 MB (Node 20 and 22; Node 24: up to 128 MB), V8's old
+ *   generation has less headroom (~24 MB after a window) than the new space's capacity, and V8 starts a full collection
+ *   again and again: ~50 per 100k-event window. Measured with 2 threads (npm run bench, medians of 3 runs in turn):
+ *   Node 20 100k 6.6 s / 202 MB against 7.6 s / 227 MB, 300k 17.5 s / 239 MB against 18.8 s / 262 MB; Node 24 the same
+ *   speed, peak RSS 225 against 256 MB at 100k and 266 against 293 MB at 300k. A semi-space size on the command line
+ *   overrides every isolate's, the threads' included: 4 MB gives them the 8 MB the pool asks for (WORKER_RESOURCE_LIMITS,
+ *   a test keeps the two in step).
+ * - Without threads (RECEIVER_WORKERS=0, auto on one CPU, the demo), the main thread maps every event: 8 MB made it
+ *   12-16 % slower on a 300k window (more is promoted). There Node 24 alone needs
+ *   `--scavenger-max-new-space-capacity-mb=8` (one semi-space's capacity; V8 doubles it without pointer compression, as
+ *   Node builds: Node 20's two 16 MB semi-spaces): its V8 lets the young generation grow to 128 MB in a process that
+ *   keeps objects alive across scavenges, peak RSS 348-356 MB against 255 MB on a 300k window. Node 20 does not know
+ *   the option (and refuses to start with it); 20 and 22 need nothing.
  */
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { DEFAULT_OTLP_PROTOCOL } from './config/defaults.js'
 
 /** The first Node.js major whose young generation grows past Node 20's without an option. */
 const GROWING_YOUNG_GENERATION = 24
 
 const CAP = '--scavenger-max-new-space-capacity-mb=8'
+/** The worker threads' own young generation (WORKER_RESOURCE_LIMITS: 8 MB) is two of these semi-spaces. */
+const THREADS_SEMI_SPACE_MB = 4
+const SEMI_SPACE = `--max-semi-space-size=${THREADS_SEMI_SPACE_MB}`
 
 function major(nodeVersion: string): number {
   return Number(/^v?(\d+)\./.exec(nodeVersion)?.[1] ?? 0)
@@ -55,8 +65,9 @@ export function onGlibc(): boolean {
   return typeof report.header?.glibcVersionRuntime === 'string'
 }
 
-/** The options to start the receiver with on this Node.js version (`process.version`'s form). */
-export function nodeFlags(nodeVersion: string): string[] {
+/** The options to start the receiver with on this Node.js version (`process.version`'s form), with `workers` threads. */
+export function nodeFlags(nodeVersion: string, workers: number): string[] {
+  if (workers > 0) return [SEMI_SPACE]
   return major(nodeVersion) >= GROWING_YOUNG_GENERATION ? [CAP] : []
 }
 
@@ -64,37 +75,86 @@ function optionName(arg: string): string {
   return arg.split('=', 1)[0]!.replace(/_/g, '-')
 }
 
-/**
- * What to tell the operator about the young generation, or undefined when there is nothing to say (the image,
- * `npm start`, Node 20 and 22 started plainly):
- * - a Node.js whose young generation can grow, started without the cap (`node dist/src/main.js run` by hand, the
- *   npm bin) and without a size of the operator's own;
- * - `--max-semi-space-size` on the command line or in NODE_OPTIONS, on any version: it also sizes every worker
- *   thread's young generation.
- */
-export function youngGenerationAdvice(nodeVersion: string, execArgv: readonly string[], nodeOptions: string | undefined): string | undefined {
-  const options = [...execArgv, ...(nodeOptions ?? '').split(/\s+/)].filter(Boolean).map(optionName)
-  if (options.includes('--max-semi-space-size')) {
-    return (
-      '--max-semi-space-size applies to every worker thread too (RECEIVER_WORKERS), overriding their 8 MB young generation: ' +
-      `each thread's grows to twice that size; to cap only the main thread's, use ${CAP} (Node 22 and later) instead`
-    )
+/** The young-generation options among node's options (`--x=v`, or `--x v` as V8 also reads them), by name: their text. */
+function youngGenerationOptions(args: readonly string[]): Map<string, string> {
+  const found = new Map<string, string>()
+  for (const [i, arg] of args.entries()) {
+    const name = optionName(arg)
+    if (name !== optionName(SEMI_SPACE) && name !== optionName(CAP)) continue
+    const value = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : (args[i + 1] ?? '')
+    found.set(name, `${name}=${value}`)
   }
-  const flags = nodeFlags(nodeVersion)
-  if (flags.length === 0 || options.includes(optionName(CAP))) return undefined
-  return (
-    `node ${nodeVersion} was started without ${flags.join(' ')}: its young generation can grow to 128 MB, ` +
-    `about 100 MB more peak memory on a big window; start it as \`node ${flags.join(' ')} dist/src/main.js\` (the image and npm start do)`
-  )
+  return found
 }
 
-/** nodeFlags, when this node accepts them: a later Node.js whose V8 dropped the option would refuse to start with it. */
-export function acceptedNodeFlags(execPath: string, nodeVersion: string): string[] {
-  const flags = nodeFlags(nodeVersion)
+/**
+ * What to tell the operator about the young generation, or undefined when there is nothing to say (started as the
+ * image and `npm start` start it, or with a size of the operator's own):
+ * - `--max-semi-space-size` larger than the threads' with worker threads running: it sizes every thread too;
+ * - started without the options nodeFlags gives for the threads it runs (`node dist/src/main.js run` by hand, the npm
+ *   bin), or with the ones meant for another number of threads (RECEIVER_WORKERS in a --config file `npm start` did
+ *   not see).
+ */
+export function youngGenerationAdvice(nodeVersion: string, execArgv: readonly string[], nodeOptions: string | undefined, workers: number): string | undefined {
+  const given = youngGenerationOptions([...execArgv, ...(nodeOptions ?? '').split(/\s+/).filter(Boolean)])
+  const semiSpace = given.get(optionName(SEMI_SPACE))
+  const semiSpaceMb = semiSpace === undefined ? undefined : Number(semiSpace.slice(semiSpace.indexOf('=') + 1))
+  if (workers > 0 && semiSpaceMb !== undefined && !(semiSpaceMb <= THREADS_SEMI_SPACE_MB)) {
+    return (
+      `${semiSpace} applies to every worker thread too (RECEIVER_WORKERS), overriding their 8 MB young generation: ` +
+      `each thread's grows to ${2 * semiSpaceMb} MB; start it with ${SEMI_SPACE} (what the image and npm start use with threads)`
+    )
+  }
+  const want = nodeFlags(nodeVersion, workers)
+  const threads = workers > 0 ? `${workers} worker thread${workers === 1 ? '' : 's'}` : 'no worker threads'
+  const how = `start it as \`node ${[...want, 'dist/src/main.js'].join(' ')}\` (the image and npm start choose it from RECEIVER_WORKERS and the CPUs)`
+  if (given.size > 0) {
+    const flags = [...given.values()]
+    const ours = new Set<string>([SEMI_SPACE, CAP])
+    // The operator's own sizes are theirs to choose; ours, chosen for another number of threads, are not.
+    if (!flags.every((flag) => ours.has(flag))) return undefined
+    if (flags.length === want.length && want.every((flag) => given.get(optionName(flag)) === flag)) return undefined
+    return `node was started with ${flags.join(' ')}, chosen for ${workers > 0 ? 'no worker threads' : 'worker threads'}, but it runs ${threads}; ${how}`
+  }
+  if (want.length === 0) return undefined
+  if (workers > 0) {
+    return (
+      `node was started without ${SEMI_SPACE} and runs ${threads}: the main thread's larger young generation leaves V8's old ` +
+      `generation too little room, ~50 full collections per 100k-event window, 7-14 % slower or 25-30 MB more peak memory; ${how}`
+    )
+  }
+  return `node ${nodeVersion} was started without ${CAP}: its young generation can grow to 128 MB, about 100 MB more peak memory on a big window; ${how}`
+}
+
+/** nodeFlags, when this node accepts them: a later Node.js whose V8 dropped an option would refuse to start with it. */
+export function acceptedNodeFlags(execPath: string, nodeVersion: string, workers: number): string[] {
+  const flags = nodeFlags(nodeVersion, workers)
   if (flags.length === 0) return flags
   const probe = spawnSync(execPath, [...flags, '-e', '0'], { stdio: 'ignore', env: { ...process.env, NODE_OPTIONS: '' } })
   return probe.status === 0 ? flags : []
 }
 
-// `node dist/src/node-flags.js` prints this Node's options, for the npm scripts: `node $(node dist/src/node-flags.js) …`.
-if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) process.stdout.write(acceptedNodeFlags(process.execPath, process.version).join(' '))
+/**
+ * The worker threads the receiver will run for these arguments (main.ts's) and environment: `run` resolves
+ * RECEIVER_WORKERS as the app does (from the environment and the --config file); the other commands run none (the
+ * demo prints records from the main thread, check-config and map read no window). An invalid configuration counts as
+ * the default: the receiver refuses it and says why.
+ */
+export async function launchWorkers(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const { values, positionals } = parseArgs({ args: [...argv], allowPositionals: true, strict: false, options: { config: { type: 'string' } } })
+  if ((positionals[0] ?? 'run') !== 'run') return 0
+  const [{ loadConfig }, { resolveWorkers }] = await Promise.all([import('./config/index.js'), import('./workers/cpus.js')])
+  try {
+    const { config } = loadConfig({ env, requireCredentials: false, ...(typeof values.config === 'string' ? { configFile: values.config } : {}) })
+    return resolveWorkers(config.receiver.workers, config.otel.protocol).workers
+  } catch {
+    return resolveWorkers('auto', DEFAULT_OTLP_PROTOCOL).workers
+  }
+}
+
+// `node dist/src/node-flags.js [COMMAND] [--config FILE]` prints the options to start the receiver with, for the npm
+// scripts and the image: `node $(node dist/src/node-flags.js run) dist/src/main.js run`.
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const workers = await launchWorkers(process.argv.slice(2), process.env)
+  process.stdout.write(acceptedNodeFlags(process.execPath, process.version, workers).join(' '))
+}

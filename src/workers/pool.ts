@@ -26,7 +26,7 @@ export interface WorkerPoolOptions {
  * A thread's V8 limits: its young generation (V8's default is ~3 × 16 MB). A thread encodes each event as soon as it
  * is mapped, so little outlives a scavenge: measured at 300k events with 2 threads (npm run bench), 8 MB took the peak
  * RSS from 357 to 300 MB at the same speed; 4 MB was no smaller (more was promoted). A `--max-semi-space-size` on the
- * process's command line overrides it (node-flags.ts).
+ * process's command line overrides it: the receiver is launched with the one that gives the same size (node-flags.ts).
  */
 export const WORKER_RESOURCE_LIMITS = { maxYoungGenerationSizeMb: 8 } as const
 

@@ -6,9 +6,12 @@
  * Nothing here repeats a constant of the code: the expectations come from loadConfig's defaults, OPS_ROUTES,
  * the ops server itself and the export pipeline's limits.
  */
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs'
+import { execFile, execFileSync, spawn } from 'node:child_process'
+import { chmodSync, existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+import { open as openFile } from 'node:fs/promises'
 import { dirname, join, posix, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
 import t, { type Test } from 'tap'
 import { parseAllDocuments } from 'yaml'
 import { CONFIG_VARIABLES, loadConfig } from '../../src/config/index.js'
@@ -23,6 +26,7 @@ import { ReceiverStatus } from '../../src/status/index.js'
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 const at = (...parts: string[]): string => join(ROOT, ...parts)
 const read = (...parts: string[]): string => readFileSync(at(...parts), 'utf8')
+const execFileAsync = promisify(execFile)
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json }
 type Obj = Record<string, Json>
@@ -623,14 +627,15 @@ t.test('Dockerfile: non-root, state volume, ops port, node HEALTHCHECK, exec-for
   const entry = runtimeOps('ENTRYPOINT')
   t.equal(entry.length, 1, 'one ENTRYPOINT')
   const argv = execForm(entry[0]?.args ?? '[]', 'ENTRYPOINT')
-  t.equal(argv[0], 'node', 'node itself is PID 1 (no shell, no npm): SIGTERM reaches it')
-  const imageFlags = nodeFlags(`v${read('.node-version').trim()}`)
-  t.same(argv.slice(1, -1), imageFlags, `node's options are nodeFlags for the image's Node (${imageFlags.join(' ')}), nothing else`)
+  t.same(argv.slice(0, 2), ['/bin/sh', '-c'], 'a shell script, in exec form')
+  const tail = /; exec node \$flags (\S+) "\$@"$/.exec(argv[2] ?? '')
+  t.ok(tail, 'it ends by exec-ing node in its place (no npm): node is PID 1 and SIGTERM reaches it')
   const cmd = execForm(runtimeOps('CMD').at(-1)?.args ?? '[]', 'CMD')
   t.same(cmd, ['run'], 'CMD run')
+  await checkEntryScript(t, argv.slice(2))
   // Follow the entry script back through the runtime stage's COPY to the build stage, then to the repository's
   // compiled output (the tests run on that output, built by the same tsc).
-  const inImage = posix.resolve(workdirOf(RUNTIME), argv.at(-1) ?? '')
+  const inImage = posix.resolve(workdirOf(RUNTIME), tail?.[1] ?? '')
   const copy = stageCopies(RUNTIME).find((c) => inImage === c.dest || inImage.startsWith(`${c.dest}/`))
   t.ok(copy, `${inImage} is copied from a build stage`)
   if (copy) {
@@ -642,6 +647,35 @@ t.test('Dockerfile: non-root, state volume, ops port, node HEALTHCHECK, exec-for
     if (exists) t.match(readFileSync(at(inRepo), 'utf8'), /main\(process\.argv/, `${inRepo} is the command line`)
   }
 })
+
+/**
+ * Runs the image's ENTRYPOINT script (`sh -c SCRIPT NAME ARGS…`) from the repository, whose dist/ is the image's, with
+ * a `node` first on the PATH that prints the receiver's command line instead of starting it (and is this node
+ * otherwise): node is started with nodeFlags for the threads the receiver will run, on this Node.
+ */
+async function checkEntryScript(t: Test, shArgs: string[]): Promise<void> {
+  const bin = t.testdir({ node: `#!/bin/sh\ncase " $* " in *" dist/src/main.js "*) printf '%s\\n' "$@"; exit 0;; esac\nexec "${process.execPath}" "$@"\n` })
+  chmodSync(join(bin, 'node'), 0o755)
+  const env = { PATH: `${bin}:${process.env.PATH ?? ''}`, NODE_OPTIONS: '' }
+  for (const [command, workers, threads] of [['run', '2', 2], ['run', '0', 0], ['demo', '2', 0]] as const) {
+    const { stdout } = await execFileAsync('/bin/sh', ['-c', ...shArgs, command], { cwd: ROOT, env: { ...env, RECEIVER_WORKERS: workers } })
+    t.same(stdout.split('\n').filter(Boolean), [...nodeFlags(process.version, threads), 'dist/src/main.js', command], `${command}, RECEIVER_WORKERS=${workers}: node with ${process.version}'s options for ${threads} threads`)
+  }
+  // A stop signal while it asks for the options: it exits 0 and starts nothing (as PID 1 it would ignore the signal).
+  const gate = join(bin, 'gate')
+  execFileSync('mkfifo', [gate])
+  writeFileSync(join(bin, 'node'), `#!/bin/sh\ncase " $* " in *" dist/src/main.js "*) echo started; exit 0;; esac\nread line < "${gate}"\nexec "${process.execPath}" "$@"\n`)
+  const sh = spawn('/bin/sh', ['-c', ...shArgs, 'run'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  sh.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')))
+  const exited = new Promise<number | string | null>((resolve) => sh.on('close', (code, signal) => resolve(code ?? signal)))
+  const writer = await openFile(gate, 'w') // opened once the script's `node` waits on the gate
+  sh.kill('SIGTERM')
+  await writer.write('go\n')
+  await writer.close()
+  t.equal(await exited, 0, 'SIGTERM while it asks: exit 0')
+  t.equal(out, '', 'the receiver was not started')
+}
 
 t.test('.dockerignore: the build context has what the Dockerfile copies and nothing bulky or secret', async (t) => {
   const patterns = read('.dockerignore')
