@@ -8,9 +8,10 @@
  * - With worker threads, `--max-semi-space-size=4`: an 8 MB young generation for the main thread, which then only
  *   frames, deduplicates and exports. With the default 32 MB (Node 20 and 22; Node 24: up to 128 MB), V8's old
  *   generation has less headroom (~24 MB after a window) than the new space's capacity, and V8 starts a full collection
- *   again and again: ~50 per 100k-event window. Measured with 2 threads (npm run bench, medians of 3 runs in turn):
- *   Node 20 100k 6.6 s / 202 MB against 7.6 s / 227 MB, 300k 17.5 s / 239 MB against 18.8 s / 262 MB; Node 24 the same
- *   speed, peak RSS 225 against 256 MB at 100k and 266 against 293 MB at 300k. A semi-space size on the command line
+ *   again and again: ~50 per 100k-event window. Measured with 2 threads (npm run bench at f914519 against f5efe58,
+ *   bench/README.md): one 300k window at the same speed, peak RSS 245 against 261 MB on Node 20 and 269 against 294 MB
+ *   on Node 24; a catch-up of three 100k windows 0-11 % faster on Node 20 and 19-25 % on Node 24, 20-30 MB smaller,
+ *   a few major collections per window instead of ~50. A semi-space size on the command line
  *   overrides every isolate's, the threads' included: 4 MB gives them the 8 MB the pool asks for (WORKER_RESOURCE_LIMITS,
  *   a test keeps the two in step).
  * - Without threads (RECEIVER_WORKERS=0, auto on one CPU, the demo), the main thread maps every event: 8 MB made it
@@ -120,7 +121,7 @@ export function youngGenerationAdvice(nodeVersion: string, execArgv: readonly st
   if (workers > 0) {
     return (
       `node was started without ${SEMI_SPACE} and runs ${threads}: the main thread's larger young generation leaves V8's old ` +
-      `generation too little room, ~50 full collections per 100k-event window, 7-14 % slower or 25-30 MB more peak memory; ${how}`
+      `generation too little room, ~50 full collections per 100k-event window, up to 25 % slower in a catch-up and 15-30 MB more peak memory; ${how}`
     )
   }
   return `node ${nodeVersion} was started without ${CAP}: its young generation can grow to 128 MB, about 100 MB more peak memory on a big window; ${how}`
