@@ -19,6 +19,7 @@ import { otlpRedactor } from '../redact.js'
 import { SiemClient } from '../siem/client.js'
 import { BUDGET_WINDOW_MS, FileStateStore, checkStateTimes, describeRequestPlan } from '../state/index.js'
 import { resolveWorkers } from '../workers/cpus.js'
+import { nodeFlags } from '../node-flags.js'
 import { EVENT_TYPES } from '../siem/types.js'
 import { NAME, VERSION } from '../version.js'
 
@@ -55,6 +56,8 @@ export async function checkConfig(loaded: LoadedConfig, opts: CheckConfigOptions
   if (plan !== undefined) opts.stdout.write(`${plan}\n`)
   const { workers, why } = resolveWorkers(loaded.config.receiver.workers, loaded.config.otel.protocol)
   opts.stdout.write(`events are parsed, mapped and encoded in ${workers > 0 ? `${workers} worker thread${workers === 1 ? '' : 's'}` : 'the main thread'} (${why})\n`)
+  const flags = nodeFlags(process.version, workers)
+  opts.stdout.write(`node options for that on this Node (${process.version}): ${flags.length > 0 ? flags.join(' ') : 'none'} (the image and npm start choose them; \`node dist/src/node-flags.js run\` prints them)\n`)
 
   const results: CheckResult[] = []
   const report = (r: CheckResult): void => {

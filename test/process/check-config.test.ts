@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { status as grpcStatus } from '@grpc/grpc-js'
 import t, { type Test } from 'tap'
+import { nodeFlags } from '../../src/node-flags.js'
 import { startSimulator } from '../../src/simulator/index.js'
 import type { SiemSimulator } from '../../src/simulator/index.js'
 import { runReceiver } from '../helpers/child.js'
@@ -174,6 +175,14 @@ t.test('--offline: no request at all, exit 0', async (t) => {
   t.equal(sim.requests.length, 0, 'no SIEM API request')
   t.equal(sink.requests.length, 0, 'no OTLP request')
   noSecrets(t, r, 'offline')
+
+  // The threads, and the node options the launch gives them (the image and npm start).
+  for (const [workers, threads] of [['2', /in 2 worker threads \(RECEIVER_WORKERS\)/], ['0', /in the main thread \(RECEIVER_WORKERS\)/]] as const) {
+    const w = await run(['check-config', '--offline'], { ...env, RECEIVER_WORKERS: workers })
+    t.match(w.stdout, new RegExp(`^events are parsed, mapped and encoded ${threads.source}$`, 'm'), `RECEIVER_WORKERS=${workers}: the threads`)
+    const flags = nodeFlags(process.version, Number(workers)).join(' ') || 'none'
+    t.ok(w.stdout.split('\n').includes(`node options for that on this Node (${process.version}): ${flags} (the image and npm start choose them; \`node dist/src/node-flags.js run\` prints them)`), `RECEIVER_WORKERS=${workers}: ${flags}`)
+  }
 
   const down = await run(['check-config', '--offline'], { ...env, OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${await closedPort()}` })
   t.equal(down.code, 0, 'offline does not care whether anything is up')
