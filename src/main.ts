@@ -64,7 +64,15 @@ async function runCommand(env: NodeJS.ProcessEnv, configFile: string | undefined
     logger.info('stopped')
     return 0
   }
-  const app = createApp(config, { logger })
+  let app: ReturnType<typeof createApp>
+  try {
+    app = createApp(config, { logger })
+  } catch (err) {
+    // Nothing was started yet. The configuration checks should have refused what makes this fail (a proxy URL undici
+    // cannot use, say): logged like a failed start, not as a crash.
+    logger.fatal({ err: err instanceof ReceiverError ? { code: err.code, message: err.message } : err }, 'could not start')
+    return err instanceof ConfigError ? EXIT_CONFIG : 1
+  }
   // A stop signal ends a standby wait (another receiver holds the lock on RECEIVER_STATE_DIR) at once.
   const standbyStop = new AbortController()
   void stop.first.then(() => standbyStop.abort())

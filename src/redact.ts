@@ -183,7 +183,7 @@ export const URL_PARTS = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#\\]*)([^?#]*)(\?[^#]*)?
  */
 export function redactUrl(text: string): string {
   const m = URL_PARTS.exec(text)
-  if (!m) return text
+  if (!m) return redactLenientUrl(text)
   const [, scheme = '', authority = '', path = '', query, fragment = ''] = m
   const at = authority.lastIndexOf('@')
   const host = at >= 0 ? `${URL_REDACTED}@${authority.slice(at + 1)}` : authority
@@ -194,4 +194,23 @@ export function redactUrl(text: string): string {
   }
   const params = query === undefined ? '' : `?${query.slice(1).split('&').map(hideValue).join('&')}`
   return `${scheme}${host}${path}${params}${fragment}`
+}
+
+/** Schemes the URL parser reads without `//` (`http:/u:p@host`, `http:u:p@host`, `http:\\u:p@host`), credentials included. */
+const LENIENT_SCHEME = /^\s*(?:https?|wss?|ftp):/i
+
+/**
+ * Text that is not `scheme://...` but that the URL parser still reads as a URL with a host (the special schemes need
+ * no slashes): shown as the URL it parses to, redacted. One that does not parse, with an @ or ? that may hold
+ * credentials, is not shown at all.
+ */
+function redactLenientUrl(text: string): string {
+  if (!LENIENT_SCHEME.test(text)) return text
+  let href: string
+  try {
+    href = new URL(text).href
+  } catch {
+    return /[@?#]/.test(text) ? `${/^\s*([a-z]+:)/i.exec(text)?.[1] ?? ''}${URL_REDACTED}` : text
+  }
+  return URL_PARTS.test(href) ? redactUrl(href) : URL_REDACTED
 }

@@ -161,6 +161,21 @@ t.test('OTLP/HTTP through a proxy that quotes our request back: its credentials 
   t.equal(sink.requests.length, 0)
 })
 
+t.test('OTLP/HTTP through a proxy that answers 407 to the forwarded request: the proxy is named, not the collector', async (t) => {
+  const proxy = await startForwardProxy(t, PROXY_PASSWORD)
+  proxy.mode = 407
+  const sink = await startOtlpSink()
+  t.teardown(() => sink.close())
+  const exporter = new OtlpHttpLogExporter({ url: `${sink.url}/v1/logs`, protocol: 'http/protobuf', proxy: proxy.url, timeoutMillis: 5000 })
+  t.teardown(() => exporter.shutdown())
+  const result = await exporter.sendEncoded(Buffer.alloc(0))
+  const message = result.error?.message ?? ''
+  t.match(message, /the proxy http:\/\/\[redacted\]@127\.0\.0\.1:\d+ answered 407 for 127\.0\.0\.1:\d+: it wants credentials.*; check HTTP_PROXY and NO_PROXY/)
+  t.notMatch(message, /collector/, 'does not blame the collector')
+  t.notMatch(message, PROXY_PASSWORD)
+  t.equal(sink.requests.length, 0)
+})
+
 // OTLP/HTTP to an https collector through the CONNECT proxy: the CA, client certificate and key are applied to the
 // TLS inside the tunnel (the exporter passes them per request to https-proxy-agent). Certificates: test/fixtures/tls.
 const TLS_CA = readFileSync(tlsPath('ca.pem'), 'utf8')

@@ -78,6 +78,16 @@ export function checkHttpUrl(text: string): string | undefined {
     return `${shown()} is not a URL: ${urlParseProblem(text)} (expected e.g. https://host:port)`
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return `${shown()} is not an http or https URL: start it with https://`
+  // The URL parser reads `http:/u:p@host`, `http:u:p@host` and `http:\\host` as if written `http://`: refused, so
+  // that every URL shown (redacted) or used is one that looks like what it is.
+  if (!URL_PARTS.test(text)) return `${shown()} is not written as ${url.protocol}//host: the two slashes after the scheme are missing or are backslashes`
+  // Node decodes a URL's user name and password (for a proxy's or a server's Basic credentials) and throws on bad %-escapes.
+  try {
+    decodeURIComponent(url.username)
+    decodeURIComponent(url.password)
+  } catch {
+    return `the user name or password in ${shown()} is not valid percent-encoding (write a literal % as %25)`
+  }
   return undefined
 }
 

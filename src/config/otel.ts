@@ -14,6 +14,7 @@ import {
 } from './defaults.js'
 import { checkHttpUrl, quote } from './formats.js'
 import { isSet, pickerFor } from './sources.js'
+import { MAX_TIMER_MS } from './siem-limits.js'
 import type { PickSetting, Report, Resolving, Setting } from './sources.js'
 import { resolveOtlpTls } from './tls.js'
 import type { ReceiverConfig } from './types.js'
@@ -45,6 +46,20 @@ function parseKeyValueList(text: string): { entries: Record<string, string>; pro
     }
   })
   return { entries, problems }
+}
+
+/** The characters Node's HTTP client accepts in a header value. */
+const HTTP_HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/
+
+/**
+ * The base endpoint with `/v1/logs` appended to its path: before a query (`https://gw/otlp?tenant=a` →
+ * `https://gw/otlp/v1/logs?tenant=a`; appended to the text, the path would have gone into the query's last value).
+ */
+function withLogsPath(base: string, valid: boolean): string {
+  if (!valid) return `${base.replace(/\/+$/, '')}${OTLP_LOGS_PATH}`
+  const url = new URL(base)
+  url.pathname = `${url.pathname.replace(/\/+$/, '')}${OTLP_LOGS_PATH}`
+  return url.href
 }
 
 /** What is wrong with an endpoint URL: not http(s), or credentials in it. */
@@ -81,8 +96,7 @@ export function resolveOtel({ raw, sources, report, readFile }: Resolving): Rece
   } else if (endpoint) {
     const problem = endpointProblem(endpoint.value)
     if (problem) report(endpoint.name, problem)
-    logsEndpoint =
-      endpoint.name === 'OTEL_EXPORTER_OTLP_LOGS_ENDPOINT' ? endpoint.value : `${endpoint.value.replace(/\/+$/, '')}${OTLP_LOGS_PATH}`
+    logsEndpoint = endpoint.name === 'OTEL_EXPORTER_OTLP_LOGS_ENDPOINT' ? endpoint.value : withLogsPath(endpoint.value, problem === undefined)
   }
 
   const headers: Record<string, string> = {}
@@ -91,8 +105,11 @@ export function resolveOtel({ raw, sources, report, readFile }: Resolving): Rece
     const list = parseKeyValueList(raw[name])
     for (const problem of list.problems) report(name, problem)
     for (const [key, value] of Object.entries(list.entries)) {
-      if (HTTP_TOKEN.test(key)) headers[key.toLowerCase()] = value
-      else report(name, 'an entry has a key that is not a valid HTTP header name')
+      if (!HTTP_TOKEN.test(key)) report(name, 'an entry has a key that is not a valid HTTP header name')
+      else if (protocol !== 'grpc' && !HTTP_HEADER_VALUE.test(value)) {
+        // Node's HTTP client would throw ERR_INVALID_CHAR at the first export; the value is never quoted.
+        report(name, `the value of ${quote(key)} has characters an HTTP header cannot carry once percent-decoded (control characters such as %0D%0A, or characters beyond Latin-1)`)
+      } else headers[key.toLowerCase()] = value
     }
   }
   if (protocol === 'grpc') {
@@ -111,7 +128,8 @@ export function resolveOtel({ raw, sources, report, readFile }: Resolving): Rece
   const timeout = pick('OTEL_EXPORTER_OTLP_TIMEOUT', 'OTEL_EXPORTER_OTLP_LOGS_TIMEOUT')
   if (timeout) {
     const ms = WHOLE_NUMBER.test(timeout.value) ? Number(timeout.value) : NaN
-    if (Number.isSafeInteger(ms) && ms > 0) timeoutMs = ms
+    if (Number.isSafeInteger(ms) && ms > 0 && ms <= MAX_TIMER_MS) timeoutMs = ms
+    else if (ms > MAX_TIMER_MS) report(timeout.name, `${quote(timeout.value)} is more than ${MAX_TIMER_MS} ms (24d): Node's timers cannot wait longer than about 24.8 days`)
     else {
       report(timeout.name, `${quote(timeout.value)} is not a positive whole number of milliseconds (OpenTelemetry timeouts are milliseconds, e.g. 10000)`)
     }

@@ -12,10 +12,13 @@ import type { ReceiverConfig } from './types.js'
 
 function secretFromFile(path: string, readFile: ReadFile, name: ConfigVariable = 'PROOFPOINT_SECRET_FILE'): { secret: string } | { problem: string } {
   const file = readText(path, readFile)
-  return 'problem' in file ? { problem: `${name}: ${file.problem}` } : { secret: file.text.trimEnd() }
+  return 'problem' in file ? { problem: `${name}: ${file.problem}` } : { secret: file.text.trim() }
 }
 
-/** The secret in `path`, less trailing whitespace (Kubernetes Secret volumes and `echo` add a newline); throws ConfigError. */
+/**
+ * The secret in `path`, less surrounding whitespace (Kubernetes Secret volumes and `echo` add a newline, Windows
+ * editors a CRLF and a byte-order mark, which `trim` removes too: sent, any of them turns into a 401); throws ConfigError.
+ */
 export function readSecretFile(path: string, readFile: ReadFile = defaultReadFile): string {
   const result = secretFromFile(path, readFile)
   if ('problem' in result) throw new ConfigError([result.problem])
@@ -59,8 +62,9 @@ export function resolveCredentials(
   if (hasSecret && hasSecretFile) {
     problem('PROOFPOINT_SECRET and PROOFPOINT_SECRET_FILE are both set: give only one')
   } else if (hasSecret) {
-    secret = raw.PROOFPOINT_SECRET
-    if (secret.trim() === '') report('PROOFPOINT_SECRET', 'must not be empty')
+    // As from a file: `$(cat file)` keeps a CRLF's CR, a pasted value a trailing newline.
+    secret = raw.PROOFPOINT_SECRET.trim()
+    if (secret === '') report('PROOFPOINT_SECRET', 'must not be empty')
   } else if (hasSecretFile) {
     secretFile = raw.PROOFPOINT_SECRET_FILE
     if (secretFile.trim() === '') report('PROOFPOINT_SECRET_FILE', 'must not be empty')

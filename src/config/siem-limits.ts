@@ -12,6 +12,12 @@ import type { Report } from './sources.js'
 const MIN_POLL_INTERVAL_MS = API_MIN_WINDOW_MS
 /** The API indexes events up to ~30 min late; the sweeps (siem/sweeps.ts) are planned and tested for under an hour. */
 const MAX_OVERLAP_MS = API_MAX_WINDOW_MS - API_GRANULARITY_MS
+/**
+ * Durations that become a timer: Node's timers wait at most 2^31 − 1 ms (~24.8 days) and fire after 1 ms beyond
+ * that, which would turn a long poll interval into a busy loop and a long timeout into an instant failure.
+ */
+export const MAX_TIMER_MS = 24 * 24 * 3600 * 1000
+const TIMER_WHY = "Node's timers cannot wait longer than about 24.8 days"
 /** Retrying more often than once a second gains nothing and burns the SIEM API's request budget. */
 const MIN_RETRY_MAX_BACKOFF_MS = 1000
 
@@ -37,4 +43,5 @@ export function checkSiemLimits(raw: RawConfig, valid: (name: ConfigVariable) =>
     if (problem) report('RECEIVER_POLL_INTERVAL', problem)
   }
   positive('PROOFPOINT_REQUEST_TIMEOUT', raw.PROOFPOINT_REQUEST_TIMEOUT)
+  for (const name of ['RECEIVER_POLL_INTERVAL', 'RECEIVER_RETRY_MAX_BACKOFF', 'PROOFPOINT_REQUEST_TIMEOUT'] as const) atMost(name, raw[name], MAX_TIMER_MS, TIMER_WHY)
 }

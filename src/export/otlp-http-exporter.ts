@@ -12,6 +12,8 @@ import type { Attempt, OtlpCompression, OtlpExporterBaseOptions } from './otlp-e
 import { SPEAKS_TLS, tlsProbe } from './tls-probe.js'
 import { NAME } from '../version.js'
 
+/** What a proxy's 407 asks for. */
+const PROXY_407_HINT = ': it wants credentials, given in the proxy URL (http://name:password@host:port), that it accepts'
 const gzip = promisify(gzipCallback)
 
 export interface OtlpHttpLogExporterOptions extends OtlpExporterBaseOptions {
@@ -170,7 +172,7 @@ export class OtlpHttpLogExporter extends OtlpExporterBase {
       req.on('response', (res) => {
         if (tunnelRefused !== undefined) {
           res.resume()
-          const hint = tunnelRefused === 407 ? ': it wants credentials, given in the proxy URL (http://name:password@host:port), that it accepts' : ''
+          const hint = tunnelRefused === 407 ? PROXY_407_HINT : ''
           settle({
             ok: false,
             // A 407 is not tried again at once (the same credentials get the same answer); the caller retries later.
@@ -196,6 +198,20 @@ export class OtlpHttpLogExporter extends OtlpExporterBase {
           const text = this.redactor.redact(data.subarray(0, RESPONSE_REDACT_WINDOW).toString('utf8'))
           const responseText = printable(text)
           const statusMessage = res.statusMessage ? printable(this.redactor.redact(res.statusMessage)) : ''
+          if (status === 407 && this.proxyShown !== undefined) {
+            // Proxy Authentication Required comes from the proxy that forwards a plain-HTTP request, never from a
+            // collector: said as the CONNECT case says it, not as the collector refusing the records.
+            settle({
+              ok: false,
+              retry: false,
+              failure: {
+                reason: 'network',
+                errorCode: 'ERR_PROXY_AUTH',
+                message: `the proxy ${this.proxyShown} answered 407 for ${this.url.host}${PROXY_407_HINT}; check HTTP_PROXY and NO_PROXY`,
+              },
+            })
+            return
+          }
           if (this.url.protocol === 'http:' && HTTPS_ONLY_ANSWER.test(text)) {
             // Go's net/http and nginx answer plain HTTP on a TLS port with a 400: not a verdict on the records.
             settle({ ok: false, retry: false, failure: { reason: 'misconfigured', message: SPEAKS_TLS, status, responseText } })

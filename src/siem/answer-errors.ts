@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { SiemAuthError, SiemBadRequestError, SiemBadResponseError, SiemNetworkError, SiemServerError, SiemThrottledError, SiemTimeoutError } from '../errors.js'
 import { errorCodeOf, parseRetryAfter } from '../http-util.js'
+import { redactUrl } from '../redact.js'
 import { BodyFormatError } from './body-format.js'
 
 type Headers = Record<string, string | string[] | undefined>
@@ -62,7 +63,8 @@ export async function statusError(ctx: ErrorContext, res: Dispatcher.ResponseDat
   let detail = message ? sanitize(message, 200) : ''
   if (status >= 300 && status < 400) {
     const location = headerValue(headers, 'location')
-    detail = `redirect${location ? ` to ${sanitize(location, 120)}` : ''} not followed (credentials are only sent to PROOFPOINT_BASE_URL ${ctx.origin})`
+    // The target's user info and query values are not shown: a login redirect may carry the credentials back.
+    detail = `redirect${location ? ` to ${sanitize(redactUrl(ctx.redact(location)), 120)}` : ''} not followed (credentials are only sent to PROOFPOINT_BASE_URL ${ctx.origin})`
   } else if (status === 404) {
     detail = `${ctx.origin}${path.split('?')[0] ?? ''} not found; is PROOFPOINT_BASE_URL the Proofpoint API domain?`
   }

@@ -365,11 +365,13 @@ t.test('requireCredentials: false (map): missing credentials are no problem, giv
   t.end()
 })
 
-t.test('secret file: read, trailing newline trimmed, re-readable', (t) => {
-  const dir = t.testdir({ secret: `  ${SECRET} \r\n\n` })
+t.test('secret file: read, surrounding whitespace and a byte-order mark removed, re-readable', (t) => {
+  const dir = t.testdir({ secret: `\uFEFF  ${SECRET} \r\n\n`, bom: '\uFEFF\r\n' })
   const path = join(dir, 'secret')
   const { config, sources } = loadConfig({ env: { PROOFPOINT_PRINCIPAL: 'p', PROOFPOINT_SECRET_FILE: path } })
-  t.equal(config.proofpoint.secret, `  ${SECRET}`, 'trailing whitespace only')
+  t.equal(config.proofpoint.secret, SECRET, 'sent with a BOM, a CR or a newline, the secret gets a 401')
+  t.match(problemsFor(t, { PROOFPOINT_PRINCIPAL: 'p', PROOFPOINT_SECRET_FILE: join(dir, 'bom') }), [/^PROOFPOINT_SECRET_FILE: ".*bom" is empty$/], 'a BOM alone is empty')
+  t.equal(loadConfig({ env: { PROOFPOINT_PRINCIPAL: 'p', PROOFPOINT_SECRET: ` ${SECRET}\r\n` } }).config.proofpoint.secret, SECRET, 'PROOFPOINT_SECRET likewise')
   t.equal(config.proofpoint.secretFile, path, 'kept so the poller can read it again')
   t.equal(sources.PROOFPOINT_SECRET_FILE, 'env')
   t.equal(sources.PROOFPOINT_SECRET, 'default')
@@ -628,12 +630,30 @@ t.test('URL settings: a valid URL is shown with its user info and query values r
   t.end()
 })
 
+t.test('URL settings: written without // after the scheme (the URL parser reads http:/u:p@host as http://u:p@host), or with user info that is not percent-encoding: refused, never echoed', (t) => {
+  const LEAKS = /PXPASS|QTOKEN|pa%ZZss/
+  const settings = ['PROOFPOINT_BASE_URL', 'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_LOGS_ENDPOINT', 'PROOFPOINT_PROXY_URL', 'HTTPS_PROXY', 'http_proxy']
+  for (const name of settings) {
+    for (const value of ['http:/puser:PXPASS77@127.0.0.1:13128', 'https:puser:PXPASS77@proxy.example', 'https:\\\\proxy.example/?token=QTOKEN12', 'https:/127.0.0.1:14318/v1/logs?token=QTOKEN12']) {
+      const problems = named(problemsFor(t, { ...REQUIRED, [name]: value }), name)
+      t.match(problems, [/is not written as https?:\/\/host: the two slashes after the scheme are missing or are backslashes/], `${name}=${value}`)
+      t.notMatch(problems.join('\n'), LEAKS, `${name}: not echoed`)
+    }
+    const bad = named(problemsFor(t, { ...REQUIRED, [name]: 'https://puser:pa%ZZss@proxy.example:3128' }), name)
+    t.match(bad, [/the user name or password in the value \(not shown: it may hold credentials\) is not valid percent-encoding \(write a literal % as %25\)/], `${name}: bad %-escape`)
+    t.notMatch(bad.join('\n'), LEAKS)
+  }
+  t.end()
+})
+
 t.test('OTLP endpoint: logs-specific as-is, else the base plus /v1/logs, else localhost', (t) => {
   const endpoint = (env: Env): string => loadConfig({ env: { ...REQUIRED, ...env } }).config.otel.logsEndpoint
   t.equal(endpoint({}), 'http://localhost:4318/v1/logs')
   t.equal(endpoint({ OTEL_EXPORTER_OTLP_ENDPOINT: 'https://collector:4318' }), 'https://collector:4318/v1/logs')
   t.equal(endpoint({ OTEL_EXPORTER_OTLP_ENDPOINT: 'https://collector:4318/' }), 'https://collector:4318/v1/logs')
   t.equal(endpoint({ OTEL_EXPORTER_OTLP_ENDPOINT: 'https://gw.example.com/otlp/' }), 'https://gw.example.com/otlp/v1/logs')
+  t.equal(endpoint({ OTEL_EXPORTER_OTLP_ENDPOINT: 'https://gw.example.com/otlp?tenant=acme' }), 'https://gw.example.com/otlp/v1/logs?tenant=acme', 'the path goes before a query')
+  t.equal(endpoint({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318?token=x' }), 'http://c:4318/v1/logs?token=x')
   t.equal(
     endpoint({ OTEL_EXPORTER_OTLP_ENDPOINT: 'https://collector:4318', OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: 'http://fluent-bit:4318/custom' }),
     'http://fluent-bit:4318/custom',
@@ -701,6 +721,31 @@ t.test('OTLP compression and timeout', (t) => {
   t.equal(otel({ OTEL_EXPORTER_OTLP_TIMEOUT: '2500' }).timeoutMs, 2500, 'milliseconds, as the specification says')
   t.equal(otel({ OTEL_EXPORTER_OTLP_TIMEOUT: '2500', OTEL_EXPORTER_OTLP_LOGS_TIMEOUT: '30000' }).timeoutMs, 30_000)
   t.match(problemsFor(t, { ...REQUIRED, OTEL_EXPORTER_OTLP_TIMEOUT: '10s' }), [/^OTEL_EXPORTER_OTLP_TIMEOUT: "10s" is not a positive whole number of milliseconds/])
+  // Past setTimeout's 2^31 - 1 ms, Node fires the timer after 1 ms: every export would time out at once.
+  t.equal(otel({ OTEL_EXPORTER_OTLP_TIMEOUT: String(24 * 24 * 3600 * 1000) }).timeoutMs, 24 * 24 * 3600 * 1000, '24 days is the most')
+  t.match(problemsFor(t, { ...REQUIRED, OTEL_EXPORTER_OTLP_TIMEOUT: '99999999999999' }), [/^OTEL_EXPORTER_OTLP_TIMEOUT: "99999999999999" is more than 2073600000 ms \(24d\): Node's timers cannot wait longer/])
+  t.end()
+})
+
+t.test('durations that become timers: at most 24d (setTimeout fires after 1 ms beyond ~24.8 days)', (t) => {
+  for (const name of ['RECEIVER_POLL_INTERVAL', 'RECEIVER_RETRY_MAX_BACKOFF', 'PROOFPOINT_REQUEST_TIMEOUT']) {
+    t.match(named(problemsFor(t, { ...REQUIRED, [name]: '30d' }), name), [new RegExp(`^${name}: 30d is more than 24d: Node's timers cannot wait longer than about 24\\.8 days$`)], name)
+    t.doesNotThrow(() => loadConfig({ env: { ...REQUIRED, [name]: '24d' } }), `${name}=24d is accepted`)
+  }
+  t.equal(loadConfig({ env: { ...REQUIRED, RECEIVER_POLL_INTERVAL: '24d' } }).config.receiver.pollIntervalMs, 24 * 24 * 3600 * 1000)
+  t.equal(loadConfig({ env: { ...REQUIRED, RECEIVER_NO_EVENTS_ALERT_AFTER: '30d' } }).config.receiver.noEventsAlertAfterMs, 30 * 24 * 3600 * 1000, 'a threshold, not a timer')
+  t.end()
+})
+
+t.test('OTLP/HTTP header values: what Node can send, checked at start (it threw at the first export)', (t) => {
+  for (const value of ['SECRETKEY%0D%0AX-Evil:1', 'a%00b', 'price%E2%82%AC']) {
+    const problems = problemsFor(t, { ...REQUIRED, OTEL_EXPORTER_OTLP_HEADERS: `api-key=${value}` })
+    t.match(problems, [/^OTEL_EXPORTER_OTLP_HEADERS: the value of "api-key" has characters an HTTP header cannot carry once percent-decoded/], value)
+    t.notMatch(problems.join('\n'), /SECRETKEY|Evil|price/, 'the value is not quoted')
+  }
+  t.match(problemsFor(t, { ...REQUIRED, OTEL_EXPORTER_OTLP_HEADERS: 'a=ok', OTEL_EXPORTER_OTLP_LOGS_HEADERS: 'b=%0A' }), [/^OTEL_EXPORTER_OTLP_LOGS_HEADERS: the value of "b"/], 'names the variable that holds it')
+  const ok = loadConfig({ env: { ...REQUIRED, OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer%20x%09y,x-note=na%C3%AFve' } })
+  t.same(ok.config.otel.headers, { authorization: 'Bearer x\ty', 'x-note': 'naïve' }, 'a tab and Latin-1 are fine')
   t.end()
 })
 

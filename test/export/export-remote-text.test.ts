@@ -18,7 +18,7 @@ import { classifyFailure, createExportPipeline, OtlpHttpLogExporter } from '../.
 import { OtlpExportFailure } from '../../src/export/failure.js'
 import type { ExportPipelineOptions } from '../../src/export/index.js'
 import type { MappedRecord } from '../../src/mapping/types.js'
-import { Redactor, REDACTED, otlpRedactor, siemSecretSource } from '../../src/redact.js'
+import { Redactor, REDACTED, otlpRedactor, redactUrl, siemSecretSource } from '../../src/redact.js'
 
 const BEARER = 'abc/def-BEARER-t0ken-9f8e'
 const API_KEY = 'k3y' // short: redacted only as a whole word (its header is named like a credential)
@@ -211,6 +211,16 @@ t.test('OTLP partial success: the collector message is quoted without credential
   t.equal(report.rejectedRecords, 1)
   t.match(report.rejectionMessages.join('\n'), /you sent Bearer \[REDACTED\]/)
   assertNoCredentials(t, JSON.stringify(report), 'partial success report')
+})
+
+t.test('redactUrl: URLs the parser reads without // after the scheme are redacted too, as the URL they parse to', (t) => {
+  t.equal(redactUrl('http:/puser:PXPASS77@127.0.0.1:13128'), 'http://[redacted]@127.0.0.1:13128/')
+  t.equal(redactUrl('https:puser:PXPASS77@proxy.example'), 'https://[redacted]@proxy.example/')
+  t.equal(redactUrl('http:\\\\u:p@h/x?token=QTOKEN'), 'http://[redacted]@h/x?token=[redacted]')
+  t.equal(redactUrl('http:/127.0.0.1:14318/v1/logs?token=QTOKEN12'), 'http://127.0.0.1:14318/v1/logs?token=[redacted]')
+  t.equal(redactUrl('http:/u:PXPASS@h:99999'), 'http:[redacted]', 'one that does not parse, with an @: not shown')
+  for (const text of ['not a url', 'ok://x', 'mailto:a@b', 'http: a b']) t.equal(redactUrl(text), text, `${text}: left alone`)
+  t.end()
 })
 
 t.test('Redactor: escaped, encoded and short values', (t) => {

@@ -280,6 +280,12 @@ t.test('redirects are not followed: the credentials stay with the configured ori
   t.equal(elsewhere.requests.length, 0, 'the other origin was never contacted')
   const bare = await serve(t, reply(307, ''))
   t.match(((await fetchError(client(t, bare.url))) as Error).message, /307: redirect not followed/)
+  // A login redirect that hands the credentials back in its query or user info: not quoted.
+  const basic = encodeURIComponent(`${PRINCIPAL}:${SECRET}`)
+  const sso = await serve(t, reply(302, '', { location: `https://${basic}@sso.example/login?u=${basic}&next=%2Fv2` }))
+  const message = ((await fetchError(client(t, sso.url))) as Error).message
+  t.match(message, /redirect to https:\/\/\[redacted\]@sso\.example\/login\?u=\[redacted\]&next=\[redacted\] not followed/)
+  t.notMatch(message, SECRET)
 })
 
 t.test('a 2xx body that is not the documented JSON is a SiemBadResponseError that says what it looks like', async (t) => {
