@@ -5,7 +5,7 @@
  */
 import { formatDuration } from '../config/duration.js'
 import { AUTH_BACKOFF, DEFAULT_BACKOFF, backoffDelay, sleep as defaultSleep } from '../backoff.js'
-import { BudgetExhaustedError, SiemBadRequestError, errorInfo } from '../errors.js'
+import { BudgetExhaustedError, SiemBadRequestError, WorkerError, errorInfo } from '../errors.js'
 import type { LogRecordParts } from '../mapping/types.js'
 import { ApiClock, monotonicNow } from '../siem/api-clock.js'
 import { EVENT_TYPES } from '../siem/types.js'
@@ -28,6 +28,14 @@ import { runWindow } from './window-run.js'
 import type { WindowAttempt, WindowRunDeps } from './window-run.js'
 
 const isoWindow = (w: TimeWindow): { start: string; end: string } => ({ start: w.start.toISOString(), end: w.end.toISOString() })
+
+/** Worker failures in a row on one window before it is mapped in the main thread (the first may be a one-off crash). */
+export const WORKER_FAILURES_BEFORE_MAIN_THREAD = 2
+
+function withoutWorkers(run: WindowRunDeps): WindowRunDeps {
+  const { workers: _threads, ...rest } = run
+  return rest
+}
 
 export class Poller {
   private readonly opts: Required<PollerOptions>
@@ -185,8 +193,24 @@ export class Poller {
       ...(this.deps.onExported ? { onExported: this.deps.onExported } : {}),
       ...(this.deps.workers ? { workers: this.deps.workers } : {}),
     }
+    // Threads that fail on this window again and again (one event that kills them, a thread that cannot start) must not
+    // hold the cursor for good: after WORKER_FAILURES_BEFORE_MAIN_THREAD in a row, the window is mapped here (the same
+    // records, byte for byte); the next window uses the threads again.
+    let workerFailures = 0
+    const attemptWindow = async (): Promise<WindowAttempt> => {
+      const inMain = run.workers !== undefined && workerFailures >= WORKER_FAILURES_BEFORE_MAIN_THREAD
+      if (inMain && workerFailures === WORKER_FAILURES_BEFORE_MAIN_THREAD) {
+        logger.warn({ window: isoWindow(window), failures: workerFailures }, 'the worker threads failed on this window every time: mapping it in the main thread')
+      }
+      try {
+        return await runWindow(inMain ? withoutWorkers(run) : run, window, this.abort.signal, done)
+      } catch (err) {
+        if (err instanceof WorkerError) workerFailures++
+        throw err
+      }
+    }
     try {
-      attempt = await this.waits.retry('fetch', () => runWindow(run, window, this.abort.signal, done), (err) => err instanceof SiemBadRequestError || err instanceof BudgetExhaustedError)
+      attempt = await this.waits.retry('fetch', attemptWindow, (err) => err instanceof SiemBadRequestError || err instanceof BudgetExhaustedError)
       if (attempt === undefined) await this.state.keepAcknowledged(window, done, () => this.gate.requests.snapshot(this.clock()))
     } catch (err) {
       if (err instanceof BudgetExhaustedError) return 'replan'

@@ -6,7 +6,7 @@
 import type { Logger } from 'pino'
 import { backoffDelay } from '../backoff.js'
 import type { BackoffPolicy } from '../backoff.js'
-import { ExportError, SiemAuthError, SiemThrottledError, StateError, errorInfo } from '../errors.js'
+import { ExportError, SiemApiError, SiemAuthError, SiemThrottledError, StateError, errorInfo } from '../errors.js'
 import type { LoopWait, ReceiverStatus } from '../status/index.js'
 
 export interface WaitsDeps {
@@ -45,11 +45,16 @@ export class Waits {
     const { status, logger, signal } = this.deps
     for (let attempt = 0; !signal.aborted; attempt++) {
       try {
-        return await op()
+        const result = await op()
+        if (what === 'fetch') status.windowSucceeded()
+        return result
       } catch (err) {
         if (signal.aborted) return undefined
         if (giveUp?.(err)) throw err
         if (err instanceof StateError) status.setStateDirOk(false, err.message)
+        // The SIEM API's failures show in lastPoll, the collector's in lastExport, the state directory's in stateDir:
+        // anything else (a worker thread failing on the window) would leave /readyz and /status saying all is well.
+        else if (what === 'fetch' && !(err instanceof SiemApiError || err instanceof ExportError)) status.windowFailed(errorInfo(err), this.deps.clock())
         const policy = err instanceof SiemAuthError ? this.deps.authBackoff : this.deps.backoff
         const retryAfter = err instanceof SiemThrottledError || err instanceof ExportError ? err.retryAfterMs : undefined
         const delay = backoffDelay(attempt, policy, retryAfter)

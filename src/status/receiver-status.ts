@@ -49,6 +49,7 @@ export class ReceiverStatus {
   private readonly exportCounts: ExportCounts = { droppedAttributes: 0, exportSplits: 0 }
   private readonly counts = new Map<EventType, TypeCounts>()
   private authFailing = false
+  private windowFailure: { since: number; attempts: number; error: StatusError } | undefined
   private stateDirOk = true
   private stateDirReason: string | undefined
   private lastProgressMono: number
@@ -136,6 +137,19 @@ export class ReceiverStatus {
     this.authFailing = failing
   }
 
+  /**
+   * An attempt at the window failed for a reason no other field shows (not the SIEM API's answer, not an export, not
+   * the state directory): `/readyz` fails until an attempt succeeds (`windowSucceeded`).
+   */
+  windowFailed(error: StatusError, at: number): void {
+    const { code, message } = error
+    this.windowFailure = { since: this.windowFailure?.since ?? at, attempts: (this.windowFailure?.attempts ?? 0) + 1, error: { code, message } }
+  }
+
+  windowSucceeded(): void {
+    this.windowFailure = undefined
+  }
+
   setStateDirOk(ok: boolean, reason?: string): void {
     this.stateDirOk = ok
     this.stateDirReason = ok ? undefined : reason
@@ -196,6 +210,7 @@ export class ReceiverStatus {
       sweeps: this.sweeps.view(now),
       workers: this.workerView(),
       authFailing: this.authFailing,
+      windowFailure: this.windowFailure === undefined ? null : { since: iso(this.windowFailure.since), attempts: this.windowFailure.attempts, error: { ...this.windowFailure.error } },
       stateDir: { ok: this.stateDirOk, reason: this.stateDirReason ?? null },
       lastHeartbeatAt: iso(this.lastProgressWall),
       wait: this.wait === undefined ? null : waitView(this.wait),
@@ -218,6 +233,10 @@ export class ReceiverStatus {
     if (this.lastSuccessfulPollAt === undefined) reasons.push('no successful SIEM API call yet')
     if (this.lastPoll?.outcome === 'error') reasons.push(`the last SIEM API call failed${describeError(this.lastPoll.error)}`)
     if (this.lastExport?.outcome === 'error') reasons.push(`the last export to the OTLP endpoint failed${describeError(this.lastExport.error)}`)
+    if (this.windowFailure !== undefined) {
+      const { attempts, error } = this.windowFailure
+      reasons.push(`the window in hand failed ${attempts} time${attempts === 1 ? '' : 's'} in a row${describeError(error)}`)
+    }
     return { ready: reasons.length === 0, reasons }
   }
 

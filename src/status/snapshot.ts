@@ -102,6 +102,11 @@ export interface StatusSnapshot {
   sweeps: SweepView[]
   workers: WorkersView
   authFailing: boolean
+  /**
+   * The window in hand keeps failing for a reason that is neither the SIEM API's nor the collector's (a worker thread
+   * dying or failing on it, say): since when, how many attempts, the last error. Null once an attempt succeeds.
+   */
+  windowFailure: { since: string; attempts: number; error: StatusError } | null
   stateDir: { ok: boolean; reason: string | null }
   /** the poll loop's last progress toward new data (a SIEM API answer, an acknowledged export, a commit) */
   lastHeartbeatAt: string

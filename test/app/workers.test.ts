@@ -85,3 +85,29 @@ t.test('an event that is not JSON, found by a thread: the window fails as a bad 
   t.notMatch(metrics, /^proofpoint_receiver_api_requests_total\{outcome="ok"/m, 'and never as an answered one')
 })
 
+
+for (const mode of ['throw', 'die'] as const) {
+  t.test(`threads that fail on a window every time (${mode}): /readyz and /status say so, then the main thread maps it; every event once`, async (t) => {
+    const r = await rig(t, 'http/protobuf', { RECEIVER_WORKERS: '1', RECEIVER_EXPORT_BATCH_SIZE: '40' }, 20)
+    const every = Array.from({ length: 2000 }, (_, i) => i)
+    const app = await r.startApp({ workerEntry: { url: DYING, data: mode === 'throw' ? { dieAt: [], throwAt: every } : { dieAt: every, throwAt: [] } } })
+    await r.time.idle()
+    t.equal(readState(r.stateDir).cursor, '2026-11-24T11:01:00.000Z', 'the first attempt failed: the cursor stays')
+    const failing = app.status.snapshot(r.time.clock())
+    t.match(failing.windowFailure, { attempts: 1, error: { code: 'PSR_ERR_WORKER' } }, '/status: the window is failing, and why')
+    t.not(failing.lastPoll?.outcome, 'error', 'not the SIEM API failing')
+    const readiness = app.status.readiness(r.time.clock())
+    t.equal(readiness.ready, false, '/readyz fails: the receiver is not delivering')
+    t.ok(readiness.reasons.some((reason) => /^the window in hand failed 1 time in a row \(PSR_ERR_WORKER\): a worker thread/.test(reason)), 'and says why')
+    // The backoffs pass (before the next poll is due): a second attempt in the threads fails too, the third maps in
+    // the main thread.
+    r.time.advanceTo(T0 + 30_000)
+    await r.time.idle()
+    t.equal(r.sim.requests.filter((q) => q.query.interval === '2026-11-24T11:01:00Z/2026-11-24T12:00:00Z').length, 3, 'two attempts in the threads, one in the main thread')
+    t.ok(r.logs.some((l) => l.includes('mapping it in the main thread') && l.includes('"failures":2')), 'the switch is logged')
+    const cursor = Date.parse(readState(r.stateDir).cursor)
+    t.ok(cursor >= Date.parse('2026-11-24T12:00:00Z'), 'the window committed')
+    assertExactlyOnce(t, r.sink, expectedUids(r.sim, Date.parse('2026-11-24T11:01:00Z'), cursor), await r.cutOff())
+    t.equal(app.status.snapshot(r.time.clock()).windowFailure, null, 'cleared by the attempt that succeeded')
+  })
+}
