@@ -73,6 +73,7 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
     startedMono: monotonic(),
     noEventsAlertAfterMs: config.receiver.noEventsAlertAfterMs,
     pollIntervalMs: config.receiver.pollIntervalMs,
+    longestCallMs: Math.max(config.proofpoint.requestTimeoutMs, config.otel.timeoutMs),
     eventTypes: config.proofpoint.eventTypes,
     version: VERSION,
     noEventsFailsReadiness: config.receiver.noEventsFailsReadiness,

@@ -28,8 +28,15 @@ export interface Liveness {
   reason?: string
 }
 
-export function livenessTimeoutMs(pollIntervalMs: number): number {
-  return Math.max(LIVENESS_POLL_INTERVALS * pollIntervalMs, MIN_LIVENESS_TIMEOUT_MS)
+/** A call may take its whole timeout before it answers (or fails, which is then progress or a backoff): and this. */
+export const LIVENESS_CALL_MARGIN_MS = 60_000
+
+/**
+ * `longestCallMs`: the longest a single SIEM API request or export attempt may take before its first answer
+ * (PROOFPOINT_REQUEST_TIMEOUT, OTEL_EXPORTER_OTLP_TIMEOUT): a slow but legitimate call must not fail the probe.
+ */
+export function livenessTimeoutMs(pollIntervalMs: number, longestCallMs = 0): number {
+  return Math.max(LIVENESS_POLL_INTERVALS * pollIntervalMs, MIN_LIVENESS_TIMEOUT_MS, longestCallMs + LIVENESS_CALL_MARGIN_MS)
 }
 
 /**
@@ -37,8 +44,7 @@ export function livenessTimeoutMs(pollIntervalMs: number): number {
  * progress for the liveness timeout, counted from the end of a wait a failure or the request budget imposed (those
  * are explained); never for a failing dependency as such, which readiness reports.
  */
-export function judgeLiveness(lastProgressMono: number, wait: LoopWait | undefined, pollIntervalMs: number, monoNow: number): Liveness {
-  const timeoutMs = livenessTimeoutMs(pollIntervalMs)
+export function judgeLiveness(lastProgressMono: number, wait: LoopWait | undefined, timeoutMs: number, monoNow: number): Liveness {
   const excused = wait !== undefined && EXCUSED_WAITS.has(wait.reason) ? wait.untilMono : -Infinity
   if (monoNow <= Math.max(lastProgressMono, excused) + timeoutMs) return { alive: true }
   const silentSeconds = Math.floor((monoNow - lastProgressMono) / 1000)

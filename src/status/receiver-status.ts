@@ -15,6 +15,8 @@ export interface ReceiverStatusOptions {
   /** The configured event types: `/status` shows a zero row for each from the start. */
   eventTypes: readonly EventType[]
   version: string
+  /** The longest one SIEM API request or export attempt may take (their timeouts): liveness waits at least that long. */
+  longestCallMs?: number
   /** RECEIVER_NO_EVENTS_FAILS_READINESS: the no-events alert also makes `/readyz` fail (default false). */
   noEventsFailsReadiness?: boolean
 }
@@ -34,6 +36,7 @@ export class ReceiverStatus {
   /** The no-events rule: it decides; this shows it. */
   readonly noEvents: NoEventsAlert
   readonly pollIntervalMs: number
+  private readonly longestCallMs: number
   readonly version: string
   /** The late-event sweeps: the poller sets the schedule and reports each sweep. */
   readonly sweeps = new SweepStatus()
@@ -66,6 +69,7 @@ export class ReceiverStatus {
     this.startedAt = opts.startedAt
     this.noEvents = new NoEventsAlert(opts.noEventsAlertAfterMs, opts.startedAt)
     this.pollIntervalMs = opts.pollIntervalMs
+    this.longestCallMs = opts.longestCallMs ?? 0
     this.version = opts.version
     this.noEventsFailsReadiness = opts.noEventsFailsReadiness ?? false
     this.eventTypes = [...opts.eventTypes]
@@ -243,11 +247,11 @@ export class ReceiverStatus {
   /** `/healthz` (see judgeLiveness); `monoNow` on the monotonic clock of `progress`. A standby is alive: waiting is its job. */
   liveness(monoNow: number): Liveness {
     if (this.phase === 'standby') return { alive: true }
-    return judgeLiveness(this.lastProgressMono, this.wait, this.pollIntervalMs, monoNow)
+    return judgeLiveness(this.lastProgressMono, this.wait, this.livenessTimeoutMs(), monoNow)
   }
 
   livenessTimeoutMs(): number {
-    return livenessTimeoutMs(this.pollIntervalMs)
+    return livenessTimeoutMs(this.pollIntervalMs, this.longestCallMs)
   }
 }
 

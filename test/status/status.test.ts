@@ -152,7 +152,7 @@ void t.test('readiness', (t) => {
   t.end()
 })
 
-void t.test('liveness: max(3 poll intervals, 5 min) without progress toward new data', (t) => {
+void t.test('liveness: max(3 poll intervals, 5 min, the longest call + 1 min) without progress toward new data', (t) => {
   const s = make({ pollIntervalMs: MIN })
   t.equal(s.livenessTimeoutMs(), 5 * MIN)
   t.same(s.liveness(T0 + 5 * MIN), { alive: true }, 'counts from start')
@@ -167,6 +167,13 @@ void t.test('liveness: max(3 poll intervals, 5 min) without progress toward new 
   t.equal(slow.livenessTimeoutMs(), 30 * MIN)
   t.equal(slow.liveness(T0 + 30 * MIN).alive, true)
   t.equal(slow.liveness(T0 + 30 * MIN + 1).alive, false)
+
+  // A request allowed 10 minutes before its first byte (PROOFPOINT_REQUEST_TIMEOUT) is not a stuck loop at 5.
+  const patient = make({ pollIntervalMs: MIN, longestCallMs: 10 * MIN })
+  t.equal(patient.livenessTimeoutMs(), 11 * MIN, 'the longest call and a minute')
+  t.equal(patient.liveness(T0 + 11 * MIN).alive, true)
+  t.equal(patient.liveness(T0 + 11 * MIN + 1).alive, false)
+  t.equal(make({ pollIntervalMs: MIN, longestCallMs: 60_000 }).livenessTimeoutMs(), 5 * MIN, 'the defaults change nothing')
   t.end()
 })
 
