@@ -74,7 +74,7 @@ export class Poller {
     this.gate = new RequestGate({
       source: deps.source,
       requestBudget: opts.requestBudget,
-      status, logger, clock, apiClock, waits, signal,
+      status, logger, clock, monotonic, apiClock, waits, signal,
       reporter: this.reporter,
       saveRequests: (apiRequests) => state.save({ ...state.current, apiRequests }),
     })
@@ -91,7 +91,7 @@ export class Poller {
     status.sweeps.setThroughs(throughsOf(state))
     this.startedMono = this.monotonic()
     this.gate.load(state.apiRequests ?? [])
-    status.setApiRequestCounter((at) => this.gate.requests.used(at))
+    status.setApiRequestCounter((at) => this.gate.requestsUsed(at))
     status.setRequestBudget(this.opts.requestBudget, undefined)
     this.running = this.loop().catch((err: unknown) => {
       // Only a bug gets here: every expected failure is retried inside the loop.
@@ -211,7 +211,7 @@ export class Poller {
     }
     try {
       attempt = await this.waits.retry('fetch', attemptWindow, (err) => err instanceof SiemBadRequestError || err instanceof BudgetExhaustedError)
-      if (attempt === undefined) await this.state.keepAcknowledged(window, done, () => this.gate.requests.snapshot(this.clock()))
+      if (attempt === undefined) await this.state.keepAcknowledged(window, done, () => this.gate.savedRequests())
     } catch (err) {
       if (err instanceof BudgetExhaustedError) return 'replan'
       if (!(err instanceof SiemBadRequestError)) throw err
@@ -236,7 +236,7 @@ export class Poller {
     const now = this.clock()
     const next = nextState({
       state: this.state.current, window, stage, settledEnd, queriedAt: this.gate.queriedAt, gapMs, agesMs: this.sweeps.agesMs,
-      exported: this.state.exported, fresh, exportedCount, limits: this.opts.limits, now, apiRequests: this.gate.requests.snapshot(now),
+      exported: this.state.exported, fresh, exportedCount, limits: this.opts.limits, now, apiRequests: this.gate.savedRequests(),
     })
     if (!(await this.state.commit(next.state, next.exported))) return 'stopped'
     // What a sweep exports no earlier request returned: the API indexed it late.

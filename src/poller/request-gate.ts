@@ -21,6 +21,8 @@ export interface RequestGateDeps {
   status: ReceiverStatus
   logger: Logger
   clock: () => number
+  /** Elapsed time that no wall clock step moves (the request budget ages by it). */
+  monotonic: () => number
   apiClock: ApiClock
   waits: Waits
   reporter: PollReporter
@@ -28,18 +30,48 @@ export interface RequestGateDeps {
   saveRequests: (apiRequests: number[]) => Promise<unknown>
 }
 
+/**
+ * The request budget is counted on the wall clock as it read at load, moved on by the monotonic clock since: the API
+ * counts 24 real hours, so a wall clock stepped back 12 h must not keep the last 12 h of requests "in the future" for
+ * 12 h more (polling stalled while the API's own count was half used), nor one stepped forward age them early. Times
+ * go to the state file on the wall clock of the moment (shifted by any step since), so a restart reads them as before.
+ */
 export class RequestGate implements WindowSource {
   private budget = new RequestBudget(Infinity)
   private latestQueriedAt = 0
+  private anchorWall: number
+  private anchorMono: number
 
-  constructor(private readonly deps: RequestGateDeps) {}
+  constructor(private readonly deps: RequestGateDeps) {
+    this.anchorWall = deps.clock()
+    this.anchorMono = deps.monotonic()
+  }
 
   load(apiRequests: readonly number[]): void {
+    this.anchorWall = this.deps.clock()
+    this.anchorMono = this.deps.monotonic()
     this.budget = new RequestBudget(this.deps.requestBudget, apiRequests)
   }
 
-  get requests(): RequestBudget {
-    return this.budget
+  /** Now on the budget's timeline. */
+  private budgetNow(): number {
+    return this.anchorWall + (this.deps.monotonic() - this.anchorMono)
+  }
+
+  /** The wall clock minus the budget's timeline: what a wall clock step since load added. */
+  private wallShift(): number {
+    return this.deps.clock() - this.budgetNow()
+  }
+
+  /** Requests in the 24 h before `wallNow` (a wall clock time, as /status asks). */
+  requestsUsed(wallNow: number): number {
+    return this.budget.used(wallNow - this.wallShift())
+  }
+
+  /** The request times inside the budget's 24 h, on the wall clock of now: for the state file. */
+  savedRequests(): number[] {
+    const shift = this.wallShift()
+    return this.budget.snapshot(this.budgetNow()).map((t) => t + shift)
   }
 
   /** When the latest request went out, by the API's clock (what a request settles is a matter of the API's clock). */
@@ -49,20 +81,19 @@ export class RequestGate implements WindowSource {
 
   /** Waits until the budget allows one more request (false: stopped while waiting). */
   async awaitBudget(): Promise<boolean> {
-    const { status, logger, clock, signal, requestBudget } = this.deps
-    let allowedAt = this.budget.nextAllowedAt(clock())
-    if (allowedAt <= clock()) return true
+    const { status, logger, signal, requestBudget } = this.deps
+    let allowedAt = this.budget.nextAllowedAt(this.budgetNow())
+    if (allowedAt <= this.budgetNow()) return true
     logger.warn(
-      { budget: requestBudget, resumeAt: new Date(allowedAt).toISOString() },
+      { budget: requestBudget, resumeAt: new Date(allowedAt + this.wallShift()).toISOString() },
       'the SIEM API request budget (PROOFPOINT_REQUEST_BUDGET per 24 h) is used up: waiting for the oldest request to age out',
     )
-    while (allowedAt > clock() && !signal.aborted) {
+    while (allowedAt > this.budgetNow() && !signal.aborted) {
       status.setPhase('budget_wait')
-      status.setRequestBudget(requestBudget, allowedAt)
-      // The budget is kept in wall-clock times (they are saved across restarts); wake at least every minute to
-      // look again, so a wall clock jump is noticed.
-      await this.deps.waits.pause(Math.min(allowedAt - clock(), 60_000), { reason: 'budget' })
-      allowedAt = this.budget.nextAllowedAt(clock())
+      status.setRequestBudget(requestBudget, allowedAt + this.wallShift())
+      // Wake at least every minute to look again (and to show the wait's end on the wall clock of the moment).
+      await this.deps.waits.pause(Math.min(allowedAt - this.budgetNow(), 60_000), { reason: 'budget' })
+      allowedAt = this.budget.nextAllowedAt(this.budgetNow())
     }
     status.setRequestBudget(requestBudget, undefined)
     return !signal.aborted
@@ -88,11 +119,11 @@ export class RequestGate implements WindowSource {
   }
 
   private async *requested(inner: WindowEvents, report: Report | undefined): AsyncGenerator<EventBatch> {
-    const { clock, reporter } = this.deps
-    if (this.budget.nextAllowedAt(clock()) > clock()) throw new BudgetExhaustedError()
-    const requestedAt = clock()
+    const { reporter } = this.deps
+    const requestedAt = this.budgetNow()
+    if (this.budget.nextAllowedAt(requestedAt) > requestedAt) throw new BudgetExhaustedError()
     this.budget.record(requestedAt)
-    await this.deps.saveRequests(this.budget.snapshot(requestedAt))
+    await this.deps.saveRequests(this.savedRequests())
     this.latestQueriedAt = this.deps.apiClock.now()
     const started = performance.now()
     if (report !== undefined) report.started = started

@@ -227,3 +227,27 @@ t.test('a failed state write before a request is reported as a state failure, no
   t.ok(r.logs.some((l) => l.includes('"what":"state"') && l.includes('state failed; retrying')), 'named as the state write')
   t.notOk(r.logs.some((l) => l.includes('fetch failed')))
 })
+
+t.test('the wall clock steps back 12 h with the request budget in use: polling goes on at the budget pace, the API never asked for more, a restart accepts the state', async (t) => {
+  const r = await rig(t, 'http/protobuf', { RECEIVER_POLL_INTERVAL: '10m', PROOFPOINT_REQUEST_BUDGET: '160' }, 1)
+  await r.startApp()
+  for (let m = 10; m <= 24 * 60; m += 10) {
+    r.time.advanceTo(T0 + m * MIN)
+    await r.time.idle()
+  }
+  r.time.shiftWall(-12 * H)
+  const stepped = r.time.monotonic()
+  const before = r.sim.requests.length
+  for (let m = 10; m <= 6 * 60; m += 10) {
+    r.time.advanceTo(stepped + m * MIN)
+    await r.time.idle()
+  }
+  // Counted on the wall clock, the day's requests stayed "in the future" for 12 h more: 16 requests in these 6 h.
+  const since = r.sim.requests.length - before
+  t.ok(since >= 30, `${since} requests in the 6 h after the step (the budget allows ~40)`)
+  const trueNow = r.time.monotonic()
+  const lastDay = r.sim.requests.filter((q) => q.at > trueNow - 24 * H).length
+  t.ok(lastDay <= 160, `${lastDay} requests in the API's last 24 h, within PROOFPOINT_REQUEST_BUDGET`)
+  const saved = ((readState(r.stateDir) as { apiRequests?: Array<string | number> }).apiRequests ?? []).map((at) => (typeof at === 'string' ? Date.parse(at) : at))
+  t.ok(saved.length > 0 && saved.every((at) => at <= r.time.clock()), 'the saved request times are on the stepped wall clock: none ahead of it, so a restart loads them')
+})
