@@ -53,7 +53,7 @@ export class SiemBodyParser extends JsonObjectTokenizer {
     return this.buffered
   }
 
-  /** Hands over the events parsed so far. After a drain, a repeated top-level key no longer replaces what was handed over. */
+  /** Hands over the events parsed so far. */
   drain(): EventBatch {
     const out: EventBatch = this.rawElements ? { events: noEvents(), raw: this.takeRaw() } : { events: this.events, texts: this.texts }
     this.events = noEvents()
@@ -74,17 +74,13 @@ export class SiemBodyParser extends JsonObjectTokenizer {
     return (EVENT_TYPES as readonly string[]).includes(key)
   }
 
+  /**
+   * An event array. One that comes again (`{"messagesDelivered":[a,b],"messagesDelivered":[c]}`) adds its events to
+   * the earlier ones, where JSON.parse would keep only the last: whether the first had been handed over already
+   * depended on the batch size, and events the API sent are never dropped (dedup takes repeats).
+   */
   protected startArray(): boolean {
-    this.replace(this.key as EventType) // a repeated key replaces the earlier value, as JSON.parse does
     return this.wanted.has(this.key as EventType)
-  }
-
-  /** Drops the events of `type` not handed over yet: they no longer count as pending either. */
-  private replace(type: EventType): void {
-    this.buffered -= this.events[type].length + this.parts[type].length
-    this.events[type] = []
-    this.texts[type] = []
-    this.parts[type] = []
   }
 
   protected override rawElement(bytes: Buffer): void {
@@ -131,8 +127,8 @@ export class SiemBodyParser extends JsonObjectTokenizer {
   protected member(value: JsonValue): void {
     if (this.streamed) {
       // A "[" would have started the streamed array: this is an object or a scalar.
+      // null: no events of this type (an earlier array of it keeps its events).
       if (value !== null) throw new BodyFormatError(`"${this.key}" is ${typeof value === 'object' ? 'an object' : `a ${typeof value}`}, not an array`)
-      this.replace(this.key as EventType)
     } else if (this.key === 'queryEndTime' && typeof value === 'string') {
       this.queryEndTime = value
     }

@@ -112,12 +112,12 @@ t.test('property: any events, any spelling, cut at random points: texts byte-equ
   t.end()
 })
 
-t.test('texts follow the events: a repeated array replaces both, unwanted types and null arrays have none', (t) => {
+t.test('texts follow the events: a repeated array adds to both, unwanted types and null arrays have none', (t) => {
   const p = new SiemBodyParser(['messagesBlocked', 'clicksPermitted'])
   p.write(Buffer.from('{"messagesBlocked":[{"a":1.0}],"clicksBlocked":[{"skipped":true}],"messagesBlocked":[ {"b" : 2.0} ],"clicksPermitted":null}'))
   const r = p.end()
-  t.same(r.texts, { messagesDelivered: [], messagesBlocked: ['{"b" : 2.0}'], clicksPermitted: [], clicksBlocked: [] })
-  t.same(r.events.messagesBlocked, [{ b: 2 }])
+  t.same(r.texts, { messagesDelivered: [], messagesBlocked: ['{"a":1.0}', '{"b" : 2.0}'], clicksPermitted: [], clicksBlocked: [] })
+  t.same(r.events.messagesBlocked, [{ a: 1 }, { b: 2 }])
 
   const s = new SiemBodyParser()
   s.write(Buffer.from('{"messagesDelivered":[1e3, "x\\u0041" ,-0,null,[ 0.0 ]]}'))
@@ -125,13 +125,22 @@ t.test('texts follow the events: a repeated array replaces both, unwanted types 
   t.end()
 })
 
-t.test('a repeated or null event array: the events it replaces no longer count as pending (batches and totals)', (t) => {
+t.test('a repeated or null event array drops nothing, whatever the batches (JSON.parse would keep the last array only)', (t) => {
+  const body = '{"messagesDelivered":[{"a":1},{"a":2},{"a":3}],"messagesDelivered":[{"b":1}],"clicksBlocked":[{"c":1},{"c":2}],"clicksBlocked":null}'
   const p = new SiemBodyParser()
-  p.write(Buffer.from('{"messagesDelivered":[{"a":1},{"a":2},{"a":3}],"messagesDelivered":[{"b":1}]'))
-  t.equal(p.pending, 1, 'three replaced by one')
-  p.write(Buffer.from(',"clicksBlocked":[{"c":1},{"c":2}],"clicksBlocked":null}'))
-  t.equal(p.pending, 1, 'and two replaced by none')
-  t.equal(p.drain().events.messagesDelivered.length, 1)
+  p.write(Buffer.from(body))
+  t.equal(p.pending, 6, 'three, one more, two, and none')
+  const all = p.drain().events
+  t.same(all.messagesDelivered, [{ a: 1 }, { a: 2 }, { a: 3 }, { b: 1 }])
+  t.same(all.clicksBlocked, [{ c: 1 }, { c: 2 }])
+  // Drained after every byte (batches of one): the same events.
+  const q = new SiemBodyParser()
+  const got: JsonValue[] = []
+  for (const byte of Buffer.from(body)) {
+    q.write(Buffer.from([byte]))
+    got.push(...q.drain().events.messagesDelivered)
+  }
+  t.same(got, all.messagesDelivered, 'batch size does not change what is kept')
   t.end()
 })
 
@@ -213,15 +222,15 @@ t.test('raw mode: the same texts as the parsing mode, at every two-chunk split a
   t.end()
 })
 
-t.test('raw mode: a repeated array replaces what is pending of its type only; unwanted types are skipped', (t) => {
+t.test('raw mode: a repeated array adds to what is pending of its type; unwanted types are skipped', (t) => {
   const p = new SiemBodyParser(['messagesDelivered', 'clicksPermitted'], true)
   p.write(Buffer.from('{"messagesDelivered":[{"a":1},{"a":2}],"clicksPermitted":[ {"c" : 1.0} ],"clicksBlocked":[{"x":1}],"messagesDelivered":[{"b":1}]}'))
-  t.equal(p.pending, 2)
+  t.equal(p.pending, 4)
   const raw = p.end().raw!
-  t.same(raw.counts, [1, 0, 1, 0])
+  t.same(raw.counts, [3, 0, 1, 0])
   t.same(raw.first, [0, 0, 0, 0])
-  t.equal(Buffer.from(raw.bytes).toString(), '{"b":1}{"c" : 1.0}', 'by type in API order, white space inside kept')
-  t.same([...raw.ends], [7, 18])
+  t.equal(Buffer.from(raw.bytes).toString(), '{"a":1}{"a":2}{"b":1}{"c" : 1.0}', 'by type in API order, white space inside kept')
+  t.same([...raw.ends], [7, 14, 21, 32])
   t.end()
 })
 
