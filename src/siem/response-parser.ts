@@ -38,6 +38,9 @@ export class SiemBodyParser extends JsonObjectTokenizer {
   /** Raw mode: each type's elements (views of the chunks), and the array index of the first one. */
   private parts = noParts()
   private first = [0, 0, 0, 0]
+  /** A top-level field of the API's was seen; else the first few others, for the message. */
+  private knownKey = false
+  private readonly otherKeys: string[] = []
 
   private readonly rawBuffer: (size: number) => Uint8Array
 
@@ -62,16 +65,27 @@ export class SiemBodyParser extends JsonObjectTokenizer {
     return out
   }
 
-  /** The stream ended: returns the parsed body, or throws BodyFormatError when it was cut short. */
+  /**
+   * The stream ended: returns the parsed body, or throws BodyFormatError when it was cut short, or when it is a JSON
+   * object with other fields but none of the API's (queryEndTime, the event arrays): a gateway's or a changed API's
+   * answer, which would otherwise pass for a window without events and move the cursor over it.
+   */
   end(): ParsedBody {
     const out: ParsedBody = { events: this.events, texts: this.texts, empty: this.finish() }
+    if (!this.knownKey && this.otherKeys.length > 0) {
+      const keys = this.otherKeys.map((k) => JSON.stringify(k.length > 40 ? `${k.slice(0, 40)}…` : k)).join(', ')
+      throw new BodyFormatError(`a JSON object with none of the SIEM API's fields (queryEndTime, ${EVENT_TYPES.join(', ')}) but ${keys}: not an answer to read as a window without events`)
+    }
     if (this.rawElements) out.raw = this.takeRaw()
     if (this.queryEndTime !== undefined) out.queryEndTime = this.queryEndTime
     return out
   }
 
   protected streamsArray(key: string): boolean {
-    return (EVENT_TYPES as readonly string[]).includes(key)
+    const eventArray = (EVENT_TYPES as readonly string[]).includes(key)
+    if (eventArray || key === 'queryEndTime') this.knownKey = true
+    else if (this.otherKeys.length < 3) this.otherKeys.push(key)
+    return eventArray
   }
 
   /**
