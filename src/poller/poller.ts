@@ -129,7 +129,7 @@ export class Poller {
       }
       if (plan.kind === 'sweep') {
         status.setPhase('polling')
-        const outcome = await this.processWindow(plan.window, 0, plan.stage)
+        const outcome = await this.processWindow(plan.window, 0, plan.stage, plan.unreachableMs)
         if (outcome === 'stopped' || this.abort.signal.aborted) break
         if (outcome === 'bad-window') await this.badWindow()
         if (outcome === 'done' || outcome === 'short') this.sizer.answered()
@@ -173,7 +173,7 @@ export class Poller {
    * One window (runWindow, retried until it succeeds; acknowledged records are not sent again), then the commit.
    * `stage`: undefined for a fresh window, else the sweep stage that reads it again.
    */
-  private async processWindow(window: TimeWindow, gapMs: number, stage: number | undefined): Promise<'done' | 'short' | 'stopped' | 'bad-window' | 'replan'> {
+  private async processWindow(window: TimeWindow, gapMs: number, stage: number | undefined, unreachableMs = 0): Promise<'done' | 'short' | 'stopped' | 'bad-window' | 'replan'> {
     const { status, logger } = this.deps
     const started = this.clock()
     const done: Acknowledged = new UidKeyMap()
@@ -240,7 +240,13 @@ export class Poller {
     })
     if (!(await this.state.commit(next.state, next.exported))) return 'stopped'
     // What a sweep exports no earlier request returned: the API indexed it late.
-    if (stage !== undefined) status.sweeps.swept(stage, now, window.start.getTime(), settledEnd, exportedCount)
+    if (stage !== undefined) status.sweeps.swept(stage, now, window.start.getTime(), settledEnd, exportedCount, unreachableMs)
+    if (stage !== undefined && unreachableMs > 0) {
+      logger.warn(
+        { sweepAge: formatDuration(this.sweeps.agesMs[stage]!), from: new Date(window.start.getTime() - unreachableMs).toISOString(), to: window.start.toISOString(), unreachableSeconds: unreachableMs / 1000 },
+        'the late-event sweep could not read this span again: the SIEM API serves 7 days back only. Its events were exported when first read; any it indexed late were not looked for (/status sweeps unreachableSeconds)',
+      )
+    }
     status.progress(this.monotonic(), this.clock())
     const adapted = this.sizer.observe({ spanMs: window.end.getTime() - window.start.getTime(), events: summary.events, bytes: summary.bytes })
     if (adapted !== undefined) logger.info({ events: summary.events, bytes: summary.bytes, maxWindowMinutes: adapted / 60_000 }, 'window length adapted to the traffic')

@@ -33,7 +33,10 @@ export function sweepAges(overlapMs: number): number[] {
 
 const floorTo = (ms: number, step: number): number => Math.floor(ms / step) * step
 
-export type SweepStep = { kind: 'sweep'; stage: number; window: TimeWindow } | { kind: 'none'; dueInMs: number | undefined }
+export type SweepStep =
+  /** `unreachableMs`: how much before the window the stage should have read from, but the API no longer serves. */
+  | { kind: 'sweep'; stage: number; window: TimeWindow; unreachableMs: number }
+  | { kind: 'none'; dueInMs: number | undefined }
 
 /**
  * The sweep to run now, if any: the first stage whose next span is ripe (its end at least `age` old by `nowMs`, the
@@ -50,10 +53,11 @@ export function planSweep(throughs: readonly number[], cursorMs: number, nowMs: 
     const age = plan.agesMs[stage]!
     // Whole minutes (the API rounds to them; a state file from elsewhere may not be). What the API no longer serves
     // cannot be swept: fresh polls read it, and its late events are out of reach.
-    const start = Math.max(floorTo(Math.min(throughs[stage] ?? cursorMs, cursorMs), g), oldest)
+    const due = floorTo(Math.min(throughs[stage] ?? cursorMs, cursorMs), g)
+    const start = Math.max(due, oldest)
     const ripe = floorTo(nowMs - age, g)
     const end = Math.min(start + limits.maxWindowMs, cursorMs, ripe)
-    if (end - start >= span) return { kind: 'sweep', stage, window: { start: new Date(start), end: new Date(end) } }
+    if (end - start >= span) return { kind: 'sweep', stage, window: { start: new Date(start), end: new Date(end) }, unreachableMs: start - due }
     // Not due: when the span will be ripe (if the cursor is past it by then; fresh polls wake the loop anyway).
     if (cursorMs >= start + span) {
       const wait = Math.max(start + span + age - nowMs, 1)

@@ -17,12 +17,18 @@ export interface SweepView {
   /** Events this stage found that no earlier request had returned (indexed late), since the process started. */
   lateEvents: number
   lastSweep: { at: string; start: string; end: string; lateEvents: number } | null
+  /**
+   * Seconds this stage could not read again because the SIEM API no longer served them (7 days, after a long
+   * downtime), since the process started: late events there were not looked for.
+   */
+  unreachableSeconds: number
 }
 
 interface Stage {
   ageMs: number
   through: number | undefined
   lateEvents: number
+  unreachableMs: number
   last: { at: number; start: number; end: number; lateEvents: number } | undefined
 }
 
@@ -33,7 +39,7 @@ export class SweepStatus {
   /** The configured stages (ages in ms, youngest first) and their span. */
   configure(agesMs: readonly number[], spanMs: number): void {
     this.spanMs = spanMs
-    this.stages = agesMs.map((ageMs) => ({ ageMs, through: undefined, lateEvents: 0, last: undefined }))
+    this.stages = agesMs.map((ageMs) => ({ ageMs, through: undefined, lateEvents: 0, unreachableMs: 0, last: undefined }))
   }
 
   /** The stages' cursors, as saved. */
@@ -44,11 +50,15 @@ export class SweepStatus {
     })
   }
 
-  /** A sweep of `stage` over [start, end] was committed at `at`; `lateEvents` of its events were new. */
-  swept(stage: number, at: number, start: number, end: number, lateEvents: number): void {
+  /**
+   * A sweep of `stage` over [start, end] was committed at `at`; `lateEvents` of its events were new; it began
+   * `unreachableMs` later than the stage's cursor, which the API no longer served.
+   */
+  swept(stage: number, at: number, start: number, end: number, lateEvents: number, unreachableMs = 0): void {
     const s = this.stages[stage]
     if (!s) return
     s.lateEvents += lateEvents
+    s.unreachableMs += unreachableMs
     s.last = { at, start, end, lateEvents }
   }
 
@@ -62,6 +72,7 @@ export class SweepStatus {
       lagSeconds: s.through === undefined ? null : Math.max(0, Math.floor((now - s.through) / 1000)),
       lateEvents: s.lateEvents,
       lastSweep: s.last === undefined ? null : { at: iso(s.last.at), start: iso(s.last.start), end: iso(s.last.end), lateEvents: s.last.lateEvents },
+      unreachableSeconds: Math.round(s.unreachableMs / 1000),
     }))
   }
 }

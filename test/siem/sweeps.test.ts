@@ -41,6 +41,10 @@ t.test('behind (a restart, a budget wait): a stage catches up in windows of up t
   t.same(plan.kind === 'sweep' && [plan.stage, iso(plan.window.start.getTime()), iso(plan.window.end.getTime())], [0, '12:00', '13:00'])
   const ancient = planSweep([now - 8 * D], now - MIN, now, { agesMs: [35 * MIN], spanMs: 20 * MIN }, API_LIMITS)
   t.ok(ancient.kind === 'sweep' && now - ancient.window.start.getTime() <= API_LIMITS.maxAgeMs, 'never older than the API serves')
+  // What it skips is said, so the poller can show it (the stage's cursor to the limit, whole minutes).
+  t.equal(ancient.kind === 'sweep' && ancient.unreachableMs, ancient.kind === 'sweep' ? ancient.window.start.getTime() - Math.floor((now - 8 * D) / MIN) * MIN : -1)
+  t.ok(ancient.kind === 'sweep' && ancient.unreachableMs > D - H, 'about a day the API no longer serves')
+  t.equal(plan.kind === 'sweep' && plan.unreachableMs, 0, 'within the limit: nothing skipped')
   // A smaller longest window (after a 400, or a big tenant): sweeps read no more than it.
   const small = planSweep([at('2026-11-24T12:00:00Z')], at('2026-11-24T18:00:00Z'), now, { agesMs: [10 * MIN], spanMs: 20 * MIN }, { ...API_LIMITS, maxWindowMs: 5 * MIN })
   t.same(small.kind === 'sweep' && [iso(small.window.start.getTime()), iso(small.window.end.getTime())], ['12:00', '12:05'])

@@ -229,9 +229,12 @@ t.test('sweeps: the schedule and what each stage found', (t) => {
   t.same(early, {
     age: '10m', ageSeconds: 600, spanSeconds: 1200, through: '2026-11-24T11:45:00.000Z', nextAt: '2026-11-24T12:15:00.000Z', lagSeconds: 900, lateEvents: 3,
     lastSweep: { at: '2026-11-24T12:00:00.000Z', start: '2026-11-24T11:25:00.000Z', end: '2026-11-24T11:45:00.000Z', lateEvents: 3 },
+    unreachableSeconds: 0,
   })
   t.equal(last?.nextAt, '2026-11-24T12:15:00.000Z', 'through + span + age')
   s.sweeps.swept(0, at, 0, 0, 2)
   t.equal(s.snapshot(at).sweeps[0]?.lateEvents, 5, 'counted since the process started')
+  s.sweeps.swept(1, at, 0, 0, 0, 15 * 60_000)
+  t.same(s.snapshot(at).sweeps.map((x) => x.unreachableSeconds), [0, 900], 'what a stage could no longer read again')
   t.end()
 })
