@@ -78,7 +78,18 @@ function toStrings(arr: readonly JsonValue[]): string[] {
  */
 const RISKY_MEMBER = /[.\\\ud800-\udfff]/
 
-/** Flat shape of an array of objects (and nulls): one index-aligned array per key under `key.<k>`. */
+/**
+ * The most distinct member names an array of objects is flattened into. Each one is a column as long as the array:
+ * an array whose every element has a name of its own would cost n × n (10,000 such elements: 8 s and 900 MB, then
+ * out of memory, on every retry). Real arrays (messageParts, threatsInfoMap) have about ten; the attribute count
+ * limit (128 by default) would drop the rest anyway.
+ */
+export const MAX_FLAT_COLUMNS = 128
+
+/**
+ * Flat shape of an array of objects (and nulls): one index-aligned array per key under `key.<k>`; past
+ * MAX_FLAT_COLUMNS names, the array as one JSON text under `key` (the body keeps it whole anyway).
+ */
 function flattenObjectArray(attrs: AttributeList, key: string, arr: readonly JsonValue[]): void {
   const n = arr.length
   // Columns as parallel arrays: elements usually share one key order, so the column of the j-th key of an element
@@ -102,6 +113,10 @@ function flattenObjectArray(attrs: AttributeList, key: string, arr: readonly Jso
       const t = typeof v
       let c = j < colKeys.length && colKeys[j] === k ? j : colKeys.indexOf(k)
       if (c < 0) {
+        if (colKeys.length === MAX_FLAT_COLUMNS) {
+          attrs.set(key, safeJson(arr))
+          return
+        }
         c = colKeys.length
         if (RISKY_MEMBER.test(k)) attrs.mayRepeat = true
         colKeys.push(k)
@@ -192,7 +207,11 @@ export function putAttribute(attrs: AttributeList, key: string, v: JsonValue, sh
   }
 }
 
-/** Joined keys by prefix and member: a key built afresh for every event costs its hashing on every store. */
+/**
+ * Joined keys by prefix + separator and member: a key built afresh for every event costs its hashing on every store.
+ * The separator is part of the lookup: a vendor field named "" has the key `proofpoint.`, whose members are joined
+ * with "." to `proofpoint..x`, while a field `x` is `proofpoint.` + "" + `x`.
+ */
 const joinedKeys = new Map<string, Map<string, string>>()
 let joinedCount = 0
 /** Keys come from the data: past this many, keys are joined and not kept. */
@@ -200,12 +219,13 @@ const JOINED_MAX = 4096
 
 /** `prefix` + `separator` + the well-formed `member` (attribute keys of vendor fields and flattened members). */
 export function joinKey(prefix: string, member: string, separator = '.'): string {
-  let members = joinedKeys.get(prefix)
+  const joined = separator === '.' ? prefix : `${prefix}\u0000${separator}`
+  let members = joinedKeys.get(joined)
   const known = members?.get(member)
   if (known !== undefined) return known
   const key = prefix + separator + wellFormedKey(member)
   if (joinedCount < JOINED_MAX) {
-    if (members === undefined) joinedKeys.set(prefix, (members = new Map<string, string>()))
+    if (members === undefined) joinedKeys.set(joined, (members = new Map<string, string>()))
     members.set(member, key)
     joinedCount++
   }

@@ -95,8 +95,17 @@ function eventTime(v: JsonValue | undefined, field: string, malformed: Malformed
   }
   const t = typeof v === 'string' ? hrTimeFromIso(v) : undefined
   if (t === undefined) malformed.push(`${field} unparseable: ${quote(v)}`)
+  else if (t[0] < 0 || t[0] >= MAX_OTLP_SECONDS) {
+    // OTLP times are unsigned 64-bit nanoseconds since 1970: outside, protobuf would wrap them to another date and
+    // OTLP/JSON would carry a number collectors refuse, with the whole request.
+    malformed.push(`${field} outside what OTLP can carry (1970 to 2554): ${quote(v)}`)
+    return undefined
+  }
   return t
 }
+
+/** 2^64 ns, in whole seconds: the first second an OTLP timestamp cannot hold entirely. */
+const MAX_OTLP_SECONDS = 18_446_744_073
 
 function bodyOf(event: JsonValue, mode: MappingOptions['body'], text: string | undefined): AnyValue {
   switch (mode) {

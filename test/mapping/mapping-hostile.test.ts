@@ -6,6 +6,7 @@ import t from 'tap'
 import { JsonLogsSerializer, ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer'
 import { canonicalJson, eventUid, mapEvent } from '../../src/mapping/index.js'
 import type { MappedRecord, MappingOptions } from '../../src/mapping/index.js'
+import { MAX_FLAT_COLUMNS } from '../../src/mapping/attributes.js'
 import { MAX_DEPTH, safeJson } from '../../src/mapping/safe-json.js'
 import { SdkRecordFactory } from '../../src/export/sdk-records.js'
 import type { EventType, JsonValue } from '../../src/siem/types.js'
@@ -176,5 +177,39 @@ t.test('duplicate keys: JSON.parse keeps the last, and so does the record and it
   const r = map(JSON.parse(`{"messageTime":"${TIME}","subject":"first","subject":"last"}`) as JsonValue)
   t.equal(r.attributes['proofpoint.subject'], 'last')
   t.equal(r.uid, eventUid({ messageTime: TIME, subject: 'last' }, 'messagesDelivered'))
+  t.end()
+})
+
+t.test('an array of objects with a name of its own per element: bounded columns, then the array as JSON text', (t) => {
+  const parts = Array.from({ length: 10_000 }, (_, i) => ({ [`k${i}`]: 1 }))
+  const started = process.cpuUsage()
+  const r = map({ messageTime: TIME, messageParts: parts, vendor: parts.slice(0, MAX_FLAT_COLUMNS) })
+  const cpuMs = (process.cpuUsage(started).user + process.cpuUsage(started).system) / 1000
+  t.comment(`10,000 distinct names mapped in ${cpuMs.toFixed(0)} ms of CPU (quadratic before: ~8 s and ~900 MB)`)
+  t.equal(r.attributes['proofpoint.messageParts'], JSON.stringify(parts), 'past the limit: one attribute, the array as JSON')
+  t.notOk(Object.keys(r.attributes).some((k) => k.startsWith('proofpoint.messageParts.')), 'no column of it')
+  t.equal(r.attributes['proofpoint.vendor.k0'] !== undefined && r.attributes[`proofpoint.vendor.k${MAX_FLAT_COLUMNS - 1}`] !== undefined, true, 'up to the limit: columns, as before')
+  t.end()
+})
+
+t.test('a vendor field named "" does not change the keys of other events (the key cache knows the separator)', (t) => {
+  const poison = map({ messageTime: TIME, '': { newVendorField: 'poison' } })
+  t.equal(poison.attributes['proofpoint..newVendorField'], 'poison')
+  const next = map({ messageTime: TIME, newVendorField: 'fine', nested: [{ other: 'y' }] })
+  t.equal(next.attributes['proofpoint.newVendorField'], 'fine', 'still proofpoint.newVendorField')
+  t.notOk('proofpoint..newVendorField' in next.attributes)
+  const reverse = map({ messageTime: TIME, '': [{ other: 'y' }] })
+  t.same(reverse.attributes['proofpoint..other'], ['y'], 'and the other way round')
+  t.notOk('proofpoint.other' in reverse.attributes)
+  t.end()
+})
+
+t.test('event times OTLP cannot carry (before 1970, from 2554-07-21T23:34:34Z): no timestamp, counted malformed', (t) => {
+  for (const time of ['1969-12-31T23:59:59Z', '0001-01-01T00:00:00Z', '2554-07-21T23:34:34Z', '9999-12-31T23:59:59Z']) {
+    const r = map({ clickTime: time }, FLAT, 'clicksPermitted')
+    t.equal(r.timestamp, undefined, `${time}: no timestamp`)
+    t.match(r.malformed, [/^clickTime outside what OTLP can carry \(1970 to 2554\)/], time)
+  }
+  for (const time of ['1970-01-01T00:00:00Z', '2554-07-21T23:34:32Z']) t.ok(map({ clickTime: time }, FLAT, 'clicksPermitted').timestamp, `${time}: kept`)
   t.end()
 })
