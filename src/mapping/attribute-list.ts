@@ -21,6 +21,12 @@ export class AttributeList {
     this.values.push(value)
   }
 
+  /** Two attributes before all the others. */
+  prepend(key1: string, value1: AnyValue, key2: string, value2: AnyValue): void {
+    this.keys.unshift(key1, key2)
+    this.values.unshift(value1, value2)
+  }
+
   /** The object that assigning every key in turn builds. */
   toMap(): AnyValueMap {
     const map: AnyValueMap = {}

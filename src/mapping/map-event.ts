@@ -182,17 +182,18 @@ export function mapEventListed(event: JsonValue, type: EventType, opts: MappingO
     const limit = opts.attributeValueLengthLimit
     let attributes: AttributeList | AnyValueMap
     let truncated = 0
+    // Ours go first, so that an attribute count limit (OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT) drops the event's own
+    // attributes before the dedup key a backend needs; and win, so that a vendor field spelled `event_type` cannot
+    // replace them.
     if (list.mayRepeat) {
-      // Set last, so that a vendor field spelled `event_type` cannot replace ours.
-      const map = list.toMap()
-      if (limit !== undefined) truncated = limitStringLengths(map, limit)
-      map[EVENT_TYPE_ATTRIBUTE] = type
-      map[UID_ATTRIBUTE] = uid
+      const listed = list.toMap()
+      if (limit !== undefined) truncated = limitStringLengths(listed, limit)
+      const map: AnyValueMap = { [EVENT_TYPE_ATTRIBUTE]: type, [UID_ATTRIBUTE]: uid }
+      for (const key in listed) if (key !== EVENT_TYPE_ATTRIBUTE && key !== UID_ATTRIBUTE) map[key] = listed[key]
       attributes = map
     } else {
       if (limit !== undefined) truncated = limitListStringLengths(list, limit)
-      list.set(EVENT_TYPE_ATTRIBUTE, type)
-      list.set(UID_ATTRIBUTE, uid)
+      list.prepend(EVENT_TYPE_ATTRIBUTE, type, UID_ATTRIBUTE, uid)
       attributes = list
     }
     const severity = severityOf(obj, type)

@@ -1089,3 +1089,18 @@ t.test('protobuf: concurrent calls reusing their buffers deliver every record in
   for (const [uid, body] of sent) if (got.get(uid) !== body) wrong++
   t.equal(wrong, 0, 'every body arrived as sent')
 })
+
+t.test('an attribute count limit drops the event\'s own attributes, never log.record.uid or proofpoint.event_type', async (t) => {
+  const { mapEvent } = await import('../../src/mapping/map-event.js')
+  const api = JSON.parse(readFileSync(new URL('../../../test/fixtures/siem-all-response.json', import.meta.url), 'utf8')) as Record<string, unknown[]>
+  const rec = mapEvent(api.messagesDelivered![0] as never, 'messagesDelivered', { attributeShape: 'flat', body: 'json', indicators: true, standardFields: true }, [BASE_SECONDS, 0])
+  t.ok(Object.keys(rec.attributes).length > 12, `${Object.keys(rec.attributes).length} attributes`)
+  for (const protocol of PROTOCOLS) {
+    const { sink, pipeline } = await setup(t, { protocol, logRecordLimits: { attributeCountLimit: 10 } })
+    const report = await pipeline.exportRecords([rec])
+    t.ok(report.droppedAttributes > 0, `${protocol}: attributes dropped`)
+    const got = sink.records.at(-1)!
+    t.equal(got.attributes['log.record.uid'], rec.uid, `${protocol}: the dedup key stays`)
+    t.equal(got.attributes['proofpoint.event_type'], 'messagesDelivered', `${protocol}: and the event type`)
+  }
+})
