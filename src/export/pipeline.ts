@@ -72,6 +72,12 @@ export interface ExportPipeline {
   shutdown(): Promise<void>
 }
 
+/** A collector's refusal of a request's records as data (400, gRPC INVALID_ARGUMENT, a single record too large). */
+interface Refusal {
+  reason: string
+  status: number | undefined
+}
+
 export function createExportPipeline(opts: ExportPipelineOptions): ExportPipeline {
   const maxBatchSize = opts.maxBatchSize ?? DEFAULT_EXPORT_BATCH_SIZE
   const maxBatchBytes = opts.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES
@@ -141,25 +147,63 @@ export function createExportPipeline(opts: ExportPipelineOptions): ExportPipelin
     const codec = codecs.forCall()
     const plan = codec.plan(records, plannedMaxBatchBytes)
 
-    /** Sends records[start, end) as one request; after a 413, each half on its own. */
-    const send = async (part: Batch, batch: number): Promise<void> => {
+    const halves = (part: Batch): [Batch, Batch] => {
+      const middle = part.start + Math.ceil((part.end - part.start) / 2)
+      return [
+        { start: part.start, end: middle, bytes: codec.size(part.start, middle) },
+        { start: middle, end: part.end, bytes: codec.size(middle, part.end) },
+      ]
+    }
+
+    /**
+     * Sends records[start, end) as one request (after a 413, each half on its own, see send). Resolves with the
+     * collector's refusal of the records as data, not recorded yet; undefined once they are acknowledged and recorded.
+     */
+    const attempt = async (part: Batch, batch: number): Promise<Refusal | undefined> => {
       if (shutdownPromise) throw new ExportError('PSR_ERR_EXPORT_FAILED', `export to ${where} abandoned: the receiver is shutting down`)
       const count = part.end - part.start
       const { result, droppedAttributes } = await codec.send(part)
-      if (result.code === ExportResultCode.SUCCESS) return addAcknowledged(report, part, result, droppedAttributes, redact)
+      if (result.code === ExportResultCode.SUCCESS) {
+        addAcknowledged(report, part, result, droppedAttributes, redact)
+        return undefined
+      }
       const error = result.error ?? new Error('the exporter reported a failure without an error')
       const ctx = { endpoint: opts.endpoint, timeoutMs: opts.timeoutMs, batch, batches: plan.length, records: count, bytes: result.bytes, redact }
       const kind = classifyFailure(error)
       if (kind === 'too-large' && count > 1) {
         report.splits++
         plannedMaxBatchBytes = Math.max(1, Math.min(plannedMaxBatchBytes, Math.floor(part.bytes / 2)))
-        const middle = part.start + Math.ceil(count / 2)
-        await send({ start: part.start, end: middle, bytes: codec.size(part.start, middle) }, batch)
-        await send({ start: middle, end: part.end, bytes: codec.size(middle, part.end) }, batch)
+        for (const half of halves(part)) await send(half, batch)
+        return undefined
+      }
+      if (kind === 'too-large' || kind === 'rejected') return { reason: rejectionReason(error, ctx), status: failureStatus(error) }
+      throw toExportError(error, ctx)
+    }
+
+    /**
+     * Records a refusal of `part`. A collector refuses a whole request (400, gRPC INVALID_ARGUMENT) for one record it
+     * cannot take (a number its JSON reader overflows on, say): the halves are sent again, and the half refused again
+     * narrowed down the same way, so the others still arrive. When both halves are refused, the collector refuses
+     * them all (or several records, spread): they are counted as refused, not split further (at most 2 more requests
+     * per level, so a collector refusing everything costs a few requests, not one per record).
+     */
+    const narrow = async (part: Batch, refusal: Refusal, batch: number): Promise<void> => {
+      if (part.end - part.start === 1) return addRejected(report, part, refusal.reason, refusal.status)
+      const [a, b] = halves(part)
+      const refusedA = await attempt(a, batch)
+      const refusedB = await attempt(b, batch)
+      if (refusedA !== undefined && refusedB !== undefined) {
+        addRejected(report, a, refusedA.reason, refusedA.status)
+        addRejected(report, b, refusedB.reason, refusedB.status)
         return
       }
-      if (kind === 'too-large' || kind === 'rejected') return addRejected(report, part, rejectionReason(error, ctx), failureStatus(error))
-      throw toExportError(error, ctx)
+      if (refusedA !== undefined) await narrow(a, refusedA, batch)
+      if (refusedB !== undefined) await narrow(b, refusedB, batch)
+    }
+
+    const send = async (part: Batch, batch: number): Promise<void> => {
+      const refusal = await attempt(part, batch)
+      if (refusal !== undefined) await narrow(part, refusal, batch)
     }
 
     try {

@@ -111,13 +111,15 @@ t.test('gzip: gRPC compresses the message and the collector decodes it', async (
 
 t.test('several requests in order; a batch the collector refuses as data (INVALID_ARGUMENT) is rejected, the rest go on', async (t) => {
   const { sink, pipeline } = await setup(t, { maxBatchSize: 4 })
-  sink.answerNext({ code: grpcStatus.OK }, { code: grpcStatus.INVALID_ARGUMENT, details: `bad record, header was Bearer ${SECRET}` })
+  // Batch 2 and both its halves refused: the collector refuses them all.
+  const refused = { code: grpcStatus.INVALID_ARGUMENT, details: `bad record, header was Bearer ${SECRET}` }
+  sink.answerNext({ code: grpcStatus.OK }, refused, refused, refused)
   const report = await pipeline.exportRecords(records(10))
   t.equal(report.batches, 2)
   t.equal(report.records, 6)
   t.equal(report.rejectedRecords, 4)
   t.same(report.rejected.map((r) => r.index), [4, 5, 6, 7])
-  t.match(report.rejected[0]?.reason, /rejected 4 records \(INVALID_ARGUMENT\): "bad record, header was Bearer \[REDACTED\]"/)
+  t.match(report.rejected[0]?.reason, /rejected 2 records \(INVALID_ARGUMENT\): "bad record, header was Bearer \[REDACTED\]"/)
   noSecrets(t, JSON.stringify(report))
   t.same(
     sink.records.map((r) => r.attributes['proofpoint.spamScore']),

@@ -215,13 +215,13 @@ t.test('works against a sink that rejects chunked requests like Fluent Bit', asy
   t.equal(sink.records.length, 1)
 })
 
-t.test('400: the records are reported rejected with the reason, not retried, not thrown; no header values in the reason', async (t) => {
+t.test('400 for every record: reported rejected with the reason, not thrown, each half tried once; no header values in the reason', async (t) => {
   const { sink, pipeline } = await setup(t)
-  sink.failNext(1, 400, {}, 'invalid nested map value')
+  sink.failNext(3, 400, {}, 'invalid nested map value')
   const report = await pipeline.exportRecords([record(1), record(2)])
   t.equal(report.records, 0)
   t.equal(report.batches, 0)
-  t.equal(report.rejectedBatches, 1, 'one request refused')
+  t.equal(report.rejectedBatches, 2, 'both halves refused too: the collector refuses them all')
   t.equal(report.rejectedRecords, 2)
   t.same(
     report.rejected.map((r) => [r.index, r.status]),
@@ -231,12 +231,28 @@ t.test('400: the records are reported rejected with the reason, not retried, not
     ],
   )
   const reason = report.rejected[0]!.reason
-  t.match(reason, /collector at http:\/\/127\.0\.0\.1:\d+\/v1\/logs rejected 2 records \(400\): "invalid nested map value"/)
+  t.match(reason, /collector at http:\/\/127\.0\.0\.1:\d+\/v1\/logs rejected 1 record \(400\): "invalid nested map value"/)
   t.match(reason, /OTEL_EXPORTER_OTLP_LOGS_PROTOCOL/, 'says what to check')
   t.notMatch(reason, SECRET)
-  t.same(report.rejectionMessages, [reason])
-  t.equal(sink.requests.length, 1, 'not retried')
+  t.same(report.rejectionMessages, [reason, report.rejected[1]!.reason])
+  t.equal(sink.requests.length, 3, 'the request, then each half once; no retry of any')
   t.equal(sink.records.length, 0)
+})
+
+t.test('400 for one poison record among 8: narrowed down by halves, the 7 others delivered, that one rejected', async (t) => {
+  const { sink, pipeline } = await setup(t)
+  const records = Array.from({ length: 8 }, (_, i) => record(i))
+  // [0..8) refused; [0..4) refused, [4..8) taken; [0..2) taken, [2..4) refused; [2] taken, [3] refused.
+  sink.failNext(2, 400, {}, 'ReadInt64: overflow')
+  sink.acceptNext(2)
+  sink.failNext(1, 400, {}, 'ReadInt64: overflow')
+  sink.acceptNext(1)
+  sink.failNext(1, 400, {}, 'ReadInt64: overflow')
+  const report = await pipeline.exportRecords(records)
+  t.same(sink.requests.map((r) => r.status), [400, 400, 200, 200, 400, 200, 400])
+  t.same(report.rejected.map((r) => r.index), [3], 'only the poison record')
+  t.equal(report.records, 7)
+  t.same(sink.records.map((r) => r.attributes['log.record.uid']).sort(), records.filter((_, i) => i !== 3).map((r) => r.uid).sort(), 'the others, once each')
 })
 
 t.test('400 on batch 2 of 3: batches 1 and 3 are delivered, batch 2 reported rejected with the reason', async (t) => {
@@ -245,12 +261,13 @@ t.test('400 on batch 2 of 3: batches 1 and 3 are delivered, batch 2 reported rej
     i % 2 === 0 ? record(i) : record(i, { eventType: 'clicksPermitted', eventName: 'proofpoint.click.permitted' }),
   )
   sink.acceptNext(1)
-  sink.failNext(1, 400, {}, 'bad record in there')
+  // Batch 2, then each of its halves (the collector refuses them all).
+  sink.failNext(3, 400, {}, 'bad record in there')
   const report = await pipeline.exportRecords(records)
   t.same(
     sink.requests.map((r) => r.status),
-    [200, 400, 200],
-    'three requests, none retried',
+    [200, 400, 400, 400, 200],
+    'batch 2 and its halves refused, none retried',
   )
   t.same(
     sink.records.map((r) => r.attributes['log.record.uid']),
@@ -265,13 +282,13 @@ t.test('400 on batch 2 of 3: batches 1 and 3 are delivered, batch 2 reported rej
     [3, 4, 5],
     'indexes into the input',
   )
-  t.ok(report.rejected.every((r) => r.status === 400 && /rejected 3 records \(400\): "bad record in there"/.test(r.reason)))
+  t.ok(report.rejected.every((r) => r.status === 400 && /rejected [12] records? \(400\): "bad record in there"/.test(r.reason)))
   t.equal(report.records + report.rejected.length, records.length, 'every record accounted for')
   // What the caller does with it: count rejections per event type.
   const perType: Record<string, number> = {}
   for (const r of report.rejected) perType[records[r.index]!.eventType] = (perType[records[r.index]!.eventType] ?? 0) + 1
   t.same(perType, { clicksPermitted: 2, messagesDelivered: 1 })
-  t.equal(report.rejectionMessages.length, 1)
+  t.equal(report.rejectionMessages.length, 2)
 })
 
 t.test('other data rejections (422) are reported rejected; a 400 does not hide a later transient failure', async (t) => {

@@ -167,6 +167,11 @@ export interface OtlpSink {
   failNext(n: number, status: number, headers?: Record<string, string>, body?: string): void
   /** Accept the next n requests before the failures queued after this call: acceptNext(1); failNext(1, 400). */
   acceptNext(n: number): void
+  /**
+   * Refuse, for good, every request holding a record `poison` picks (a collector that cannot take one record refuses
+   * the whole request): answered `status` with `body`; its records go to `rejected`. Undefined stops it.
+   */
+  refuseRecords(poison: ((record: SinkRecord) => boolean) | undefined, status?: number, body?: string): void
   /** ok: accept; refuse: stop listening (connection refused); reset: drop the connection; hang: never answer. */
   setMode(mode: SinkMode): Promise<void>
   /** The status of a successful answer: 200 by default; Fluent Bit answers 201. */
@@ -329,6 +334,7 @@ export async function startOtlpSink(opts: OtlpSinkOptions = {}): Promise<OtlpSin
     () => `${requests.length} requests`,
   )
   let successStatus = 200
+  let refusal: { poison: (record: SinkRecord) => boolean; status: number; body: string } | undefined
   let mode: SinkMode = 'ok'
   let closed = false
 
@@ -403,6 +409,12 @@ export async function startOtlpSink(opts: OtlpSinkOptions = {}): Promise<OtlpSin
     } catch (err) {
       return reject(400, `cannot decode ${format}: ${(err as Error).message}`)
     }
+    if (refusal !== undefined && decoded.some(refusal.poison)) {
+      reject(refusal.status, `refused: ${refusal.body}`, {}, refusal.body)
+      rejected.push(...decoded)
+      responseHook?.(entry, decoded)
+      return
+    }
     entry.records = decoded.length
     entry.status = successStatus
     if (successStatus >= 200 && successStatus < 300) {
@@ -459,6 +471,9 @@ export async function startOtlpSink(opts: OtlpSinkOptions = {}): Promise<OtlpSin
     },
     acceptNext(n) {
       for (let i = 0; i < n; i++) script.push('accept')
+    },
+    refuseRecords(poison, status = 400, body = 'a record the collector cannot take') {
+      refusal = poison === undefined ? undefined : { poison, status, body }
     },
     async setMode(next) {
       if (next === 'refuse' && mode !== 'refuse') await stopListening()
