@@ -107,6 +107,28 @@ function eventTime(v: JsonValue | undefined, field: string, malformed: Malformed
 /** 2^64 ns, in whole seconds: the first second an OTLP timestamp cannot hold entirely. */
 const MAX_OTLP_SECONDS = 18_446_744_073
 
+/**
+ * An event whose JSON text is longer than this many UTF-8 bytes is exported with only its type, uid and time as
+ * attributes, and its text as body, cut to OVERSIZE_BODY_BYTES: mapped whole (body, attributes, indicators), its
+ * record could pass the 3 MiB a request may hold, and Fluent Bit refuses 4 MB. Proofpoint events are ~2 KB.
+ */
+export const OVERSIZE_EVENT_BYTES = 1024 * 1024
+export const OVERSIZE_BODY_BYTES = 2 * 1024 * 1024
+
+/** For an event text over OVERSIZE_EVENT_BYTES: its body (cut on a character boundary) and the malformed reason. */
+function oversizeOf(text: string): { body: string; reason: string } | undefined {
+  const bytes = Buffer.byteLength(text)
+  if (bytes <= OVERSIZE_EVENT_BYTES) return undefined
+  let body = text
+  if (bytes > OVERSIZE_BODY_BYTES) {
+    const cut = Buffer.from(text).subarray(0, OVERSIZE_BODY_BYTES).toString('utf8')
+    // The cut may end inside a character: its U+FFFD goes.
+    body = cut.endsWith('\ufffd') && !text.startsWith(cut) ? cut.slice(0, -1) : cut
+  }
+  const what = body === text ? 'its body whole' : `its body cut to the first ${OVERSIZE_BODY_BYTES} bytes`
+  return { body, reason: `event of ${bytes} bytes, over ${OVERSIZE_EVENT_BYTES}: exported with only its type, uid and time as attributes and ${what}, so that its request stays under what collectors take` }
+}
+
 function bodyOf(event: JsonValue, mode: MappingOptions['body'], text: string | undefined): AnyValue {
   switch (mode) {
     case 'none':
@@ -168,7 +190,14 @@ export function mapEventListed(event: JsonValue, type: EventType, opts: MappingO
     const list = new AttributeList()
     let timestamp: HrTime | undefined
     let obj: JsonObject | undefined
-    if (isJsonObject(event)) {
+    const oversize = text !== undefined && text.length > OVERSIZE_EVENT_BYTES / 3 ? oversizeOf(text) : undefined
+    if (oversize !== undefined && isJsonObject(event)) {
+      // Mapped as usual it would make a request over what collectors take (Fluent Bit closes the connection past
+      // 4 MB, which looks like a network failure, retried for good): the essentials, counted malformed.
+      obj = event
+      timestamp = eventTime(event[TIME_FIELD[EVENT_FAMILY[type]]], TIME_FIELD[EVENT_FAMILY[type]], malformed)
+      malformed.push(oversize.reason)
+    } else if (isJsonObject(event)) {
       obj = event
       timestamp = eventTime(event[TIME_FIELD[EVENT_FAMILY[type]]], TIME_FIELD[EVENT_FAMILY[type]], malformed)
       const shape = opts.attributeShape === 'nested' ? 'nested' : 'flat'
@@ -205,7 +234,7 @@ export function mapEventListed(event: JsonValue, type: EventType, opts: MappingO
       severityNumber: severity.number,
       severityText: severity.text,
       attributes,
-      body: bodyOf(event, opts.body, text),
+      body: oversize === undefined ? bodyOf(event, opts.body, text) : opts.body === 'none' ? undefined : oversize.body,
       malformed,
     }
     if (timestamp !== undefined) record.timestamp = timestamp

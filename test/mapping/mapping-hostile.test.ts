@@ -213,3 +213,24 @@ t.test('event times OTLP cannot carry (before 1970, from 2554-07-21T23:34:34Z): 
   for (const time of ['1970-01-01T00:00:00Z', '2554-07-21T23:34:32Z']) t.ok(map({ clickTime: time }, FLAT, 'clicksPermitted').timestamp, `${time}: kept`)
   t.end()
 })
+
+t.test('an event over 1 MiB: type, uid and time as attributes, the body cut to 2 MiB on a character boundary, counted malformed', (t) => {
+  for (const [subject, cut] of [['x'.repeat(1_500_000), false], ['é'.repeat(1_600_000), true], ['a' + '😀'.repeat(700_000), true]] as const) {
+    const event = { messageTime: TIME, subject, sender: 'a@b.example', messageParts: [{ md5: 'd'.repeat(32) }] }
+    const text = JSON.stringify(event)
+    const r = mapEvent(event, 'messagesDelivered', { attributeShape: 'flat', body: 'json', indicators: true, standardFields: true }, OBSERVED, text)
+    t.same(Object.keys(r.attributes), ['proofpoint.event_type', 'log.record.uid'], 'only ours')
+    t.equal(r.uid, eventUid(event, 'messagesDelivered', text), 'the uid of the whole event')
+    t.ok(r.timestamp, 'its time')
+    t.match(r.malformed, [new RegExp(`^event of ${Buffer.byteLength(text)} bytes, over 1048576: exported with only its type, uid and time as attributes and ${cut ? 'its body cut to the first 2097152 bytes' : 'its body whole'}`)])
+    const body = r.body as string
+    t.ok(text.startsWith(body), 'the body is the start of the API\'s text')
+    if (cut) t.ok(Buffer.byteLength(body) <= 2 * 1024 * 1024 && Buffer.byteLength(body) > 2 * 1024 * 1024 - 4, `${Buffer.byteLength(body)} bytes`)
+    else t.equal(body, text, 'under 2 MiB: whole')
+    t.notMatch(body, /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]|\ufffd$/, 'no half character')
+    t.ok(protobuf(r).length < 3 * 1024 * 1024, 'its request fits the 3 MiB cap')
+  }
+  const none = mapEvent({ messageTime: TIME, subject: 'x'.repeat(1_100_000) }, 'messagesDelivered', { attributeShape: 'flat', body: 'none' }, OBSERVED, JSON.stringify({ messageTime: TIME, subject: 'x'.repeat(1_100_000) }))
+  t.equal(none.body, undefined, 'RECEIVER_BODY=none: still no body')
+  t.end()
+})
