@@ -44,6 +44,11 @@ export interface ExportReport {
   partialRejections: PartialRejection[]
   /** 413 answers that made the pipeline split a request in halves. Later calls plan smaller requests. */
   splits: number
+  /**
+   * What a collector said while taking every record (a partial success with 0 rejected and a message: OTLP's way to
+   * warn), and partial successes whose count cannot be right (not counted).
+   */
+  warnings: string[]
 }
 
 export function emptyReport(): ExportReport {
@@ -58,6 +63,7 @@ export function emptyReport(): ExportReport {
     rejectedBatches: 0,
     partialRejections: [],
     splits: 0,
+    warnings: [],
   }
 }
 
@@ -73,9 +79,18 @@ export function addAcknowledged(report: ExportReport, part: Batch, result: OtlpE
   const partial = result.partialSuccess
   if (!partial) return
   const message = redact(partial.errorMessage)
-  if (partial.rejectedLogRecords > 0) {
-    report.rejectedRecords += partial.rejectedLogRecords
-    report.partialRejections.push({ start: part.start, end: part.end, rejected: partial.rejectedLogRecords, message })
+  const n = partial.rejectedLogRecords
+  if (!(Number.isSafeInteger(n) && n >= 0)) {
+    // A negative int64 reads as ~1.8e19 unsigned: no collector means that, and it would count the request rejected.
+    report.warnings.push(`the collector's partial success says ${n} records were rejected, which cannot be: not counted${message ? `; it said: ${message}` : ''}`)
+    return
+  }
+  if (n > 0) {
+    const rejected = Math.min(n, part.end - part.start)
+    report.rejectedRecords += rejected
+    report.partialRejections.push({ start: part.start, end: part.end, rejected, message })
+  } else if (message) {
+    report.warnings.push(message)
   }
   if (message) report.rejectionMessages.push(message)
 }

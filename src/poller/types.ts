@@ -32,6 +32,8 @@ export interface ExportOutcome {
   /** Attributes dropped over OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT, and requests split after a 413 (shown in /status, /metrics). */
   droppedAttributes?: number
   splits?: number
+  /** What the collector said while taking the records (OTLP partial success with none rejected): logged. */
+  warnings?: readonly string[]
 }
 
 /** What the poller needs from the export pipeline: resolves once every record was acknowledged or refused for good, else throws. */

@@ -189,6 +189,19 @@ function admit(deps: WindowRunDeps, batch: EventBatch, fresh: UidKeyMap, done: A
   return out
 }
 
+/** A collector's warnings, by text: when each was last logged (a collector may say the same with every request). */
+const warned = new Map<string, number>()
+const WARNING_EVERY_MS = 3_600_000
+
+function warnAtMostHourly(deps: WindowRunDeps, warning: string): void {
+  const now = deps.clock()
+  const last = warned.get(warning)
+  if (last !== undefined && now - last < WARNING_EVERY_MS && now >= last) return
+  if (warned.size >= 64) warned.clear()
+  warned.set(warning, now)
+  deps.logger.warn({ warning }, 'the collector took the records with a warning (OTLP partial success); the same warning is logged at most once an hour')
+}
+
 /** Records, per key, that the collector took a call's records or refused them for good. */
 function acknowledge(deps: WindowRunDeps, records: WindowRecord[], outcome: ExportOutcome, done: Acknowledged): void {
   const rejected = [
@@ -210,6 +223,7 @@ function acknowledge(deps: WindowRunDeps, records: WindowRecord[], outcome: Expo
       deps.logger.error({ records: n, reason }, 'the collector permanently rejected records: not retried, counted in /status totals.rejected')
     }
   }
+  for (const warning of outcome.warnings ?? []) warnAtMostHourly(deps, warning)
   const accepted = refused.size === 0 ? records : records.filter((_, i) => !refused.has(i))
   if (deps.onExported === undefined) return
   const mapped = accepted.filter((r): r is MappedRecord => !isEncoded(r))

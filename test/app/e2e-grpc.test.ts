@@ -57,3 +57,18 @@ t.test('behind a CONNECT proxy, to a gRPC collector: every event once, through f
   t.notMatch(logs, TOKEN, 'the header value is never logged')
   t.notMatch(logs, PROXY_PASSWORD, 'the proxy password is never logged')
 })
+
+t.test('a collector that takes every record with a warning (partial success, none rejected): logged once an hour, not per request', async (t) => {
+  const collector = await startGrpcSink()
+  t.teardown(() => collector.close())
+  const r = await rig(t, 'http/protobuf', { OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: 'grpc', OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, RECEIVER_EXPORT_BATCH_SIZE: '20' })
+  const warning = { code: grpcStatus.OK, partial: { rejected: 0, message: 'attribute proofpoint.GUID is deprecated' } }
+  collector.answerNext(...Array.from({ length: 200 }, () => warning))
+  const app = await r.startApp()
+  await r.time.idle()
+  t.ok(collector.requests.length > 5, `${collector.requests.length} requests, each with the warning`)
+  const lines = r.logs.filter((l) => l.includes('attribute proofpoint.GUID is deprecated'))
+  t.equal(lines.length, 1, 'logged once')
+  t.match(lines[0], /the collector took the records with a warning/)
+  t.equal(app.status.snapshot(r.time.clock()).totals.rejected, 0, 'nothing rejected')
+})

@@ -334,3 +334,15 @@ t.test('the RetryInfo reader: seconds and nanos; malformed details are ignored',
   t.equal(retryInfoDelayMs(Buffer.from([0x1a, 0x7f, 0x01])), undefined, 'truncated')
   t.equal(retryInfoDelayMs(Buffer.from([0xff, 0xff])), undefined, 'garbage')
 })
+
+t.test('partial success with none rejected and a message is a warning; a count that cannot be is not counted', async (t) => {
+  const { pipeline, sink } = await setup(t)
+  sink.answerNext({ code: grpcStatus.OK, partial: { rejected: 0, message: 'attribute x is deprecated' } }, { code: grpcStatus.OK, partial: { rejected: -1, message: 'odd' } })
+  const warned = await pipeline.exportRecords(records(2))
+  t.equal(warned.rejectedRecords, 0)
+  t.same(warned.warnings, ['attribute x is deprecated'], 'passed on, to be logged')
+  const odd = await pipeline.exportRecords(records(3))
+  t.equal(odd.rejectedRecords, 0, 'a negative count (huge, read unsigned) rejects nothing')
+  t.same(odd.partialRejections, [])
+  t.match(odd.warnings, [/^the collector's partial success says \d+ records were rejected, which cannot be: not counted; it said: odd$/])
+})

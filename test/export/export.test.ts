@@ -89,6 +89,7 @@ for (const protocol of PROTOCOLS) {
       rejectedBatches: 0,
       partialRejections: [],
       splits: 0,
+      warnings: [],
     })
 
     t.equal(sink.records.length, 4)
@@ -570,6 +571,7 @@ t.test('nothing to send: no request', async (t) => {
     rejectedBatches: 0,
     partialRejections: [],
     splits: 0,
+    warnings: [],
   })
   t.equal(sink.requests.length, 0)
 })
@@ -616,6 +618,7 @@ t.test('OTLP partial success is reported', async (t) => {
     rejectedBatches: 0,
     partialRejections: [{ start: 0, end: 2, rejected: 2, message: 'too old' }],
     splits: 0,
+    warnings: [],
   })
 })
 

@@ -69,6 +69,8 @@ const LOGS_SERVICE: ServiceDefinition = {
 }
 
 function varint(n: number): number[] {
+  // A small negative int64 (down to -128), as protobuf writes it: ten bytes, two's complement.
+  if (n < 0) return [...Array.from({ length: 9 }, (_, i) => (i === 0 ? (n & 0x7f) | 0x80 : 0xff)), 0x01]
   const out: number[] = []
   while (n > 0x7f) {
     out.push((n & 0x7f) | 0x80)
