@@ -5,6 +5,14 @@ import { SECURITY_HEADERS } from './request-guard.js'
 
 /** The whole request (headers and body) must arrive within this long, so slow senders cannot hold sockets open. */
 export const OPS_REQUEST_TIMEOUT_MS = 10_000
+/** How often Node looks for requests past OPS_REQUEST_TIMEOUT_MS (its default, 30 s, let them run up to 40 s). */
+export const OPS_CHECK_INTERVAL_MS = 1_000
+/**
+ * Connections the ops port holds at most. Probes and scrapes use one or two; a flood past this is closed at once
+ * rather than taking the process's file descriptors. It can still crowd out the kubelet's probe: keep the ops port
+ * behind a NetworkPolicy (examples/kubernetes).
+ */
+export const OPS_MAX_CONNECTIONS = 256
 /**
  * A connection idle this long (before its first request, or between keep-alive requests) is closed. Node's keep-alive
  * default; shorter than any usual probe or scrape period, so a connection is closed while idle, not as it is reused.

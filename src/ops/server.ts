@@ -2,7 +2,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import type { Logger } from 'pino'
 import { monotonicNow } from '../siem/api-clock.js'
 import type { ReceiverStatus } from '../status/index.js'
-import { OPS_IDLE_TIMEOUT_MS, OPS_REQUEST_TIMEOUT_MS, clientErrorHandler } from './connections.js'
+import { OPS_CHECK_INTERVAL_MS, OPS_IDLE_TIMEOUT_MS, OPS_MAX_CONNECTIONS, OPS_REQUEST_TIMEOUT_MS, clientErrorHandler } from './connections.js'
 import { renderStatusPage } from './page.js'
 import { OPS_BODY_LIMIT, SECURITY_HEADERS, notFoundAnswer, refuseMethod, requestGuard } from './request-guard.js'
 
@@ -34,6 +34,8 @@ export interface OpsServerDeps {
   authToken?: string
   /** How long a connection may stay idle (nothing sent yet, or between keep-alive requests); OPS_IDLE_TIMEOUT_MS by default. */
   idleTimeoutMs?: number
+  /** How long a whole request may take to arrive; OPS_REQUEST_TIMEOUT_MS by default (tests shorten it). */
+  requestTimeoutMs?: number
 }
 
 /** The routes always served, for the 404 answer and docs; `/metrics` is added when metrics are given. */
@@ -61,7 +63,11 @@ export function buildOpsServer(deps: OpsServerDeps): FastifyInstance {
     forceCloseConnections: 'idle',
     return503OnClosing: true,
     bodyLimit: OPS_BODY_LIMIT,
-    requestTimeout: OPS_REQUEST_TIMEOUT_MS,
+    requestTimeout: deps.requestTimeoutMs ?? OPS_REQUEST_TIMEOUT_MS,
+    // Node looks for requests past their time only every 30 s by default: a sender trickling a byte now and then
+    // (which keeps the idle timeout away) held its socket 10-40 s instead of 10. Checked every second, and the
+    // headers bound by the same time.
+    http: { connectionsCheckingInterval: OPS_CHECK_INTERVAL_MS, headersTimeout: deps.requestTimeoutMs ?? OPS_REQUEST_TIMEOUT_MS },
     // Node destroys a socket idle this long: before its first request, or between keep-alive requests.
     connectionTimeout: deps.idleTimeoutMs ?? OPS_IDLE_TIMEOUT_MS,
     keepAliveTimeout: deps.idleTimeoutMs ?? OPS_IDLE_TIMEOUT_MS,
@@ -138,5 +144,8 @@ export function buildOpsServer(deps: OpsServerDeps): FastifyInstance {
     return reply.code(code).send({ statusCode: code, error: 'Bad Request', message })
   })
 
+  // A flood of connections would otherwise take every file descriptor the process has (the SIEM API's and the
+  // collector's sockets, the state file): past this many, new ones are closed at once.
+  app.server.maxConnections = OPS_MAX_CONNECTIONS
   return app
 }

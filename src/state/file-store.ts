@@ -150,7 +150,10 @@ export function validateReceiverState(value: unknown): string[] {
   if (v.apiRequests !== undefined && !(Array.isArray(v.apiRequests) && v.apiRequests.every((x) => typeof x === 'number' && Number.isFinite(x)))) {
     problems.push('apiRequests is not a list of numbers')
   }
-  if (v.gapSeconds !== undefined && !(typeof v.gapSeconds === 'number' && v.gapSeconds >= 0)) problems.push('gapSeconds is not a non-negative number')
+  // 1e999 parses to Infinity: it would break every /metrics scrape (a counter cannot grow by it).
+  if (v.gapSeconds !== undefined && !(typeof v.gapSeconds === 'number' && Number.isFinite(v.gapSeconds) && v.gapSeconds >= 0)) {
+    problems.push('gapSeconds is not a finite non-negative number')
+  }
   if (v.noEventsAlerting !== undefined && typeof v.noEventsAlerting !== 'boolean') problems.push('noEventsAlerting is not a boolean')
   return problems
 }

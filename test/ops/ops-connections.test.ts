@@ -6,6 +6,7 @@ import t, { type Test } from 'tap'
 import { connect } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { OPS_IDLE_TIMEOUT_MS, SECURITY_HEADERS, buildOpsServer } from '../../src/ops/server.js'
+import { OPS_MAX_CONNECTIONS } from '../../src/ops/connections.js'
 import { T0, newStatus, startOps } from '../helpers/ops.js'
 
 /** A generous bound on "the server closed it": the test's idle timeout is 300 ms, the module default 5 s. */
@@ -27,8 +28,9 @@ interface Session {
  * macrotask passed, as a client on a real network sends), then waits for the server to close the connection,
  * at most `waitMs`. `end`: half-close after the last byte, as a client that sent its whole request does.
  * `readLast`: read nothing until the whole request is written (as a client that sends first, then reads).
+ * `trickleMs`: the pause between pieces (1 ms by default).
  */
-function session(port: number, request: Buffer, opts: { piece?: number; end?: boolean; waitMs?: number; readLast?: boolean } = {}): Promise<Session> {
+function session(port: number, request: Buffer, opts: { piece?: number; end?: boolean; waitMs?: number; readLast?: boolean; trickleMs?: number } = {}): Promise<Session> {
   const piece = opts.piece ?? Math.max(request.length, 1)
   return new Promise((resolve) => {
     const out: Session = { text: '', closed: false }
@@ -63,7 +65,7 @@ function session(port: number, request: Buffer, opts: { piece?: number; end?: bo
         }
         const chunk = request.subarray(at, at + piece)
         at += chunk.length
-        socket.write(chunk, () => setTimeout(next, 1))
+        socket.write(chunk, () => setTimeout(next, opts.trickleMs ?? 1))
       }
       next()
     })
@@ -122,4 +124,17 @@ void t.test('the default idle bound is set', async (t) => {
   t.equal(app.server.timeout, OPS_IDLE_TIMEOUT_MS, 'nothing sent, or a request waiting')
   t.equal(app.server.keepAliveTimeout, OPS_IDLE_TIMEOUT_MS, 'between keep-alive requests')
   t.ok(OPS_IDLE_TIMEOUT_MS > 0 && OPS_IDLE_TIMEOUT_MS <= 30_000)
+})
+
+void t.test('a request trickled in a byte at a time is cut off at its time, not up to 30 s later; connections are bounded', async (t) => {
+  const app = buildOpsServer({ status: newStatus(), now: () => T0, requestTimeoutMs: 1_500 })
+  t.equal(app.server.maxConnections, OPS_MAX_CONNECTIONS, 'a flood cannot take every file descriptor')
+  const { port } = await start(t, app)
+  const started = Date.now()
+  // Each byte comes before the idle timeout (5 s): only the request timeout can end it. Node's default check
+  // (every 30 s) answered ~30 s later; checked every second, it answers 1.5 to ~2.5 s after the start.
+  const r = await session(port, Buffer.from('GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ' + 'y'.repeat(200), 'latin1'), { piece: 1, waitMs: 20_000, trickleMs: 200 })
+  const tookMs = Date.now() - started
+  t.equal(statusOf(r.text), 408, 'Request Timeout')
+  t.ok(tookMs < 15_000, `answered after ${tookMs} ms`)
 })

@@ -328,3 +328,10 @@ void t.test('sweep cursors: saved and loaded, checked, a file without them still
   const ahead = { ...sample, sweeps: [{ ageSeconds: 600, through: '2024-05-01T12:00:00.000Z' }] }
   t.throws(() => checkStateTimes(ahead, Date.parse(sample.cursor)), /600 s sweep's through 2024-05-01T12:00:00.000Z is 120 min ahead/, 'a sweep cursor ahead of the clock is refused like the cursor')
 })
+
+void t.test('gapSeconds: finite and not negative (1e999 parses to Infinity, which broke every /metrics scrape)', async (t) => {
+  t.same(validateReceiverState({ ...sample, gapSeconds: 3600 }), [])
+  for (const bad of [JSON.parse('1e999') as number, -1, Number.NaN, '5']) {
+    t.match(validateReceiverState({ ...sample, gapSeconds: bad }), [/^gapSeconds is not a finite non-negative number$/], String(bad))
+  }
+})
