@@ -4,6 +4,7 @@ import type { Logger } from 'pino'
 import { AUTH_BACKOFF, DEFAULT_BACKOFF } from './backoff.js'
 import type { BackoffPolicy } from './backoff.js'
 import type { ReceiverConfig } from './config/types.js'
+import { StateError } from './errors.js'
 import { createExportPipeline } from './export/index.js'
 import type { ExportPipeline } from './export/index.js'
 import type { MappedRecord } from './mapping/types.js'
@@ -115,9 +116,10 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
   if (pool) status.setWorkers(() => ({ threads: pool.size, running: pool.threads, restarts: pool.deaths }))
   const metrics = new ReceiverMetrics({ status, now: clock })
   let fileStore: FileStateStore | undefined
-  const store = deps.store ?? (fileStore = new FileStateStore(config.receiver.stateDir))
+  const files = deps.store ?? (fileStore = new FileStateStore(config.receiver.stateDir))
   // One receiver per state directory: a second one on it waits as a standby (src/state/lock.ts).
   const stateLock = fileStore ? new StateDirLock(config.receiver.stateDir) : undefined
+  const store = stateLock ? lockedStore(files, stateLock, logger) : files
   const standby = new AbortController()
   let lockWait: Promise<boolean> | undefined
   const poller = new Poller(
@@ -215,6 +217,28 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
         await client.close()
       })()
       return shuttingDown
+    },
+  }
+}
+
+/**
+ * The state store, written only while this receiver's lock is the lock on RECEIVER_STATE_DIR/.lock: someone deleting
+ * the lock file or the directory would otherwise let a second receiver take a new lock and poll beside this one.
+ */
+function lockedStore(files: StateStore, lock: StateDirLock, logger: Logger): StateStore {
+  return {
+    load: () => files.load(),
+    async save(state) {
+      const verdict = await lock.verify()
+      if (verdict === 'lost') {
+        throw new StateError(
+          `the lock file "${lock.path}" was deleted or replaced while this receiver ran, and another receiver holds the new one: this receiver does not write the state (it retries, and takes over if that one stops); do not delete the lock file or RECEIVER_STATE_DIR while a receiver runs`,
+        )
+      }
+      if (verdict === 'retaken') {
+        logger.error({ lockFile: lock.path }, 'the lock file (or RECEIVER_STATE_DIR) was deleted or replaced while this receiver ran: locked again; do not delete it while a receiver runs')
+      }
+      await files.save(state)
     },
   }
 }

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { constants } from 'node:fs'
-import { open, readFile } from 'node:fs/promises'
+import { open, readFile, stat } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
@@ -67,6 +67,8 @@ export class StateDirLock {
    */
   async tryAcquire(): Promise<boolean> {
     if (this.holding) return true
+    // A standby's file deleted or replaced since it opened it: locking that one would make two holders.
+    if (this.handle && !(await this.isFileAtPath(this.handle))) await this.forgetHandle()
     const handle = await this.open()
     const result = await runFlock(this.flockCommand, handle.fd)
     if (result.kind === 'missing') {
@@ -123,6 +125,36 @@ export class StateDirLock {
       }
     }
     return false
+  }
+
+  /**
+   * Whether the lock this receiver holds is still the lock on `RECEIVER_STATE_DIR/.lock`. The file (or the whole
+   * directory) may have been deleted or replaced, and a new file is a new lock another receiver can take: then the
+   * lock is taken on the file now at the path ('retaken'), or another receiver holds that one ('lost'). Called before
+   * every state write, so two receivers never both commit.
+   */
+  async verify(): Promise<'held' | 'retaken' | 'lost'> {
+    if (this.holding && this.handle && (await this.isFileAtPath(this.handle))) return 'held'
+    await this.forgetHandle()
+    return (await this.tryAcquire()) ? 'retaken' : 'lost'
+  }
+
+  /** The open lock file is the one at the path (same device and inode). */
+  private async isFileAtPath(handle: FileHandle): Promise<boolean> {
+    try {
+      const [open, atPath] = await Promise.all([handle.stat(), stat(this.path)])
+      return open.ino === atPath.ino && open.dev === atPath.dev
+    } catch {
+      return false
+    }
+  }
+
+  /** Closes the lock file (dropping any lock on it) so that the next attempt opens the path anew. */
+  private async forgetHandle(): Promise<void> {
+    const handle = this.handle
+    this.handle = undefined
+    this.holding = false
+    await handle?.close().catch(() => undefined)
   }
 
   /** What the holder wrote into the lock file; undefined when unknown (an older or a crashed holder, a torn read). */

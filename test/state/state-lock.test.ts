@@ -239,3 +239,42 @@ void t.test('status in standby: not ready with the reason, alive however long, a
   t.equal(status.snapshot(T).state, 'stopping', 'ending a standby that is not on leaves the phase alone')
   t.end()
 })
+
+void t.test('the lock file deleted while held: the holder finds out before it writes, and a second receiver never holds it beside it', async (t) => {
+  const dir = tempDir(t)
+  const holder = newLock(t, dir)
+  t.equal(await holder.tryAcquire(), true)
+  t.equal(await holder.verify(), 'held', 'untouched: held')
+
+  // Deleted, then checked by the holder first: it locks the new file, and another receiver is a standby again.
+  rmSync(join(dir, LOCK_FILE_NAME))
+  t.equal(await holder.verify(), 'retaken')
+  t.equal(await newLock(t, dir).tryAcquire(), false, 'a second receiver is refused')
+
+  // Deleted, and another receiver takes the new file first: the holder learns it lost the lock.
+  rmSync(join(dir, LOCK_FILE_NAME))
+  const other = newLock(t, dir)
+  t.equal(await other.tryAcquire(), true, 'a new file is a new lock')
+  t.equal(await holder.verify(), 'lost', 'so the old holder must not write')
+  await other.release()
+  t.equal(await holder.verify(), 'retaken', 'and takes over once that one stops')
+
+  // The whole directory deleted: made again, and locked again.
+  rmSync(dir, { recursive: true, force: true })
+  t.equal(await holder.verify(), 'retaken')
+  t.equal(await newLock(t, dir).tryAcquire(), false)
+})
+
+void t.test('a standby whose lock file was replaced locks the file at the path, not the one it opened', async (t) => {
+  const dir = tempDir(t)
+  const first = newLock(t, dir)
+  t.equal(await first.tryAcquire(), true)
+  const standby = newLock(t, dir)
+  t.equal(await standby.tryAcquire(), false, 'a standby, its file open')
+  rmSync(join(dir, LOCK_FILE_NAME))
+  t.equal(await first.verify(), 'retaken', 'the holder locks the new file')
+  await first.release()
+  const third = newLock(t, dir)
+  t.equal(await standby.tryAcquire(), true, 'the standby takes over, on the file at the path')
+  t.equal(await third.tryAcquire(), false, 'so a third receiver is refused: one holder')
+})
