@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { open, readFile, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { StateError } from '../errors.js'
@@ -10,6 +11,8 @@ import { bucketsProblem } from './uid-key-map.js'
 const STATE_FILE_NAME = 'state.json'
 const TMP_PREFIX = `${STATE_FILE_NAME}.tmp-`
 const PROBE_PREFIX = '.write-probe-'
+/** The largest epoch milliseconds a Date holds. */
+const MAX_DATE_MS = 8.64e15
 
 const RESTORE_HINT =
   'restore it from a backup, or delete it knowingly: without it the receiver starts RECEIVER_START_LOOKBACK back, which can export events again or skip some'
@@ -33,9 +36,13 @@ export class FileStateStore implements StateStore {
     try {
       // Not mkdir({ recursive: true }): it never settles for a path under /proc (see make-dir.ts).
       await makeDirectory(this.dir)
-      const probe = join(this.dir, `${PROBE_PREFIX}${process.pid}`)
+      // Not the pid alone: receivers in containers are all pid 1, and two starting on one volume removed each other's.
+      const probe = join(this.dir, `${PROBE_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`)
       await writeFile(probe, 'probe\n')
-      await unlink(probe)
+      // Gone already: a holder's removeLeftovers took it; the directory was writable all the same.
+      await unlink(probe).catch((err: unknown) => {
+        if (errorCodeOf(err) !== 'ENOENT') throw err
+      })
     } catch (err) {
       throw new StateError(
         `RECEIVER_STATE_DIR "${this.dir}" is not a writable directory (${describe(err)}): create it, or point RECEIVER_STATE_DIR at a directory this process can write (in Kubernetes a persistent volume; with a read-only root filesystem it must be a mounted volume)`,
@@ -77,6 +84,11 @@ export class FileStateStore implements StateStore {
     }
     const problems = validateReceiverState(value)
     if (problems.length > 0) {
+      const version = (value as { version?: unknown } | null)?.version
+      if (typeof version === 'number' && version > STATE_VERSION) {
+        // A rollback: the newer receiver's file is fine, this one cannot read it.
+        throw new StateError(`the state file "${this.path}" was written by a newer receiver (state version ${version}; this one reads ${STATE_VERSION}): run that version, or ${RESTORE_HINT}`)
+      }
       throw new StateError(`the state file "${this.path}" is not a receiver state this version can use (${problems.join('; ')}): ${RESTORE_HINT}`)
     }
     return copyState(value as ReceiverState)
@@ -135,7 +147,7 @@ export function validateReceiverState(value: unknown): string[] {
   const problems: string[] = []
   if (v.version !== STATE_VERSION) problems.push(`version is ${JSON.stringify(v.version)}, expected ${STATE_VERSION}`)
   if (!isIsoDate(v.cursor)) problems.push('cursor is not an ISO-8601 UTC time like 2026-11-27T10:00:00Z')
-  if (v.lastEventAt !== undefined && !isIsoDate(v.lastEventAt)) problems.push('lastEventAt is not an ISO-8601 time')
+  if (v.lastEventAt !== undefined && !isIsoDate(v.lastEventAt)) problems.push('lastEventAt is not an ISO-8601 UTC time like 2026-11-27T10:00:00Z')
   const keys = v.exportedKeys
   if (typeof keys !== 'object' || keys === null || Array.isArray(keys)) {
     problems.push('exportedKeys is not an object')
@@ -143,12 +155,13 @@ export function validateReceiverState(value: unknown): string[] {
     const problem = bucketsProblem(keys)
     if (problem) problems.push(`exportedKeys: ${problem}`)
   }
-  if (v.reaskFrom !== undefined && !isIsoDate(v.reaskFrom)) problems.push('reaskFrom is not an ISO-8601 time')
+  if (v.reaskFrom !== undefined && !isIsoDate(v.reaskFrom)) problems.push('reaskFrom is not an ISO-8601 UTC time like 2026-11-27T10:00:00Z')
   if (v.sweeps !== undefined && !(Array.isArray(v.sweeps) && v.sweeps.every(isSweepState))) {
     problems.push('sweeps is not a list of {"ageSeconds": positive number, "through": ISO-8601 time}')
   }
-  if (v.apiRequests !== undefined && !(Array.isArray(v.apiRequests) && v.apiRequests.every((x) => typeof x === 'number' && Number.isFinite(x)))) {
-    problems.push('apiRequests is not a list of numbers')
+  // Epoch milliseconds a Date can hold (1e20 passed, then threw a bare RangeError when shown).
+  if (v.apiRequests !== undefined && !(Array.isArray(v.apiRequests) && v.apiRequests.every((x) => typeof x === 'number' && Number.isFinite(x) && Math.abs(x) <= MAX_DATE_MS))) {
+    problems.push('apiRequests is not a list of times in epoch milliseconds')
   }
   // 1e999 parses to Infinity: it would break every /metrics scrape (a counter cannot grow by it).
   if (v.gapSeconds !== undefined && !(typeof v.gapSeconds === 'number' && Number.isFinite(v.gapSeconds) && v.gapSeconds >= 0)) {

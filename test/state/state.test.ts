@@ -335,3 +335,14 @@ void t.test('gapSeconds: finite and not negative (1e999 parses to Infinity, whic
     t.match(validateReceiverState({ ...sample, gapSeconds: bad }), [/^gapSeconds is not a finite non-negative number$/], String(bad))
   }
 })
+
+void t.test('state values that parsed but cannot be used: request times a Date cannot hold, a newer version, offset times', async (t) => {
+  t.match(validateReceiverState({ ...sample, apiRequests: [1e20] }), [/^apiRequests is not a list of times in epoch milliseconds$/], 'refused at load, not a bare RangeError later')
+  // A long list (a large PROOFPOINT_REQUEST_BUDGET): no stack overflow in the clock check.
+  const many = { ...sample, apiRequests: Array.from({ length: 200_000 }, (_, i) => Date.parse(sample.cursor) - i) }
+  t.doesNotThrow(() => checkStateTimes(many, Date.parse(sample.cursor)))
+  t.match(validateReceiverState({ ...sample, lastEventAt: '2024-05-01T10:00:00+01:00' }), [/^lastEventAt is not an ISO-8601 UTC time like 2026-11-27T10:00:00Z$/])
+  const dir = await tempDir(t)
+  await writeFile(join(dir, 'state.json'), JSON.stringify({ ...sample, version: 3 }))
+  await t.rejects(new FileStateStore(dir).load(), /was written by a newer receiver \(state version 3; this one reads 2\): run that version/)
+})
