@@ -114,19 +114,54 @@ const MAX_OTLP_SECONDS = 18_446_744_073
  */
 export const OVERSIZE_EVENT_BYTES = 1024 * 1024
 export const OVERSIZE_BODY_BYTES = 2 * 1024 * 1024
+/**
+ * A shorter event whose mapped record (attributes and body) would pass this many bytes goes out reduced the same
+ * way: the attributes derived from a URL (its parts, percent-encoded, and `related.url`) can make a record ~8 times
+ * its event's text.
+ */
+export const OVERSIZE_RECORD_BYTES = 2.5 * 1024 * 1024
+
+/** The event's text cut to OVERSIZE_BODY_BYTES on a character boundary, with what the reason says of it. */
+function reducedBody(text: string, bytes: number): { body: string; what: string } {
+  if (bytes <= OVERSIZE_BODY_BYTES) return { body: text, what: 'its body whole' }
+  const cut = Buffer.from(text).subarray(0, OVERSIZE_BODY_BYTES).toString('utf8')
+  // The cut may end inside a character: its U+FFFD goes.
+  const body = cut.endsWith('\ufffd') && !text.startsWith(cut) ? cut.slice(0, -1) : cut
+  return { body, what: `its body cut to the first ${OVERSIZE_BODY_BYTES} bytes` }
+}
+
+const REDUCED = 'exported with only its type, uid and time as attributes and'
+const SO_THAT = 'so that its request stays under what collectors take'
 
 /** For an event text over OVERSIZE_EVENT_BYTES: its body (cut on a character boundary) and the malformed reason. */
 function oversizeOf(text: string): { body: string; reason: string } | undefined {
   const bytes = Buffer.byteLength(text)
   if (bytes <= OVERSIZE_EVENT_BYTES) return undefined
-  let body = text
-  if (bytes > OVERSIZE_BODY_BYTES) {
-    const cut = Buffer.from(text).subarray(0, OVERSIZE_BODY_BYTES).toString('utf8')
-    // The cut may end inside a character: its U+FFFD goes.
-    body = cut.endsWith('\ufffd') && !text.startsWith(cut) ? cut.slice(0, -1) : cut
+  const { body, what } = reducedBody(text, bytes)
+  return { body, reason: `event of ${bytes} bytes, over ${OVERSIZE_EVENT_BYTES}: ${REDUCED} ${what}, ${SO_THAT}` }
+}
+
+/** UTF-8 bytes of the strings among values (nested arrays included), or an upper bound of them. */
+function stringBytes(values: readonly AnyValue[], exact: boolean): number {
+  let n = 0
+  for (const v of values) {
+    if (typeof v === 'string') n += exact ? Buffer.byteLength(v) : v.length * 3
+    else if (Array.isArray(v)) n += stringBytes(v, exact)
+    else n += 24
   }
-  const what = body === text ? 'its body whole' : `its body cut to the first ${OVERSIZE_BODY_BYTES} bytes`
-  return { body, reason: `event of ${bytes} bytes, over ${OVERSIZE_EVENT_BYTES}: exported with only its type, uid and time as attributes and ${what}, so that its request stays under what collectors take` }
+  return n
+}
+
+/**
+ * Whether a record's keys, attribute values and body (`bodyText`: its text, also for a body kept as a map) pass
+ * OVERSIZE_RECORD_BYTES: first an upper bound from string lengths (a few dozen additions an event), counted exactly
+ * only when that bound passes.
+ */
+function recordTooLarge(attributes: AttributeList | AnyValueMap, bodyText: string): boolean {
+  const keys = attributes instanceof AttributeList ? attributes.keys : Object.keys(attributes)
+  const values = attributes instanceof AttributeList ? attributes.values : Object.values(attributes)
+  if (stringBytes(keys, false) + stringBytes(values, false) + bodyText.length * 3 <= OVERSIZE_RECORD_BYTES) return false
+  return stringBytes(keys, true) + stringBytes(values, true) + Buffer.byteLength(bodyText) > OVERSIZE_RECORD_BYTES
 }
 
 function bodyOf(event: JsonValue, mode: MappingOptions['body'], text: string | undefined): AnyValue {
@@ -225,6 +260,20 @@ export function mapEventListed(event: JsonValue, type: EventType, opts: MappingO
       list.prepend(EVENT_TYPE_ATTRIBUTE, type, UID_ATTRIBUTE, uid)
       attributes = list
     }
+    let body = oversize === undefined ? bodyOf(event, opts.body, text) : opts.body === 'none' ? undefined : oversize.body
+    const bodyText = typeof body === 'string' ? body : body === undefined ? '' : text
+    if (oversize === undefined && obj !== undefined && recordTooLarge(attributes, bodyText ?? safeJson(event))) {
+      // Under the text's limit, but its attributes (a URL's derived parts) make it as large: reduced the same way.
+      const full = text ?? safeJson(event)
+      const bytes = Buffer.byteLength(full)
+      const reduced = reducedBody(full, bytes)
+      malformed.push(`event of ${bytes} bytes whose record would pass ${OVERSIZE_RECORD_BYTES}: ${REDUCED} ${reduced.what}, ${SO_THAT}`)
+      attributes = new AttributeList()
+      attributes.set(EVENT_TYPE_ATTRIBUTE, type)
+      attributes.set(UID_ATTRIBUTE, uid)
+      body = opts.body === 'none' ? undefined : reduced.body
+      truncated = 0
+    }
     const severity = severityOf(obj, type)
     const record: ListedRecord = {
       eventType: type,
@@ -234,7 +283,7 @@ export function mapEventListed(event: JsonValue, type: EventType, opts: MappingO
       severityNumber: severity.number,
       severityText: severity.text,
       attributes,
-      body: oversize === undefined ? bodyOf(event, opts.body, text) : opts.body === 'none' ? undefined : oversize.body,
+      body,
       malformed,
     }
     if (timestamp !== undefined) record.timestamp = timestamp

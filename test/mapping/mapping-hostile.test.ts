@@ -214,6 +214,28 @@ t.test('event times OTLP cannot carry (before 1970, from 2554-07-21T23:34:34Z): 
   t.end()
 })
 
+t.test('an event under 1 MiB whose record would pass 2.5 MiB (a URL its parts percent-encode) goes out reduced too', (t) => {
+  const opts: MappingOptions = { attributeShape: 'flat', body: 'json', indicators: true, standardFields: true }
+  for (const [repeat, reduced] of [[520_000, true], [30_000, false]] as const) {
+    const event = { clickTime: TIME, id: 'big', GUID: 'g', url: 'http://a.example/' + 'a '.repeat(repeat), recipient: 'u@corp.example' }
+    const text = JSON.stringify(event)
+    const r = mapEvent(event, 'clicksPermitted', opts, OBSERVED, text)
+    const bytes = protobuf(r).length
+    if (!reduced) {
+      t.same(r.malformed, [], `${text.length} bytes: mapped whole`)
+      t.ok(Object.keys(r.attributes).includes('url.full'), 'with its URL parts')
+      continue
+    }
+    t.ok(Buffer.byteLength(text) < 1024 * 1024, 'under the text limit')
+    t.same(Object.keys(r.attributes), ['proofpoint.event_type', 'log.record.uid'], 'only ours')
+    t.match(r.malformed, [new RegExp(`^event of ${Buffer.byteLength(text)} bytes whose record would pass 2621440: exported with only its type, uid and time as attributes and its body whole`)])
+    t.equal(r.body, text, 'the API\'s text as body')
+    t.ok(r.timestamp, 'its time')
+    t.ok(bytes < 3 * 1024 * 1024, `its request fits the 3 MiB cap (${bytes} bytes; mapped whole it was ~8.3 MB)`)
+  }
+  t.end()
+})
+
 t.test('an event over 1 MiB: type, uid and time as attributes, the body cut to 2 MiB on a character boundary, counted malformed', (t) => {
   for (const [subject, cut] of [['x'.repeat(1_500_000), false], ['é'.repeat(1_600_000), true], ['a' + '😀'.repeat(700_000), true]] as const) {
     const event = { messageTime: TIME, subject, sender: 'a@b.example', messageParts: [{ md5: 'd'.repeat(32) }] }
