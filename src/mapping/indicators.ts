@@ -84,6 +84,22 @@ class Collected {
     return true
   }
 
+  /**
+   * A URL threat written without a scheme: `example.com/xyz/` is a URL (its text as given, and its host),
+   * `badsite.example` a host name only.
+   */
+  addBareUrl(text: string): boolean {
+    const s = text.trim()
+    if (s === '' || s.includes('@') || /\s/.test(s)) return false
+    const parts = urlParts('http://' + s)
+    if (parts === undefined || !parts.domain.includes('.')) return false
+    if (/[/?#]/.test(s)) this.url.add(s)
+    const ip = ipAddress(parts.domain)
+    if (ip !== undefined) this.ip.add(ip)
+    else this.host.add(parts.domain)
+    return true
+  }
+
   addIp(text: string): void {
     const ip = ipAddress(text)
     if (ip !== undefined) this.ip.add(ip)
@@ -112,8 +128,14 @@ export function putIndicatorAttributes(out: AttributeList, event: JsonObject, fa
   if (family === 'message') {
     for (const threat of objectsOf(event.threatsInfoMap)) {
       for (const s of stringsOf(threat.threatUrl)) c.addUrl(s)
-      // `threat` holds the URL, the SHA-256 of an attachment, or a file name.
-      for (const s of stringsOf(threat.threat)) if (!c.addUrl(s)) c.addHash(s, 'sha256')
+      // `threat` holds the URL (its scheme often left out), the SHA-256 of an attachment, a file name, or an
+      // impostor's address.
+      const url = typeof threat.threatType === 'string' && threat.threatType.toLowerCase() === 'url'
+      for (const s of stringsOf(threat.threat)) {
+        if (c.addUrl(s) || (url && c.addBareUrl(s))) continue
+        c.addHash(s, 'sha256')
+        if (s.includes('@')) c.addEmails(s)
+      }
     }
     for (const part of objectsOf(event.messageParts)) {
       for (const s of stringsOf(part.md5)) c.addHash(s)

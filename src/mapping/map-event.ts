@@ -53,8 +53,12 @@ function scalarProblem(path: string, kind: ScalarKind, v: JsonValue): string | u
       // Kept as the number it is; beyond 2^53 an "integer" is a double that lost digits, so it is not an int either.
       if (typeof v === 'number' && Number.isInteger(v) && !Number.isSafeInteger(v)) return `${path}: expected int, got number beyond 2^53 ${quote(v)}`
       return typeof v === 'number' && Number.isInteger(v) ? undefined : `${path}: expected int, got ${describe(v)}`
+    case 'number':
+      return typeof v === 'number' && Number.isFinite(v) ? undefined : `${path}: expected number, got ${describe(v)}`
     case 'bool':
       return typeof v === 'boolean' ? undefined : `${path}: expected bool, got ${describe(v)}`
+    case 'flag':
+      return typeof v === 'boolean' || v === 'true' || v === 'false' || v === 'na' ? undefined : `${path}: expected bool, "true", "false" or "na", got ${describe(v)}`
     case 'time':
       if (typeof v !== 'string') return `${path}: expected time string, got ${describe(v)}`
       return hrTimeFromIso(v) === undefined ? `${path} unparseable: ${quote(v)}` : undefined
@@ -69,6 +73,7 @@ function checkField(name: string, spec: FieldSpec, v: JsonValue, malformed: Malf
 
 /** Arrays report their first bad element only. */
 function arrayProblem(name: string, spec: Exclude<FieldSpec, { kind: ScalarKind }>, v: JsonValue): string | undefined {
+  if (spec.kind === 'stringArray' && spec.single === true && typeof v === 'string') return undefined
   if (!Array.isArray(v)) return `${name}: expected array of ${spec.kind === 'stringArray' ? 'strings' : 'objects'}, got ${describe(v)}`
   for (let i = 0; i < v.length; i++) {
     const el = v[i] as JsonValue

@@ -8,12 +8,16 @@
  */
 import type { EventType } from '../siem/types.js'
 
-/** Scalar schema types. `time` is an RFC 3339 string. */
-export type ScalarKind = 'string' | 'int' | 'bool' | 'time'
+/**
+ * Scalar schema types. `time` is an RFC 3339 string; `number` any finite number; `flag` a bool, or one of the strings
+ * Proofpoint's documentation gives for it (`"true"`, `"false"`, `"na"`: its sample events send them so).
+ */
+export type ScalarKind = 'string' | 'int' | 'number' | 'bool' | 'flag' | 'time'
 
 export type FieldSpec =
   | { readonly kind: ScalarKind }
-  | { readonly kind: 'stringArray' }
+  /** `single`: a lone string is as good (Proofpoint's documented sample sends `fromAddress` so). */
+  | { readonly kind: 'stringArray'; readonly single?: true }
   /** An array of objects; `keys` are the known keys of its elements and their types. */
   | { readonly kind: 'objectArray'; readonly keys: Readonly<Record<string, ScalarKind>> }
 
@@ -21,7 +25,8 @@ export type EventFamily = 'message' | 'click'
 
 const STRING = { kind: 'string' } as const
 const INT = { kind: 'int' } as const
-const BOOL = { kind: 'bool' } as const
+const NUMBER = { kind: 'number' } as const
+const FLAG = { kind: 'flag' } as const
 const TIME = { kind: 'time' } as const
 const STRING_ARRAY = { kind: 'stringArray' } as const
 
@@ -50,14 +55,14 @@ export const MESSAGE_FIELDS: Readonly<Record<string, FieldSpec>> = {
   messageTime: TIME,
   messageParts: { kind: 'objectArray', keys: MESSAGE_PART_KEYS },
   threatsInfoMap: { kind: 'objectArray', keys: THREAT_INFO_KEYS },
-  fromAddress: STRING_ARRAY,
+  fromAddress: { kind: 'stringArray', single: true },
   toAddresses: STRING_ARRAY,
   recipient: STRING_ARRAY,
   ccAddresses: STRING_ARRAY,
   replyToAddress: STRING_ARRAY,
   policyRoutes: STRING_ARRAY,
   modulesRun: STRING_ARRAY,
-  completelyRewritten: BOOL,
+  completelyRewritten: FLAG,
   id: STRING,
   QID: STRING,
   GUID: STRING,
@@ -66,7 +71,8 @@ export const MESSAGE_FIELDS: Readonly<Record<string, FieldSpec>> = {
   messageID: STRING,
   spamScore: INT,
   phishScore: INT,
-  impostorScore: INT,
+  // A fraction in Proofpoint's documented sample (`0.0`); the other scores are whole.
+  impostorScore: NUMBER,
   malwareScore: INT,
   messageSize: INT,
   cluster: STRING,

@@ -176,7 +176,7 @@ t.test('a delivered message: indicators and standard fields, written out by hand
     ],
     'related.ip': ['2001:db8::25'],
     'related.url': ['https://threatinsight.proofpoint.com/t/1', 'https://bad.example/login?u=1', 'https://threatinsight.proofpoint.com/t/2'],
-    'related.hosts': ['mailer.example', 'paypa1-secure.example', 'corp.example', 'evil.example', 'threatinsight.proofpoint.com', 'bad.example'],
+    'related.hosts': ['mailer.example', 'paypa1-secure.example', 'corp.example', 'evil.example', 'threatinsight.proofpoint.com', 'bad.example', 'badsite.zz'],
     'related.hash': ['c'.repeat(64), '99fa3c636cf052906047503418df6ca9', '7f2d434617264348337dafb099ac14c5b965053079feb3438e14e53a9a2c581b', 'b'.repeat(64)],
   })
   const flat = standardAttributes(event, 'message', 'flat')
@@ -260,6 +260,22 @@ t.test('missing, null, empty and wrongly typed fields give no attribute and neve
   t.same(standardAttributes({ url: 'not a url', clickIP: 'nope', userAgent: '' }, 'click', 'flat'), {})
 })
 
+t.test('threats as the API writes them: URLs without a scheme, bare domains, IPs, impostor addresses', async (t) => {
+  const threats = [
+    { threat: 'example.com/xyz/', threatType: 'url' },
+    { threat: 'badsite.example', threatType: 'URL' },
+    { threat: '203.0.113.9/dl.php?x=1', threatType: 'url' },
+    { threat: 'impostor@evil.example', threatType: 'message' },
+    { threat: 'invoice docm', threatType: 'url' },
+    { threat: 'report.pdf', threatType: 'attachment' },
+  ]
+  const related = indicatorAttributes({ threatsInfoMap: threats }, 'message')
+  t.same(related['related.url'], ['example.com/xyz/', '203.0.113.9/dl.php?x=1'], 'scheme-less URLs, as given')
+  t.same(related['related.hosts'], ['example.com', 'badsite.example', 'evil.example'], 'their hosts, the bare domain, the impostor\'s domain')
+  t.same(related['related.ip'], ['203.0.113.9'])
+  t.same(related['related.email'], ['impostor@evil.example'])
+})
+
 t.test('published events (demisto/content, the TAP documentation samples)', async (t) => {
   const message = published.messagesDelivered?.[0] ?? {}
   const related = indicatorAttributes(message, 'message')
@@ -272,6 +288,7 @@ t.test('published events (demisto/content, the TAP documentation samples)', asyn
   ], 'fromAddress given as a string counts')
   t.same(related['related.hash'], ['2fab740f143fc1aa4c1cd0146d334c5593b1428f6d062b2c406e5efe8abe95ca'], 'the ATTACHMENT threat is a SHA-256')
   t.notOk((related['related.url'] as string[]).includes('badsite.zz'), 'a bare domain threat is not a URL')
+  t.ok((related['related.hosts'] as string[]).includes('badsite.zz'), 'but a host: the threat itself is searchable')
   t.same(related['related.ip'], ['192.0.2.255'])
   const std = standardAttributes(message, 'message', 'flat')
   t.same(std['email.from.address'], ['badguy@evil.zz'])

@@ -368,11 +368,19 @@ void t.test('malformed events are mapped and explained', (t) => {
   t.same(r.malformed, [
     'spamScore: expected int, got string "92"',
     'phishScore: expected int, got number 92.5',
-    'completelyRewritten: expected bool, got string "true"',
     'subject: expected string, got number 42',
     'modulesRun[1]: expected string, got number 3',
     'threatsInfoMap[0].threatTime unparseable: "yesterday"',
   ])
+  // The forms Proofpoint's own documentation gives: `completelyRewritten` as "true"/"false"/"na", `fromAddress` as a
+  // lone string, `impostorScore` with a fraction.
+  const documented = map({ messageTime: '2026-11-20T10:00:00Z', completelyRewritten: 'na', fromAddress: 'badguy@evil.zz', impostorScore: 0.5 }, 'messagesBlocked')
+  t.same(documented.malformed, [], 'the documented forms are well-formed')
+  t.equal(documented.attributes['proofpoint.completelyRewritten'], 'na', 'exported as sent')
+  t.same(
+    map({ messageTime: '2026-11-20T10:00:00Z', completelyRewritten: 'yes', fromAddress: 5, impostorScore: 'high' }, 'messagesBlocked').malformed,
+    ['completelyRewritten: expected bool, "true", "false" or "na", got string "yes"', 'fromAddress: expected array of strings, got number 5', 'impostorScore: expected number, got string "high"'],
+  )
   t.equal(r.attributes['proofpoint.spamScore'], '92', 'kept as its JSON type, not coerced')
   t.equal(r.attributes['proofpoint.phishScore'], 92.5)
   t.equal(r.attributes['proofpoint.completelyRewritten'], 'true')
