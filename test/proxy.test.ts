@@ -49,6 +49,19 @@ t.test('NO_PROXY and the proxy variables: which proxy a URL goes through', async
   t.ok(bypassesProxy(new URL('https://a.internal.example'), 'internal.example'))
 })
 
+t.test('NO_PROXY: CIDR blocks and bare IPv6 addresses, as grpc-js and Go read them (cluster networks are listed so)', async (t) => {
+  const env = { HTTP_PROXY: 'http://proxy.corp:3128', NO_PROXY: 'localhost,10.0.0.0/8,.svc,fd00::/8,::1' }
+  t.equal(proxyFor('http://10.96.12.7:4317', env), undefined, 'a cluster IP in 10.0.0.0/8: direct')
+  t.equal(proxyFor('http://[fd00::5]:4318', env), undefined, 'IPv6 CIDR')
+  t.equal(proxyFor('http://[::1]:4318', env), undefined, 'a bare IPv6 address')
+  t.equal(proxyFor('http://11.0.0.1:4317', env)?.url, 'http://proxy.corp:3128', 'outside the block: through the proxy')
+  t.equal(proxyFor('http://[fe80::1]:4318', env)?.url, 'http://proxy.corp:3128')
+  t.equal(proxyFor('http://collector.example:4318', { ...env, NO_PROXY: '10.0.0.0/8' })?.url, 'http://proxy.corp:3128', 'a block never matches a name')
+  t.notOk(bypassesProxy(new URL('http://10.1.2.3'), '10.0.0.0/33'), 'a prefix past the family: ignored')
+  t.ok(bypassesProxy(new URL('http://[::1]:4318'), '[::1]:4318'))
+  t.notOk(bypassesProxy(new URL('http://[::1]:4318'), '[::1]:4317'), 'another port')
+})
+
 t.test('the configuration resolves both ends, checks the proxy URLs and never prints their credentials', async (t) => {
   const base = { PROOFPOINT_PRINCIPAL: 'p', PROOFPOINT_SECRET: SECRET }
   const proxied = loadConfig({ env: { ...base, HTTPS_PROXY: `http://u:${PROXY_PASSWORD}@proxy.corp:3128`, OTEL_EXPORTER_OTLP_ENDPOINT: 'https://otel.example:4318' } })

@@ -194,9 +194,15 @@ function networkProblem(f: FailureFacts, ctx: ExportFailureContext): string {
       return `${what}: the collector refused our client certificate (mutual TLS); check ${CLIENT_CERT_SETTINGS}, that the collector trusts the CA that issued the certificate, and that it has not expired`
     }
     const mutual = client === 'maybe' ? `; if the collector requires a client certificate (mutual TLS), also ${CLIENT_CERT_SETTINGS}` : ''
+    if (code === 'EPROTO' && ctx.endpoint.startsWith('https:')) {
+      // "wrong version number": the server answered in plain text. An endpoint given without a scheme is https.
+      return `${what}: the server there most likely does not speak TLS; use http:// in OTEL_EXPORTER_OTLP_ENDPOINT (an endpoint without a scheme uses TLS unless OTEL_EXPORTER_OTLP_INSECURE=true)${mutual}`
+    }
     return `${what}; check https vs http in OTEL_EXPORTER_OTLP_ENDPOINT and the certificate settings (OTEL_EXPORTER_OTLP_CERTIFICATE)${mutual}`
   }
-  // A collector that refuses a client certificate after the handshake (TLS 1.3, or a Node.js server) just resets.
-  const reset = (code === 'ECONNRESET' || code === 'EPIPE') && ctx.endpoint.startsWith('https:') ? `; if the collector requires mutual TLS, check ${CLIENT_CERT_SETTINGS}` : ''
+  // A collector that refuses a client certificate after the handshake (TLS 1.3, or a Node.js server) just resets;
+  // grpc-js loses the reason altogether ("Failed to connect", no code).
+  const reset =
+    (code === 'ECONNRESET' || code === 'EPIPE' || f.errorCode === undefined) && ctx.endpoint.startsWith('https:') ? `; if the collector requires mutual TLS, check ${CLIENT_CERT_SETTINGS}` : ''
   return `could not be reached (${code}: ${f.message})${reset}`
 }

@@ -146,9 +146,22 @@ export class OtlpGrpcLogExporter extends OtlpExporterBase {
         (err: ServiceError | null, response?: Buffer) => {
           if (aborted) return settle({ ok: false, retry: false, failure: { reason: 'aborted', message: aborted.message } })
           if (!err) return settle({ ok: true, body: response ?? Buffer.alloc(0), complete: true })
+          if (contentType !== undefined && !/^application\/grpc/i.test(contentType)) {
+            // An HTTP/2 server that is not gRPC (a web server, an ingress's default page): grpc-js reads its page as a
+            // gRPC frame ("html" as a length of 1.7 GB) and fails the call RESOURCE_EXHAUSTED, which must not be taken
+            // for a collector refusing the records as too large. Not retried at once; the caller holds the records.
+            const failure = { reason: 'misconfigured' as const, message: `${SPEAKS_NO_GRPC} (it answered ${printable(contentType)})`, grpcCode: err.code }
+            return settle({ ok: false, retry: false, failure })
+          }
           void this.failure(err, timeoutMs).then(settle)
         },
       )
+      let contentType: string | undefined
+      call.on('metadata', (metadata: Metadata) => {
+        const value = metadata.get('content-type')[0]
+        // Absent: not evidence either way.
+        contentType = typeof value === 'string' && value !== '' ? value : undefined
+      })
       const cancel = (failure: OtlpExportFailure): void => {
         aborted = failure
         call.cancel()
@@ -178,7 +191,8 @@ export class OtlpGrpcLogExporter extends OtlpExporterBase {
         // Not retried: every attempt would fail the same way. The caller holds the records until it is fixed.
         return { ok: false, retry: false, failure: { reason: 'misconfigured', message: SPEAKS_TLS, grpcCode: code } }
       }
-      if (/Protocol error/i.test(err.details ?? '')) {
+      if (/Protocol error|no application protocol/i.test(err.details ?? '')) {
+        // An HTTP/1 server; over TLS, one that offers no HTTP/2 (ALPN alert 120: nginx or an ingress without http2).
         return { ok: false, retry: false, failure: { reason: 'misconfigured', message: SPEAKS_NO_GRPC, grpcCode: code, responseText: details } }
       }
       return { ok: false, retry, failure: { reason: 'network', message, grpcCode: code, errorCode } }
@@ -219,7 +233,7 @@ export class OtlpGrpcLogExporter extends OtlpExporterBase {
   }
 }
 
-/** The message for a gRPC endpoint where an HTTP/1 server (an OTLP/HTTP port, a web server) answers. */
+/** The message for a gRPC endpoint where an HTTP/1 server (an OTLP/HTTP port, a web server) or a non-gRPC HTTP/2 server answers. */
 const SPEAKS_NO_GRPC =
   'the endpoint does not speak gRPC (HTTP/2): OTLP/gRPC is usually port 4317 and OTLP/HTTP 4318; check OTEL_EXPORTER_OTLP_ENDPOINT and OTEL_EXPORTER_OTLP_PROTOCOL'
 

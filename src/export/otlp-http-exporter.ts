@@ -192,6 +192,12 @@ export class OtlpHttpLogExporter extends OtlpExporterBase {
         const finish = (incomplete: boolean): void => {
           const data = Buffer.concat(chunks)
           if (status >= 200 && status <= 299) {
+            if (htmlPage(res.headers['content-type'], data)) {
+              // A web server, an ingress's default page, a login portal: a 200 from something that is not a collector
+              // acknowledges nothing. Not retried at once; the caller holds the records until the endpoint is fixed.
+              settle({ ok: false, retry: false, failure: { reason: 'misconfigured', message: `a web page came back, not an OTLP answer: ${NOT_OTLP}`, status } })
+              return
+            }
             settle({ ok: true, status, body: data, complete: !incomplete })
             return
           }
@@ -247,6 +253,12 @@ export class OtlpHttpLogExporter extends OtlpExporterBase {
           return
         }
         const code = errorCodeOf(err)
+        if (code === 'HPE_INVALID_CONSTANT' && !req.reusedSocket) {
+          // The answer is not HTTP/1.1 at all: an HTTP/2-only server, such as an OTLP/gRPC port, sends its SETTINGS
+          // frame first. Not retried at once; the caller holds the records until it is fixed.
+          settle({ ok: false, retry: false, failure: { reason: 'misconfigured', message: SPEAKS_HTTP2, errorCode: code, cause: err } })
+          return
+        }
         const networkFailure = (): void =>
           settle({
             ok: false,
@@ -269,4 +281,16 @@ export class OtlpHttpLogExporter extends OtlpExporterBase {
       req.end(body)
     })
   }
+}
+
+const SPEAKS_HTTP2 =
+  'the endpoint does not answer HTTP/1.1 (an OTLP/gRPC port, usually 4317?): set OTEL_EXPORTER_OTLP_PROTOCOL=grpc, or point OTEL_EXPORTER_OTLP_ENDPOINT at the OTLP/HTTP port (usually 4318)'
+
+const NOT_OTLP =
+  'not an OTLP/HTTP endpoint (a web server, an ingress, a login portal?); check OTEL_EXPORTER_OTLP_ENDPOINT (OTLP/HTTP is usually port 4318, path /v1/logs)'
+
+/** A 2xx whose content is a web page: never what an OTLP receiver answers (protobuf, JSON, or nothing). */
+function htmlPage(contentType: string | undefined, data: Buffer): boolean {
+  if (contentType !== undefined && /^\s*(text\/html|application\/xhtml)/i.test(contentType)) return true
+  return /^\s*<(!doctype html|html)[\s>]/i.test(data.subarray(0, 64).toString('latin1'))
 }

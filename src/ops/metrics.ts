@@ -112,7 +112,7 @@ export class ReceiverMetrics {
     })
     this.exportBytes = new Counter({
       name: `${METRIC_PREFIX}export_bytes_total`,
-      help: 'OTLP request body bytes sent (after compression) in the requests the collector acknowledged.',
+      help: 'OTLP request body bytes sent in the requests the collector acknowledged: after compression over OTLP/HTTP, before it over OTLP/gRPC (grpc-js compresses).',
       registers,
     })
     // Known label values start at 0, so rate() and increase() work from the first scrape.
