@@ -106,12 +106,13 @@ async function checkStateDir(loaded: LoadedConfig, now: () => number): Promise<C
     await store.init()
     const state = await store.load()
     if (!state) return { ok: true, line: `state directory: ${dir} is writable; no state file yet (the first run starts RECEIVER_START_LOOKBACK back)` }
-    checkStateTimes(state, now())
+    const { warnings } = checkStateTimes(state, now())
     const since = now() - BUDGET_WINDOW_MS
     const requests = (state.apiRequests ?? []).filter((at) => at > since).length
+    const notes = warnings.map((w) => `; warning: ${w}`).join('')
     return {
       ok: true,
-      line: `state directory: ${dir} is writable; ${store.path}: cursor ${state.cursor}, ${requests} SIEM API request${requests === 1 ? '' : 's'} in the last 24 h`,
+      line: `state directory: ${dir} is writable; ${store.path}: cursor ${state.cursor}, ${requests} SIEM API request${requests === 1 ? '' : 's'} in the last 24 h${notes}`,
     }
   } catch (err) {
     return { ok: false, line: `state directory: FAILED: ${failureText(err)}` }

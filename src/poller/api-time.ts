@@ -2,7 +2,8 @@
 import type { TimeWindow } from '../siem/types.js'
 import { initialCursor } from '../siem/windows.js'
 import type { WindowLimits } from '../siem/windows.js'
-import { MAX_STATE_CLOCK_SKEW_MS, parseStrictUtc } from '../state/index.js'
+import { parseApiTime } from '../siem/api-clock.js'
+import { MAX_STATE_CLOCK_SKEW_MS } from '../state/index.js'
 import type { ReceiverState } from '../state/index.js'
 
 /**
@@ -12,7 +13,8 @@ import type { ReceiverState } from '../state/index.js'
 export function answeredThrough(window: TimeWindow, queryEndTime: string | undefined, apiNow: number, limits: WindowLimits): number {
   const g = limits.granularityMs
   let end = Math.min(window.end.getTime(), Math.floor(apiNow / g) * g)
-  const said = parseStrictUtc(queryEndTime)
+  // Unreadable ones are refused with the answer (response-parser.ts): never read as "the API said nothing".
+  const said = queryEndTime === undefined ? undefined : parseApiTime(queryEndTime)
   if (said !== undefined) end = Math.min(end, Math.floor(said / g) * g)
   return end
 }

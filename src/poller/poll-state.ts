@@ -23,9 +23,11 @@ export class PollState {
   /** Loads the saved state (throws StateError when it is unusable), or starts one RECEIVER_START_LOOKBACK ago. */
   async load(clock: () => number, lookbackMs: number, limits: WindowLimits, sweepAgesMs: readonly number[]): Promise<ReceiverState> {
     const { store, status, logger } = this.deps
-    const saved = await store.load()
+    const loaded = await store.load()
     const now = clock()
-    if (saved) checkStateTimes(saved, now)
+    const checked = loaded === undefined ? undefined : checkStateTimes(loaded, now)
+    for (const warning of checked?.warnings ?? []) logger.warn(warning)
+    const saved = checked?.state
     const state = withSweeps(saved ?? { version: STATE_VERSION, cursor: initialCursor(now, lookbackMs, limits).toISOString(), exportedKeys: {} }, sweepAgesMs)
     this.state = state
     this.fresh = saved === undefined

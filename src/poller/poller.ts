@@ -13,6 +13,7 @@ import type { TimeWindow } from '../siem/types.js'
 import { SWEEP_SPAN_MS, planSweep, sweepAges } from '../siem/sweeps.js'
 import type { SweepPlan } from '../siem/sweeps.js'
 import { API_LIMITS, WindowSizer, planNextWindow } from '../siem/windows.js'
+import type { WindowLimits } from '../siem/windows.js'
 import { UidKeyMap } from '../state/index.js'
 import { answeredThrough } from './api-time.js'
 import { ClockCheck } from './clock-check.js'
@@ -90,6 +91,8 @@ export class Poller {
     status.sweeps.configure(this.sweeps.agesMs, this.sweeps.spanMs)
     status.sweeps.setThroughs(throughsOf(state))
     this.startedMono = this.monotonic()
+    // The API answered through the cursor: its clock had reached it, whatever this machine's says.
+    this.apiClock.atLeast(Date.parse(state.cursor))
     this.gate.load(state.apiRequests ?? [])
     status.setApiRequestCounter((at) => this.gate.requestsUsed(at))
     status.setRequestBudget(this.opts.requestBudget, undefined)
@@ -226,8 +229,16 @@ export class Poller {
     if (exportedCount > 0 && !(await this.alerts.clear())) return 'stopped'
 
     // The cursor never moves past the API's data (queryEndTime) or its present: the rest of the window is asked again.
-    const settledEnd = answeredThrough(window, summary.queryEndTime, this.apiClock.now(), this.opts.limits)
-    if (settledEnd < window.end.getTime()) {
+    const answeredEnd = answeredThrough(window, summary.queryEndTime, this.apiClock.now(), this.opts.limits)
+    // A sweep settles only what was `age` old when it was asked, by the API's clock as its answer told it: planned by a
+    // wall clock running ahead (the first request of a process), it may have read spans too young.
+    const settledEnd = stage === undefined ? answeredEnd : Math.min(answeredEnd, ripeBy(this.gate.queriedAt, this.sweeps.agesMs[stage]!, this.opts.limits))
+    if (settledEnd < answeredEnd) {
+      logger.warn(
+        { window: isoWindow(window), through: new Date(Math.max(settledEnd, window.start.getTime())).toISOString(), clockSkewSeconds: Math.round((this.apiClock.skewMs() ?? 0) / 1000) },
+        "the late-event sweep was planned by this machine's clock, ahead of the SIEM API's: it counts only what was old enough by the API's clock and reads the rest again",
+      )
+    } else if (settledEnd < window.end.getTime()) {
       logger.warn(
         { window: isoWindow(window), queryEndTime: summary.queryEndTime ?? null, through: new Date(settledEnd).toISOString() },
         'the SIEM API answered the window only in part (queryEndTime, or its clock is behind the window end): the cursor stops there and the rest is asked again',
@@ -260,4 +271,9 @@ export class Poller {
     logger.info({ ...report, ...sweepInfo, durationMs: this.clock() - started, cursor: next.state.cursor }, stage === undefined ? 'window done' : 'sweep done')
     return settledEnd < window.end.getTime() ? 'short' : 'done'
   }
+}
+
+/** The end (floored to the API's granularity) of what a request asked at `queriedAt` read at least `ageMs` after it happened. */
+function ripeBy(queriedAt: number, ageMs: number, limits: WindowLimits): number {
+  return Math.floor((queriedAt - ageMs) / limits.granularityMs) * limits.granularityMs
 }

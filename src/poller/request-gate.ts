@@ -39,6 +39,7 @@ export interface RequestGateDeps {
 export class RequestGate implements WindowSource {
   private budget = new RequestBudget(Infinity)
   private latestQueriedAt = 0
+  private latestQueriedMono = 0
   private anchorWall: number
   private anchorMono: number
 
@@ -74,9 +75,13 @@ export class RequestGate implements WindowSource {
     return this.budget.snapshot(this.budgetNow()).map((t) => t + shift)
   }
 
-  /** When the latest request went out, by the API's clock (what a request settles is a matter of the API's clock). */
+  /**
+   * When the latest request went out, by the API's clock (what a request settles is a matter of the API's clock). Read
+   * again now: the first request of a process goes out before any answer told the API's time, planned by a wall clock
+   * that may run ahead; the answer's Date header, less the monotonic time since the request, bounds it.
+   */
   get queriedAt(): number {
-    return this.latestQueriedAt
+    return Math.min(this.latestQueriedAt, this.deps.apiClock.now() - (this.deps.monotonic() - this.latestQueriedMono))
   }
 
   /** Waits until the budget allows one more request (false: stopped while waiting). */
@@ -125,6 +130,7 @@ export class RequestGate implements WindowSource {
     this.budget.record(requestedAt)
     await this.deps.saveRequests(this.savedRequests())
     this.latestQueriedAt = this.deps.apiClock.now()
+    this.latestQueriedMono = this.deps.monotonic()
     const started = performance.now()
     if (report !== undefined) report.started = started
     try {

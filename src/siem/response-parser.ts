@@ -1,4 +1,5 @@
 /** Assembles the events of a SIEM API JSON body, by type and each with its own text, in batches while the body streams in. */
+import { parseApiTime } from './api-clock.js'
 import { BodyFormatError } from './body-format.js'
 import { JsonObjectTokenizer } from './json-tokenizer.js'
 import { EVENT_TYPES } from './types.js'
@@ -75,6 +76,11 @@ export class SiemBodyParser extends JsonObjectTokenizer {
     if (!this.knownKey && this.otherKeys.length > 0) {
       const keys = this.otherKeys.map((k) => JSON.stringify(k.length > 40 ? `${k.slice(0, 40)}…` : k)).join(', ')
       throw new BodyFormatError(`a JSON object with none of the SIEM API's fields (queryEndTime, ${EVENT_TYPES.join(', ')}) but ${keys}: not an answer to read as a window without events`)
+    }
+    if (this.queryEndTime !== undefined && parseApiTime(this.queryEndTime) === undefined) {
+      // Read as absent, the cursor would pass the window's end while the API's data may end sooner.
+      const shown = JSON.stringify(this.queryEndTime.length > 40 ? `${this.queryEndTime.slice(0, 40)}…` : this.queryEndTime)
+      throw new BodyFormatError(`its queryEndTime ${shown} is not a time this receiver can read, so where the API's data ends is unknown`)
     }
     if (this.rawElements) out.raw = this.takeRaw()
     if (this.queryEndTime !== undefined) out.queryEndTime = this.queryEndTime

@@ -2,7 +2,7 @@
  * Never stop, never skip (issue 11), end to end in process with simulated time: real HTTP to the simulated SIEM API,
  * the real exporter to a real OTLP sink, the real state file. Each case froze or lost events before.
  */
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import type { Test } from 'tap'
@@ -120,30 +120,54 @@ t.test('SIEM API 429 with Retry-After: 3600 waits at most RECEIVER_RETRY_MAX_BAC
   t.equal(readState(r.stateDir).cursor, '2026-11-24T12:03:00.000Z')
 })
 
-t.test('a state file with times ahead of the clock is refused at start, with what to do; nothing is asked', async (t) => {
-  const cases: Array<[string, Record<string, unknown>]> = [
-    ['cursor 3 min ahead', { cursor: '2026-11-24T12:04:00Z' }],
-    ['cursor a day ahead', { cursor: '2026-11-25T12:00:00Z' }],
-    ['reaskFrom ahead', { cursor: '2026-11-24T12:00:00Z', reaskFrom: '2026-11-24T14:00:00Z' }],
-    ['request times ahead', { cursor: '2026-11-24T12:00:00Z', apiRequests: [T0 + 2 * H] }],
-    ['lastEventAt ahead', { cursor: '2026-11-24T12:00:00Z', lastEventAt: '2026-11-25T00:00:00Z' }],
+t.test('a state file with times ahead of this machine\'s clock: started (no crash loop), said, and judged by the API\'s clock', async (t) => {
+  // The cursor follows the API's clock: a machine whose clock is behind it has a cursor "ahead". Refusing that made a
+  // restart exit 78 until the clock was fixed.
+  const cases: Array<[string, Record<string, unknown>, RegExp]> = [
+    ['request times ahead', { cursor: '2026-11-24T12:00:00Z', apiRequests: [T0 + 2 * H] }, /1 request time in apiRequests .* taken as now/],
+    ['lastEventAt ahead', { cursor: '2026-11-24T12:00:00Z', lastEventAt: '2026-11-25T00:00:00Z' }, /lastEventAt 2026-11-25T00:00:00Z is \d+ min ahead of this machine's clock: taken as now/],
+    ['cursor a day ahead (a file written elsewhere)', { cursor: '2026-11-25T12:00:00Z' }, /the cursor 2026-11-25T12:00:00Z is 1440 min ahead of this machine's clock/],
   ]
-  for (const [name, fields] of cases) {
-    const r = await rig(t, 'http/protobuf')
-    writeFileSync(join(r.stateDir, 'state.json'), JSON.stringify({ version: 2, exportedKeys: {}, ...fields }))
-    const err = await r.startApp().then(
-      () => undefined,
-      (e: unknown) => e,
-    )
-    t.ok(err instanceof ReceiverError && err.code === 'PSR_ERR_STATE', `${name}: refused (exit 78)`)
-    t.match(err instanceof Error ? err.message : '', /ahead of this machine's clock.*NTP/, `${name}: says what to do`)
-    t.equal(r.sim.requests.length, 0, `${name}: no request`)
+  for (const [name, fields, said] of cases) {
+    await t.test(name, async (t) => {
+      const r = await rig(t, 'http/protobuf')
+      writeFileSync(join(r.stateDir, 'state.json'), JSON.stringify({ version: 2, exportedKeys: {}, ...fields }))
+      const app = await r.startApp()
+      t.ok(r.logs.some((l) => said.test(l)), 'the warning says what is ahead')
+      r.time.advanceTo(T0 + 10 * MIN)
+      await r.time.idle()
+      const state = JSON.parse(readFileSync(join(r.stateDir, 'state.json'), 'utf8')) as { cursor: string; apiRequests: number[]; lastEventAt?: string }
+      t.ok(Date.parse(state.cursor) <= T0 + 10 * MIN, `the cursor is by the API's clock (${state.cursor})`)
+      t.ok(state.apiRequests.every((at) => at <= r.time.clock()), 'no request time ahead any more')
+      t.ok(state.lastEventAt === undefined || Date.parse(state.lastEventAt) <= r.time.clock(), 'nor lastEventAt')
+      t.equal((await app.ops.inject('/healthz')).statusCode, 200)
+    })
   }
   const r = await rig(t, 'http/protobuf')
-  writeFileSync(join(r.stateDir, 'state.json'), JSON.stringify({ version: 2, exportedKeys: {}, cursor: '2026-11-24T12:01:00Z' }))
-  await r.startApp()
-  t.pass('30 s ahead (an NTP correction) is accepted')
+  writeFileSync(join(r.stateDir, 'state.json'), JSON.stringify({ version: 2, exportedKeys: {}, cursor: '2026-11-24T12:00:00Z', reaskFrom: '2026-11-24T14:00:00Z' }))
+  const err = await r.startApp().then(
+    () => undefined,
+    (e: unknown) => e,
+  )
+  t.ok(err instanceof ReceiverError && err.code === 'PSR_ERR_STATE', 'a re-ask point after the cursor is still refused (exit 78): no receiver writes one')
+  t.equal(r.sim.requests.length, 0, 'nothing asked')
 })
+
+for (const behindMin of [3, 90]) {
+  t.test(`a machine clock ${behindMin} min behind the API's: runs, restarts (no crash loop), loses nothing, asks nothing in the API's future`, async (t) => {
+    const r = await rig(t, 'http/protobuf', { RECEIVER_OVERLAP: '30m' }, 1)
+    r.time.shiftWall(-behindMin * MIN)
+    const app = await r.startApp()
+    r.time.advanceTo(T0 + 20 * MIN)
+    await r.time.idle()
+    await app.shutdown()
+    await r.startApp()
+    t.ok(r.logs.some((l) => /the cursor .* is \d+ min ahead of this machine's clock/.test(l)), 'the restart says the clock is behind')
+    // It started RECEIVER_START_LOOKBACK before its own (late) clock.
+    await keepsUp(t, r, intervalOf(r.sim.requests[0]!)[0], T0 + 2 * H)
+    t.equal(r.sim.requests.filter((q) => q.status === 400).length, 0, 'no window in the API\'s future')
+  })
+}
 
 t.test('the wall clock jumps +2 h or -2 h while running: polling goes on by the API\'s clock, nothing lost', async (t) => {
   for (const jump of [2 * H, -2 * H]) {

@@ -57,10 +57,11 @@ const badStates: Array<[string, (dir: string) => string]> = [
     writeFileSync(join(dir, 'state', 'state.json'), JSON.stringify({ version: 2, cursor: 'yesterday', exportedKeys: {} }))
     return join(dir, 'state')
   }],
-  ['state.json has a cursor ahead of the clock', (dir) => {
+  ['state.json has a re-ask point after its cursor', (dir) => {
     mkdirSync(join(dir, 'state'))
-    const future = new Date(Date.now() + 3 * 24 * 3600_000).toISOString()
-    writeFileSync(join(dir, 'state', 'state.json'), JSON.stringify({ version: 2, cursor: future, exportedKeys: {} }))
+    const now = Math.floor(Date.now() / 60_000) * 60_000
+    const [cursor, reaskFrom] = [now - 3600_000, now].map((ms) => new Date(ms).toISOString())
+    writeFileSync(join(dir, 'state', 'state.json'), JSON.stringify({ version: 2, cursor, reaskFrom, exportedKeys: {} }))
     return join(dir, 'state')
   }],
   ['the state directory is a path through a regular file', (dir) => {

@@ -325,8 +325,14 @@ void t.test('sweep cursors: saved and loaded, checked, a file without them still
   for (const bad of [{}, [{ ageSeconds: 600 }], [{ ageSeconds: 0, through: sample.cursor }], [{ ageSeconds: 600, through: 'Friday' }], [null]]) {
     t.match(validateReceiverState({ ...sample, sweeps: bad }), [/^sweeps is not a list/], `sweeps ${JSON.stringify(bad)}`)
   }
-  const ahead = { ...sample, sweeps: [{ ageSeconds: 600, through: '2024-05-01T12:00:00.000Z' }] }
-  t.throws(() => checkStateTimes(ahead, Date.parse(sample.cursor)), /600 s sweep's through 2024-05-01T12:00:00.000Z is 120 min ahead/, 'a sweep cursor ahead of the clock is refused like the cursor')
+  t.throws(() => checkStateTimes({ ...sample, reaskFrom: '2024-05-01T12:00:00.000Z' }, Date.parse(sample.cursor)), /reaskFrom 2024-05-01T12:00:00.000Z is after its cursor/, 'a re-ask point after the cursor is refused')
+  const ahead = { ...sample, cursor: '2024-05-01T12:00:00.000Z', lastEventAt: '2024-05-01T12:00:00.000Z', apiRequests: [Date.parse(sample.cursor), Date.parse('2024-05-01T12:00:00.000Z')] }
+  const checked = checkStateTimes(ahead, Date.parse(sample.cursor))
+  t.equal(checked.state.cursor, ahead.cursor, 'a cursor ahead of this clock stays: the API answered through it')
+  t.equal(checked.state.lastEventAt, sample.cursor, 'lastEventAt ahead: now')
+  t.same(checked.state.apiRequests, [Date.parse(sample.cursor), Date.parse(sample.cursor)], 'request times ahead: now')
+  t.match(checked.warnings, [/^the cursor 2024-05-01T12:00:00.000Z is 120 min ahead of this machine's clock/, /^lastEventAt .* taken as now/, /^1 request time in apiRequests .* taken as now/])
+  t.same(checkStateTimes(sample, Date.parse(sample.cursor)), { state: sample, warnings: [] }, 'nothing ahead: unchanged')
 })
 
 void t.test('gapSeconds: finite and not negative (1e999 parses to Infinity, which broke every /metrics scrape)', async (t) => {
