@@ -58,6 +58,8 @@ export class Poller {
   private lastPollMono: number | undefined
   /** When start() ran: a fresh cursor looks back from there, by the API's clock. */
   private startedMono = 0
+  /** A plan found nothing behind the API's present but the next window: the no-events alert may be judged. */
+  private caughtUp = false
 
   constructor(opts: PollerOptions, private readonly deps: PollerDeps) {
     this.opts = { limits: API_LIMITS, backoff: DEFAULT_BACKOFF, authBackoff: AUTH_BACKOFF, sweepSpanMs: SWEEP_SPAN_MS, ...opts }
@@ -112,7 +114,8 @@ export class Poller {
   private async loop(): Promise<void> {
     const { status, logger } = this.deps
     while (!this.abort.signal.aborted) {
-      if (!(await this.alerts.raise())) break
+      // Judged only once caught up: after downtime the backlog may hold the very events whose absence it would report.
+      if (this.caughtUp && !(await this.alerts.raise())) break
       // Plan only once a request may go out: a window planned before a long budget wait would be stale.
       if (!(await this.gate.awaitBudget())) break
       // Windows are planned by the API's clock, not ours (see ApiClock): asking past its present is a 400 or a loss.
@@ -125,6 +128,7 @@ export class Poller {
       // A ripe sweep goes first: it is due at most once per span and stage, and fresh polls never wait long for it.
       const sweep = planSweep(throughsOf(state), cursor, planNow, this.sweeps, limits)
       const plan = sweep.kind === 'sweep' ? sweep : planNextWindow(cursor, planNow, limits)
+      if (plan.kind === 'wait' || (plan.kind === 'window' && !plan.catchingUp)) this.caughtUp = true
       if (plan.kind === 'wait') {
         status.setPhase('waiting')
         await this.waits.pause(Math.min(plan.waitMs, sweep.kind === 'none' ? (sweep.dueInMs ?? Infinity) : Infinity), { reason: 'next_window' })

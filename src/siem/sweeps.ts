@@ -58,6 +58,13 @@ export function planSweep(throughs: readonly number[], cursorMs: number, nowMs: 
     const ripe = floorTo(nowMs - age, g)
     const end = Math.min(start + limits.maxWindowMs, cursorMs, ripe)
     if (end - start >= span) return { kind: 'sweep', stage, window: { start: new Date(start), end: new Date(end) }, unreachableMs: start - due }
+    // Shorter than a span when everything up to the cursor is ripe (a restart after downtime): the stage then comes
+    // level with the cursor, and fresh windows of the catch-up carry it along (afterFreshWindow) instead of the stage
+    // reading every catch-up hour again behind them. Whole minutes, as the answer settles them.
+    const level = floorTo(cursorMs, g)
+    if (ripe >= cursorMs && end >= level && level - start >= limits.minWindowMs) {
+      return { kind: 'sweep', stage, window: { start: new Date(start), end: new Date(level) }, unreachableMs: start - due }
+    }
     // Not due: when the span will be ripe (if the cursor is past it by then; fresh polls wake the loop anyway).
     if (cursorMs >= start + span) {
       const wait = Math.max(start + span + age - nowMs, 1)

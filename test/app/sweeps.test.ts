@@ -206,3 +206,24 @@ t.test("a sweep the API answers only in part (its data ends before the span) is 
   t.same(ids(r), ['late-20', 'late-29', 'late-30', 'late-5'], 'then each late event exactly once')
   await assertAllOnce(t, r, Date.parse('2026-11-24T11:01:00Z'))
 })
+
+for (const downH of [6, 24]) {
+  t.test(`down ${downH} h in steady state: the catch-up reads each hour once (the sweeps come level first), no false no-events alert`, async (t) => {
+    const r = await rig(t, 'http/protobuf', OVERLAP, 3)
+    const app1 = await r.startApp()
+    for (let m = 1; m <= 60; m++) {
+      r.time.advanceTo(T0 + m * MIN)
+      await r.time.idle()
+    }
+    await app1.shutdown()
+    r.time.jumpTo(T0 + (1 + downH) * H)
+    const before = r.sim.requests.length
+    await r.startApp()
+    await r.time.idle(120_000)
+    const asked = r.sim.requests.slice(before)
+    // One request per hour of backlog, the two sweeps' short reads up to the cursor, and a last fresh window.
+    t.ok(asked.length <= downH + 3, `${asked.length} requests for ${downH} h (each catch-up hour was asked twice before)`)
+    t.same(r.sink.records.filter((x) => x.eventName.startsWith('proofpoint.receiver')), [], 'no no-events alert: the backlog had events')
+    assertExactlyOnce(t, r.sink, expectedUids(r.sim, Date.parse('2026-11-24T11:01:00Z'), Date.parse(readState(r).cursor)), await r.cutOff())
+  })
+}

@@ -31,8 +31,12 @@ t.test('steady state: each stage reads 20 minutes once its end is old enough, ne
   const later = planSweep([at('2026-11-24T12:20:00Z'), at('2026-11-24T11:40:00Z')], cursor, at('2026-11-24T12:35:00Z'), PLAN, API_LIMITS)
   t.same(later.kind === 'sweep' && [later.stage, iso(later.window.start.getTime()), iso(later.window.end.getTime())], [1, '11:40', '12:00'])
   // The cursor held back (an export outage): no sweep past it, and no wake-up for one.
-  const held = planSweep([at('2026-11-24T12:00:00Z')], at('2026-11-24T12:10:00Z'), at('2026-11-24T13:30:00Z'), { agesMs: [10 * MIN], spanMs: 20 * MIN }, API_LIMITS)
+  const held = planSweep([at('2026-11-24T12:10:00Z')], at('2026-11-24T12:10:00Z'), at('2026-11-24T13:30:00Z'), { agesMs: [10 * MIN], spanMs: 20 * MIN }, API_LIMITS)
   t.same(held, { kind: 'none', dueInMs: undefined })
+  // Everything up to the cursor is ripe (a restart after downtime): a stage behind it comes level with it, even by
+  // less than a span, so that fresh windows carry it along instead of it reading every catch-up hour again.
+  const level = planSweep([at('2026-11-24T12:00:00Z')], at('2026-11-24T12:10:00Z'), at('2026-11-24T13:30:00Z'), { agesMs: [10 * MIN], spanMs: 20 * MIN }, API_LIMITS)
+  t.same(level.kind === 'sweep' && [iso(level.window.start.getTime()), iso(level.window.end.getTime())], ['12:00', '12:10'])
 })
 
 t.test('behind (a restart, a budget wait): a stage catches up in windows of up to 1 h, within the 7-day limit', async (t) => {
