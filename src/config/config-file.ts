@@ -55,6 +55,11 @@ export function readConfigFile(path: string, setting: string, readFile: ReadFile
   const problems: string[] = []
   const refused = new Set<ConfigVariable>()
   for (const [key, value] of Object.entries(file.settings)) {
+    if (/^(https?_proxy|no_proxy)$/i.test(key)) {
+      // Read by the HTTP clients from the environment, as every tool reads them: one place, not two that may disagree.
+      problems.push(`${setting}: ${quote(path)} sets ${key}, which is read from the environment only (as curl and Node read it): set it there, or PROOFPOINT_PROXY_URL in the file for the SIEM API`)
+      continue
+    }
     if (!isConfigVariable(key)) {
       problems.push(`${setting}: ${quote(path)} has an unknown setting ${quote(key)}${suggestion(key)}; keys are the environment variable names`)
       continue

@@ -59,7 +59,10 @@ export function resolveCredentials(
   let secretFile: string | undefined
   const hasSecret = isSet(sources, 'PROOFPOINT_SECRET')
   const hasSecretFile = isSet(sources, 'PROOFPOINT_SECRET_FILE')
-  if (hasSecret && hasSecretFile) {
+  if (hasSecret && hasSecretFile && raw.PROOFPOINT_SECRET.trim() === '') {
+    // An env-file template's empty line beside the file: not "both", say which one to drop.
+    problem('PROOFPOINT_SECRET is set but empty while PROOFPOINT_SECRET_FILE gives the secret: remove PROOFPOINT_SECRET')
+  } else if (hasSecret && hasSecretFile) {
     problem('PROOFPOINT_SECRET and PROOFPOINT_SECRET_FILE are both set: give only one')
   } else if (hasSecret) {
     // As from a file: `$(cat file)` keeps a CRLF's CR, a pasted value a trailing newline.

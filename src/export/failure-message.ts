@@ -140,7 +140,11 @@ const REJECTED = 'PSR_ERR_EXPORT_REJECTED'
 function httpExportError(s: number, w: Words, ctx: ExportFailureContext): ExportError {
   const { where, after, which, said, wait } = w
   if (s === 429) return w.error(FAILED, `${where} is throttling exports (429${wait})${after}${which}`)
-  if (s >= 500) return w.error(FAILED, `${where} answered ${s}${said}${wait}${after}${which}; the collector or its backend is failing`)
+  if (s >= 500) {
+    // Vector's opentelemetry source answers OTLP/JSON with a 500 naming the content-type (it takes protobuf only).
+    const json = /content-type/i.test(said) ? '; if this is Vector, it takes http/protobuf only: set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf' : ''
+    return w.error(FAILED, `${where} answered ${s}${said}${wait}${after}${which}; the collector or its backend is failing${json}`)
+  }
   if (s === 408) return w.error(FAILED, `${where} timed the request out (408)${said}${after}${which}`)
   if (s >= 300 && s < 400) {
     return w.error(
@@ -153,7 +157,7 @@ function httpExportError(s: number, w: Words, ctx: ExportFailureContext): Export
   else if (s === 401 || s === 403) hint = 'the collector refused the credentials: check OTEL_EXPORTER_OTLP_HEADERS'
   else if (s === 404 || s === 405) hint = 'nothing accepts OTLP logs there: check OTEL_EXPORTER_OTLP_ENDPOINT (base URL, /v1/logs is appended) or OTEL_EXPORTER_OTLP_LOGS_ENDPOINT (full URL)'
   else if (s === 413) {
-    hint = `the request (${ctx.records} records${ctx.bytes === undefined ? '' : `, ${ctx.bytes} bytes`}) is too large for the collector: lower the batch size limit`
+    hint = `the request (${ctx.records} records${ctx.bytes === undefined ? '' : `, ${ctx.bytes} bytes`}) is too large for the collector: lower the batch size limit (RECEIVER_EXPORT_BATCH_SIZE)`
   } else if (s === 415) hint = 'the collector does not accept this content type: check OTEL_EXPORTER_OTLP_LOGS_PROTOCOL'
   return w.error(httpFailureKind(s) === 'misconfigured' ? MISCONFIGURED : REJECTED, `${where} rejected the export (${s})${said}${which}; ${hint}`)
 }
@@ -169,7 +173,7 @@ function grpcExportError(f: FailureFacts, w: Words): ExportError {
     case 'rejected':
       return w.error(REJECTED, `${where} rejected the export (${name})${said}${which}; the collector rejected the data: ${CHECK_DATA_FORMAT}`)
     case 'too-large':
-      return w.error(REJECTED, `${where} rejected the export (${name})${said}${which}; the request is too large for the collector: lower the batch size limit`)
+      return w.error(REJECTED, `${where} rejected the export (${name})${said}${which}; the request is too large for the collector: lower the batch size limit (RECEIVER_EXPORT_BATCH_SIZE)`)
     case 'misconfigured':
       break
   }

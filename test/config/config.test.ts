@@ -349,6 +349,9 @@ t.test('secret: exactly one of PROOFPOINT_SECRET and PROOFPOINT_SECRET_FILE', (t
   const both = problemsFor(t, { ...REQUIRED, PROOFPOINT_SECRET_FILE: '/run/secrets/tap' }, { readFile })
   t.equal(both.length, 1)
   t.match(both[0], /PROOFPOINT_SECRET and PROOFPOINT_SECRET_FILE are both set/)
+  // An env-file template's empty PROOFPOINT_SECRET= beside the file: said as that, not as "both".
+  const emptyBeside = problemsFor(t, { PROOFPOINT_PRINCIPAL: 'p', PROOFPOINT_SECRET: '', PROOFPOINT_SECRET_FILE: '/run/secrets/tap' }, { readFile })
+  t.match(emptyBeside, [/^PROOFPOINT_SECRET is set but empty while PROOFPOINT_SECRET_FILE gives the secret: remove PROOFPOINT_SECRET$/])
   const neither = problemsFor(t, { PROOFPOINT_PRINCIPAL: 'p' })
   t.equal(neither.length, 1)
   t.match(neither[0], /^PROOFPOINT_SECRET or PROOFPOINT_SECRET_FILE: required/)
@@ -469,6 +472,8 @@ t.test('config file: unknown keys are errors naming the key', (t) => {
   t.match(problems[0], /^--config: ".*c\.yaml" has an unknown setting "RECEIVER_POLL_INTERVALL" \(did you mean RECEIVER_POLL_INTERVAL\?\)/)
   t.match(problems[1], /unknown setting "something_else"/)
   t.match(problems[2], /RECEIVER_CONFIG_FILE, which only the environment can set/)
+  const proxies = problemsFor(t, {}, { readFile: files({ 'p.json': `{"PROOFPOINT_PRINCIPAL":"p","PROOFPOINT_SECRET":"x","HTTPS_PROXY":"http://proxy:3128","no_proxy":"*"}` }), configFile: 'p.json' })
+  t.match(proxies, [/sets HTTPS_PROXY, which is read from the environment only/, /sets no_proxy, which is read from the environment only/], 'the proxy variables: said to belong in the environment')
   const lower = problemsFor(t, {}, { readFile: files({ 'x.json': '{"receiver_body":"map"}' }), configFile: 'x.json' })
   t.match(lower, [/did you mean RECEIVER_BODY\?/])
   t.end()

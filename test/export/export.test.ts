@@ -772,7 +772,12 @@ t.test('error messages never show credentials in the endpoint', (t) => {
     records: 512,
     bytes: 5_000_000,
   })
-  t.match(e413.message, /too large.*512 records, 5000000 bytes|512 records, 5000000 bytes.*too large/)
+  t.match(e413.message, /512 records, 5000000 bytes\) is too large for the collector: lower the batch size limit \(RECEIVER_EXPORT_BATCH_SIZE\)/)
+  // Vector's opentelemetry source answers OTLP/JSON with a 500 naming the content-type: the message names the fix.
+  const vector = new OtlpExportFailure('http', 'x', { status: 500, attempts: 1, responseText: '2Rejection(InvalidHeader { name: "content-type" })' })
+  const ctx = { endpoint: 'http://vector:4318/v1/logs', timeoutMs: 1, batch: 1, batches: 1, records: 1, bytes: undefined }
+  t.match(toExportError(vector, ctx).message, /failing; if this is Vector, it takes http\/protobuf only: set OTEL_EXPORTER_OTLP_PROTOCOL=http\/protobuf$/)
+  t.notMatch(toExportError(new OtlpExportFailure('http', 'x', { status: 500, attempts: 1, responseText: 'db down' }), ctx).message, /Vector/)
   t.equal(e413.retryable, false)
   t.equal(toExportError('weird', { endpoint: 'nope', timeoutMs: 1, batch: 1, batches: 1, records: 1, bytes: undefined }).retryable, true)
   t.end()
