@@ -347,16 +347,24 @@ function reserveFor(estimate: number): number {
 /** Encoded `KeyValue.key` fields (tag, length, UTF-8) and the value's tag, by key; bounded: keys come from the data. */
 const keyFields = new Map<string, Buffer>()
 const KEY_FIELDS_MAX = 4096
+/** Longer keys are encoded each time, not kept: they come from the API, up to ~1 MiB each (real ones: a few dozen). */
+const KEY_FIELD_KEY_MAX = 256
+
+/** Keys kept by keyField (tests). */
+export function keyFieldsKept(): number {
+  return keyFields.size
+}
 
 function keyField(key: string): Buffer {
-  let field = keyFields.get(key)
+  const kept = key.length <= KEY_FIELD_KEY_MAX
+  let field = kept ? keyFields.get(key) : undefined
   if (field === undefined) {
     const w = new Writer(key.length * 3 + 6)
     w.byte(TAG.kvKey)
     w.string(key)
     w.byte(TAG.kvValue)
     field = Buffer.from(w.buf.subarray(0, w.pos))
-    if (keyFields.size < KEY_FIELDS_MAX) keyFields.set(key, field)
+    if (kept && keyFields.size < KEY_FIELDS_MAX) keyFields.set(key, field)
   }
   return field
 }

@@ -216,15 +216,26 @@ const joinedKeys = new Map<string, Map<string, string>>()
 let joinedCount = 0
 /** Keys come from the data: past this many, keys are joined and not kept. */
 const JOINED_MAX = 4096
+/**
+ * Nor is a key longer than this kept: field names come from the API, up to ~1 MiB each, and 4096 long ones kept for
+ * the process's life filled the heap. Real keys are a few dozen characters.
+ */
+const JOINED_KEY_MAX = 256
+
+/** Keys kept by joinKey (tests). */
+export function joinedKeysKept(): number {
+  return joinedCount
+}
 
 /** `prefix` + `separator` + the well-formed `member` (attribute keys of vendor fields and flattened members). */
 export function joinKey(prefix: string, member: string, separator = '.'): string {
+  const kept = prefix.length + member.length <= JOINED_KEY_MAX
   const joined = separator === '.' ? prefix : `${prefix}\u0000${separator}`
-  let members = joinedKeys.get(joined)
+  let members = kept ? joinedKeys.get(joined) : undefined
   const known = members?.get(member)
   if (known !== undefined) return known
   const key = prefix + separator + wellFormedKey(member)
-  if (joinedCount < JOINED_MAX) {
+  if (kept && joinedCount < JOINED_MAX) {
     if (members === undefined) joinedKeys.set(joined, (members = new Map<string, string>()))
     members.set(member, key)
     joinedCount++

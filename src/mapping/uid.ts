@@ -34,6 +34,16 @@ const layouts = new Map<string, Layout[]>()
 let layoutCount = 0
 const MAX_LAYOUTS = 1024
 const MAX_LAYOUTS_PER_FIRST_KEY = 32
+/**
+ * Nor is a layout whose keys have more characters than this kept: keys come from the API (up to ~1 MiB each), and a
+ * layout holds them and a copy of each. A real event's keys have ~300 characters together.
+ */
+const MAX_LAYOUT_CHARS = 2048
+
+/** Layouts kept (tests). */
+export function layoutsKept(): number {
+  return layoutCount
+}
 
 function byCodeUnits(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0
@@ -43,6 +53,12 @@ function computeLayout(keys: readonly string[]): Layout {
   const order = keys.map((_, i) => i).sort((a, b) => byCodeUnits(keys[a] as string, keys[b] as string))
   const prefixes = order.map((i, j) => (j === 0 ? '' : ',') + JSON.stringify(keys[i]) + ':')
   return { keys, order, prefixes }
+}
+
+function keyChars(keys: readonly string[]): number {
+  let n = 0
+  for (const k of keys) n += k.length
+  return n
 }
 
 function layoutOf(keys: readonly string[]): Layout {
@@ -59,7 +75,7 @@ function layoutOf(keys: readonly string[]): Layout {
     }
   }
   const layout = computeLayout(keys)
-  if (layoutCount < MAX_LAYOUTS) {
+  if (layoutCount < MAX_LAYOUTS && keyChars(keys) <= MAX_LAYOUT_CHARS) {
     if (candidates === undefined) {
       layouts.set(first, [layout])
       layoutCount++

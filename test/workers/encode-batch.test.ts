@@ -2,9 +2,15 @@
  * What a worker thread does with a batch, in this thread: byte for byte the records the main thread's mapping and
  * encoder make, with the same keys, malformed reasons, truncation and dropped-attribute counts.
  */
+import { createHash } from 'node:crypto'
 import t from 'tap'
-import { OtlpProtoLogsEncoder } from '../../src/export/otlp-proto-encoder.js'
+import { ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer'
+import { keyFieldsKept, OtlpProtoLogsEncoder } from '../../src/export/otlp-proto-encoder.js'
+import { SCOPE_NAME } from '../../src/export/resource.js'
+import { SdkRecordFactory } from '../../src/export/sdk-records.js'
+import { joinedKeysKept } from '../../src/mapping/attributes.js'
 import { mapEvent } from '../../src/mapping/index.js'
+import { layoutsKept } from '../../src/mapping/uid.js'
 import type { HrTime, MappedRecord } from '../../src/mapping/types.js'
 import { EVENT_TYPES } from '../../src/siem/types.js'
 import type { JsonValue } from '../../src/siem/types.js'
@@ -107,5 +113,44 @@ t.test('a recycled buffer large enough is encoded into (the same bytes); one too
   t.ok(Buffer.from(reused.bytes).equals(Buffer.from(fresh.bytes)), 'the same bytes')
   const small = new ArrayBuffer(10)
   t.not((encode(rawOf(texts), OBSERVED, small) as EncodedBatch).bytes.buffer, small, 'too small: a new one')
+  t.end()
+})
+
+/** Canonical JSON the plain way (keys sorted at every level; no messageParts here): the uid's text. */
+function sortedJson(v: unknown): string {
+  if (typeof v !== 'object' || v === null) return JSON.stringify(v)
+  if (Array.isArray(v)) return `[${v.map(sortedJson).join(',')}]`
+  const o = v as Record<string, unknown>
+  return `{${Object.keys(o).sort().map((k) => `${JSON.stringify(k)}:${sortedJson(o[k])}`).join(',')}}`
+}
+
+t.test('long field names of their own (from the API, up to 1 MiB each) are not kept by the key caches; the records are the same', (t) => {
+  const setup = SETUPS[0]![1]
+  const encode = batchEncoder(setup)
+  const kept = (): number[] => [layoutsKept(), joinedKeysKept(), keyFieldsKept()]
+  const event = (i: number, name: string): string => JSON.stringify({ messageTime: '2026-11-24T11:00:00Z', GUID: `g${i}`, [name]: 1, vendor: { [name]: 'v', [`${name}2`]: { [name]: [2] } } })
+  // The same events with short names: what is kept of them is kept now.
+  encode(rawOf({ ...noTexts(), messagesDelivered: [event(0, 'short')] }), OBSERVED)
+  const before = kept()
+  const texts = noTexts()
+  // At the top, as a flattened member, and as the keys of a nested object.
+  for (let i = 0; i < 40; i++) texts.messagesDelivered.push(event(i, `f${i}_` + 'k'.repeat(i % 2 === 0 ? 3000 : 100_000)))
+  const result = encode(rawOf(texts), OBSERVED) as EncodedBatch
+  t.same(kept(), before, 'no layout, joined key or encoded key kept for them')
+
+  const events = texts.messagesDelivered.map((s) => JSON.parse(s) as JsonValue)
+  t.same(result.uids, events.map((e) => createHash('sha256').update(`messagesDelivered\n${sortedJson(e)}`).digest('hex')), 'the uids: canonical JSON with sorted keys')
+  // Against the SDK's serializer, which has no caches: the same request, byte for byte.
+  const factory = new SdkRecordFactory({ serviceName: 's', serviceVersion: '1', resourceAttributes: {} })
+  t.teardown(() => factory.shutdown())
+  const records = events.map((e, i) => mapEvent(e, 'messagesDelivered', setup.mapping, OBSERVED, texts.messagesDelivered[i]))
+  t.same(kept(), before, 'nor by mapping them in this thread')
+  const sdk = Buffer.from(ProtobufLogsSerializer.serializeRequest(factory.toSdkRecords(records)) ?? new Uint8Array(0))
+  const encoder = new OtlpProtoLogsEncoder({ resourceAttributes: factory.resource.attributes, scope: { name: SCOPE_NAME, version: '1' } })
+  t.ok(encoder.request(Buffer.from(result.bytes)).body.equals(sdk), 'the same bytes as the SDK')
+
+  // The common case is unchanged: a new short name is kept.
+  encode(rawOf({ ...noTexts(), messagesDelivered: [event(1, 'shortName')] }), OBSERVED)
+  t.ok(kept().every((n, i) => n > before[i]!), `short names are kept (${kept().join(', ')})`)
   t.end()
 })
