@@ -67,10 +67,20 @@ export interface WindowRunDeps {
 
 const hrTime = (ms: number): HrTime => [Math.floor(ms / 1000), (ms % 1000) * 1e6]
 
+/** What an attempt has seen of its window so far. */
+interface WindowTally {
+  fresh: UidKeyMap
+  /** Acknowledged by this or an earlier attempt. */
+  done: Acknowledged
+  counts: EventCounts
+  malformed: MalformedEvents
+}
+
 export async function runWindow(deps: WindowRunDeps, window: TimeWindow, signal: AbortSignal, done: Acknowledged): Promise<WindowAttempt> {
   const fresh = new UidKeyMap()
   const counts = {} as EventCounts
   for (const type of EVENT_TYPES) counts[type] = { received: 0, malformed: 0, duplicates: 0, truncated: 0 }
+  const tally: WindowTally = { fresh, done, counts, malformed: new MalformedEvents() }
   const exports = exportSession<WindowRecord, ExportOutcome>({
     call: deps.exportRecords,
     answered: (records, outcome) => acknowledge(deps, records, outcome, done),
@@ -83,7 +93,7 @@ export async function runWindow(deps: WindowRunDeps, window: TimeWindow, signal:
   /** Batches in the threads, oldest first. */
   const mapping: Array<Promise<BatchResult>> = []
   const takeOldest = async (): Promise<void> => {
-    for (const record of admitEncoded(deps, await mapping.shift()!, fresh, done, counts)) await exports.add(record)
+    for (const record of admitEncoded(deps, await mapping.shift()!, tally)) await exports.add(record)
   }
   try {
     for await (const batch of events) {
@@ -96,11 +106,12 @@ export async function runWindow(deps: WindowRunDeps, window: TimeWindow, signal:
         while (mapping.length > workers.size) await takeOldest()
         continue
       }
-      for (const record of admit(deps, batch, fresh, done, counts)) await exports.add(record)
+      for (const record of admit(deps, batch, tally)) await exports.add(record)
     }
     while (mapping.length > 0) await takeOldest()
     events.settle?.()
     await exports.finish()
+    tally.malformed.log(deps.logger, window)
   } catch (err) {
     // A thread found an event that is not JSON: the request failed after all. Anything else: the answer was fine.
     events.settle?.(err instanceof SiemBadResponseError ? err : undefined)
@@ -123,12 +134,61 @@ function isFresh(deps: WindowRunDeps, uid: string, type: number, fresh: UidKeyMa
   return true
 }
 
-function warnMalformed(deps: WindowRunDeps, type: EventType, uid: string, reasons: readonly string[]): void {
-  deps.logger.warn({ eventType: type, uid, reasons }, 'malformed event: exported as received, counted')
+/**
+ * Whether to send a record: its key is new to the window (isFresh) and no earlier attempt had it acknowledged. A
+ * malformed one is counted and noted when new to the window only: a sweep reads it again, a retry reads the window
+ * again, and the final attempt's counts are the window's.
+ */
+function admits(deps: WindowRunDeps, w: WindowTally, t: number, uid: string, reasons: readonly string[] | undefined): boolean {
+  const type = EVENT_TYPES[t]!
+  const c = w.counts[type]
+  if (!isFresh(deps, uid, t, w.fresh, c)) return false
+  if (reasons !== undefined && reasons.length > 0) {
+    c.malformed++
+    w.malformed.add(type, uid, reasons)
+  }
+  return !w.done.has(uid)
+}
+
+/** Reasons and events a window's malformed warning names at most: its size does not grow with the window. */
+const MALFORMED_REASONS_LOGGED = 10
+const MALFORMED_EVENTS_LOGGED = 3
+
+/** A window's malformed events: one warning for the window (how many, by reason, the first few), not one per event. */
+class MalformedEvents {
+  private count = 0
+  private readonly reasons = new Map<string, number>()
+  private otherReasons = 0
+  private readonly first: Array<{ eventType: EventType; uid: string; reasons: readonly string[] }> = []
+
+  add(eventType: EventType, uid: string, reasons: readonly string[]): void {
+    this.count++
+    if (this.first.length < MALFORMED_EVENTS_LOGGED) this.first.push({ eventType, uid, reasons })
+    for (const reason of reasons) {
+      const n = this.reasons.get(reason)
+      if (n !== undefined) this.reasons.set(reason, n + 1)
+      else if (this.reasons.size < MALFORMED_REASONS_LOGGED) this.reasons.set(reason, 1)
+      else this.otherReasons++
+    }
+  }
+
+  log(logger: Logger, window: TimeWindow): void {
+    if (this.count === 0) return
+    logger.warn(
+      {
+        window: { start: window.start.toISOString(), end: window.end.toISOString() },
+        malformed: this.count,
+        reasons: [...this.reasons].map(([reason, events]) => ({ reason, events })),
+        ...(this.otherReasons > 0 ? { otherReasons: this.otherReasons } : {}),
+        first: this.first,
+      },
+      'malformed events exported as received, counted in /status totals.malformed: how many this window exported, by reason, the first few',
+    )
+  }
 }
 
 /** admit() for a batch a worker mapped and encoded: the same counts, logs and keys, the records as bytes. */
-function admitEncoded(deps: WindowRunDeps, result: BatchResult, fresh: UidKeyMap, done: Acknowledged, counts: EventCounts): EncodedRecord[] {
+function admitEncoded(deps: WindowRunDeps, result: BatchResult, w: WindowTally): EncodedRecord[] {
   // The worker parsed what the tokenizer did not: an event that is not JSON is the API's answer going wrong.
   if (isParseFailure(result)) throw new SiemBadResponseError(result.parseError)
   const { bytes, ends, types, uids, truncated, droppedAttributes } = result
@@ -140,15 +200,11 @@ function admitEncoded(deps: WindowRunDeps, result: BatchResult, fresh: UidKeyMap
     const t = types[i]!
     const type = EVENT_TYPES[t]!
     const uid = uids[i]!
-    const c = counts[type]
+    const c = w.counts[type]
     c.received++
     c.truncated += truncated[i]!
     const reasons = malformed.get(i)
-    if (reasons !== undefined) {
-      c.malformed++
-      warnMalformed(deps, type, uid, reasons)
-    }
-    if (!isFresh(deps, uid, t, fresh, c) || done.has(uid)) continue
+    if (!admits(deps, w, t, uid, reasons)) continue
     out.push({
       uid,
       eventType: type,
@@ -168,22 +224,18 @@ function admitEncoded(deps: WindowRunDeps, result: BatchResult, fresh: UidKeyMap
  * Maps a batch (each event with its own text, where the batch has them: the body) and keeps the records to send: not
  * exported before, not seen earlier in the window, not acknowledged by an earlier attempt.
  */
-function admit(deps: WindowRunDeps, batch: EventBatch, fresh: UidKeyMap, done: Acknowledged, counts: EventCounts): MappedRecord[] {
+function admit(deps: WindowRunDeps, batch: EventBatch, w: WindowTally): MappedRecord[] {
   const observed = hrTime(deps.clock())
   const out: MappedRecord[] = []
-  for (const type of EVENT_TYPES) {
-    const c = counts[type]
+  for (const [t, type] of EVENT_TYPES.entries()) {
+    const c = w.counts[type]
     const events = batch.events[type]
     const texts = batch.texts?.[type]
     for (let i = 0; i < events.length; i++) {
       const record = mapEvent(events[i] as JsonValue, type, deps.mapping, observed, texts?.[i])
       c.received++
       c.truncated += record.truncated ?? 0
-      if (record.malformed.length > 0) {
-        c.malformed++
-        warnMalformed(deps, type, record.uid, record.malformed)
-      }
-      if (isFresh(deps, record.uid, EVENT_TYPES.indexOf(type), fresh, c) && !done.has(record.uid)) out.push(record)
+      if (admits(deps, w, t, record.uid, record.malformed)) out.push(record)
     }
   }
   return out

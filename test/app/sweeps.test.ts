@@ -227,3 +227,31 @@ for (const downH of [6, 24]) {
     assertExactlyOnce(t, r.sink, expectedUids(r.sim, Date.parse('2026-11-24T11:01:00Z'), Date.parse(readState(r).cursor)), await r.cutOff())
   })
 }
+
+t.test('malformed events are counted and logged once each, when first exported: not again by the sweeps, nor by retries of their window', async (t) => {
+  const r = await rig(t, 'http/protobuf', OVERLAP)
+  const N = 12
+  for (let i = 0; i < N; i++) {
+    const at = T0 + 10_000 + i * 90_000
+    // A field of an unexpected type (the API's schema drifting): exported as received, counted malformed.
+    r.sim.inject('messagesDelivered', { ...lateMessage(r, { id: `bad-${i}`, createdAt: at, lateMin: 0 }), spamScore: '12' }, at)
+  }
+  const app = await r.startApp()
+  await r.time.idle()
+  // The collector refuses the next window's first three attempts (an endpoint answering 404): it is read four times.
+  r.sink.failNext(3, 404)
+  await runTo(r, T0 + H, [])
+  const bad = (records: typeof r.sink.records): string[] => records.map((x) => String(x.attributes['proofpoint.id'])).filter((id) => id.startsWith('bad-'))
+  t.same(bad(r.sink.rejected), ['bad-0', 'bad-0', 'bad-0'], 'the first one was read and sent by each failed attempt')
+  t.equal(new Set(bad(r.sink.records)).size, N, 'each arrived')
+  await assertAllOnce(t, r, Date.parse('2026-11-24T11:01:00Z'))
+
+  const totals = app.status.snapshot(r.time.clock()).totals
+  t.ok(totals.duplicates >= 2 * N, `the sweeps read them again (${totals.duplicates} duplicates)`)
+  t.equal(totals.malformed, N, '/status totals.malformed: each once')
+  t.equal(totals.byType.messagesDelivered?.malformed, N)
+  t.match(await app.metrics.render(), new RegExp(`^proofpoint_receiver_events_malformed_total\\{event_type="messagesDelivered"\\} ${N}$`, 'm'))
+  const lines = r.logs.map((l) => JSON.parse(l) as { msg: string; malformed?: number }).filter((l) => l.msg.startsWith('malformed event'))
+  t.ok(lines.length > 0 && lines.length <= N, `${lines.length} warnings, none per read`)
+  t.equal(lines.reduce((n, l) => n + (l.malformed ?? 1), 0), N, 'which name each once')
+})

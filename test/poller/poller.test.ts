@@ -25,8 +25,10 @@ const T0 = Date.parse('2026-11-24T12:00:30.000Z')
 const WINDOW: TimeWindow = { start: new Date('2026-11-24T11:00:00Z'), end: new Date('2026-11-24T12:00:00Z') }
 const silent = createLogger('fatal', new Writable({ write: (_c, _e, cb) => cb() }))
 
+/** Message i; from 100 on, malformed (a spamScore that is not an int, different per 1000). */
 function message(i: number): JsonObject {
-  return { GUID: `guid-${i}`, id: `id-${i}`, messageTime: new Date(Date.parse('2026-11-24T11:00:00Z') + i * 1000).toISOString(), subject: `s${i}`, sender: 'a@example.com' }
+  const m: JsonObject = { GUID: `guid-${i}`, id: `id-${i}`, messageTime: new Date(Date.parse('2026-11-24T11:00:00Z') + i * 1000).toISOString(), subject: `s${i}`, sender: 'a@example.com' }
+  return i < 100 ? m : { ...m, spamScore: `high${Math.floor(i / 1000)}` }
 }
 const uid = (i: number): string => eventUid(message(i), 'messagesDelivered')
 
@@ -163,6 +165,57 @@ t.test("runWindow: a source failure is thrown as the source's, after the calls i
   const err = await runWindow(runDeps(source, sink), WINDOW, new AbortController().signal, new UidKeyMap()).catch((e: unknown) => e)
   t.type(err, SiemServerError)
   t.equal(sink.inflight, 0)
+})
+
+/** A logger keeping its lines, parsed. */
+function logLines(): { logger: WindowRunDeps['logger']; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = []
+  const stream = new Writable({
+    write: (c: Buffer, _e, cb) => {
+      for (const l of c.toString().split('\n')) if (l !== '') lines.push(JSON.parse(l) as Record<string, unknown>)
+      cb()
+    },
+  })
+  return { logger: createLogger('info', stream), lines }
+}
+
+t.test('runWindow: a malformed event is counted and logged when new to the window only: not when read again, nor by a failed attempt', async (t) => {
+  // 100 was exported before (a sweep reads it again); 101 comes twice; the first attempt fails after [0, 101].
+  const { source } = fakeSource([[0, 100, 101], [102, 101, 1]])
+  const exported = new UidKeyMap()
+  exported.set(uid(100), WINDOW.end.getTime())
+  const sink = recordingSink(['ok', new ExportError('PSR_ERR_EXPORT_FAILED', 'collector down')])
+  const { logger, lines } = logLines()
+  const deps = runDeps(source, sink, { exported, logger, batchSize: 2, concurrency: 1 })
+  const done = new UidKeyMap()
+  await t.rejects(runWindow(deps, WINDOW, new AbortController().signal, done))
+  const malformedLines = () => lines.filter((l) => String(l.msg).startsWith('malformed event'))
+  t.same(malformedLines(), [], 'the failed attempt logs none')
+  const attempt = await runWindow(deps, WINDOW, new AbortController().signal, done)
+  t.same(sink.calls, [[uid(0), uid(101)], [uid(102), uid(1)], [uid(102), uid(1)]], 'the acknowledged ones not sent again')
+  const c = attempt.counts.messagesDelivered
+  t.same([c.received, c.malformed, c.duplicates], [6, 2, 2], '101 and 102 malformed; 100 and the second 101 duplicates')
+  t.match(malformedLines(), [
+    {
+      level: 'warn',
+      window: { start: WINDOW.start.toISOString(), end: WINDOW.end.toISOString() },
+      malformed: 2,
+      reasons: [{ reason: 'spamScore: expected int, got string "high0"', events: 2 }],
+      first: [{ eventType: 'messagesDelivered', uid: uid(101) }, { eventType: 'messagesDelivered', uid: uid(102) }],
+    },
+  ], 'one line for the window')
+})
+
+t.test('runWindow: the malformed warning of a big window stays small (10 reasons, 3 events named, the rest counted)', async (t) => {
+  const ids = Array.from({ length: 30 }, (_, i) => 100 + i * 1000)
+  const { source } = fakeSource([ids.slice(0, 15), ids.slice(15)])
+  const { logger, lines } = logLines()
+  await runWindow(runDeps(source, recordingSink(), { logger }), WINDOW, new AbortController().signal, new UidKeyMap())
+  const [line, ...more] = lines.filter((l) => String(l.msg).startsWith('malformed event'))
+  t.same(more, [])
+  t.match(line, { malformed: 30, otherReasons: 20 })
+  t.equal((line?.reasons as unknown[]).length, 10)
+  t.equal((line?.first as unknown[]).length, 3)
 })
 
 const baseState = (over: Partial<ReceiverState> = {}): ReceiverState => ({ version: 2, cursor: '2026-11-24T11:00:00.000Z', exportedKeys: {}, ...over })
