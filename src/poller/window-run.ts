@@ -241,17 +241,45 @@ function admit(deps: WindowRunDeps, batch: EventBatch, w: WindowTally): MappedRe
   return out
 }
 
-/** A collector's warnings, by text: when each was last logged (a collector may say the same with every request). */
-const warned = new Map<string, number>()
+/**
+ * A collector's warnings, by their text without numbers and ids (a collector may say the same with every request, with
+ * its counts, times or request ids in it): when each was last logged, and how often it came since.
+ */
+const warned = new Map<string, { at: number; since: number }>()
 const WARNING_EVERY_MS = 3_600_000
+/** Warnings kept: past this many logged in the last hour, others are counted, not logged. */
+const WARNINGS_KEPT = 64
+/** Warnings not logged since the last one logged, because WARNINGS_KEPT others were within the hour. */
+let warningsNotLogged = 0
+
+/** The warning with each run of hex digits holding a digit (counts, times, ids) as `#`; its first 1 KiB. */
+function warningKey(warning: string): string {
+  return warning.slice(0, 1024).replace(/[0-9a-f]+/gi, (run) => (/\d/.test(run) ? '#' : run))
+}
 
 function warnAtMostHourly(deps: WindowRunDeps, warning: string): void {
   const now = deps.clock()
-  const last = warned.get(warning)
-  if (last !== undefined && now - last < WARNING_EVERY_MS && now >= last) return
-  if (warned.size >= 64) warned.clear()
-  warned.set(warning, now)
-  deps.logger.warn({ warning }, 'the collector took the records with a warning (OTLP partial success); the same warning is logged at most once an hour')
+  const recent = (at: number): boolean => now - at < WARNING_EVERY_MS && now >= at
+  const key = warningKey(warning)
+  const last = warned.get(key)
+  if (last !== undefined && recent(last.at)) {
+    last.since++
+    return
+  }
+  if (last === undefined && warned.size >= WARNINGS_KEPT) {
+    for (const [k, w] of warned) if (!recent(w.at)) warned.delete(k)
+    if (warned.size >= WARNINGS_KEPT) {
+      warningsNotLogged++
+      return
+    }
+  }
+  warned.set(key, { at: now, since: 0 })
+  const repeated = last?.since ?? 0
+  deps.logger.warn(
+    { warning, ...(repeated > 0 ? { repeatedSinceLogged: repeated } : {}), ...(warningsNotLogged > 0 ? { otherWarningsNotLogged: warningsNotLogged } : {}) },
+    'the collector took the records with a warning (OTLP partial success); the same warning (numbers and ids aside) is logged at most once an hour',
+  )
+  warningsNotLogged = 0
 }
 
 /** Records, per key, that the collector took a call's records or refused them for good. */

@@ -218,6 +218,33 @@ t.test('runWindow: the malformed warning of a big window stays small (10 reasons
   t.equal((line?.first as unknown[]).length, 3)
 })
 
+/** Runs a window of `records` records, one per export call, each call answered with `warning(call)`; returns the warning lines. */
+async function warnedLines(records: number, now: number, warning: (call: number) => string): Promise<Array<Record<string, unknown>>> {
+  const { source } = fakeSource([Array.from({ length: records }, (_, i) => i)])
+  const { logger, lines } = logLines()
+  let call = 0
+  const deps = runDeps(source, recordingSink(), { logger, batchSize: 1, concurrency: 1, clock: () => now, exportRecords: () => Promise.resolve({ batches: 1, warnings: [warning(call++)] }) })
+  await runWindow(deps, WINDOW, new AbortController().signal, new UidKeyMap())
+  return lines.filter((l) => String(l.msg).startsWith('the collector took the records with a warning'))
+}
+
+t.test('runWindow: a collector warning that differs per request only in numbers and ids is logged once an hour, with how often it came', async (t) => {
+  const text = (call: number): string => `dropped attribute proofpoint.x on ${call % 7} records of request ${(0xbeef00 + call).toString(16)} at 2026-11-24T12:00:${call % 60}Z`
+  const first = await warnedLines(20, T0, text)
+  t.equal(first.length, 1, 'one line for 20 requests')
+  t.equal(first[0]?.warning, text(0), 'the text as the collector said it')
+  t.same(await warnedLines(5, T0 + 59 * MIN, (call) => text(call + 20)), [], 'not again within the hour')
+  t.match(await warnedLines(1, T0 + 61 * MIN, text), [{ warning: text(0), repeatedSinceLogged: 24 }], 'an hour later: again, with the count since')
+})
+
+t.test('runWindow: past 64 different collector warnings within an hour, the others are counted, not logged', async (t) => {
+  // Letters past f: no digit, no hex run, so 100 different warnings.
+  const text = (call: number): string => `field ${String.fromCharCode(103 + (call % 20), 103 + Math.floor(call / 20))} is deprecated`
+  const at = T0 + 10 * 60 * MIN
+  t.equal((await warnedLines(100, at, text)).length, 64)
+  t.match(await warnedLines(1, at + 61 * MIN, () => 'another warning'), [{ warning: 'another warning', otherWarningsNotLogged: 36 }])
+})
+
 const baseState = (over: Partial<ReceiverState> = {}): ReceiverState => ({ version: 2, cursor: '2026-11-24T11:00:00.000Z', exportedKeys: {}, ...over })
 const commitInput = (over: Partial<Parameters<typeof nextState>[0]> = {}): Parameters<typeof nextState>[0] => ({
   state: baseState(),
