@@ -9,6 +9,7 @@ import { mapEventListed } from '../mapping/map-event.js'
 import type { HrTime, MappingOptions } from '../mapping/types.js'
 import { EVENT_TYPES } from '../siem/types.js'
 import type { JsonValue, RawEvents } from '../siem/types.js'
+import { RecentNeed } from '../spare-buffers.js'
 
 /** What a worker is started with: what the main thread would map and encode with. */
 export interface WorkerSetup {
@@ -42,7 +43,13 @@ export function isParseFailure(r: BatchResult): r is BatchParseFailure {
   return (r as BatchParseFailure).parseError !== undefined
 }
 
-export function batchEncoder(setup: WorkerSetup): (raw: RawEvents, observed: HrTime, reuse?: ArrayBuffer) => BatchResult {
+export interface BatchEncoder {
+  (raw: RawEvents, observed: HrTime, reuse?: ArrayBuffer): BatchResult
+  /** Bytes of the encoder buffer kept for the next batch (tests). */
+  keptBytes(): number
+}
+
+export function batchEncoder(setup: WorkerSetup): BatchEncoder {
   // Only encodeRecords is used: the resource and scope are the main thread's, around the records.
   const encoder = new OtlpProtoLogsEncoder({
     resourceAttributes: {},
@@ -50,9 +57,11 @@ export function batchEncoder(setup: WorkerSetup): (raw: RawEvents, observed: HrT
     ...(setup.attributeCountLimit === undefined ? {} : { attributeCountLimit: setup.attributeCountLimit }),
     ...(setup.attributeValueLengthLimit === undefined ? {} : { attributeValueLengthLimit: setup.attributeValueLengthLimit }),
   })
-  // The encoder's buffer is reused from batch to batch: what leaves the worker is a copy.
+  // The encoder's buffer is reused from batch to batch (what leaves the worker is a copy), unless it grew much larger
+  // than recent batches need.
   let storage: Buffer | undefined
-  return (raw, observed, reuse) => {
+  const need = new RecentNeed()
+  const encode = (raw: RawEvents, observed: HrTime, reuse?: ArrayBuffer): BatchResult => {
     const n = raw.ends.length
     const source = Buffer.from(raw.bytes.buffer, raw.bytes.byteOffset, raw.bytes.byteLength)
     const out = encoder.recordsWriter(n, storage)
@@ -87,7 +96,8 @@ export function batchEncoder(setup: WorkerSetup): (raw: RawEvents, observed: HrT
       }
     }
     const encoded = out.end()
-    storage = encoded.storage
+    need.note(encoded.bytes.length)
+    storage = need.keeps(encoded.storage.length) ? encoded.storage : undefined
     // A buffer of its own, so that it can be transferred (a small one may lie in Node's shared pool): a recycled one
     // when it is large enough (its first bytes are the batch's).
     const size = encoded.bytes.length
@@ -95,4 +105,5 @@ export function batchEncoder(setup: WorkerSetup): (raw: RawEvents, observed: HrT
     bytes.set(encoded.bytes)
     return { bytes, ends: Uint32Array.from(encoded.ends), droppedAttributes: Uint32Array.from(encoded.droppedAttributes), truncated, types, uids, malformed }
   }
+  return Object.assign(encode, { keptBytes: () => storage?.length ?? 0 })
 }

@@ -8,26 +8,29 @@ import type { HrTime } from '../mapping/types.js'
 import type { BatchMapper } from '../poller/window-run.js'
 import type { RawEvents } from '../siem/types.js'
 import { batchEncoder } from './encode-batch.js'
-import { takeSpare } from './pool.js'
+import { isParseFailure } from './encode-batch.js'
 import type { BatchResult, WorkerSetup } from './encode-batch.js'
+import { SpareBuffers } from '../spare-buffers.js'
 
 export function inThreadMapper(setup: WorkerSetup): BatchMapper {
   const encode = batchEncoder(setup)
-  const spares: ArrayBuffer[] = []
-  const rawSpares: ArrayBuffer[] = []
+  const spares = new SpareBuffers(4)
+  const rawSpares = new SpareBuffers(4)
   return {
     size: 1,
     rawBuffer(size: number): Uint8Array {
-      return takeSpare(rawSpares, size) ?? new Uint8Array(size)
+      rawSpares.note(size)
+      return rawSpares.take(size) ?? new Uint8Array(size)
     },
     recycle(buffer: ArrayBuffer): void {
-      if (spares.length < 4) spares.push(buffer)
+      spares.put(buffer)
     },
     run(raw: RawEvents, observed: HrTime): Promise<BatchResult> {
       try {
         const result = encode(raw, observed, spares.pop())
+        if (!isParseFailure(result)) spares.note(result.bytes.length)
         // The raw bytes are decoded into strings by now: the buffer can take a later batch.
-        if (rawSpares.length < 4) rawSpares.push(raw.bytes.buffer as ArrayBuffer)
+        rawSpares.put(raw.bytes.buffer as ArrayBuffer)
         return Promise.resolve(result)
       } catch (err) {
         return Promise.reject(err instanceof Error ? err : new Error(String(err)))

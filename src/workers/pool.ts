@@ -9,8 +9,10 @@ import type { WorkerOptions } from 'node:worker_threads'
 import { WorkerError } from '../errors.js'
 import type { HrTime } from '../mapping/types.js'
 import type { RawEvents } from '../siem/types.js'
+import { isParseFailure } from './encode-batch.js'
 import type { BatchResult, WorkerSetup } from './encode-batch.js'
 import type { BatchReply, BatchRequest } from './serve.js'
+import { SpareBuffers } from '../spare-buffers.js'
 
 export interface WorkerPoolOptions {
   /** Threads at most (≥ 1). */
@@ -79,13 +81,15 @@ export class WorkerPool {
   /** Threads that died (shown in logs by the caller through the errors; counted for tests and /status). */
   deaths = 0
   /** Result buffers the caller is done with, sent back with the next batches (see recycle). */
-  private readonly spares: ArrayBuffer[] = []
+  private readonly spares: SpareBuffers
   /** Raw batch buffers the threads gave back (see rawBuffer). */
-  private readonly rawSpares: ArrayBuffer[] = []
+  private readonly rawSpares: SpareBuffers
 
   constructor(private readonly opts: WorkerPoolOptions) {
     if (!Number.isInteger(opts.size) || opts.size < 1) throw new RangeError(`size must be a positive integer, got ${opts.size}`)
     this.size = opts.size
+    this.spares = new SpareBuffers(opts.size * 2 + 2)
+    this.rawSpares = new SpareBuffers(opts.size * 2 + 2)
     this.entry = opts.entry ?? new URL('./map-worker.js', import.meta.url)
   }
 
@@ -111,12 +115,13 @@ export class WorkerPool {
    * Without this every batch is fresh memory outside V8's heap, freed only by full collections (~1 per batch).
    */
   recycle(buffer: ArrayBuffer): void {
-    if (this.spares.length < this.size * 2 + 2 && buffer.byteLength > 0) this.spares.push(buffer)
+    this.spares.put(buffer)
   }
 
   /** A buffer for a raw batch: one a thread gave back when it is large enough (raw batches are fresh memory otherwise). */
   rawBuffer(size: number): Uint8Array {
-    return takeSpare(this.rawSpares, size) ?? new Uint8Array(size)
+    this.rawSpares.note(size)
+    return this.rawSpares.take(size) ?? new Uint8Array(size)
   }
 
   /** Stops every thread; batches waiting or in flight reject. */
@@ -161,10 +166,12 @@ export class WorkerPool {
       const task = this.busy.get(worker)
       this.busy.delete(worker)
       this.idle.push(worker)
-      if ('raw' in reply && reply.raw !== undefined && this.rawSpares.length < this.size * 2 + 2) this.rawSpares.push(reply.raw)
+      if ('raw' in reply && reply.raw !== undefined) this.rawSpares.put(reply.raw)
       if (task !== undefined) {
-        if ('result' in reply) task.resolve(reply.result)
-        else task.reject(new WorkerError(`a worker thread failed while mapping ${task.events} events: ${reply.failure}`))
+        if ('result' in reply) {
+          if (!isParseFailure(reply.result)) this.spares.note(reply.result.bytes.byteLength)
+          task.resolve(reply.result)
+        } else task.reject(new WorkerError(`a worker thread failed while mapping ${task.events} events: ${reply.failure}`))
       }
       this.dispatch()
     })
@@ -189,10 +196,4 @@ export class WorkerPool {
     task?.reject(new WorkerError(`a worker thread ${how} while mapping ${task.events} events`, cause))
     this.dispatch()
   }
-}
-
-/** The first of `spares` at least `size` bytes long, taken out of the list, as a view of its first `size` bytes. */
-export function takeSpare(spares: ArrayBuffer[], size: number): Uint8Array | undefined {
-  const at = spares.findIndex((b) => b.byteLength >= size)
-  return at < 0 ? undefined : new Uint8Array(spares.splice(at, 1)[0]!, 0, size)
 }

@@ -16,7 +16,7 @@ import { EVENT_TYPES } from '../../src/siem/types.js'
 import type { JsonValue } from '../../src/siem/types.js'
 import { batchEncoder, isParseFailure } from '../../src/workers/encode-batch.js'
 import type { EncodedBatch, WorkerSetup } from '../../src/workers/encode-batch.js'
-import { mixedTexts, noTexts, rawOf } from './raw-events.js'
+import { bigTexts, mixedTexts, noTexts, rawOf } from './raw-events.js'
 import type { Texts } from './raw-events.js'
 
 const OBSERVED: HrTime = [1_764_000_000, 123_000_000]
@@ -152,5 +152,18 @@ t.test('long field names of their own (from the API, up to 1 MiB each) are not k
   // The common case is unchanged: a new short name is kept.
   encode(rawOf({ ...noTexts(), messagesDelivered: [event(1, 'shortName')] }), OBSERVED)
   t.ok(kept().every((n, i) => n > before[i]!), `short names are kept (${kept().join(', ')})`)
+  t.end()
+})
+
+t.test("the encoder buffer kept for the next batch: a big batch's is let go once 128 batches after it needed far less", (t) => {
+  const encode = batchEncoder(SETUPS[0]![1])
+  const small = rawOf(mixedTexts(1))
+  encode(small, OBSERVED)
+  const normal = encode.keptBytes()
+  t.ok(normal > 0, `kept: ${normal} bytes`)
+  encode(rawOf(bigTexts(16, 900)), OBSERVED)
+  t.ok(encode.keptBytes() > 8 << 20, `the burst's, while such batches are recent: ${encode.keptBytes()} bytes`)
+  for (let i = 0; i < 129; i++) encode(small, OBSERVED)
+  t.equal(encode.keptBytes(), normal, 'what normal batches need')
   t.end()
 })

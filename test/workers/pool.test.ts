@@ -7,7 +7,7 @@ import type { HrTime } from '../../src/mapping/types.js'
 import { batchEncoder, isParseFailure } from '../../src/workers/encode-batch.js'
 import type { EncodedBatch, WorkerSetup } from '../../src/workers/encode-batch.js'
 import { WorkerPool, threadExecArgv } from '../../src/workers/pool.js'
-import { mixedTexts, rawOf } from './raw-events.js'
+import { assertBurstLetGo, mixedTexts, rawOf } from './raw-events.js'
 
 const SETUP: WorkerSetup = { mapping: { attributeShape: 'flat', body: 'json', indicators: true, standardFields: true } }
 const OBSERVED: HrTime = [1_764_000_000, 0]
@@ -86,6 +86,12 @@ t.test('a thread gives each raw batch buffer back: the next raw batch that fits 
   const again = pool.rawBuffer(size - 100)
   t.same([again.buffer.byteLength, again.byteOffset, again.length], [size, 0, size - 100], 'the returned buffer, as a view of the size asked')
   t.equal(pool.rawBuffer(size - 100).buffer.byteLength, size - 100, 'taken: not handed out twice')
+})
+
+t.test('one batch of big events does not keep its buffers for good (raw and result buffers)', async (t) => {
+  const pool = new WorkerPool({ size: 1, setup: SETUP })
+  t.teardown(() => pool.close())
+  await assertBurstLetGo(t, pool)
 })
 
 t.test('a thread runs no preload of the process (an APM agent, auto-instrumentation, a test runner hook)', async (t) => {

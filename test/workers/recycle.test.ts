@@ -11,7 +11,7 @@ import type { EventBatch, WindowEvents } from '../../src/siem/client.js'
 import { noEvents } from '../../src/siem/response-parser.js'
 import { UidKeyMap } from '../../src/state/index.js'
 import { inThreadMapper } from '../../src/workers/in-thread.js'
-import { mixedTexts, rawOf } from './raw-events.js'
+import { assertBurstLetGo, mixedTexts, rawOf } from './raw-events.js'
 
 const WINDOW = { start: new Date('2026-11-24T11:00:00Z'), end: new Date('2026-11-24T12:00:00Z') }
 const SETUP = { mapping: { attributeShape: 'flat', body: 'json', indicators: true, standardFields: true } } as const
@@ -109,4 +109,8 @@ t.test('in the main thread too: a raw batch buffer is reused once its batch was 
   const result = await mapper.run(raw, [0, 0])
   t.ok('bytes' in result)
   t.equal(mapper.rawBuffer!(raw.bytes.length).buffer, first, 'the encoded batch\'s buffer')
+})
+
+t.test('in the main thread: one batch of big events does not keep its buffers for good', async (t) => {
+  await assertBurstLetGo(t, inThreadMapper(SETUP))
 })
