@@ -3,6 +3,7 @@ import type { ExportResult } from '@opentelemetry/core'
 import type { LogRecordExporter, ReadableLogRecord } from '@opentelemetry/sdk-logs'
 import { isEncoded } from '../mapping/types.js'
 import type { ExportRecord, LogRecordParts } from '../mapping/types.js'
+import { RecentNeed } from '../spare-buffers.js'
 import { cutBatches } from './batches.js'
 import type { Batch } from './batches.js'
 import type { OtlpExporterBase, OtlpExportResult } from './otlp-exporter-base.js'
@@ -44,12 +45,17 @@ function exportBatch(exporter: LogRecordExporter, batch: ReadableLogRecord[]): P
  * OTLP/protobuf through our encoder: every record is encoded once per call, and the requests are cut from the encoded
  * bytes by their exact size. Memory: the encoded records of one exportRecords() call.
  */
-export function protobufCodec(exporter: OtlpExporterBase, encoder: OtlpProtoLogsEncoder, maxBatchSize: number): CodecFactory {
+export function protobufCodec(exporter: Pick<OtlpExporterBase, 'sendEncoded'>, encoder: OtlpProtoLogsEncoder, maxBatchSize: number): CodecFactory & { keptBytes(): number } {
   /**
    * Buffers of finished calls, reused by the next ones: the records (~2 KB each) and the request built from them
-   * would otherwise be megabytes of fresh memory per call, which V8 frees only at its next full collection.
+   * would otherwise be megabytes of fresh memory per call, which V8 frees only at its next full collection. A records
+   * buffer much larger than recent calls need (a burst of big events) is let go; requests stay under maxBatchBytes.
    */
   const spare: Array<{ records?: Buffer; request?: Buffer }> = []
+  const need = new RecentNeed()
+  const letGoLarge = (buffers: { records?: Buffer }): void => {
+    if (buffers.records !== undefined && !need.keeps(buffers.records.length)) delete buffers.records
+  }
   const forCall = (): Codec => {
     const buffers = spare.pop() ?? {}
     let encoded: EncodedRecords | undefined
@@ -59,6 +65,7 @@ export function protobufCodec(exporter: OtlpExporterBase, encoder: OtlpProtoLogs
       plan(records, maxBatchBytes) {
         encoded = encoder.encodeRecords(records, buffers.records)
         buffers.records = encoded.storage
+        if (need.note(encoded.bytes.length)) spare.forEach(letGoLarge)
         return cutBatches(records.length, (i) => startOf(i + 1) - startOf(i), { maxBatchSize, maxBatchBytes, overheadBytes: encoder.overheadBytes })
       },
       size,
@@ -74,11 +81,14 @@ export function protobufCodec(exporter: OtlpExporterBase, encoder: OtlpProtoLogs
       },
       release() {
         encoded = undefined
+        letGoLarge(buffers)
         spare.push(buffers)
       },
     }
   }
-  return { forCall, close: () => Promise.resolve() }
+  /** Bytes of the records buffers kept for later calls (tests). */
+  const keptBytes = (): number => spare.reduce((n, b) => n + (b.records?.length ?? 0), 0)
+  return { forCall, close: () => Promise.resolve(), keptBytes }
 }
 
 /** The SDK's records and serializers behind a LogRecordExporter: OTLP/JSON, and exporters injected by tests. */

@@ -12,10 +12,12 @@ import { DEFAULT_EXPORT_CONCURRENCY } from '../../src/config/defaults.js'
 import { ExportError } from '../../src/errors.js'
 import { parseRetryAfter } from '../../src/http-util.js'
 import { cutBatches } from '../../src/export/batches.js'
+import { protobufCodec } from '../../src/export/codecs.js'
 import { classifyFailure, failureStatus, OtlpExportFailure } from '../../src/export/failure.js'
 import { rejectionReason, toExportError } from '../../src/export/failure-message.js'
 import { createExportPipeline } from '../../src/export/pipeline.js'
 import type { ExportPipelineOptions } from '../../src/export/pipeline.js'
+import { OtlpProtoLogsEncoder } from '../../src/export/otlp-proto-encoder.js'
 import { PROCESS_INSTANCE_ID, SCOPE_NAME } from '../../src/export/resource.js'
 import { SdkRecordFactory } from '../../src/export/sdk-records.js'
 import { estimateRecordBytes, estimateRequestOverheadBytes } from '../../src/export/size.js'
@@ -1128,4 +1130,22 @@ t.test('an attribute count limit drops the event\'s own attributes, never log.re
     t.equal(got.attributes['log.record.uid'], rec.uid, `${protocol}: the dedup key stays`)
     t.equal(got.attributes['proofpoint.event_type'], 'messagesDelivered', `${protocol}: and the event type`)
   }
+})
+
+t.test("the protobuf codec's records buffer: kept from call to call, but not the one a burst of big events grew once 128 calls after it needed far less", async (t) => {
+  const encoder = new OtlpProtoLogsEncoder({ resourceAttributes: {}, scope: { name: SCOPE_NAME, version: '1' } })
+  const codecs = protobufCodec({ sendEncoded: () => Promise.resolve({ code: ExportResultCode.SUCCESS }) }, encoder, 128)
+  const call = async (records: MappedRecord[]): Promise<void> => {
+    const codec = codecs.forCall()
+    for (const batch of codec.plan(records, 3 << 20)) await codec.send(batch)
+    codec.release()
+  }
+  const small = Array.from({ length: 20 }, (_, i) => record(i))
+  await call(small)
+  const normal = codecs.keptBytes()
+  t.ok(normal > 0, `kept: ${normal} bytes`)
+  await call(Array.from({ length: 16 }, (_, i) => record(i, { body: 'b'.repeat(900_000) })))
+  t.ok(codecs.keptBytes() > 8 << 20, `the burst's, while such calls are recent: ${codecs.keptBytes()} bytes`)
+  for (let i = 0; i < 128; i++) await call(small)
+  t.equal(codecs.keptBytes(), normal, 'what normal calls need')
 })
