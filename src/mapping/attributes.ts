@@ -142,13 +142,27 @@ function flattenObjectArray(attrs: AttributeList, key: string, arr: readonly Jso
   }
 }
 
-/** Flat shape of one object: `key.<k>` per non-null member, deeper values as JSON. */
+/**
+ * Flat shape of one object: `key.<k>` per non-null member; an array of scalars stays an array (searchable without a
+ * parser, as a top-level one is: `suborgs.rcpts`), deeper values are JSON.
+ */
 function flattenObject(attrs: AttributeList, key: string, obj: JsonObject): void {
   for (const k in obj) {
     const v = obj[k]
     if (v === null || v === undefined) continue
     if (RISKY_MEMBER.test(k)) attrs.mayRepeat = true
-    attrs.set(joinKey(key, k), typeof v === 'object' ? safeJson(v) : v)
+    attrs.set(joinKey(key, k), typeof v !== 'object' ? v : Array.isArray(v) ? flatMemberArray(v) : safeJson(v))
+  }
+}
+
+function flatMemberArray(arr: JsonValue[]): AnyValue {
+  switch (classify(arr)) {
+    case ArrayKind.AsIs:
+      return arr
+    case ArrayKind.Strings:
+      return toStrings(arr)
+    default:
+      return safeJson(arr)
   }
 }
 
