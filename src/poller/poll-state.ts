@@ -78,7 +78,10 @@ export class PollState {
     this.deps.status.setCursor(moved.cursor)
   }
 
-  /** Stopped mid-window (a rollout): the cursor stays, the acknowledged keys are saved; the restart sends only the rest. */
+  /**
+   * Stopped before a window was committed (a rollout): the cursor and the alert flag stay, the acknowledged keys are
+   * saved (one try, even once stopped); the restart sends only the rest.
+   */
   async keepAcknowledged(window: TimeWindow, done: Acknowledged, apiRequests: () => number[]): Promise<void> {
     if (done.size === 0) return
     const { logger } = this.deps

@@ -216,21 +216,27 @@ export class Poller {
         throw err
       }
     }
+    // Stopped before the window's commit was saved (mid-window, while the alert's clear record was in flight, or while
+    // the commit's save was failing): the keys the collector acknowledged are saved, cursor and alert flag unchanged,
+    // so the restart sends only the rest.
+    const stopped = async (): Promise<'stopped'> => {
+      await this.state.keepAcknowledged(window, done, () => this.gate.savedRequests())
+      return 'stopped'
+    }
     try {
       attempt = await this.waits.retry('fetch', attemptWindow, (err) => err instanceof SiemBadRequestError || err instanceof BudgetExhaustedError)
-      if (attempt === undefined) await this.state.keepAcknowledged(window, done, () => this.gate.savedRequests())
     } catch (err) {
       if (err instanceof BudgetExhaustedError) return 'replan'
       if (!(err instanceof SiemBadRequestError)) throw err
       logger.error({ err: errorInfo(err), apiMessage: err.apiMessage, window: isoWindow(window) }, 'the SIEM API rejected the window; asking again with a smaller, younger window')
       return 'bad-window'
     }
-    if (attempt === undefined) return 'stopped'
+    if (attempt === undefined) return stopped()
     const { counts, fresh, summary } = attempt
 
     const outcome = tally(fresh, done)
     const exportedCount = sum(outcome.exported)
-    if (exportedCount > 0 && !(await this.alerts.clear())) return 'stopped'
+    if (exportedCount > 0 && !(await this.alerts.clear())) return stopped()
 
     // The cursor never moves past the API's data (queryEndTime) or its present: the rest of the window is asked again.
     const answeredEnd = answeredThrough(window, summary.queryEndTime, this.apiClock.now(), this.opts.limits)
@@ -253,7 +259,7 @@ export class Poller {
       state: this.state.current, window, stage, settledEnd, queriedAt: this.gate.queriedAt, gapMs, agesMs: this.sweeps.agesMs,
       exported: this.state.exported, fresh, exportedCount, limits: this.opts.limits, now, apiRequests: this.gate.savedRequests(),
     })
-    if (!(await this.state.commit(next.state, next.exported))) return 'stopped'
+    if (!(await this.state.commit(next.state, next.exported))) return stopped()
     // What a sweep exports no earlier request returned: the API indexed it late.
     if (stage !== undefined) status.sweeps.swept(stage, now, window.start.getTime(), settledEnd, exportedCount, unreachableMs)
     if (stage !== undefined && unreachableMs > 0) {

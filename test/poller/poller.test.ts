@@ -358,3 +358,80 @@ t.test('nextState with sweeps: a sweep moves only its stage; a fresh window move
   t.notOk(swept.exported.has('read-again'), 'nor can this one now: every request starts at 10:50 or later')
   t.equal(swept.state.lastEventAt, new Date(T0).toISOString(), 'a late event is an event (no-events alert)')
 })
+
+/**
+ * A poller over the fake source, with a sink whose call `hangAt` (0-based) never answers until `release`, as a hanging
+ * collector until the pipeline's shutdown rejects what is in flight.
+ */
+function stoppablePoller(store: MemoryStateStore, hangAt: number, onCall: () => void = () => undefined) {
+  const time = fakeTime(T0)
+  const status = new ReceiverStatus({ startedAt: T0, noEventsAlertAfterMs: 24 * 60 * MIN, pollIntervalMs: MIN, eventTypes: ['messagesDelivered'], version: 'test' })
+  const { source } = fakeSource([[0, 1, 2], [3, 4]])
+  const calls: string[][] = []
+  let hung: () => void = () => undefined
+  const hanging = new Promise<void>((resolve) => (hung = resolve))
+  let release: (err: Error) => void = () => undefined
+  const sink = {
+    maxConcurrency: 1,
+    exportRecords(records: WindowRecord[]): Promise<ExportOutcome> {
+      calls.push(records.map((r) => r.uid))
+      onCall()
+      if (calls.length - 1 !== hangAt) return Promise.resolve({ batches: 1 })
+      hung()
+      return new Promise((_resolve, reject) => (release = reject))
+    },
+  }
+  const logs: string[] = []
+  const logger = createLogger('info', new Writable({ write: (c: Buffer, _e, cb) => (logs.push(c.toString()), cb()) }))
+  const poller = new Poller(
+    { pollIntervalMs: MIN, startLookbackMs: 60 * MIN, overlapMs: 0, requestBudget: 1800, exportBatchSize: 100, windowTargets: { maxEvents: 1000, maxBytes: 1 << 20 }, mapping: { attributeShape: 'flat', body: 'json' } },
+    { source, sink, store, status, logger, clock: time.clock, monotonic: time.monotonic, sleep: time.sleep },
+  )
+  return {
+    time, poller, calls, logs, hanging,
+    /** Stops the poller as the app does: abort the loop, then the pipeline's shutdown rejects the hanging call. */
+    async stop(): Promise<void> {
+      const stopped = poller.stop()
+      release(new ExportError('PSR_ERR_EXPORT_FAILED', 'the exporter was shut down'))
+      await stopped
+    },
+  }
+}
+
+const ALL_UIDS = [0, 1, 2, 3, 4].map(uid)
+const savedKeys = (state: ReceiverState | undefined): boolean[] => ALL_UIDS.map((u) => UidKeyMap.fromBuckets(state?.exportedKeys ?? {}).has(u))
+
+t.test('Poller: stopped while the "events flowing again" record is in flight, the acknowledged window is saved (cursor and alert flag kept) and not sent again', async (t) => {
+  const alerting: ReceiverState = { version: 2, cursor: '2026-11-24T11:00:00.000Z', exportedKeys: {}, lastEventAt: '2026-11-22T12:00:00.000Z', noEventsAlerting: true }
+  const store = new MemoryStateStore(alerting)
+  const first = stoppablePoller(store, 1)
+  await first.poller.start()
+  await first.hanging
+  await first.stop()
+  t.same(first.calls, [ALL_UIDS, [first.calls[1]?.[0]]], 'the window acknowledged, then the alert record hung')
+  const saved = await store.load()
+  t.same(savedKeys(saved), [true, true, true, true, true], 'the acknowledged keys are saved')
+  t.equal(saved?.cursor, alerting.cursor, 'the cursor stays: the window was not committed')
+  t.equal(saved?.noEventsAlerting, true, 'the alert stays raised: its clear record was not acknowledged')
+  t.ok(first.logs.some((l) => l.includes('the records the collector acknowledged are saved')), 'and says so')
+
+  const second = stoppablePoller(store, -1)
+  await second.poller.start()
+  t.teardown(() => second.poller.stop())
+  await second.time.idle()
+  t.same(second.calls, [], 'nothing of the window is sent again after the restart')
+  t.equal((await store.load())?.cursor, '2026-11-24T12:00:00.000Z', 'and it is committed')
+})
+
+t.test('Poller: stopped while the commit\'s state write fails and backs off, the acknowledged keys are still saved once', async (t) => {
+  const store = new MemoryStateStore({ version: 2, cursor: '2026-11-24T11:00:00.000Z', exportedKeys: {} })
+  // The request count is saved before the request; the commit after the export is the next save.
+  const p = stoppablePoller(store, -1, () => store.failNextSave())
+  await p.poller.start()
+  await p.time.idle()
+  t.equal((await store.load())?.cursor, '2026-11-24T11:00:00.000Z', 'the commit failed and waits to retry')
+  await p.stop()
+  const saved = await store.load()
+  t.same(savedKeys(saved), [true, true, true, true, true], 'the keys are saved by the stop')
+  t.equal(saved?.cursor, '2026-11-24T11:00:00.000Z')
+})
