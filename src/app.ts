@@ -55,6 +55,8 @@ export interface App {
   start(opts?: { signal?: AbortSignal }): Promise<{ opsAddress: string; polling: boolean; workers: number }>
   /** Stops polling (the in-flight window is abandoned, the cursor stays), closes the ops server and the exporter. Idempotent. */
   shutdown(): Promise<void>
+  /** What a shutdown under way is waiting for (undefined before it starts and once it is done): said when it takes too long. */
+  shutdownStep(): string | undefined
 }
 
 /** Backoff policies up to the operator's cap (RECEIVER_RETRY_MAX_BACKOFF), which also caps a server's Retry-After. */
@@ -159,6 +161,11 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
     ...(config.receiver.httpAuthToken !== undefined ? { authToken: config.receiver.httpAuthToken } : {}),
   })
   let shuttingDown: Promise<void> | undefined
+  let step: string | undefined
+  const during = <T>(what: string, p: Promise<T> | undefined): Promise<T> | undefined => {
+    step = what
+    return p
+  }
   /** False when the wait was ended (shutdown, or `signal`) before the lock was taken. */
   const takeStateDirLock = async (signal: AbortSignal | undefined): Promise<boolean> => {
     if (!stateLock) return true
@@ -207,17 +214,19 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
         // Abort the loop first, then release an export stuck on a hanging collector: the window in flight is
         // abandoned and the cursor stays where it is.
         const stopped = poller.stop()
-        await pipeline?.shutdown()
-        await stopped
-        await pool?.close()
+        await during('the OTLP exporter to release its requests in flight', pipeline?.shutdown())
+        await during('the poll loop to stop (a SIEM API request or a state write in flight)', stopped)
+        await during('the worker threads to exit', pool?.close())
         // Only now may another receiver take over: this one's last state write is done.
-        await lockWait?.catch(() => false)
-        await stateLock?.release()
-        await closeOpsServer(ops)
-        await client.close()
+        await during('the wait for the state directory lock to end (its flock command)', lockWait?.catch(() => false))
+        await during('the state directory lock to be released', stateLock?.release())
+        await during('the ops server to close its connections', closeOpsServer(ops))
+        await during('the SIEM API connection to close', client.close())
+        step = undefined
       })()
       return shuttingDown
     },
+    shutdownStep: () => step,
   }
 }
 

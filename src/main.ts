@@ -96,7 +96,12 @@ async function runCommand(env: NodeJS.ProcessEnv, configFile: string | undefined
   // A signal that came during start() resolved this already: the receiver stops right after a complete start.
   const signal = await stop.first
   logger.info({ signal }, 'shutting down')
-  await withDeadline(app.shutdown(), SHUTDOWN_DEADLINE_MS, () => logger.warn('shutdown deadline passed; exiting anyway'))
+  if (!(await withDeadline(app.shutdown(), SHUTDOWN_DEADLINE_MS))) {
+    // Not a graceful stop: what was acknowledged may not be saved. Exit 1 so a supervisor and the operator see it.
+    const pending = app.shutdownStep() ?? 'unknown'
+    logger.error({ pending }, `the shutdown did not finish within ${SHUTDOWN_DEADLINE_MS / 1000} s (still waiting for ${pending}); exiting anyway`)
+    return 1
+  }
   logger.info('stopped')
   return 0
 }
@@ -133,17 +138,16 @@ function listenForStop(): StopSignals {
   return { received: () => first, first: firstPromise }
 }
 
-async function withDeadline(p: Promise<void>, ms: number, onTimeout: () => void): Promise<void> {
+/** False when `p` had not settled within `ms`. */
+async function withDeadline(p: Promise<void>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined
-  const deadline = new Promise<void>((resolve) => {
-    timer = setTimeout(() => {
-      onTimeout()
-      resolve()
-    }, ms)
+  const deadline = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms)
     timer.unref()
   })
-  await Promise.race([p.catch(() => undefined), deadline])
+  const settled = await Promise.race([p.then(() => true, () => true), deadline])
   clearTimeout(timer)
+  return settled
 }
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {

@@ -1,14 +1,15 @@
 /**
  * Stop signals as supervisors and terminals send them, to the compiled binary: SIGTERM while `run` or `demo` is
- * still starting, SIGHUP to a running one. Each must take the graceful path (exit 0, the `stopped` line), never
- * Node's default for the signal (the process killed by it, half-started).
+ * still starting, SIGHUP to a running one. Each must take the graceful path (exit 0, the `stopped` line), never Node's
+ * default for the signal (the process killed by it, half-started); a shutdown that cannot finish says what it waited
+ * for and exits 1.
  *
  * "While starting" is made certain, not timed: the configuration file (read before anything starts) or the state
  * file (read inside the start, after the ops server is listening) is a FIFO, so the receiver waits at that point
  * of its start-up until the test, having signalled it, writes the file's contents.
  */
 import { execFileSync } from 'node:child_process'
-import { constants } from 'node:fs'
+import { constants, existsSync } from 'node:fs'
 import { open } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -161,4 +162,34 @@ t.test('demo: SIGHUP stops it gracefully, exit 0', { skip }, async (t) => {
   await untilStderr(p, /Ctrl-C stops/)
   p.kill('SIGHUP')
   gracefulExit(t, await p.exited, p, false)
+})
+
+t.test('run: a shutdown that cannot finish (the state write blocks) exits 1 after the deadline and says what it waited for', { skip }, async (t) => {
+  const sink = await startOtlpSink()
+  t.teardown(() => sink.close())
+  const { stateDir } = dirs(t)
+  let hanging: () => void = () => undefined
+  const hung = new Promise<void>((resolve) => (hanging = resolve))
+  sink.onRequest(({ index }) => {
+    if (index === 1) {
+      void sink.setMode('hang')
+      hanging()
+    }
+  })
+  const env = { ...RUN_ENV, OTEL_EXPORTER_OTLP_ENDPOINT: sink.url, RECEIVER_START_LOOKBACK: '30m', RECEIVER_EXPORT_BATCH_SIZE: '5', RECEIVER_EXPORT_CONCURRENCY: '1', RECEIVER_WORKERS: '0' }
+  const p = spawnReceiver(t, ['run'], env, stateDir)
+  await hung
+  // The stop saves what the collector acknowledged: make that write block, as on a file system that stopped
+  // answering. Its temporary file's name is state.json.tmp-<pid>-<n>: every n it may take is a FIFO, which its open
+  // waits on until a reader comes.
+  const fifos = Array.from({ length: 500 }, (_, n) => join(stateDir, `state.json.tmp-${p.pid}-${n + 1}`)).filter((f) => !existsSync(f))
+  execFileSync('mkfifo', fifos)
+  p.kill('SIGTERM')
+  await untilStderr(p, /did not finish within/)
+  // The blocked open holds a libuv thread, which the process joins on exit: let it go, so the exit can complete.
+  for (const f of fifos) await (await open(f, constants.O_RDONLY | constants.O_NONBLOCK)).close()
+  const exit = await p.exited
+  t.same({ code: exit.code, signal: exit.signal }, { code: 1, signal: null }, 'exit 1: not a graceful stop')
+  t.match(p.logsMatching(/did not finish within 9 s/), [{ level: 'error', pending: /poll loop/ }], 'says which step it waited for')
+  t.same(p.logsMatching(/^stopped$/), [], "no 'stopped' line")
 })
