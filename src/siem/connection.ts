@@ -50,19 +50,28 @@ export class SiemConnection {
 
     // Through a proxy undici keeps reconnecting when the proxy hangs up on the CONNECT, and headersTimeout does not
     // run before the tunnel exists: bound the wait for the answer's headers ourselves (disarmed once they arrive).
-    // It does not stop for an abort either: the agent is destroyed and replaced.
+    // It does not stop for an abort either (a stop would wait for the deadline): on either, the agent is destroyed and
+    // replaced.
     const tunnel = this.makeProxyAgent === undefined ? undefined : new AbortController()
     let tunnelTimer: NodeJS.Timeout | undefined
+    let onAbort: (() => void) | undefined
     const tunnelDeadline = new Promise<never>((_resolve, reject) => {
       if (!tunnel || !this.makeProxyAgent) return
       const make = this.makeProxyAgent
-      tunnelTimer = setTimeout(() => {
+      const unstick = (reason: Error): void => {
+        if (tunnel.signal.aborted) return
         tunnel.abort()
         const stuck = this.dispatcher
         this.dispatcher = make()
         void stuck.destroy().catch(() => undefined)
-        reject(new Error('no answer through the proxy in time'))
-      }, timeoutMs)
+        reject(reason)
+      }
+      tunnelTimer = setTimeout(() => unstick(new Error('no answer through the proxy in time')), timeoutMs)
+      if (signal) {
+        // The caller's abort reason is what the request rejects with (transportError).
+        onAbort = () => unstick(new Error('aborted while waiting for the proxy'))
+        signal.addEventListener('abort', onAbort, { once: true })
+      }
     })
     tunnelDeadline.catch(() => undefined)
     try {
@@ -91,6 +100,7 @@ export class SiemConnection {
       throw transportError(ctx, err)
     } finally {
       clearTimeout(tunnelTimer)
+      if (onAbort) signal?.removeEventListener('abort', onAbort)
     }
   }
 

@@ -1,6 +1,7 @@
 /**
  * Stop signals as supervisors and terminals send them, to the compiled binary: SIGTERM while `run` or `demo` is
- * still starting, SIGHUP to a running one. Each must take the graceful path (exit 0, the `stopped` line), never Node's
+ * still starting, SIGHUP to a running one, SIGTERM while a step waits on something that does not answer (a forward
+ * proxy). Each must take the graceful path (exit 0, the `stopped` line), never Node's
  * default for the signal (the process killed by it, half-started); a shutdown that cannot finish says what it waited
  * for and exits 1.
  *
@@ -9,9 +10,12 @@
  * of its start-up until the test, having signalled it, writes the file's contents.
  */
 import { execFileSync } from 'node:child_process'
+import { once } from 'node:events'
 import { constants, existsSync } from 'node:fs'
 import { open } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
 import type { Test } from 'tap'
@@ -94,6 +98,25 @@ function untilStderr(p: ReceiverProcess, re: RegExp): Promise<void> {
   })
 }
 
+/** A TCP server that takes connections and never answers (a forward proxy that hangs); `connected` once one came. */
+async function silentServer(t: Test): Promise<{ url: string; connected: Promise<void> }> {
+  const sockets = new Set<Socket>()
+  let connected: () => void = () => undefined
+  const first = new Promise<void>((resolve) => (connected = resolve))
+  const server = createServer((s) => {
+    sockets.add(s)
+    s.on('error', () => undefined)
+    connected()
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => {
+    for (const s of sockets) s.destroy()
+    server.close()
+  })
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, connected: first }
+}
+
 function gracefulExit(t: Test, exit: Exit, p: ReceiverProcess, withStoppedLine = true): void {
   t.same({ code: exit.code, signal: exit.signal }, { code: 0, signal: null }, 'exit 0, not killed by the signal')
   if (withStoppedLine) t.equal(p.logsMatching(/^stopped$/).length, 1, "the graceful 'stopped' log line")
@@ -162,6 +185,16 @@ t.test('demo: SIGHUP stops it gracefully, exit 0', { skip }, async (t) => {
   await untilStderr(p, /Ctrl-C stops/)
   p.kill('SIGHUP')
   gracefulExit(t, await p.exited, p, false)
+})
+
+t.test('run: SIGTERM while the SIEM API request waits on a forward proxy that never answers: exit 0 at once, not at the deadline', { skip }, async (t) => {
+  const proxy = await silentServer(t)
+  // The request timeout (60 s) is far past the shutdown deadline: only the stop itself can end the wait in time.
+  const p = spawnReceiver(t, ['run'], { ...RUN_ENV, PROOFPOINT_PROXY_URL: proxy.url }, dirs(t).stateDir)
+  await proxy.connected
+  p.kill('SIGTERM')
+  gracefulExit(t, await p.exited, p)
+  t.same(p.logsMatching(/did not finish/), [], 'within the shutdown deadline')
 })
 
 t.test('run: a shutdown that cannot finish (the state write blocks) exits 1 after the deadline and says what it waited for', { skip }, async (t) => {
