@@ -176,7 +176,7 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
     })
     const acquired = await lockWait
     status.setStandby(undefined, { mono: monotonic(), wall: clock() })
-    if (!acquired || shuttingDown) logger.info('stop requested while in standby: not polling')
+    if (!acquired || shuttingDown) logger.info('stop requested while waiting for the lock on RECEIVER_STATE_DIR (a standby, or a flock the file system has not answered): not polling')
     return acquired && !shuttingDown
   }
 

@@ -73,9 +73,13 @@ async function runCommand(env: NodeJS.ProcessEnv, configFile: string | undefined
     logger.fatal({ err: err instanceof ReceiverError ? { code: err.code, message: err.message } : err }, 'could not start')
     return err instanceof ConfigError ? EXIT_CONFIG : 1
   }
-  // A stop signal ends a standby wait (another receiver holds the lock on RECEIVER_STATE_DIR) at once.
+  // A stop signal ends a standby wait (another receiver holds the lock on RECEIVER_STATE_DIR, or a flock the file
+  // system does not answer) at once, and /readyz says the receiver is stopping while the start winds down.
   const standbyStop = new AbortController()
-  void stop.first.then(() => standbyStop.abort())
+  void stop.first.then(() => {
+    app.status.setPhase('stopping')
+    standbyStop.abort()
+  })
   let polling: boolean
   let workers: number
   try {

@@ -48,12 +48,14 @@ export class StateDirLock {
   readonly path: string
   /** The flock(1) command (util-linux, or BusyBox); default `flock`, found on PATH. */
   private readonly flockCommand: string
+  private readonly flockTimeoutMs: number
   private handle: FileHandle | undefined
   private holding = false
 
-  constructor(readonly dir: string, opts: { flockCommand?: string } = {}) {
+  constructor(readonly dir: string, opts: { flockCommand?: string; flockTimeoutMs?: number } = {}) {
     this.path = join(dir, LOCK_FILE_NAME)
     this.flockCommand = opts.flockCommand ?? 'flock'
+    this.flockTimeoutMs = opts.flockTimeoutMs ?? FLOCK_TIMEOUT_MS
   }
 
   get held(): boolean {
@@ -62,18 +64,25 @@ export class StateDirLock {
 
   /**
    * One attempt, without waiting: true when this process holds the lock now (or already did), false when another
-   * open file description holds it (another receiver, in this process or another). Throws StateError when the lock
-   * cannot be tried at all: no flock command, a file system without locks, an unwritable directory.
+   * open file description holds it (another receiver, in this process or another) or `signal` ended the attempt (a
+   * flock waiting on a file system that does not answer). Throws StateError when the lock cannot be tried at all: no
+   * flock command, a file system without locks or that does not answer, an unwritable directory.
    */
-  async tryAcquire(): Promise<boolean> {
+  async tryAcquire(signal?: AbortSignal): Promise<boolean> {
     if (this.holding) return true
     // A standby's file deleted or replaced since it opened it: locking that one would make two holders.
     if (this.handle && !(await this.isFileAtPath(this.handle))) await this.forgetHandle()
     const handle = await this.open()
-    const result = await runFlock(this.flockCommand, handle.fd)
+    const result = await runFlock(this.flockCommand, handle.fd, this.flockTimeoutMs, signal)
+    if (result.kind === 'aborted') return false
     if (result.kind === 'missing') {
       throw new StateError(
         `cannot lock RECEIVER_STATE_DIR "${this.dir}": the "${this.flockCommand}" command was not found (${result.detail}). The receiver needs flock(1) to make sure only one receiver polls per state directory: install util-linux (Debian/Ubuntu: apt-get install util-linux; Alpine: apk add util-linux) or put flock on PATH`,
+      )
+    }
+    if (result.kind === 'timeout') {
+      throw new StateError(
+        `cannot lock "${this.path}": the file system did not answer within ${this.flockTimeoutMs / 1000} s (a hung NFS server?); check the mount of RECEIVER_STATE_DIR`,
       )
     }
     if (result.kind === 'failed') {
@@ -97,7 +106,7 @@ export class StateDirLock {
     const waitStarted = Date.now()
     let loggedAt: number | undefined
     while (!opts.signal.aborted) {
-      if (await this.tryAcquire()) {
+      if (await this.tryAcquire(opts.signal)) {
         if (loggedAt !== undefined) {
           opts.logger?.info(
             { stateDir: this.dir, lockFile: this.path, standbySeconds: Math.round((Date.now() - waitStarted) / 1000) },
@@ -106,6 +115,7 @@ export class StateDirLock {
         }
         return true
       }
+      if (opts.signal.aborted) break
       const holder = await this.holder()
       const who = holder ? ` (pid ${holder.pid} on host ${holder.hostname}, since ${holder.since})` : ''
       const reason = `standby: another receiver holds the lock on RECEIVER_STATE_DIR "${this.dir}"${who} (lock file ${this.path})`
@@ -207,18 +217,37 @@ export class StateDirLock {
   }
 }
 
-type FlockResult = { kind: 'locked' } | { kind: 'busy' } | { kind: 'missing'; detail: string } | { kind: 'failed'; detail: string }
+type FlockResult =
+  | { kind: 'locked' }
+  | { kind: 'busy' }
+  | { kind: 'missing'; detail: string }
+  | { kind: 'failed'; detail: string }
+  | { kind: 'timeout' }
+  | { kind: 'aborted' }
 
-/** `flock -n -x 3` on `fd`: exit 0 locked; exit 1 with nothing on stderr: held elsewhere (util-linux and BusyBox alike). */
-function runFlock(command: string, fd: number): Promise<FlockResult> {
+/**
+ * `flock -n -x 3` on `fd`: exit 0 locked; exit 1 with nothing on stderr: held elsewhere (util-linux and BusyBox alike).
+ * A flock the file system keeps waiting (a hung NFS server) is killed after `timeoutMs`, or at once when `signal`
+ * aborts: a stop must not wait for it.
+ */
+function runFlock(command: string, fd: number, timeoutMs: number, signal?: AbortSignal): Promise<FlockResult> {
   return new Promise((resolve) => {
+    if (signal?.aborted) return resolve({ kind: 'aborted' })
     let stderr = ''
+    let killedFor: 'timeout' | 'aborted' | undefined
     const child = spawn(command, ['-n', '-x', '3'], { stdio: ['ignore', 'ignore', 'pipe', fd] })
+    const kill = (why: 'timeout' | 'aborted'): void => {
+      killedFor ??= why
+      child.kill('SIGKILL')
+    }
     // Our own timer, not spawn's `timeout`: that one is not cleared when the command is missing, and holds the loop.
-    const timer = setTimeout(() => child.kill('SIGKILL'), FLOCK_TIMEOUT_MS)
+    const timer = setTimeout(() => kill('timeout'), timeoutMs)
     timer.unref()
+    const onAbort = (): void => kill('aborted')
+    signal?.addEventListener('abort', onAbort, { once: true })
     const done = (r: FlockResult): void => {
       clearTimeout(timer)
+      signal?.removeEventListener('abort', onAbort)
       resolve(r)
     }
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString('utf8')))
@@ -227,7 +256,9 @@ function runFlock(command: string, fd: number): Promise<FlockResult> {
     })
     child.on('close', (code, signal) => {
       const text = stderr.trim()
+      // Killed by us, but it may have locked just before: then the lock is held (release drops it) and said so.
       if (code === 0) done({ kind: 'locked' })
+      else if (killedFor !== undefined) done({ kind: killedFor })
       else if (code === 1 && text === '') done({ kind: 'busy' })
       else done({ kind: 'failed', detail: `${command} exited with ${signal ?? String(code)}${text ? `: ${text}` : ''}` })
     })

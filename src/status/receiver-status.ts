@@ -78,8 +78,9 @@ export class ReceiverStatus {
     for (const type of opts.eventTypes) this.counts.set(type, zeroCounts())
   }
 
+  /** `stopping` is for good: a start or a poll loop still winding down after the stop request does not undo it. */
   setPhase(phase: ReceiverPhase): void {
-    this.phase = phase
+    if (this.phase !== 'stopping') this.phase = phase
   }
 
   /**
@@ -89,6 +90,7 @@ export class ReceiverStatus {
   setStandby(reason: string | undefined, at?: { mono: number; wall: number }): void {
     const wasStandby = this.phase === 'standby'
     this.standbyReason = reason
+    if (this.phase === 'stopping') return
     if (reason !== undefined) this.phase = 'standby'
     else if (wasStandby) {
       this.phase = 'starting'

@@ -3,7 +3,7 @@
  * a holder in another process that exits or is killed with SIGKILL, the standby wait, and the start-up errors.
  */
 import { spawn } from 'node:child_process'
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
@@ -209,6 +209,34 @@ void t.test('flock failing (a file system without locks): an error naming the lo
   chmodSync(fake, 0o755)
   const lock = newLock(t, dir, { flockCommand: fake })
   await t.rejects(lock.tryAcquire(), { code: 'PSR_ERR_STATE', message: /cannot lock ".*\.lock".*No locks available.*supports file locks/ })
+})
+
+/** A flock that never answers, as on a hung NFS server; it touches `<itself>.started` first so a test knows it runs. */
+function hangingFlock(dir: string): { command: string; started: string } {
+  const command = join(dir, 'hanging-flock')
+  writeFileSync(command, '#!/bin/sh\ntouch "$0.started"\nexec sleep 120\n')
+  chmodSync(command, 0o755)
+  return { command, started: `${command}.started` }
+}
+
+void t.test('a flock the file system does not answer: after the timeout, an error that says so (not "no file locks")', async (t) => {
+  const dir = tempDir(t)
+  const lock = newLock(t, dir, { flockCommand: hangingFlock(dir).command, flockTimeoutMs: 200 })
+  await t.rejects(lock.tryAcquire(), { code: 'PSR_ERR_STATE', message: /cannot lock ".*\.lock": the file system did not answer within 0\.2 s \(a hung NFS server\?\)/ })
+  t.equal(lock.held, false)
+})
+
+void t.test('a stop while flock hangs ends the wait at once: acquire resolves false, the flock is killed', async (t) => {
+  const dir = tempDir(t)
+  const flock = hangingFlock(dir)
+  // Without the abort reaching the flock, acquire would fail after this timeout instead of resolving false.
+  const lock = newLock(t, dir, { flockCommand: flock.command, flockTimeoutMs: 20_000 })
+  const stop = new AbortController()
+  const waiting = lock.acquire({ signal: stop.signal, onStandby: () => t.fail('not a standby') })
+  t.ok(await eventually(async () => existsSync(flock.started)), 'flock runs')
+  stop.abort()
+  t.equal(await waiting, false)
+  t.equal(lock.held, false)
 })
 
 void t.test('a state directory that cannot be written: an error naming RECEIVER_STATE_DIR', { skip: process.getuid?.() === 0 ? 'root writes anywhere' : false }, async (t) => {

@@ -149,6 +149,11 @@ void t.test('readiness', (t) => {
 
   s.setPhase('stopping')
   t.same(s.readiness(T0 + 9).reasons, ['the receiver is shutting down'])
+  // A stop that came during the start: the poll loop starting after it, or a standby wait, does not undo it.
+  s.setPhase('polling')
+  s.setStandby('standby: another receiver holds the lock')
+  t.equal(s.snapshot(T0 + 10).state, 'stopping', 'stopping is for good')
+  t.same(s.readiness(T0 + 10).reasons, ['the receiver is shutting down'])
   t.end()
 })
 
