@@ -154,7 +154,8 @@ async function withDeadline(p: Promise<void>, ms: number): Promise<boolean> {
   return settled
 }
 
-export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+/** `stdoutGone`: resolves when standard output can no longer be written (watchStdout). */
+export async function main(argv: string[], env: NodeJS.ProcessEnv, stdoutGone: Promise<void> = new Promise(() => undefined)): Promise<number> {
   let parsed
   try {
     parsed = parseArgs({
@@ -199,8 +200,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     case 'demo': {
       const stop = listenForStop()
       const { runDemo } = await import('./cli/demo.js')
-      // A signal during the demo's start-up resolved `stop.first` already: it stops right after the start.
-      return runDemo({ env, ...(values.config ? { configFile: values.config } : {}), untilStopped: () => stop.first, stdout: process.stdout, stderr: process.stderr })
+      // A signal during the demo's start-up resolved `stop.first` already: it stops right after the start. A reader
+      // that went away (`demo | head`) stops it too, so its temporary state directory is removed.
+      const untilStopped = (): Promise<unknown> => Promise.race([stop.first, stdoutGone])
+      return runDemo({ env, ...(values.config ? { configFile: values.config } : {}), untilStopped, stdout: process.stdout, stderr: process.stderr })
     }
     case 'map': {
       const file = rest[0]
@@ -224,8 +227,47 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   }
 }
 
-main(process.argv.slice(2), process.env).then(
-  (code) => {
+/**
+ * Standard output failing: EPIPE once its reader is gone (`demo | head`, `map FILE | head -c 10`) ends what writes to
+ * it quietly; another error (EIO, ENOSPC on a redirect) is said on stderr and makes the exit code 1. Either way the
+ * command winds down as it would (the demo stops), not with an unhandled 'error' event.
+ */
+function watchStdout(): { gone: Promise<void>; failed: () => boolean } {
+  let failure: NodeJS.ErrnoException | undefined
+  let resolveGone: () => void = () => undefined
+  const gone = new Promise<void>((resolve) => (resolveGone = resolve))
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (failure === undefined && err.code !== 'EPIPE') process.stderr.write(`${NAME}: cannot write to standard output: ${err.message}\n`)
+    failure ??= err
+    resolveGone()
+  })
+  return { gone, failed: () => failure !== undefined && failure.code !== 'EPIPE' }
+}
+
+/**
+ * A bug that escapes every handler (a throw in a callback, a rejection nobody awaits) ends the process with one fatal
+ * line through the redacting logger and exit 1, not Node's dump of the error and its properties (a request's headers
+ * among them). The stop signals and the exit codes of the commands are untouched: these see only what nothing caught.
+ */
+function exitOnUncaught(): void {
+  let dying = false
+  const die = (what: string) => (err: unknown): void => {
+    if (dying) return
+    dying = true
+    import('./logger.js')
+      .then(({ createLogger }) => createLogger('info').fatal({ err }, `${what}: exiting (a bug; please report it)`))
+      .catch(() => process.stderr.write(`${NAME}: ${what}: ${err instanceof Error ? err.message : String(err)}\n`))
+      .finally(() => process.exit(1))
+  }
+  process.on('uncaughtException', die('uncaught exception'))
+  process.on('unhandledRejection', die('unhandled promise rejection'))
+}
+
+exitOnUncaught()
+const stdout = watchStdout()
+main(process.argv.slice(2), process.env, stdout.gone).then(
+  (result) => {
+    const code = result === 0 && stdout.failed() ? 1 : result
     process.exitCode = code
     // Anything still holding the loop (sockets closing) must not keep a stopped receiver alive.
     setTimeout(() => process.exit(code), 1_000).unref()

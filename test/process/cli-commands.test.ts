@@ -1,10 +1,11 @@
 /**
  * The commands' argument handling and configuration, run as users run them: the compiled binary in a child
  * process. Every command reads `--config FILE` as `run` does; extra arguments are refused; the demo names where it
- * listens and leaves no temporary state behind.
+ * listens and leaves no temporary state behind; output piped into a reader that goes away (`| head`) ends a command
+ * cleanly; a bug nothing caught ends the process with one redacted log line and exit 1.
  */
 import { spawn } from 'node:child_process'
-import { readFileSync, readdirSync } from 'node:fs'
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
@@ -184,4 +185,75 @@ t.test('demo: reads --config FILE, names the address it listens on, removes its 
   const bad = await runReceiver(['demo'], { TMPDIR: tmp, RECEIVER_BODY: 'xml' })
   t.equal(bad.code, 78)
   t.same(readdirSync(tmp), [], 'removed after a configuration error too')
+})
+
+/**
+ * Runs `main.js args` with stdout piped to a reader that goes away after its first chunk, as `| head -c 300` does: the
+ * command's next write gets EPIPE. The output must be larger than the pipe holds (64 KiB) plus that chunk.
+ */
+function withReaderGone(args: string[], env: Record<string, string>): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string; read: number }> {
+  const child = spawn(process.execPath, [MAIN, ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL')
+  })
+  let stderr = ''
+  let read = 0
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+  child.stdout.once('data', (d: Buffer) => {
+    read = d.length
+    child.stdout.destroy()
+  })
+  return new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stderr, read })))
+}
+
+t.test('demo | head: the reader going away stops the demo cleanly (exit 0) and its temporary state directory is removed', async (t) => {
+  const tmp = t.testdir()
+  // Three hours of simulated events: some 350 KB of lines, more than the pipe holds.
+  const r = await withReaderGone(['demo'], { TMPDIR: tmp, RECEIVER_HTTP_HOST: '127.0.0.1', RECEIVER_HTTP_PORT: '0', RECEIVER_START_LOOKBACK: '3h' })
+  t.ok(r.read > 0, 'it printed records')
+  t.same({ code: r.code, signal: r.signal }, { code: 0, signal: null }, r.stderr)
+  t.notMatch(r.stderr, /EPIPE|Unhandled|unexpected failure|uncaught/i, 'no crash')
+  t.same(readdirSync(tmp), [], 'the temporary state directory is removed')
+})
+
+t.test('map FILE | head -c 10: exits quietly, no crash', async (t) => {
+  const fixture = JSON.parse(readFileSync(FIXTURE, 'utf8')) as Record<string, unknown>
+  // The fixture's events 20 times over: some 1.7 MB of OTLP/JSON, more than the pipe holds.
+  const big = Object.fromEntries(Object.entries(fixture).map(([k, v]) => [k, Array.isArray(v) ? Array.from({ length: 20 }, () => v as unknown[]).flat() : v]))
+  const file = join(t.testdir(), 'big.json')
+  writeFileSync(file, JSON.stringify(big))
+  const r = await withReaderGone(['map', file], {})
+  t.same({ code: r.code, signal: r.signal }, { code: 0, signal: null }, r.stderr)
+  t.notMatch(r.stderr, /EPIPE|Unhandled|unexpected failure|uncaught/i, 'no crash')
+})
+
+t.test('an exception nothing caught: one fatal log line through the redacting logger, exit 1', async (t) => {
+  // A bug stands in as a module loaded before the receiver: on SIGUSR2 it throws (or rejects) an error that carries
+  // a request's headers, as an HTTP client's error can. The credential is made at run time: the module's source
+  // (its data: URL) is in the stack trace.
+  const bug = (kind: string): string =>
+    `data:text/javascript,process.on('SIGUSR2', () => { const err = Object.assign(new Error('boom'), { headers: { authorization: 'Basic ' + Buffer.from('ABCDEF-secret').toString('base64') } }); ${kind === 'throw' ? 'throw err' : 'void Promise.reject(err)'} })`
+  for (const kind of ['throw', 'reject']) {
+    const dir = t.testdir()
+    const child = spawn(process.execPath, ['--import', bug(kind), MAIN, 'demo'], { env: cleanEnv({ TMPDIR: dir, RECEIVER_HTTP_HOST: '127.0.0.1', RECEIVER_HTTP_PORT: '0' }), stdio: ['ignore', 'ignore', 'pipe'] })
+    t.teardown(() => {
+      if (child.exitCode === null) child.kill('SIGKILL')
+    })
+    let stderr = ''
+    const started = new Promise<void>((resolve) =>
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString()
+        if (stderr.includes('Ctrl-C stops')) resolve()
+      }),
+    )
+    const exit = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
+    await started
+    child.kill('SIGUSR2')
+    t.equal(await exit, 1, `${kind}: exit 1`)
+    const fatal = stderr.split('\n').filter((l) => l.includes('"level":"fatal"'))
+    t.equal(fatal.length, 1, `${kind}: one fatal line`)
+    t.match(fatal[0], kind === 'throw' ? /uncaught exception: exiting/ : /unhandled promise rejection: exiting/)
+    t.match(fatal[0], /boom/)
+    t.notMatch(stderr, /QUJDREVGLXNlY3JldA==/, `${kind}: the header is redacted`)
+  }
 })
