@@ -4,7 +4,7 @@ import type { Logger } from 'pino'
 import { AUTH_BACKOFF, DEFAULT_BACKOFF } from './backoff.js'
 import type { BackoffPolicy } from './backoff.js'
 import type { ReceiverConfig } from './config/types.js'
-import { StateError } from './errors.js'
+import { ConfigError, EXIT_CONFIG, ReceiverError, StateError } from './errors.js'
 import { createExportPipeline } from './export/index.js'
 import type { ExportPipeline } from './export/index.js'
 import type { MappedRecord } from './mapping/types.js'
@@ -57,6 +57,15 @@ export interface App {
   shutdown(): Promise<void>
   /** What a shutdown under way is waiting for (undefined before it starts and once it is done): said when it takes too long. */
   shutdownStep(): string | undefined
+}
+
+/**
+ * A start that failed (createApp or App.start), logged as `run` and `demo` report it. The exit code: 78 for what the
+ * operator fixes (a setting, the state directory, the ops address), else 1.
+ */
+export function startFailed(logger: Logger, err: unknown): number {
+  logger.fatal({ err: err instanceof ReceiverError ? { code: err.code, message: err.message } : err }, 'could not start')
+  return err instanceof ConfigError || (err instanceof ReceiverError && err.code === 'PSR_ERR_STATE') ? EXIT_CONFIG : 1
 }
 
 /** Backoff policies up to the operator's cap (RECEIVER_RETRY_MAX_BACKOFF), which also caps a server's Retry-After. */

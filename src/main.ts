@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import type { LoadedConfig } from './config/index.js'
-import { ConfigError, EXIT_CONFIG, ReceiverError } from './errors.js'
+import { ConfigError, EXIT_CONFIG } from './errors.js'
 import { mallocArenaAdvice, onGlibc, youngGenerationAdvice } from './node-flags.js'
 import { NAME, VERSION } from './version.js'
 // Everything else is imported by the command that needs it: loading it takes seconds on a busy host, and `run` and
@@ -55,7 +55,7 @@ async function runCommand(env: NodeJS.ProcessEnv, configFile: string | undefined
   const loaded = await loadOrExplain(env, configFile)
   if (!loaded) return EXIT_CONFIG
   const { config } = loaded
-  const [{ createLogger }, { createApp }, { redactUrl }] = await Promise.all([import('./logger.js'), import('./app.js'), import('./redact.js')])
+  const [{ createLogger }, { createApp, startFailed }, { redactUrl }] = await Promise.all([import('./logger.js'), import('./app.js'), import('./redact.js')])
   const logger = createLogger(config.receiver.logLevel)
   const early = stop.received()
   if (early) {
@@ -70,8 +70,7 @@ async function runCommand(env: NodeJS.ProcessEnv, configFile: string | undefined
   } catch (err) {
     // Nothing was started yet. The configuration checks should have refused what makes this fail (a proxy URL undici
     // cannot use, say): logged like a failed start, not as a crash.
-    logger.fatal({ err: err instanceof ReceiverError ? { code: err.code, message: err.message } : err }, 'could not start')
-    return err instanceof ConfigError ? EXIT_CONFIG : 1
+    return startFailed(logger, err)
   }
   // A stop signal ends a standby wait (another receiver holds the lock on RECEIVER_STATE_DIR, or a flock the file
   // system does not answer) at once, and /readyz says the receiver is stopping while the start winds down.
@@ -85,10 +84,10 @@ async function runCommand(env: NodeJS.ProcessEnv, configFile: string | undefined
   try {
     ;({ polling, workers } = await app.start({ signal: standbyStop.signal }))
   } catch (err) {
-    logger.fatal({ err: err instanceof ReceiverError ? { code: err.code, message: err.message } : err }, 'could not start')
-    await app.shutdown()
     // An unusable state directory or ops address is the operator's to fix: EX_CONFIG, like invalid settings.
-    return err instanceof ConfigError || (err instanceof ReceiverError && err.code === 'PSR_ERR_STATE') ? EXIT_CONFIG : 1
+    const code = startFailed(logger, err)
+    await app.shutdown()
+    return code
   }
   // Stopped while a standby: it never started polling, and the log does not say it did.
   if (polling) logger.info({ version: VERSION, principal: config.proofpoint.principal, endpoint: redactUrl(config.otel.logsEndpoint) }, 'receiver started')

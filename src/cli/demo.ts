@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createApp } from '../app.js'
+import { createApp, startFailed } from '../app.js'
 import { createLogger } from '../logger.js'
 import type { MappedRecord } from '../mapping/types.js'
 import { startSimulator } from '../simulator/index.js'
@@ -73,8 +73,10 @@ async function demo(io: DemoIo, sim: Awaited<ReturnType<typeof startSimulator>>,
   try {
     await app.start()
   } catch (err) {
+    // As `run` says it (a busy ops port: exit 78 and a message naming RECEIVER_HTTP_PORT), not as a crash.
+    const code = startFailed(logger, err)
     await app.shutdown()
-    throw err
+    return code
   }
   io.stderr.write(
     `demo: simulated SIEM API at ${sim.url}, ops server ${listening(app.ops.server.address(), config.receiver.httpHost)} (/healthz /readyz /status /metrics)` +

@@ -2,7 +2,7 @@
  * Start-up failures an operator fixes in the configuration: the built binary in a child process exits 78 (EX_CONFIG)
  * at once with a message naming the setting, instead of hanging or printing a stack trace.
  */
-import { writeFileSync } from 'node:fs'
+import { readdirSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
@@ -13,9 +13,9 @@ import { runBounded } from '../helpers/child.js'
 /** A generous bound on "it exited": a hang fails the test instead of running into tap's timeout. */
 const EXIT_BOUND_MS = 20_000
 
-function start(env: Record<string, string>): Promise<Run> {
+function start(env: Record<string, string>, command: 'run' | 'demo' = 'run'): Promise<Run> {
   return runBounded(
-    ['run'],
+    [command],
     {
       PROOFPOINT_PRINCIPAL: 'svc-startup',
       PROOFPOINT_SECRET: 'startup-s3cr3t-DISTINCTIVE',
@@ -59,12 +59,14 @@ for (const [what, path] of stateDirs) {
   })
 }
 
-t.test('a busy ops port: exit 78 naming RECEIVER_HTTP_PORT, no stack trace', async (t) => {
+for (const command of ['run', 'demo'] as const) t.test(`${command}: a busy ops port: exit 78 naming RECEIVER_HTTP_PORT, no stack trace`, async (t) => {
   const blocker = createServer()
   await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
   t.teardown(() => new Promise<void>((resolve) => blocker.close(() => resolve())))
   const { port } = blocker.address() as AddressInfo
-  const r = await start({ RECEIVER_STATE_DIR: join(t.testdir(), 'state'), RECEIVER_HTTP_PORT: String(port) })
+  const dir = t.testdir({ tmp: {} })
+  const r = await start({ RECEIVER_STATE_DIR: join(dir, 'state'), RECEIVER_HTTP_PORT: String(port), TMPDIR: join(dir, 'tmp') }, command)
+  if (command === 'demo') t.same(readdirSync(join(dir, 'tmp')), [], 'the demo removed its temporary state directory')
   t.equal(r.signal, null, `exited by itself within ${EXIT_BOUND_MS} ms`)
   t.equal(r.code, 78, r.stderr)
   const line = fatal(r)
