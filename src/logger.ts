@@ -31,3 +31,20 @@ export function createLogger(level: string, destination: NodeJS.WritableStream |
     typeof destination === 'number' ? pino.destination({ fd: destination, sync: true }) : destination,
   )
 }
+
+/**
+ * Node's process warnings (grpc-js's DEP0123 for an https://<IP> endpoint, say) go to stderr as plain text by
+ * default: into the JSON log stream instead, where a log shipper can parse them. Returns a function that undoes it.
+ */
+export function routeProcessWarnings(logger: Logger): () => void {
+  const before = process.listeners('warning')
+  const route = (w: Error & { code?: string }): void => {
+    logger.warn({ warning: { name: w.name, code: w.code, message: w.message } }, 'Node.js warning')
+  }
+  process.removeAllListeners('warning')
+  process.on('warning', route)
+  return () => {
+    process.off('warning', route)
+    for (const l of before) process.on('warning', l)
+  }
+}

@@ -55,8 +55,9 @@ async function runCommand(env: NodeJS.ProcessEnv, configFile: string | undefined
   const loaded = await loadOrExplain(env, configFile)
   if (!loaded) return EXIT_CONFIG
   const { config } = loaded
-  const [{ createLogger }, { createApp, startFailed }, { redactUrl }] = await Promise.all([import('./logger.js'), import('./app.js'), import('./redact.js')])
+  const [{ createLogger, routeProcessWarnings }, { createApp, startFailed }, { redactUrl }] = await Promise.all([import('./logger.js'), import('./app.js'), import('./redact.js')])
   const logger = createLogger(config.receiver.logLevel)
+  routeProcessWarnings(logger)
   const early = stop.received()
   if (early) {
     // Nothing was started (no port, no state directory touched): nothing to shut down.
