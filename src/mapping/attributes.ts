@@ -13,6 +13,7 @@ import type { AnyValue, AnyValueMap } from '@opentelemetry/api-logs'
 import type { JsonObject, JsonValue } from '../siem/types.js'
 import type { AttributeList } from './attribute-list.js'
 import { MAX_DEPTH, safeJson } from './safe-json.js'
+import type { FieldSpec, ScalarKind } from './schema.js'
 import type { AttributeShape } from './types.js'
 
 type Scalar = string | number | boolean
@@ -87,10 +88,13 @@ const RISKY_MEMBER = /[.\\\ud800-\udfff]/
 export const MAX_FLAT_COLUMNS = 128
 
 /**
- * Flat shape of an array of objects (and nulls): one index-aligned array per key under `key.<k>`; past
- * MAX_FLAT_COLUMNS names, the array as one JSON text under `key` (the body keeps it whole anyway).
+ * Flat shape of an array of objects (and nulls): one index-aligned array per key under `key.<k>`; elements that are
+ * not objects leave `""` in every column. Past MAX_FLAT_COLUMNS names, the array as one JSON text under `key` (the
+ * body keeps it whole anyway), or, with `keepColumns` (a schema field, whose `key` must stay a parent), the first
+ * MAX_FLAT_COLUMNS columns only; returns whether names were left out so.
  */
-function flattenObjectArray(attrs: AttributeList, key: string, arr: readonly JsonValue[]): void {
+function flattenObjectArray(attrs: AttributeList, key: string, arr: readonly JsonValue[], keepColumns = false): boolean {
+  let leftOut = false
   const n = arr.length
   // Columns as parallel arrays: elements usually share one key order, so the column of the j-th key of an element
   // is usually column j (a pointer comparison of the interned key strings), else a short linear search.
@@ -114,8 +118,13 @@ function flattenObjectArray(attrs: AttributeList, key: string, arr: readonly Jso
       let c = j < colKeys.length && colKeys[j] === k ? j : colKeys.indexOf(k)
       if (c < 0) {
         if (colKeys.length === MAX_FLAT_COLUMNS) {
+          if (keepColumns) {
+            leftOut = true
+            j++
+            continue
+          }
           attrs.set(key, safeJson(arr))
-          return
+          return false
         }
         c = colKeys.length
         if (RISKY_MEMBER.test(k)) attrs.mayRepeat = true
@@ -140,6 +149,7 @@ function flattenObjectArray(attrs: AttributeList, key: string, arr: readonly Jso
     }
     attrs.set(joinKey(key, colKeys[c] as string), values)
   }
+  return leftOut
 }
 
 /**
@@ -219,6 +229,57 @@ export function putAttribute(attrs: AttributeList, key: string, v: JsonValue, sh
     if (kind === ArrayKind.Objects) flattenObjectArray(attrs, key, v)
     else attrs.set(key, kind === ArrayKind.AsIs ? v : toStrings(v))
   }
+}
+
+/**
+ * Writes the attribute(s) of a field the schema knows, in the shape the schema gives it whatever the value's JSON
+ * type, so that no event turns a key into another's parent: backends that expand dotted names (Elasticsearch,
+ * OpenSearch) refuse a record whose `proofpoint.subject` is an object where earlier ones had a string (a mapping
+ * conflict: the record is lost there). A value that contradicts the schema's shape (the event is counted malformed
+ * by the caller's check) goes out as:
+ * - scalar field (`subject`, `spamScore`, ...) holding an object or array: its JSON text under the field's key;
+ * - string array holding objects or arrays: every element a string, those as JSON text; a lone object: its JSON text;
+ * - array of objects (`messageParts`, `threatsInfoMap`) holding one object: as an array of that one; holding a
+ *   scalar: no attribute (the body has it); elements that are not objects: empty in every column (flat) or `{}`
+ *   (nested); a known member holding an object or array: its JSON text. Past MAX_FLAT_COLUMNS member names (flat), the
+ *   first ones only.
+ * Scalars of another scalar type are kept as they are (a `"92"` spamScore stays a string). Returns a problem to
+ * count beside the schema check's, or undefined.
+ */
+export function putFieldAttribute(attrs: AttributeList, key: string, spec: FieldSpec, v: JsonValue, shape: AttributeShape): string | undefined {
+  if (v === null) return undefined
+  switch (spec.kind) {
+    case 'stringArray':
+      if (Array.isArray(v)) attrs.set(key, classify(v) === ArrayKind.AsIs ? v : toStrings(v))
+      else attrs.set(key, typeof v === 'object' ? safeJson(v) : v)
+      return undefined
+    case 'objectArray': {
+      if (typeof v !== 'object') return undefined
+      const arr = Array.isArray(v) ? v : [v]
+      if (shape === 'nested') {
+        attrs.set(key, arr.map((el) => (isJsonObject(el) ? knownMembersAsText(toNested(el, 2), el, spec.keys) : {})))
+        return undefined
+      }
+      if (!flattenObjectArray(attrs, key, arr, true)) return undefined
+      return `more than ${MAX_FLAT_COLUMNS} distinct member names, the first ${MAX_FLAT_COLUMNS} are attributes (the body has all)`
+    }
+    default:
+      attrs.set(key, typeof v === 'object' ? safeJson(v) : v)
+      return undefined
+  }
+}
+
+/**
+ * A nested element of an array of objects with its known members (scalars by the schema) as JSON text where they are
+ * not; an element kept whole as JSON text (see nestedMap) as it is.
+ */
+function knownMembersAsText(nested: AnyValue, el: JsonObject, keys: Readonly<Record<string, ScalarKind>>): AnyValue {
+  if (typeof nested !== 'object' || nested === null || Array.isArray(nested) || nested instanceof Uint8Array) return nested
+  for (const k in keys) {
+    const raw = el[k]
+    if (typeof raw === 'object' && raw !== null && Object.prototype.hasOwnProperty.call(nested, k)) nested[k] = safeJson(raw)
+  }
+  return nested
 }
 
 /**

@@ -8,7 +8,7 @@ import type { AnyValue, AnyValueMap } from '@opentelemetry/api-logs'
 import { EVENT_TYPES } from '../siem/types.js'
 import type { EventType, JsonObject, JsonValue, SiemResponse } from '../siem/types.js'
 import { AttributeList } from './attribute-list.js'
-import { isJsonObject, joinKey, putAttribute } from './attributes.js'
+import { isJsonObject, joinKey, putAttribute, putFieldAttribute } from './attributes.js'
 import { putIndicatorAttributes } from './indicators.js'
 import { limitDepth, MAX_DEPTH, safeJson } from './safe-json.js'
 import { ATTRIBUTE_PREFIX, COMPILED_FIELDS, EVENT_FAMILY, EVENT_NAMES, TIME_FIELD } from './schema.js'
@@ -203,7 +203,8 @@ function mapObject(attrs: AttributeList, event: JsonObject, type: EventType, sha
     // Flat shape: an array of objects lives under `<field>.<key>` keys; an empty one has no keys, and a bare
     // `<field>` key would clash with them in backends that expand dotted names (Elasticsearch, OpenSearch).
     if (shape === 'flat' && f.spec.kind === 'objectArray' && Array.isArray(v) && v.length === 0) continue
-    putAttribute(attrs, f.attributeKey, v, shape)
+    const problem = putFieldAttribute(attrs, f.attributeKey, f.spec, v, shape)
+    if (problem !== undefined) malformed.push(`${k}: ${problem}`)
   }
 }
 

@@ -403,6 +403,52 @@ void t.test('malformed events are mapped and explained', (t) => {
   t.end()
 })
 
+/** Keys of `a` that are a parent (`k` beside `k.x`) of a key of `b`, or the reverse. */
+function parentClashes(a: AnyValueMap, b: AnyValueMap): string[] {
+  const clashes: string[] = []
+  for (const [x, y] of [[a, b], [b, a]] as const) {
+    for (const k of Object.keys(x)) if (Object.keys(y).some((other) => other.startsWith(`${k}.`))) clashes.push(k)
+  }
+  return clashes
+}
+
+void t.test('a value of the wrong shape keeps the schema\'s key shape: no key becomes the parent of another record\'s key', (t) => {
+  const wellFormed = { ...ev('messagesDelivered', 0), messageParts: [{ md5: 'a', filename: 'f' }], threatsInfoMap: [{ threat: 'x', threatTime: '2026-01-01T00:00:00Z' }], subject: 'hi', toAddresses: ['a@b.c'] }
+  const wrong: Record<string, JsonValue> = {
+    'subject as an object': { subject: { text: 'hi', charset: 'utf-8' } },
+    'subject as an array of objects': { subject: [{ text: 'hi' }] },
+    'spamScore as an object': { spamScore: { value: 5 } },
+    'messageTime as an object': { messageTime: { at: '2026-01-01T00:00:00Z' } },
+    'toAddresses of objects': { toAddresses: [{ address: 'a@b.c' }, 'd@e.f'] },
+    'toAddresses as an object': { toAddresses: { address: 'a@b.c' } },
+    'messageParts as a string': { messageParts: 'none' },
+    'messageParts as one object': { messageParts: { md5: 'b' } },
+    'messageParts of scalars and objects': { messageParts: [1, { md5: 'c' }, null, [2]] },
+    'messageParts only nulls': { messageParts: [null] },
+    'a messagePart member as an object': { messageParts: [{ md5: { v: 'd' }, filename: ['g'] }] },
+    'threatsInfoMap member as an object': { threatsInfoMap: [{ threat: { url: 'x' } }] },
+  }
+  for (const opts of [FLAT, NESTED]) {
+    const good = map(wellFormed, 'messagesDelivered', opts)
+    t.same(good.malformed, [], `${opts.attributeShape}: the well-formed event`)
+    for (const [name, fields] of Object.entries(wrong)) {
+      const bad = map({ ...wellFormed, ...(fields as JsonObject) }, 'messagesDelivered', opts)
+      t.same(parentClashes(good.attributes, bad.attributes), [], `${opts.attributeShape}, ${name}: no key is a parent of the other record's`)
+      t.ok(bad.malformed.length > 0 || name === 'messageParts only nulls', `${opts.attributeShape}, ${name}: counted malformed (${bad.malformed.join('; ')})`)
+    }
+  }
+  const flat = (fields: JsonObject): AnyValueMap => map({ ...wellFormed, ...fields }, 'messagesDelivered').attributes
+  t.equal(flat({ subject: { text: 'hi' } })['proofpoint.subject'], '{"text":"hi"}', 'an object under a string field: its JSON text, under the field\'s key')
+  t.same(flat({ toAddresses: [{ address: 'a@b.c' }, 'd@e.f'] })['proofpoint.toAddresses'], ['{"address":"a@b.c"}', 'd@e.f'], 'a string array keeps its strings, objects as JSON text')
+  t.same(flat({ messageParts: { md5: 'b' } })['proofpoint.messageParts.md5'], ['b'], 'one object where an array of them belongs: as an array of one')
+  t.notOk('proofpoint.messageParts' in flat({ messageParts: 'none' }), 'a scalar where an array of objects belongs: no attribute (the body has it)')
+  t.same(flat({ messageParts: [1, { md5: 'c' }, null] })['proofpoint.messageParts.md5'], ['', 'c', ''], 'elements that are not objects: empty in the columns, still index-aligned')
+  t.same(flat({ messageParts: [{ md5: { v: 'd' } }] })['proofpoint.messageParts.md5'], ['{"v":"d"}'], 'a member holding an object: its JSON text')
+  const nested = map({ ...wellFormed, messageParts: [{ md5: { v: 'd' }, filename: 'f', vendor: { x: 1 } }, 7] }, 'messagesDelivered', NESTED).attributes
+  t.same(nested['proofpoint.messageParts'], [{ md5: '{"v":"d"}', filename: 'f', vendor: { x: 1 } }, {}], 'nested: known members as text, unknown ones as maps, non-objects as empty maps')
+  t.end()
+})
+
 void t.test('non-object events still make one record', (t) => {
   for (const e of [null, 'text', 42, true, [1, 2], []] as JsonValue[]) {
     const r = map(e, 'messagesDelivered')
