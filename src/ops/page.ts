@@ -161,7 +161,7 @@ export function renderStatusPage(snapshot: StatusSnapshot, readiness: Readiness,
 ${row('overall', html`${badge(readiness.ready, 'ready', 'not ready')}${alive} <span class="muted">phase</span> <strong>${s.state}</strong>`)}
 ${readiness.ready ? '' : row('not ready because', html`<ul>${readiness.reasons.map((r) => html`<li class="error">${r}</li>`)}</ul>`)}
 ${liveness !== undefined && !liveness.alive && liveness.reason ? row('liveness', html`<span class="error">${liveness.reason}</span>`) : ''}
-${row('SIEM API credentials', s.authFailing ? html`<span class="badge bad">refused</span>` : s.lastSuccessfulPollAt !== null ? html`<span class="badge ok">accepted</span>` : html`<span class="muted">not tried yet</span>`)}
+${row('SIEM API credentials', s.authFailing ? html`<span class="badge bad">refused</span>` : s.lastApiAnswerAt !== null ? html`<span class="badge ok">accepted</span>` : html`<span class="muted">not tried yet</span>`)}
 ${row('state directory', s.stateDir.ok ? html`<span class="badge ok">usable</span>` : html`<span class="badge bad">not usable</span> <span class="error">${s.stateDir.reason ?? ''}</span>`)}
 ${row('mapping', s.workers.threads === 0 ? 'in the main thread' : html`${s.workers.threads} worker threads <span class="muted">(${s.workers.running} running${s.workers.restarts > 0 ? html`, <span class="error">${s.workers.restarts} died</span>` : ''})</span>`)}
 </table>

@@ -29,6 +29,12 @@ export class PollReporter {
     status.setAuthFailing(err instanceof SiemAuthError)
   }
 
+  /** The API answered 2xx and its first events came (the body may still fail, and is read as fast as exports go). */
+  firstEvents(): void {
+    this.status.recordApiAnswer(this.clock())
+    this.status.setAuthFailing(false)
+  }
+
   requestAnswered(summary: WindowSummary, started: number): void {
     const { status } = this
     status.progress(this.monotonic(), this.clock())

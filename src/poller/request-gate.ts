@@ -134,7 +134,12 @@ export class RequestGate implements WindowSource {
     const started = performance.now()
     if (report !== undefined) report.started = started
     try {
-      yield* inner
+      let first = true
+      for await (const batch of inner) {
+        if (first) reporter.firstEvents()
+        first = false
+        yield batch
+      }
     } catch (err) {
       if (report !== undefined) report.settled = true
       if (!this.deps.signal.aborted) reporter.requestFailed(err, started)

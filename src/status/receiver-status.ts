@@ -47,6 +47,8 @@ export class ReceiverStatus {
   private cursor: string | undefined
   private lastPoll: PollRecord | undefined
   private lastSuccessfulPollAt: number | undefined
+  /** When the SIEM API last answered 2xx with a body, read to its end or not (see recordApiAnswer). */
+  private lastApiAnswerAt: number | undefined
   private lastExport: ExportRecord | undefined
   private lastSuccessfulExport: number | undefined
   private readonly exportCounts: ExportCounts = { droppedAttributes: 0, exportSplits: 0 }
@@ -108,7 +110,15 @@ export class ReceiverStatus {
 
   recordPoll(p: PollRecord): void {
     this.lastPoll = { ...p, ...(p.error ? { error: { code: p.error.code, message: p.error.message } } : {}) }
-    if (p.outcome === 'ok') this.lastSuccessfulPollAt = p.at
+    if (p.outcome === 'ok') this.lastSuccessfulPollAt = this.lastApiAnswerAt = p.at
+  }
+
+  /**
+   * The SIEM API answered 2xx and its first events came: credentials and API are fine. A body is read only as fast as
+   * its records are exported, so while the collector fails no call completes, and readiness must not blame the API.
+   */
+  recordApiAnswer(at: number): void {
+    this.lastApiAnswerAt = at
   }
 
   recordExport(e: ExportRecord): void {
@@ -207,6 +217,7 @@ export class ReceiverStatus {
       lagSeconds: Number.isNaN(cursorMs) ? null : Math.max(0, Math.floor((now - cursorMs) / 1000)),
       lastPoll: this.lastPoll === undefined ? null : pollView(this.lastPoll),
       lastSuccessfulPollAt: this.lastSuccessfulPollAt === undefined ? null : iso(this.lastSuccessfulPollAt),
+      lastApiAnswerAt: this.lastApiAnswerAt === undefined ? null : iso(this.lastApiAnswerAt),
       lastExport: this.lastExport === undefined ? null : exportView(this.lastExport),
       totals: { ...totals, ...this.exportCounts, byType },
       noEvents: this.noEvents.view(now),
@@ -236,7 +247,7 @@ export class ReceiverStatus {
     if (this.phase === 'stopping') reasons.push('the receiver is shutting down')
     if (!this.stateDirOk) reasons.push(`the state directory (RECEIVER_STATE_DIR) is not usable${this.stateDirReason ? `: ${this.stateDirReason}` : ''}`)
     if (this.authFailing) reasons.push('the SIEM API refuses the credentials: check PROOFPOINT_PRINCIPAL and PROOFPOINT_SECRET/PROOFPOINT_SECRET_FILE')
-    if (this.lastSuccessfulPollAt === undefined) reasons.push('no successful SIEM API call yet')
+    if (this.lastApiAnswerAt === undefined) reasons.push('no successful SIEM API call yet')
     if (this.lastPoll?.outcome === 'error') reasons.push(`the last SIEM API call failed${describeError(this.lastPoll.error)}`)
     if (this.lastExport?.outcome === 'error') reasons.push(`the last export to the OTLP endpoint failed${describeError(this.lastExport.error)}`)
     if (this.windowFailure !== undefined) {

@@ -82,6 +82,8 @@ export interface StatusSnapshot {
   lagSeconds: number | null
   lastPoll: { at: string; outcome: 'ok' | 'error'; httpStatus: number | null; events: number; error?: StatusError } | null
   lastSuccessfulPollAt: string | null
+  /** when the SIEM API last answered 2xx, its body read to the end or not (a failing export stops the reading) */
+  lastApiAnswerAt: string | null
   lastExport: { at: string; outcome: 'ok' | 'error'; records: number; error?: StatusError & { retryable: boolean } } | null
   /** Counters since the process started; `byType` has one row per event type (the configured ones at least). */
   totals: TypeCounts & ExportCounts & { byType: Partial<Record<EventType, TypeCounts>> }

@@ -160,6 +160,23 @@ t.test('/healthz fails while the loop is stuck and recovers; /readyz explains', 
   t.equal(ready.statusCode, 200)
 })
 
+t.test('/readyz while the collector refuses from the start blames the export, not the SIEM API that answered', async (t) => {
+  // A window of more events than a batch: its body is not read to the end while the first batch fails.
+  const r = await rig(t, 'http/protobuf', { RECEIVER_EXPORT_BATCH_SIZE: '16' })
+  await r.sink.setMode('refuse')
+  const app = await r.startApp()
+  await until(() => app.status.snapshot(r.time.clock()).lastExport?.outcome === 'error')
+  const snap = app.status.snapshot(r.time.clock())
+  t.equal(snap.lastSuccessfulPollAt, null, 'no SIEM call completed: its body is read only as fast as the collector takes it')
+  t.not(snap.lastApiAnswerAt, null, 'but the API answered')
+  const ready = await app.ops.inject('/readyz')
+  t.equal(ready.statusCode, 503)
+  const { reasons } = ready.json<{ reasons: string[] }>()
+  t.match(reasons, [/export to the OTLP endpoint failed/], 'the export named')
+  t.notOk(reasons.some((x) => /SIEM API/.test(x)), `nothing blames the SIEM API: ${reasons.join('; ')}`)
+  await r.sink.setMode('ok')
+})
+
 t.test('shutdown while the collector hangs: prompt, and the cursor stays before the unacknowledged window', async (t) => {
   const r = await rig(t, 'http/protobuf', { OTEL_EXPORTER_OTLP_TIMEOUT: '30000' })
   await r.sink.setMode('hang')
