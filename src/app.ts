@@ -89,6 +89,8 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
     eventTypes: config.proofpoint.eventTypes,
     version: VERSION,
     noEventsFailsReadiness: config.receiver.noEventsFailsReadiness,
+    monotonic,
+    apiNow: () => apiClock.now(),
   })
   const client = new SiemClient(siemClientOptions(config, { onServerDate: (ms) => apiClock.observe(ms) }))
   let pipeline: ExportPipeline | undefined

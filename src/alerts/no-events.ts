@@ -18,44 +18,77 @@ export interface NoEventsView {
   silentSeconds: number
 }
 
+/** A monotonic clock and the process start on it. */
+export interface MonotonicClock {
+  now: () => number
+  startedMono: number
+}
+
 /**
  * The no-events rule, in one place: silent (no event exported) since the last exported event, or since the process
  * started when none ever was, for at least RECEIVER_NO_EVENTS_ALERT_AFTER. It decides; /status, /readyz and /metrics
  * show what it says; the poller sends the records it hands out (once per silence, remembered in the state file).
+ *
+ * With a monotonic clock, the silence is measured on it within the process (from the silence's start, or from load
+ * plus what the state file's wall time says passed before): a wall clock stepped 25 h forward (NTP after a VM resume)
+ * would otherwise raise a false alert at once, and one stepped back would delay a true one. Without, on the wall clock
+ * each call passes (tests).
  */
 export class NoEventsAlert {
   private lastEvent: string | undefined
   private raisedNow = false
+  /** On the monotonic clock: when the silence was last measured from, and how long it had lasted by then. */
+  private anchorMono: number | undefined
+  private priorMs = 0
 
   constructor(
     readonly thresholdMs: number,
     /** Process start, epoch ms: the silence runs from here when no event was ever exported. */
     private readonly startedAt: number,
-  ) {}
-
-  /** What the state file says: the last exported event, and whether the alert was already raised. */
-  restore(lastEventAt: string | undefined, raised: boolean): void {
-    this.lastEvent = lastEventAt
-    this.raisedNow = raised
+    private readonly mono?: MonotonicClock,
+  ) {
+    this.anchorMono = mono?.startedMono
   }
 
-  /** An exported event's time was recorded (the state's lastEventAt). */
-  eventsExportedAt(lastEventAt: string | undefined): void {
+  /** What the state file says, read at `now` (wall): the last exported event, and whether the alert was already raised. */
+  restore(lastEventAt: string | undefined, raised: boolean, now: number): void {
     this.lastEvent = lastEventAt
+    this.raisedNow = raised
+    const last = lastEventAt === undefined ? NaN : Date.parse(lastEventAt)
+    if (this.mono !== undefined && !Number.isNaN(last)) {
+      this.priorMs = Math.max(0, now - last)
+      this.anchorMono = this.mono.now()
+    }
+  }
+
+  /** An exported event's time was recorded (the state's lastEventAt, handed over at every save). */
+  eventsExportedAt(lastEventAt: string | undefined): void {
+    if (lastEventAt === this.lastEvent) return
+    this.lastEvent = lastEventAt
+    if (this.mono !== undefined) {
+      this.priorMs = 0
+      this.anchorMono = this.mono.now()
+    }
+  }
+
+  /** How long nothing was exported, at `now` (wall; used only without a monotonic clock). */
+  silentMs(now: number): number {
+    if (this.mono === undefined || this.anchorMono === undefined) return now - this.silentSince()
+    return this.priorMs + (this.mono.now() - this.anchorMono)
   }
 
   get lastEventAt(): string | undefined {
     return this.lastEvent
   }
 
-  /** Since when nothing was exported (epoch ms). */
+  /** Since when nothing was exported (epoch ms, as the wall clock said): names the silence. */
   silentSince(): number {
     const last = this.lastEvent === undefined ? NaN : Date.parse(this.lastEvent)
     return Number.isNaN(last) ? this.startedAt : last
   }
 
   alerting(now: number): boolean {
-    return now - this.silentSince() >= this.thresholdMs
+    return this.silentMs(now) >= this.thresholdMs
   }
 
   /** The record to send when the rule fires and this silence was not raised yet; undefined otherwise. */
@@ -84,14 +117,14 @@ export class NoEventsAlert {
       alerting: this.alerting(now),
       thresholdSeconds: this.thresholdMs / 1000,
       lastEventAt: this.lastEvent ?? null,
-      silentSeconds: Math.max(0, Math.floor((now - this.silentSince()) / 1000)),
+      silentSeconds: Math.max(0, Math.floor(this.silentMs(now) / 1000)),
     }
   }
 
   /** The record for the alert being raised (WARN) or cleared because events flow again (INFO). */
   private record(kind: 'raised' | 'cleared', now: number): LogRecordParts {
     const silentSinceMs = this.silentSince()
-    const silentSeconds = Math.max(0, Math.floor((now - silentSinceMs) / 1000))
+    const silentSeconds = Math.max(0, Math.floor(this.silentMs(now) / 1000))
     const thresholdSeconds = Math.floor(this.thresholdMs / 1000)
     const raised = kind === 'raised'
     const eventName = raised ? NO_EVENTS_EVENT_NAME : EVENTS_RESUMED_EVENT_NAME

@@ -134,7 +134,7 @@ export class ReceiverMetrics {
         },
       })
     }
-    gauge('cursor_lag_seconds', 'Seconds between now and the cursor (the end of the last acknowledged window); no sample before there is a cursor.', (s) => s.lagSeconds)
+    gauge('cursor_lag_seconds', 'Seconds between now by the SIEM API clock and the cursor (the end of the last acknowledged window); no sample before there is a cursor.', (s) => s.lagSeconds)
     gauge('last_successful_poll_timestamp_seconds', 'Unix time of the last successful SIEM API call; 0 before the first.', (s) => isoSeconds(s.lastSuccessfulPollAt))
     gauge('last_successful_export_timestamp_seconds', 'Unix time of the last export the OTLP endpoint acknowledged; 0 before the first.', () => {
       const at = this.status.lastSuccessfulExportAt()

@@ -22,7 +22,7 @@ export class NoEventsAlerts {
     const record = alert.toRaise(clock())
     if (!record) return true
     logger.warn(
-      { thresholdSeconds: alert.thresholdMs / 1000, lastEventAt: alert.lastEventAt ?? null, silentSeconds: Math.floor((clock() - alert.silentSince()) / 1000) },
+      { thresholdSeconds: alert.thresholdMs / 1000, lastEventAt: alert.lastEventAt ?? null, silentSeconds: Math.floor(alert.silentMs(clock()) / 1000) },
       'no events exported for longer than RECEIVER_NO_EVENTS_ALERT_AFTER: raising the no-events alert',
     )
     if (!(await this.send(record))) return false

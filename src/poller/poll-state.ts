@@ -34,7 +34,7 @@ export class PollState {
     this.exported = UidKeyMap.fromBuckets(state.exportedKeys)
     status.setCursor(state.cursor)
     status.sweeps.setThroughs(throughsOf(state))
-    status.noEvents.restore(state.lastEventAt, state.noEventsAlerting === true)
+    status.noEvents.restore(state.lastEventAt, state.noEventsAlerting === true, now)
     status.setGapSeconds(state.gapSeconds ?? 0)
     const how = saved ? 'resuming from the saved cursor' : 'no saved cursor: starting RECEIVER_START_LOOKBACK ago'
     logger.info({ cursor: state.cursor, resumed: saved !== undefined }, how)

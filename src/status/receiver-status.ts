@@ -19,6 +19,13 @@ export interface ReceiverStatusOptions {
   longestCallMs?: number
   /** RECEIVER_NO_EVENTS_FAILS_READINESS: the no-events alert also makes `/readyz` fail (default false). */
   noEventsFailsReadiness?: boolean
+  /**
+   * The monotonic clock of `startedMono`: the no-events silence is measured on it (see NoEventsAlert); unset, on the
+   * wall clock each call passes.
+   */
+  monotonic?: () => number
+  /** The SIEM API's now: `lagSeconds` is measured on it (the cursor is the API's time); unset, on the wall clock. */
+  apiNow?: () => number
 }
 
 export interface Readiness {
@@ -61,6 +68,7 @@ export class ReceiverStatus {
   private lastProgressWall: number
   private wait: LoopWait | undefined
   private clockSkewMs: number | undefined
+  private readonly apiNow: (() => number) | undefined
   private apiRequestCounter: (now: number) => number = () => 0
   private workerView: () => WorkersView = () => ({ threads: 0, running: 0, restarts: 0 })
   private gapSeconds = 0
@@ -69,7 +77,12 @@ export class ReceiverStatus {
 
   constructor(opts: ReceiverStatusOptions) {
     this.startedAt = opts.startedAt
-    this.noEvents = new NoEventsAlert(opts.noEventsAlertAfterMs, opts.startedAt)
+    this.noEvents = new NoEventsAlert(
+      opts.noEventsAlertAfterMs,
+      opts.startedAt,
+      opts.monotonic === undefined ? undefined : { now: opts.monotonic, startedMono: opts.startedMono ?? opts.monotonic() },
+    )
+    this.apiNow = opts.apiNow
     this.pollIntervalMs = opts.pollIntervalMs
     this.longestCallMs = opts.longestCallMs ?? 0
     this.version = opts.version
@@ -214,7 +227,7 @@ export class ReceiverStatus {
       uptimeSeconds: Math.max(0, Math.floor((now - this.startedAt) / 1000)),
       eventTypes: [...this.eventTypes],
       cursor: this.cursor ?? null,
-      lagSeconds: Number.isNaN(cursorMs) ? null : Math.max(0, Math.floor((now - cursorMs) / 1000)),
+      lagSeconds: Number.isNaN(cursorMs) ? null : Math.max(0, Math.floor(((this.apiNow?.() ?? now) - cursorMs) / 1000)),
       lastPoll: this.lastPoll === undefined ? null : pollView(this.lastPoll),
       lastSuccessfulPollAt: this.lastSuccessfulPollAt === undefined ? null : iso(this.lastSuccessfulPollAt),
       lastApiAnswerAt: this.lastApiAnswerAt === undefined ? null : iso(this.lastApiAnswerAt),
@@ -241,7 +254,7 @@ export class ReceiverStatus {
     if (this.phase === 'standby') reasons.push(this.standbyReason ?? 'standby: another receiver holds the lock on RECEIVER_STATE_DIR')
     if (this.noEventsFailsReadiness && this.noEvents.alerting(now)) {
       reasons.push(
-        `no events exported for ${Math.floor((now - this.noEvents.silentSince()) / 1000)} s (RECEIVER_NO_EVENTS_ALERT_AFTER, and RECEIVER_NO_EVENTS_FAILS_READINESS is true)`,
+        `no events exported for ${Math.floor(this.noEvents.silentMs(now) / 1000)} s (RECEIVER_NO_EVENTS_ALERT_AFTER, and RECEIVER_NO_EVENTS_FAILS_READINESS is true)`,
       )
     }
     if (this.phase === 'stopping') reasons.push('the receiver is shutting down')

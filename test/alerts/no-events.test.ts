@@ -27,7 +27,7 @@ t.test('raised once per silence, cleared when events flow again, kept across a r
   t.equal(alert.toRaise(START + 3 * H), undefined, 'not raised twice')
 
   const restarted = new NoEventsAlert(H, START + 3 * H)
-  restarted.restore(undefined, true)
+  restarted.restore(undefined, true, START + 3 * H)
   t.equal(restarted.toRaise(START + 5 * H), undefined, 'the state file says it was raised')
   const cleared = restarted.toClear(START + 5 * H)
   t.equal(cleared?.eventName, EVENTS_RESUMED_EVENT_NAME)
@@ -43,5 +43,28 @@ t.test('the same silence gives the same record uid (a re-sent alert is a recogni
   const a = new NoEventsAlert(H, START)
   const b = new NoEventsAlert(H, START)
   t.equal(a.toRaise(START + 2 * H)?.uid, b.toRaise(START + 2 * H + 5000)?.uid)
+  t.end()
+})
+
+t.test('with a monotonic clock, a wall clock step neither raises nor delays the alert; a restart counts what passed before', (t) => {
+  let mono = 1_000
+  const clock = { now: () => mono, startedMono: mono }
+  const alert = new NoEventsAlert(24 * H, START, clock)
+  mono += H
+  t.equal(alert.alerting(START + 25 * H), false, 'one hour silent, though the wall clock jumped 25 h forward')
+  t.equal(alert.view(START + 25 * H).silentSeconds, 3600)
+  mono += 23 * H
+  t.equal(alert.alerting(START - 48 * H), true, 'silent for 24 h, though the wall clock was stepped back')
+  alert.eventsExportedAt(new Date(START + 30 * H).toISOString())
+  t.equal(alert.alerting(START + 100 * H), false, 'an event resets the silence, whatever the wall clock says')
+  alert.eventsExportedAt(new Date(START + 30 * H).toISOString())
+  mono += 24 * H
+  t.equal(alert.alerting(START), true, 'the same lastEventAt handed over again (a save without events) does not reset it')
+
+  const restarted = new NoEventsAlert(24 * H, START + 40 * H, { now: () => mono, startedMono: mono })
+  restarted.restore(new Date(START + 30 * H).toISOString(), false, START + 40 * H)
+  t.equal(restarted.view(START + 40 * H).silentSeconds, 10 * 3600, 'the state file\'s lastEventAt: 10 h silent at load')
+  mono += 14 * H
+  t.equal(restarted.alerting(START), true, '10 h before the restart and 14 h since: alerting')
   t.end()
 })

@@ -99,3 +99,19 @@ for (const aheadMin of [0, 40]) {
     t.same(ids(r), ['late-a', 'late-b'], 'each late event exported once')
   })
 }
+
+t.test('a wall clock stepped 25 h forward while running: no false no-events alert, no false lag', async (t) => {
+  const r = await rig(t, 'http/protobuf', { RECEIVER_NO_EVENTS_ALERT_AFTER: '24h' }, 3)
+  const app = await r.startApp()
+  r.time.advanceTo(T0 + 10 * MIN)
+  await r.time.idle()
+  t.ok(app.status.snapshot(r.time.clock()).noEvents.lastEventAt !== null, 'events were exported')
+  r.time.shiftWall(25 * H)
+  r.time.advanceTo(T0 + 12 * MIN)
+  await r.time.idle()
+  const snap = app.status.snapshot(r.time.clock())
+  t.equal(snap.noEvents.alerting, false, 'not alerting')
+  t.ok(snap.noEvents.silentSeconds < 5 * 60, `silent for ${snap.noEvents.silentSeconds} s, not 25 h`)
+  t.ok(snap.lagSeconds !== null && snap.lagSeconds < 5 * 60, `lag ${snap.lagSeconds} s by the API's clock, not 25 h`)
+  t.notOk(r.sink.records.some((x) => x.eventName === 'proofpoint.receiver.no_events'), 'no alert record sent')
+})

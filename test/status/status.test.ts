@@ -76,6 +76,24 @@ void t.test('lag is now − cursor in whole seconds', (t) => {
   t.equal(s.snapshot(T0 + 125_900).lagSeconds, 125)
   t.equal(s.snapshot(T0 + 125_900).cursor, '2024-05-01T00:00:00Z')
   t.equal(s.snapshot(T0 - 5000).lagSeconds, 0, 'a cursor ahead of the clock is no negative lag')
+  let api = T0 + 60_000
+  const byApi = make({ apiNow: () => api })
+  byApi.setCursor('2024-05-01T00:00:00Z')
+  t.equal(byApi.snapshot(T0 + 25 * HOUR).lagSeconds, 60, 'with the API\'s clock: the cursor is its time, a wall clock 25 h ahead adds no lag')
+  api += 3 * HOUR
+  t.equal(byApi.snapshot(T0).lagSeconds, 3 * 3600 + 60, 'nor does one stepped back hide it')
+  t.end()
+})
+
+void t.test('with a monotonic clock, the no-events silence ignores wall clock steps (in /status, /readyz and the alert)', (t) => {
+  let mono = 500
+  const s = make({ monotonic: () => mono, startedMono: mono, noEventsFailsReadiness: true })
+  mono += HOUR
+  t.equal(s.snapshot(T0 + 30 * HOUR).noEvents.alerting, false, 'one hour silent, though the wall clock says 30')
+  t.equal(s.snapshot(T0 + 30 * HOUR).noEvents.silentSeconds, 3600)
+  t.notOk(s.readiness(T0 + 30 * HOUR).reasons.some((r) => /no events/.test(r)), 'ready as far as the alert goes')
+  mono += 24 * HOUR
+  t.match(s.readiness(T0).reasons, [/no events exported for 90000 s/], 'silent 25 h by the monotonic clock, though the wall clock went back')
   t.end()
 })
 
