@@ -56,7 +56,7 @@ export function mapCommand(text: Buffer, io: MapIo): number {
   const observed: HrTime = [Math.floor(nowMs / 1000), (nowMs % 1000) * 1e6]
   // As `run` maps and builds them: body (each event's text as the file holds it), shape, resource and the attribute
   // limits (OTEL_*ATTRIBUTE*_LIMIT).
-  const records = mapResponse({ events: parsed.events, texts: parsed.texts }, mappingOptions(settings), observed)
+  const records = mapResponse(parsed, mappingOptions(settings), observed)
   io.stdout.write(`${toOtlpJson(records, recordOptions(settings))}\n`)
   const malformed = records.filter((r) => r.malformed.length > 0)
   io.stderr.write(`map: ${records.length} records, ${malformed.length} malformed\n`)

@@ -1,5 +1,5 @@
 /** Event → log record mapping (design §3): pure, no I/O. */
-export { mapEvent, mapResponse } from './map-event.js'
+export { INVALID_UTF8_REASON, mapEvent, mapResponse } from './map-event.js'
 export { eventUid, canonicalJson } from './uid.js'
 export { hrTimeFromIso } from './time.js'
 export { EVENT_NAMES, CLICK_FIELDS, MESSAGE_FIELDS, MESSAGE_PART_KEYS, THREAT_INFO_KEYS } from './schema.js'

@@ -24,6 +24,9 @@ import { eventUid } from './uid.js'
 const EVENT_TYPE_ATTRIBUTE = 'proofpoint.event_type'
 const UID_ATTRIBUTE = 'log.record.uid'
 
+/** The reason for an event whose text was not valid UTF-8 (the source knows, from its bytes: see EventBatch). */
+export const INVALID_UTF8_REASON = 'not valid UTF-8: each invalid byte sequence is U+FFFD in its record and body'
+
 /** Values quoted in malformed reasons are cut to this many characters. */
 const QUOTE_MAX = 64
 
@@ -335,7 +338,12 @@ export function mapResponse(response: SiemResponse, opts: MappingOptions, observ
     const events = response.events[type] as JsonValue[] | undefined
     if (!Array.isArray(events)) continue
     const texts = response.texts?.[type]
-    for (let i = 0; i < events.length; i++) out.push(mapEvent(events[i] as JsonValue, type, opts, observedAt, texts?.[i]))
+    for (let i = 0; i < events.length; i++) {
+      const text = texts?.[i]
+      const record = mapEvent(events[i] as JsonValue, type, opts, observedAt, text)
+      if (text !== undefined && response.invalidUtf8?.has(text) === true) record.malformed.push(INVALID_UTF8_REASON)
+      out.push(record)
+    }
   }
   return out
 }

@@ -8,7 +8,7 @@
 import type { Logger } from 'pino'
 import { SiemBadResponseError } from '../errors.js'
 import { exportSession } from '../export/export-session.js'
-import { mapEvent } from '../mapping/index.js'
+import { INVALID_UTF8_REASON, mapEvent } from '../mapping/index.js'
 import { isEncoded } from '../mapping/types.js'
 import type { EncodedRecord, HrTime, MappedRecord, MappingOptions } from '../mapping/types.js'
 import type { EventBatch, WindowSummary } from '../siem/client.js'
@@ -232,7 +232,9 @@ function admit(deps: WindowRunDeps, batch: EventBatch, w: WindowTally): MappedRe
     const events = batch.events[type]
     const texts = batch.texts?.[type]
     for (let i = 0; i < events.length; i++) {
-      const record = mapEvent(events[i] as JsonValue, type, deps.mapping, observed, texts?.[i])
+      const text = texts?.[i]
+      const record = mapEvent(events[i] as JsonValue, type, deps.mapping, observed, text)
+      if (text !== undefined && batch.invalidUtf8?.has(text) === true) record.malformed.push(INVALID_UTF8_REASON)
       c.received++
       c.truncated += record.truncated ?? 0
       if (admits(deps, w, t, record.uid, record.malformed)) out.push(record)

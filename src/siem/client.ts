@@ -171,7 +171,9 @@ export class SiemClient {
         }
       }
       const parsed = parser.end()
-      const last: EventBatch = parsed.raw ? { events: parsed.events, raw: parsed.raw } : { events: parsed.events, texts: parsed.texts }
+      const last: EventBatch = parsed.raw
+        ? { events: parsed.events, raw: parsed.raw }
+        : { events: parsed.events, texts: parsed.texts, ...(parsed.invalidUtf8 === undefined ? {} : { invalidUtf8: parsed.invalidUtf8 }) }
       const rest = batchSize(last)
       events += rest
       finished = true

@@ -6,6 +6,7 @@
  * parsed events plus one element, with no size limit. Structure outside the elements is checked byte by byte, every
  * value by `JSON.parse`, so it accepts what `JSON.parse` accepts for this shape of document.
  */
+import { isUtf8 } from 'node:buffer'
 import { BodyFormatError, BodyHead } from './body-format.js'
 import type { JsonValue } from './types.js'
 
@@ -67,9 +68,10 @@ export abstract class JsonObjectTokenizer {
   /**
    * An element of a wanted streamed array, and its text: the element's bytes exactly as sent (white space inside it,
    * escapes, number spellings and key order kept; none around it), decoded as UTF-8 once, the very string that was
-   * parsed. Invalid UTF-8 decodes to U+FFFD in both, so the text is always well-formed and says what the value says.
+   * parsed. Invalid UTF-8 decodes to U+FFFD in both, so the text is always well-formed and says what the value says;
+   * `validUtf8` says whether there was any.
    */
-  protected abstract element(value: JsonValue, text: string): void
+  protected abstract element(value: JsonValue, text: string, validUtf8: boolean): void
   /** A top-level value that is not streamed (also a streamed field's value that is not an array). */
   protected abstract member(value: JsonValue): void
   /**
@@ -238,9 +240,10 @@ export abstract class JsonObjectTokenizer {
     const { target, skip, parts } = this.cap
     let value: JsonValue = null
     let text = ''
+    let bytes: Buffer | undefined
     if (!skip) {
       const last = chunk.subarray(this.cap.start, end)
-      const bytes = parts.length === 0 ? last : Buffer.concat([...parts, last])
+      bytes = parts.length === 0 ? last : Buffer.concat([...parts, last])
       if (target === 'elem' && this.rawElements) {
         this.cap.parts = []
         this.rawElement(bytes)
@@ -262,7 +265,8 @@ export abstract class JsonObjectTokenizer {
       this.streamed = this.streamsArray(this.key)
       this.state = S_COLON
     } else if (target === 'elem') {
-      if (this.keep) this.element(value, text)
+      // isUtf8 (simdutf) costs far less than the decoding before it.
+      if (this.keep) this.element(value, text, bytes === undefined || isUtf8(bytes))
       this.index++
       this.state = S_ARR_AFTER
     } else {

@@ -34,6 +34,8 @@ export class SiemBodyParser extends JsonObjectTokenizer {
   private readonly wanted: ReadonlySet<EventType>
   private events = noEvents()
   private texts = noTexts()
+  /** Texts of the events held whose bytes were not valid UTF-8. */
+  private invalidUtf8: Set<string> | undefined
   private buffered = 0
   private queryEndTime: string | undefined
   /** Raw mode: each type's elements (views of the chunks), and the array index of the first one. */
@@ -59,9 +61,10 @@ export class SiemBodyParser extends JsonObjectTokenizer {
 
   /** Hands over the events parsed so far. */
   drain(): EventBatch {
-    const out: EventBatch = this.rawElements ? { events: noEvents(), raw: this.takeRaw() } : { events: this.events, texts: this.texts }
+    const out: EventBatch = this.rawElements ? { events: noEvents(), raw: this.takeRaw() } : this.parsedBatch()
     this.events = noEvents()
     this.texts = noTexts()
+    this.invalidUtf8 = undefined
     this.buffered = 0
     return out
   }
@@ -72,7 +75,7 @@ export class SiemBodyParser extends JsonObjectTokenizer {
    * answer, which would otherwise pass for a window without events and move the cursor over it.
    */
   end(): ParsedBody {
-    const out: ParsedBody = { events: this.events, texts: this.texts, empty: this.finish() }
+    const out: ParsedBody = { ...this.parsedBatch(), texts: this.texts, empty: this.finish() }
     if (!this.knownKey && this.otherKeys.length > 0) {
       const keys = this.otherKeys.map((k) => JSON.stringify(k.length > 40 ? `${k.slice(0, 40)}…` : k)).join(', ')
       throw new BodyFormatError(`a JSON object with none of the SIEM API's fields (queryEndTime, ${EVENT_TYPES.join(', ')}) but ${keys}: not an answer to read as a window without events`)
@@ -138,9 +141,14 @@ export class SiemBodyParser extends JsonObjectTokenizer {
     return raw
   }
 
-  protected element(value: JsonValue, text: string): void {
+  private parsedBatch(): EventBatch {
+    return this.invalidUtf8 === undefined ? { events: this.events, texts: this.texts } : { events: this.events, texts: this.texts, invalidUtf8: this.invalidUtf8 }
+  }
+
+  protected element(value: JsonValue, text: string, validUtf8: boolean): void {
     this.events[this.key as EventType].push(value)
     this.texts[this.key as EventType].push(text)
+    if (!validUtf8) (this.invalidUtf8 ??= new Set()).add(text)
     this.buffered++
   }
 

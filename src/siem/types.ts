@@ -23,6 +23,8 @@ export interface JsonObject {
 export interface EventBatch {
   events: Record<EventType, JsonValue[]>
   texts?: Record<EventType, string[]>
+  /** Those of `texts` whose bytes were not valid UTF-8 (decoded with U+FFFD in their place); absent when none were. */
+  invalidUtf8?: ReadonlySet<string>
   /** Events not parsed yet, when the source was asked for them raw (`events` is then empty). */
   raw?: RawEvents
 }

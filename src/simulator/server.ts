@@ -41,7 +41,8 @@ export interface SimulatorOptions {
 export interface FaultReply {
   status: number
   headers?: Record<string, string>
-  body?: string
+  /** The body: text (sent as UTF-8), or bytes as they are (an answer that is not valid UTF-8). */
+  body?: string | Buffer
   /** Wait this long before answering (a slow or hanging API). */
   delayMs?: number
   /** Drop the connection instead of answering (after `delayMs`): a connection reset. `status` is not sent. */
@@ -358,7 +359,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<SiemSimula
       cutAfterBytes = fault.cutAfterBytes
       // With cutAfterBytes and no body of its own, the real answer is sent and cut.
       if (fault.cutAfterBytes === undefined || fault.body !== undefined) {
-        await reply(fault.status, { 'content-type': 'text/plain; charset=utf-8', ...fault.headers }, fault.body ?? '')
+        await reply(fault.status, { 'content-type': 'text/plain; charset=utf-8', ...fault.headers }, typeof fault.body === 'object' ? [fault.body] : (fault.body ?? ''))
         return
       }
     }

@@ -5,7 +5,7 @@
 import { isUtf8 } from 'node:buffer'
 import { OtlpProtoLogsEncoder } from '../export/otlp-proto-encoder.js'
 import type { EncodableRecord } from '../export/otlp-proto-encoder.js'
-import { mapEventListed } from '../mapping/map-event.js'
+import { INVALID_UTF8_REASON, mapEventListed } from '../mapping/map-event.js'
 import type { HrTime, MappingOptions } from '../mapping/types.js'
 import { EVENT_TYPES } from '../siem/types.js'
 import type { JsonValue, RawEvents } from '../siem/types.js'
@@ -84,10 +84,10 @@ export function batchEncoder(setup: WorkerSetup): BatchEncoder {
         const r: EncodableRecord & ReturnType<typeof mapEventListed> = mapEventListed(event, type, setup.mapping, observed, text)
         // The body is the text (json mode): its bytes are copied, not encoded again (~2 µs an event), when they are
         // valid UTF-8, which decoding leaves as they are (else the text holds U+FFFD and is encoded as such).
-        if (r.body === text) {
-          const bytes = source.subarray(start, raw.ends[i])
-          if (isUtf8(bytes)) r.bodyUtf8 = bytes
-        }
+        const bytes = source.subarray(start, raw.ends[i])
+        const validUtf8 = isUtf8(bytes)
+        if (!validUtf8) r.malformed.push(INVALID_UTF8_REASON)
+        else if (r.body === text) r.bodyUtf8 = bytes
         out.add(r)
         types[i] = t
         uids[i] = r.uid

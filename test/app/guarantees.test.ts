@@ -294,3 +294,24 @@ t.test('long attribute values are cut to OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_L
   t.ok(r.sink.records.some((x) => String(x.body).length > 64 && /threatUrl/.test(String(x.body))), 'long values survive in the body')
   t.ok(r.sink.records.every((x) => String(x.attributes['log.record.uid']).length === 64), 'the uid is never cut')
 })
+
+for (const workers of ['0', '2']) {
+  t.test(`an event that is not valid UTF-8 is exported with U+FFFD and counted malformed (RECEIVER_WORKERS=${workers})`, async (t) => {
+    const r = await rig(t, 'http/protobuf', { RECEIVER_WORKERS: workers }, 0)
+    r.sim.onRequest((q) => {
+      r.sim.onRequest(undefined)
+      const [s] = (q.query.interval ?? '').split('/')
+      const at = new Date(Date.parse(s!) + MIN).toISOString()
+      const event = (id: string, subject: Buffer): Buffer => Buffer.concat([Buffer.from(`{"id":"${id}","messageTime":"${at}","subject":"`), subject, Buffer.from('"}')])
+      const body = Buffer.concat([Buffer.from('{"messagesDelivered":['), event('bad', Buffer.from([0x61, 0xff, 0x62])), Buffer.from(','), event('good', Buffer.from('a\u00e9b')), Buffer.from(']}')])
+      return { status: 200, headers: { 'content-type': 'application/json' }, body }
+    })
+    const app = await r.startApp()
+    await until(() => r.sink.records.length >= 2)
+    const subjects = new Map(r.sink.records.map((x) => [String(x.attributes['proofpoint.id']), x.attributes['proofpoint.subject']]))
+    t.same(Object.fromEntries(subjects), { bad: 'a\ufffdb', good: 'a\u00e9b' }, 'both exported, the invalid byte as U+FFFD')
+    await until(() => app.status.snapshot(r.time.clock()).totals.malformed > 0)
+    t.equal(app.status.snapshot(r.time.clock()).totals.malformed, 1, 'the invalid one counted malformed, the other not')
+    t.ok(r.logs.some((l) => l.includes('not valid UTF-8')), 'and the reason logged')
+  })
+}

@@ -6,6 +6,7 @@ import { gzipSync } from 'node:zlib'
 import fc from 'fast-check'
 import t from 'tap'
 import type { Test } from 'tap'
+import { INVALID_UTF8_REASON, mapResponse } from '../../src/mapping/index.js'
 import { SiemClient } from '../../src/siem/client.js'
 import { SiemBodyParser } from '../../src/siem/response-parser.js'
 import { EVENT_TYPES } from '../../src/siem/types.js'
@@ -31,18 +32,20 @@ function feedCut<B>(p: { write(c: Buffer): void; pending: number; drain(): B; en
 }
 
 /** Feeds `body` cut at `cuts` (sorted offsets), draining after every chunk: everything handed over, in order. */
-function parseCut(body: Buffer, cuts: readonly number[], wanted: readonly EventType[] = EVENT_TYPES): { events: Events; texts: Texts } {
+function parseCut(body: Buffer, cuts: readonly number[], wanted: readonly EventType[] = EVENT_TYPES): { events: Events; texts: Texts; invalidUtf8?: Set<string> } {
   const p = new SiemBodyParser(wanted)
   const events: Events = { messagesDelivered: [], messagesBlocked: [], clicksPermitted: [], clicksBlocked: [] }
   const texts: Texts = { messagesDelivered: [], messagesBlocked: [], clicksPermitted: [], clicksBlocked: [] }
-  const take = (batch: { events: Events; texts?: Texts }): void => {
+  let invalidUtf8: Set<string> | undefined
+  const take = (batch: { events: Events; texts?: Texts; invalidUtf8?: ReadonlySet<string> }): void => {
     for (const type of EVENT_TYPES) {
       events[type].push(...batch.events[type])
       texts[type].push(...batch.texts![type])
     }
+    for (const text of batch.invalidUtf8 ?? []) (invalidUtf8 ??= new Set()).add(text)
   }
   feedCut(p, body, cuts, take)
-  return { events, texts }
+  return invalidUtf8 === undefined ? { events, texts } : { events, texts, invalidUtf8 }
 }
 
 /** The texts are the API's, and each parses to the event handed over beside it. */
@@ -151,7 +154,12 @@ t.test('invalid UTF-8 inside an event: text and event both have U+FFFD where the
     const text = got.texts.messagesDelivered[0] ?? ''
     t.equal(text, '{"subject":"a\ufffd\ufffdb"}', `cut at ${cuts.join() || 'none'}`)
     t.same(got.events.messagesDelivered[0], JSON.parse(text), 'the event says what the text says')
+    t.same([...(got.invalidUtf8 ?? [])], [text], 'and the batch says the text had invalid bytes')
   }
+  const valid = parseCut(Buffer.from('{"messagesDelivered":[{"subject":"a\ufffd \\ufffd"}]}'), [])
+  t.equal(valid.invalidUtf8, undefined, 'a U+FFFD the API sent (as UTF-8 or escaped) is not invalid UTF-8')
+  const mapped = mapResponse(parseCut(body, [36]), { attributeShape: 'flat', body: 'json' }, [0, 0])
+  t.same(mapped[0]?.malformed, ['messageTime missing', INVALID_UTF8_REASON], 'mapped: counted malformed, saying why')
   t.end()
 })
 

@@ -9,7 +9,7 @@ import { keyFieldsKept, OtlpProtoLogsEncoder } from '../../src/export/otlp-proto
 import { SCOPE_NAME } from '../../src/export/resource.js'
 import { SdkRecordFactory } from '../../src/export/sdk-records.js'
 import { joinedKeysKept } from '../../src/mapping/attributes.js'
-import { mapEvent } from '../../src/mapping/index.js'
+import { INVALID_UTF8_REASON, mapEvent } from '../../src/mapping/index.js'
 import { layoutsKept } from '../../src/mapping/uid.js'
 import type { HrTime, MappedRecord } from '../../src/mapping/types.js'
 import { EVENT_TYPES } from '../../src/siem/types.js'
@@ -92,6 +92,7 @@ t.test("the body is the API's own bytes: copied when valid UTF-8, else the decod
   t.ok(Buffer.from(result.bytes).equals(want.encoded.bytes), 'the same records as encoding the decoded texts')
   t.ok(Buffer.from(result.bytes).includes(good), 'the valid event is in the record as sent, byte for byte')
   t.notOk(Buffer.from(result.bytes).includes(bad), 'the invalid bytes are not passed on')
+  t.same(result.malformed.map(([i, reasons]) => [i, reasons.includes(INVALID_UTF8_REASON)]), [[0, false], [1, true]], 'and the event is counted malformed for them, the valid one not')
   t.end()
 })
 
