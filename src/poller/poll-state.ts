@@ -82,16 +82,20 @@ export class PollState {
    * Stopped before a window was committed (a rollout): the cursor and the alert flag stay, the acknowledged keys are
    * saved (one try, even once stopped); the restart sends only the rest.
    */
-  async keepAcknowledged(window: TimeWindow, done: Acknowledged, apiRequests: () => number[]): Promise<void> {
+  /**
+   * A window left before its commit (`why`: stopping, or planned again): the keys the collector acknowledged are kept,
+   * in memory and in the state file, so that neither this process nor a restart sends them again.
+   */
+  async keepAcknowledged(window: TimeWindow, done: Acknowledged, apiRequests: () => number[], why = 'stopping mid-window'): Promise<void> {
     if (done.size === 0) return
     const { logger } = this.deps
     const exported = withAcknowledged(this.exported, window, done)
+    this.exported = exported
     try {
       await this.save({ ...this.current, exportedKeys: exported.toBuckets(), apiRequests: apiRequests() })
-      this.exported = exported
-      logger.info({ records: done.size }, 'stopping mid-window: the records the collector acknowledged are saved and will not be sent again')
+      logger.info({ records: done.size }, `${why}: the records the collector acknowledged are saved and will not be sent again`)
     } catch (err) {
-      logger.warn({ err: errorInfo(err) }, 'stopping mid-window: could not save the acknowledged records; they will be sent again after the restart')
+      logger.warn({ err: errorInfo(err) }, `${why}: could not save the acknowledged records; they will be sent again after a restart`)
     }
   }
 }

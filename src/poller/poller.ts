@@ -226,6 +226,10 @@ export class Poller {
     try {
       attempt = await this.waits.retry('fetch', attemptWindow, (err) => err instanceof SiemBadRequestError || err instanceof BudgetExhaustedError)
     } catch (err) {
+      // Planned again (a smaller window, or after the budget's wait): what an earlier attempt delivered is not sent again.
+      if (err instanceof BudgetExhaustedError || err instanceof SiemBadRequestError) {
+        await this.state.keepAcknowledged(window, done, () => this.gate.savedRequests(), 'leaving the window to plan it again')
+      }
       if (err instanceof BudgetExhaustedError) return 'replan'
       if (!(err instanceof SiemBadRequestError)) throw err
       logger.error({ err: errorInfo(err), apiMessage: err.apiMessage, window: isoWindow(window) }, 'the SIEM API rejected the window; asking again with a smaller, younger window')

@@ -315,3 +315,18 @@ for (const workers of ['0', '2']) {
     t.ok(r.logs.some((l) => l.includes('not valid UTF-8')), 'and the reason logged')
   })
 }
+
+t.test('a window whose retry meets the spent request budget does not send again what the collector acknowledged', async (t) => {
+  const r = await rig(t, 'http/protobuf', { PROOFPOINT_REQUEST_BUDGET: '5', RECEIVER_POLL_INTERVAL: '6h', RECEIVER_START_LOOKBACK: '6h', RECEIVER_EXPORT_BATCH_SIZE: '10', RECEIVER_EXPORT_CONCURRENCY: '1' })
+  // The fifth request, the budget's last, is cut after some records of its window were acknowledged.
+  r.sim.onRequest((q) => (r.sim.requests.indexOf(q) === 4 ? { status: 200, cutAfterBytes: 200_000 } : undefined))
+  await r.startApp()
+  await r.time.idle()
+  const acknowledgedBefore = r.sink.records.length
+  r.time.advanceTo(T0 + 26 * H)
+  await r.time.idle()
+  t.ok(r.logs.some((l) => l.includes('leaving the window to plan it again')), 'the acknowledged records were kept when the window was left for the budget')
+  const uids = r.sink.records.map(uidOf)
+  t.ok(uids.length > acknowledgedBefore, 'the window was read again after the budget allowed it')
+  t.equal(uids.length - new Set(uids).size, 0, 'and nothing was sent twice')
+})
