@@ -7,7 +7,7 @@
 import type { Logger } from 'pino'
 import { BudgetExhaustedError } from '../errors.js'
 import type { ApiClock } from '../siem/api-clock.js'
-import type { EventBatch, WindowEvents } from '../siem/client.js'
+import type { EventBatch, WindowEvents, WindowSummary } from '../siem/client.js'
 import type { RawMode, TimeWindow } from '../siem/types.js'
 import { RequestBudget } from '../state/index.js'
 import type { ReceiverStatus } from '../status/index.js'
@@ -113,6 +113,9 @@ export class RequestGate implements WindowSource {
       get summary() {
         return inner.summary
       },
+      get answered() {
+        return inner.answered
+      },
       [Symbol.asyncIterator]: () => this.requested(inner, report),
       settle: (parseError?: unknown) => {
         if (report === undefined || report.settled) return
@@ -127,12 +130,14 @@ export class RequestGate implements WindowSource {
     const { reporter } = this.deps
     const requestedAt = this.budgetNow()
     if (this.budget.nextAllowedAt(requestedAt) > requestedAt) throw new BudgetExhaustedError()
+    // Saved first, then counted: a save that fails (a full disk) sends nothing, and must not take from the budget.
+    await this.deps.saveRequests([...this.savedRequests(), requestedAt + this.wallShift()])
     this.budget.record(requestedAt)
-    await this.deps.saveRequests(this.savedRequests())
     this.latestQueriedAt = this.deps.apiClock.now()
     this.latestQueriedMono = this.deps.monotonic()
     const started = performance.now()
     if (report !== undefined) report.started = started
+    let failed = false
     try {
       let first = true
       for await (const batch of inner) {
@@ -141,11 +146,22 @@ export class RequestGate implements WindowSource {
         yield batch
       }
     } catch (err) {
+      failed = true
       if (report !== undefined) report.settled = true
       if (!this.deps.signal.aborted) reporter.requestFailed(err, started)
       throw err
+    } finally {
+      // Left before the body's end (an export failed, or a stop): the API answered all the same, and /metrics and
+      // /status must not make a collector's outage look like the API's (no request counted, no successful poll).
+      const partial = inner.answered
+      if (!failed && inner.summary === undefined && partial !== undefined) this.answered(partial, started, report)
     }
-    const summary = inner.summary!
+    this.answered(inner.summary!, started, report)
+  }
+
+  /** Reports an answer now, or (raw batches) when the window run settles it. */
+  private answered(summary: WindowSummary, started: number, report: Report | undefined): void {
+    const { reporter } = this.deps
     if (report === undefined) reporter.requestAnswered(summary, started)
     else if (!report.settled) report.answered = () => reporter.requestAnswered(summary, started)
   }

@@ -63,6 +63,12 @@ export interface WindowSummary {
 export interface WindowEvents extends AsyncIterable<EventBatch> {
   readonly summary: WindowSummary | undefined
   /**
+   * What a 2xx answer gave so far (its status, the body bytes read and the events handed over), from its first batch:
+   * a body is read only as fast as the loop's body runs, so a caller that leaves the loop (an export failed) still had
+   * an answer from the API.
+   */
+  readonly answered?: WindowSummary
+  /**
    * Raw batches are parsed by the consumer (worker threads), after the body has ended: it calls this once it parsed
    * them all, or with the error for one that is not JSON, so that a source which reports its requests can say what
    * the answer really was. Optional for the consumer's source to implement; idempotent.
@@ -114,9 +120,13 @@ export class SiemClient {
    * `signal.reason`. `raw`: the batches hold the events' bytes, unparsed (EventBatch.raw), for worker threads.
    */
   events(window: TimeWindow, signal?: AbortSignal, batchEvents = DEFAULT_BATCH_EVENTS, raw: RawMode = false): WindowEvents {
-    const result: { summary: WindowSummary | undefined; [Symbol.asyncIterator]: () => AsyncGenerator<EventBatch> } = {
+    const result: { summary: WindowSummary | undefined; answered?: WindowSummary; [Symbol.asyncIterator]: () => AsyncGenerator<EventBatch> } = {
       summary: undefined,
-      [Symbol.asyncIterator]: () => this.stream(window, signal, batchEvents, raw, (summary) => (result.summary = summary)),
+      [Symbol.asyncIterator]: () =>
+        this.stream(window, signal, batchEvents, raw, (summary, end) => {
+          result.answered = summary
+          if (end) result.summary = summary
+        }),
     }
     return result
   }
@@ -136,7 +146,8 @@ export class SiemClient {
     return this.connection.close()
   }
 
-  private async *stream(window: TimeWindow, signal: AbortSignal | undefined, batchEvents: number, raw: RawMode, done: (summary: WindowSummary) => void): AsyncGenerator<EventBatch> {
+  /** `read`: what was read so far, before each batch is handed over, and at the body's end (`end`). */
+  private async *stream(window: TimeWindow, signal: AbortSignal | undefined, batchEvents: number, raw: RawMode, read: (summary: WindowSummary, end: boolean) => void): AsyncGenerator<EventBatch> {
     signal?.throwIfAborted()
     const path = this.requestPath(window)
     const { res, ctx } = await this.connection.send(path, signal)
@@ -167,6 +178,7 @@ export class SiemClient {
         parser.write(chunk)
         if (parser.pending >= batchEvents) {
           events += parser.pending
+          read({ status: statusCode, bytes: wire, events }, false)
           yield parser.drain()
         }
       }
@@ -177,8 +189,11 @@ export class SiemClient {
       const rest = batchSize(last)
       events += rest
       finished = true
-      if (rest > 0) yield last
-      done({ status: statusCode, bytes: wire, events, ...(parsed.queryEndTime === undefined ? {} : { queryEndTime: parsed.queryEndTime }) })
+      if (rest > 0) {
+        read({ status: statusCode, bytes: wire, events }, false)
+        yield last
+      }
+      read({ status: statusCode, bytes: wire, events, ...(parsed.queryEndTime === undefined ? {} : { queryEndTime: parsed.queryEndTime }) }, true)
     } catch (err) {
       throw bodyError(ctx, err, headers, () => parser.headText(), wire)
     } finally {

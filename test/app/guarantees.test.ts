@@ -6,7 +6,10 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import type { JsonObject } from '../../src/siem/types.js'
-import { H, MIN, T0, assertExactlyOnce, expectedUids, readState, rig, uidOf } from '../helpers/e2e-rig.js'
+import { StateError } from '../../src/errors.js'
+import { METRIC_PREFIX } from '../../src/ops/metrics.js'
+import { FileStateStore } from '../../src/state/index.js'
+import { H, MIN, T0, assertExactlyOnce, expectedUids, metricValue, readState, rig, uidOf } from '../helpers/e2e-rig.js'
 
 const D = 24 * H
 const until = async (cond: () => boolean, ms = 10_000): Promise<void> => {
@@ -160,15 +163,19 @@ t.test('/healthz fails while the loop is stuck and recovers; /readyz explains', 
   t.equal(ready.statusCode, 200)
 })
 
-t.test('/readyz while the collector refuses from the start blames the export, not the SIEM API that answered', async (t) => {
+for (const workers of ['0', '2']) t.test(`/readyz and /metrics while the collector refuses from the start blame the export, not the SIEM API that answered (RECEIVER_WORKERS=${workers})`, async (t) => {
   // A window of more events than a batch: its body is not read to the end while the first batch fails.
-  const r = await rig(t, 'http/protobuf', { RECEIVER_EXPORT_BATCH_SIZE: '16' })
+  const r = await rig(t, 'http/protobuf', { RECEIVER_EXPORT_BATCH_SIZE: '16', RECEIVER_WORKERS: workers })
   await r.sink.setMode('refuse')
   const app = await r.startApp()
   await until(() => app.status.snapshot(r.time.clock()).lastExport?.outcome === 'error')
   const snap = app.status.snapshot(r.time.clock())
-  t.equal(snap.lastSuccessfulPollAt, null, 'no SIEM call completed: its body is read only as fast as the collector takes it')
-  t.not(snap.lastApiAnswerAt, null, 'but the API answered')
+  t.not(snap.lastApiAnswerAt, null, 'the API answered')
+  await until(() => app.status.snapshot(r.time.clock()).lastSuccessfulPollAt !== null)
+  // The body is read only as fast as the collector takes its records: the request left unfinished is still counted.
+  const metrics = await app.metrics.render()
+  t.ok(metricValue(metrics, `${METRIC_PREFIX}api_requests_total{outcome="ok",status_code="200"}`) >= 1, 'the request the API answered is counted in /metrics')
+  t.ok(metricValue(metrics, `${METRIC_PREFIX}last_successful_poll_timestamp_seconds`) > 0, 'and makes the last successful poll')
   const ready = await app.ops.inject('/readyz')
   t.equal(ready.statusCode, 503)
   const { reasons } = ready.json<{ reasons: string[] }>()
@@ -329,4 +336,29 @@ t.test('a window whose retry meets the spent request budget does not send again 
   const uids = r.sink.records.map(uidOf)
   t.ok(uids.length > acknowledgedBefore, 'the window was read again after the budget allowed it')
   t.equal(uids.length - new Set(uids).size, 0, 'and nothing was sent twice')
+})
+
+t.test('a request whose saved time could not be written (a full disk) is not sent, and takes nothing from the budget', async (t) => {
+  const r = await rig(t, 'http/protobuf', { PROOFPOINT_REQUEST_BUDGET: '1600', RECEIVER_POLL_INTERVAL: '1m' })
+  let fail = 0
+  const store = new FileStateStore(r.stateDir)
+  const save = store.save.bind(store)
+  store.save = async (s) => {
+    if (fail > 0) {
+      fail--
+      throw new StateError('cannot write the state file (ENOSPC)')
+    }
+    return save(s)
+  }
+  const app = await r.startApp({ store })
+  await r.time.idle()
+  fail = 20
+  for (let i = 1; i <= 70; i++) {
+    r.time.advanceTo(T0 + i * MIN)
+    await r.time.idle()
+  }
+  t.equal(fail, 0, 'the saves failed 20 times')
+  const used = metricValue(await app.metrics.render(), `${METRIC_PREFIX}api_requests_last_24h`)
+  t.equal(used, r.sim.requests.length, `the budget counts the ${r.sim.requests.length} requests the API saw, not those never sent`)
+  t.equal(readState(r.stateDir).apiRequests?.length, r.sim.requests.length, 'and so does the state file')
 })

@@ -136,7 +136,7 @@ export function expectedUids(sim: SiemSimulator, start: number, end: number): Ma
 
 export const uidOf = (r: SinkRecord): string => String(r.attributes['log.record.uid'])
 
-export function readState(dir: string): { cursor: string; exportedKeys: Record<string, string>; lastEventAt?: string } {
+export function readState(dir: string): { cursor: string; exportedKeys: Record<string, string>; lastEventAt?: string; apiRequests?: string[] } {
   return JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as { cursor: string; exportedKeys: Record<string, string> }
 }
 
