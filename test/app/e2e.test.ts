@@ -100,7 +100,8 @@ for (const protocol of ['http/protobuf', 'http/json'] as const) {
 }
 
 t.test('the collector answering 503 holds the cursor; nothing is lost once it recovers', async (t) => {
-  const r = await rig(t, 'http/protobuf', THREADS)
+  // The export call gives up on the 503s (retried inside it) after OTEL_EXPORTER_OTLP_TIMEOUT.
+  const r = await rig(t, 'http/protobuf', { ...THREADS, OTEL_EXPORTER_OTLP_TIMEOUT: '1500' })
   const app = await r.startApp()
   await r.time.idle()
   const before = readState(r.stateDir)
@@ -108,8 +109,8 @@ t.test('the collector answering 503 holds the cursor; nothing is lost once it re
 
   r.sink.failNext(1_000, 503)
   r.time.advanceTo(T0 + 5 * MIN)
-  // Wait (real time) until the receiver has seen the failure and is backing off.
-  for (let i = 0; i < 400 && app.status.snapshot(r.time.clock()).lastExport?.outcome !== 'error'; i++) await new Promise((res) => setTimeout(res, 10))
+  // Wait (real time) until the receiver has seen the failure and is backing off: it will, so the bound is only a guard.
+  for (let i = 0; i < 6000 && app.status.snapshot(r.time.clock()).lastExport?.outcome !== 'error'; i++) await new Promise((res) => setTimeout(res, 10))
   t.equal(app.status.snapshot(r.time.clock()).lastExport?.outcome, 'error', 'the failure is visible in /status')
   t.equal(readState(r.stateDir).cursor, before.cursor, 'the cursor did not move past unacknowledged events')
   const ready = app.status.readiness(r.time.clock())
