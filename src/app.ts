@@ -16,7 +16,7 @@ import { ApiClock, monotonicNow } from './siem/api-clock.js'
 import { SiemClient } from './siem/client.js'
 import { SWEEP_SPAN_MS, sweepAges } from './siem/sweeps.js'
 import { mappingOptions, recordOptions, siemClientOptions, siemSecrets } from './config/index.js'
-import { FileStateStore, StateDirLock, sweepSpanFor } from './state/index.js'
+import { FileStateStore, StateDirLock, stateSource, sweepSpanFor } from './state/index.js'
 import type { StateStore } from './state/index.js'
 import { ReceiverStatus } from './status/index.js'
 import { VERSION } from './version.js'
@@ -139,6 +139,7 @@ export function createApp(config: ReceiverConfig, deps: AppDeps): App {
     {
       pollIntervalMs: config.receiver.pollIntervalMs,
       startLookbackMs: config.receiver.startLookbackMs,
+      source: stateSource(config.proofpoint),
       overlapMs: config.receiver.overlapMs,
       // Config validation refused settings where no span fits; a test's config may skip it (then the usual span).
       sweepSpanMs: sweepSpanFor(config.receiver.pollIntervalMs, config.proofpoint.requestBudget, sweepAges(config.receiver.overlapMs).length) ?? SWEEP_SPAN_MS,

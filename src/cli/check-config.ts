@@ -17,7 +17,7 @@ import { OtlpGrpcLogExporter, OtlpHttpLogExporter, classifyFailure, displayEndpo
 import type { OtlpExporterBase } from '../export/index.js'
 import { otlpRedactor } from '../redact.js'
 import { SiemClient } from '../siem/client.js'
-import { BUDGET_WINDOW_MS, FileStateStore, checkStateTimes, describeRequestPlan } from '../state/index.js'
+import { BUDGET_WINDOW_MS, FileStateStore, checkStateTimes, describeRequestPlan, sourceChanges, stateSource } from '../state/index.js'
 import { resolveWorkers } from '../workers/cpus.js'
 import { nodeFlags } from '../node-flags.js'
 import { EVENT_TYPES } from '../siem/types.js'
@@ -109,7 +109,8 @@ async function checkStateDir(loaded: LoadedConfig, now: () => number): Promise<C
     const { warnings } = checkStateTimes(state, now())
     const since = now() - BUDGET_WINDOW_MS
     const requests = (state.apiRequests ?? []).filter((at) => at > since).length
-    const notes = warnings.map((w) => `; warning: ${w}`).join('')
+    const changes = sourceChanges(state.source, stateSource(loaded.config.proofpoint), state.cursor)
+    const notes = [...warnings, ...changes].map((w) => `; warning: ${w}`).join('')
     return {
       ok: true,
       line: `state directory: ${dir} is writable; ${store.path}: cursor ${state.cursor}, ${requests} SIEM API request${requests === 1 ? '' : 's'} in the last 24 h${notes}`,

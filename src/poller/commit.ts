@@ -91,6 +91,7 @@ export function nextState(input: CommitInput): { state: ReceiverState; exported:
       ...(gapSeconds > 0 ? { gapSeconds } : {}),
       ...(lastEventAt ? { lastEventAt } : {}),
       ...(state.noEventsAlerting && input.exportedCount === 0 ? { noEventsAlerting: true } : {}),
+      ...(state.source === undefined ? {} : { source: state.source }),
     },
   }
 }

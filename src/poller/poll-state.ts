@@ -4,8 +4,8 @@ import type { TimeWindow } from '../siem/types.js'
 import { loadThroughs } from '../siem/sweeps.js'
 import { initialCursor } from '../siem/windows.js'
 import type { WindowLimits } from '../siem/windows.js'
-import { STATE_VERSION, UidKeyMap, checkStateTimes } from '../state/index.js'
-import type { ReceiverState } from '../state/index.js'
+import { STATE_VERSION, UidKeyMap, checkStateTimes, sourceChanges } from '../state/index.js'
+import type { ReceiverState, StateSource } from '../state/index.js'
 import { throughsOf, withAcknowledged } from './commit.js'
 import type { Acknowledged } from './commit.js'
 import type { PollerDeps } from './types.js'
@@ -21,14 +21,17 @@ export class PollState {
   constructor(private readonly deps: Pick<PollerDeps, 'store' | 'status' | 'logger'> & { waits: Waits }) {}
 
   /** Loads the saved state (throws StateError when it is unusable), or starts one RECEIVER_START_LOOKBACK ago. */
-  async load(clock: () => number, lookbackMs: number, limits: WindowLimits, sweepAgesMs: readonly number[]): Promise<ReceiverState> {
+  /** `source`: what this run polls; a saved state of another is said (sourceChanges), and the state takes this one. */
+  async load(clock: () => number, lookbackMs: number, limits: WindowLimits, sweepAgesMs: readonly number[], source?: StateSource): Promise<ReceiverState> {
     const { store, status, logger } = this.deps
     const loaded = await store.load()
     const now = clock()
     const checked = loaded === undefined ? undefined : checkStateTimes(loaded, now)
     for (const warning of checked?.warnings ?? []) logger.warn(warning)
     const saved = checked?.state
-    const state = withSweeps(saved ?? { version: STATE_VERSION, cursor: initialCursor(now, lookbackMs, limits).toISOString(), exportedKeys: {} }, sweepAgesMs)
+    if (saved !== undefined && source !== undefined) for (const change of sourceChanges(saved.source, source, saved.cursor)) logger.warn(change)
+    const loadedState = saved ?? { version: STATE_VERSION, cursor: initialCursor(now, lookbackMs, limits).toISOString(), exportedKeys: {} }
+    const state = withSweeps(source === undefined ? loadedState : { ...loadedState, source }, sweepAgesMs)
     this.state = state
     this.fresh = saved === undefined
     this.exported = UidKeyMap.fromBuckets(state.exportedKeys)

@@ -39,7 +39,7 @@ function withoutWorkers(run: WindowRunDeps): WindowRunDeps {
 }
 
 export class Poller {
-  private readonly opts: Required<PollerOptions>
+  private readonly opts: Required<Omit<PollerOptions, 'source'>> & Pick<PollerOptions, 'source'>
   private readonly clock: () => number
   private readonly monotonic: () => number
   private readonly apiClock: ApiClock
@@ -89,7 +89,7 @@ export class Poller {
   /** Loads the state (throws StateError when it is unusable) and starts the loop in the background. */
   async start(): Promise<void> {
     const { status, logger } = this.deps
-    const state = await this.state.load(this.clock, this.opts.startLookbackMs, this.opts.limits, this.sweeps.agesMs)
+    const state = await this.state.load(this.clock, this.opts.startLookbackMs, this.opts.limits, this.sweeps.agesMs, this.opts.source)
     status.sweeps.configure(this.sweeps.agesMs, this.sweeps.spanMs)
     status.sweeps.setThroughs(throughsOf(state))
     this.startedMono = this.monotonic()

@@ -7,7 +7,7 @@ import type { WindowEvents } from '../siem/client.js'
 import type { RawMode, TimeWindow } from '../siem/types.js'
 import type { WindowLimits, WindowTargets } from '../siem/windows.js'
 import type { BatchMapper } from './window-run.js'
-import type { StateStore } from '../state/index.js'
+import type { StateSource, StateStore } from '../state/index.js'
 import type { ReceiverStatus } from '../status/index.js'
 
 /** What the poller needs from the SIEM client: a window's events as they stream in (see SiemClient.events). */
@@ -52,6 +52,8 @@ export interface PollerMetrics {
 export interface PollerOptions {
   pollIntervalMs: number
   startLookbackMs: number
+  /** The SIEM API account and event selection polled: kept in the state, a change since is said at start. */
+  source?: StateSource
   /** Events the API indexes up to this late are still exported: the late-event sweeps' last stage reads each span after it. */
   overlapMs: number
   /** What a sweep reads at once when it keeps up (checkRequestBudget's sweepSpanFor); SWEEP_SPAN_MS by default. */

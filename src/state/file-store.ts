@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { copySource, sourceProblem } from './source.js'
 import { open, readFile, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { StateError } from '../errors.js'
@@ -168,6 +169,8 @@ export function validateReceiverState(value: unknown): string[] {
     problems.push('gapSeconds is not a finite non-negative number')
   }
   if (v.noEventsAlerting !== undefined && typeof v.noEventsAlerting !== 'boolean') problems.push('noEventsAlerting is not a boolean')
+  const sourceIssue = v.source === undefined ? undefined : sourceProblem(v.source)
+  if (sourceIssue !== undefined) problems.push(sourceIssue)
   return problems
 }
 
@@ -188,6 +191,7 @@ function copyState(s: ReceiverState): ReceiverState {
   if (s.apiRequests !== undefined) out.apiRequests = [...s.apiRequests]
   if (s.gapSeconds !== undefined) out.gapSeconds = s.gapSeconds
   if (s.noEventsAlerting !== undefined) out.noEventsAlerting = s.noEventsAlerting
+  if (s.source !== undefined) out.source = copySource(s.source)
   return out
 }
 

@@ -6,3 +6,5 @@ export { RequestBudget, BUDGET_WINDOW_MS, describeRequestPlan, sweepSpanFor } fr
 export { UidKeyMap } from './uid-key-map.js'
 export { LOCK_FILE_NAME, StateDirLock } from './lock.js'
 export { MAX_STATE_CLOCK_SKEW_MS, checkStateTimes, parseStrictUtc } from './times.js'
+export { sourceChanges, stateSource } from './source.js'
+export type { StateSource } from './source.js'

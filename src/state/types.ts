@@ -1,3 +1,5 @@
+import type { StateSource } from './source.js'
+
 /** The state file's content. `version` guards the format: a file with another version is refused, never guessed at. */
 export interface ReceiverState {
   version: 2
@@ -23,6 +25,8 @@ export interface ReceiverState {
   gapSeconds?: number
   /** The no-events alert was raised and its log record exported: not raised again after a restart. */
   noEventsAlerting?: boolean
+  /** The SIEM API account and event selection the cursor covers (source.ts); absent in older files. */
+  source?: StateSource
 }
 
 /** One sweep stage: every instant before `through` was read again at least `ageSeconds` after it (see siem/sweeps.ts). */
