@@ -92,6 +92,8 @@ export function nextState(input: CommitInput): { state: ReceiverState; exported:
       ...(lastEventAt ? { lastEventAt } : {}),
       ...(state.noEventsAlerting && input.exportedCount === 0 ? { noEventsAlerting: true } : {}),
       ...(state.source === undefined ? {} : { source: state.source }),
+      // Still only where the look-back put it until a window moves it.
+      ...(state.fresh && nextCursor <= cursor ? { fresh: true } : {}),
     },
   }
 }

@@ -15,8 +15,6 @@ export class PollState {
   private state: ReceiverState | undefined
   /** The state's exportedKeys, decoded: the uids a poll must not export again. Replaced at each commit. */
   exported = new UidKeyMap()
-  /** No window committed yet in this state: the cursor is only where RECEIVER_START_LOOKBACK put it. */
-  fresh = false
 
   constructor(private readonly deps: Pick<PollerDeps, 'store' | 'status' | 'logger'> & { waits: Waits }) {}
 
@@ -30,18 +28,25 @@ export class PollState {
     for (const warning of checked?.warnings ?? []) logger.warn(warning)
     const saved = checked?.state
     if (saved !== undefined && source !== undefined) for (const change of sourceChanges(saved.source, source, saved.cursor)) logger.warn(change)
-    const loadedState = saved ?? { version: STATE_VERSION, cursor: initialCursor(now, lookbackMs, limits).toISOString(), exportedKeys: {} }
+    const start = initialCursor(now, lookbackMs, limits).getTime()
+    const loadedState = saved?.fresh ? freshAgain(saved, start) : (saved ?? { version: STATE_VERSION, cursor: new Date(start).toISOString(), exportedKeys: {}, fresh: true })
     const state = withSweeps(source === undefined ? loadedState : { ...loadedState, source }, sweepAgesMs)
     this.state = state
-    this.fresh = saved === undefined
     this.exported = UidKeyMap.fromBuckets(state.exportedKeys)
     status.setCursor(state.cursor)
     status.sweeps.setThroughs(throughsOf(state))
     status.noEvents.restore(state.lastEventAt, state.noEventsAlerting === true, now)
     status.setGapSeconds(state.gapSeconds ?? 0)
-    const how = saved ? 'resuming from the saved cursor' : 'no saved cursor: starting RECEIVER_START_LOOKBACK ago'
-    logger.info({ cursor: state.cursor, resumed: saved !== undefined }, how)
+    const how = !saved ? 'no saved cursor: starting RECEIVER_START_LOOKBACK ago' : saved.fresh
+      ? 'no window was committed from the saved cursor: starting RECEIVER_START_LOOKBACK ago, or at the saved start if that is earlier'
+      : 'resuming from the saved cursor'
+    logger.info({ cursor: state.cursor, resumed: saved !== undefined && !saved.fresh }, how)
     return state
+  }
+
+  /** No window committed yet in this state: the cursor is only where RECEIVER_START_LOOKBACK put it. */
+  get fresh(): boolean {
+    return this.current.fresh === true
   }
 
   get current(): ReceiverState {
@@ -64,9 +69,7 @@ export class PollState {
   /** Saves a window's new state (commit.ts's nextState) with the exported keys it holds; false when stopped first. */
   async commit(next: ReceiverState, exported: UidKeyMap): Promise<boolean> {
     const { status } = this.deps
-    const previous = this.current
     if (!(await this.saveRetrying(next))) return false
-    if (Date.parse(next.cursor) > Date.parse(previous.cursor)) this.fresh = false
     this.exported = exported
     status.setCursor(next.cursor)
     status.sweeps.setThroughs(throughsOf(next))
@@ -101,6 +104,16 @@ export class PollState {
       logger.warn({ err: errorInfo(err) }, `${why}: could not save the acknowledged records; they will be sent again after a restart`)
     }
   }
+}
+
+/**
+ * A saved state no window was committed from (its file holds request times, maybe acknowledged keys) starts afresh:
+ * from the earlier of its cursor and `startMs` (this run's RECEIVER_START_LOOKBACK), so a longer look-back applies
+ * and one that would skip what the first run never delivered does not. Request times and keys stay.
+ */
+function freshAgain(saved: ReceiverState, startMs: number): ReceiverState {
+  const { reaskFrom: _cursor, ...rest } = saved
+  return { ...rest, cursor: new Date(Math.min(Date.parse(saved.cursor), startMs)).toISOString() }
 }
 
 /** The state with one sweep stage per configured age (siem/sweeps.ts loadThroughs: older files and changed ages). */

@@ -171,6 +171,7 @@ export function validateReceiverState(value: unknown): string[] {
   if (v.noEventsAlerting !== undefined && typeof v.noEventsAlerting !== 'boolean') problems.push('noEventsAlerting is not a boolean')
   const sourceIssue = v.source === undefined ? undefined : sourceProblem(v.source)
   if (sourceIssue !== undefined) problems.push(sourceIssue)
+  if (v.fresh !== undefined && typeof v.fresh !== 'boolean') problems.push('fresh is not a boolean')
   return problems
 }
 
@@ -192,6 +193,7 @@ function copyState(s: ReceiverState): ReceiverState {
   if (s.gapSeconds !== undefined) out.gapSeconds = s.gapSeconds
   if (s.noEventsAlerting !== undefined) out.noEventsAlerting = s.noEventsAlerting
   if (s.source !== undefined) out.source = copySource(s.source)
+  if (s.fresh !== undefined) out.fresh = s.fresh
   return out
 }
 

@@ -27,6 +27,12 @@ export interface ReceiverState {
   noEventsAlerting?: boolean
   /** The SIEM API account and event selection the cursor covers (source.ts); absent in older files. */
   source?: StateSource
+  /**
+   * No window committed yet: the cursor is only where RECEIVER_START_LOOKBACK put it (the file exists because request
+   * times are saved before the first request). A restart starts afresh, from the earlier of this cursor and its own
+   * look-back. Absent once a window is committed; a receiver that does not know it reads the file as before.
+   */
+  fresh?: boolean
 }
 
 /** One sweep stage: every instant before `through` was read again at least `ageSeconds` after it (see siem/sweeps.ts). */

@@ -33,7 +33,8 @@ export interface Rig {
   sink: OtlpSink
   stateDir: string
   logs: string[]
-  startApp(extra?: Partial<AppDeps>): Promise<App>
+  /** `env`: settings changed for this run (a restart with another configuration over the same state directory). */
+  startApp(extra?: Partial<AppDeps>, env?: Record<string, string>): Promise<App>
   /** Requests the sink accepted that no receiver of this rig saw acknowledged (see CutOff). */
   cutOff(): Promise<CutOff>
 }
@@ -68,33 +69,32 @@ export async function rig(t: Test, protocol: 'http/protobuf' | 'http/json', env:
     await sim.close()
     await sink.close()
   })
-  const { config } = loadConfig({
-    env: {
-      PROOFPOINT_BASE_URL: sim.url,
-      PROOFPOINT_PRINCIPAL: PRINCIPAL,
-      PROOFPOINT_SECRET: SECRET,
-      RECEIVER_STATE_DIR: stateDir,
-      RECEIVER_START_LOOKBACK: '1h',
-      RECEIVER_HTTP_HOST: '127.0.0.1',
-      RECEIVER_HTTP_PORT: '0',
-      RECEIVER_LOG_LEVEL: 'debug',
-      OTEL_EXPORTER_OTLP_ENDPOINT: sink.url,
-      OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: protocol,
-      // Generous: no test here waits for it to expire (a hanging collector is left at shutdown), while an export that
-      // times out under load after the collector took it is a legitimate duplicate the exactly-once checks would fail.
-      OTEL_EXPORTER_OTLP_TIMEOUT: '10000',
-      OTEL_SERVICE_NAME: 'e2e-receiver',
-      OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment=test',
-      // Window-exact assertions below; the overlap has tests of its own.
-      RECEIVER_OVERLAP: '0s',
-      RECEIVER_RETRY_MAX_BACKOFF: '2m',
-      // In the main thread unless a test asks for threads (e2e.test.ts, workers.test.ts; the fault suite runs every
-      // fault with 2): 'auto' would make these tests differ by machine (none on 1 CPU), and on windows of a few events
-      // a thread adds a round trip per batch and no speed (measured: sweeps.test.ts 39 s with 2 threads, 29 s without).
-      RECEIVER_WORKERS: '0',
-      ...env,
-    },
-  })
+  const baseEnv: Record<string, string> = {
+    PROOFPOINT_BASE_URL: sim.url,
+    PROOFPOINT_PRINCIPAL: PRINCIPAL,
+    PROOFPOINT_SECRET: SECRET,
+    RECEIVER_STATE_DIR: stateDir,
+    RECEIVER_START_LOOKBACK: '1h',
+    RECEIVER_HTTP_HOST: '127.0.0.1',
+    RECEIVER_HTTP_PORT: '0',
+    RECEIVER_LOG_LEVEL: 'debug',
+    OTEL_EXPORTER_OTLP_ENDPOINT: sink.url,
+    OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: protocol,
+    // Generous: no test here waits for it to expire (a hanging collector is left at shutdown), while an export that
+    // times out under load after the collector took it is a legitimate duplicate the exactly-once checks would fail.
+    OTEL_EXPORTER_OTLP_TIMEOUT: '10000',
+    OTEL_SERVICE_NAME: 'e2e-receiver',
+    OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment=test',
+    // Window-exact assertions below; the overlap has tests of its own.
+    RECEIVER_OVERLAP: '0s',
+    RECEIVER_RETRY_MAX_BACKOFF: '2m',
+    // In the main thread unless a test asks for threads (e2e.test.ts, workers.test.ts; the fault suite runs every
+    // fault with 2): 'auto' would make these tests differ by machine (none on 1 CPU), and on windows of a few events
+    // a thread adds a round trip per batch and no speed (measured: sweeps.test.ts 39 s with 2 threads, 29 s without).
+    RECEIVER_WORKERS: '0',
+    ...env,
+  }
+  const { config } = loadConfig({ env: baseEnv })
   const logStream = new Writable({
     write(chunk: Buffer, _enc, cb) {
       logs.push(...chunk.toString('utf8').split('\n').filter(Boolean))
@@ -107,8 +107,8 @@ export async function rig(t: Test, protocol: 'http/protobuf' | 'http/json', env:
     sink,
     stateDir,
     logs,
-    async startApp(extra = {}) {
-      const app = createApp(config, { logger: createLogger('debug', logStream), clock: time.clock, monotonic: time.monotonic, sleep: time.sleep, ...extra })
+    async startApp(extra = {}, env) {
+      const app = createApp(env ? loadConfig({ env: { ...baseEnv, ...env } }).config : config, { logger: createLogger('debug', logStream), clock: time.clock, monotonic: time.monotonic, sleep: time.sleep, ...extra })
       apps.push(app)
       await app.start()
       return app

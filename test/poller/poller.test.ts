@@ -299,6 +299,12 @@ t.test('nextState: gap, last event and the no-events flag', async (t) => {
   t.equal(flowing.lastEventAt, new Date(T0).toISOString())
 })
 
+t.test('nextState: a fresh start (no window committed yet) stays one until a window moves the cursor', async (t) => {
+  const start = baseState({ fresh: true })
+  t.equal(nextState(commitInput({ state: start, settledEnd: WINDOW.start.getTime() })).state.fresh, true, 'nothing answered')
+  t.equal(nextState(commitInput({ state: start })).state.fresh, undefined, 'committed')
+})
+
 t.test('Poller: the cursor moves only after the sink acknowledged; a failed export holds it and the window is asked again', async (t) => {
   const time = fakeTime(T0)
   const store = new MemoryStateStore()

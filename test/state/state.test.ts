@@ -342,6 +342,15 @@ void t.test('gapSeconds: finite and not negative (1e999 parses to Infinity, whic
   }
 })
 
+void t.test('fresh (no window committed yet): saved and loaded, a boolean; fields this version does not know are read past', async (t) => {
+  const store = new FileStateStore(await tempDir(t))
+  await store.save({ ...sample, fresh: true })
+  t.equal((await store.load())?.fresh, true)
+  t.match(validateReceiverState({ ...sample, fresh: 'yes' }), [/^fresh is not a boolean$/])
+  // What a receiver before the flag does with a file that has it, and this one with a field from a later version.
+  t.same(validateReceiverState({ ...sample, fresh: true, laterField: { any: 1 } }), [])
+})
+
 void t.test('state values that parsed but cannot be used: request times a Date cannot hold, a newer version, offset times', async (t) => {
   t.match(validateReceiverState({ ...sample, apiRequests: [1e20] }), [/^apiRequests is not a list of times in epoch milliseconds$/], 'refused at load, not a bare RangeError later')
   // A long list (a large PROOFPOINT_REQUEST_BUDGET): no stack overflow in the clock check.
