@@ -63,8 +63,11 @@ export function nextState(input: CommitInput): { state: ReceiverState; exported:
   const cursor = Date.parse(state.cursor)
   // Nothing answered: nothing moves.
   const answered = settledEnd > window.start.getTime()
-  const before = throughsOf(state)
   const nextCursor = stage === undefined ? Math.max(cursor, settledEnd) : cursor
+  // Past a gap (a cursor older than the API serves; fresh windows only) the stages come along: what they had not read
+  // again before it is out of reach too (the poller says so), and the gap itself was never read once.
+  const alongTo = input.gapMs > 0 ? Math.min(window.start.getTime(), nextCursor) : -Infinity
+  const before = throughsOf(state).map((through) => Math.max(through, alongTo))
   const throughs = !answered
     ? before
     : stage === undefined

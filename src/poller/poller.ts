@@ -259,19 +259,17 @@ export class Poller {
       )
     }
     const now = this.clock()
+    const previous = this.state.current
     const next = nextState({
       state: this.state.current, window, stage, settledEnd, queriedAt: this.gate.queriedAt, gapMs, agesMs: this.sweeps.agesMs,
       exported: this.state.exported, fresh, exportedCount, limits: this.opts.limits, now, apiRequests: this.gate.savedRequests(),
     })
     if (!(await this.state.commit(next.state, next.exported))) return stopped()
     // What a sweep exports no earlier request returned: the API indexed it late.
-    if (stage !== undefined) status.sweeps.swept(stage, now, window.start.getTime(), settledEnd, exportedCount, unreachableMs)
-    if (stage !== undefined && unreachableMs > 0) {
-      logger.warn(
-        { sweepAge: formatDuration(this.sweeps.agesMs[stage]!), from: new Date(window.start.getTime() - unreachableMs).toISOString(), to: window.start.toISOString(), unreachableSeconds: unreachableMs / 1000 },
-        'the late-event sweep could not read this span again: the SIEM API serves 7 days back only. Its events were exported when first read; any it indexed late were not looked for (/status sweeps unreachableSeconds)',
-      )
-    }
+    if (stage !== undefined) status.sweeps.swept(stage, now, window.start.getTime(), settledEnd, exportedCount)
+    if (stage !== undefined && unreachableMs > 0) this.unswept(stage, window.start.getTime() - unreachableMs, window.start.getTime())
+    // Past a gap the stages came along (nextState): only what the cursor had read before the gap is theirs to miss.
+    if (gapMs > 0) throughsOf(previous).forEach((through, i) => this.unswept(i, through, Date.parse(previous.cursor)))
     status.progress(this.monotonic(), this.clock())
     const adapted = this.sizer.observe({ spanMs: window.end.getTime() - window.start.getTime(), events: summary.events, bytes: summary.bytes })
     if (adapted !== undefined) logger.info({ events: summary.events, bytes: summary.bytes, maxWindowMinutes: adapted / 60_000 }, 'window length adapted to the traffic')
@@ -284,6 +282,16 @@ export class Poller {
     const sweepInfo = stage === undefined ? {} : { sweepAge: formatDuration(this.sweeps.agesMs[stage]!), lateEvents: exportedCount }
     logger.info({ ...report, ...sweepInfo, durationMs: this.clock() - started, cursor: next.state.cursor }, stage === undefined ? 'window done' : 'sweep done')
     return settledEnd < window.end.getTime() ? 'short' : 'done'
+  }
+
+  /** Sweep `stage` can no longer read [from, to) again (the API serves 7 days back): said and counted. */
+  private unswept(stage: number, from: number, to: number): void {
+    if (to <= from) return
+    this.deps.status.sweeps.unreachable(stage, to - from)
+    this.deps.logger.warn(
+      { sweepAge: formatDuration(this.sweeps.agesMs[stage]!), from: new Date(from).toISOString(), to: new Date(to).toISOString(), unreachableSeconds: (to - from) / 1000 },
+      'the late-event sweep could not read this span again: the SIEM API serves 7 days back only. Its events were exported when first read; any it indexed late were not looked for (/status sweeps unreachableSeconds)',
+    )
   }
 }
 

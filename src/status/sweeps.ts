@@ -50,16 +50,18 @@ export class SweepStatus {
     })
   }
 
-  /**
-   * A sweep of `stage` over [start, end] was committed at `at`; `lateEvents` of its events were new; it began
-   * `unreachableMs` later than the stage's cursor, which the API no longer served.
-   */
-  swept(stage: number, at: number, start: number, end: number, lateEvents: number, unreachableMs = 0): void {
+  /** A sweep of `stage` over [start, end] was committed at `at`; `lateEvents` of its events were new. */
+  swept(stage: number, at: number, start: number, end: number, lateEvents: number): void {
     const s = this.stages[stage]
     if (!s) return
     s.lateEvents += lateEvents
-    s.unreachableMs += unreachableMs
     s.last = { at, start, end, lateEvents }
+  }
+
+  /** `stage` passed `ms` it had not read again, which the API no longer served. */
+  unreachable(stage: number, ms: number): void {
+    const s = this.stages[stage]
+    if (s) s.unreachableMs += ms
   }
 
   view(now: number): SweepView[] {

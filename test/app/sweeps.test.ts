@@ -127,6 +127,38 @@ t.test('a state file from before sweeps loads: the sweeps start at its reaskFrom
   t.same(readState(r).sweeps?.map((s) => s.ageSeconds), [600, 2100], 'written back with its sweeps')
 })
 
+t.test('down 8 days (past what the API serves): the sweeps say they missed only what was read once, not the gap', async (t) => {
+  // Few events: the catch-up reads 7 days.
+  const r = await rig(t, 'http/protobuf', OVERLAP, 0.5)
+  const app1 = await r.startApp()
+  await r.time.idle()
+  await runTo(r, T0 + 30 * MIN, [])
+  await app1.shutdown()
+  const saved = readState(r)
+  const cursor = Date.parse(saved.cursor)
+  const throughs = saved.sweeps!.map((s) => Date.parse(s.through))
+  t.ok(throughs.every((x) => x < cursor), 'both stages behind the cursor: spans read once, not yet again')
+  r.time.jumpTo(T0 + 8 * 24 * H)
+  const before = r.logs.length
+  const app2 = await r.startApp()
+  await r.time.idle(60_000)
+  await runTo(r, T0 + 8 * 24 * H + 30 * MIN, [])
+  const logs = r.logs.slice(before).map((l) => JSON.parse(l) as { msg: string; from?: string; to?: string; unreachableSeconds?: number })
+  const gap = logs.filter((l) => l.msg.includes('the cursor is older than the SIEM API serves'))
+  t.equal(gap.length, 1, 'the gap: one error')
+  t.equal(gap[0]?.from, saved.cursor, 'from the cursor')
+  const unswept = logs.filter((l) => l.msg.includes('the late-event sweep could not read this span again'))
+  t.same(
+    unswept.map((l) => [l.from, l.to, l.unreachableSeconds]),
+    throughs.map((through) => [new Date(through).toISOString(), saved.cursor, (cursor - through) / 1000]),
+    'each stage: from its cursor to the cursor before the gap, which the first reads exported; not the gap, never read',
+  )
+  const status = app2.status.snapshot(r.time.clock())
+  t.same(status.sweeps.map((s) => s.unreachableSeconds), throughs.map((through) => (cursor - through) / 1000), '/status counts the same, the gap once, in gapSeconds')
+  t.equal(status.gapSeconds, (Date.parse(gap[0]?.to ?? '') - cursor) / 1000)
+  t.ok(status.sweeps.every((s) => s.lagSeconds !== null && s.lagSeconds <= s.ageSeconds + s.spanSeconds + 60), 'the sweeps keep up again')
+})
+
 t.test('a budget wait: nothing is asked while it lasts, the sweeps catch up after it, late events arrive once', async (t) => {
   const r = await rig(t, 'http/protobuf', OVERLAP)
   // The budget was used up 23 h 20 min ago: requests may go out again at 12:40.

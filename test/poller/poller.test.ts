@@ -299,6 +299,17 @@ t.test('nextState: gap, last event and the no-events flag', async (t) => {
   t.equal(flowing.lastEventAt, new Date(T0).toISOString())
 })
 
+t.test('nextState past a gap: the stages come along to the first window the API serves', async (t) => {
+  const state = baseState({ cursor: '2026-11-16T10:00:00.000Z', sweeps: [{ ageSeconds: 600, through: '2026-11-16T09:50:00.000Z' }, { ageSeconds: 2100, through: '2026-11-16T09:25:00.000Z' }] })
+  // WINDOW [11:00, 12:00] on 11-24, asked at 12:00:30: the gap is 8 days less the window's hour.
+  const gapMs = WINDOW.start.getTime() - Date.parse(state.cursor)
+  const next = nextState(commitInput({ state, gapMs, agesMs: [10 * MIN, 35 * MIN] })).state
+  t.same(next.sweeps?.map((s) => s.through), ['2026-11-24T11:50:00.000Z', '2026-11-24T11:25:00.000Z'], 'from the window start, over what was already old when asked')
+  t.equal(next.reaskFrom, '2026-11-24T11:25:00.000Z')
+  const none = nextState(commitInput({ state, gapMs, agesMs: [10 * MIN, 35 * MIN], settledEnd: WINDOW.start.getTime() })).state
+  t.same(none.sweeps?.map((s) => s.through), ['2026-11-24T11:00:00.000Z', '2026-11-24T11:00:00.000Z'], 'nothing answered: at the window start, where the cursor is')
+})
+
 t.test('nextState: a fresh start (no window committed yet) stays one until a window moves the cursor', async (t) => {
   const start = baseState({ fresh: true })
   t.equal(nextState(commitInput({ state: start, settledEnd: WINDOW.start.getTime() })).state.fresh, true, 'nothing answered')

@@ -257,7 +257,7 @@ t.test('sweeps: the schedule and what each stage found', (t) => {
   t.equal(last?.nextAt, '2026-11-24T12:15:00.000Z', 'through + span + age')
   s.sweeps.swept(0, at, 0, 0, 2)
   t.equal(s.snapshot(at).sweeps[0]?.lateEvents, 5, 'counted since the process started')
-  s.sweeps.swept(1, at, 0, 0, 0, 15 * 60_000)
+  s.sweeps.unreachable(1, 15 * 60_000)
   t.same(s.snapshot(at).sweeps.map((x) => x.unreachableSeconds), [0, 900], 'what a stage could no longer read again')
   t.end()
 })
