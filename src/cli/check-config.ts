@@ -17,7 +17,7 @@ import { OtlpGrpcLogExporter, OtlpHttpLogExporter, classifyFailure, displayEndpo
 import type { OtlpExporterBase } from '../export/index.js'
 import { otlpRedactor } from '../redact.js'
 import { SiemClient } from '../siem/client.js'
-import { BUDGET_WINDOW_MS, FileStateStore, checkStateTimes, describeRequestPlan, sourceChanges, stateSource } from '../state/index.js'
+import { FileStateStore, RequestBudget, checkStateTimes, describeRequestPlan, sourceChanges, stateSource } from '../state/index.js'
 import { resolveWorkers } from '../workers/cpus.js'
 import { nodeFlags } from '../node-flags.js'
 import { EVENT_TYPES } from '../siem/types.js'
@@ -64,7 +64,8 @@ export async function checkConfig(loaded: LoadedConfig, opts: CheckConfigOptions
     results.push(r)
     opts.stdout.write(`${r.line}\n`)
   }
-  report(await checkStateDir(loaded, now))
+  const stateDir = await checkStateDir(loaded, now)
+  report(stateDir)
   if (opts.offline) {
     opts.stdout.write('offline: the SIEM API credentials and the OTLP endpoint were not tried\n')
     return summary(results, opts)
@@ -76,7 +77,7 @@ export async function checkConfig(loaded: LoadedConfig, opts: CheckConfigOptions
   unexpectedRedactor.addSource(secrets)
   const redactUnexpected = (text: string): string => unexpectedRedactor.redact(text)
 
-  report(await checkSiemApi(loaded, now, redactUnexpected))
+  report(await checkSiemApi(loaded, now, redactUnexpected, stateDir.saved ?? new RequestBudget(pp.requestBudget)))
   report(await checkOtlpEndpoint(loaded, secrets, redactUnexpected))
   return summary(results, opts)
 }
@@ -99,20 +100,22 @@ function failureText(err: unknown, redact: (text: string) => string = (text) => 
  * makes): the same StateError message, so what `run` would refuse is refused here. `init` creates the directory
  * when it is missing, as `run` would. The directory's lock is not tried: a running receiver holds it.
  */
-async function checkStateDir(loaded: LoadedConfig, now: () => number): Promise<CheckResult> {
+async function checkStateDir(loaded: LoadedConfig, now: () => number): Promise<CheckResult & { saved?: RequestBudget }> {
   const dir = loaded.config.receiver.stateDir
   const store = new FileStateStore(dir)
   try {
     await store.init()
     const state = await store.load()
     if (!state) return { ok: true, line: `state directory: ${dir} is writable; no state file yet (the first run starts RECEIVER_START_LOOKBACK back)` }
-    const { warnings } = checkStateTimes(state, now())
-    const since = now() - BUDGET_WINDOW_MS
-    const requests = (state.apiRequests ?? []).filter((at) => at > since).length
+    const { warnings, state: checked } = checkStateTimes(state, now())
+    // As `run` counts them: request times ahead of the clock taken as now.
+    const saved = new RequestBudget(loaded.config.proofpoint.requestBudget, checked.apiRequests)
+    const requests = saved.used(now())
     const changes = sourceChanges(state.source, stateSource(loaded.config.proofpoint), state.cursor)
     const notes = [...warnings, ...changes].map((w) => `; warning: ${w}`).join('')
     return {
       ok: true,
+      saved,
       line: `state directory: ${dir} is writable; ${store.path}: cursor ${state.cursor}, ${requests} SIEM API request${requests === 1 ? '' : 's'} in the last 24 h${notes}`,
     }
   } catch (err) {
@@ -123,14 +126,25 @@ async function checkStateDir(loaded: LoadedConfig, now: () => number): Promise<C
 /**
  * One request for the minute before the last whole minute boundary; reports the answer or the typed error, and
  * whether the request went out (it counts against the budget only then: not when the name did not resolve or the
- * connection was refused).
+ * connection was refused). `budget`: the requests in the state file, which the API counts too: with the budget used
+ * up, no request is made (the API would answer 429, or a running receiver find its budget short).
  */
-async function checkSiemApi(loaded: LoadedConfig, now: () => number, redactUnexpected: (text: string) => string): Promise<CheckResult> {
+async function checkSiemApi(loaded: LoadedConfig, now: () => number, redactUnexpected: (text: string) => string, budget: RequestBudget): Promise<CheckResult> {
   const pp = loaded.config.proofpoint
+  const saved = budget.used(now())
+  const allowedAt = budget.nextAllowedAt(now())
+  if (allowedAt > now()) {
+    return {
+      ok: true,
+      line: `SIEM API: not tried: the state file shows ${saved} requests in the last 24 h, the whole PROOFPOINT_REQUEST_BUDGET (${pp.requestBudget}); one more would be refused (429) or taken from the receiver's budget. Run check-config --offline, or again after ${new Date(allowedAt).toISOString()}, when the oldest ages out`,
+    }
+  }
   const sent = watchRequestSent(pp.baseUrl)
+  const used = saved > 0 ? `${saved + 1} of the ${pp.requestBudget} SIEM API requests allowed per 24 h (PROOFPOINT_REQUEST_BUDGET) are used, counting the ${saved} in the state file` : `used 1 of the ${pp.requestBudget} SIEM API requests allowed per 24 h (PROOFPOINT_REQUEST_BUDGET)`
+  // A running receiver counts only the requests in its state file: this one is not among them.
   const budgetNote = (): string =>
     sent.seen()
-      ? `used 1 of the ${pp.requestBudget} SIEM API requests allowed per 24 h (PROOFPOINT_REQUEST_BUDGET)`
+      ? `${used}; a running receiver does not count this one`
       : `no request reached the SIEM API: none of the ${pp.requestBudget} requests allowed per 24 h (PROOFPOINT_REQUEST_BUDGET) was used`
   const end = Math.floor(now() / MINUTE_MS) * MINUTE_MS
   const window = { start: new Date(end - MINUTE_MS), end: new Date(end) }

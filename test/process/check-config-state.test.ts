@@ -109,3 +109,27 @@ t.test('a usable state file: its cursor and the requests of the last 24 h are sh
   t.equal(fresh.code, 0, fresh.stdout + fresh.stderr)
   t.match(fresh.stdout, /^state directory: .* is writable; no state file yet/m)
 })
+
+t.test("the state file's requests count: at the budget no SIEM API request is made; under it the line says how many are used", async (t) => {
+  const { sim, env } = await rig(t)
+  const now = Date.now()
+  const cursor = new Date(Math.floor(now / 60_000) * 60_000 - 60_000).toISOString()
+  const stateOf = (requests: number): Record<string, string> => {
+    const apiRequests = Array.from({ length: requests }, (_, i) => now - (i + 1) * 60_000)
+    return { 'state.json': JSON.stringify({ version: 2, cursor, exportedKeys: {}, apiRequests }) }
+  }
+  const dir = t.testdir({ full: stateOf(60), under: stateOf(59) })
+  // A budget of 60 fits polls every 6 h (the start-up check); a running receiver's state shows 60 or 59 used.
+  const budget = { ...env, PROOFPOINT_REQUEST_BUDGET: '60', RECEIVER_POLL_INTERVAL: '6h' }
+  const [full, under] = await Promise.all([
+    run(['check-config'], { ...budget, RECEIVER_STATE_DIR: join(dir, 'full') }),
+    run(['check-config'], { ...budget, RECEIVER_STATE_DIR: join(dir, 'under') }),
+  ])
+  t.equal(full.code, 0, full.stdout + full.stderr)
+  const oldestOut = new Date(now - 60 * 60_000 + 24 * 3600_000).toISOString()
+  t.match(full.stdout, new RegExp(`^SIEM API: not tried: the state file shows 60 requests in the last 24 h, the whole PROOFPOINT_REQUEST_BUDGET \\(60\\); .*Run check-config --offline, or again after ${oldestOut}`, 'm'))
+  t.equal(under.code, 0, under.stdout + under.stderr)
+  t.match(under.stdout, /^SIEM API: credentials accepted .*; 60 of the 60 SIEM API requests allowed per 24 h \(PROOFPOINT_REQUEST_BUDGET\) are used, counting the 59 in the state file; a running receiver does not count this one$/m)
+  t.equal(sim.requests.length, 1, 'only the check under the budget asked the SIEM API')
+})
+
