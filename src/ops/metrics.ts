@@ -100,7 +100,7 @@ export class ReceiverMetrics {
     })
     this.exportDuration = new Histogram({
       name: `${METRIC_PREFIX}export_duration_seconds`,
-      help: 'Duration in seconds of one export call (all the OTLP requests of one window), by outcome.',
+      help: 'Duration in seconds of one export call: a batch of up to RECEIVER_EXPORT_BATCH_SIZE records, sent as one OTLP request or more (cut to stay under 3 MiB, halved after a 413), the exporter\'s retries within OTEL_EXPORTER_OTLP_TIMEOUT included; by outcome: ok (every record acknowledged or refused as data), error (the call failed: its records are sent again).',
       labelNames: ['outcome'],
       buckets: [...DURATION_BUCKETS],
       registers,

@@ -137,6 +137,7 @@ void t.test('a fresh receiver: every metric present with its type, zeros, and no
   }
   for (const [name, type] of Object.entries(types)) t.equal(e.types.get(name), type, `# TYPE ${name} ${type}`)
   for (const name of Object.keys(types)) t.ok(e.help.get(name), `${name} has help`)
+  t.match(e.help.get(`${P}export_duration_seconds`), /one export call: a batch of up to RECEIVER_EXPORT_BATCH_SIZE records/, 'an export call is a batch, not a window')
 
   for (const name of EVENT_METRICS) {
     for (const type of ['messagesDelivered', 'messagesBlocked', 'clicksPermitted', 'clicksBlocked']) {
