@@ -28,12 +28,12 @@ export interface ReceiverMetricsOptions {
 
 /** The per-type counters of {@link ReceiverStatus}, each `proofpoint_receiver_<name>{event_type}`. */
 const EVENT_COUNTERS: ReadonlyArray<{ kind: keyof TypeCounts; name: string; help: string }> = [
-  { kind: 'received', name: 'events_received_total', help: 'Events the SIEM API returned (duplicates and malformed ones included).' },
-  { kind: 'exported', name: 'events_exported_total', help: 'Events the OTLP endpoint acknowledged as log records.' },
+  { kind: 'received', name: 'events_received_total', help: 'Events the SIEM API returned (duplicates and malformed ones included), each counted once the collector answered for it or it was skipped as a duplicate: received = exported + rejected + duplicates.' },
+  { kind: 'exported', name: 'events_exported_total', help: 'Events the OTLP endpoint acknowledged as log records, counted as it answered (also in a window the receiver left before its commit: a stop, a request budget used up).' },
   { kind: 'malformed', name: 'events_malformed_total', help: 'Events that did not match the expected shape; exported as received.' },
   { kind: 'rejected', name: 'events_rejected_total', help: 'Events the collector refused for good (a 4xx other than 429, or partial success); not retried.' },
   { kind: 'duplicates', name: 'events_duplicates_total', help: 'Events skipped because they had already been exported (read again by a late-event sweep, or on a window boundary).' },
-  { kind: 'truncated', name: 'attribute_values_truncated_total', help: 'Attribute values cut to OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT (the body keeps the whole event).' },
+  { kind: 'truncated', name: 'attribute_values_truncated_total', help: 'Attribute values cut to OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT in the records the collector acknowledged (the body keeps the whole event).' },
 ]
 
 /**

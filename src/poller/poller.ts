@@ -197,6 +197,11 @@ export class Poller {
       logger,
       clock: this.clock,
       progress: () => status.progress(this.monotonic(), this.clock()),
+      count: (type, counts) => {
+        status.count(type, counts)
+        // Counted as exported, so also in a sweep left before its commit (its records are then saved as known).
+        if (stage !== undefined && counts.exported) status.sweeps.found(stage, counts.exported)
+      },
       ...(this.deps.onExported ? { onExported: this.deps.onExported } : {}),
       ...(this.deps.workers ? { workers: this.deps.workers } : {}),
     }
@@ -273,9 +278,8 @@ export class Poller {
     status.progress(this.monotonic(), this.clock())
     const adapted = this.sizer.observe({ spanMs: window.end.getTime() - window.start.getTime(), events: summary.events, bytes: summary.bytes })
     if (adapted !== undefined) logger.info({ events: summary.events, bytes: summary.bytes, maxWindowMinutes: adapted / 60_000 }, 'window length adapted to the traffic')
-    for (const type of EVENT_TYPES) {
-      status.count(type, { ...counts[type], exported: outcome.exported[type], rejected: outcome.rejected[type] })
-    }
+    // The records sent were counted as the collector answered (run.count); what was skipped as known counts now.
+    for (const type of EVENT_TYPES) status.count(type, { received: counts[type].duplicates, duplicates: counts[type].duplicates })
     const { events: received, bytes } = summary
     const [duplicates, malformed] = (['duplicates', 'malformed'] as const).map((what) => EVENT_TYPES.reduce((n, t) => n + counts[t][what], 0))
     const report = { window: isoWindow(window), received, exported: exportedCount, rejected: sum(outcome.rejected), duplicates, malformed, bytes }

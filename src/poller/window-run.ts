@@ -14,6 +14,7 @@ import type { EncodedRecord, HrTime, MappedRecord, MappingOptions } from '../map
 import type { EventBatch, WindowSummary } from '../siem/client.js'
 import { EVENT_TYPES } from '../siem/types.js'
 import type { EventType, JsonValue, RawEvents, TimeWindow } from '../siem/types.js'
+import type { TypeCounts } from '../status/index.js'
 import { isParseFailure } from '../workers/encode-batch.js'
 import type { BatchResult } from '../workers/encode-batch.js'
 import { UidKeyMap } from '../state/index.js'
@@ -21,7 +22,7 @@ import { REJECTED } from './commit.js'
 import type { Acknowledged } from './commit.js'
 import type { ExportOutcome, WindowSource } from './types.js'
 
-export type EventCounts = Record<EventType, { received: number; malformed: number; duplicates: number; truncated: number }>
+export type EventCounts = Record<EventType, { received: number; malformed: number; duplicates: number }>
 
 export interface WindowAttempt {
   summary: WindowSummary
@@ -63,6 +64,12 @@ export interface WindowRunDeps {
   workers?: BatchMapper
   /** Told the records mapped in this thread (the app maps here when something wants to read them, e.g. the demo). */
   onExported?: (records: readonly MappedRecord[]) => void
+  /**
+   * Told, as each export call is answered, what its records count by type: received, exported or rejected, malformed,
+   * attribute values cut in those the collector took. Each key is answered once, so a window left before its commit
+   * (a stop, a request budget running out) has counted what it delivered, which the next read of it skips as known.
+   */
+  count?: (type: EventType, counts: Partial<TypeCounts>) => void
 }
 
 const hrTime = (ms: number): HrTime => [Math.floor(ms / 1000), (ms % 1000) * 1e6]
@@ -79,7 +86,7 @@ interface WindowTally {
 export async function runWindow(deps: WindowRunDeps, window: TimeWindow, signal: AbortSignal, done: Acknowledged): Promise<WindowAttempt> {
   const fresh = new UidKeyMap()
   const counts = {} as EventCounts
-  for (const type of EVENT_TYPES) counts[type] = { received: 0, malformed: 0, duplicates: 0, truncated: 0 }
+  for (const type of EVENT_TYPES) counts[type] = { received: 0, malformed: 0, duplicates: 0 }
   const tally: WindowTally = { fresh, done, counts, malformed: new MalformedEvents() }
   const exports = exportSession<WindowRecord, ExportOutcome>({
     call: deps.exportRecords,
@@ -202,7 +209,6 @@ function admitEncoded(deps: WindowRunDeps, result: BatchResult, w: WindowTally):
     const uid = uids[i]!
     const c = w.counts[type]
     c.received++
-    c.truncated += truncated[i]!
     const reasons = malformed.get(i)
     if (!admits(deps, w, t, uid, reasons)) continue
     out.push({
@@ -236,7 +242,6 @@ function admit(deps: WindowRunDeps, batch: EventBatch, w: WindowTally): MappedRe
       const record = mapEvent(events[i] as JsonValue, type, deps.mapping, observed, text)
       if (text !== undefined && batch.invalidUtf8?.has(text) === true) record.malformed.push(INVALID_UTF8_REASON)
       c.received++
-      c.truncated += record.truncated ?? 0
       if (admits(deps, w, t, record.uid, record.malformed)) out.push(record)
     }
   }
@@ -293,11 +298,22 @@ function acknowledge(deps: WindowRunDeps, records: WindowRecord[], outcome: Expo
     ),
   ]
   const refused = new Set(rejected.map((r) => r.index))
+  const counts = new Map<EventType, Omit<TypeCounts, 'duplicates'>>()
   records.forEach((r, i) => {
-    done.set(r.uid, EVENT_TYPES.indexOf(r.eventType) | (refused.has(i) ? REJECTED : 0))
+    const isRefused = refused.has(i)
+    done.set(r.uid, EVENT_TYPES.indexOf(r.eventType) | (isRefused ? REJECTED : 0))
     // The export copied the bytes when it planned its requests: the last record of a batch answered frees its buffer.
     if (isEncoded(r) && r.lease !== undefined && --r.lease.left === 0) r.lease.release()
+    let c = counts.get(r.eventType)
+    if (c === undefined) counts.set(r.eventType, (c = { received: 0, exported: 0, rejected: 0, malformed: 0, truncated: 0 }))
+    c.received++
+    if (isRefused) c.rejected++
+    else c.exported++
+    if (r.malformed.length > 0) c.malformed++
+    // Like attributes_dropped_total: cuts in what the collector took, not in records it refused or never got.
+    if (!isRefused) c.truncated += r.truncated ?? 0
   })
+  if (deps.count !== undefined) for (const [type, c] of counts) deps.count(type, c)
   if (rejected.length > 0) {
     const reasons = new Map<string, number>()
     for (const { reason } of rejected) reasons.set(reason, (reasons.get(reason) ?? 0) + 1)

@@ -50,7 +50,7 @@ export interface TypeCounts {
   duplicates: number
   /** Permanently refused by the collector (a 4xx other than 429): logged and counted, not retried. */
   rejected: number
-  /** Attribute values cut to OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT (the body keeps the whole event). */
+  /** Attribute values cut to OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT in acknowledged records (the body keeps the whole event). */
   truncated: number
 }
 

@@ -50,11 +50,19 @@ export class SweepStatus {
     })
   }
 
-  /** A sweep of `stage` over [start, end] was committed at `at`; `lateEvents` of its events were new. */
+  /** `stage` exported `n` events no earlier request had returned: counted as the collector took them, committed or not. */
+  found(stage: number, n: number): void {
+    const s = this.stages[stage]
+    if (s) s.lateEvents += n
+  }
+
+  /**
+   * A sweep of `stage` over [start, end] was committed at `at`; `lateEvents` of its events were new (counted by
+   * `found` as they were exported).
+   */
   swept(stage: number, at: number, start: number, end: number, lateEvents: number): void {
     const s = this.stages[stage]
     if (!s) return
-    s.lateEvents += lateEvents
     s.last = { at, start, end, lateEvents }
   }
 

@@ -7,8 +7,9 @@ import { join } from 'node:path'
 import t from 'tap'
 import type { Test } from 'tap'
 import { ReceiverError, StateError } from '../../src/errors.js'
+import { METRIC_PREFIX } from '../../src/ops/metrics.js'
 import { FileStateStore } from '../../src/state/index.js'
-import { H, MIN, T0, assertExactlyOnce, expectedUids, readState, rig } from '../helpers/e2e-rig.js'
+import { H, MIN, T0, assertExactlyOnce, expectedUids, metricTotal, readState, rig } from '../helpers/e2e-rig.js'
 import type { Rig } from '../helpers/e2e-rig.js'
 
 /** Where a fresh receiver starts: RECEIVER_START_LOOKBACK (1 h) before T0, on the next minute. */
@@ -18,6 +19,8 @@ const intervalOf = (q: { query: Record<string, string> }): [number, number] => {
   const [a = '', b = ''] = (q.query.interval ?? '').split('/')
   return [Date.parse(a), Date.parse(b)]
 }
+/** events_<what>_total over all event types. */
+const counted = (exposition: string, what: string): number => metricTotal(exposition, `${METRIC_PREFIX}events_${what}_total`)
 const until = async (cond: () => boolean, ms = 15_000): Promise<void> => {
   for (const end = Date.now() + ms; !cond(); ) {
     if (Date.now() > end) throw new Error('condition not met in time')
@@ -229,12 +232,19 @@ t.test('SIGTERM mid-window: what the collector acknowledged is not sent again af
   await app1.shutdown()
   t.equal(r.sink.records.length, 256, 'two requests acknowledged')
   t.ok(r.logs.some((l) => l.includes('the records the collector acknowledged are saved')))
+  // Counted by the process that exported them: the next one skips them as already exported (duplicates).
+  const m1 = await app1.metrics.render()
+  t.equal(counted(m1, 'exported'), 256, 'the stopped process counts what the collector acknowledged as exported')
+  t.equal(counted(m1, 'received'), 256, '... and as received')
   r.sink.onRequest(undefined)
   await r.sink.setMode('ok')
-  await r.startApp()
+  const app2 = await r.startApp()
   await r.time.idle()
   t.equal(readState(r.stateDir).cursor, '2026-11-24T12:00:00.000Z')
   assertExactlyOnce(t, r.sink, expectedUids(r.sim, START, cursorOf(r)), await r.cutOff())
+  const m2 = await app2.metrics.render()
+  t.equal(counted(m1, 'exported') + counted(m2, 'exported'), r.sink.records.length, 'the two processes together counted every record the sink took')
+  t.equal(counted(m2, 'duplicates'), 256, 'the restart skipped the acknowledged ones as already exported')
 })
 
 t.test('a failed state write before a request is reported as a state failure, not a fetch failure', async (t) => {

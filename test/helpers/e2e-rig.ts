@@ -128,6 +128,14 @@ export function metricValue(exposition: string, sample: string): number {
   return line === undefined ? Number.NaN : Number(line.slice(sample.length + 1))
 }
 
+/** A metric summed over its samples (every event type, every sweep age; `name` may hold labels to pick some); 0 if absent. */
+export function metricTotal(exposition: string, name: string): number {
+  return exposition
+    .split('\n')
+    .filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `))
+    .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0)
+}
+
 /** What the simulated API holds for [start, end], as log.record.uid → the event. */
 export function expectedUids(sim: SiemSimulator, start: number, end: number): Map<string, { type: string; event: JsonObject }> {
   const byType = sim.eventsIn({ start: new Date(start), end: new Date(end) })

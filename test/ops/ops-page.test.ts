@@ -32,6 +32,7 @@ function busyStatus(): { status: ReceiverStatus; now: number } {
   // The 10-minute stage keeps up; the 35-minute one is behind (read through 90 min ago: more than age + span).
   status.sweeps.configure([10 * MIN, 35 * MIN], 20 * MIN)
   status.sweeps.setThroughs([now - 25 * MIN, now - 90 * MIN])
+  status.sweeps.found(0, 3)
   status.sweeps.swept(0, now - 5 * MIN, now - 45 * MIN, now - 25 * MIN, 3)
   return { status, now }
 }

@@ -247,6 +247,7 @@ t.test('sweeps: the schedule and what each stage found', (t) => {
   s.sweeps.configure([600_000, 2_100_000], 1_200_000)
   t.same(s.snapshot(at).sweeps.map((x) => [x.age, x.through, x.nextAt, x.lagSeconds, x.lastSweep]), [['10m', null, null, null, null], ['35m', null, null, null, null]])
   s.sweeps.setThroughs([at - 15 * 60_000, at - 40 * 60_000])
+  s.sweeps.found(0, 3)
   s.sweeps.swept(0, at, at - 35 * 60_000, at - 15 * 60_000, 3)
   const [early, last] = s.snapshot(at).sweeps
   t.same(early, {
@@ -255,8 +256,9 @@ t.test('sweeps: the schedule and what each stage found', (t) => {
     unreachableSeconds: 0,
   })
   t.equal(last?.nextAt, '2026-11-24T12:15:00.000Z', 'through + span + age')
-  s.sweeps.swept(0, at, 0, 0, 2)
-  t.equal(s.snapshot(at).sweeps[0]?.lateEvents, 5, 'counted since the process started')
+  s.sweeps.found(0, 2)
+  t.equal(s.snapshot(at).sweeps[0]?.lateEvents, 5, 'counted since the process started, as they are exported (committed or not)')
+  t.equal(s.snapshot(at).sweeps[0]?.lastSweep?.lateEvents, 3, 'the last committed sweep keeps its own count')
   s.sweeps.unreachable(1, 15 * 60_000)
   t.same(s.snapshot(at).sweeps.map((x) => x.unreachableSeconds), [0, 900], 'what a stage could no longer read again')
   t.end()

@@ -1,0 +1,119 @@
+/**
+ * Do /metrics and /status tell the truth? End to end in simulated time (real HTTP to the simulated SIEM API, the real
+ * exporter to a real OTLP sink, the real state file), each number against what the sink and the simulator saw, in the
+ * scenarios where they used to drift: a window left before its commit, records read again by the sweeps.
+ */
+import t from 'tap'
+import type { Test } from 'tap'
+import { loadConfig, mappingOptions } from '../../src/config/index.js'
+import { StateError } from '../../src/errors.js'
+import { mapEvent } from '../../src/mapping/index.js'
+import { METRIC_PREFIX } from '../../src/ops/metrics.js'
+import type { EventType, JsonObject } from '../../src/siem/types.js'
+import { FileStateStore } from '../../src/state/index.js'
+import type { StateStore } from '../../src/state/index.js'
+import { H, MIN, T0, expectedUids, metricTotal, readState, rig, uidOf } from '../helpers/e2e-rig.js'
+import type { Rig } from '../helpers/e2e-rig.js'
+
+const P = METRIC_PREFIX
+
+/** Simulated time a minute at a time to `until`, the receiver working at each step. */
+async function runTo(r: Rig, until: number): Promise<void> {
+  for (let now = r.time.monotonic(); now < until; ) {
+    now = Math.min(until, Math.floor(now / MIN) * MIN + MIN + 30_000)
+    r.time.advanceTo(now)
+    await r.time.idle()
+  }
+}
+
+/** received = exported + rejected + duplicates, per scrape: every event read is one of them once answered. */
+function assertBalanced(t: Test, m: string, what: string): void {
+  const events = (k: string): number => metricTotal(m, `${P}events_${k}_total`)
+  const [received, exported, rejected, duplicates] = [events('received'), events('exported'), events('rejected'), events('duplicates')]
+  t.equal(received, exported + rejected + duplicates, `${what}: received ${received} = exported ${exported} + rejected ${rejected} + duplicates ${duplicates}`)
+}
+
+t.test('a window the request budget cuts off mid-way: what the collector acknowledged is counted as exported', async (t) => {
+  const r = await rig(t, 'http/protobuf', {
+    PROOFPOINT_REQUEST_BUDGET: '5',
+    RECEIVER_POLL_INTERVAL: '6h',
+    RECEIVER_START_LOOKBACK: '6h',
+    RECEIVER_EXPORT_BATCH_SIZE: '10',
+    RECEIVER_EXPORT_CONCURRENCY: '1',
+  })
+  // The fifth window's body is cut after part of its records were exported; its retry finds the budget used up.
+  r.sim.onRequest((q) => (r.sim.requests.indexOf(q) === 4 ? { status: 200, cutAfterBytes: 200_000 } : undefined))
+  const app = await r.startApp()
+  await r.time.idle()
+  r.time.advanceTo(T0 + 26 * H)
+  await r.time.idle(60_000)
+  t.ok(r.sim.requests.some((q) => q.fault !== undefined), 'the cut happened')
+  const m = await app.metrics.render()
+  t.equal(metricTotal(m, `${P}events_exported_total`), r.sink.records.length, 'every record the sink took is counted as exported')
+  t.equal(metricTotal(m, `${P}export_requests_total{outcome="ok"}`), r.sink.requests.filter((q) => q.status === 200).length, 'every request it took')
+  assertBalanced(t, m, 'after the budget wait')
+})
+
+t.test('stopped between a sweep\'s export and its commit: its late event is counted, once, by the process that exported it', async (t) => {
+  const r = await rig(t, 'http/protobuf', { RECEIVER_OVERLAP: '30m' })
+  // The state write fails from the moment the sweep's late record was acknowledged, until the stop: the commit is
+  // retried, the stop ends it, and the acknowledged key is saved on the way out (the write works again then).
+  const file = new FileStateStore(r.stateDir)
+  let failing = false
+  const store: StateStore = { load: () => file.load(), save: (state) => (failing ? Promise.reject(new StateError('disk full')) : file.save(state)) }
+  const late = { id: 'late-5', createdAt: T0 + 2 * MIN + 17_000 }
+  const app1 = await r.startApp({
+    store,
+    onExported: (records) => {
+      if (records.some((x) => x.attributes['proofpoint.id'] === late.id)) failing = true
+    },
+  })
+  await r.time.idle()
+  // Created at 12:02:47, visible 5 minutes later: only the 10-minute sweep can find it.
+  const base = r.sim.eventsIn({ start: new Date(T0 - H), end: new Date(T0) }).messagesDelivered[0] as JsonObject
+  for (let now = T0 + MIN, injected = false; !failing && now < T0 + 40 * MIN; now += MIN) {
+    if (!injected && now >= late.createdAt + 5 * MIN) {
+      r.sim.inject('messagesDelivered', { ...base, id: late.id, recipient: ['late@corp.example'], messageTime: new Date(late.createdAt).toISOString() }, late.createdAt)
+      injected = true
+    }
+    r.time.advanceTo(now)
+    await r.time.idle()
+  }
+  t.ok(failing, 'the sweep exported the late event; its commit fails')
+  failing = false
+  await app1.shutdown()
+  const m1 = await app1.metrics.render()
+  t.equal(metricTotal(m1, `${P}late_events_total`), 1, 'counted as a late event by the process that exported it')
+  t.equal(metricTotal(m1, `${P}events_exported_total`), r.sink.records.length, 'and as exported')
+  assertBalanced(t, m1, 'process 1')
+
+  const app2 = await r.startApp()
+  await runTo(r, T0 + 90 * MIN)
+  const m2 = await app2.metrics.render()
+  t.equal(r.sink.records.filter((x) => x.attributes['proofpoint.id'] === late.id).length, 1, 'the late event arrived once')
+  t.equal(metricTotal(m2, `${P}late_events_total`), 0, 'not found again by the restarted sweep: it was saved as exported')
+  t.equal(metricTotal(m1, `${P}events_exported_total`) + metricTotal(m2, `${P}events_exported_total`), r.sink.records.length, 'both processes together counted what the sink took')
+  assertBalanced(t, m2, 'process 2')
+  t.ok(Date.parse(readState(r.stateDir).cursor) >= T0 + 85 * MIN)
+})
+
+for (const workers of ['0', '2']) {
+  t.test(`attribute values cut: counted in the records the collector took, not in the copies the sweeps read again (workers ${workers})`, async (t) => {
+    const env = { OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT: '64', RECEIVER_OVERLAP: '30m', RECEIVER_WORKERS: workers }
+    const r = await rig(t, 'http/protobuf', env)
+    const app = await r.startApp()
+    await r.time.idle()
+    await runTo(r, T0 + H)
+    const m = await app.metrics.render()
+    const { config } = loadConfig({ env: { PROOFPOINT_PRINCIPAL: 'p', PROOFPOINT_SECRET: 's', ...env } })
+    const events = expectedUids(r.sim, T0 - 2 * H, T0 + H)
+    let cuts = 0
+    for (const uid of new Set(r.sink.records.map(uidOf))) {
+      const { type, event } = events.get(uid)!
+      cuts += mapEvent(event, type as EventType, mappingOptions(config), [0, 0]).truncated ?? 0
+    }
+    t.ok(metricTotal(m, `${P}events_duplicates_total`) > 0, 'the sweeps read records again')
+    t.ok(cuts > 0, `the limit cuts values (${cuts} in what the sink got)`)
+    t.equal(metricTotal(m, `${P}attribute_values_truncated_total`), cuts, 'the counter says how many values the delivered records have cut')
+  })
+}
