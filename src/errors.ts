@@ -52,7 +52,7 @@ export class ConfigError extends ReceiverError {
 
 /** The poller backs off and asks again after any SIEM API failure but a 400 (SiemBadRequestError): a smaller window. */
 export class SiemApiError extends ReceiverError {
-  /** The HTTP status, when the API answered. */
+  /** The HTTP status, when the API answered (also a 2xx whose body then failed: cut, not JSON, stalled). */
   readonly status: number | undefined
   constructor(code: ErrorCode, message: string, opts: { status?: number; cause?: unknown } = {}) {
     super(code, message, { cause: opts.cause })
@@ -92,22 +92,25 @@ export class SiemServerError extends SiemApiError {
   }
 }
 
+/** `status`: the answer's, when the connection failed while its body was read. */
 export class SiemNetworkError extends SiemApiError {
-  constructor(message: string, cause?: unknown) {
-    super('PSR_ERR_SIEM_NETWORK', `${message}; check PROOFPOINT_BASE_URL and network access to it`, { cause })
+  constructor(message: string, cause?: unknown, status?: number) {
+    super('PSR_ERR_SIEM_NETWORK', `${message}; check PROOFPOINT_BASE_URL and network access to it`, { cause, status })
   }
 }
 
+/** `status`: the answer's, when its body stalled. */
 export class SiemTimeoutError extends SiemApiError {
-  constructor(timeoutMs: number, cause?: unknown) {
-    super('PSR_ERR_SIEM_TIMEOUT', `SIEM API did not answer within ${timeoutMs} ms (PROOFPOINT_REQUEST_TIMEOUT)`, { cause })
+  constructor(timeoutMs: number, cause?: unknown, status?: number) {
+    super('PSR_ERR_SIEM_TIMEOUT', `SIEM API did not answer within ${timeoutMs} ms (PROOFPOINT_REQUEST_TIMEOUT)`, { cause, status })
   }
 }
 
 /** 2xx with a body that is not the JSON the API documents (syslog text when format=json was lost, HTML from a proxy, truncation). */
 export class SiemBadResponseError extends SiemApiError {
-  constructor(detail: string, cause?: unknown) {
-    super('PSR_ERR_SIEM_BAD_RESPONSE', `SIEM API answered with a body that is not the expected JSON: ${detail}`, { cause })
+  /** `status`: the answer's (undefined only when not known where the body was found wrong). */
+  constructor(detail: string, status: number | undefined, cause?: unknown) {
+    super('PSR_ERR_SIEM_BAD_RESPONSE', `SIEM API answered with a body that is not the expected JSON: ${detail}`, { cause, status })
   }
 }
 

@@ -81,7 +81,7 @@ export class ReceiverMetrics {
 
     this.apiRequests = new Counter({
       name: `${METRIC_PREFIX}api_requests_total`,
-      help: 'SIEM API requests by outcome and HTTP status code (status_code="none" when no answer came: network error, timeout).',
+      help: 'SIEM API requests by outcome and the HTTP status of the answer, also when its body then failed (cut, not JSON, stalled); status_code="none" when no answer came (network error, timeout before the headers).',
       labelNames: ['outcome', 'status_code'],
       registers,
     })

@@ -16,7 +16,8 @@ export class PollReporter {
   requestFailed(err: unknown, started: number): void {
     const { status } = this
     const httpStatus = err instanceof SiemApiError ? err.status : undefined
-    // The API answered (a 400, a 401, a 5xx): the loop is working, the API is not. No answer is no progress.
+    // The API answered (a 400, a 401, a 5xx, a 2xx whose body was cut or is not JSON): the loop is working, the API is
+    // not. No answer is no progress.
     if (httpStatus !== undefined) status.progress(this.monotonic(), this.clock())
     this.metrics?.observeApiRequest('error', httpStatus, (performance.now() - started) / 1000)
     status.recordPoll({

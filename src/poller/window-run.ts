@@ -16,7 +16,7 @@ import { EVENT_TYPES } from '../siem/types.js'
 import type { EventType, JsonValue, RawEvents, TimeWindow } from '../siem/types.js'
 import type { TypeCounts } from '../status/index.js'
 import { isParseFailure } from '../workers/encode-batch.js'
-import type { BatchResult } from '../workers/encode-batch.js'
+import type { BatchResult, EncodedBatch } from '../workers/encode-batch.js'
 import { UidKeyMap } from '../state/index.js'
 import { REJECTED } from './commit.js'
 import type { Acknowledged } from './commit.js'
@@ -100,7 +100,10 @@ export async function runWindow(deps: WindowRunDeps, window: TimeWindow, signal:
   /** Batches in the threads, oldest first. */
   const mapping: Array<Promise<BatchResult>> = []
   const takeOldest = async (): Promise<void> => {
-    for (const record of admitEncoded(deps, await mapping.shift()!, tally)) await exports.add(record)
+    const result = await mapping.shift()!
+    // The worker parsed what the tokenizer did not: an event that is not JSON is the API's answer going wrong.
+    if (isParseFailure(result)) throw new SiemBadResponseError(result.parseError, events.answered?.status)
+    for (const record of admitEncoded(deps, result, tally)) await exports.add(record)
   }
   try {
     for await (const batch of events) {
@@ -195,9 +198,7 @@ class MalformedEvents {
 }
 
 /** admit() for a batch a worker mapped and encoded: the same counts, logs and keys, the records as bytes. */
-function admitEncoded(deps: WindowRunDeps, result: BatchResult, w: WindowTally): EncodedRecord[] {
-  // The worker parsed what the tokenizer did not: an event that is not JSON is the API's answer going wrong.
-  if (isParseFailure(result)) throw new SiemBadResponseError(result.parseError)
+function admitEncoded(deps: WindowRunDeps, result: EncodedBatch, w: WindowTally): EncodedRecord[] {
   const { bytes, ends, types, uids, truncated, droppedAttributes } = result
   const malformed = new Map(result.malformed)
   const out: EncodedRecord[] = []

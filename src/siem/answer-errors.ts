@@ -31,14 +31,26 @@ const EXCERPT_MAX = 80 // characters of an unexpected body quoted in an error
 const PROGRAMMING_ERROR_CODES = new Set(['UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED', 'UND_ERR_INVALID_RETURN_VALUE'])
 const TIMEOUT_ERROR_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT'])
 
-/** A failure to reach the API or to read its answer; `bodyBytes` once the body was being read. The caller's abort stays its reason. */
-export function transportError(ctx: ErrorContext, err: unknown, bodyBytes?: number): unknown {
+/** The answer whose body was being read: its status and headers, the body bytes read, the start of the body. */
+export interface Answer {
+  status: number
+  headers: Headers
+  bytes: number
+  head: () => string
+}
+
+/**
+ * A failure to reach the API or to read its answer; `answer` once the body was being read (the error then carries its
+ * status: the API answered). The caller's abort stays its reason.
+ */
+export function transportError(ctx: ErrorContext, err: unknown, answer?: Pick<Answer, 'status' | 'bytes'>): unknown {
   if (ctx.signal?.aborted) return ctx.signal.reason
   const code = errorCodeOf(err)
   // Network, TLS and HTTP-protocol failures carry a code (ECONNREFUSED, UND_ERR_SOCKET, CERT_HAS_EXPIRED, ...);
   // anything without one is a bug and is not disguised as a network problem.
   if (code === undefined || PROGRAMMING_ERROR_CODES.has(code)) return err
-  if (TIMEOUT_ERROR_CODES.has(code)) return new SiemTimeoutError(ctx.timeoutMs, err)
+  const bodyBytes = answer?.bytes
+  if (TIMEOUT_ERROR_CODES.has(code)) return new SiemTimeoutError(ctx.timeoutMs, err, answer?.status)
   const detail = ctx.redact(sanitize(err instanceof Error ? err.message : String(err), 200))
   const via = ctx.proxyShown === undefined ? '' : ` through the proxy ${ctx.proxyShown}`
   const where =
@@ -49,7 +61,7 @@ export function transportError(ctx: ErrorContext, err: unknown, bodyBytes?: numb
     const hint = refused === '407' ? ': it wants credentials (put them in the proxy URL, http://user:password@host:port)' : ''
     return new SiemNetworkError(`the proxy ${ctx.proxyShown} refused to open a tunnel to ${ctx.origin} (${refused})${hint}; ${PROXY_HINT}`, err)
   }
-  return new SiemNetworkError(`${where}: ${code}: ${detail}${via === '' ? '' : `; ${PROXY_HINT}`}`, err)
+  return new SiemNetworkError(`${where}: ${code}: ${detail}${via === '' ? '' : `; ${PROXY_HINT}`}`, err, answer?.status)
 }
 
 /** An answer that is not 2xx: reads (a bounded part of) its body for the API's message. */
@@ -71,21 +83,23 @@ export async function statusError(ctx: ErrorContext, res: Dispatcher.ResponseDat
   return new SiemServerError(status, detail)
 }
 
-/** A failure while the body of a 2xx answer was decoded and parsed; `head` is the body's start, for an excerpt. */
-export function bodyError(ctx: ErrorContext, err: unknown, headers: Headers, head: () => string, bodyBytes: number): unknown {
+/** A failure while the body of a 2xx answer was decoded and parsed (`answer.head` is the body's start, for an excerpt). */
+export function bodyError(ctx: ErrorContext, err: unknown, answer: Answer): unknown {
+  const { status, headers } = answer
   if (err instanceof BodyFormatError) {
-    const excerpt = ctx.redact(head())
+    const excerpt = ctx.redact(answer.head())
     const type = headerValue(headers, 'content-type')
     return new SiemBadResponseError(
       `${err.message}${type ? ` (content-type ${sanitize(type, 60)})` : ''}${excerpt ? `; it starts with ${JSON.stringify(sanitize(excerpt, EXCERPT_MAX))}` : ''}`,
+      status,
     )
   }
   const code = errorCodeOf(err)
   // zlib: Z_DATA_ERROR, Z_BUF_ERROR (truncated); brotli: ERR__ERROR_FORMAT_..., ERR_BROTLI_...
   if (code !== undefined && (code.startsWith('Z_') || code.startsWith('ERR_BROTLI') || code.startsWith('ERR__ERROR'))) {
-    return new SiemBadResponseError(`the ${headerValue(headers, 'content-encoding')} content could not be decoded (${code})`)
+    return new SiemBadResponseError(`the ${headerValue(headers, 'content-encoding')} content could not be decoded (${code})`, status)
   }
-  return transportError(ctx, err, bodyBytes)
+  return transportError(ctx, err, answer)
 }
 
 export function headerValue(h: Headers, name: string): string | undefined {

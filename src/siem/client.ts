@@ -195,7 +195,7 @@ export class SiemClient {
       }
       read({ status: statusCode, bytes: wire, events, ...(parsed.queryEndTime === undefined ? {} : { queryEndTime: parsed.queryEndTime }) }, true)
     } catch (err) {
-      throw bodyError(ctx, err, headers, () => parser.headText(), wire)
+      throw bodyError(ctx, err, { status: statusCode, headers, bytes: wire, head: () => parser.headText() })
     } finally {
       if (!finished) discard(body)
     }

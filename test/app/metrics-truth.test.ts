@@ -117,3 +117,31 @@ for (const workers of ['0', '2']) {
     t.equal(metricTotal(m, `${P}attribute_values_truncated_total`), cuts, 'the counter says how many values the delivered records have cut')
   })
 }
+
+t.test('a 200 whose body is cut or not JSON: counted under status_code 200, /status shows the status, and it is progress', async (t) => {
+  const r = await rig(t, 'http/protobuf', { PROOFPOINT_REQUEST_TIMEOUT: '2s' })
+  const app = await r.startApp()
+  await r.time.idle()
+  const faults = [{ status: 200, cutAfterBytes: 100 }, { status: 200, body: 'not json at all' }, { status: 200, reset: true }]
+  const seen: Array<{ code?: string; httpStatus: number | null; progress: boolean }> = []
+  let step = 0
+  for (const fault of faults) {
+    r.sim.failNext(1, fault)
+    // The next poll fails (its backoff ends after this step); the one after that succeeds.
+    for (const look of [true, false]) {
+      r.time.advanceTo(T0 + ++step * MIN)
+      await r.time.idle(60_000)
+      const { lastPoll, lastHeartbeatAt } = app.status.snapshot(r.time.clock())
+      if (look) seen.push({ ...(lastPoll?.error ? { code: lastPoll.error.code } : {}), httpStatus: lastPoll?.httpStatus ?? null, progress: lastHeartbeatAt === lastPoll?.at })
+    }
+  }
+  t.same(r.sim.requests.filter((q) => q.fault !== undefined).map((q) => q.fault), ['cut', 'reply', 'reset'], 'the three faults')
+  t.match(seen, [
+    { code: /PSR_ERR_SIEM_(TIMEOUT|NETWORK)/, httpStatus: 200, progress: true },
+    { code: 'PSR_ERR_SIEM_BAD_RESPONSE', httpStatus: 200, progress: true },
+    { code: 'PSR_ERR_SIEM_NETWORK', httpStatus: null, progress: false },
+  ], '/status lastPoll: the answer\'s status, and an answer (not the reset) counted as progress: the API failed, not the loop')
+  const m = await app.metrics.render()
+  t.equal(metricTotal(m, `${P}api_requests_total{outcome="error",status_code="200"}`), 2, 'the cut body and the body that is not JSON')
+  t.equal(metricTotal(m, `${P}api_requests_total{outcome="error",status_code="none"}`), 1, 'the connection reset before the headers: no answer')
+})

@@ -82,7 +82,8 @@ t.test('an event that is not JSON, found by a thread: the window fails as a bad 
   t.equal(lastPoll?.outcome, 'error', '/status: the last SIEM API call failed')
   t.equal(lastPoll?.error?.code, 'PSR_ERR_SIEM_BAD_RESPONSE')
   const metrics = await app.metrics.render()
-  t.match(metrics, /^proofpoint_receiver_api_requests_total\{outcome="error"[^}]*\} 1$/m, 'counted as a failed request')
+  t.match(metrics, /^proofpoint_receiver_api_requests_total\{outcome="error",status_code="200"\} 1$/m, 'counted as a failed request, to which the API answered 200')
+  t.equal(lastPoll?.httpStatus, 200, '/status: the status the API answered with')
   t.notMatch(metrics, /^proofpoint_receiver_api_requests_total\{outcome="ok"/m, 'and never as an answered one')
 })
 

@@ -317,6 +317,7 @@ t.test('a 2xx body that is not the documented JSON is a SiemBadResponseError tha
     const err = await fetchError(client(t, srv.url))
     t.type(err, SiemBadResponseError, body)
     t.equal((err as SiemBadResponseError).code, 'PSR_ERR_SIEM_BAD_RESPONSE')
+    t.equal((err as SiemBadResponseError).status, 200, 'the API answered: its status is kept')
     t.match((err as Error).message, re, body)
     t.match((err as Error).message, /it starts with "/, 'an excerpt is included')
   }
@@ -339,6 +340,7 @@ t.test('a truncated body is a typed, retryable error', async (t) => {
   const e1 = await fetchError(client(t, srv.url))
   t.type(e1, SiemBadResponseError)
   t.match((e1 as Error).message, /truncated JSON/)
+  t.equal((e1 as SiemApiError).status, 200, 'a cut body: the answer was a 200 all the same')
   // Content-length promises more, then the server goes away.
   const srv2 = await serve(t, (_req, res) => {
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(FIXTURE.length) })
@@ -349,6 +351,7 @@ t.test('a truncated body is a typed, retryable error', async (t) => {
   t.type(e2, SiemApiError)
   t.equal((e2 as SiemApiError).code, 'PSR_ERR_SIEM_NETWORK')
   t.match((e2 as Error).message, /after \d+ bytes of the response body/)
+  t.equal((e2 as SiemApiError).status, 200, 'the connection failed after the answer came')
   assertNoSecret(t, e2)
   // Chunked, then the connection drops.
   const srv3 = await serve(t, (_req, res) => {
@@ -356,7 +359,9 @@ t.test('a truncated body is a typed, retryable error', async (t) => {
     res.write(half)
     setTimeout(() => res.socket?.destroy(), 20)
   })
-  t.type(await fetchError(client(t, srv3.url)), SiemNetworkError)
+  const e3 = await fetchError(client(t, srv3.url))
+  t.type(e3, SiemNetworkError)
+  t.equal((e3 as SiemApiError).status, 200)
 })
 
 t.test('a server that does not answer: SiemTimeoutError within the timeout', async (t) => {
@@ -366,6 +371,7 @@ t.test('a server that does not answer: SiemTimeoutError within the timeout', asy
   const took = Date.now() - started
   t.type(e1, SiemTimeoutError)
   t.equal((e1 as SiemTimeoutError).code, 'PSR_ERR_SIEM_TIMEOUT')
+  t.equal((e1 as SiemTimeoutError).status, undefined, 'no answer came')
   t.ok(took >= 250 && took < 2000, `headers timeout took ${took} ms`)
   assertNoSecret(t, e1)
   // Headers arrive, then the body stalls.
@@ -376,6 +382,7 @@ t.test('a server that does not answer: SiemTimeoutError within the timeout', asy
   const s2 = Date.now()
   const e2 = await fetchError(client(t, stall.url, { timeoutMs: 300 }))
   t.type(e2, SiemTimeoutError, 'body timeout')
+  t.equal((e2 as SiemTimeoutError).status, 200, 'the answer came, then its body stalled')
   t.ok(Date.now() - s2 < 2000)
 })
 
@@ -395,7 +402,9 @@ t.test('connection refused is a SiemNetworkError', async (t) => {
 
 t.test('a connection reset before the answer is a SiemNetworkError', async (t) => {
   const srv = await serve(t, (req) => req.socket.destroy())
-  t.type(await fetchError(client(t, srv.url)), SiemNetworkError)
+  const err = await fetchError(client(t, srv.url))
+  t.type(err, SiemNetworkError)
+  t.equal((err as SiemNetworkError).status, undefined, 'no answer came')
 })
 
 t.test('a caller abort rejects with the abort reason, not a timeout', async (t) => {
