@@ -3,6 +3,8 @@
  * message that says what is wrong and what to do. Whether it is retried follows from the error's class and code
  * (ExportError's `retryable` says it outright), not from words in the message. Secrets are never put into messages or context.
  */
+import type { ExportRequestOutcome } from './export/report.js'
+
 /** sysexits.h EX_CONFIG: what init systems and operators recognise as "fix the configuration". */
 export const EXIT_CONFIG = 78
 
@@ -138,6 +140,11 @@ export class ExportError extends ReceiverError {
   readonly status: number | undefined
   /** The collector's Retry-After (429, 503), in milliseconds: wait at least this long before sending again. */
   readonly retryAfterMs: number | undefined
+  /**
+   * What the failed call sent, set by the export pipeline: its requests by how each was answered (acknowledged ones
+   * before the failure included), and the body bytes of those acknowledged. Undefined from elsewhere.
+   */
+  sent: { requests: Partial<Record<ExportRequestOutcome, number>>; bytes: number | undefined } | undefined
   constructor(code: ExportErrorCode, message: string, opts: { status?: number; retryAfterMs?: number; cause?: unknown } = {}) {
     super(code, message, { cause: opts.cause })
     this.retryable = code === 'PSR_ERR_EXPORT_FAILED'

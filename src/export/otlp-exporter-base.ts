@@ -19,6 +19,11 @@ export interface OtlpExportResult extends ExportResult {
   /** Request body bytes as sent (after compression; for gRPC the message before gRPC's own compression). */
   bytes?: number
   attempts?: number
+  /**
+   * Requests that went out, the exporter's retries included: each one before the last failed in a way it retries.
+   * 0 when none did (shut down first); the synthetic timeout of an attempt with no time left is not one.
+   */
+  requests?: number
   /** HTTP status of the last answer, when there was one. */
   status?: number
   /** The collector accepted the request but rejected some records (OTLP partial success): retrying will not help. */
@@ -172,21 +177,24 @@ export abstract class OtlpExporterBase implements LogRecordExporter {
     const deadline = Date.now() + this.timeoutMillis
     const { initialBackoffMs: initialMs, maxBackoffMs: maxMs, multiplier } = this.retry
     let step = 0
+    let requests = 0
     for (let attempt = 1; ; attempt++) {
       const left = deadline - Date.now()
+      if (left > 0) requests++
       const attemptResult: Attempt =
         left > 0
           ? await this.attempt(body, left)
           : { ok: false, retry: false, failure: { reason: 'timeout', message: `no acknowledgement within ${this.timeoutMillis} ms` } }
       if (attemptResult.ok) {
         const partialSuccess = attemptResult.complete ? this.partialSuccess(attemptResult.body) : undefined
-        return { code: ExportResultCode.SUCCESS, bytes: body.length, attempts: attempt, status: attemptResult.status, partialSuccess }
+        return { code: ExportResultCode.SUCCESS, bytes: body.length, attempts: attempt, requests, status: attemptResult.status, partialSuccess }
       }
       const { failure } = attemptResult
       const fail = (): OtlpExportResult => ({
         ...failed(new OtlpExportFailure(failure.reason, failure.message, { ...failure, attempts: attempt })),
         bytes: body.length,
         attempts: attempt,
+        requests,
         status: failure.status,
       })
       if (!attemptResult.retry || attempt > this.retry.maxRetries || this.shutdownPromise) return fail()
@@ -232,5 +240,5 @@ export abstract class OtlpExporterBase implements LogRecordExporter {
 }
 
 function failed(error: OtlpExportFailure): OtlpExportResult {
-  return { code: ExportResultCode.FAILED, error }
+  return { code: ExportResultCode.FAILED, error, requests: 0 }
 }

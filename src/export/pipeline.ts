@@ -15,7 +15,7 @@ import type { OtlpCompression, OtlpExporterBaseOptions, OtlpProtocol } from './o
 import { OtlpGrpcLogExporter } from './otlp-grpc-exporter.js'
 import { OtlpHttpLogExporter } from './otlp-http-exporter.js'
 import { OtlpProtoLogsEncoder } from './otlp-proto-encoder.js'
-import { addAcknowledged, addRejected, emptyReport } from './report.js'
+import { addAcknowledged, addRejected, countRequests, emptyReport } from './report.js'
 import type { ExportReport } from './report.js'
 import { buildResource, SCOPE_NAME } from './resource.js'
 import { SdkRecordFactory } from './sdk-records.js'
@@ -164,13 +164,16 @@ export function createExportPipeline(opts: ExportPipelineOptions): ExportPipelin
       const count = part.end - part.start
       const { result, droppedAttributes } = await codec.send(part)
       if (result.code === ExportResultCode.SUCCESS) {
+        countRequests(report, result.requests, 'ok')
         addAcknowledged(report, part, result, droppedAttributes, redact)
         return undefined
       }
       const error = result.error ?? new Error('the exporter reported a failure without an error')
       const ctx = { endpoint: opts.endpoint, timeoutMs: opts.timeoutMs, batch, batches: plan.length, records: count, bytes: result.bytes, redact }
       const kind = classifyFailure(error)
-      if (kind === 'too-large' && count > 1) {
+      const tooLarge = kind === 'too-large' && count > 1
+      countRequests(report, result.requests, tooLarge ? 'too_large' : kind === 'too-large' || kind === 'rejected' ? 'rejected' : 'error')
+      if (tooLarge) {
         report.splits++
         plannedMaxBatchBytes = Math.max(1, Math.min(plannedMaxBatchBytes, Math.floor(part.bytes / 2)))
         for (const half of halves(part)) await send(half, batch)
@@ -208,6 +211,10 @@ export function createExportPipeline(opts: ExportPipelineOptions): ExportPipelin
 
     try {
       for (const [i, planned] of plan.entries()) await send(planned, i + 1)
+    } catch (err) {
+      // The requests before the failure were sent and answered all the same (some acknowledged): /metrics counts them.
+      if (err instanceof ExportError) err.sent = { requests: report.requests, bytes: report.bytes }
+      throw err
     } finally {
       codec.release()
     }
@@ -218,7 +225,9 @@ export function createExportPipeline(opts: ExportPipelineOptions): ExportPipelin
     maxConcurrency,
     exportRecords(records: ExportRecord[]): Promise<ExportReport> {
       if (shutdownPromise) {
-        return Promise.reject(new ExportError('PSR_ERR_EXPORT_SHUT_DOWN', `export to ${where} refused: the pipeline is shut down`))
+        const refused = new ExportError('PSR_ERR_EXPORT_SHUT_DOWN', `export to ${where} refused: the pipeline is shut down`)
+        refused.sent = { requests: {}, bytes: 0 }
+        return Promise.reject(refused)
       }
       const next = (async () => {
         await acquire()

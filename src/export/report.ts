@@ -1,6 +1,15 @@
 import type { Batch } from './batches.js'
 import type { OtlpExportResult } from './otlp-exporter-base.js'
 
+/**
+ * How the collector answered one OTLP request: `ok` acknowledged (a partial success too); `rejected` refused its
+ * records as data; `too_large` over its size limit (413, gRPC RESOURCE_EXHAUSTED saying so), sent again in halves;
+ * `error` anything to retry or fix (no answer, 429, 5xx, a timeout, a wrong endpoint or credentials).
+ */
+export const EXPORT_REQUEST_OUTCOMES = ['ok', 'rejected', 'too_large', 'error'] as const
+export type ExportRequestOutcome = (typeof EXPORT_REQUEST_OUTCOMES)[number]
+export type RequestCounts = Record<ExportRequestOutcome, number>
+
 /** A record the collector refused as data: sending it again cannot help, so it is counted and the receiver moves on. */
 export interface RejectedRecord {
   /** Index into the array given to exportRecords(). */
@@ -28,6 +37,8 @@ export interface ExportReport {
   records: number
   /** Requests the collector acknowledged. */
   batches: number
+  /** Every request sent (the exporter's retries included), by how it was answered. */
+  requests: RequestCounts
   /** Request body bytes as sent (after compression); undefined when the exporter does not say (an injected one). */
   bytes: number | undefined
   /** Attributes dropped over the count limit (the records' droppedAttributesCount), summed over the acknowledged records. */
@@ -55,6 +66,7 @@ export function emptyReport(): ExportReport {
   return {
     records: 0,
     batches: 0,
+    requests: { ok: 0, rejected: 0, too_large: 0, error: 0 },
     bytes: 0,
     droppedAttributes: 0,
     rejectedRecords: 0,
@@ -93,6 +105,17 @@ export function addAcknowledged(report: ExportReport, part: Batch, result: OtlpE
     report.warnings.push(message)
   }
   if (message) report.rejectionMessages.push(message)
+}
+
+/**
+ * Counts the requests one send made: `sent` of them (undefined: an exporter that does not say made one), the last
+ * answered as `last`, the ones before it failed in a way the exporter retried.
+ */
+export function countRequests(report: ExportReport, sent: number | undefined, last: ExportRequestOutcome): void {
+  const n = sent ?? 1
+  if (!(n > 0)) return
+  report.requests.error += n - 1
+  report.requests[last]++
 }
 
 /** Adds a request the collector refused as data: each of its records is rejected, for `reason`. */

@@ -1,5 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 
+import { EXPORT_REQUEST_OUTCOMES } from '../export/report.js'
+import type { ExportRequestOutcome } from '../export/report.js'
 import type { EventType } from '../siem/types.js'
 import type { ReceiverStatus, StatusSnapshot, SweepView, TypeCounts } from '../status/index.js'
 
@@ -9,8 +11,8 @@ export const METRIC_PREFIX = 'proofpoint_receiver_'
 const DURATION_BUCKETS: readonly number[] = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120]
 
 export type ApiOutcome = 'ok' | 'error'
-/** `rejected`: the collector answered, but refused the records as data (a 4xx other than 429, or partial success). */
-export type ExportOutcome = 'ok' | 'error' | 'rejected'
+/** How the collector answered one OTLP request (see EXPORT_REQUEST_OUTCOMES); an export call is `ok` or `error`. */
+export type ExportOutcome = ExportRequestOutcome
 
 export interface ReceiverMetricsOptions {
   /** The live status the poller maintains; the event, time and budget metrics are read from it at scrape time. */
@@ -94,7 +96,7 @@ export class ReceiverMetrics {
     })
     this.exportRequests = new Counter({
       name: `${METRIC_PREFIX}export_requests_total`,
-      help: 'OTLP export requests (batches) by outcome: ok (acknowledged), rejected (refused as data, not retried), error (to be retried).',
+      help: "OTLP requests sent, each once, by the collector's answer (the exporter's own retries included): ok (acknowledged, a partial success too), rejected (refused as data: not sent again, but for halves sent to find the record refused), too_large (over its size limit: 413 or gRPC RESOURCE_EXHAUSTED saying so; sent again in halves), error (no answer, 429, 5xx, a timeout, a wrong endpoint or credentials: sent again later).",
       labelNames: ['outcome'],
       registers,
     })
@@ -112,15 +114,13 @@ export class ReceiverMetrics {
     })
     this.exportBytes = new Counter({
       name: `${METRIC_PREFIX}export_bytes_total`,
-      help: 'OTLP request body bytes sent in the requests the collector acknowledged: after compression over OTLP/HTTP, before it over OTLP/gRPC (grpc-js compresses).',
+      help: 'OTLP request body bytes sent in the requests the collector acknowledged (also those of a call whose later requests failed): after compression over OTLP/HTTP, before it over OTLP/gRPC (grpc-js compresses).',
       registers,
     })
     // Known label values start at 0, so rate() and increase() work from the first scrape.
     for (const outcome of ['ok', 'error'] as const) this.apiDuration.zero({ outcome })
-    for (const outcome of ['ok', 'error', 'rejected'] as const) {
-      this.exportRequests.inc({ outcome }, 0)
-      this.exportDuration.zero({ outcome })
-    }
+    for (const outcome of EXPORT_REQUEST_OUTCOMES) this.exportRequests.inc({ outcome }, 0)
+    for (const outcome of ['ok', 'error', 'rejected'] as const) this.exportDuration.zero({ outcome })
 
     const gauge = (name: string, help: string, value: (s: StatusSnapshot) => number | null): void => {
       const g: Gauge = new Gauge({
@@ -253,14 +253,14 @@ export class ReceiverMetrics {
   }
 
   /**
-   * One export call finished: `batches` is how many OTLP requests it made with that outcome (0 is fine), `seconds`
-   * the duration of the whole call, observed once under `outcome`. A call with mixed results (some requests
-   * acknowledged, some rejected) is reported once with its main outcome and duration, then once per other outcome
-   * with its request count and `seconds` undefined, so the call is timed once. `bytes`: the request body bytes
-   * sent in the acknowledged requests, when the exporter says.
+   * One export call finished: `requests` is how many OTLP requests it sent that were answered `outcome` (0 is fine),
+   * `seconds` the duration of the whole call, observed once under the call's outcome (`ok` or `error`). A call's
+   * requests with other answers (some acknowledged, some rejected, retried or split) are reported once per outcome
+   * with `seconds` undefined, so the call is timed once. `bytes`: the request body bytes sent in the acknowledged
+   * requests, when the exporter says.
    */
-  observeExport(outcome: ExportOutcome, batches: number, seconds: number | undefined, bytes?: number): void {
-    if (Number.isFinite(batches) && batches > 0) this.exportRequests.inc({ outcome }, batches)
+  observeExport(outcome: ExportOutcome, requests: number, seconds?: number, bytes?: number): void {
+    if (Number.isFinite(requests) && requests > 0) this.exportRequests.inc({ outcome }, requests)
     if (seconds !== undefined) observe(this.exportDuration, outcome, seconds)
     addBytes(this.exportBytes, bytes)
   }

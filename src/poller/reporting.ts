@@ -1,5 +1,7 @@
 /** What the poller tells /status and /metrics about each SIEM API request and each export call, and progress for liveness. */
 import { ExportError, SiemApiError, SiemAuthError, errorInfo } from '../errors.js'
+import { EXPORT_REQUEST_OUTCOMES } from '../export/report.js'
+import type { ExportRequestOutcome } from '../export/report.js'
 import type { ExportRecord } from '../mapping/types.js'
 import type { WindowSummary } from '../siem/client.js'
 import type { ReceiverStatus } from '../status/index.js'
@@ -51,11 +53,12 @@ export class PollReporter {
       const outcome = (await sink.exportRecords(records)) ?? {}
       status.progress(this.monotonic(), this.clock())
       status.recordExport({ at: this.clock(), outcome: 'ok', records: records.length, droppedAttributes: outcome.droppedAttributes, splits: outcome.splits })
-      this.metrics?.observeExport('ok', outcome.batches ?? 1, (performance.now() - started) / 1000, outcome.bytes)
-      if (outcome.rejectedBatches) this.metrics?.observeExport('rejected', outcome.rejectedBatches)
+      this.observeCall('ok', outcome.requests ?? { ok: outcome.batches ?? 1 }, started, outcome.bytes)
       return outcome
     } catch (err) {
-      this.metrics?.observeExport('error', 1, (performance.now() - started) / 1000)
+      // A sink that does not say what it sent (not the pipeline's error) sent one request.
+      const sent = err instanceof ExportError ? err.sent : undefined
+      this.observeCall('error', sent?.requests ?? { error: 1 }, started, sent?.bytes)
       status.recordExport({
         at: this.clock(),
         outcome: 'error',
@@ -64,5 +67,11 @@ export class PollReporter {
       })
       throw err
     }
+  }
+
+  /** One export call: timed once, under its own outcome; each of its requests counted under its answer's. */
+  private observeCall(call: 'ok' | 'error', requests: Partial<Record<ExportRequestOutcome, number>>, started: number, bytes: number | undefined): void {
+    this.metrics?.observeExport(call, requests[call] ?? 0, (performance.now() - started) / 1000, bytes)
+    for (const outcome of EXPORT_REQUEST_OUTCOMES) if (outcome !== call) this.metrics?.observeExport(outcome, requests[outcome] ?? 0)
   }
 }

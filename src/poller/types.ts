@@ -1,6 +1,7 @@
 /** The poller's contracts: what it takes from the SIEM client, the export pipeline and its caller. */
 import type { Logger } from 'pino'
 import type { BackoffPolicy } from '../backoff.js'
+import type { ExportRequestOutcome } from '../export/report.js'
 import type { ExportRecord, MappedRecord, MappingOptions } from '../mapping/types.js'
 import type { ApiClock } from '../siem/api-clock.js'
 import type { WindowEvents } from '../siem/client.js'
@@ -18,9 +19,10 @@ export interface WindowSource {
 
 /** Records the collector refused for good (by index into what was sent), so they are counted, not retried forever. */
 export interface ExportOutcome {
-  /** OTLP requests the collector acknowledged, and refused as data. */
+  /** OTLP requests the collector acknowledged (when `requests` is not given: a test double's count). */
   batches?: number
-  rejectedBatches?: number
+  /** Every OTLP request sent, by how it was answered (the pipeline's report says). */
+  requests?: Partial<Record<ExportRequestOutcome, number>>
   /** Request body bytes sent in the acknowledged requests (the pipeline's report says; a test double need not). */
   bytes?: number
   rejected?: ReadonlyArray<{ index: number; reason: string }>
@@ -46,7 +48,7 @@ export interface RecordSink {
 /** What the poller reports to /metrics besides what ReceiverStatus holds. */
 export interface PollerMetrics {
   observeApiRequest(outcome: 'ok' | 'error', statusCode: number | undefined, seconds: number, bytes?: number): void
-  observeExport(outcome: 'ok' | 'error' | 'rejected', batches: number, seconds?: number, bytes?: number): void
+  observeExport(outcome: ExportRequestOutcome, requests: number, seconds?: number, bytes?: number): void
 }
 
 export interface PollerOptions {

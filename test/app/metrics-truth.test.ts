@@ -145,3 +145,48 @@ t.test('a 200 whose body is cut or not JSON: counted under status_code 200, /sta
   t.equal(metricTotal(m, `${P}api_requests_total{outcome="error",status_code="200"}`), 2, 'the cut body and the body that is not JSON')
   t.equal(metricTotal(m, `${P}api_requests_total{outcome="error",status_code="none"}`), 1, 'the connection reset before the headers: no answer')
 })
+
+/** How the sink's statuses read as export_requests_total outcomes. */
+const OUTCOME_OF: Record<number, string> = { 200: 'ok', 400: 'rejected', 413: 'too_large', 401: 'error', 503: 'error' }
+
+const exportScenarios: Array<{ name: string; env?: Record<string, string>; perMinute?: number; arrange: (r: Rig) => void }> = [
+  {
+    name: 'one record the collector refuses: the refused requests halved to find it',
+    env: { RECEIVER_EXPORT_BATCH_SIZE: '16' },
+    arrange: (r) => {
+      let poison: string | undefined
+      r.sink.refuseRecords((rec) => uidOf(rec) === (poison ??= uidOf(rec)))
+    },
+  },
+  { name: 'a 413: the request split in halves', arrange: (r) => r.sink.failNext(1, 413) },
+  {
+    name: 'a call whose first request is acknowledged and whose second fails (a 401: not retried by the exporter)',
+    // 1000 records of ~2 KB: two requests under 3 MiB.
+    env: { RECEIVER_EXPORT_BATCH_SIZE: '1000', RECEIVER_EXPORT_CONCURRENCY: '1' },
+    perMinute: 30,
+    arrange: (r) => {
+      r.sink.acceptNext(1)
+      r.sink.failNext(1, 401)
+    },
+  },
+  { name: "a 503 the exporter retries by itself: its own retry is a request too", arrange: (r) => r.sink.failNext(1, 503) },
+]
+
+for (const { name, env = {}, perMinute = 3, arrange } of exportScenarios) {
+  t.test(`export_requests_total and export_bytes_total add up to what the collector saw: ${name}`, async (t) => {
+    const r = await rig(t, 'http/protobuf', env, perMinute)
+    arrange(r)
+    const app = await r.startApp()
+    await r.time.idle(60_000)
+    await runTo(r, T0 + 2 * MIN)
+    const m = await app.metrics.render()
+    const seen = new Map<string, number>()
+    for (const q of r.sink.requests) seen.set(OUTCOME_OF[q.status] ?? String(q.status), (seen.get(OUTCOME_OF[q.status] ?? String(q.status)) ?? 0) + 1)
+    t.ok(seen.size > 1, `the collector answered more than ok: ${JSON.stringify([...seen])}`)
+    for (const outcome of ['ok', 'rejected', 'too_large', 'error']) {
+      t.equal(metricTotal(m, `${P}export_requests_total{outcome="${outcome}"}`), seen.get(outcome) ?? 0, `${outcome}: as many requests as the sink answered so`)
+    }
+    const acknowledged = r.sink.requests.filter((q) => q.status === 200).reduce((n, q) => n + q.wireBytes, 0)
+    t.equal(metricTotal(m, `${P}export_bytes_total`), acknowledged, 'the bytes of every acknowledged request')
+  })
+}

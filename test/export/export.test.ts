@@ -83,6 +83,7 @@ for (const protocol of PROTOCOLS) {
     t.same(report, {
       records: 4,
       batches: 1,
+      requests: { ok: 1, rejected: 0, too_large: 0, error: 0 },
       bytes: req.wireBytes,
       droppedAttributes: 0,
       rejectedRecords: 0,
@@ -255,6 +256,7 @@ t.test('400 for one poison record among 8: narrowed down by halves, the 7 others
   t.same(sink.requests.map((r) => r.status), [400, 400, 200, 200, 400, 200, 400])
   t.same(report.rejected.map((r) => r.index), [3], 'only the poison record')
   t.equal(report.records, 7)
+  t.same(report.requests, { ok: 3, rejected: 4, too_large: 0, error: 0 }, 'every request counted by its answer, the refused ones that were halved too')
   t.same(sink.records.map((r) => r.attributes['log.record.uid']).sort(), records.filter((_, i) => i !== 3).map((r) => r.uid).sort(), 'the others, once each')
 })
 
@@ -361,6 +363,7 @@ t.test('503 once, then accepted: the exporter retries by itself', async (t) => {
   t.equal(report.records, 2)
   t.equal(sink.requests.length, 2)
   t.equal(sink.records.length, 2, 'the refused attempt left no records')
+  t.same(report.requests, { ok: 1, rejected: 0, too_large: 0, error: 1 }, "the exporter's own retry is a request too")
 })
 
 t.test('429 with Retry-After is honoured', async (t) => {
@@ -498,8 +501,10 @@ t.test('a transient failure in the 2nd batch rejects the whole call; sending aga
   const records = [record(1), record(2), record(3), record(4)]
   sink.acceptNext(1)
   sink.failNext(1, 500)
-  await t.rejects(pipeline.exportRecords(records), { retryable: true, status: 500, message: /batch 2 of 2; the whole set will be sent again/ })
+  const err = await pipeline.exportRecords(records).catch((e: unknown) => e)
+  t.match(err, { retryable: true, status: 500, message: /batch 2 of 2; the whole set will be sent again/ })
   t.equal(sink.records.length, 2, 'batch 1 had been acknowledged')
+  t.same((err as ExportError).sent, { requests: { ok: 1, rejected: 0, too_large: 0, error: 1 }, bytes: sink.requests[0]!.wireBytes }, 'the error says what the call sent: batch 1 acknowledged, its bytes')
   await pipeline.exportRecords(records)
   t.same(
     sink.records.map((r) => r.attributes['log.record.uid']),
@@ -557,7 +562,7 @@ t.test('shutdown abandons an export in flight, is idempotent, and refuses new ex
   await t.rejects(pending, { retryable: true, message: /shutting down/ })
   await s1
   t.ok(Date.now() - started < 2000, 'did not wait for the timeout')
-  await t.rejects(pipeline.exportRecords([record(2)]), { code: 'PSR_ERR_EXPORT_SHUT_DOWN', retryable: false, message: /shut down/ })
+  await t.rejects(pipeline.exportRecords([record(2)]), { code: 'PSR_ERR_EXPORT_SHUT_DOWN', retryable: false, message: /shut down/, sent: { requests: {} } })
 })
 
 t.test('nothing to send: no request', async (t) => {
@@ -565,6 +570,7 @@ t.test('nothing to send: no request', async (t) => {
   t.same(await pipeline.exportRecords([]), {
     records: 0,
     batches: 0,
+    requests: { ok: 0, rejected: 0, too_large: 0, error: 0 },
     bytes: 0,
     droppedAttributes: 0,
     rejectedRecords: 0,
@@ -612,6 +618,7 @@ t.test('OTLP partial success is reported', async (t) => {
   t.same(report, {
     records: 2,
     batches: 1,
+    requests: { ok: 1, rejected: 0, too_large: 0, error: 0 },
     bytes: 10,
     droppedAttributes: 0,
     rejectedRecords: 2,
@@ -914,6 +921,7 @@ t.test('413: the request is split in halves until the collector takes it; later 
   t.equal(report.records, 10)
   t.equal(report.batches, 4)
   t.equal(report.splits, 3)
+  t.same(report.requests, { ok: 4, rejected: 0, too_large: 3, error: 0 }, 'the 413s counted as too_large')
   t.same(report.rejected, [])
   t.equal(report.rejectedRecords, 0)
   t.equal(report.bytes, sink.requests.filter((r) => r.status === 200).reduce((n, r) => n + r.wireBytes, 0), 'bytes of acknowledged requests')

@@ -149,6 +149,7 @@ void t.test('a fresh receiver: every metric present with its type, zeros, and no
     t.equal(value(e, `${P}export_requests_total`, { outcome }), 0, `export_requests_total{outcome=${outcome}} starts at 0`)
     t.equal(value(e, `${P}export_duration_seconds_count`, { outcome }), 0)
   }
+  t.equal(value(e, `${P}export_requests_total`, { outcome: 'too_large' }), 0, 'too_large (413 splits) starts at 0 too')
   t.equal(value(e, `${P}api_request_duration_seconds_count`, { outcome: 'ok' }), 0)
   t.equal(value(e, `${P}api_bytes_total`), 0, 'no bytes read yet')
   t.equal(value(e, `${P}export_bytes_total`), 0, 'no bytes sent yet')
