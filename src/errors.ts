@@ -56,6 +56,11 @@ export class ConfigError extends ReceiverError {
 export class SiemApiError extends ReceiverError {
   /** The HTTP status, when the API answered (also a 2xx whose body then failed: cut, not JSON, stalled). */
   readonly status: number | undefined
+  /**
+   * How long the request took the API before it failed, the time the caller held its body's batches left out (set by
+   * the SIEM client when the body was being read); undefined: from the request's start.
+   */
+  seconds: number | undefined
   constructor(code: ErrorCode, message: string, opts: { status?: number; cause?: unknown } = {}) {
     super(code, message, { cause: opts.cause })
     this.status = opts.status

@@ -89,7 +89,7 @@ export class ReceiverMetrics {
     })
     this.apiDuration = new Histogram({
       name: `${METRIC_PREFIX}api_request_duration_seconds`,
-      help: 'SIEM API request duration in seconds, response body read and parsed included.',
+      help: 'SIEM API request duration in seconds: from sending it to the end of its body (or its failure), reading it included; the time the receiver spent mapping and exporting the events it had read is left out (a body is read only as fast as its records are exported).',
       labelNames: ['outcome'],
       buckets: [...DURATION_BUCKETS],
       registers,

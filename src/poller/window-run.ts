@@ -102,7 +102,11 @@ export async function runWindow(deps: WindowRunDeps, window: TimeWindow, signal:
   const takeOldest = async (): Promise<void> => {
     const result = await mapping.shift()!
     // The worker parsed what the tokenizer did not: an event that is not JSON is the API's answer going wrong.
-    if (isParseFailure(result)) throw new SiemBadResponseError(result.parseError, events.answered?.status)
+    if (isParseFailure(result)) {
+      const error = new SiemBadResponseError(result.parseError, events.answered?.status)
+      error.seconds = events.answered?.seconds
+      throw error
+    }
     for (const record of admitEncoded(deps, result, tally)) await exports.add(record)
   }
   try {

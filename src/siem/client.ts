@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream'
 import type { Transform } from 'node:stream'
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib'
 import type { Dispatcher } from 'undici'
+import { SiemApiError } from '../errors.js'
 import { isLoopbackHost } from '../http-util.js'
 import { parseHttpDate } from './api-clock.js'
 import { bodyError, discard, headerValue, statusError } from './answer-errors.js'
@@ -39,6 +40,8 @@ export interface SiemClientOptions {
   proxy?: string
   /** Told the `Date` header of every answer (epoch ms), whatever its status: the API's clock (see ApiClock). */
   onServerDate?: (ms: number) => void
+  /** Milliseconds on a clock that never jumps, for how long a request takes (`seconds`); performance.now by default. */
+  elapsed?: () => number
 }
 
 /** One batch of parsed events, by type, in the order the API sent them, each with its own text. */
@@ -53,6 +56,11 @@ export interface WindowSummary {
   events: number
   /** The API's `queryEndTime`: its data runs through this. */
   queryEndTime?: string
+  /**
+   * How long the request has taken the API so far: from sending it to the body's end (or to the last batch handed
+   * over), reading included; the time the caller held the stream at a batch (mapping and exporting it) left out.
+   */
+  seconds?: number
 }
 
 /**
@@ -150,6 +158,11 @@ export class SiemClient {
   private async *stream(window: TimeWindow, signal: AbortSignal | undefined, batchEvents: number, raw: RawMode, read: (summary: WindowSummary, end: boolean) => void): AsyncGenerator<EventBatch> {
     signal?.throwIfAborted()
     const path = this.requestPath(window)
+    const elapsed = this.opts.elapsed ?? (() => performance.now())
+    const started = elapsed()
+    /** Time the caller held the stream at a yield: its own work (a body is read only as fast as it exports), not the API's. */
+    let held = 0
+    const seconds = (): number => (elapsed() - started - held) / 1000
     const { res, ctx } = await this.connection.send(path, signal)
     const { statusCode, headers, body } = res
     const serverDate = parseHttpDate(headers.date)
@@ -178,8 +191,10 @@ export class SiemClient {
         parser.write(chunk)
         if (parser.pending >= batchEvents) {
           events += parser.pending
-          read({ status: statusCode, bytes: wire, events }, false)
+          read({ status: statusCode, bytes: wire, events, seconds: seconds() }, false)
+          const handedOver = elapsed()
           yield parser.drain()
+          held += elapsed() - handedOver
         }
       }
       const parsed = parser.end()
@@ -190,12 +205,16 @@ export class SiemClient {
       events += rest
       finished = true
       if (rest > 0) {
-        read({ status: statusCode, bytes: wire, events }, false)
+        read({ status: statusCode, bytes: wire, events, seconds: seconds() }, false)
+        const handedOver = elapsed()
         yield last
+        held += elapsed() - handedOver
       }
-      read({ status: statusCode, bytes: wire, events, ...(parsed.queryEndTime === undefined ? {} : { queryEndTime: parsed.queryEndTime }) }, true)
+      read({ status: statusCode, bytes: wire, events, seconds: seconds(), ...(parsed.queryEndTime === undefined ? {} : { queryEndTime: parsed.queryEndTime }) }, true)
     } catch (err) {
-      throw bodyError(ctx, err, { status: statusCode, headers, bytes: wire, head: () => parser.headText() })
+      const error = bodyError(ctx, err, { status: statusCode, headers, bytes: wire, head: () => parser.headText() })
+      if (error instanceof SiemApiError) error.seconds = seconds()
+      throw error
     } finally {
       if (!finished) discard(body)
     }

@@ -633,3 +633,33 @@ t.test('describeForeignBody', async (t) => {
   t.match(describeForeignBody('-12'), /JSON value/)
   t.match(describeForeignBody('hello'), /not JSON/)
 })
+
+t.test("a request's seconds: the API's time, not the time the caller held the batches (mapping, exporting)", async (t) => {
+  // A clock only the API (500 ms to answer) and the caller (10 s per batch it holds) move.
+  let clock = 0
+  const events = '{"id":"a"},{"id":"b"},{"id":"c"}'
+  const whole = await serve(t, (req, res) => {
+    clock += 500
+    reply(200, `{"messagesDelivered":[${events},{"id":"d"}]}`)(req, res)
+  })
+  const answer = client(t, whole.url, { elapsed: () => clock }).events(WINDOW, undefined, 2)
+  for await (const _batch of answer) {
+    t.equal(answer.answered?.seconds, 0.5, 'so far, when a batch is handed over')
+    clock += 10_000
+  }
+  t.equal(answer.summary?.seconds, 0.5, 'at the end of the body: the caller held it 10 s of the 10.5 s')
+
+  const cut = await serve(t, (_req, res) => {
+    clock += 500
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' })
+    res.write(`{"messagesDelivered":[${events},`)
+    setTimeout(() => res.socket?.destroy(), 20)
+  })
+  clock = 0
+  const failing = client(t, cut.url, { elapsed: () => clock }).events(WINDOW, undefined, 2)
+  const err = await (async () => {
+    for await (const _batch of failing) clock += 10_000
+  })().catch((e: unknown) => e)
+  t.type(err, SiemNetworkError, 'the body was cut')
+  t.equal((err as SiemNetworkError).seconds, 0.5, 'a failure after the body started: the API\'s time too')
+})
