@@ -165,7 +165,8 @@ t.test('/healthz fails while the loop is stuck and recovers; /readyz explains', 
 
 for (const workers of ['0', '2']) t.test(`/readyz and /metrics while the collector refuses from the start blame the export, not the SIEM API that answered (RECEIVER_WORKERS=${workers})`, async (t) => {
   // A window of more events than a batch: its body is not read to the end while the first batch fails.
-  const r = await rig(t, 'http/protobuf', { RECEIVER_EXPORT_BATCH_SIZE: '16', RECEIVER_WORKERS: workers })
+  // The export call gives up on the refused connection (retried inside it) after OTEL_EXPORTER_OTLP_TIMEOUT.
+  const r = await rig(t, 'http/protobuf', { RECEIVER_EXPORT_BATCH_SIZE: '16', RECEIVER_WORKERS: workers, OTEL_EXPORTER_OTLP_TIMEOUT: '1500' })
   await r.sink.setMode('refuse')
   const app = await r.startApp()
   await until(() => app.status.snapshot(r.time.clock()).lastExport?.outcome === 'error')

@@ -80,9 +80,10 @@ export async function rig(t: Test, protocol: 'http/protobuf' | 'http/json', env:
     RECEIVER_LOG_LEVEL: 'debug',
     OTEL_EXPORTER_OTLP_ENDPOINT: sink.url,
     OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: protocol,
-    // Generous: no test here waits for it to expire (a hanging collector is left at shutdown), while an export that
-    // times out under load after the collector took it is a legitimate duplicate the exactly-once checks would fail.
-    OTEL_EXPORTER_OTLP_TIMEOUT: '10000',
+    // Above what a loopback export takes under load (an export that times out after the collector took it is a
+    // legitimate duplicate, which the exactly-once checks would fail: seen at 1.5 s), below what makes the tests of a
+    // failing collector slow (the exporter retries a refused connection or a 503 until it passes).
+    OTEL_EXPORTER_OTLP_TIMEOUT: '4000',
     OTEL_SERVICE_NAME: 'e2e-receiver',
     OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment=test',
     // Window-exact assertions below; the overlap has tests of its own.

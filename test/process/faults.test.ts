@@ -528,8 +528,12 @@ t.test('fault injection', { jobs: JOBS }, async (t) => {
       p.logs.some((l) => /reject|400/i.test(JSON.stringify(l)) && isWarning(l)),
       'a warning or error names the rejection',
     )
-    const refused = r.sink.requests.filter((x) => x.status === 400).length
-    t.ok(refused >= 2 && refused <= 16, `${refused} requests refused: the batch, then the halves that held it, never retried forever`)
+    const refusals = r.sink.requests.filter((x) => x.status === 400)
+    const refused = refusals.length
+    // The first record the sink looks at may be alone in its batch (a window's last batch, sent beside a full one):
+    // then one refusal is all it takes; else the batch, then the halves that hold it.
+    const least = (refusals[0]?.records ?? 0) > 1 ? 2 : 1
+    t.ok(refused >= least && refused <= 16, `${refused} requests refused (the first of ${refusals[0]?.records} records): the batch, then the halves that held it, never retried forever`)
     return finish(t, r, p)
   }, EVERY_ORIGIN)
 
